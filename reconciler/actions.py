@@ -1,0 +1,186 @@
+"""The action vocabulary and the plan value; the SPEC §5 JSON lives here only.
+
+``changes`` conventions (``{field: [before, after]}``, JSON values; times are UTC
+ISO strings ending in ``Z``, dates ``YYYY-MM-DD``):
+
+=============================  ==============================================================
+staff.create                   every declared field: ``[null, value]`` (``active`` included)
+staff.update                   each differing field among name, role, access, billing_role,
+                               max_caseload, settings
+staff.schedule_deactivation    ``deactivate_on: [old|null, "YYYY-MM-DD"]`` (also used to clear: ``[old, null]``)
+staff.deactivate               ``active: [true, false]``, ``deactivated_at: [null, as_of]``
+staff.reactivate               ``active: [false, true]``, ``deactivated_at: [old, null]``,
+                               and ``deactivate_on: [old, null]`` when one was recorded
+appointment.cancel             ``status: ["scheduled", "cancelled"]``, ``cancel_reason: [old, reason]``
+appointment.transfer           ``staff: [old, new]``
+series.end                     ``active: [true, false]``, ``until: [old, as_of or cutoff]``
+series.transfer                ``staff: [old, new]``
+client.reassign                ``primary: [old, new]``
+client.inactivate              ``status: [old, "inactive"]``, ``primary: [old, null]``, ``portal_access: [old, false]``
+client.reactivate              ``status: ["inactive", "active"]`` and ``primary: [old, new]`` if it changes
+client.mark_duplicate          ``status: [old, "inactive"]``, ``duplicate_of: [old, id]``,
+                               ``primary: [old, null]``, ``portal_access: [old, false]``
+client.delete                  ``status: [old, "deleted"]``, ``deleted_at: [null, as_of]``,
+                               ``primary: [old, null]``, ``portal_access: [old, false]``
+client.purge                   ``deleted_at: [when, null]``, ``exists: [true, false]``
+export.write                   ``format: [null, "fhir"|"csv"]``, ``file: [null, "<file name>"]``;
+                               ``target`` is the staff id (offboarding) or client id (deletion)
+=============================  ==============================================================
+
+Only the fields shown change; a writer applies ``after`` where the row still holds
+``before`` (conditional writes), and the executor fails the whole apply otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+FORMAT_VERSION = 1
+
+
+class ActionType(str, enum.Enum):
+    """Every action a plan can hold; values are the SPEC strings."""
+
+    STAFF_CREATE = "staff.create"
+    STAFF_UPDATE = "staff.update"
+    STAFF_SCHEDULE_DEACTIVATION = "staff.schedule_deactivation"
+    STAFF_DEACTIVATE = "staff.deactivate"
+    STAFF_REACTIVATE = "staff.reactivate"
+    APPOINTMENT_CANCEL = "appointment.cancel"
+    APPOINTMENT_TRANSFER = "appointment.transfer"
+    SERIES_END = "series.end"
+    SERIES_TRANSFER = "series.transfer"
+    CLIENT_REASSIGN = "client.reassign"
+    CLIENT_INACTIVATE = "client.inactivate"
+    CLIENT_REACTIVATE = "client.reactivate"
+    CLIENT_MARK_DUPLICATE = "client.mark_duplicate"
+    CLIENT_DELETE = "client.delete"
+    CLIENT_PURGE = "client.purge"
+    EXPORT_WRITE = "export.write"
+
+    @property
+    def entity(self) -> str:
+        """``staff`` | ``appointment`` | ``series`` | ``client`` | ``export``."""
+        return self.value.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a plan. ``staff`` is the professional the action is grouped under."""
+
+    id: int
+    type: ActionType
+    target: str
+    staff: str | None
+    changes: Mapping[str, tuple[Any, Any]]
+    reason: str
+    depends_on: tuple[int, ...] = ()
+    drift: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type.value,
+            "target": self.target,
+            "staff": self.staff,
+            "changes": {k: [v[0], v[1]] for k, v in sorted(self.changes.items())},
+            "reason": self.reason,
+            "depends_on": list(self.depends_on),
+            "drift": self.drift,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "Action":
+        return cls(
+            id=int(d["id"]),
+            type=ActionType(d["type"]),
+            target=str(d["target"]),
+            staff=d.get("staff"),
+            changes={k: (v[0], v[1]) for k, v in d.get("changes", {}).items()},
+            reason=str(d.get("reason", "")),
+            depends_on=tuple(int(x) for x in d.get("depends_on", [])),
+            drift=bool(d.get("drift", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A computed plan. ``scope`` is the read scope (JSON-ready) that ``apply`` re-reads
+    to recompute ``db_fingerprint``; ``extra`` holds further JSON-ready extensions
+    (e.g. seat credit details). Deterministic apart from ``generated_at``."""
+
+    as_of: str
+    db_fingerprint: str
+    config_digest: str
+    actions: tuple[Action, ...]
+    warnings: tuple[str, ...] = ()
+    seats: Mapping[str, Any] = field(default_factory=lambda: {"before": 0, "after": 0})
+    scope: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    generated_at: str = ""
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for a in self.actions:
+            counts[a.type.value] = counts.get(a.type.value, 0) + 1
+        # Order the summary like the vocabulary, not like a hash table.
+        return {t.value: counts[t.value] for t in ActionType if t.value in counts}
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions
+
+    @property
+    def plan_id(self) -> str:
+        """A stable id derived from the plan's content (not from generated_at)."""
+        body = self.to_json(include_generated_at=False)
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        return "plan-" + hashlib.sha256(raw).hexdigest()[:12]
+
+    def to_json(self, include_generated_at: bool = True) -> dict[str, Any]:
+        doc: dict[str, Any] = {"format_version": FORMAT_VERSION}
+        if include_generated_at:
+            doc["generated_at"] = self.generated_at
+        doc.update(
+            {
+                "as_of": self.as_of,
+                "db_fingerprint": self.db_fingerprint,
+                "config_digest": self.config_digest,
+                "actions": [a.to_json() for a in self.actions],
+                "summary": self.summary,
+                "warnings": list(self.warnings),
+                "seats": dict(self.seats),
+            }
+        )
+        if self.scope:
+            doc["scope"] = dict(self.scope)
+        if self.extra:
+            doc["extra"] = dict(self.extra)
+        return doc
+
+    def dumps(self) -> str:
+        """The plan file / ``--format json`` text: stable key order, 2-space indent."""
+        doc = self.to_json()
+        doc["plan_id"] = self.plan_id
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "Plan":
+        if d.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported plan format_version {d.get('format_version')!r}")
+        return cls(
+            as_of=str(d["as_of"]),
+            db_fingerprint=str(d["db_fingerprint"]),
+            config_digest=str(d["config_digest"]),
+            actions=tuple(Action.from_json(a) for a in d["actions"]),
+            warnings=tuple(str(w) for w in d.get("warnings", [])),
+            seats=dict(d.get("seats", {})),
+            scope=dict(d.get("scope", {})),
+            extra=dict(d.get("extra", {})),
+            generated_at=str(d.get("generated_at", "")),
+        )

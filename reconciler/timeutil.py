@@ -1,0 +1,61 @@
+"""Practice-timezone date math. Pure: no clock is read here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+UTC = dt.timezone.utc
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``; ValueError with a readable message if unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA timezone {name!r}") from exc
+
+
+def parse_at(text: str, tz: str) -> dt.datetime:
+    """Parse ``--at``: an ISO 8601 date (00:00 that day in the practice timezone) or
+    date-time (naive means practice timezone). Returns aware UTC."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            d = dt.date.fromisoformat(text)
+            return start_of_day(d, tz)
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"--at {text!r} is not an ISO 8601 date or date-time") from exc
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=zone(tz))
+    return t.astimezone(UTC)
+
+
+def start_of_day(day: dt.date, tz: str) -> dt.datetime:
+    """00:00 of ``day`` in the practice timezone, as aware UTC (DST-correct)."""
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone(tz)).astimezone(UTC)
+
+
+def local_date(at: dt.datetime, tz: str) -> dt.date:
+    """The calendar date in the practice timezone at instant ``at``."""
+    return at.astimezone(zone(tz)).date()
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Aware UTC; naive values are taken as UTC (the database convention)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def naive_utc(value: dt.datetime) -> dt.datetime:
+    """Naive UTC, the database storage convention."""
+    return to_utc(value).replace(tzinfo=None)
+
+
+def iso_z(value: dt.datetime) -> str:
+    """``2026-11-22T16:00:00Z``: the plan's time format."""
+    return to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso_z(text: str) -> dt.datetime:
+    return to_utc(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))
