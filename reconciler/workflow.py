@@ -1,0 +1,95 @@
+"""The operations the CLI, `watch` and `demo` share: plan, render, save/load, apply.
+
+Effects live here and below (database, files); the planning core stays pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .actions import Plan
+from .errors import ReconcilerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy.engine import Engine
+
+    from .desired import DesiredState
+
+
+def compute_plan(
+    engine: "Engine",
+    desired: "DesiredState",
+    *,
+    at_text: str | None,
+    now: dt.datetime,
+    allow_mass_change: bool = False,
+) -> Plan:
+    """Read what the desired state touches, then plan (pure) as of ``--at`` or ``now``.
+
+    Raises ValidationFailed / PlanRefused for invariant and guard violations.
+    """
+    raise NotImplementedError  # owned by the planner work
+
+
+def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
+    """``text`` | ``json`` | ``markdown`` rendering of a plan."""
+    if fmt == "json":
+        return plan.dumps()
+    if fmt == "markdown":
+        from .render.markdown import render_markdown
+
+        return render_markdown(plan)
+    from .render.text import render_text
+
+    return render_text(plan, color=color)
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    """Write the plan file (the JSON plan, with scope and fingerprint) for ``apply``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(plan.dumps(), encoding="utf-8")
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a saved plan; a damaged or foreign file is one clear error."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return Plan.from_json(doc)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from exc
+
+
+def default_actor() -> str:
+    """``$RECONCILER_ACTOR``, else the login name."""
+    env = os.environ.get("RECONCILER_ACTOR")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def apply_plan(
+    engine: "Engine",
+    plan: Plan,
+    *,
+    actor: str,
+    confirm_delete: Iterable[str] = (),
+    export_dir: Path = Path("exports"),
+    lock_timeout: float = 10.0,
+    progress: bool = False,
+) -> Any:
+    """Apply ``plan``: exports first, then one locked transaction with a fingerprint
+    check, set-based writes and one audit event per action. Returns an ApplyResult."""
+    from .executor import apply_plan as _apply
+
+    return _apply(
+        engine, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
+        lock_timeout=lock_timeout, progress=progress,
+    )
