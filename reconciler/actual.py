@@ -13,9 +13,10 @@ only when, something it read changes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 
@@ -83,7 +84,12 @@ class Series:
     active: bool = True
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, _SCALARS):  # the common case first: fingerprints digest many rows
+        return value
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):
@@ -97,7 +103,14 @@ def _jsonable(value: Any) -> Any:
 
 def canonical_row(obj: Any) -> dict[str, Any]:
     """A dataclass row as a JSON-ready dict with sorted keys (used by fingerprints)."""
-    return {k: _jsonable(v) for k, v in sorted(asdict(obj).items())}
+    # Rows are flat dataclasses: reading the fields directly gives what asdict() would,
+    # without its deep copies (a plan over thousands of rows digests them all).
+    return {name: _jsonable(getattr(obj, name)) for name in _sorted_field_names(type(obj))}
+
+
+@functools.lru_cache(maxsize=None)
+def _sorted_field_names(cls: type) -> tuple[str, ...]:
+    return tuple(sorted(f.name for f in fields(cls)))
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,13 @@ class Problem:
         }
 
 
+def problem_sort_key(p: Problem) -> tuple[str, int, str, str, str]:
+    """Sort key for problems whose locations mix None and values (plain ``sorted``
+    would compare None with str and fail)."""
+    loc = p.location
+    return (loc.file or "", loc.line or 0, loc.entity or "", loc.field or "", p.message)
+
+
 class ReconcilerError(Exception):
     """Base of every user-facing error. The CLI prints ``str(err)`` and exits 1."""
 
@@ -86,7 +93,7 @@ class ReconcilerError(Exception):
         if len(self.problems) == 1:
             return str(self.problems[0])
         if self.problems:
-            lines = [str(head)] + [f"  {p}" for p in sorted(self.problems)]
+            lines = [str(head)] + [f"  {p}" for p in sorted(self.problems, key=problem_sort_key)]
             return "\n".join(lines)
         return str(head)
 

@@ -5,6 +5,7 @@ Effects live here and below (database, files); the planning core stays pure.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import json
@@ -31,9 +32,36 @@ def compute_plan(
 ) -> Plan:
     """Read what the desired state touches, then plan (pure) as of ``--at`` or ``now``.
 
-    Raises ValidationFailed / PlanRefused for invariant and guard violations.
+    Raises ValidationFailed / PlanRefused for invariant and guard violations,
+    DatabaseError when the schema or the practice row is missing, ReconcilerError
+    for a bad ``--at``. The reads happen in one read transaction (REPEATABLE READ on
+    PostgreSQL), so the plan sees one consistent database state.
     """
-    raise NotImplementedError  # owned by the planner work
+    from .db.engine import require_schema
+    from .db.read import read_base, read_sets
+    from .errors import DatabaseError
+    from .planner import plan as make_plan
+    from .scope import practice_timezone, read_scope
+    from .timeutil import iso_z, parse_at, to_utc
+
+    require_schema(engine)
+    conn_opts = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**conn_opts) as conn, conn.begin():
+        practice, staff = read_base(conn)
+        if practice is None:
+            raise DatabaseError("the database holds no practice: load a snapshot (`reconciler db load FILE`)")
+        tz = practice_timezone(desired, practice)
+        if at_text:
+            try:
+                at = parse_at(at_text, tz)
+            except ValueError as exc:
+                raise ReconcilerError(str(exc)) from None
+        else:
+            at = to_utc(now)
+        scope = read_scope(desired, practice, staff, at)
+        actual = read_sets(conn, scope, practice, staff)
+    result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
+    return dataclasses.replace(result, generated_at=iso_z(now))
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:

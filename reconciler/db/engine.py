@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import NullPool
 
 from ..errors import DatabaseError
 
@@ -70,6 +71,10 @@ def make_engine(url: str) -> Engine:
                             "or postgresql+psycopg://user@host/dbname)") from None
     shown = safe_url(parsed)
     kwargs: dict[str, Any] = {}
+    if parsed.database not in (None, "", ":memory:"):
+        # No pooling: a command makes few connections, and none must outlive its
+        # use (watch runs for days; tests create many engines and never leak one).
+        kwargs["poolclass"] = NullPool
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
     try:

@@ -1,0 +1,609 @@
+"""Snapshots: a whole practice as one YAML or JSON document (SPEC §1 "Snapshot format").
+
+``load_snapshot`` reads a file, validates all of it before touching the database
+(pydantic models with unknown keys forbidden, then ids and references), and
+inserts it into an *empty* database in one transaction with chunked Core
+executemany; any problem is one :class:`SnapshotError` naming file:line (YAML) or
+the entity (``appointments[17] (A-18): unknown staff 'zz'``) and nothing is
+loaded. ``dump_snapshot`` writes the database back, deterministic and sorted by
+id, so that dump -> load -> dump is byte-identical.
+
+Conventions: times are ISO 8601 with an offset in the file (written in the
+practice timezone) and naive UTC in the database; dates are ``YYYY-MM-DD``; money
+is integer cents. Optional fields whose value is null are omitted on dump (and
+may be omitted on load).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence, cast
+
+import yaml
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from ..desired import Access, ClientId, ClientStatus, Role, Slug
+from ..errors import DatabaseError, Location, Problem, SnapshotError
+from ..timeutil import zone
+from .engine import require_schema, safe_url
+from . import schema
+from .schema import metadata
+
+# The schema's Core tables, typed as Table (``__table__`` is typed as a FromClause).
+practice_t = cast(Table, schema.practice_t)
+staff_t = cast(Table, schema.staff_t)
+clients_t = cast(Table, schema.clients_t)
+series_t = cast(Table, schema.series_t)
+appointments_t = cast(Table, schema.appointments_t)
+
+CHUNK = 10_000
+MAX_PROBLEMS = 50
+SECTIONS = ("practice", "staff", "clients", "series", "appointments")
+UTC = dt.timezone.utc
+
+# ---------------------------------------------------------------- the file's models
+
+RowId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Cents = Annotated[StrictInt, Field(ge=0)]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PracticeSnap(_Row):
+    name: Name
+    timezone: str
+    owner: Slug | None = None
+    clinical_director: Slug | None = None
+    client_plan_limit: Annotated[StrictInt, Field(ge=0)] | None = None
+    seat_price_cents: Cents | None = None
+    billing_cycle_day: Annotated[StrictInt, Field(ge=1, le=28)] = 1
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        zone(v)  # ValueError "unknown IANA timezone ..." becomes a located problem
+        return v
+
+
+class StaffSnap(_Row):
+    id: Slug
+    name: Name
+    role: Role
+    access: Access
+    active: StrictBool = True
+    billing_role: Annotated[str, StringConstraints(max_length=64)] | None = None
+    max_caseload: Annotated[StrictInt, Field(ge=0)] | None = None
+    deactivate_on: dt.date | None = None
+    deactivated_at: AwareDatetime | None = None
+    settings: dict[str, Any] | None = None
+
+
+class ClientSnap(_Row):
+    id: ClientId
+    first_name: Name
+    last_name: Name
+    status: ClientStatus = ClientStatus.ACTIVE
+    primary: Slug | None = None
+    balance_cents: Cents = 0
+    portal_access: StrictBool = False
+    duplicate_of: ClientId | None = None
+    deleted_at: AwareDatetime | None = None
+
+
+class SeriesSnap(_Row):
+    id: RowId
+    client: ClientId
+    staff: Slug
+    rrule: Annotated[str, StringConstraints(min_length=1)]
+    start: AwareDatetime
+    duration_minutes: Annotated[StrictInt, Field(gt=0)] = 50
+    until: AwareDatetime | None = None
+    active: StrictBool = True
+
+
+class AppointmentSnap(_Row):
+    id: RowId
+    client: ClientId
+    staff: Slug
+    start: AwareDatetime
+    end: AwareDatetime
+    status: Literal["scheduled", "cancelled", "completed", "no_show"] = "scheduled"
+    series: RowId | None = None
+    cancel_reason: str | None = None
+    telehealth: StrictBool = False
+
+
+class Snapshot(_Row):
+    practice: PracticeSnap
+    staff: list[StaffSnap] = Field(default_factory=list)
+    clients: list[ClientSnap] = Field(default_factory=list)
+    series: list[SeriesSnap] = Field(default_factory=list)
+    appointments: list[AppointmentSnap] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- reading the file
+
+
+class _Lines:
+    """Maps a path in the document (``("appointments", 17, "staff")``) to a line number.
+
+    YAML documents come from :func:`reconciler.config.safe_load_marked`, whose
+    mappings and sequences remember their lines; JSON knows no lines.
+    """
+
+    def __init__(self, marked: Any = None) -> None:
+        self.marked = marked
+
+    def line(self, path: Sequence[str | int]) -> int | None:
+        if self.marked is None:
+            return None
+        from ..config import line_of
+
+        return line_of(self.marked, path)
+
+
+def _read_yaml(text: str, file: str) -> tuple[Any, _Lines]:
+    """Safe YAML with line marks, bounded aliases, no duplicate keys (the config loader's rules)."""
+    from ..config import safe_load_marked
+    from ..errors import ConfigError
+
+    try:
+        data = safe_load_marked(text, file)
+    except ConfigError as exc:
+        raise SnapshotError(exc.args[0] if exc.args else str(exc), exc.problems) from None
+    if data is None:
+        raise SnapshotError("the snapshot is empty", location=Location(file, 1))
+    return data, _Lines(data)
+
+
+def _read_json(text: str, file: str) -> tuple[Any, _Lines]:
+    try:
+        return json.loads(text), _Lines()
+    except json.JSONDecodeError as exc:
+        raise SnapshotError(f"invalid JSON: {exc.msg}", location=Location(file, exc.lineno)) from None
+    except RecursionError:
+        raise SnapshotError("JSON nesting too deep", location=Location(file)) from None
+
+
+def read_document(path: Path) -> tuple[Any, _Lines]:
+    """Parse ``path`` (JSON if it ends in ``.json``, else YAML) into plain data and a line map."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SnapshotError(f"snapshot file {file} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SnapshotError(f"cannot read snapshot file {file}: {exc}") from None
+    if path.suffix.lower() == ".json":
+        return _read_json(text, file)
+    return _read_yaml(text, file)
+
+
+# ---------------------------------------------------------------- validation
+
+
+class _Problems:
+    def __init__(self, file: str, lines: _Lines, data: Any) -> None:
+        self.file, self.lines, self.data = file, lines, data
+        self.items: list[Problem] = []
+        self.more = 0
+
+    def entity(self, section: str, index: int | None) -> str:
+        if index is None:
+            return section
+        row = None
+        if isinstance(self.data, dict) and isinstance(self.data.get(section), list):
+            rows = self.data[section]
+            row = rows[index] if 0 <= index < len(rows) else None
+        rid = row.get("id") if isinstance(row, dict) else None
+        return f"{section}[{index}] ({rid})" if isinstance(rid, str) else f"{section}[{index}]"
+
+    def add(self, path: Sequence[str | int], message: str, field: str | None = None) -> None:
+        if len(self.items) >= MAX_PROBLEMS:
+            self.more += 1
+            return
+        section = str(path[0]) if path else None
+        index = path[1] if len(path) > 1 and isinstance(path[1], int) else None
+        entity = self.entity(section, index) if section and len(path) > 1 else None
+        loc = Location(self.file, self.lines.line(path), field, entity)
+        self.items.append(Problem(loc, message, code="snapshot"))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        # Keep file order (sorted by line where known), not discovery order.
+        self.items.sort(key=lambda p: (p.location.line or 0,))
+        n = len(self.items) + self.more
+        head = f"snapshot {self.file} is invalid ({n} problems); nothing was loaded"
+        if self.more:
+            self.items.append(Problem(Location(self.file), f"... and {self.more} more problems", code="snapshot"))
+        if n == 1:
+            head = self.items[0].message
+        raise SnapshotError(head, self.items)
+
+
+def _pydantic_message(err: Any) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {str(err['loc'][-1])!r}"
+    if kind == "missing":
+        return f"missing required key {str(err['loc'][-1])!r}"
+    got = repr(err.get("input"))
+    got = got if len(got) <= 60 else got[:57] + "..."
+    msg = str(err["msg"])
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    return f"{msg} (got {got})"
+
+
+def validate_document(data: Any, file: str, lines: _Lines) -> Snapshot:
+    """The validated snapshot, or one :class:`SnapshotError` listing every located problem."""
+    problems = _Problems(file, lines, data)
+    if not isinstance(data, dict):
+        problems.add([], "a snapshot is a mapping with keys " + ", ".join(SECTIONS))
+        problems.raise_if_any()
+    try:
+        snap = Snapshot.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = list(err["loc"])
+            # The field path after "section[index]" (or after "practice").
+            head = 2 if len(loc) > 1 and isinstance(loc[1], int) else 1
+            field = ".".join(str(p) for p in loc[head:]) or None
+            if len(loc) == 1:
+                field = str(loc[0])
+            if err["type"] == "extra_forbidden" or err["type"] == "missing":
+                field = ".".join(str(p) for p in loc[head:-1]) or None
+            problems.add(loc, _pydantic_message(err), field)
+        problems.raise_if_any()
+    _check_references(snap, problems)
+    problems.raise_if_any()
+    return snap
+
+
+def _check_references(snap: Snapshot, problems: _Problems) -> None:
+    def ids(section: str, rows: Sequence[Any]) -> set[str]:
+        first: dict[str, int] = {}
+        for i, row in enumerate(rows):
+            if row.id in first:
+                j = first[row.id]
+                where = problems.lines.line([section, j])
+                also = f"{section}[{j}]" + (f", line {where}" if where else "")
+                problems.add([section, i, "id"], f"duplicate id {row.id!r} (also at {also})")
+            else:
+                first[row.id] = i
+        return set(first)
+
+    staff = ids("staff", snap.staff)
+    clients = ids("clients", snap.clients)
+    series = ids("series", snap.series)
+    ids("appointments", snap.appointments)
+
+    def ref(path: list[str | int], value: str | None, known: set[str], what: str) -> None:
+        if value is not None and value not in known:
+            problems.add(path, f"unknown {what} {value!r}")
+
+    ref(["practice", "owner"], snap.practice.owner, staff, "staff")
+    ref(["practice", "clinical_director"], snap.practice.clinical_director, staff, "staff")
+    for i, c in enumerate(snap.clients):
+        ref(["clients", i, "primary"], c.primary, staff, "staff")
+        ref(["clients", i, "duplicate_of"], c.duplicate_of, clients, "client")
+        if c.duplicate_of == c.id:
+            problems.add(["clients", i, "duplicate_of"], "a client cannot be a duplicate of itself")
+    for i, s in enumerate(snap.series):
+        ref(["series", i, "client"], s.client, clients, "client")
+        ref(["series", i, "staff"], s.staff, staff, "staff")
+        if s.until is not None and s.until < s.start:
+            problems.add(["series", i, "until"], "until is before start")
+    for i, a in enumerate(snap.appointments):
+        ref(["appointments", i, "client"], a.client, clients, "client")
+        ref(["appointments", i, "staff"], a.staff, staff, "staff")
+        ref(["appointments", i, "series"], a.series, series, "series")
+        if a.end <= a.start:
+            problems.add(["appointments", i, "end"], "end is not after start")
+
+
+def parse_snapshot(path: Path) -> Snapshot:
+    """Read and validate a snapshot file; raises :class:`SnapshotError` (located)."""
+    data, lines = read_document(path)
+    return validate_document(data, str(path), lines)
+
+
+# ---------------------------------------------------------------- to database rows
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def snapshot_rows(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
+    """The database rows of a validated snapshot, per table (``practice``, ``staff`` ...).
+
+    Clients' ``duplicate_of`` is included here; the loader sets it in a second pass
+    because it may point at a client inserted later.
+    """
+    p = snap.practice
+    return {
+        "practice": [dict(id=1, name=p.name, timezone=p.timezone, owner_id=p.owner,
+                          clinical_director_id=p.clinical_director, client_plan_limit=p.client_plan_limit,
+                          seat_price_cents=p.seat_price_cents, billing_cycle_day=p.billing_cycle_day)],
+        "staff": [dict(id=s.id, name=s.name, role=s.role.value, access=s.access.value,
+                       billing_role=s.billing_role, active=s.active, deactivate_on=s.deactivate_on,
+                       deactivated_at=_utc(s.deactivated_at), settings=s.settings, max_caseload=s.max_caseload)
+                  for s in snap.staff],
+        "clients": [dict(id=c.id, first_name=c.first_name, last_name=c.last_name, status=c.status.value,
+                         primary_id=c.primary, balance_cents=c.balance_cents, portal_access=c.portal_access,
+                         duplicate_of=c.duplicate_of, deleted_at=_utc(c.deleted_at))
+                    for c in snap.clients],
+        "series": [dict(id=s.id, client_id=s.client, staff_id=s.staff, rrule=s.rrule, start_at=_utc(s.start),
+                        duration_minutes=s.duration_minutes, until=_utc(s.until), active=s.active)
+                   for s in snap.series],
+        "appointments": [dict(id=a.id, client_id=a.client, staff_id=a.staff, start_at=_utc(a.start),
+                              end_at=_utc(a.end), status=a.status, series_id=a.series,
+                              cancel_reason=a.cancel_reason, telehealth=a.telehealth)
+                         for a in snap.appointments],
+    }
+
+
+TABLES: dict[str, Table] = {
+    "practice": practice_t, "staff": staff_t, "clients": clients_t, "series": series_t,
+    "appointments": appointments_t,
+}
+
+
+# ---------------------------------------------------------------- load
+
+
+def _first_nonempty_table(conn: Connection) -> str | None:
+    for table in metadata.sorted_tables:
+        if conn.execute(select(1).select_from(table).limit(1)).first() is not None:
+            return table.name
+    return None
+
+
+def _require_empty(conn: Connection, engine: Engine) -> None:
+    busy = _first_nonempty_table(conn)
+    if busy is not None:
+        raise DatabaseError(
+            f"database {safe_url(engine.url)} is not empty (table {busy} has rows): "
+            "`db load` only loads into an empty database; nothing was loaded")
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int = CHUNK) -> Iterator[Sequence[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i:i + size]
+
+
+class _Progress:
+    """A rich progress bar on stderr, or nothing."""
+
+    def __init__(self, enabled: bool, stack: ExitStack) -> None:
+        self.bar: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = stack.enter_context(Progress(
+                TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=Console(stderr=True)))
+
+    def task(self, description: str, total: int | None) -> Callable[[int], None]:
+        if self.bar is None:
+            return lambda _n: None
+        tid = self.bar.add_task(description, total=total)
+        if total is None:
+            return lambda _n: self.bar.update(tid, total=1, completed=1)
+        return lambda n: self.bar.advance(tid, n)
+
+
+def load_snapshot(engine: Engine, path: Path, progress: bool = False) -> dict[str, int]:
+    """Load the snapshot file ``path`` into the empty database behind ``engine``.
+
+    Validates the whole file first; any problem raises one :class:`SnapshotError`
+    (file:line or entity) and loads nothing. A database that is not initialised or
+    not empty raises :class:`DatabaseError`. All rows go in one transaction, in
+    chunks of ``CHUNK`` rows. Returns the number of rows loaded per section, in
+    SPEC order. ``progress`` shows a progress bar on stderr.
+    """
+    require_schema(engine)
+    with engine.connect() as conn:
+        _require_empty(conn, engine)  # fail fast, before reading a large file
+    with ExitStack() as stack:
+        bar = _Progress(progress, stack)
+        done = bar.task(f"reading {path.name}", None)
+        data, lines = read_document(path)
+        done(1)
+        done = bar.task("validating", None)
+        rows = snapshot_rows(validate_document(data, str(path), lines))
+        del data, lines
+        done(1)
+        try:
+            _insert(engine, rows, bar)
+        except sa_exc.DBAPIError as exc:
+            first = str(getattr(exc, "orig", exc)).strip().splitlines()
+            raise DatabaseError(f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: "
+                                f"{first[0] if first else exc.__class__.__name__}") from None
+    return {section: len(rows[section]) for section in SECTIONS}
+
+
+def _insert(engine: Engine, rows: dict[str, list[dict[str, Any]]], bar: _Progress) -> None:
+    """Insert all rows in one transaction (all or nothing)."""
+    with engine.begin() as conn:
+        _require_empty(conn, engine)
+        # Building an index once over all rows beats updating it row by row (about
+        # a fifth of a large load); DDL is transactional on both backends, so a
+        # failed load still leaves the schema as it was.
+        indexes = [ix for section in SECTIONS for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))]
+        for ix in indexes:
+            ix.drop(conn)
+        for section in SECTIONS:
+            table_rows = rows[section]
+            if section == "clients":
+                # duplicate_of may name a client further down: link in a second pass.
+                table_rows = [{**r, "duplicate_of": None} if r["duplicate_of"] else r for r in table_rows]
+            advance = bar.task(f"loading {section}", len(table_rows))
+            for chunk in _chunks(table_rows):
+                conn.execute(TABLES[section].insert(), list(chunk))
+                advance(len(chunk))
+        links = [{"b_id": r["id"], "b_dup": r["duplicate_of"]} for r in rows["clients"] if r["duplicate_of"]]
+        if links:
+            stmt = (clients_t.update().where(clients_t.c.id == bindparam("b_id"))
+                    .values(duplicate_of=bindparam("b_dup")))
+            for chunk in _chunks(links):
+                conn.execute(stmt, list(chunk))
+        done = bar.task("indexing", None)
+        for ix in indexes:
+            ix.create(conn)
+        done(1)
+
+
+# ---------------------------------------------------------------- dump
+
+_NATURAL = re.compile(r"(\d+)")
+
+
+def natural_key(value: str) -> tuple[Any, ...]:
+    """Sort key putting ``A-2`` before ``A-10`` (the same on every backend and locale)."""
+    parts = _NATURAL.split(value)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
+def _rows_of(conn: Connection, table: Table) -> list[Any]:
+    rows = list(conn.execute(select(table).order_by(table.c.id)).mappings())
+    rows.sort(key=lambda r: natural_key(r["id"]))
+    return rows
+
+
+def _compact(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """A row mapping without the optional fields that are null."""
+    return {k: v for k, v in pairs if v is not None}
+
+
+class DocumentRows:
+    """Turns database rows (mappings with the schema's column names) into snapshot rows.
+
+    Shared by ``db dump`` and ``bench/generate.py`` so that both write the same bytes.
+    """
+
+    def __init__(self, timezone: str) -> None:
+        self.tz = zone(timezone)
+
+    def t(self, value: dt.datetime | None) -> str | None:
+        return None if value is None else value.replace(tzinfo=UTC).astimezone(self.tz).isoformat()
+
+    @staticmethod
+    def practice(p: Mapping[Any, Any]) -> dict[str, Any]:
+        return _compact([
+            ("name", p["name"]), ("timezone", p["timezone"]), ("owner", p["owner_id"]),
+            ("clinical_director", p["clinical_director_id"]), ("client_plan_limit", p["client_plan_limit"]),
+            ("seat_price_cents", p["seat_price_cents"]),
+            # The default billing cycle day is left out, like the SPEC example.
+            ("billing_cycle_day", None if p["billing_cycle_day"] == 1 else p["billing_cycle_day"])])
+
+    def staff(self, s: Mapping[Any, Any]) -> dict[str, Any]:
+        d, settings = s["deactivate_on"], s["settings"]
+        return _compact([
+            ("id", s["id"]), ("name", s["name"]), ("role", s["role"]), ("access", s["access"]),
+            ("active", s["active"]), ("billing_role", s["billing_role"]), ("max_caseload", s["max_caseload"]),
+            ("deactivate_on", None if d is None else d.isoformat()), ("deactivated_at", self.t(s["deactivated_at"])),
+            ("settings", None if settings is None else dict(sorted(settings.items())))])
+
+    def clients(self, c: Mapping[Any, Any]) -> dict[str, Any]:
+        return _compact([
+            ("id", c["id"]), ("first_name", c["first_name"]), ("last_name", c["last_name"]),
+            ("status", c["status"]), ("primary", c["primary_id"]), ("balance_cents", c["balance_cents"]),
+            ("portal_access", c["portal_access"]), ("duplicate_of", c["duplicate_of"]),
+            ("deleted_at", self.t(c["deleted_at"]))])
+
+    def series(self, s: Mapping[Any, Any]) -> dict[str, Any]:
+        return _compact([
+            ("id", s["id"]), ("client", s["client_id"]), ("staff", s["staff_id"]), ("rrule", s["rrule"]),
+            ("start", self.t(s["start_at"])), ("duration_minutes", s["duration_minutes"]),
+            ("until", self.t(s["until"])), ("active", s["active"])])
+
+    def appointments(self, a: Mapping[Any, Any]) -> dict[str, Any]:
+        return _compact([
+            ("id", a["id"]), ("client", a["client_id"]), ("staff", a["staff_id"]), ("start", self.t(a["start_at"])),
+            ("end", self.t(a["end_at"])), ("status", a["status"]), ("series", a["series_id"]),
+            ("cancel_reason", a["cancel_reason"]), ("telehealth", a["telehealth"])])
+
+
+def snapshot_document(conn: Connection) -> dict[str, Any]:
+    """The database as a snapshot document (plain data, deterministic order)."""
+    practice = conn.execute(select(practice_t).order_by(practice_t.c.id)).mappings().first()
+    if practice is None:
+        raise DatabaseError("the database holds no practice: nothing to dump (load a snapshot first)")
+    conv = DocumentRows(practice["timezone"])
+    return {
+        "practice": conv.practice(practice),
+        "staff": [conv.staff(r) for r in _rows_of(conn, staff_t)],
+        "clients": [conv.clients(r) for r in _rows_of(conn, clients_t)],
+        "series": [conv.series(r) for r in _rows_of(conn, series_t)],
+        "appointments": [conv.appointments(r) for r in _rows_of(conn, appointments_t)],
+    }
+
+
+def json_row(value: Any) -> str:
+    """One snapshot row as compact one-line JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def iter_json(practice: dict[str, Any], sections: Mapping[str, Iterable[dict[str, Any]]]) -> Iterator[str]:
+    """A JSON snapshot in pieces, one row per line: diffable, fast to write and read,
+    and streamable (``bench/generate.py`` writes millions of rows this way)."""
+    yield "{\n"
+    yield f'  "practice": {json_row(practice)}'
+    for section in SECTIONS[1:]:
+        yield f',\n  "{section}": ['
+        sep = "\n    "
+        for r in sections.get(section, ()):
+            yield sep + json_row(r)
+            sep = ",\n    "
+        yield "]" if sep == "\n    " else "\n  ]"
+    yield "\n}\n"
+
+
+def _to_json(doc: dict[str, Any]) -> str:
+    return "".join(iter_json(doc["practice"], {k: doc[k] for k in SECTIONS[1:]}))
+
+
+def _to_yaml(doc: dict[str, Any]) -> str:
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    # default_flow_style=None: each row whose values are scalars is one flow mapping.
+    return yaml.dump(doc, Dumper=dumper, default_flow_style=None, sort_keys=False,
+                     allow_unicode=True, width=1 << 30)
+
+
+def dump_snapshot(engine: Engine, fmt: str) -> str:
+    """The database as a snapshot: ``fmt`` is ``"yaml"`` or ``"json"``.
+
+    Deterministic: rows sorted by id (naturally, ``A-2`` before ``A-10``), fixed key
+    order, times in the practice timezone with offset, null optional fields
+    omitted; so dump -> load -> dump is byte-identical.
+    """
+    if fmt not in ("yaml", "json"):
+        raise ValueError(f"unknown snapshot format {fmt!r}")
+    require_schema(engine)
+    with engine.connect() as conn:
+        doc = snapshot_document(conn)
+    return _to_json(doc) if fmt == "json" else _to_yaml(doc)

@@ -1,0 +1,111 @@
+"""The planner: ``plan(desired, actual, at) -> Plan``. Pure and deterministic.
+
+No I/O and no clock: ``at`` is an argument, inputs are values, every iteration is
+over sorted keys. Execution order (action ids 1..n):
+
+1. staff: create / update / reactivate / withdrawn deactivation dates, by id;
+2. professionals leaving now, by id: export → sessions and series → clients →
+   ``staff.deactivate`` (depends on all of that professional's actions);
+3. scheduled deactivations, by date then id: the date recorded once, bookings
+   at/after it moved or cancelled now;
+4. drift: leftovers of professionals already inactive, by id;
+5. remaining ``clients:`` entries, by client id; 6. purges, by client id.
+
+Then the invariants (ValidationFailed) and the blast-radius guard (PlanRefused).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..actions import ActionType, Plan
+from ..actual import ActualState
+from ..desired import DesiredState
+from ..errors import ValidationFailed
+from ..invariants import after_plan, blast_radius, config_problems
+from ..scope import classify, scope_from_roster
+from ..seats import prorated_credit_cents
+from . import clients, offboarding, staff
+from .context import Ctx
+
+__all__ = ["plan"]
+
+
+def _warn_practice(ctx: Ctx) -> None:
+    p, db = ctx.desired.practice, ctx.actual.practice
+    if db is None:
+        return
+    for fld, want, have in (("owner", p.owner, db.owner), ("clinical_director", p.clinical_director, db.clinical_director),
+                            ("timezone", p.timezone, db.timezone)):
+        if want is not None and want != have:
+            ctx.warn(f"practice {fld} is {want} in the config but {have} in the database; the reconciler does not change practice settings")
+
+
+def _seats(ctx: Ctx) -> tuple[dict[str, int], list[dict[str, object]]]:
+    before = sum(1 for s in ctx.actual.staff.values() if s.active)
+    delta = 0
+    credits: list[dict[str, object]] = []
+    practice = ctx.desired.practice
+    price = practice.seat_price_cents
+    cycle_day = practice.billing_cycle_day
+    if price is None and ctx.actual.practice is not None:
+        price = ctx.actual.practice.seat_price_cents
+        if "billing_cycle_day" not in practice.model_fields_set:
+            cycle_day = ctx.actual.practice.billing_cycle_day
+    for a in ctx.actions:
+        if a.type is ActionType.STAFF_DEACTIVATE:
+            delta -= 1
+            if price is not None:
+                credits.append({"staff": a.target, "action": a.id,
+                                "credit_cents": prorated_credit_cents(price, cycle_day, ctx.at, ctx.roster.tz)})
+        elif a.type is ActionType.STAFF_REACTIVATE or (a.type is ActionType.STAFF_CREATE and a.changes["active"][1]):
+            delta += 1
+    return {"before": before, "after": before + delta}, credits
+
+
+def plan(desired: DesiredState, actual: ActualState, at: dt.datetime, *, allow_mass_change: bool = False) -> Plan:
+    """The ordered actions that make ``actual`` match ``desired`` as of ``at`` (aware).
+
+    Raises :class:`ValidationFailed` (every located problem at once) or
+    :class:`PlanRefused` (blast-radius guard, unless ``allow_mass_change``).
+    """
+    if at.tzinfo is None:
+        raise ValueError("plan(): `at` must be timezone-aware")
+    roster = classify(desired, actual.practice, actual.staff, at)
+    ctx = Ctx(desired, actual, roster)
+    for p in config_problems(desired, roster, with_db=True):
+        ctx.error(p.location, p.message, p.code)
+    _warn_practice(ctx)
+    staff.plan_staff(ctx)
+    for sid in roster.offboard:
+        offboarding.offboard(ctx, sid)
+    for sid, _day in sorted(roster.scheduled.items(), key=lambda kv: (kv[1], kv[0])):
+        offboarding.scheduled(ctx, sid, roster.scheduled[sid])
+    for sid in roster.drift:
+        offboarding.leftovers(ctx, sid)
+    clients.plan_explicit(ctx)
+    clients.plan_purge(ctx)
+    for p in after_plan(desired, actual, roster, ctx.clients):
+        ctx.error(p.location, p.message, p.code)
+    errors = ctx.problems.errors
+    if errors:
+        n = len(errors)
+        raise ValidationFailed(errors[0].message if n == 1 else f"the plan is invalid ({n} problems)", errors)
+    if not allow_mass_change:
+        refused = blast_radius(desired, actual, ctx.actions)
+        if refused is not None:
+            raise refused
+    seats, credits = _seats(ctx)
+    extra: dict[str, object] = {}
+    if credits:
+        extra["seat_credits"] = credits
+    return Plan(
+        as_of=ctx.as_of,
+        db_fingerprint=actual.fingerprint(),
+        config_digest=desired.config_digest,
+        actions=tuple(ctx.actions),
+        warnings=tuple(sorted(ctx.warnings)),
+        seats=seats,
+        scope=scope_from_roster(desired, roster).to_json(),
+        extra=extra,
+    )

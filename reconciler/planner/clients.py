@@ -1,0 +1,178 @@
+"""Client rules (SPEC §3.1 step 3 and §3.5): explicit entries, policy defaults, purge."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..actions import ActionType as T
+from ..actual import Client
+from ..desired import ClientSpec, ClientStatus, OtherClients, PolicySpec
+from ..policies import balance_target_kind
+from ..scope import PURGE_AFTER
+from ..timeutil import iso_z
+from .context import Ctx
+
+ACTIVE = "active"
+INACTIVE = "inactive"
+DELETED = "deleted"
+
+
+def _entry_where(ctx: Ctx, cid: str) -> str:
+    loc = ctx.desired.locations.get(f"client:{cid}")
+    if loc is not None and loc.file:
+        return f" ({loc.file}:{loc.line})" if loc.line is not None else f" ({loc.file})"
+    return ""
+
+
+def _inactivate(ctx: Ctx, c: Client, staff: str | None, reason: str, deps: Sequence[int], drift: bool) -> int:
+    aid = ctx.add(
+        T.CLIENT_INACTIVATE, c.id, staff,
+        {"status": (c.status, INACTIVE), "primary": (c.primary, None), "portal_access": (c.portal_access, False)},
+        reason, deps, drift,
+    )
+    ctx.update_client(c.id, status=INACTIVE, primary=None, portal_access=False)
+    return aid
+
+
+def _reassign(ctx: Ctx, c: Client, new: str, staff: str | None, reason: str, deps: Sequence[int], drift: bool) -> int:
+    aid = ctx.add(T.CLIENT_REASSIGN, c.id, staff, {"primary": (c.primary, new)}, reason, deps, drift)
+    ctx.update_client(c.id, primary=new)
+    return aid
+
+
+def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Sequence[int] = (), drift: bool = False) -> bool:
+    """Plan the client's ``clients:`` entry. Returns False when the entry leaves the
+    primary open and the primary is leaving: the caller's policy decides that part."""
+    c = ctx.clients.get(e.id)
+    ctx.handled_clients.add(e.id)
+    src = f"{label}explicit clients: entry{_entry_where(ctx, e.id)}"
+    if c is None:
+        if e.status is not ClientStatus.DELETED:  # a deleted client may since have been purged
+            ctx.error(ctx.where_client(e.id), f"client {e.id} is not in the database", "reference")
+        return True
+    if c.status == DELETED:
+        if e.status is not ClientStatus.DELETED:
+            ctx.error(ctx.where_client(e.id, "status"), f"client {e.id} is deleted in the database and cannot be changed", "deleted")
+        return True
+    if e.status is ClientStatus.DELETED:
+        stamp = ctx.stamp
+        exp = ctx.add(
+            T.EXPORT_WRITE, e.id, staff, {"format": (None, "fhir"), "file": (None, f"client-{e.id}-{stamp}.fhir.json")},
+            f"{src}: client records exported (fhir) before deletion", deps, drift,
+        )
+        ctx.add(
+            T.CLIENT_DELETE, e.id, staff,
+            {"status": (c.status, DELETED), "deleted_at": (None, ctx.as_of), "primary": (c.primary, None),
+             "portal_access": (c.portal_access, False)},
+            f"{src}: client deleted (soft; needs --confirm-delete {e.id})", [exp, *deps], drift,
+        )
+        ctx.update_client(c.id, status=DELETED, primary=None, portal_access=False, deleted_at=ctx.at)
+        ctx.warn(
+            f"client {e.id}: deletion needs --confirm-delete {e.id} and an actor who is the owner, "
+            "a practice manager or has entire-practice access"
+        )
+        return True
+    if e.duplicate_of:
+        if c.duplicate_of == e.duplicate_of and c.status == INACTIVE:
+            return True  # already so (even if the original was purged since)
+        if e.duplicate_of not in ctx.clients:
+            ctx.error(ctx.where_client(e.id, "duplicate_of"), f"client {e.id}: duplicate_of {e.duplicate_of} is not in the database", "reference")
+            return True
+        if c.duplicate_of != e.duplicate_of or c.status != INACTIVE:
+            ctx.add(
+                T.CLIENT_MARK_DUPLICATE, e.id, staff,
+                {"status": (c.status, INACTIVE), "duplicate_of": (c.duplicate_of, e.duplicate_of),
+                 "primary": (c.primary, None), "portal_access": (c.portal_access, False)},
+                f"{src}: duplicate of {e.duplicate_of} marked inactive (history kept)", deps, drift,
+            )
+            ctx.update_client(c.id, status=INACTIVE, duplicate_of=e.duplicate_of, primary=None, portal_access=False)
+        return True
+    if e.status is ClientStatus.INACTIVE:
+        if c.status == ACTIVE:
+            _inactivate(ctx, c, staff, f"{src}: client inactivated", deps, drift)
+        return True
+    # status active or unspecified
+    if c.status == INACTIVE:
+        if e.status is ClientStatus.ACTIVE:
+            new = e.primary or c.primary
+            changes: dict[str, tuple[object, object]] = {"status": (INACTIVE, ACTIVE)}
+            if new != c.primary:
+                changes["primary"] = (c.primary, new)
+            if new is None:
+                ctx.error(ctx.where_client(e.id, "status"), f"client {e.id}: reactivation needs an active primary (add primary:)", "unassigned")
+                return True
+            ctx.add(T.CLIENT_REACTIVATE, e.id, staff or new, changes, f"{src}: client reactivated with primary {new}", deps, drift)
+            ctx.update_client(c.id, status=ACTIVE, primary=new)
+        elif e.primary and e.primary != c.primary:
+            ctx.warn(f"client {e.id} is inactive: its primary is not changed unless the entry says status: active")
+        return True
+    if e.primary and e.primary != c.primary:
+        _reassign(ctx, c, e.primary, staff, f"{src}: client reassigned to {e.primary}", deps, drift)
+        return True
+    if c.primary is None or not ctx.roster.active_today(c.primary):
+        return e.primary is not None
+    return True
+
+
+def by_policy(
+    ctx: Ctx, c: Client, leaver: str, policy: PolicySpec, label: str, deps: Sequence[int], drift: bool,
+    *, may_inactivate: bool = True,
+) -> None:
+    """A leaving professional's client without an explicit decision: balance first, then other_clients."""
+    today = ctx.roster.today
+    ctx.handled_clients.add(c.id)
+    if c.balance_cents > 0:
+        kind = balance_target_kind(policy)
+        if kind == "successor":
+            target = ctx.takes_over(leaver, today)
+        else:
+            named = {"owner": ctx.roster.owner, "clinical_director": ctx.roster.clinical_director}.get(kind, policy.clients_with_balance)
+            if named is None:
+                ctx.error(ctx.where_staff(leaver, "offboarding"), f"staff {leaver}: policy {policy.name} sends balances to the {kind}, but the practice names none", "reference")
+                return
+            target = ctx.effective(named, today, leaver)
+        if target is not None:
+            _reassign(ctx, c, target, leaver, f"{label}: client with an outstanding balance reassigned to {target} (clients_with_balance: {policy.clients_with_balance})", deps, drift)
+        return
+    if policy.other_clients is OtherClients.TRANSFER:
+        target = ctx.takes_over(leaver, today)
+        if target is not None:
+            _reassign(ctx, c, target, leaver, f"{label}: client reassigned to successor {target} (other_clients: transfer)", deps, drift)
+        return
+    if not may_inactivate:
+        ctx.error(
+            ctx.where_client(c.id, "status"),
+            f"client {c.id} is declared active, but its primary {leaver} is leaving and policy {policy.name} would inactivate it: declare a primary",
+            "unassigned",
+        )
+        return
+    _inactivate(ctx, c, leaver, f"{label}: client inactivated (other_clients: inactivate)", deps, drift)
+
+
+def plan_explicit(ctx: Ctx) -> None:
+    """Entries of ``clients:`` not already planned with a leaving professional, by id."""
+    for e in sorted(ctx.desired.clients, key=lambda x: x.id):
+        if e.id in ctx.handled_clients:
+            continue
+        c = ctx.clients.get(e.id)
+        staff = (c.primary or e.primary) if c is not None else None
+        drift = False
+        explicit(ctx, e, label="", staff=staff, drift=drift)
+
+
+def plan_purge(ctx: Ctx) -> None:
+    """Clients deleted more than 30 days ago: purged (row and appointments removed)."""
+    horizon = ctx.at - PURGE_AFTER
+    originals = {c.duplicate_of for c in ctx.clients.values() if c.duplicate_of}
+    for cid in sorted(ctx.clients):
+        c = ctx.clients[cid]
+        if c.status == DELETED and c.deleted_at is not None and c.deleted_at < horizon and cid in ctx.actual.clients:
+            when = iso_z(c.deleted_at)
+            if cid in originals:
+                # Duplicates still point at it (history kept): the row stays.
+                ctx.warn(f"client {cid} is due for purge but other clients are marked duplicates of it: kept")
+                continue
+            ctx.add(
+                T.CLIENT_PURGE, cid, None, {"deleted_at": (when, None), "exists": (True, False)},
+                f"client deleted at {when}, more than 30 days ago: purged (the audit trail keeps ids only)",
+            )

@@ -1,0 +1,115 @@
+"""The Markdown rendering of a plan, made to be posted as a pull-request comment.
+
+A title, the summary line and a table of counts per action type, the seat change,
+the warnings, then one collapsible ``<details>`` section per professional with a
+table of its actions. It ends with :data:`MARKER`, a hidden comment that lets CI
+find and update its own comment in place. Pure and deterministic.
+
+Every cell is escaped (pipes, HTML, line breaks): reasons come from config files,
+and a comment must not be able to break the table or inject markup.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..actions import Action, Plan
+from .text import (
+    DRIFT_GLYPH,
+    GLYPHS,
+    NO_CHANGES,
+    PHRASES,
+    Fold,
+    fold,
+    format_changes,
+    group_actions,
+    seats_line,
+    short_digest,
+    summary_counts,
+    summary_line,
+)
+
+#: The hidden marker CI looks for to edit its previous comment.
+MARKER = "<!-- reconciler-plan -->"
+
+#: GitHub comments are capped at 65,536 characters: fold more generously than the
+#: terminal, but still fold a professional's thousands of cancelled sessions.
+MD_FOLD_OVER = 100
+MD_FOLD_KEEP = 50
+
+
+def escape_cell(text: str) -> str:
+    """Make ``text`` safe inside a Markdown table cell (and inside HTML)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    return " ".join(text.split())  # newlines would end the row
+
+
+def render_markdown(plan: Plan) -> str:
+    """The plan as a pull-request comment (GitHub-flavoured Markdown)."""
+    out: list[str] = [
+        f"### Reconciler plan `{plan.plan_id}`",
+        "",
+        f"As of **{escape_cell(plan.as_of)}** · database `{escape_cell(short_digest(plan.db_fingerprint))}`"
+        f" · config `{escape_cell(short_digest(plan.config_digest))}`",
+        "",
+    ]
+    if plan.is_empty:
+        out.append(f"**{NO_CHANGES}**")
+        out.extend(_warnings(plan.warnings))
+        out += ["", MARKER]
+        return "\n".join(out) + "\n"
+
+    out += [f"**{escape_cell(summary_line(plan))}**", "", "| Action | Count | Meaning |", "|---|---:|---|"]
+    for t, n in summary_counts(plan):
+        out.append(f"| {GLYPHS[t]} `{t.value}` | {n} | {escape_cell(PHRASES[t].count(n))} |")
+    drift = sum(1 for a in plan.actions if a.drift)
+    if drift:
+        out += ["", f"**{drift} action{'s' if drift != 1 else ''} undo{'' if drift != 1 else 'es'} drift** "
+                    f"(a change made outside reconciler), marked {DRIFT_GLYPH}."]
+    seats = seats_line(plan)
+    if seats:
+        out += ["", f"**{escape_cell(seats)}**"]
+    out.extend(_warnings(plan.warnings))
+
+    for name, actions in group_actions(plan):
+        out += ["", _details_summary(name, actions), ""]
+        reasons = _distinct(a.reason for a in actions if a.reason)
+        if reasons:
+            out += [f"- {escape_cell(r)}" for r in reasons]
+            out.append("")
+        out += ["| # | Action | Target | Change | Drift |", "|---:|---|---|---|---|"]
+        for item in fold(actions, over=MD_FOLD_OVER, keep=MD_FOLD_KEEP):
+            out.append(_row(item))
+        out += ["", "</details>"]
+    out += ["", MARKER]
+    return "\n".join(out) + "\n"
+
+
+def _details_summary(name: str, actions: list[Action]) -> str:
+    n = len(actions)
+    return f"<details><summary>{escape_cell(name)} — {n} action{'s' if n != 1 else ''}</summary>"
+
+
+def _row(item: Action | Fold) -> str:
+    if isinstance(item, Fold):
+        return f"| | … and {item.hidden} more `{item.type.value}` | | | |"
+    drift = DRIFT_GLYPH + " drift" if item.drift else ""
+    return (
+        f"| {item.id} | {GLYPHS[item.type]} `{item.type.value}` | {escape_cell(item.target)} | "
+        f"{escape_cell(format_changes(item.changes))} | {drift} |"
+    )
+
+
+def _warnings(warnings: Iterable[str]) -> list[str]:
+    items = list(warnings)
+    if not items:
+        return []
+    return ["", "**Warnings**", ""] + [f"- :warning: {escape_cell(w)}" for w in items]
+
+
+def _distinct(items: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)
