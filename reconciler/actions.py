@@ -38,7 +38,7 @@ import hashlib
 import json
 import json.encoder
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 FORMAT_VERSION = 1
 
@@ -89,13 +89,29 @@ class _Fallback(Exception):
     pass
 
 
-_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _float(o: float) -> str:
+    if o != o or o in (float("inf"), float("-inf")):
+        raise _Fallback
+    return float.__repr__(o)
+
+
+# Exact types only (a dict lookup per value); subclasses take _scalar's isinstance path.
+_SCALAR_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: _encode_str,
+    int: int.__repr__,
+    bool: lambda b: "true" if b else "false",
+    type(None): lambda _: "null",
+    float: _float,
+}
 
 
 def _scalar(o: Any) -> str | None:
     """The JSON text of a scalar, or None for a container (or an unsupported value)."""
     if isinstance(o, str):
-        return _encode_str(o)  # type: ignore[no-any-return]
+        return _encode_str(o)
     if o is None:
         return "null"
     if o is True:
@@ -105,16 +121,15 @@ def _scalar(o: Any) -> str | None:
     if isinstance(o, int):
         return int.__repr__(o)
     if isinstance(o, float):
-        if o != o or o in (float("inf"), float("-inf")):
-            raise _Fallback
-        return float.__repr__(o)
+        return _float(o)
     return None
 
 
 def _encode(o: Any, nl: str, out: list[str]) -> None:
     # Scalars are written inline by the container loops (one call per container,
     # not per value): that is where the time goes for a plan of 10,000 actions.
-    text = _scalar(o)
+    fast = _SCALAR_BY_TYPE.get(type(o))
+    text = fast(o) if fast is not None else _scalar(o)
     if text is not None:
         out.append(text)
         return
@@ -125,14 +140,14 @@ def _encode(o: Any, nl: str, out: list[str]) -> None:
             return
         sep = "{" + inner
         for k, v in o.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 raise _Fallback
-            text = _encode_str(v) if type(v) is str else _scalar(v)
-            out.append(sep + _encode_str(k) + ": ")
-            if text is None:
-                _encode(v, inner, out)
+            fast = _SCALAR_BY_TYPE.get(type(v))
+            if fast is not None:
+                out.append(sep + _encode_str(k) + ": " + fast(v))
             else:
-                out.append(text)
+                out.append(sep + _encode_str(k) + ": ")
+                _encode(v, inner, out)
             sep = "," + inner
         out.append(nl + "}")
     elif isinstance(o, (list, tuple)):
@@ -141,12 +156,12 @@ def _encode(o: Any, nl: str, out: list[str]) -> None:
             return
         sep = "[" + inner
         for v in o:
-            text = _encode_str(v) if type(v) is str else _scalar(v)
-            out.append(sep)
-            if text is None:
-                _encode(v, inner, out)
+            fast = _SCALAR_BY_TYPE.get(type(v))
+            if fast is not None:
+                out.append(sep + fast(v))
             else:
-                out.append(text)
+                out.append(sep)
+                _encode(v, inner, out)
             sep = "," + inner
         out.append(nl + "]")
     else:

@@ -13,7 +13,6 @@ only when, something it read changes.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
@@ -108,9 +107,14 @@ def canonical_row(obj: Any) -> dict[str, Any]:
     return {name: _jsonable(getattr(obj, name)) for name in _sorted_field_names(type(obj))}
 
 
-@functools.lru_cache(maxsize=None)
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _sorted_field_names(cls: type) -> tuple[str, ...]:
-    return tuple(sorted(f.name for f in fields(cls)))
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(sorted(f.name for f in fields(cls)))
+    return names
 
 
 @dataclass(frozen=True)

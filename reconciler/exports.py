@@ -72,8 +72,9 @@ def _staff_rows(conn: Connection, ids: set[str]) -> list[Row[Any]]:
 
     if not ids:
         return []
-    return list(conn.execute(select(staff_t.c.id, staff_t.c.name, staff_t.c.active, staff_t.c.role)
-                             .where(staff_t.c.id.in_(sorted(ids))).order_by(staff_t.c.id)).all())
+    rows = conn.execute(select(staff_t.c.id, staff_t.c.name, staff_t.c.active, staff_t.c.role)
+                        .where(staff_t.c.id.in_(sorted(ids))).order_by(staff_t.c.id)).all()
+    return list(rows)  # type: ignore[arg-type]
 
 
 def _referenced_staff(clients: Sequence[Row[Any]], appointments: Sequence[Row[Any]], *extra: str) -> set[str]:

@@ -67,9 +67,9 @@ def config_problems(desired: DesiredState, roster: Roster, *, with_db: bool) -> 
             if target not in declared and (not with_db or target not in roster.db):
                 out.append(Problem(_where(desired, f"policy:{policy.name}.clients_with_balance", f"policy {policy.name}"),
                                    f"policy {policy.name}: clients_with_balance names unknown staff {target}", "reference"))
-    for role, sid in (("owner", roster.owner), ("clinical director", roster.clinical_director)):
-        if sid is not None and roster.leaves.get(sid) is not None and (sid in declared or with_db):
-            out.append(Problem(_staff_loc(desired, sid), f"staff {sid} is the practice's {role} and cannot be deactivated while the practice names them", "protected"))
+    for role, named in (("owner", roster.owner), ("clinical director", roster.clinical_director)):
+        if named is not None and roster.leaves.get(named) is not None and (named in declared or with_db):
+            out.append(Problem(_staff_loc(desired, named), f"staff {named} is the practice's {role} and cannot be deactivated while the practice names them", "protected"))
     for e in desired.clients:
         loc = _where(desired, f"client:{e.id}", f"client {e.id}")
         if e.duplicate_of is not None:

@@ -189,9 +189,9 @@ def possible_receivers(desired: DesiredState, roster: Roster) -> set[str]:
     for c in desired.clients:
         if c.primary:
             receivers.add(c.primary)
-    for sid in (roster.owner, roster.clinical_director):
-        if sid:
-            receivers.add(sid)
+    for named in (roster.owner, roster.clinical_director):
+        if named:
+            receivers.add(named)
     return receivers
 
 

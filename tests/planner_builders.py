@@ -135,7 +135,7 @@ def world_desired(
         d: dict[str, Any] = {"id": s.id, "name": s.name, "role": s.role, "active": s.active}
         d.update(overrides.get(s.id, {}))
         specs.append(d)
-    specs.extend(extra_staff)
+    specs.extend(dict(s) for s in extra_staff)
     return desired(specs, clients, policies, **practice_kw)
 
 

@@ -207,9 +207,25 @@ def test_purge_after_30_days_removes_rows_and_the_audit_keeps_ids(engine: Engine
 
 # ---------------------------------------------------------------- PHI
 @pytest.mark.parametrize("config", [OFFBOARDING, HANDOVER, CLIENTS], ids=lambda p: p.name)
-def test_audit_trail_holds_no_client_names(engine: Engine, tmp_path: Path, config: Path) -> None:
-    apply(engine, plan_for(engine, config), tmp_path, confirm=("C-1013",))
+def test_audit_trail_and_progress_log_hold_no_client_names(engine: Engine, tmp_path: Path, config: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    apply_plan(engine, plan_for(engine, config), actor="alee", confirm_delete=("C-1013",),
+               export_dir=tmp_path / "exports", progress=True, now=NOW)
+    log = capsys.readouterr()
+    assert "[1/" in log.err  # the progress log was written
     events = read_audit(engine)
     assert events
-    for fmt in ("text", "json"):
-        assert names_in(format_audit(events, fmt)) == []
+    for text in (format_audit(events, "text"), format_audit(events, "json"), log.out, log.err):
+        assert names_in(text) == []
+
+
+def test_apply_to_an_uninitialised_database_says_how_to_fix_it(engine: Engine, tmp_path: Path, backend: str,
+                                                                request: pytest.FixtureRequest) -> None:
+    from reconciler.db.engine import make_engine
+    from reconciler.errors import DatabaseError
+
+    plan = plan_for(engine, OFFBOARDING)
+    empty = (f"sqlite:///{tmp_path / 'empty.db'}" if backend == "sqlite"
+             else request.getfixturevalue("pg_server").create_database())
+    with pytest.raises(DatabaseError, match="not initialised: run `reconciler db init`"):
+        apply(make_engine(empty), plan, tmp_path)

@@ -47,6 +47,17 @@ def test_every_action_type_has_a_writer() -> None:
     assert set(WRITERS) == set(ActionType)
 
 
+def test_writer_runs_join_consecutive_actions_of_one_writer_on_distinct_rows() -> None:
+    from reconciler.db.write import writer_groups
+
+    plan = [act(1, ActionType.APPOINTMENT_CANCEL, "A-5"), act(2, ActionType.APPOINTMENT_TRANSFER, "A-6"),
+            act(3, ActionType.SERIES_END, "S-1"),
+            act(4, ActionType.CLIENT_REASSIGN, "C-1"), act(5, ActionType.CLIENT_INACTIVATE, "C-2"),
+            act(6, ActionType.CLIENT_REASSIGN, "C-3"), act(7, ActionType.CLIENT_DELETE, "C-1"),
+            act(8, ActionType.STAFF_DEACTIVATE, "bsmith"), act(9, ActionType.STAFF_UPDATE, "jdoe")]
+    assert [[a.id for a in run] for run in writer_groups(plan)] == [[1, 2], [3], [4, 5, 6], [7], [8], [9]]
+
+
 # (action, table, id, expected column values after)
 CASES = [
     pytest.param(act(1, ActionType.APPOINTMENT_CANCEL, "A-5", "bsmith", status=("scheduled", "cancelled"),

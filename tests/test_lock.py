@@ -74,7 +74,7 @@ def test_work_inside_commits_on_exit_and_rolls_back_on_error(engine: Engine) -> 
 def test_postgres_holder_is_labelled_in_pg_stat_activity(pg_server: Any) -> None:
     from sqlalchemy import text as sql
 
-    engine = fresh_db(pg_server.create_database(), PRACTICE_YAML)
+    engine = practice_db(pg_server.create_database())
     with locked_transaction(engine, actor="alee", plan_id="plan-x", timeout=SHORT):
         with second_engine(engine).connect() as conn:
             names = conn.execute(sql("SELECT application_name FROM pg_stat_activity "
@@ -102,3 +102,32 @@ def test_sqlite_writer_outside_reconciler_is_a_clear_lock_error(tmp_path: Path) 
     finally:
         raw.execute("ROLLBACK")
         raw.close()
+
+
+def test_postgres_apply_waits_for_a_practice_write_in_flight_then_gives_up(pg_server: Any) -> None:
+    import psycopg
+
+    engine = practice_db(pg_server.create_database())
+    url = engine.url
+    with psycopg.connect(host=str(url.query["host"]), user=url.username, dbname=url.database) as app:
+        app.execute("UPDATE clients SET balance_cents = 1 WHERE id = 'C-1020'")  # open, uncommitted
+        with pytest.raises(LockHeld, match="another transaction is writing to the practice tables"):
+            with locked_transaction(engine, actor="alee", plan_id="plan-x", timeout=SHORT):
+                pytest.fail("the apply must not run while a practice write is in flight")
+        app.rollback()
+    with locked_transaction(engine, actor="alee", plan_id="plan-y", timeout=SHORT) as conn:
+        assert conn.execute(select(func.count()).select_from(staff_t)).scalar_one() == 9
+
+
+def test_postgres_practice_writes_wait_while_an_apply_holds_the_lock(pg_server: Any) -> None:
+    import psycopg
+
+    engine = practice_db(pg_server.create_database())
+    url = engine.url
+    with locked_transaction(engine, actor="alee", plan_id="plan-x", timeout=SHORT):
+        with psycopg.connect(host=str(url.query["host"]), user=url.username, dbname=url.database) as app:
+            app.execute("SET lock_timeout = '200ms'")
+            assert app.execute("SELECT count(*) FROM appointments").fetchone() == (261,)  # reads go on
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                app.execute("INSERT INTO appointments (id, client_id, staff_id, start_at, end_at, status, telehealth) "
+                            "VALUES ('A-900', 'C-1001', 'bsmith', now(), now(), 'scheduled', false)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -141,7 +142,9 @@ def _reversed(a: ActualState) -> ActualState:
     return dataclasses.replace(a, staff=rev(a.staff), clients=rev(a.clients), appointments=rev(a.appointments), series=rev(a.series))
 
 
-PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# PLANNER_EXAMPLES=5000 for a deeper (slower) search; the suite's default stays quick.
+PROPS = settings(max_examples=int(os.environ.get("PLANNER_EXAMPLES", "300")), deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPS
@@ -164,3 +167,20 @@ def test_plans_are_deterministic_ordered_and_convergent(world: tuple[DesiredStat
             assert a.series[x.target].active or x.target in {y.target for y in p.actions if y.id < x.id}
     again = plan(d, apply_in_memory(a, p), AT, allow_mass_change=True)
     assert again.actions == (), [(y.type.value, y.target, y.reason) for y in again.actions]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner) | st.lists(inner).map(tuple),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_plan_file_encoder_matches_json_dumps_indent_2(value: Any) -> None:
+    import json
+
+    from reconciler.actions import dumps_indented
+
+    assert dumps_indented(value) == json.dumps(value, indent=2, ensure_ascii=False)

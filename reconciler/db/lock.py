@@ -11,6 +11,9 @@ PostgreSQL
     ``application_name = "reconciler apply <actor> <plan id>"`` (transaction-local),
     so a waiter names it from ``pg_locks`` joined with ``pg_stat_activity``. The
     lock goes away with the transaction: commit, rollback or a killed client.
+    The holder then SHARE-locks the practice tables (``FROZEN_TABLES``): others
+    read on, but writes wait until the apply ends, so nothing the fingerprint
+    covers can change between the check and the commit.
 
 SQLite
     A sidecar file ``<database>.apply-lock`` locked with ``flock`` (released by the
@@ -41,6 +44,8 @@ from ..errors import LockHeld
 APPLY_LOCK_KEY = (0x5265636F, 0x6E63696C)
 APP_NAME_PREFIX = "reconciler apply "
 SIDECAR_SUFFIX = ".apply-lock"
+# The tables an apply's fingerprint reads and its writers change (PostgreSQL SHARE-locks them).
+FROZEN_TABLES = ("practice", "staff", "clients", "series", "appointments")
 # What SQLite connections go back to after BEGIN IMMEDIATE (db.engine's default).
 SQLITE_DEFAULT_BUSY_MS = 10_000
 
@@ -121,7 +126,28 @@ def _pg_locked(engine: Engine, actor: str, plan_id: str, timeout: float, poll: f
                 on_wait(pg_lock_holder(conn))
                 told = True
             sleep(poll)
+        _pg_freeze_tables(conn, deadline, timeout, clock)
         yield conn
+
+
+def _pg_freeze_tables(conn: Connection, deadline: float, timeout: float, clock: Clock) -> None:
+    """Hold SHARE locks on the tables the fingerprint reads until the transaction ends.
+
+    Other sessions (the practice's own application) can still read, but their writes
+    to these tables wait until the apply commits: what the fingerprint check saw
+    is what the writers change, as with SQLite's BEGIN IMMEDIATE. Bounded by what
+    is left of the timeout (an idle-in-transaction writer must not hang the apply).
+    """
+    left_ms = max(int((deadline - clock()) * 1000), 1)
+    conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": f"{left_ms}ms"})
+    try:
+        conn.execute(text(f"LOCK TABLE {', '.join(FROZEN_TABLES)} IN SHARE MODE"))
+    except sa_exc.OperationalError as exc:
+        if "lock timeout" not in str(exc.orig).lower():
+            raise
+        raise LockHeld("another transaction is writing to the practice tables (the practice application?); "
+                       f"waited {timeout:g} s, nothing was changed") from None
+    conn.execute(text("SELECT set_config('lock_timeout', '0', true)"))
 
 
 # ---------------------------------------------------------------- SQLite

@@ -10,7 +10,7 @@ that ``alembic upgrade head`` produces exactly this metadata.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -153,10 +154,11 @@ class SeatEventRow(Base):
 
 
 metadata = Base.metadata
-practice_t = PracticeRow.__table__
-staff_t = StaffRow.__table__
-clients_t = ClientRow.__table__
-series_t = SeriesRow.__table__
-appointments_t = AppointmentRow.__table__
-audit_t = AuditEventRow.__table__
-seats_t = SeatEventRow.__table__
+# Declarative types __table__ as FromClause; these are Tables, which Core insert/update need.
+practice_t: Table = cast(Table, PracticeRow.__table__)
+staff_t: Table = cast(Table, StaffRow.__table__)
+clients_t: Table = cast(Table, ClientRow.__table__)
+series_t: Table = cast(Table, SeriesRow.__table__)
+appointments_t: Table = cast(Table, AppointmentRow.__table__)
+audit_t: Table = cast(Table, AuditEventRow.__table__)
+seats_t: Table = cast(Table, SeatEventRow.__table__)
