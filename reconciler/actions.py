@@ -27,6 +27,13 @@ export.write                   ``format: [null, "fhir"|"csv"]``, ``file: [null, 
                                ``target`` is the staff id (offboarding) or client id (deletion)
 =============================  ==============================================================
 
+``context`` (optional, an extension of SPEC §5: written as ``"context"`` only when
+non-empty) says what a target *is*, so a reader can tell one session from another.
+It never changes anything and holds ids only, never names:
+
+* ``appointment.*``: ``{"client": id, "start": iso Z, "end": iso Z, "telehealth": bool}``
+* ``series.*``: ``{"client": id, "rrule": "FREQ=...", "first_start": iso Z}``
+
 Only the fields shown change; a writer applies ``after`` where the row still holds
 ``before`` (conditional writes), and the executor fails the whole apply otherwise.
 """
@@ -180,9 +187,11 @@ class Action:
     reason: str
     depends_on: tuple[int, ...] = ()
     drift: bool = False
+    context: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The SPEC §5 action object (plus ``context`` when there is any)."""
+        doc: dict[str, Any] = {
             "id": self.id,
             "type": self.type.value,
             "target": self.target,
@@ -192,9 +201,13 @@ class Action:
             "depends_on": list(self.depends_on),
             "drift": self.drift,
         }
+        if self.context:
+            doc["context"] = {k: self.context[k] for k in sorted(self.context)}
+        return doc
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Action":
+        """Inverse of :meth:`to_json` (a plan saved before ``context`` existed reads as empty)."""
         return cls(
             id=int(d["id"]),
             type=ActionType(d["type"]),
@@ -204,6 +217,7 @@ class Action:
             reason=str(d.get("reason", "")),
             depends_on=tuple(int(x) for x in d.get("depends_on", [])),
             drift=bool(d.get("drift", False)),
+            context=dict(d.get("context") or {}),
         )
 
 

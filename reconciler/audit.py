@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Sequence, cast
+from typing import Any, Sequence
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
@@ -38,13 +38,11 @@ def audit_rows(plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None =
 
 def write_audit(conn: Connection, plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None = None) -> int:
     """Insert one event per action (executemany) in the caller's transaction."""
-    from sqlalchemy import Table
-
     from .db.schema import audit_t
 
     rows = audit_rows(plan, actor=actor, at=at, plan_id=plan_id)
     if rows:
-        conn.execute(insert(cast(Table, audit_t)), rows)
+        conn.execute(insert(audit_t), rows)
     return len(rows)
 
 

@@ -266,7 +266,8 @@ def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[
             _write_exports(conn, exports, export_dir, as_of, created, reused)
             for i, group in enumerate(groups, 1):
                 write_group(conn, group, ctx)
-                _say(progress, f"[{i}/{len(groups)}] {group[0].type.value} x{len(group)}")
+                kinds = ", ".join(dict.fromkeys(a.type.value for a in group))
+                _say(progress, f"[{i}/{len(groups)}] {kinds}: {len(group)} written")
                 _maybe_pause(i)
             events = write_audit(conn, plan, actor=actor, plan_id=plan_id,
                                  at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))

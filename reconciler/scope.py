@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .actual import Practice, Staff
-from .desired import DesiredState, StaffSpec, UnmanagedStaff
+from .desired import ClientStatus, DesiredState, StaffSpec, UnmanagedStaff
 from .policies import balance_target_kind, policy_for
 from .timeutil import iso_z, local_date, parse_iso_z, start_of_day
 
@@ -125,6 +125,9 @@ class ReadScope:
     * ``client_ids``: clients named in the config and their ``duplicate_of`` targets;
     * ``caseload_staff``: active-client counts for staff that may receive clients and
       have a max_caseload;
+    * ``closing_clients``: clients whose ``clients:`` entry inactivates, deletes or marks
+      them duplicate: their ``scheduled`` appointments at/after ``at`` and their active
+      series (whatever the professional), so the plan can say which bookings they keep;
     * always: active clients without a primary, and clients deleted before
       ``purge_before``. Practice and staff rows are always read in full (small).
     """
@@ -135,6 +138,7 @@ class ReadScope:
     client_ids: tuple[str, ...] = ()
     caseload_staff: tuple[str, ...] = ()
     purge_before: dt.datetime | None = None
+    closing_clients: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -147,6 +151,7 @@ class ReadScope:
             "client_ids": list(self.client_ids),
             "caseload_staff": list(self.caseload_staff),
             "purge_before": iso_z(self.purge_before) if self.purge_before else None,
+            "closing_clients": list(self.closing_clients),
         }
 
     @classmethod
@@ -163,6 +168,8 @@ class ReadScope:
                 client_ids=tuple(str(c) for c in doc.get("client_ids", [])),
                 caseload_staff=tuple(str(s) for s in doc.get("caseload_staff", [])),
                 purge_before=parse_iso_z(str(pb)) if pb else None,
+                # Absent from plans saved before the field existed: they read no such set.
+                closing_clients=tuple(str(c) for c in doc.get("closing_clients", [])),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"damaged read scope: {exc}") from exc
@@ -204,6 +211,14 @@ def max_caseload(roster: Roster, staff_id: str) -> int | None:
     return row.max_caseload if row is not None else None
 
 
+def closing_clients(desired: DesiredState) -> tuple[str, ...]:
+    """Client ids whose entry inactivates, deletes or marks them duplicate, sorted."""
+    return tuple(sorted(
+        c.id for c in desired.clients
+        if c.duplicate_of is not None or c.status in (ClientStatus.INACTIVE, ClientStatus.DELETED)
+    ))
+
+
 def scope_from_roster(desired: DesiredState, roster: Roster) -> ReadScope:
     """The read scope for an already classified roster."""
     client_ids = {c.id for c in desired.clients} | {c.duplicate_of for c in desired.clients if c.duplicate_of}
@@ -215,6 +230,7 @@ def scope_from_roster(desired: DesiredState, roster: Roster) -> ReadScope:
         client_ids=tuple(sorted(client_ids)),
         caseload_staff=tuple(caseload),
         purge_before=roster.at - PURGE_AFTER,
+        closing_clients=closing_clients(desired),
     )
 
 

@@ -42,7 +42,7 @@ def compute_plan(
     from .errors import DatabaseError
     from .planner import plan as make_plan
     from .scope import practice_timezone, read_scope
-    from .timeutil import iso_z, parse_at, to_utc
+    from .timeutil import iso_z, local_date, parse_at, to_utc
 
     require_schema(engine)
     conn_opts = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
@@ -58,10 +58,39 @@ def compute_plan(
                 raise ReconcilerError(str(exc)) from None
         else:
             at = to_utc(now)
+        # `plan` rejects what `validate` rejects, in the same words, before reading more.
+        try:
+            today: dt.date | None = local_date(at, tz)
+        except ValueError:
+            today = None  # an unknown timezone: the static checks name it
+        static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
         scope = read_scope(desired, practice, staff, at)
         actual = read_sets(conn, scope, practice, staff)
     result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
     return dataclasses.replace(result, generated_at=iso_z(now))
+
+
+def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:
+    """Raise :class:`ValidationFailed` with every error of the static config checks
+    (``reconciler.checks``, as ``validate`` runs them), each fact once.
+
+    When these fail the planner is not run: its own config checks cover the same facts
+    in other words (a successor cycle, an unknown policy), and one fact reported twice
+    in two wordings reads like two problems.
+    """
+    from .checks import check_desired
+    from .errors import ValidationFailed
+    from .render.diagnostics import problem_key
+
+    seen: set[tuple[object, str]] = set()
+    errors = []
+    for p in sorted(check_desired(desired, today=today, known_staff=known_staff), key=problem_key):
+        if p.severity == "error" and (p.location, p.message) not in seen:
+            seen.add((p.location, p.message))
+            errors.append(p)
+    if errors:
+        n = len(errors)
+        raise ValidationFailed(errors[0].message if n == 1 else f"the config is invalid ({n} problems)", errors)
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:

@@ -40,10 +40,9 @@ def golden_texts(db_url: str, example: str) -> dict[str, str]:
     from reconciler.config import load_config
     from reconciler.workflow import compute_plan, render_plan
 
-    # Load the config as `reconciler plan -c examples/<name>` run from the project root
-    # would: reasons cite "examples/<name>/file.yaml:line", not this checkout's path.
-    with contextlib.chdir(ROOT):
-        desired = load_config(Path("examples") / example)
+    # An absolute config path on purpose: reasons cite files relative to the config
+    # directory, so the goldens do not depend on where this checkout lives.
+    desired = load_config(EXAMPLES_DIR / example)
     engine = fresh_db(db_url, SNAPSHOT)
     try:
         plan = compute_plan(engine, desired, at_text=AT, now=NOW)
@@ -89,3 +88,23 @@ def test_example_plans_name_no_client(db_url: str, example: str) -> None:
     for ext, text in golden_texts(db_url, example).items():
         found = sorted(set(pattern.findall(text)))
         assert not found, f"{example}.{ext} contains client names {found}"
+
+
+
+def test_plan_does_not_depend_on_how_the_config_dir_is_spelled(db_url: str) -> None:
+    """Reasons cite config files relative to the config directory: the plan JSON (and
+    so plan_id) is the same for a relative, an absolute and a ./-prefixed spelling."""
+    from reconciler.config import load_config
+    from reconciler.workflow import compute_plan
+
+    spellings = {"relative": Path("examples/clients"), "absolute": EXAMPLES_DIR / "clients",
+                 "dot-slash": Path("./examples/clients/")}
+    engine = fresh_db(db_url, SNAPSHOT)
+    try:
+        with contextlib.chdir(ROOT):
+            plans = {name: compute_plan(engine, load_config(path), at_text=AT, now=NOW) for name, path in spellings.items()}
+    finally:
+        engine.dispose()
+    reasons = [a.reason for a in plans["absolute"].actions]
+    assert any(r.startswith("explicit clients: entry (clients.yaml:4)") for r in reasons), reasons
+    assert {name: p.plan_id for name, p in plans.items()} == dict.fromkeys(spellings, plans["relative"].plan_id)

@@ -9,6 +9,7 @@ escapes cells and ends with the CI marker; same plan, same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -157,9 +158,15 @@ def test_text_keeps_execution_order_inside_a_group() -> None:
 
 
 def test_text_shows_changes_compactly_most_telling_field_first() -> None:
-    line = next(ln for ln in render_text(plan_of(act(1, ActionType.APPOINTMENT_CANCEL))).splitlines()
-                if "A-5" in ln)
-    assert line.endswith('A-5  status: scheduled → cancelled, cancel_reason: (none) → "Provider left"')
+    line = next(ln for ln in render_text(plan_of(act(1, ActionType.CLIENT_INACTIVATE))).splitlines()
+                if "C-1001" in ln)
+    assert line.endswith("C-1001  status: active → inactive, primary: bsmith → (none), portal_access: false → false")
+
+
+def test_text_shows_a_cancellations_reason_text_once_in_the_runs_header() -> None:
+    lines = render_text(plan_of(*cancels(2))).splitlines()
+    assert [ln.strip() for ln in lines if ln.strip().startswith("# ")] == [f'# {REASON} — cancel reason: "Provider left"']
+    assert [ln for ln in lines if "A-1" in ln][0].endswith("A-1  status: scheduled → cancelled")
 
 
 @pytest.mark.parametrize(
@@ -181,7 +188,8 @@ def test_text_prints_a_reason_once_per_run_of_identical_reasons() -> None:
     plan = plan_of(*cancels(3), act(4, ActionType.SERIES_END, reason="series ended"),
                    act(5, ActionType.APPOINTMENT_CANCEL, target="A-9"))
     reason_lines = [ln.strip() for ln in render_text(plan).splitlines() if ln.strip().startswith("# ")]
-    assert reason_lines == [f"# {REASON}", "# series ended", f"# {REASON}"]
+    cancelled = f'# {REASON} — cancel reason: "Provider left"'
+    assert reason_lines == [cancelled, "# series ended", cancelled]
 
 
 def test_text_marks_drift() -> None:
@@ -338,3 +346,47 @@ def test_markdown_folds_only_very_long_runs_and_is_deterministic() -> None:
     assert "| - `appointment.cancel` | 400 | 400 sessions to cancel |" in md
     assert len(md) < 20_000
     assert md == render_markdown(plan)
+
+
+# ------------------------------------------------------------ sessions: whose and when
+APPT_CTX = {"client": "C-1001", "start": "2026-12-07T15:00:00Z", "end": "2026-12-07T15:50:00Z", "telehealth": False}
+SERIES_CTX = {"client": "C-1001", "rrule": "FREQ=WEEKLY;BYDAY=MO", "first_start": "2026-11-02T15:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    "t, context, tz, want",
+    [
+        (ActionType.APPOINTMENT_CANCEL, APPT_CTX, "America/New_York", "C-1001 Mon 2026-12-07 10:00 EST"),
+        (ActionType.APPOINTMENT_TRANSFER, {**APPT_CTX, "telehealth": True}, "America/New_York", "C-1001 Mon 2026-12-07 10:00 EST (telehealth)"),
+        (ActionType.APPOINTMENT_CANCEL, {**APPT_CTX, "start": "2026-07-06T14:00:00Z"}, "America/New_York", "C-1001 Mon 2026-07-06 10:00 EDT"),
+        (ActionType.APPOINTMENT_CANCEL, APPT_CTX, None, "C-1001 Mon 2026-12-07 15:00 UTC"),
+        (ActionType.SERIES_END, SERIES_CTX, "America/New_York", "C-1001 weekly Mon 10:00 EST since 2026-11-02"),
+        (ActionType.SERIES_TRANSFER, {**SERIES_CTX, "rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH"}, "America/New_York",
+         "C-1001 every 2 weeks Mon/Thu 10:00 EST since 2026-11-02"),
+        (ActionType.SERIES_END, {**SERIES_CTX, "rrule": "FREQ=WEEKLY"}, "America/New_York", "C-1001 weekly Mon 10:00 EST since 2026-11-02"),
+        (ActionType.SERIES_END, {**SERIES_CTX, "rrule": "FREQ=MONTHLY;BYMONTHDAY=2"}, "America/New_York",
+         "C-1001 FREQ=MONTHLY;BYMONTHDAY=2 10:00 EST since 2026-11-02"),
+    ],
+    ids=["cancel-local-time", "telehealth", "summer-time", "plan-without-timezone-in-utc", "weekly-series",
+         "fortnightly-two-days", "weekday-from-first-start", "unusual-rule-shown-as-written"],
+)
+def test_a_session_line_says_whose_and_when(t: ActionType, context: dict[str, Any], tz: str | None, want: str) -> None:
+    plan = plan_of(dataclasses.replace(act(1, t), context=context), extra={"timezone": tz} if tz else {})
+    line = next(ln for ln in render_text(plan).splitlines() if SAMPLES[t][0] in ln and t.value in ln)
+    assert f"{SAMPLES[t][0]}  {want}  " in line
+    assert f"| {SAMPLES[t][0]} | {want} |" in render_markdown(plan)
+
+
+def test_client_lines_keep_the_client_id_as_their_subject() -> None:
+    plan = plan_of(dataclasses.replace(act(1, ActionType.APPOINTMENT_CANCEL), context=APPT_CTX),
+                   act(2, ActionType.CLIENT_REASSIGN, staff="bsmith"), extra={"timezone": "America/New_York"})
+    line = next(ln for ln in render_text(plan).splitlines() if "client.reassign" in ln)
+    assert line.endswith("C-1002  primary: bsmith → mkhan")
+    md = render_markdown(plan)
+    assert "| # | Action | Target | Session | Change | Drift |" in md
+    assert "| 2 | ~ `client.reassign` | C-1002 |  | primary: bsmith → mkhan |  |" in md
+
+
+def test_markdown_has_no_session_column_for_a_professional_without_sessions() -> None:
+    md = render_markdown(plan_of(act(1, ActionType.CLIENT_REASSIGN)))
+    assert "| # | Action | Target | Change | Drift |" in md and "Session" not in md

@@ -139,3 +139,45 @@ def test_plans_are_identical_on_both_backends(tmp_path: Path, pg_server) -> None
         bodies.append(p.dumps())
     assert bodies[0] == bodies[1]
     assert json.loads(bodies[0])["summary"]["appointment.transfer"] == 34
+
+
+# ------------------------------------------------------------ bookings of clients the config closes
+def test_bookings_of_clients_the_config_closes_are_read(engine: Engine) -> None:
+    actual, scope = _read(engine, "clients")
+    assert scope.closing_clients == ("C-1009", "C-1012", "C-1013")  # inactive, duplicate_of, deleted
+    booked = {a.client for a in actual.appointments.values()}
+    assert booked == {"C-1009", "C-1012", "C-1013"}
+    assert all(a.status == "scheduled" and a.start >= AT for a in actual.appointments.values())
+    assert sum(1 for a in actual.appointments.values() if a.client == "C-1009") == 6
+    assert {s.client for s in actual.series.values()} <= {"C-1009", "C-1012", "C-1013"} and "S-5" in actual.series
+
+
+@pytest.mark.parametrize(
+    "doc_extra, want",
+    [({"closing_clients": ["C-1009"]}, ("C-1009",)), ({}, ())],
+    ids=["round-trip", "plan-saved-before-the-field"],
+)
+def test_closing_clients_in_the_scope_json(doc_extra: dict[str, object], want: tuple[str, ...]) -> None:
+    doc = {k: v for k, v in ReadScope(at=AT).to_json().items() if k != "closing_clients"} | doc_extra
+    assert ReadScope.from_json(doc).closing_clients == want
+
+
+def _cancel(engine: Engine, appt_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(appointments_t).where(appointments_t.c.id == appt_id).values(status="cancelled"))
+
+
+CLOSING_CHANGES = [
+    ("new booking of an inactivated client", lambda e: _book(e, "A-910", "cdavis", "C-1009", "2026-12-05T15:00:00"), True),
+    ("a closing client's session cancelled", lambda e: _cancel(e, "A-76"), True),
+    ("new booking of a client the config keeps", lambda e: _book(e, "A-911", "cdavis", "C-1014", "2026-12-05T15:00:00"), False),
+]
+
+
+@pytest.mark.parametrize("change,stale", [c[1:] for c in CLOSING_CHANGES], ids=[c[0] for c in CLOSING_CHANGES])
+def test_fingerprint_covers_the_bookings_of_closing_clients(engine: Engine, change, stale: bool) -> None:  # type: ignore[no-untyped-def]
+    before, scope = _read(engine, "clients")
+    change(engine)
+    with engine.connect() as conn, conn.begin():
+        after = read_scoped(conn, scope)
+    assert (after.fingerprint() != before.fingerprint()) == stale

@@ -97,10 +97,12 @@ def _clients(conn: Connection, where: ColumnElement[bool], out: dict[str, Client
         )
 
 
-def _appointments(conn: Connection, staff_ids: Sequence[str], since: dt.datetime, out: dict[str, Appointment]) -> None:
+def _appointments(conn: Connection, staff_ids: Sequence[str], since: dt.datetime, out: dict[str, Appointment],
+                  *, by: ColumnElement[Any] = appointments_t.c.staff_id) -> None:
+    """``scheduled`` appointments at/after ``since`` whose ``by`` column (staff, or client) is in ids."""
     for chunk in _chunks(staff_ids):
         q = (select(*_APPT_COLS)
-             .where(and_(appointments_t.c.staff_id.in_(chunk), appointments_t.c.status == "scheduled",
+             .where(and_(by.in_(chunk), appointments_t.c.status == "scheduled",
                          appointments_t.c.start_at >= naive_utc(since)))
              .order_by(appointments_t.c.id))
         for r in conn.execute(q):
@@ -110,10 +112,12 @@ def _appointments(conn: Connection, staff_ids: Sequence[str], since: dt.datetime
             )
 
 
-def _series(conn: Connection, staff_ids: Sequence[str], out: dict[str, Series]) -> None:
+def _series(conn: Connection, staff_ids: Sequence[str], out: dict[str, Series],
+            *, by: ColumnElement[Any] = series_t.c.staff_id) -> None:
+    """Active series whose ``by`` column (staff, or client) is in ids."""
     for chunk in _chunks(staff_ids):
         q = (select(*_SERIES_COLS)
-             .where(and_(series_t.c.staff_id.in_(chunk), series_t.c.active == True))  # noqa: E712 (SQL, not Python)
+             .where(and_(by.in_(chunk), series_t.c.active == True))  # noqa: E712 (SQL, not Python)
              .order_by(series_t.c.id))
         for r in conn.execute(q):
             out[r.id] = Series(
@@ -150,8 +154,12 @@ def read_sets(conn: Connection, scope: ReadScope, practice: Practice | None, sta
         by_instant.setdefault(instant, []).append(sid)
     for instant in sorted(by_instant):
         _appointments(conn, sorted(by_instant[instant]), instant, appointments)
+    # Bookings of clients the config closes (ix_appointments_client, ix_series_client):
+    # the same rows may also be in the staff sets above; keyed by id, they are read once.
+    _appointments(conn, scope.closing_clients, scope.at, appointments, by=appointments_t.c.client_id)
     series: dict[str, Series] = {}
     _series(conn, sorted(set(scope.now_staff) | {s for s, _ in scope.scheduled_staff}), series)
+    _series(conn, scope.closing_clients, series, by=series_t.c.client_id)
     active_total = conn.execute(select(func.count()).select_from(clients_t).where(clients_t.c.status == "active")).scalar_one()
     return ActualState(
         practice=practice, staff=staff,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence, cast
+from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Table, and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -27,14 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..actions import Action, ActionType
 from ..errors import ApplyFailed
 from ..timeutil import naive_utc, parse_iso_z
-from . import schema
-
-# The schema's Core tables, typed as Table (``__table__`` is typed as a FromClause).
-appointments_t = cast(Table, schema.appointments_t)
-clients_t = cast(Table, schema.clients_t)
-seats_t = cast(Table, schema.seats_t)
-series_t = cast(Table, schema.series_t)
-staff_t = cast(Table, schema.staff_t)
+from .schema import appointments_t, clients_t, seats_t, series_t, staff_t
 
 # Ids per statement: well under SQLite's bound-parameter limit (32766) and small
 # enough that PostgreSQL plans an index scan.

@@ -85,6 +85,7 @@ def plan(desired: DesiredState, actual: ActualState, at: dt.datetime, *, allow_m
         offboarding.leftovers(ctx, sid)
     clients.plan_explicit(ctx)
     clients.plan_purge(ctx)
+    clients.warn_kept_bookings(ctx)
     for p in after_plan(desired, actual, roster, ctx.clients):
         ctx.error(p.location, p.message, p.code)
     errors = ctx.problems.errors
@@ -96,7 +97,8 @@ def plan(desired: DesiredState, actual: ActualState, at: dt.datetime, *, allow_m
         if refused is not None:
             raise refused
     seats, credits = _seats(ctx)
-    extra: dict[str, object] = {}
+    # Renderers show session times in the practice's local time.
+    extra: dict[str, object] = {"timezone": roster.tz}
     if credits:
         extra["seat_credits"] = credits
     return Plan(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import PurePath, PurePosixPath
 from typing import Sequence
 
 from ..actions import ActionType as T
 from ..actual import Client
 from ..desired import ClientSpec, ClientStatus, OtherClients, PolicySpec
 from ..policies import balance_target_kind
-from ..scope import PURGE_AFTER
+from ..scope import PURGE_AFTER, closing_clients
 from ..timeutil import iso_z
 from .context import Ctx
 
@@ -17,10 +19,24 @@ INACTIVE = "inactive"
 DELETED = "deleted"
 
 
+def config_relative(file: str, source: str) -> str:
+    """``file`` relative to the config directory ``source`` when it lies inside it.
+
+    Pure path arithmetic (no I/O): the loader names files as ``<directory as given>/<rel>``,
+    so a reason cites ``clients.yaml`` whether the plan ran with ``-c examples/clients``
+    or an absolute path; plan JSON and plan_id must not depend on the checkout location.
+    """
+    path, base = PurePosixPath(file), PurePosixPath(PurePath(source).as_posix())
+    if base.parts and path.is_relative_to(base) and path != base:
+        return path.relative_to(base).as_posix()
+    return file
+
+
 def _entry_where(ctx: Ctx, cid: str) -> str:
     loc = ctx.desired.locations.get(f"client:{cid}")
     if loc is not None and loc.file:
-        return f" ({loc.file}:{loc.line})" if loc.line is not None else f" ({loc.file})"
+        name = config_relative(loc.file, ctx.desired.source)
+        return f" ({name}:{loc.line})" if loc.line is not None else f" ({name})"
     return ""
 
 
@@ -176,3 +192,69 @@ def plan_purge(ctx: Ctx) -> None:
                 T.CLIENT_PURGE, cid, None, {"deleted_at": (when, None), "exists": (True, False)},
                 f"client deleted at {when}, more than 30 days ago: purged (the audit trail keeps ids only)",
             )
+
+
+#: Booking ids listed per warning before "and N more" (the plan JSON has the rest's owner).
+LIST_BOOKINGS = 12
+
+_CLOSING_VERB = {
+    T.CLIENT_INACTIVATE: "becomes inactive",
+    T.CLIENT_MARK_DUPLICATE: "is marked a duplicate",
+    T.CLIENT_DELETE: "is deleted",
+}
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    return f"{n} {singular if n == 1 else plural}"
+
+
+def warn_kept_bookings(ctx: Ctx) -> None:
+    """Warn per client whose entry inactivates, deletes or marks it duplicate while it
+    keeps future scheduled sessions or active series after this plan.
+
+    A client leaving care does not cancel their bookings by itself (the SPEC gives
+    client entries no session rule), so the plan says which ones remain and asks for
+    a decision instead of silently keeping a departed client on the calendar.
+    """
+    closing = set(closing_clients(ctx.desired))
+    if not closing:
+        return
+    verb: dict[str, str] = {}
+    cancelled: set[str] = set()
+    for a in ctx.actions:
+        if a.type in _CLOSING_VERB and a.target in closing:
+            verb[a.target] = _CLOSING_VERB[a.type]
+            if a.type is T.CLIENT_MARK_DUPLICATE:
+                verb[a.target] += f" of {a.changes['duplicate_of'][1]}"
+        elif a.type is T.APPOINTMENT_CANCEL:
+            cancelled.add(a.target)
+    sessions: dict[str, list[tuple[dt.datetime, str]]] = {}
+    for appt in ctx.actual.appointments.values():
+        if appt.client in closing and appt.status == "scheduled" and appt.start >= ctx.at and appt.id not in cancelled:
+            sessions.setdefault(appt.client, []).append((appt.start, appt.id))
+    series: dict[str, list[str]] = {}
+    for s in ctx.series.values():  # the projection: series this plan ends are inactive here
+        if s.client in closing and s.active:
+            series.setdefault(s.client, []).append(s.id)
+    for cid in sorted(set(sessions) | set(series)):
+        c = ctx.clients.get(cid)
+        if c is None:
+            continue
+        what = verb.get(cid) or ("is deleted" if c.status == DELETED else "is inactive" if c.status == INACTIVE else None)
+        if what is None:
+            continue  # the entry was not applied (an error says why)
+        appt_ids = [aid for _, aid in sorted(sessions.get(cid, []), key=lambda t: (t[0], _natural(t[1])))]
+        series_ids = sorted(series.get(cid, []), key=_natural)
+        kept = " and ".join(part for part in (
+            _count(len(appt_ids), "scheduled session", "scheduled sessions") if appt_ids else "",
+            _count(len(series_ids), "active series", "active series") if series_ids else "",
+        ) if part)
+        ids = ", ".join(appt_ids[:LIST_BOOKINGS]) + (f", and {len(appt_ids) - LIST_BOOKINGS} more" if len(appt_ids) > LIST_BOOKINGS else "")
+        listed = "; ".join(part for part in (ids, ", ".join(series_ids)) if part)
+        ctx.warn(f"client {cid} {what} but keeps {kept} ({listed}): cancel them or give them an explicit decision")
+
+
+def _natural(ident: str) -> tuple[str, int, str]:
+    """``A-9`` before ``A-10``: ids are a prefix and a number in the shipped data."""
+    head, _, tail = ident.rpartition("-")
+    return (head, int(tail), "") if tail.isdigit() else (ident, -1, ident)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from ..actions import Action, ActionType
 from ..actual import ActualState, Appointment, Client, Series
@@ -44,8 +44,13 @@ class Ctx:
         self.clients = dict(self.actual.clients)
         self.series = dict(self.actual.series)
         # Indexes, built once: rules look sessions and clients up per professional.
+        # Only professionals the offboarding rules walk are indexed: the state also holds
+        # bookings read for other reasons (clients the config inactivates), and those must
+        # never be picked up as a staying professional's "future sessions".
+        walked = set(self.roster.offboard) | set(self.roster.drift) | set(self.roster.scheduled)
         for a in sorted(self.actual.appointments.values(), key=lambda a: (a.start, a.id)):
-            self.appointments_of.setdefault(a.staff, []).append(a)
+            if a.staff in walked:
+                self.appointments_of.setdefault(a.staff, []).append(a)
         for cid in sorted(self.actual.clients):
             primary = self.actual.clients[cid].primary
             if primary is not None:
@@ -120,15 +125,16 @@ class Ctx:
         reason: str,
         depends_on: Iterable[int] = (),
         drift: bool = False,
+        context: Mapping[str, Any] | None = None,
     ) -> int:
-        """Append an action; returns its id."""
+        """Append an action; returns its id. ``context`` describes the target (ids only)."""
         aid = len(self.actions) + 1
         deps = tuple(sorted(set(depends_on)))
         if type_ in _SHOW_CHANGED_ONLY:
             # Show only what changes (e.g. no portal_access [false, false]); the status always does.
             changes = {k: v for k, v in changes.items() if v[0] != v[1]}
         assert all(d < aid for d in deps), "a dependency must come first"
-        self.actions.append(Action(aid, type_, target, staff, changes, reason, deps, drift))
+        self.actions.append(Action(aid, type_, target, staff, changes, reason, deps, drift, dict(context or {})))
         return aid
 
     def update_client(self, cid: str, **fields: Any) -> None:
@@ -138,3 +144,13 @@ class Ctx:
     def update_series(self, sid: str, action_id: int, **fields: Any) -> None:
         self.series[sid] = dataclasses.replace(self.series[sid], **fields)
         self.series_deps[sid] = action_id
+
+
+def session_context(a: Appointment) -> dict[str, Any]:
+    """What an appointment action's reader needs to recognise the session (ids only)."""
+    return {"client": a.client, "start": iso_z(a.start), "end": iso_z(a.end), "telehealth": a.telehealth}
+
+
+def series_context(s: Series) -> dict[str, Any]:
+    """What a series action's reader needs to recognise the series (ids only)."""
+    return {"client": s.client, "rrule": s.rrule, "first_start": iso_z(s.start)}

@@ -16,7 +16,7 @@ from ..desired import ExportFormat, FutureSessions, PolicySpec
 from ..policies import policy_for, policy_name
 from ..timeutil import iso_z, local_date, start_of_day
 from . import clients as client_rules
-from .context import Ctx
+from .context import Ctx, series_context, session_context
 
 Mode = Literal["now", "scheduled", "drift"]
 
@@ -41,11 +41,11 @@ def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.dat
             if to is None:
                 continue
             aid = ctx.add(T.APPOINTMENT_TRANSFER, a.id, sid, {"staff": (sid, to)},
-                          f"{label}: {noun} transferred to {to}", deps, drift)
+                          f"{label}: {noun} transferred to {to}", deps, drift, session_context(a))
         else:
             aid = ctx.add(T.APPOINTMENT_CANCEL, a.id, sid,
                           {"status": ("scheduled", "cancelled"), "cancel_reason": (a.cancel_reason, policy.cancel_reason)},
-                          f"{label}: {noun} cancelled", deps, drift)
+                          f"{label}: {noun} cancelled", deps, drift, session_context(a))
         per_client.setdefault(a.client, []).append(aid)
     for s in sorted((s for s in ctx.series.values() if s.staff == sid and s.active), key=lambda s: s.id):
         if mode == "scheduled" and s.until is not None and s.until < cutoff:
@@ -56,7 +56,8 @@ def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.dat
             to = ctx.takes_over(sid, max(day, ctx.roster.today), open_ended=True)
             if to is None:
                 continue
-            aid = ctx.add(T.SERIES_TRANSFER, s.id, sid, {"staff": (sid, to)}, f"{label}: series transferred to {to}", sdeps, drift)
+            aid = ctx.add(T.SERIES_TRANSFER, s.id, sid, {"staff": (sid, to)}, f"{label}: series transferred to {to}", sdeps, drift,
+                          series_context(s))
             ctx.update_series(s.id, aid, staff=to)
         else:
             aid = _end_series(ctx, s, sid, cutoff, label, sdeps, drift)
@@ -69,7 +70,7 @@ def _end_series(ctx: Ctx, s: Series, sid: str, cutoff: dt.datetime, label: str, 
     new_until = cutoff if s.until is None or s.until > cutoff else s.until  # never extend a series
     if new_until != s.until:
         changes["until"] = (ctx_iso(s.until), ctx_iso(new_until))
-    aid = ctx.add(T.SERIES_END, s.id, sid, changes, f"{label}: series ended", deps, drift)
+    aid = ctx.add(T.SERIES_END, s.id, sid, changes, f"{label}: series ended", deps, drift, series_context(s))
     ctx.update_series(s.id, aid, active=False, until=new_until)
     return aid
 

@@ -2,7 +2,8 @@
 
 A title, the summary line and a table of counts per action type, the seat change,
 the warnings, then one collapsible ``<details>`` section per professional with a
-table of its actions. It ends with :data:`MARKER`, a hidden comment that lets CI
+table of its actions (with a Session column, client id and local time, where the
+professional has sessions or series). It ends with :data:`MARKER`, a hidden comment that lets CI
 find and update its own comment in place. Pure and deterministic.
 
 Every cell is escaped (pipes, HTML, line breaks): reasons come from config files,
@@ -21,9 +22,12 @@ from .text import (
     PHRASES,
     Fold,
     fold,
-    format_changes,
     group_actions,
+    header,
+    line_changes,
+    plan_zone,
     seats_line,
+    session_label,
     short_digest,
     summary_counts,
     summary_line,
@@ -72,15 +76,22 @@ def render_markdown(plan: Plan) -> str:
         out += ["", f"**{escape_cell(seats)}**"]
     out.extend(_warnings(plan.warnings))
 
+    tz = plan_zone(plan)
     for name, actions in group_actions(plan):
         out += ["", _details_summary(name, actions), ""]
-        reasons = _distinct(a.reason for a in actions if a.reason)
+        reasons = _distinct(h for h in (header(a) for a in actions) if h)
         if reasons:
             out += [f"- {escape_cell(r)}" for r in reasons]
             out.append("")
-        out += ["| # | Action | Target | Change | Drift |", "|---:|---|---|---|---|"]
+        labels = {a.id: session_label(a, tz) for a in actions}
+        # The Session column only where a group has sessions or series (client-only groups stay narrow).
+        sessions = any(labels.values())
+        if sessions:
+            out += ["| # | Action | Target | Session | Change | Drift |", "|---:|---|---|---|---|---|"]
+        else:
+            out += ["| # | Action | Target | Change | Drift |", "|---:|---|---|---|---|"]
         for item in fold(actions, over=MD_FOLD_OVER, keep=MD_FOLD_KEEP):
-            out.append(_row(item))
+            out.append(_row(item, labels if sessions else None))
         out += ["", "</details>"]
     out += ["", MARKER]
     return "\n".join(out) + "\n"
@@ -91,13 +102,17 @@ def _details_summary(name: str, actions: list[Action]) -> str:
     return f"<details><summary>{escape_cell(name)} — {n} action{'s' if n != 1 else ''}</summary>"
 
 
-def _row(item: Action | Fold) -> str:
+def _row(item: Action | Fold, labels: dict[int, str | None] | None) -> str:
+    """One table row; ``labels`` (action id -> session text) when the table has a Session column."""
+    session = "" if labels is None else " |"
     if isinstance(item, Fold):
-        return f"| | … and {item.hidden} more `{item.type.value}` | | | |"
+        return f"| | … and {item.hidden} more `{item.type.value}` | |{session} | |"
     drift = DRIFT_GLYPH + " drift" if item.drift else ""
+    if labels is not None:
+        session = f" {escape_cell(labels.get(item.id) or '')} |"
     return (
-        f"| {item.id} | {GLYPHS[item.type]} `{item.type.value}` | {escape_cell(item.target)} | "
-        f"{escape_cell(format_changes(item.changes))} | {drift} |"
+        f"| {item.id} | {GLYPHS[item.type]} `{item.type.value}` | {escape_cell(item.target)} |{session} "
+        f"{escape_cell(line_changes(item))} | {drift} |"
     )
 
 

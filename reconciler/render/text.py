@@ -6,8 +6,9 @@ Layout::
       as of 2026-11-24T15:00:00Z · database sha256:1a2b3c4d5e6f · config sha256:0f9e8d7c6b5a
 
     bsmith (14 actions)
-        # bsmith offboarding (policy standard): future sessions cancelled
-      -  1 appointment.cancel  A-5     status: scheduled → cancelled, ...
+          # bsmith offboarding (policy standard): future session cancelled — cancel reason: "Provider left"
+      -  1 appointment.cancel  A-5     C-1001 Mon 2026-12-07 10:00 EST  status: scheduled → cancelled
+      -  9 series.end          S-1     C-1001 weekly Mon 10:00 EST since 2026-11-02  active: true → false, ...
       ...
 
     Seats: 9 → 8
@@ -19,18 +20,25 @@ plan's execution order is kept. A reason is printed once above each run of actio
 that share it. Very long runs of one action type are folded (the summary line stays
 exact; the JSON plan always holds everything).
 
+A session or series action shows whose it is and when, from ``Action.context``:
+the client id and the start in the practice's local time (``Plan.extra["timezone"]``,
+UTC for plans without one). A cancellation's reason text, the same for every
+session of a run, is shown once in the run's header instead of on every line.
+
 The vocabulary tables here (:data:`GLYPHS`, :data:`PHRASES`) are shared with the
 Markdown rendering; a test fails when an :class:`ActionType` lacks an entry.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..actions import Action, ActionType, Plan
+from ..timeutil import parse_iso_z, zone
 
 #: One symbol per action type: ``+`` adds, ``~`` changes or moves, ``-`` removes/ends.
 GLYPHS: Mapping[ActionType, str] = {
@@ -144,6 +152,96 @@ def format_changes(changes: Mapping[str, Any], *, limit: int | None = None) -> s
         before, after = changes[key]
         parts.append(f"{key}: {format_value(before, limit=limit)} → {format_value(after, limit=limit)}")
     return ", ".join(parts)
+
+
+# ----------------------------------------------------------------- sessions
+_DAYS = {"MO": "Mon", "TU": "Tue", "WE": "Wed", "TH": "Thu", "FR": "Fri", "SA": "Sat", "SU": "Sun"}
+_FREQ = {"DAILY": ("daily", "days"), "WEEKLY": ("weekly", "weeks"), "MONTHLY": ("monthly", "months")}
+
+
+def plan_zone(plan: Plan) -> dt.tzinfo:
+    """The zone sessions are shown in: the plan's practice timezone, else UTC."""
+    name = plan.extra.get("timezone")
+    if isinstance(name, str) and name:
+        try:
+            return zone(name)
+        except ValueError:
+            pass
+    return dt.timezone.utc
+
+
+def _local(iso: Any, tz: dt.tzinfo) -> dt.datetime | None:
+    if not isinstance(iso, str):
+        return None
+    try:
+        return parse_iso_z(iso).astimezone(tz)
+    except ValueError:
+        return None
+
+
+def describe_rrule(rrule: str, first: dt.datetime | None) -> str:
+    """``weekly Mon``, ``every 2 weeks Mon/Thu``, ``daily``; the RRULE itself when it
+    says more than frequency, interval and weekdays (no guessing)."""
+    parts = dict(p.split("=", 1) for p in rrule.split(";") if "=" in p)
+    if set(parts) - {"FREQ", "INTERVAL", "BYDAY", "WKST"} or parts.get("FREQ") not in _FREQ:
+        return rrule
+    every, unit = _FREQ[parts["FREQ"]]
+    interval = parts.get("INTERVAL", "1")
+    if not interval.isdigit():
+        return rrule
+    days = [d for d in parts.get("BYDAY", "").split(",") if d]
+    if any(d not in _DAYS for d in days):
+        return rrule
+    if not days and parts["FREQ"] == "WEEKLY" and first is not None:
+        days = [list(_DAYS)[first.weekday()]]
+    text = every if int(interval) <= 1 else f"every {int(interval)} {unit}"
+    return text + (" " + "/".join(_DAYS[d] for d in days) if days else "")
+
+
+def session_label(a: Action, tz: dt.tzinfo) -> str | None:
+    """Whose session or series and when, in local time; None for other actions.
+
+    ``C-1001 Mon 2026-12-07 10:00 EST`` (``(telehealth)`` appended for a video session),
+    ``C-1001 weekly Mon 10:00 EST since 2026-11-02`` for a series.
+    """
+    ctx = a.context
+    if not ctx or a.type.entity not in ("appointment", "series"):
+        return None
+    client = str(ctx.get("client") or "?")
+    if a.type.entity == "appointment":
+        start = _local(ctx.get("start"), tz)
+        when = start.strftime("%a %Y-%m-%d %H:%M %Z") if start is not None else "(time unknown)"
+        return f"{client} {when}" + (" (telehealth)" if ctx.get("telehealth") is True else "")
+    first = _local(ctx.get("first_start"), tz)
+    rule = describe_rrule(str(ctx.get("rrule") or ""), first)
+    if first is None:
+        return f"{client} {rule}".rstrip()
+    return f"{client} {rule} {first.strftime('%H:%M %Z')} since {first.strftime('%Y-%m-%d')}"
+
+
+def _moved_cancel_reason(a: Action) -> Any:
+    """The new cancel reason of a cancellation whose old one was empty (shown once per run)."""
+    if a.type is ActionType.APPOINTMENT_CANCEL:
+        before, after = a.changes.get("cancel_reason", (None, None))
+        if before is None and after is not None:
+            return after
+    return None
+
+
+def header(a: Action) -> str:
+    """The comment line above a run of actions: the reason (and a cancellation's reason text)."""
+    moved = _moved_cancel_reason(a)
+    if moved is None:
+        return a.reason
+    return f"{a.reason} — cancel reason: {format_value(moved)}" if a.reason else f"cancel reason: {format_value(moved)}"
+
+
+def line_changes(a: Action, *, limit: int | None = None) -> str:
+    """The changes shown on an action's own line (see :func:`header` for what moves up)."""
+    changes = a.changes
+    if _moved_cancel_reason(a) is not None:
+        changes = {k: v for k, v in changes.items() if k != "cancel_reason"}
+    return format_changes(changes, limit=limit)
 
 
 def group_actions(plan: Plan) -> list[tuple[str, list[Action]]]:
@@ -269,21 +367,25 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     type_w = max(len(a.type.value) for a in shown)
     target_w = max(len(a.target) for a in shown)
     sizes = {name: len(actions) for name, actions in group_actions(plan)}
+    tz = plan_zone(plan)
 
     for name, items in groups:
         n = sizes[name]
         out.append("")
         out.append(_paint(f"{name} ({n} action{'s' if n != 1 else ''})", "bold", color))
+        labels = {a.id: session_label(a, tz) for a in items if isinstance(a, Action)}
+        label_w = max((len(v) for v in labels.values() if v), default=0)
         last_reason: str | None = None
         for item in items:
             if isinstance(item, Fold):
                 out.append(f"      … and {item.hidden} more {item.type.value}")
                 last_reason = None
                 continue
-            if item.reason and item.reason != last_reason:
-                out.append(_paint(f"      # {item.reason}", "dim", color))
-            last_reason = item.reason
-            out.append(_action_line(item, id_w, type_w, target_w, color))
+            head = header(item)
+            if head and head != last_reason:
+                out.append(_paint(f"      # {head}", "dim", color))
+            last_reason = head
+            out.append(_action_line(item, id_w, type_w, target_w, labels[item.id], label_w, color))
 
     out.extend(_warning_lines(plan.warnings, color))
     out.append("")
@@ -294,11 +396,13 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def _action_line(a: Action, id_w: int, type_w: int, target_w: int, color: bool) -> str:
+def _action_line(a: Action, id_w: int, type_w: int, target_w: int, label: str | None, label_w: int, color: bool) -> str:
     glyph = GLYPHS[a.type]
     mark = _paint(glyph, glyph, color) + (_paint(DRIFT_GLYPH, DRIFT_GLYPH, color) if a.drift else " ")
-    changes = format_changes(a.changes, limit=_MAX_VALUE)
-    line = f"  {mark} {a.id:>{id_w}} {a.type.value:<{type_w}}  {a.target:<{target_w}}  {changes}".rstrip()
+    changes = line_changes(a, limit=_MAX_VALUE)
+    # The session column only on session lines: client lines keep the target as their subject.
+    session = f"{label:<{label_w}}  " if label else ""
+    line = f"  {mark} {a.id:>{id_w}} {a.type.value:<{type_w}}  {a.target:<{target_w}}  {session}{changes}".rstrip()
     if a.drift:
         line += "  " + _paint("(drift: changed outside reconciler)", DRIFT_GLYPH, color)
     return line
