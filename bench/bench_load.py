@@ -6,12 +6,16 @@
 Generates the snapshot with ``bench/generate.py`` if FILE does not exist (seed 1),
 then for each backend: a fresh database, ``reconciler db init``, and a timed
 ``reconciler db load FILE`` in its own process (what a user waits for). PostgreSQL
-runs on a throwaway server started with ``tests/pgserver.py``. Prints seconds.
+runs on a throwaway server started with ``tests/pgserver.py``. Prints wall-clock
+seconds, the load process's CPU seconds and peak memory (max RSS), and the
+machine's load average before and after (other work on the machine slows the
+wall clock, not the CPU time).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,19 +27,32 @@ sys.path.insert(0, str(ROOT / "tests"))
 RECONCILER = [sys.executable, "-m", "reconciler.cli"]
 
 
-def run(args: list[str]) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(RECONCILER + args, cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"reconciler {' '.join(args)} failed:\n{proc.stderr}")
-    return elapsed
+def run(args: list[str]) -> tuple[float, float, float]:
+    """Run ``reconciler ARGS``: wall seconds, CPU seconds and peak RSS (MB) of that process."""
+    with tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(RECONCILER + args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        # wait4 gives this child's own resource usage (RUSAGE_CHILDREN would mix in
+        # earlier children: its max RSS is the largest of all of them).
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"reconciler {' '.join(args)} failed:\n{err.read()}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def bench(url: str, snapshot: Path, label: str) -> None:
     run(["db", "init", "--db", url])
-    seconds = run(["db", "load", str(snapshot), "--db", url])
-    print(f"{label:<12} db load {snapshot.name}: {seconds:7.1f} s", flush=True)
+    load_before = loadavg()
+    seconds, cpu, rss = run(["db", "load", str(snapshot), "--db", url])
+    print(f"{label:<12} db load {snapshot.name}: {seconds:7.1f} s wall, {cpu:6.1f} s CPU, "
+          f"peak {rss:6.0f} MB (load average {load_before} -> {loadavg()})", flush=True)
 
 
 def main() -> int:

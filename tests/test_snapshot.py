@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
 from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -19,7 +22,7 @@ from reconciler.cli import main
 from reconciler.db.engine import make_engine
 from reconciler.db.schema import metadata
 from reconciler.db.snapshot import appointments_t, clients_t, staff_t
-from reconciler.db.snapshot import dump_snapshot, load_snapshot, natural_key, parse_snapshot, snapshot_rows
+from reconciler.db.snapshot import dump_snapshot, load_snapshot, natural_key, parse_snapshot, read_rows, snapshot_rows
 from reconciler.errors import DatabaseError, SnapshotError
 
 
@@ -234,6 +237,137 @@ def test_foreign_keys_are_enforced(db_url: str) -> None:
         with engine.begin() as conn:
             conn.execute(clients_t.insert(), [dict(id="C-1", first_name="A", last_name="B", status="active",
                                                    primary_id="ghost", balance_cents=0, portal_access=False)])
+
+
+# ---------------------------------------------------------------- fast pass == detailed pass
+# Large files are validated by a cheaper "fast pass" that hands anything it cannot
+# vouch for to the detailed (model) pass. These tests hold it to the same answers.
+def detailed(path: Path) -> snapshot_mod.LoadRows:
+    return snapshot_mod._rows_from_snapshot(parse_snapshot(path))
+
+
+def fast_json(text: str) -> snapshot_mod.LoadRows:
+    return snapshot_mod._fast_rows(snapshot_mod._JsonSections(text))
+
+
+def practice_doc() -> dict[str, object]:
+    return yaml.safe_load(PRACTICE_YAML.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def test_fast_pass_gives_the_detailed_rows_for_a_dump(db_url: str, tmp_path: Path) -> None:
+    path = write(tmp_path, dump_snapshot(fresh_db(db_url, PRACTICE_YAML), "json"), "dump.json")
+    assert fast_json(path.read_text()) == detailed(path)
+
+
+def _retimed(doc: dict[str, object], form: str) -> dict[str, object]:
+    """The document with appointment A-1's start written in another ISO 8601 form."""
+    doc["appointments"][0]["start"] = form  # type: ignore[index]
+    return doc
+
+
+JSON_FORMS = [
+    ("pretty", lambda: json.dumps(practice_doc(), indent=2, default=str)),
+    ("compact", lambda: json.dumps(practice_doc(), separators=(",", ":"), default=str)),
+    ("sections-reversed", lambda: json.dumps(dict(reversed(list(practice_doc().items()))), default=str)),
+    ("only-practice", lambda: json.dumps({"practice": {"name": "P", "timezone": "UTC"}})),
+    ("empty-sections", lambda: json.dumps({"practice": {"name": "P", "timezone": "UTC"}, "staff": [], "clients": [],
+                                           "series": [], "appointments": []})),
+    ("time-without-seconds", lambda: json.dumps(_retimed(practice_doc(), "2026-11-02T09:00-05:00"), default=str)),
+    ("time-with-space-and-z", lambda: json.dumps(_retimed(practice_doc(), "2026-11-02 14:00:00Z"), default=str)),
+]
+
+
+@pytest.mark.parametrize("make", [f[1] for f in JSON_FORMS], ids=[f[0] for f in JSON_FORMS])
+def test_any_valid_json_layout_reads_as_the_detailed_pass_would(tmp_path: Path, make: object) -> None:
+    path = write(tmp_path, make(), "snap.json")  # type: ignore[operator]
+    assert read_rows(path) == detailed(path)
+
+
+def test_yaml_reads_as_the_detailed_pass_would() -> None:
+    assert read_rows(PRACTICE_YAML) == detailed(PRACTICE_YAML)
+
+
+DATA_CASES = [c for c in BAD_YAML if c[0] not in ("python-tag", "duplicate-yaml-key", "syntax-error", "alias-bomb")]
+
+
+@pytest.mark.parametrize("edit, want", [c[1:] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES])
+def test_fast_pass_never_accepts_a_bad_snapshot(tmp_path: Path, edit: tuple[str, str], want: str) -> None:
+    """... and the located error of a bad JSON snapshot is the detailed pass's."""
+    doc = yaml.safe_load(BASE.replace(*edit, 1))
+    text = json.dumps(doc, default=str)
+    with pytest.raises(snapshot_mod._NotFast):
+        fast_json(text)
+    with pytest.raises(SnapshotError) as err:
+        read_rows(write(tmp_path, text, "snap.json"))
+    want_json = re.sub(r"^snap.yaml:\d+: ", "snap.json: ", want).replace(", line 5", "")  # JSON knows no lines
+    assert re.search(want_json, str(err.value)), str(err.value)
+
+
+MINIMAL_ROWS = {
+    "clients": {"id": "C-1", "first_name": "A", "last_name": "B"},
+    "series": {"id": "S-1", "client": "C-1", "staff": "s", "rrule": "FREQ=DAILY", "start": "2026-01-01T00:00:00Z"},
+    "appointments": {"id": "A-1", "client": "C-1", "staff": "s", "start": "2026-01-01T00:00:00Z",
+                     "end": "2026-01-01T01:00:00Z"},
+}
+
+
+@pytest.mark.parametrize("section", sorted(snapshot_mod.FAST_MODELS))
+def test_fast_row_types_mirror_the_models(section: str) -> None:
+    typed, model = snapshot_mod.FAST_MODELS[section]
+    adapter, minimal = snapshot_mod._ADAPTERS[section], MINIMAL_ROWS[section]
+    assert set(typed.__annotations__) - {"__pydantic_config__"} == set(model.model_fields)
+    model.model_validate(minimal)
+    # The same keys are required ...
+    for key in minimal:
+        with pytest.raises(ValidationError):
+            model.model_validate({k: v for k, v in minimal.items() if k != key})
+        with pytest.raises(ValidationError):
+            adapter.validate_python([{k: v for k, v in minimal.items() if k != key}])
+    # ... and the defaults the TypedDict fills in are the model's.
+    row = adapter.validate_python([minimal])[0]
+    defaults = {n: f.default for n, f in model.model_fields.items() if not f.is_required()}
+    assert set(defaults) == set(model.model_fields) - set(minimal)
+    assert {k: row[k] for k in defaults} == defaults
+
+
+AWARE = TypeAdapter(AwareDatetime)
+TRICKY_TIMES = ["2026-11-02T09:00:00-05:00", "2026-11-02T14:00:00Z", "2026-11-02T09:00:00.5+05:30",
+                "2026-11-02T09:00:00.123456-00:00", "2026-02-29T09:00:00Z", "2026-13-02T09:00:00Z",
+                "2026-11-02T24:00:00Z", "2026-11-02T09:00:60Z", "2026-11-02T09:00:00+24:00", "2026-11-02T09:00:00",
+                "2026-11-02T09:00:00z", "2026-11-02T09:00:00.1234567Z", "0000-01-01T00:00:00Z", "1700000000",
+                "2026-11-02 09:00:00Z", "2026-W45-1T09:00:00Z", " 2026-11-02T09:00:00Z"]
+
+
+def fast_time(text: str) -> dt.datetime | None:
+    try:
+        return snapshot_mod._Times()[text]
+    except snapshot_mod._NotFast:
+        return None
+
+
+def pydantic_time(text: str) -> dt.datetime | None:
+    try:
+        return AWARE.validate_python(text).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except ValidationError:
+        return None
+
+
+@pytest.mark.parametrize("text", TRICKY_TIMES)
+def test_fast_times_are_pydantic_times_or_left_to_it(text: str) -> None:
+    fast = fast_time(text)
+    assert fast is None or fast == pydantic_time(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(when=st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)),
+       offset=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+       spec=st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]))
+def test_fast_times_agree_with_pydantic(when: dt.datetime, offset: int, spec: str) -> None:
+    text = when.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset))).isoformat(timespec=spec)
+    fast = fast_time(text)
+    assert fast is None or fast == pydantic_time(text)
+    if spec != "minutes":
+        assert fast is not None  # the forms `db dump` writes are not left to the slow pass
 
 
 # ---------------------------------------------------------------- progress

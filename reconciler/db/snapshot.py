@@ -11,8 +11,10 @@ a JSON file is decoded one row at a time, a *fast pass* validates rows as plain
 dicts and turns them straight into insert tuples (falling back to the detailed,
 model-based pass, which locates problems, whenever it cannot vouch for the
 document), and the bulk tables go in by a raw DBAPI executemany (SQLite) or
-``COPY`` (PostgreSQL) with indexes, and on PostgreSQL foreign keys, rebuilt after. ``dump_snapshot`` writes the database back, deterministic and sorted by
-id, so that dump -> load -> dump is byte-identical.
+``COPY`` (PostgreSQL) with indexes, and on PostgreSQL foreign keys, rebuilt after.
+
+``dump_snapshot`` writes the database back, deterministic and sorted by id, so
+that dump -> load -> dump is byte-identical.
 
 Conventions: times are ISO 8601 with an offset in the file (written in the
 practice timezone) and naive UTC in the database; dates are ``YYYY-MM-DD``; money
@@ -29,7 +31,7 @@ import re
 from contextlib import ExitStack
 from dataclasses import dataclass
 from itertools import islice
-from json.scanner import make_scanner  # type: ignore[attr-defined]
+from json.scanner import make_scanner
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence, TypeVar, cast
@@ -60,12 +62,12 @@ from .engine import require_schema, safe_url
 from . import schema
 from .schema import metadata
 
-# The schema's Core tables, typed as Table (``__table__`` is typed as a FromClause).
-practice_t = cast(Table, schema.practice_t)
-staff_t = cast(Table, schema.staff_t)
-clients_t = cast(Table, schema.clients_t)
-series_t = cast(Table, schema.series_t)
-appointments_t = cast(Table, schema.appointments_t)
+# The schema's Core tables, under the names this module has always exported.
+practice_t = schema.practice_t
+staff_t = schema.staff_t
+clients_t = schema.clients_t
+series_t = schema.series_t
+appointments_t = schema.appointments_t
 
 CHUNK = 10_000
 MAX_PROBLEMS = 50
@@ -487,7 +489,9 @@ FAST_MODELS: dict[str, tuple[type[Any], type[_Row]]] = {
     "clients": (_ClientIn, ClientSnap), "series": (_SeriesIn, SeriesSnap),
     "appointments": (_AppointmentIn, AppointmentSnap),
 }
-_ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {s: TypeAdapter(list[td]) for s, (td, _m) in FAST_MODELS.items()}
+_ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {
+    s: TypeAdapter(list[td]) for s, (td, _m) in FAST_MODELS.items()  # type: ignore[valid-type]
+}
 
 # The file's key for each column of a bulk table, in column order.
 _SOURCE: dict[str, tuple[str, ...]] = {
@@ -647,7 +651,8 @@ class _JsonSections:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
-        self._scan = make_scanner(json.JSONDecoder())
+        # json's C scanner (typeshed types make_scanner as a class, hence the ignore).
+        self._scan = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
         self._array_open = False
 
     def _skip(self, pos: int) -> None:
@@ -883,7 +888,7 @@ def _insert(engine: Engine, rows: LoadRows, bar: _Progress) -> None:
         for ix in indexes:
             ix.create(conn)
         if sqlite:
-            conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
+            conn.exec_driver_sql(f"PRAGMA cache_size={int(cast(int, cache))}")
         done(1)
 
 
