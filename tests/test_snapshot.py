@@ -441,3 +441,25 @@ def test_schema_is_intact_after_a_load(db_url: str) -> None:
     engine = fresh_db(db_url, PRACTICE_YAML)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_loaded_times_compare_exactly_at_the_boundary(db_url: str) -> None:
+    """A session starting exactly at an instant is found by ``start_at >= instant``:
+    the bulk path must store times the way SQLAlchemy binds them (on SQLite, text
+    with microseconds), or boundary comparisons silently drop rows."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from dbhelpers import PRACTICE_YAML, fresh_db
+    from reconciler.db.schema import appointments_t
+
+    engine = fresh_db(db_url, PRACTICE_YAML)
+    try:
+        with engine.connect() as conn:
+            ids = conn.execute(select(appointments_t.c.id).where(
+                appointments_t.c.start_at >= dt.datetime(2026, 11, 24, 15, 0),
+                appointments_t.c.start_at <= dt.datetime(2026, 11, 24, 15, 0))).scalars().all()
+    finally:
+        engine.dispose()
+    assert ids == ["A-13"]

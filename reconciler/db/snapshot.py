@@ -959,7 +959,7 @@ def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]
     for column in table.columns:
         proc = column.type.dialect_impl(dialect).bind_processor(dialect)
         memos.append(None if proc is None else _Processed(proc))
-    if not any(memos):
+    if all(memo is None for memo in memos):  # (an empty memo is falsy: test for None)
         return lambda chunk: chunk
 
     def convert(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
