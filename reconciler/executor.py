@@ -49,6 +49,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .actions import Action, ActionType, Plan
 from .errors import ApplyFailed, ExportError, PlanRefused, StalePlan
+from .progress import progress_bar
 from .timeutil import parse_iso_z
 
 PAUSE_AFTER_ENV = "RECONCILER_TEST_PAUSE_AFTER_WRITES"
@@ -264,11 +265,11 @@ def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[
             check_fingerprint(conn, plan)
             check_deletion_actor(conn, plan, actor)
             _write_exports(conn, exports, export_dir, as_of, created, reused)
-            for i, group in enumerate(groups, 1):
-                write_group(conn, group, ctx)
-                kinds = ", ".join(dict.fromkeys(a.type.value for a in group))
-                _say(progress, f"[{i}/{len(groups)}] {kinds}: {len(group)} written")
-                _maybe_pause(i)
+            with progress_bar(len(plan.actions), f"Applying {plan_id}", enabled=progress) as bar:
+                for i, group in enumerate(groups, 1):
+                    write_group(conn, group, ctx)
+                    bar.advance(len(group))
+                    _maybe_pause(i)
             events = write_audit(conn, plan, actor=actor, plan_id=plan_id,
                                  at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
             committing = True

@@ -208,11 +208,16 @@ def test_purge_after_30_days_removes_rows_and_the_audit_keeps_ids(engine: Engine
 # ---------------------------------------------------------------- PHI
 @pytest.mark.parametrize("config", [OFFBOARDING, HANDOVER, CLIENTS], ids=lambda p: p.name)
 def test_audit_trail_and_progress_log_hold_no_client_names(engine: Engine, tmp_path: Path, config: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    apply_plan(engine, plan_for(engine, config), actor="alee", confirm_delete=("C-1013",),
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import reconciler.progress
+
+    monkeypatch.setattr(reconciler.progress, "bar_wanted", lambda enabled, stream=None: enabled)  # a terminal
+    plan = plan_for(engine, config)
+    apply_plan(engine, plan, actor="alee", confirm_delete=("C-1013",),
                export_dir=tmp_path / "exports", progress=True, now=NOW)
     log = capsys.readouterr()
-    assert "[1/" in log.err  # the progress log was written
+    assert f"Applying {plan.plan_id}" in log.err  # the progress bar was drawn
     events = read_audit(engine)
     assert events
     for text in (format_audit(events, "text"), format_audit(events, "json"), log.out, log.err):

@@ -13,3 +13,8 @@ def test_planning_core_imports_no_io_libraries() -> None:
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 1 kept, 0 broken" in result.stdout
+
+
+def test_package_is_mypy_strict_clean() -> None:
+    result = subprocess.run([sys.executable, "-m", "mypy", "reconciler"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

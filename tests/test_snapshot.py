@@ -378,12 +378,25 @@ def test_load_is_quiet_without_progress(db_url: str, capsys: pytest.CaptureFixtu
     assert capsys.readouterr() == ("", "")
 
 
-def test_progress_goes_to_stderr(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_goes_to_stderr_on_a_terminal(db_url: str, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import reconciler.db.snapshot as snapshot
+
+    monkeypatch.setattr(snapshot, "bar_wanted", lambda enabled, stream=None: enabled)  # as on a terminal
     engine = fresh_db(db_url)
     capsys.readouterr()
     load_snapshot(engine, PRACTICE_YAML, progress=True)
     out, err = capsys.readouterr()
     assert out == "" and "loading appointments" in err
+
+
+def test_progress_stays_quiet_in_ci(db_url: str, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    engine = fresh_db(db_url)
+    capsys.readouterr()
+    load_snapshot(engine, PRACTICE_YAML, progress=True)
+    assert capsys.readouterr() == ("", "")
 
 
 # ---------------------------------------------------------------- CLI

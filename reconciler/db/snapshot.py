@@ -56,6 +56,7 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 from typing_extensions import NotRequired, TypedDict  # pydantic needs typing_extensions' TypedDict before 3.12
 
 from ..desired import Access, ClientId, ClientStatus, Role, Slug
+from ..progress import bar_wanted
 from ..errors import DatabaseError, Location, Problem, SnapshotError
 from ..timeutil import zone
 from .engine import require_schema, safe_url
@@ -821,7 +822,7 @@ def load_snapshot(engine: Engine, path: Path, progress: bool = False) -> dict[st
     with engine.connect() as conn:
         _require_empty(conn, engine)  # fail fast, before reading a large file
     with ExitStack() as stack:
-        bar = _Progress(progress, stack)
+        bar = _Progress(bar_wanted(progress), stack)  # never in CI or off a terminal
         done = bar.task(f"reading {path.name}", None)
         rows = read_rows(path)
         done(1)
