@@ -13,9 +13,9 @@ import yaml
 
 from dbhelpers import PRACTICE_YAML, fresh_db
 from reconciler.errors import ReconcilerError
+from reconciler.actual import Client as ImportedClient
+from reconciler.actual import Staff as ImportedStaff
 from reconciler.importer import (
-    ImportedClient,
-    ImportedStaff,
     describe_clients,
     describe_staff,
     import_config,
