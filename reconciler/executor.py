@@ -4,13 +4,14 @@ Order of work (SPEC §3.5, §4 "Saved plans and safety")::
 
     pure checks      every client.delete named by --confirm-delete; export file
                      names valid and not already present           -> PlanRefused / ExportError
+    exports          only if the plan has export.write actions: a read that checks the
+                     fingerprint and the deletion actor, then every export file (0600,
+                     O_EXCL, fsync) — before the transaction starts
     lock + BEGIN     db.lock.locked_transaction (waits at most lock_timeout) -> LockHeld
     fingerprint      re-read plan.scope (db.read.read_scoped), compare with
                      plan.db_fingerprint                             -> StalePlan
     deletion rules   the actor is an active owner / practice manager /
                      entire-practice staff id                        -> PlanRefused
-    exports          every export.write file (0600, O_EXCL, fsync), read through the
-                     locked transaction, written before the first database write
     writers          one set-based writer per run of consecutive same-type actions,
                      in plan order (db.write.WRITERS)                -> ApplyFailed
     audit            one event per action (executemany)
@@ -18,9 +19,9 @@ Order of work (SPEC §3.5, §4 "Saved plans and safety")::
 
 Everything from BEGIN to COMMIT is one transaction: an error rolls it back (and the
 export files this apply created are removed again); a crash or kill leaves the
-database as it was. Exports are written inside the lock, after the fingerprint and
-deletion checks, so that a stale or refused plan never leaves a PHI file behind. An
-export file is never overwritten; one already holding exactly the bytes this plan
+database as it was. Exports are written before the transaction, after a first
+fingerprint and deletion check, so that a stale or refused plan never leaves a PHI
+file behind; the checks are repeated under the lock. An export file is never overwritten; one already holding exactly the bytes this plan
 would write (left by an interrupted apply of the same plan) is kept and reused, so
 the plan can simply be applied again after a crash.
 
@@ -260,11 +261,19 @@ def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[
     reused: list[Path] = []
     committing = False
     try:
+        if exports:
+            # Exports are written before the transaction starts (SPEC §3.1: before anything
+            # changes), from a read that first checks the plan is current and the actor
+            # may apply it, so that a stale or refused plan leaves no file of PHI behind.
+            with engine.connect() as conn:
+                check_fingerprint(conn, plan)
+                check_deletion_actor(conn, plan, actor)
+                _write_exports(conn, exports, export_dir, as_of, created, reused)
         with locked_transaction(engine, actor=actor, plan_id=plan_id, timeout=lock_timeout,
                                 on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}")) as conn:
+            # Authoritative checks, under the lock: the database may have moved since.
             check_fingerprint(conn, plan)
             check_deletion_actor(conn, plan, actor)
-            _write_exports(conn, exports, export_dir, as_of, created, reused)
             with progress_bar(len(plan.actions), f"Applying {plan_id}", enabled=progress) as bar:
                 for i, group in enumerate(groups, 1):
                     write_group(conn, group, ctx)

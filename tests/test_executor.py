@@ -141,6 +141,32 @@ def test_export_is_written_first_mode_0600_with_the_state_before(engine: Engine,
     assert booked and all(a["participant"][1]["actor"]["identifier"]["value"] == "cdavis" for a in booked)
 
 
+def test_export_file_exists_before_the_transaction_starts(engine: Engine, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import reconciler.db.lock as lock
+
+    plan = plan_for(engine, HANDOVER)
+    export = tmp_path / "exports" / plan.actions[0].changes["file"][1]
+    seen: list[bool] = []
+    real = lock.locked_transaction
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(export.exists())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lock, "locked_transaction", spy)
+    apply(engine, plan, tmp_path)
+    assert seen == [True]
+
+
+def test_a_stale_plan_with_an_export_writes_no_file(engine: Engine, tmp_path: Path) -> None:
+    plan = plan_for(engine, HANDOVER)
+    book(engine, "cdavis", "C-1015", dt.datetime(2027, 1, 4, 15, 0))
+    with pytest.raises(StalePlan):
+        apply(engine, plan, tmp_path)
+    assert not (tmp_path / "exports").exists() or not any((tmp_path / "exports").iterdir())
+
+
 def test_existing_export_file_refuses_the_apply_and_changes_nothing(engine: Engine, tmp_path: Path) -> None:
     plan = plan_for(engine, HANDOVER)
     target = tmp_path / "exports" / plan.actions[0].changes["file"][1]
