@@ -13,7 +13,8 @@ staff.reactivate               ``active: [false, true]``, ``deactivated_at: [old
                                and ``deactivate_on: [old, null]`` when one was recorded
 appointment.cancel             ``status: ["scheduled", "cancelled"]``, ``cancel_reason: [old, reason]``
 appointment.transfer           ``staff: [old, new]``
-series.end                     ``active: [true, false]``, ``until: [old, as_of or cutoff]``
+series.end                     ``active: [true, false]``, ``until: [old, as_of or cutoff]``; ahead of a
+                               scheduled date only ``until: [old, cutoff]`` (the series stays active until then)
 series.transfer                ``staff: [old, new]``
 client.reassign                ``primary: [old, new]``
 client.inactivate              ``status: [old, "inactive"]``, ``primary: [old, null]``, ``portal_access: [old, false]``

@@ -47,9 +47,13 @@ def write_audit(conn: Connection, plan: Plan, *, actor: str, at: dt.datetime, pl
 
 
 def read_audit(engine: Engine, plan_id: str | None = None) -> list[dict[str, Any]]:
-    """Audit events, oldest first (newest last), optionally of one plan only."""
+    """Audit events, oldest first (newest last), optionally of one plan only.
+
+    Raises :class:`DatabaseError` when the database is not initialised."""
+    from .db.engine import require_schema
     from .db.schema import audit_t
 
+    require_schema(engine)
     stmt = select(audit_t).order_by(audit_t.c.id)
     if plan_id is not None:
         stmt = stmt.where(audit_t.c.plan_id == plan_id)

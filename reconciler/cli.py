@@ -1,25 +1,45 @@
 """The command line: parse, call the library, write, map errors to exit codes.
 
-Exit codes (SPEC §4): 0 success / empty plan, 1 any error, 2 plan has actions
-(only with ``--detailed-exitcode``). Every :class:`ReconcilerError` is printed once
-to stderr as a located message; ``--debug`` shows the traceback instead.
+Exit codes (SPEC §4): 0 success / empty plan, 1 any error (usage errors too),
+2 plan has actions (only with ``--detailed-exitcode``), 130 Ctrl-C. Every
+:class:`ReconcilerError` is printed once to stderr as a located message; any other
+exception is one line that quotes no data (it could hold PHI); ``--debug`` shows
+the traceback instead.
 Heavy imports (SQLAlchemy, watchdog) happen inside the commands that need them, so
 ``reconciler validate`` without ``--db`` stays light.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import json
-import os
+import signal
 import sys
-from pathlib import Path
-from typing import Any, Callable, TypeVar
 
-import click
 
-from .errors import ReconcilerError
+def _interrupted_while_starting(_signum: int, _frame: object) -> None:
+    """Ctrl-C before a command runs (while Python imports click and the package):
+    nothing has happened yet, so leave quietly instead of with an import traceback."""
+    import os
+
+    os.write(2, b"Interrupted.\n")
+    os._exit(130)
+
+
+# Only for the installed `reconciler` script: importing this module into another
+# program (tests, a REPL) must not change how that program handles Ctrl-C.
+if sys.argv and sys.argv[0].rsplit("/", 1)[-1] == "reconciler" and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import datetime as dt  # noqa: E402  (after the Ctrl-C guard above, on purpose)
+import functools  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable, NoReturn, TypeVar  # noqa: E402
+
+import click  # noqa: E402
+
+from .errors import ReconcilerError  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,28 +55,79 @@ def _handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+            # From here on Ctrl-C raises KeyboardInterrupt, so that an open transaction
+            # is rolled back and files this command made are removed on the way out.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return fn(*args, **kwargs)
         except ReconcilerError as exc:
             if Ctx.debug:
                 raise
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            if Ctx.debug:
+                raise
+            _fail("Interrupted.", 130, prefix="")
+        except (SystemExit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+            if Ctx.debug:
+                raise
+            _fail(_unexpected(exc), 1)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _engine(db: str | None) -> Any:
+def _fail(message: str, code: int, prefix: str = "Error: ") -> NoReturn:
+    click.echo(f"{prefix}{message}", err=True)
+    sys.exit(code)
+
+
+def _unexpected(exc: BaseException) -> str:
+    """One line for an error no library function turned into a ReconcilerError.
+
+    Never the exception's full text: a database error quotes its SQL parameters and a
+    validation error its input, and either may hold a client's name (PHI). A file
+    error names the file; a database error gives the driver's first line only.
+    """
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return f"{where}{exc.strerror or exc.__class__.__name__}"
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError):
+        lines = str(exc.orig or exc.__class__.__name__).strip().splitlines()
+        return f"database error: {lines[0] if lines else exc.__class__.__name__}"
+    return (f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
+            "(re-run with --debug for the traceback)")
+
+
+def _engine(db: str | None, *, create: bool = False) -> Any:
+    """The engine for ``--db``. Only ``create`` (``db init``, ``db upgrade``) may make a
+    new SQLite file; every other command names a missing one instead of leaving an
+    empty file behind."""
     from .db.engine import make_engine, resolve_url
 
-    return make_engine(resolve_url(db))
+    return make_engine(resolve_url(db), must_exist=not create)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _seconds(allow_zero: bool) -> Callable[[click.Context, click.Parameter, float], float]:
+    """A click callback: a finite number of seconds (> 0, or >= 0 with ``allow_zero``).
+    nan and inf pass click's FLOAT type but would make a loop spin or a wait overflow."""
+    import math
+
+    def check(_ctx: click.Context, param: click.Parameter, value: float) -> float:
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            bound = "a finite number >= 0" if allow_zero else "a finite number > 0"
+            raise click.BadParameter(f"{value} is not {bound} of seconds", param=param)
+        return value
+
+    return check
 
 
 db_option = click.option("--db", "db", metavar="URL", help="SQLAlchemy URL (default: $RECONCILER_DB, then sqlite:///practice.db).")
@@ -67,7 +138,27 @@ config_option = click.option(
 at_option = click.option("--at", "at", metavar="TIME", help="Plan as of this ISO 8601 date or date-time instead of now.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """A click group whose usage errors (unknown option, bad value, missing file)
+    exit 1 like every other user error: exit 2 means "the plan has actions" under
+    ``--detailed-exitcode`` (SPEC §4), and a CI job must not mistake a typo for it."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="reconciler")
 def main(debug: bool) -> None:
@@ -153,7 +244,8 @@ def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt
 @click.option("--confirm-delete", "confirm_delete", multiple=True, metavar="ID", help="Allow deleting this client (repeat).")
 @click.option("--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard (when planning here).")
-@click.option("--lock-timeout", default=10.0, show_default=True, type=float, help="Seconds to wait for another apply.")
+@click.option("--lock-timeout", default=10.0, show_default=True, type=float, callback=_seconds(True),
+              help="Seconds to wait for another apply.")
 @_handle_errors
 def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | None, actor: str | None,
           auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path, allow_mass_change: bool,
@@ -161,13 +253,14 @@ def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | Non
     """Apply a saved plan exactly, or plan and apply, in one transaction with an audit trail."""
     from .workflow import apply_plan, compute_plan, default_actor, load_plan, render_plan
 
-    engine = _engine(db)
     if planfile is not None:
-        p = load_plan(planfile)
+        p = load_plan(planfile)  # a damaged plan file is named before any database work
+        engine = _engine(db)
     else:
         from .config import load_config
 
         desired = load_config(config_dir)
+        engine = _engine(db)
         p = compute_plan(engine, desired, at_text=at, now=_now(), allow_mass_change=allow_mass_change)
     if p.is_empty:
         click.echo("No changes. The practice matches the configuration.")
@@ -189,7 +282,7 @@ def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | Non
 @main.command()
 @config_option
 @db_option
-@click.option("--interval", default=60.0, show_default=True, type=float, metavar="SECONDS")
+@click.option("--interval", default=60.0, show_default=True, type=float, metavar="SECONDS", callback=_seconds(False))
 @click.option("--auto-apply", is_flag=True, help="Apply plans instead of only printing them.")
 @click.option("--actor", "actor", metavar="NAME", help="Recorded in the audit trail when applying.")
 @click.option("--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path))
@@ -258,7 +351,7 @@ def status(db: str | None, at: str | None, fmt: str) -> None:
 
 
 # ---------------------------------------------------------------- db
-@main.group()
+@main.group(cls=_Group)
 def db() -> None:
     """Schema creation and migration; snapshot load and dump."""
 
@@ -270,7 +363,7 @@ def db_init(db: str | None) -> None:
     """Create the schema (Alembic upgrade to head on an empty database)."""
     from .db.migrate import init_db
 
-    init_db(_engine(db))
+    init_db(_engine(db, create=True))
     click.echo("database initialised")
 
 
@@ -281,7 +374,7 @@ def db_upgrade(db: str | None) -> None:
     """Migrate the schema to the newest revision."""
     from .db.migrate import upgrade_db
 
-    rev = upgrade_db(_engine(db))
+    rev = upgrade_db(_engine(db, create=True))
     click.echo(f"database at revision {rev}")
 
 
@@ -310,7 +403,23 @@ def db_dump(out: Path | None, db: str | None) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_private_file(out, text)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600, whatever the
+    umask): a snapshot holds client names (PHI), like an export file. An unwritable
+    place is one :class:`ReconcilerError` naming the file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
 
 
 # ---------------------------------------------------------------- demo

@@ -272,8 +272,11 @@ def export_staff(engine: Engine, staff_id: str, fmt: str, out: Path,
                  generated_at: dt.datetime | None = None) -> int:
     """Write ``staff_id``'s client records to ``out`` (0600, never overwrites);
     returns the number of clients exported."""
+    from .db.engine import require_schema
+
     _check_format(fmt)
     refuse_existing(out)
+    require_schema(engine)  # an uninitialised database is one clear error, not a SQL one
     with engine.connect() as conn:
         data = collect_staff(conn, staff_id)
     if out.parent != Path(""):
@@ -285,8 +288,11 @@ def export_staff(engine: Engine, staff_id: str, fmt: str, out: Path,
 def export_client(engine: Engine, client_id: str, fmt: str, out: Path,
                   generated_at: dt.datetime | None = None) -> int:
     """Write one client's records to ``out`` (0600, never overwrites); returns 1."""
+    from .db.engine import require_schema
+
     _check_format(fmt)
     refuse_existing(out)
+    require_schema(engine)  # an uninitialised database is one clear error, not a SQL one
     with engine.connect() as conn:
         data = collect_client(conn, client_id)
     if out.parent != Path(""):

@@ -55,7 +55,9 @@ def config_problems(desired: DesiredState, roster: Roster, *, with_db: bool) -> 
         if leaves is None:
             continue
         if needs_successor(policy):
-            if spec.successor is None:
+            if spec.successor is None and sid in roster.drift:
+                pass  # inactive in the database: leftovers needing a successor are reported when planned
+            elif spec.successor is None:
                 out.append(Problem(_staff_loc(desired, sid), f"staff {sid} is leaving and policy {policy.name} hands over to a successor, but none is declared", "successor"))
             elif spec.successor in declared and sid not in cyclic:
                 try:
@@ -67,9 +69,10 @@ def config_problems(desired: DesiredState, roster: Roster, *, with_db: bool) -> 
             if target not in declared and (not with_db or target not in roster.db):
                 out.append(Problem(_where(desired, f"policy:{policy.name}.clients_with_balance", f"policy {policy.name}"),
                                    f"policy {policy.name}: clients_with_balance names unknown staff {target}", "reference"))
-    for role, named in (("owner", roster.owner), ("clinical director", roster.clinical_director)):
-        if named is not None and roster.leaves.get(named) is not None and (named in declared or with_db):
-            out.append(Problem(_staff_loc(desired, named), f"staff {named} is the practice's {role} and cannot be deactivated while the practice names them", "protected"))
+    for role, named in roster.protected:
+        if roster.leaves.get(named) is not None and (named in declared or with_db):
+            where = "" if named in (desired.practice.owner, desired.practice.clinical_director) else " (in the database)"
+            out.append(Problem(_staff_loc(desired, named), f"staff {named} is the practice's {role}{where} and cannot be deactivated while the practice names them", "protected"))
     for e in desired.clients:
         loc = _where(desired, f"client:{e.id}", f"client {e.id}")
         if e.duplicate_of is not None:

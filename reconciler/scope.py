@@ -51,6 +51,9 @@ class Roster:
     reactivate: tuple[str, ...]
     create: tuple[str, ...]
     unmanaged: tuple[str, ...]
+    #: (role, staff id) the practice names, in the config and in the database: none of them
+    #: may be deactivated (the reconciler does not change practice settings).
+    protected: tuple[tuple[str, str], ...] = ()
 
     def active_today(self, staff_id: str) -> bool:
         """Known and active on the planning date (after the plan)."""
@@ -110,6 +113,11 @@ def classify(desired: DesiredState, practice: Practice | None, staff: Mapping[st
         reactivate=tuple(reactivate),
         create=tuple(sorted(set(declared) - set(staff))),
         unmanaged=tuple(sorted(set(staff) - set(declared))),
+        protected=tuple(sorted({(role, sid) for role, sid in (
+            ("owner", desired.practice.owner), ("clinical director", desired.practice.clinical_director),
+            ("owner", practice.owner if practice else None),
+            ("clinical director", practice.clinical_director if practice else None),
+        ) if sid is not None})),
     )
 
 

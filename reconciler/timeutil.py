@@ -16,6 +16,11 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown IANA timezone {name!r}") from exc
 
 
+#: The range ``--at`` accepts (UTC): wide enough for any real practice.
+AT_MIN = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+AT_MAX = dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def parse_at(text: str, tz: str) -> dt.datetime:
     """Parse ``--at``: an ISO 8601 date (00:00 that day in the practice timezone) or
     date-time (naive means practice timezone). Returns aware UTC."""
@@ -23,13 +28,21 @@ def parse_at(text: str, tz: str) -> dt.datetime:
     try:
         if len(text) == 10:
             d = dt.date.fromisoformat(text)
-            return start_of_day(d, tz)
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            t = start_of_day(d, tz)
+        else:
+            t = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            if t.tzinfo is None:
+                t = t.replace(tzinfo=zone(tz))
+            t = t.astimezone(UTC)
     except ValueError as exc:
         raise ValueError(f"--at {text!r} is not an ISO 8601 date or date-time") from exc
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=zone(tz))
-    return t.astimezone(UTC)
+    except OverflowError:
+        t = AT_MIN - dt.timedelta(days=1)  # year 1 or 9999 near a timezone edge: out of range below
+    if not AT_MIN <= t < AT_MAX:
+        # Planning subtracts 30 days (purges) and adds a billing month (seats): far
+        # dates overflow Python's calendar there, and no practice plans for them.
+        raise ValueError(f"--at {text!r} is out of range (years {AT_MIN.year} to {AT_MAX.year - 1})")
+    return t
 
 
 def start_of_day(day: dt.date, tz: str) -> dt.datetime:

@@ -373,7 +373,9 @@ def plan_key(plan: "Plan") -> str:
     for key in ("db_fingerprint", "config_digest", "scope"):
         doc.pop(key, None)
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    return raw.replace(json.dumps(plan.as_of), '"<as_of>"')
+    # Export file names carry the plan time as a compact stamp (20261124T150000Z).
+    stamp = plan.as_of.replace("-", "").replace(":", "")
+    return raw.replace(json.dumps(plan.as_of), '"<as_of>"').replace(stamp, "<as_of>")
 
 
 def _now() -> dt.datetime:

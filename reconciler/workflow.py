@@ -108,17 +108,39 @@ def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
 
 def save_plan(plan: Plan, path: Path) -> None:
     """Write the plan file (the JSON plan, with scope and fingerprint) for ``apply``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(plan.dumps(), encoding="utf-8")
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ReconcilerError(f"{path}: cannot save the plan ({parent} is not a directory)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(plan.dumps(), encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
 
 
 def load_plan(path: Path) -> Plan:
     """Read a saved plan; a damaged or foreign file is one clear error."""
+    from .timeutil import parse_iso_z
+
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        return Plan.from_json(doc)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from exc
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ReconcilerError(f"{path}: not a reconciler plan file (not UTF-8 text)") from None
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
+        plan = Plan.from_json(doc)
+        parse_iso_z(plan.as_of)  # apply stamps its writes with it
+    except KeyError as exc:
+        raise ReconcilerError(f"{path}: not a reconciler plan file (missing key {exc})") from None
+    except RecursionError:
+        raise ReconcilerError(f"{path}: not a reconciler plan file (nested too deeply)") from None
+    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from None
+    return plan
 
 
 def default_actor() -> str:

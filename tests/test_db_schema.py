@@ -128,6 +128,28 @@ def test_require_schema_on_old_revision_says_run_upgrade(db_url: str) -> None:
         require_schema(engine)
 
 
+def test_upgrade_from_the_first_revision_keeps_the_data_and_reaches_the_models(db_url: str) -> None:
+    """A practice at revision 0001 (with data) upgrades in place to head."""
+    from alembic import command
+
+    from dbhelpers import PRACTICE_YAML
+    from reconciler.db.migrate import alembic_config
+    from reconciler.db.snapshot import dump_snapshot
+
+    engine = fresh_db(db_url, PRACTICE_YAML)
+    before = dump_snapshot(engine, "yaml")
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+    with pytest.raises(DatabaseError, match=r"run `reconciler db upgrade`"):
+        require_schema(engine)
+    assert upgrade_db(engine) == head_revision()
+    require_schema(engine)
+    assert dump_snapshot(engine, "yaml") == before
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    engine.dispose()
+
+
 # ---------------------------------------------------------------- CLI
 def test_cli_db_init_then_init_again(db_url: str) -> None:
     runner = CliRunner()

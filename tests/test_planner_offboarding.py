@@ -141,9 +141,22 @@ def test_scheduled_deactivation_records_the_date_and_handles_bookings_from_the_i
         ("staff.schedule_deactivation", "bsmith"), ("appointment.cancel", "A-EDGE"), ("appointment.cancel", "A-3"), ("series.end", "S-1"),
     ]
     assert dict(p.actions[0].changes) == {"deactivate_on": (None, "2026-12-02")}
-    assert dict(one(p, "series.end", "S-1").changes) == {"active": (True, False), "until": (None, "2026-12-02T05:00:00Z")}
+    # Ahead of the date the series only stops at the instant: the sessions before it still happen.
+    assert dict(one(p, "series.end", "S-1").changes) == {"until": (None, "2026-12-02T05:00:00Z")}
     assert one(p, "appointment.cancel", "A-3").reason.startswith("bsmith leaves on 2026-12-02 (policy standard)")
     assert not any(x.type.value == "staff.deactivate" or x.type.value.startswith("client.") for x in p.actions)
+
+
+def test_a_series_ended_ahead_of_the_date_is_left_alone_then_made_inactive_on_the_date() -> None:
+    import dataclasses
+
+    ended = world(replace={"bsmith": staff("bsmith", deactivate_on=dt.date(2026, 12, 2))})
+    s1 = dataclasses.replace(ended.series["S-1"], until=dt.datetime(2026, 12, 2, 5, 0, tzinfo=dt.timezone.utc))
+    ended = dataclasses.replace(ended, series={**ended.series, "S-1": s1})
+    assert ("series.end", "S-1") not in steps(P(world_desired(SCHED), ended))
+    on_the_date = plan(world_desired(SCHED), ended, dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.timezone.utc),
+                       allow_mass_change=True)
+    assert dict(one(on_the_date, "series.end", "S-1").changes) == {"active": (True, False)}
 
 
 def test_scheduled_deactivation_is_recorded_once() -> None:

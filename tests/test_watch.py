@@ -433,6 +433,19 @@ def test_plans_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_pat
     engine.dispose()
 
 
+def test_plans_with_an_export_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_path: Path) -> None:
+    from reconciler.config import load_config
+    from reconciler.workflow import compute_plan
+
+    engine = fresh_db(db_url, PRACTICE_YAML)
+    desired = load_config(ROOT / "examples" / "handover")  # export file names carry the plan time
+    a = compute_plan(engine, desired, at_text=None, now=NOW + dt.timedelta(minutes=1))
+    b = compute_plan(engine, desired, at_text=None, now=NOW + dt.timedelta(minutes=1, seconds=7))
+    assert a.actions[0].changes["file"] != b.actions[0].changes["file"]
+    assert plan_key(a) == plan_key(b)
+    engine.dispose()
+
+
 @pytest.mark.parametrize(
     "broken, line",
     [

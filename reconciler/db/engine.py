@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
@@ -36,7 +37,7 @@ PG_CONNECT_TIMEOUT_S = 10
 #: The newest migration revision this version ships (reconciler/db/migrations/versions).
 #: ``require_schema`` compares the database against it without importing Alembic
 #: (about 0.2 s per process); a test holds it equal to Alembic's computed head.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")
 
@@ -62,11 +63,13 @@ def _first_line(exc: BaseException) -> str:
     return msg[0] if msg else exc.__class__.__name__
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, must_exist: bool = False) -> Engine:
     """An engine for ``url`` that has been shown to connect.
 
     Raises :class:`DatabaseError` naming the URL (password hidden) when the URL is
-    malformed, names an unknown backend, or the database cannot be reached.
+    malformed, names an unknown backend, or the database cannot be reached. With
+    ``must_exist``, a SQLite file that is not there is such an error too, instead of
+    being created empty by the connection (only ``db init`` should create one).
     """
     shown = safe_url(url)
     try:
@@ -87,6 +90,7 @@ def make_engine(url: str) -> Engine:
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
         raise DatabaseError(f"cannot use database URL {shown!r}: {_first_line(exc)}") from None
     if engine.dialect.name == "sqlite":
+        _require_sqlite_file(parsed, shown, must_exist)
         _configure_sqlite(engine)
     try:
         with engine.connect():
@@ -95,6 +99,20 @@ def make_engine(url: str) -> Engine:
         engine.dispose()
         raise DatabaseError(f"cannot connect to database {shown}: {_first_line(exc)}") from None
     return engine
+
+
+def _require_sqlite_file(parsed: URL, shown: str, must_exist: bool) -> None:
+    """Refuse to let a connection create a missing SQLite file (a typo in ``--db``
+    would otherwise leave an empty database file behind), and name a directory."""
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.is_dir():
+        raise DatabaseError(f"cannot connect to database {shown}: {path} is a directory, not a SQLite file")
+    if must_exist and not path.exists():
+        raise DatabaseError(f"database {shown} is not initialised: run `reconciler db init` "
+                            f"(the file {path} does not exist)")
 
 
 def _configure_sqlite(engine: Engine) -> None:

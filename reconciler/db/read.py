@@ -146,7 +146,14 @@ def read_sets(conn: Connection, scope: ReadScope, practice: Practice | None, sta
         _clients(conn, clients_t.c.id.in_(chunk), clients)
     _clients(conn, and_(clients_t.c.primary_id.is_(None), clients_t.c.status == "active"), clients)
     if scope.purge_before is not None:
-        _clients(conn, and_(clients_t.c.status == "deleted", clients_t.c.deleted_at < naive_utc(scope.purge_before)), clients)
+        due: dict[str, Client] = {}
+        _clients(conn, and_(clients_t.c.status == "deleted", clients_t.c.deleted_at < naive_utc(scope.purge_before)), due)
+        clients.update(due)
+        # A client still marked a duplicate of a purge candidate keeps it (duplicate_of is a
+        # foreign key, and the link is history): read those too, whatever the config names.
+        # Only queried when something is due, which is rare.
+        for chunk in _chunks(sorted(due)):
+            _clients(conn, clients_t.c.duplicate_of.in_(chunk), clients)
     appointments: dict[str, Appointment] = {}
     _appointments(conn, scope.now_staff, scope.at, appointments)
     by_instant: dict[dt.datetime, list[str]] = {}

@@ -83,6 +83,7 @@ class ClientRow(Base):
     __table_args__ = (
         Index("ix_clients_primary_status", "primary_id", "status"),
         Index("ix_clients_status_deleted_at", "status", "deleted_at"),
+        Index("ix_clients_duplicate_of", "duplicate_of"),  # purge: who still points here
     )
 
 

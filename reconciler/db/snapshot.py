@@ -214,11 +214,60 @@ def read_document(path: Path) -> tuple[Any, _Lines]:
 # ---------------------------------------------------------------- validation
 
 
+_WORD = re.compile(r"\w+")
+#: Said instead of a value that may be a client's name (PHI never goes to stderr or CI logs).
+HIDDEN = "<value not shown: it may be a client's name>"
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    """The strings in ``value`` (a scalar, or a list/mapping a few levels deep)."""
+    if isinstance(value, str):
+        yield value
+    elif depth < 3 and isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v, depth + 1)
+    elif depth < 3 and isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k, depth + 1)
+            yield from _strings(v, depth + 1)
+
+
+def _name_words(data: Any) -> frozenset[str]:
+    """Every word of every client's first and last name in the raw document, folded."""
+    rows = data.get("clients") if isinstance(data, dict) else None
+    words: set[str] = set()
+    for row in rows if isinstance(rows, list) else ():
+        if isinstance(row, dict):
+            for key in NAME_FIELDS:
+                for text in _strings(row.get(key)):
+                    # A single letter or a number identifies nobody (and is in every id).
+                    words.update(w.casefold() for w in _WORD.findall(text) if len(w) > 1 and not w.isdigit())
+    return frozenset(words)
+
+
+#: The client fields that hold PHI; their values are never echoed in a message.
+NAME_FIELDS = ("first_name", "last_name")
+
+
 class _Problems:
     def __init__(self, file: str, lines: _Lines, data: Any) -> None:
         self.file, self.lines, self.data = file, lines, data
         self.items: list[Problem] = []
         self.more = 0
+        self.names = _name_words(data)
+
+    def may_be_name(self, value: Any) -> bool:
+        """Whether ``value`` holds a word of any client's name in this document."""
+        return any(w.casefold() in self.names for text in _strings(value) for w in _WORD.findall(text))
+
+    def shown(self, value: Any, path: Sequence[str | int] = ()) -> str:
+        """``repr(value)`` for a message (shortened), unless it may be a client's name:
+        a client name field, or a value holding a word of some client's name (a name
+        typed into the wrong column, say)."""
+        if (len(path) > 2 and path[0] == "clients" and path[2] in NAME_FIELDS) or self.may_be_name(value):
+            return HIDDEN
+        got = repr(value)
+        return got if len(got) <= 60 else got[:57] + "..."
 
     def entity(self, section: str, index: int | None) -> str:
         if index is None:
@@ -228,7 +277,9 @@ class _Problems:
             rows = self.data[section]
             row = rows[index] if 0 <= index < len(rows) else None
         rid = row.get("id") if isinstance(row, dict) else None
-        return f"{section}[{index}] ({rid})" if isinstance(rid, str) else f"{section}[{index}]"
+        if isinstance(rid, str) and not self.may_be_name(rid):
+            return f"{section}[{index}] ({rid})"
+        return f"{section}[{index}]"
 
     def add(self, path: Sequence[str | int], message: str, field: str | None = None) -> None:
         if len(self.items) >= MAX_PROBLEMS:
@@ -254,18 +305,22 @@ class _Problems:
         raise SnapshotError(head, self.items)
 
 
-def _pydantic_message(err: Any) -> str:
+def _pydantic_message(err: Any, problems: _Problems) -> str:
+    """pydantic's message for one error, with the bad value unless it may be PHI.
+
+    The messages themselves never quote the input (``msg`` is fixed text; a value
+    error's text is ours), so hiding ``input`` is enough."""
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"unknown key {str(err['loc'][-1])!r}"
+        key = str(err["loc"][-1])
+        return f"unknown key {problems.shown(key)}"
     if kind == "missing":
         return f"missing required key {str(err['loc'][-1])!r}"
-    got = repr(err.get("input"))
-    got = got if len(got) <= 60 else got[:57] + "..."
+    got = problems.shown(err.get("input"), list(err["loc"]))
     msg = str(err["msg"])
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
-    return f"{msg} (got {got})"
+    return f"{msg} (got {got})" if got != HIDDEN else f"{msg} ({got})"
 
 
 def validate_document(data: Any, file: str, lines: _Lines) -> Snapshot:
@@ -286,7 +341,7 @@ def validate_document(data: Any, file: str, lines: _Lines) -> Snapshot:
                 field = str(loc[0])
             if err["type"] == "extra_forbidden" or err["type"] == "missing":
                 field = ".".join(str(p) for p in loc[head:-1]) or None
-            problems.add(loc, _pydantic_message(err), field)
+            problems.add(loc, _pydantic_message(err, problems), field)
         problems.raise_if_any()
     _check_references(snap, problems)
     problems.raise_if_any()
@@ -301,7 +356,7 @@ def _check_references(snap: Snapshot, problems: _Problems) -> None:
                 j = first[row.id]
                 where = problems.lines.line([section, j])
                 also = f"{section}[{j}]" + (f", line {where}" if where else "")
-                problems.add([section, i, "id"], f"duplicate id {row.id!r} (also at {also})")
+                problems.add([section, i, "id"], f"duplicate id {problems.shown(row.id)} (also at {also})")
             else:
                 first[row.id] = i
         return set(first)
@@ -313,7 +368,7 @@ def _check_references(snap: Snapshot, problems: _Problems) -> None:
 
     def ref(path: list[str | int], value: str | None, known: set[str], what: str) -> None:
         if value is not None and value not in known:
-            problems.add(path, f"unknown {what} {value!r}")
+            problems.add(path, f"unknown {what} {problems.shown(value)}")
 
     ref(["practice", "owner"], snap.practice.owner, staff, "staff")
     ref(["practice", "clinical_director"], snap.practice.clinical_director, staff, "staff")

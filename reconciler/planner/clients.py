@@ -94,6 +94,10 @@ def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Se
         if e.duplicate_of not in ctx.clients:
             ctx.error(ctx.where_client(e.id, "duplicate_of"), f"client {e.id}: duplicate_of {e.duplicate_of} is not in the database", "reference")
             return True
+        problem = _duplicate_target_problem(ctx, e.duplicate_of)
+        if problem is not None:
+            ctx.error(ctx.where_client(e.id, "duplicate_of"), f"client {e.id}: {problem}; point to the record that stays", "duplicate_of")
+            return True
         if c.duplicate_of != e.duplicate_of or c.status != INACTIVE:
             ctx.add(
                 T.CLIENT_MARK_DUPLICATE, e.id, staff,
@@ -130,6 +134,24 @@ def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Se
     return True
 
 
+def _duplicate_target_problem(ctx: Ctx, target: str) -> str | None:
+    """Why the database row ``target`` cannot be the record a duplicate points to, or None.
+
+    A duplicate must name the record that stays: not a deleted one (it will be purged,
+    and the link with it) and not another duplicate (chains hide the original). Targets
+    whose own ``clients:`` entry says so are reported by the config checks instead.
+    """
+    row = ctx.actual.clients.get(target)
+    entry = ctx.desired.clients_by_id().get(target)
+    if row is None or (entry is not None and (entry.duplicate_of is not None or entry.status is ClientStatus.DELETED)):
+        return None
+    if row.status == DELETED:
+        return f"duplicate_of {target} is deleted in the database"
+    if row.duplicate_of is not None:
+        return f"duplicate_of {target} is itself a duplicate of {row.duplicate_of} in the database"
+    return None
+
+
 def by_policy(
     ctx: Ctx, c: Client, leaver: str, policy: PolicySpec, label: str, deps: Sequence[int], drift: bool,
     *, may_inactivate: bool = True,
@@ -140,7 +162,7 @@ def by_policy(
     if c.balance_cents > 0:
         kind = balance_target_kind(policy)
         if kind == "successor":
-            target = ctx.takes_over(leaver, today)
+            target = ctx.takes_over(leaver, today, open_ended=True)
         else:
             named = {"owner": ctx.roster.owner, "clinical_director": ctx.roster.clinical_director}.get(kind, policy.clients_with_balance)
             if named is None:
@@ -151,7 +173,9 @@ def by_policy(
             _reassign(ctx, c, target, leaver, f"{label}: client with an outstanding balance reassigned to {target} (clients_with_balance: {policy.clients_with_balance})", deps, drift)
         return
     if policy.other_clients is OtherClients.TRANSFER:
-        target = ctx.takes_over(leaver, today)
+        # A client is open-ended like a series: in a chain A -> B -> C where B leaves later,
+        # it goes to C (the final active successor), with its series, not to B for a few days.
+        target = ctx.takes_over(leaver, today, open_ended=True)
         if target is not None:
             _reassign(ctx, c, target, leaver, f"{label}: client reassigned to successor {target} (other_clients: transfer)", deps, drift)
         return
@@ -179,19 +203,22 @@ def plan_explicit(ctx: Ctx) -> None:
 def plan_purge(ctx: Ctx) -> None:
     """Clients deleted more than 30 days ago: purged (row and appointments removed)."""
     horizon = ctx.at - PURGE_AFTER
-    originals = {c.duplicate_of for c in ctx.clients.values() if c.duplicate_of}
-    for cid in sorted(ctx.clients):
-        c = ctx.clients[cid]
-        if c.status == DELETED and c.deleted_at is not None and c.deleted_at < horizon and cid in ctx.actual.clients:
-            when = iso_z(c.deleted_at)
-            if cid in originals:
-                # Duplicates still point at it (history kept): the row stays.
-                ctx.warn(f"client {cid} is due for purge but other clients are marked duplicates of it: kept")
-                continue
-            ctx.add(
-                T.CLIENT_PURGE, cid, None, {"deleted_at": (when, None), "exists": (True, False)},
-                f"client deleted at {when}, more than 30 days ago: purged (the audit trail keeps ids only)",
-            )
+    due = {cid for cid, c in ctx.clients.items()
+           if c.status == DELETED and c.deleted_at is not None and c.deleted_at < horizon and cid in ctx.actual.clients}
+    # A duplicate purged in the same plan does not keep its original (else a second plan).
+    originals = {c.duplicate_of for cid, c in ctx.clients.items() if c.duplicate_of and cid not in due}
+    for cid in sorted(due):
+        deleted_at = ctx.clients[cid].deleted_at
+        assert deleted_at is not None  # by the definition of ``due``
+        when = iso_z(deleted_at)
+        if cid in originals:
+            # Duplicates still point at it (history kept): the row stays.
+            ctx.warn(f"client {cid} is due for purge but other clients are marked duplicates of it: kept")
+            continue
+        ctx.add(
+            T.CLIENT_PURGE, cid, None, {"deleted_at": (when, None), "exists": (True, False)},
+            f"client deleted at {when}, more than 30 days ago: purged (the audit trail keeps ids only)",
+        )
 
 
 #: Booking ids listed per warning before "and N more" (the plan JSON has the rest's owner).

@@ -33,7 +33,9 @@ def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.dat
               deps: tuple[int, ...], drift: bool, noun: str = "future session") -> dict[str, list[int]]:
     """Future sessions and active series of ``sid``; returns action ids per client."""
     per_client: dict[str, list[int]] = {}
-    transfer = policy.future_sessions is FutureSessions.TRANSFER and mode != "drift"
+    # Drift follows the policy too: a session booked with a professional who left goes to
+    # the successor under a handover policy, as it would have at the offboarding.
+    transfer = policy.future_sessions is FutureSessions.TRANSFER
     appts = [a for a in ctx.appointments_of.get(sid, ()) if a.status == "scheduled" and a.start >= cutoff]
     for a in appts:
         if transfer:
@@ -48,8 +50,8 @@ def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.dat
                           f"{label}: {noun} cancelled", deps, drift, session_context(a))
         per_client.setdefault(a.client, []).append(aid)
     for s in sorted((s for s in ctx.series.values() if s.staff == sid and s.active), key=lambda s: s.id):
-        if mode == "scheduled" and s.until is not None and s.until < cutoff:
-            continue  # the series ends before the deactivation date: nothing to do
+        if mode == "scheduled" and s.until is not None and s.until <= cutoff:
+            continue  # no occurrence on or after the deactivation date: nothing to do yet
         sdeps = deps + ((ctx.series_deps[s.id],) if s.id in ctx.series_deps else ())
         if transfer:
             day = ctx.roster.leaves[sid] or ctx.roster.today
@@ -60,18 +62,23 @@ def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.dat
                           series_context(s))
             ctx.update_series(s.id, aid, staff=to)
         else:
-            aid = _end_series(ctx, s, sid, cutoff, label, sdeps, drift)
+            aid = _end_series(ctx, s, sid, cutoff, label, sdeps, drift, keep_active=mode == "scheduled")
         per_client.setdefault(s.client, []).append(aid)
     return per_client
 
 
-def _end_series(ctx: Ctx, s: Series, sid: str, cutoff: dt.datetime, label: str, deps: tuple[int, ...], drift: bool) -> int:
-    changes: dict[str, tuple[object, object]] = {"active": (True, False)}
+def _end_series(ctx: Ctx, s: Series, sid: str, cutoff: dt.datetime, label: str, deps: tuple[int, ...], drift: bool,
+                *, keep_active: bool = False) -> int:
+    """End ``s`` at ``cutoff``. Ahead of a scheduled date (``keep_active``) only ``until``
+    moves: the sessions before the date still happen; the series is made inactive
+    when the professional is offboarded on the date."""
+    changes: dict[str, tuple[object, object]] = {} if keep_active else {"active": (True, False)}
     new_until = cutoff if s.until is None or s.until > cutoff else s.until  # never extend a series
     if new_until != s.until:
         changes["until"] = (ctx_iso(s.until), ctx_iso(new_until))
-    aid = ctx.add(T.SERIES_END, s.id, sid, changes, f"{label}: series ended", deps, drift, series_context(s))
-    ctx.update_series(s.id, aid, active=False, until=new_until)
+    reason = f"{label}: series ends before the date" if keep_active else f"{label}: series ended"
+    aid = ctx.add(T.SERIES_END, s.id, sid, changes, reason, deps, drift, series_context(s))
+    ctx.update_series(s.id, aid, active=keep_active, until=new_until)
     return aid
 
 
@@ -127,6 +134,10 @@ def scheduled(ctx: Ctx, sid: str, day: dt.date) -> None:
     recorded = row.deactivate_on == day
     if not recorded:
         old = row.deactivate_on.isoformat() if row.deactivate_on else None
+        if row.deactivate_on is not None and row.deactivate_on < day:
+            # Bookings between the old and the new date were handled for the old one.
+            ctx.warn(f"staff {sid}: deactivation date moved from {old} to {day.isoformat()}; sessions and series "
+                     f"already cancelled, ended or transferred for {old} are not restored")
         deps = (ctx.add(T.STAFF_SCHEDULE_DEACTIVATION, sid, sid, {"deactivate_on": (old, day.isoformat())},
                         f"{label}: deactivation date recorded"),)
     instant = start_of_day(day, ctx.roster.tz)

@@ -70,6 +70,10 @@ def plan_staff(ctx: Ctx) -> None:
         elif row.active and sid not in r.scheduled and sid not in r.offboard and row.deactivate_on is not None:
             ctx.add(T.STAFF_SCHEDULE_DEACTIVATION, sid, sid, {"deactivate_on": (row.deactivate_on.isoformat(), None)},
                     f"{sid}: no deactivation date declared: recorded date withdrawn")
+            # The plan that recorded the date already cancelled, ended or moved what was booked
+            # on/after it; nothing brings those back by itself.
+            ctx.warn(f"staff {sid}: deactivation date {row.deactivate_on.isoformat()} withdrawn; sessions and series "
+                     "already cancelled, ended or transferred for it are not restored")
     if ctx.desired.practice.unmanaged_staff is UnmanagedStaff.REPORT:
         for sid in r.unmanaged:
             if r.db[sid].active:
