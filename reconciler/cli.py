@@ -11,35 +11,17 @@ Heavy imports (SQLAlchemy, watchdog) happen inside the commands that need them, 
 
 from __future__ import annotations
 
-import signal
 import sys
+import datetime as dt
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, NoReturn, TypeVar
 
+import click
 
-def _interrupted_while_starting(_signum: int, _frame: object) -> None:
-    """Ctrl-C before a command runs (while Python imports click and the package):
-    nothing has happened yet, so leave quietly instead of with an import traceback."""
-    import os
-
-    os.write(2, b"Interrupted.\n")
-    os._exit(130)
-
-
-# Only for the installed `reconciler` script: importing this module into another
-# program (tests, a REPL) must not change how that program handles Ctrl-C.
-if sys.argv and sys.argv[0].rsplit("/", 1)[-1] == "reconciler" and \
-        signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
-
-import datetime as dt  # noqa: E402  (after the Ctrl-C guard above, on purpose)
-import functools  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable, NoReturn, TypeVar  # noqa: E402
-
-import click  # noqa: E402
-
-from .errors import ReconcilerError  # noqa: E402
+from .errors import ReconcilerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,10 +37,6 @@ def _handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
-            # From here on Ctrl-C raises KeyboardInterrupt, so that an open transaction
-            # is rolled back and files this command made are removed on the way out.
-            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return fn(*args, **kwargs)
         except ReconcilerError as exc:
