@@ -49,6 +49,8 @@ from .errors import ConfigError, Location, Problem
 
 # Nodes that alias expansion may add beyond those literally written in a document.
 ALIAS_EXPANSION_BUDGET = 100_000
+# Largest config file accepted (an imported practice of 200,000 clients is ~1 MiB).
+MAX_FILE_BYTES = 8 * 1024 * 1024
 # Deepest nesting of mappings/sequences accepted (config files need about 5).
 MAX_DEPTH = 64
 
@@ -498,6 +500,15 @@ def load_config(directory: Path) -> DesiredState:
     for rel, path in files:
         filename = _display_name(directory, rel)
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                # A roster is kilobytes; a file this size is a mistake (or an attack) and
+                # would take minutes to parse before any error could be reported.
+                merger.problems.append(Problem(
+                    Location(filename, 1, ""),
+                    f"file is {size // (1024 * 1024)} MiB; config files are limited to "
+                    f"{MAX_FILE_BYTES // (1024 * 1024)} MiB", "io"))
+                continue
             raw = path.read_bytes()
         except OSError as exc:
             merger.problems.append(Problem(Location(filename, 1, ""), f"cannot read file: {exc.strerror}", "io"))

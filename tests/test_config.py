@@ -313,3 +313,15 @@ def test_examples_copy_loads_the_same_from_elsewhere(tmp_path: Path) -> None:
     src = Path(__file__).resolve().parent.parent / "examples" / "scheduled"
     shutil.copytree(src, tmp_path / "scheduled")
     assert load_config(tmp_path / "scheduled").config_digest == load_config(src).config_digest
+
+
+def test_an_oversized_file_is_one_located_error_without_parsing_it(tmp_path: Path) -> None:
+    from reconciler.config import MAX_FILE_BYTES
+
+    (tmp_path / "a.yaml").write_text("version: 1\n")
+    (tmp_path / "big.yaml").write_text("version: 1\n# " + "x" * MAX_FILE_BYTES + "\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path)
+    (problem,) = exc.value.problems
+    assert problem.location.file.endswith("big.yaml") and problem.location.line == 1
+    assert "limited to 8 MiB" in problem.message
