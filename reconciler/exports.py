@@ -36,7 +36,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection, Engine, Row
@@ -272,29 +272,24 @@ def export_staff(engine: Engine, staff_id: str, fmt: str, out: Path,
                  generated_at: dt.datetime | None = None) -> int:
     """Write ``staff_id``'s client records to ``out`` (0600, never overwrites);
     returns the number of clients exported."""
-    from .db.engine import require_schema
-
-    _check_format(fmt)
-    refuse_existing(out)
-    require_schema(engine)  # an uninitialised database is one clear error, not a SQL one
-    with engine.connect() as conn:
-        data = collect_staff(conn, staff_id)
-    if out.parent != Path(""):
-        ensure_dir(out.parent)
-    write_new_file(out, render_export(data, fmt, generated_at or dt.datetime.now(dt.timezone.utc)))
-    return len(data.clients)
+    return _export(engine, collect_staff, staff_id, fmt, out, generated_at)
 
 
 def export_client(engine: Engine, client_id: str, fmt: str, out: Path,
                   generated_at: dt.datetime | None = None) -> int:
     """Write one client's records to ``out`` (0600, never overwrites); returns 1."""
+    return _export(engine, collect_client, client_id, fmt, out, generated_at)
+
+
+def _export(engine: Engine, collect: Callable[[Connection, str], ExportData], ident: str, fmt: str, out: Path,
+            generated_at: dt.datetime | None) -> int:
     from .db.engine import require_schema
 
     _check_format(fmt)
     refuse_existing(out)
     require_schema(engine)  # an uninitialised database is one clear error, not a SQL one
     with engine.connect() as conn:
-        data = collect_client(conn, client_id)
+        data = collect(conn, ident)
     if out.parent != Path(""):
         ensure_dir(out.parent)
     write_new_file(out, render_export(data, fmt, generated_at or dt.datetime.now(dt.timezone.utc)))

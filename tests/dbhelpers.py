@@ -18,6 +18,21 @@ from reconciler.db.migrate import init_db
 ROOT = Path(__file__).resolve().parent.parent
 PRACTICE_YAML = ROOT / "examples" / "practice.yaml"
 
+#: A config that matches PRACTICE_YAML exactly: its plan is empty.
+MATCHING_CONFIG = """version: 1
+practice: {timezone: America/New_York, owner: alee, clinical_director: mkhan}
+staff:
+  - {id: alee, name: Ana Lee, role: owner}
+  - {id: mkhan, name: Mina Khan, role: clinical_director}
+  - {id: pmorgan, name: Pat Morgan, role: practice_manager}
+  - {id: rbill, name: Rae Billings, role: biller}
+  - {id: bsmith, name: Beth Smith, role: clinician}
+  - {id: jdoe, name: Jon Doe, role: clinician}
+  - {id: cdavis, name: Cara Davis, role: clinician}
+  - {id: egarcia, name: Eli Garcia, role: clinician}
+  - {id: tnguyen, name: Tam Nguyen, role: clinician, active: false}
+"""
+
 
 def fresh_db(db_url: str, snapshot: Path | None = None) -> Engine:
     """An engine on ``db_url`` with the schema at head and, if given, ``snapshot`` loaded."""

@@ -8,25 +8,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dbhelpers import PRACTICE_YAML, fresh_db
+from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = "2026-11-24T15:00:00Z"
 
-MATCHING = """version: 1
-practice: {timezone: America/New_York, owner: alee, clinical_director: mkhan}
-staff:
-  - {id: alee, name: Ana Lee, role: owner}
-  - {id: mkhan, name: Mina Khan, role: clinical_director}
-  - {id: pmorgan, name: Pat Morgan, role: practice_manager}
-  - {id: rbill, name: Rae Billings, role: biller}
-  - {id: bsmith, name: Beth Smith, role: clinician}
-  - {id: jdoe, name: Jon Doe, role: clinician}
-  - {id: cdavis, name: Cara Davis, role: clinician}
-  - {id: egarcia, name: Eli Garcia, role: clinician}
-  - {id: tnguyen, name: Tam Nguyen, role: clinician, active: false}
-"""
+MATCHING = MATCHING_CONFIG
 
 
 @pytest.fixture

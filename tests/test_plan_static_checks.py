@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from dbhelpers import PRACTICE_YAML, fresh_db
+from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
 from reconciler.config import load_config
 from reconciler.errors import ValidationFailed
 from reconciler.validation import validate_config
@@ -21,19 +21,7 @@ from reconciler.workflow import compute_plan
 AT = "2026-11-24T15:00:00Z"
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 
-BASE = """version: 1
-practice: {timezone: America/New_York, owner: alee, clinical_director: mkhan}
-staff:
-  - {id: alee, name: Ana Lee, role: owner}
-  - {id: mkhan, name: Mina Khan, role: clinical_director}
-  - {id: pmorgan, name: Pat Morgan, role: practice_manager}
-  - {id: rbill, name: Rae Billings, role: biller}
-  - {id: bsmith, name: Beth Smith, role: clinician}
-  - {id: jdoe, name: Jon Doe, role: clinician}
-  - {id: cdavis, name: Cara Davis, role: clinician}
-  - {id: egarcia, name: Eli Garcia, role: clinician}
-  - {id: tnguyen, name: Tam Nguyen, role: clinician, active: false}
-"""
+BASE = MATCHING_CONFIG
 
 CASES = [
     ("successor cycle",
