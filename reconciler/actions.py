@@ -46,7 +46,7 @@ import hashlib
 import json
 import json.encoder
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 FORMAT_VERSION = 1
 

@@ -20,7 +20,7 @@ from .actions import Action, ActionType
 from .actual import ActualState, Client
 from .desired import ClientStatus, DesiredState
 from .errors import Location, PlanRefused, Problem, ReconcilerError, problem_sort_key
-from .policies import balance_target_kind, needs_successor, policy_for, policy_name
+from .policies import balance_target_kind, needs_successor, policy_for
 from .scope import Roster, classify, max_caseload
 from .successors import SuccessorError, find_cycles, resolve
 

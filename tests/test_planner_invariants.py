@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from planner_builders import AT, TZ, appt, client, one, practice, series, staff, steps, world, world_desired
+from planner_builders import AT, TZ, appt, client, one, practice, series, steps, world, world_desired
 from reconciler.actions import Plan
 from reconciler.actual import ActualState
 from reconciler.desired import DesiredState

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from planner_builders import AT, appt, by_target, client, one, series, staff, steps, t, world, world_desired
+from planner_builders import AT, appt, by_target, one, series, staff, steps, t, world, world_desired
 from reconciler.actions import Plan
 from reconciler.actual import ActualState
 from reconciler.desired import DesiredState

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+import reconciler.db.bulkload as bulkload_mod
 import reconciler.db.snapshot as snapshot_mod
 from dbhelpers import PRACTICE_YAML, fresh_db
 from reconciler.cli import main
@@ -224,7 +225,7 @@ def test_failure_while_inserting_rolls_everything_back(
     """A row the database refuses (here: a foreign key, with the reference check
     switched off) after earlier chunks went in leaves the database empty."""
     monkeypatch.setattr(snapshot_mod, "_check_references", lambda snap, problems: None)
-    monkeypatch.setattr(snapshot_mod, "CHUNK", 1)
+    monkeypatch.setattr(bulkload_mod, "CHUNK", 1)
     engine = fresh_db(db_url)
     with pytest.raises(DatabaseError, match="nothing was loaded"):
         load_snapshot(engine, write(tmp_path, BASE.replace("series: S-1}", "series: S-9}")))
