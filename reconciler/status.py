@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from .db.engine import require_schema
 from .db.schema import audit_t, clients_t, practice_t, staff_t
 from .errors import DatabaseError, ReconcilerError
-from .timeutil import iso_z, local_date, parse_at, to_utc
+from .timeutil import iso_z, local_date, resolve_at, to_utc
 
 #: A deleted client is purged once it has been deleted this long (SPEC §3.5).
 PURGE_AFTER = dt.timedelta(days=30)
@@ -39,10 +39,7 @@ def collect_status(engine: Engine, *, at_text: str | None, now: dt.datetime) -> 
         if practice is None:
             raise DatabaseError("the database holds no practice: run `reconciler db load FILE` first")
         tz = practice["timezone"]
-        try:
-            at = parse_at(at_text, tz) if at_text else to_utc(now)
-        except ValueError as exc:
-            raise ReconcilerError(str(exc)) from None
+        at = resolve_at(at_text, tz, now)
         today = local_date(at, tz)
 
         # Caseload = active clients whose primary is the staff member: one grouped join.

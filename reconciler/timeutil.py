@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .errors import ReconcilerError
+
 UTC = dt.timezone.utc
 
 
@@ -43,6 +45,17 @@ def parse_at(text: str, tz: str) -> dt.datetime:
         # dates overflow Python's calendar there, and no practice plans for them.
         raise ValueError(f"--at {text!r} is out of range (years {AT_MIN.year} to {AT_MAX.year - 1})")
     return t
+
+
+def resolve_at(at_text: str | None, tz: str, now: dt.datetime) -> dt.datetime:
+    """The instant a command works at: ``--at`` when given, else ``now``; aware UTC.
+    A malformed ``--at`` is a user error (:class:`ReconcilerError`, exit 1)."""
+    if not at_text:
+        return to_utc(now)
+    try:
+        return parse_at(at_text, tz)
+    except ValueError as exc:
+        raise ReconcilerError(str(exc)) from None
 
 
 def start_of_day(day: dt.date, tz: str) -> dt.datetime:

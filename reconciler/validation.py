@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .checks import check_desired
-from .errors import DatabaseError, Location, PlanRefused, Problem, ReconcilerError, ValidationFailed
+from .errors import DatabaseError, Location, PlanRefused, Problem, ValidationFailed
 from .render.diagnostics import problem_key
-from .timeutil import local_date, parse_at, to_utc, zone
+from .timeutil import local_date, resolve_at, zone
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Engine
@@ -95,13 +95,7 @@ def validation_day(at_text: str | None, now: dt.datetime, timezone: str | None) 
             zone(timezone)
         except ValueError:
             timezone = None
-    if at_text:
-        try:
-            at = parse_at(at_text, timezone or "UTC")
-        except ValueError as exc:
-            raise ReconcilerError(str(exc)) from None
-    else:
-        at = to_utc(now)
+    at = resolve_at(at_text, timezone or "UTC", now)
     return local_date(at, timezone) if timezone is not None else None
 
 

@@ -42,7 +42,7 @@ def compute_plan(
     from .errors import DatabaseError
     from .planner import plan as make_plan
     from .scope import practice_timezone, read_scope
-    from .timeutil import iso_z, local_date, parse_at, to_utc
+    from .timeutil import iso_z, local_date, resolve_at
 
     require_schema(engine)
     conn_opts = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
@@ -51,13 +51,7 @@ def compute_plan(
         if practice is None:
             raise DatabaseError("the database holds no practice: load a snapshot (`reconciler db load FILE`)")
         tz = practice_timezone(desired, practice)
-        if at_text:
-            try:
-                at = parse_at(at_text, tz)
-            except ValueError as exc:
-                raise ReconcilerError(str(exc)) from None
-        else:
-            at = to_utc(now)
+        at = resolve_at(at_text, tz, now)
         # `plan` rejects what `validate` rejects, in the same words, before reading more.
         try:
             today: dt.date | None = local_date(at, tz)
