@@ -49,13 +49,14 @@ def read_db_facts(engine: "Engine", client_ids: list[str]) -> DbFacts:
     from sqlalchemy import select
     from sqlalchemy import exc as sa_exc
 
-    from .db.schema import clients_t, practice_t, staff_t
+    from .db.read import read_base
+    from .db.schema import clients_t
 
     try:
         with engine.connect() as conn:
-            tz = conn.execute(select(practice_t.c.timezone).order_by(practice_t.c.id).limit(1)).scalar()
-            staff = {row.id: bool(row.active) for row in conn.execute(
-                select(staff_t.c.id, staff_t.c.active).order_by(staff_t.c.id))}
+            practice, staff_rows = read_base(conn)
+            tz = practice.timezone if practice is not None else None
+            staff = {sid: row.active for sid, row in staff_rows.items()}
             found: set[str] = set()
             for start in range(0, len(client_ids), _CHUNK):
                 chunk = client_ids[start:start + _CHUNK]
