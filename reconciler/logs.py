@@ -126,9 +126,8 @@ def configure(log_format: str = "text", stream: IO[str] | None = None, level: in
     """
     if log_format not in ("text", "json"):
         raise ValueError(f"unknown log format {log_format!r} (text | json)")
+    reset()
     root = logging.getLogger(ROOT)
-    for old in [h for h in root.handlers if getattr(h, "_reconciler_handler", False)]:
-        root.removeHandler(old)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler._reconciler_handler = True  # type: ignore[attr-defined]
@@ -137,3 +136,12 @@ def configure(log_format: str = "text", stream: IO[str] | None = None, level: in
     # Our lines are complete on their own; do not let the root logger print them twice.
     root.propagate = False
     return handler
+
+
+def reset() -> None:
+    """Undo :func:`configure`: remove its handler, let events propagate again."""
+    root = logging.getLogger(ROOT)
+    for old in [h for h in root.handlers if getattr(h, "_reconciler_handler", False)]:
+        root.removeHandler(old)
+    root.propagate = True
+    root.setLevel(logging.NOTSET)

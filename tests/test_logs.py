@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from reconciler.logs import REDACTED, configure, get_logger
+from reconciler.logs import REDACTED, configure, get_logger, reset
 from reconciler.progress import NoProgress, RichProgress, progress_bar
 
 
@@ -18,11 +18,7 @@ def stream() -> Iterator[io.StringIO]:
     buf = io.StringIO()
     yield buf
     # Leave the reconciler logger as other tests expect it: no handler of ours.
-    root = logging.getLogger("reconciler")
-    for h in [h for h in root.handlers if getattr(h, "_reconciler_handler", False)]:
-        root.removeHandler(h)
-    root.propagate = True
-    root.setLevel(logging.NOTSET)
+    reset()
 
 
 def lines(buf: io.StringIO) -> list[str]:

@@ -363,7 +363,7 @@ STEADY = OFFBOARDING.replace("    active: false\n    offboarding: standard\n", "
 
 @pytest.fixture
 def log_lines() -> Iterator[Callable[[], list[dict[str, object]]]]:
-    from reconciler.logs import configure
+    from reconciler.logs import configure, reset
 
     buf = io.StringIO()
     configure("json", buf, level=logging.DEBUG)
@@ -372,11 +372,7 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, object]]]]:
         return [json.loads(line) for line in buf.getvalue().splitlines()]
 
     yield read
-    root = logging.getLogger("reconciler")
-    for h in [h for h in root.handlers if getattr(h, "_reconciler_handler", False)]:
-        root.removeHandler(h)
-    root.propagate = True
-    root.setLevel(logging.NOTSET)
+    reset()
 
 
 def events(lines: list[dict[str, object]], name: str) -> list[dict[str, object]]:
