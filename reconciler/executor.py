@@ -81,6 +81,7 @@ class PlannedExport:
     action: Action
     fmt: str
     path: Path
+    of_client: bool  # a deleted client's records (else a leaving professional's)
 
 
 # ---------------------------------------------------------------- checks before the lock
@@ -99,6 +100,8 @@ def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
     lock, after the fingerprint: a re-applied plan is reported stale, not blocked.)"""
     out: list[PlannedExport] = []
     seen: set[str] = set()
+    # The planner writes a client's export only ahead of that client's deletion.
+    deleted = {a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE}
     for a in plan.actions:
         if a.type is not ActionType.EXPORT_WRITE:
             continue
@@ -111,7 +114,7 @@ def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
                               "(a plain name, once per plan); nothing was changed")
         seen.add(name)
         path = export_dir / name
-        out.append(PlannedExport(a, fmt, path))
+        out.append(PlannedExport(a, fmt, path, a.target in deleted))
     return out
 
 
@@ -207,13 +210,11 @@ def _write_exports(conn: Connection, exports: Sequence[PlannedExport], export_di
     rows and the plan's ``as_of``; so a file holding exactly these bytes can only be
     the export of this very plan left by an interrupted apply: it is kept as it is
     (not rewritten), which lets the same plan be applied again after a crash."""
-    from .db.schema import staff_t
     from .exports import collect_client, collect_staff, ensure_dir, refuse_existing, render_export, write_new_file
 
     rendered: list[tuple[Path, bytes]] = []
     for e in exports:
-        is_staff = conn.execute(select(staff_t.c.id).where(staff_t.c.id == e.action.target)).first() is not None
-        data = collect_staff(conn, e.action.target) if is_staff else collect_client(conn, e.action.target)
+        data = collect_client(conn, e.action.target) if e.of_client else collect_staff(conn, e.action.target)
         rendered.append((e.path, render_export(data, e.fmt, as_of)))
     fresh = []
     for path, body in rendered:  # every refusal before the first file is made
