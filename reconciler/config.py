@@ -346,6 +346,11 @@ def safe_load_marked(text: str, filename: str) -> Any:
         line = mark.line + 1 if mark is not None else 1
         detail = ", ".join(str(p) for p in (exc.context, exc.problem) if p)
         message = f"invalid YAML: {detail or exc}"
+        if "nesting depth" in str(exc.problem):
+            # Newer libyaml scanners stop absurd nesting themselves (their look-ahead
+            # for simple keys can reach their limit before we see MAX_DEPTH events);
+            # it is the same fact, so report it in our words.
+            message = f"YAML nested deeper than {MAX_DEPTH} levels"
         raise ConfigError(message, [Problem(Location(filename, line, ""), message, "yaml")]) from None
     except yaml.YAMLError as exc:  # e.g. a reader error (control characters)
         message = f"invalid YAML: {exc}"
