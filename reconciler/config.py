@@ -70,7 +70,6 @@ _PLAIN_TAGS: dict[str, str] = {}  # plain scalar text -> resolved tag (a pure fu
 
 _E = TypeVar("_E", StaffSpec, ClientSpec, PolicySpec)
 
-BUILTIN_POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 
 # --------------------------------------------------------------------------- marked values
@@ -466,11 +465,15 @@ class _Merger:
                 sink.append(item)
 
 
-def load_builtin_policies(directory: Path = BUILTIN_POLICY_DIR) -> tuple[list[PolicySpec], dict[str, Location], list[Problem]]:
+def load_builtin_policies(directory: Path | None = None) -> tuple[list[PolicySpec], dict[str, Location], list[Problem]]:
     """The shipped policies (one PolicySpec mapping per file), their locations and problems."""
     policies: list[PolicySpec] = []
     locations: dict[str, Location] = {}
     problems: list[Problem] = []
+    if directory is None:
+        from .resources import data_path
+
+        directory = data_path("policies")
     if not directory.is_dir():
         return policies, locations, problems
     for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml")):

@@ -1,8 +1,8 @@
 """``reconciler demo``: a sample practice in a local SQLite file, walked through
 validate → plan → apply → plan again → audit on ``examples/offboarding``.
 
-Works from a fresh clone installed in editable mode: ``examples/`` and ``policies/``
-are found next to the package (``Path(reconciler.__file__).parent.parent``). The
+Works from a checkout and from an installed wheel: ``examples/`` and ``policies/``
+are found through :mod:`reconciler.resources`. The
 real clock is used, passed explicitly as ``now``; the sample snapshot has sessions
 through January 2027, and after that the walk-through still completes (the
 offboarding then has no future sessions to cancel, but clients and the seat still
@@ -28,10 +28,10 @@ _DEMO_ENTRIES = ("practice.db", "practice", "exports", MARKER)
 
 
 def project_root() -> Path:
-    """The repository top level (where ``examples/`` and ``policies/`` live)."""
-    import reconciler
+    """Where ``examples/`` and ``policies/`` live (the checkout, or the wheel's data)."""
+    from .resources import data_root
 
-    return Path(reconciler.__file__).resolve().parent.parent
+    return data_root()
 
 
 def _is_demo_entry(name: str) -> bool:
@@ -123,7 +123,7 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
     snapshot = root / "examples" / "practice.yaml"
     example = root / "examples" / "offboarding"
     if not snapshot.is_file() or not example.is_dir():
-        raise ReconcilerError(f"demo files not found under {root / 'examples'} (install reconciler from its source tree)")
+        raise ReconcilerError(f"demo files not found under {root / 'examples'}")
 
     workdir = Path(workdir).absolute()
     prepare_workdir(workdir)

@@ -145,9 +145,9 @@ def describe_clients(clients: tuple[Client, ...]) -> dict[str, Any]:
 def schema_reference(out_dir: Path) -> str:
     """``$schema`` value for the modeline: the project's schema, relative to ``out_dir``
     when it can be reached that way, else absolute."""
-    import reconciler
+    from .resources import data_root
 
-    root = Path(reconciler.__file__).resolve().parent.parent
+    root = data_root()
     schema = root / "schemas" / SCHEMA_NAME
     target = out_dir.resolve()
     # Relative only inside the project (the link survives moving the checkout);

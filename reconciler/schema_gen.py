@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .desired import ConfigFile
+from .resources import data_path
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.json"
+SCHEMA_PATH = data_path("schemas", "config.schema.json")
 SCHEMA_ID = "urn:reconciler:schema:config:v1"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
