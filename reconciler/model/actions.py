@@ -110,8 +110,13 @@ class Action:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Action":
         """Inverse of :meth:`to_json` (a plan saved before ``context`` existed reads as empty)."""
+        from reconciler.model.limits import INT32_MAX
+
+        ident = int(d["id"])
+        if not 0 < ident <= INT32_MAX:  # the audit trail stores it in an INTEGER column
+            raise ValueError(f"action id {ident} is out of range")
         return cls(
-            id=int(d["id"]),
+            id=ident,
             type=ActionType(d["type"]),
             target=str(d["target"]),
             staff=d.get("staff"),
@@ -191,16 +196,26 @@ class Plan:
         parts = []
         for key, value in doc.items():
             if key == "actions" and value:
-                text = "[\n" + ",\n".join("    " + json.dumps(a, ensure_ascii=False) for a in value) + "\n  ]"
+                text = (
+                    "[\n"
+                    + ",\n".join(
+                        "    " + json.dumps(a, ensure_ascii=False) for a in value
+                    )
+                    + "\n  ]"
+                )
             else:
-                text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+                text = json.dumps(value, indent=2, ensure_ascii=False).replace(
+                    "\n", "\n  "
+                )
             parts.append(f"  {json.dumps(key)}: {text}")
         return "{\n" + ",\n".join(parts) + "\n}\n"
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Plan":
         if d.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported plan format_version {d.get('format_version')!r}")
+            raise ValueError(
+                f"unsupported plan format_version {d.get('format_version')!r}"
+            )
         return cls(
             as_of=str(d["as_of"]),
             db_fingerprint=str(d["db_fingerprint"]),

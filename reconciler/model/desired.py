@@ -17,9 +17,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reconciler.errors import Location
+from reconciler.model.limits import INT32_MAX
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+ClientId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+]
 
 
 class Role(str, enum.Enum):
@@ -73,19 +76,46 @@ class PracticeSpec(_Model):
     """The ``practice:`` mapping. Every field is optional; absent means "leave as is"."""
 
     name: str | None = Field(None, description="Practice name.")
-    timezone: str | None = Field(None, description="IANA timezone, e.g. America/New_York; dates in the config are read in it.")
+    timezone: str | None = Field(
+        None,
+        description="IANA timezone, e.g. America/New_York; dates in the config are read in it.",
+    )
     owner: Slug | None = Field(None, description="Staff id of the practice owner.")
-    clinical_director: Slug | None = Field(None, description="Staff id of the clinical director.")
-    client_plan_limit: int | None = Field(None, ge=0, description="Maximum number of active clients the practice's plan allows.")
+    clinical_director: Slug | None = Field(
+        None, description="Staff id of the clinical director."
+    )
+    client_plan_limit: int | None = Field(
+        None,
+        ge=0,
+        le=INT32_MAX,
+        description="Maximum number of active clients the practice's plan allows.",
+    )
     unmanaged_staff: UnmanagedStaff = Field(
-        UnmanagedStaff.IGNORE, description="What to do with staff in the database but not in the config."
+        UnmanagedStaff.IGNORE,
+        description="What to do with staff in the database but not in the config.",
     )
     max_change_percent: float = Field(
-        20.0, gt=0, le=100, description="Blast-radius guard: refuse plans that deactivate/inactivate more than this share."
+        20.0,
+        gt=0,
+        le=100,
+        description="Blast-radius guard: refuse plans that deactivate/inactivate more than this share.",
     )
-    default_policy: str = Field("standard", description="Offboarding policy for staff without an `offboarding` key.")
-    seat_price_cents: int | None = Field(None, ge=0, description="Monthly price of one seat, for the mid-cycle credit.")
-    billing_cycle_day: int = Field(1, ge=1, le=28, description="Day of the month on which the billing cycle starts.")
+    default_policy: str = Field(
+        "standard",
+        description="Offboarding policy for staff without an `offboarding` key.",
+    )
+    seat_price_cents: int | None = Field(
+        None,
+        ge=0,
+        le=INT32_MAX,
+        description="Monthly price of one seat, for the mid-cycle credit.",
+    )
+    billing_cycle_day: int = Field(
+        1,
+        ge=1,
+        le=28,
+        description="Day of the month on which the billing cycle starts.",
+    )
 
 
 class StaffSpec(_Model):
@@ -96,14 +126,23 @@ class StaffSpec(_Model):
     role: Role | None = None
     access: Access | None = None
     billing_role: str | None = None
-    active: bool = Field(True, description="Desired activity; false offboards the professional now.")
-    deactivate_on: dt.date | None = Field(
-        None, description="Scheduled deactivation: inactive from 00:00 that day, practice timezone."
+    active: bool = Field(
+        True, description="Desired activity; false offboards the professional now."
     )
-    successor: Slug | None = Field(None, description="Takes over transferred clients and sessions.")
-    offboarding: str | None = Field(None, description="Offboarding policy name (default: practice.default_policy).")
-    max_caseload: int | None = Field(None, ge=0)
-    settings: dict[str, Any] | None = Field(None, description="Free-form settings, e.g. messaging_enabled.")
+    deactivate_on: dt.date | None = Field(
+        None,
+        description="Scheduled deactivation: inactive from 00:00 that day, practice timezone.",
+    )
+    successor: Slug | None = Field(
+        None, description="Takes over transferred clients and sessions."
+    )
+    offboarding: str | None = Field(
+        None, description="Offboarding policy name (default: practice.default_policy)."
+    )
+    max_caseload: int | None = Field(None, ge=0, le=INT32_MAX)
+    settings: dict[str, Any] | None = Field(
+        None, description="Free-form settings, e.g. messaging_enabled."
+    )
 
 
 class ClientSpec(_Model):
@@ -121,7 +160,8 @@ class PolicySpec(_Model):
     name: Slug
     future_sessions: FutureSessions = FutureSessions.CANCEL
     clients_with_balance: str = Field(
-        "clinical_director", description="owner | clinical_director | successor | <staff id>"
+        "clinical_director",
+        description="owner | clinical_director | successor | <staff id>",
     )
     other_clients: OtherClients = OtherClients.INACTIVATE
     export: ExportFormat = ExportFormat.NONE
@@ -131,7 +171,9 @@ class PolicySpec(_Model):
 class ConfigFile(_Model):
     """One YAML file of the config directory."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="reconciler config file")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, title="reconciler config file"
+    )
 
     version: Literal[1]
     practice: PracticeSpec | None = None
@@ -151,7 +193,9 @@ class DesiredState(_Model):
     practice: PracticeSpec = PracticeSpec()
     staff: tuple[StaffSpec, ...] = ()
     clients: tuple[ClientSpec, ...] = ()
-    policies: tuple[PolicySpec, ...] = ()  # config policies and built-ins, config wins, sorted by name
+    policies: tuple[
+        PolicySpec, ...
+    ] = ()  # config policies and built-ins, config wins, sorted by name
     locations: dict[str, Location] = Field(default_factory=dict)
     config_digest: str = "sha256:" + "0" * 64
     source: str = "."
@@ -173,4 +217,6 @@ class DesiredState(_Model):
         if key in self.locations:
             return self.locations[key]
         base = key.split(".", 1)[0]
-        return self.locations.get(base, Location(entity=key.split(".")[0].replace(":", " ")))
+        return self.locations.get(
+            base, Location(entity=key.split(".")[0].replace(":", " "))
+        )

@@ -63,6 +63,7 @@ from reconciler.errors import (
     Problem,
     SnapshotError,
 )
+from reconciler.model.limits import INT32_MAX, StrictInt32, StrictInt64
 from reconciler.model.desired import Access, ClientId, ClientStatus, Role, Slug
 from reconciler.progress import bar_wanted
 from reconciler.targets.native import schema
@@ -92,9 +93,11 @@ UTC = dt.timezone.utc
 
 # ---------------------------------------------------------------- the file's models
 
-RowId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
+RowId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")
+]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Cents = Annotated[StrictInt, Field(ge=0)]
+Cents = StrictInt64  # balance_cents: BIGINT
 
 
 class _Row(BaseModel):
@@ -106,8 +109,8 @@ class PracticeSnap(_Row):
     timezone: str
     owner: Slug | None = None
     clinical_director: Slug | None = None
-    client_plan_limit: Annotated[StrictInt, Field(ge=0)] | None = None
-    seat_price_cents: Cents | None = None
+    client_plan_limit: StrictInt32 | None = None
+    seat_price_cents: StrictInt32 | None = None  # INTEGER
     billing_cycle_day: Annotated[StrictInt, Field(ge=1, le=28)] = 1
 
     @field_validator("timezone")
@@ -124,7 +127,7 @@ class StaffSnap(_Row):
     access: Access
     active: StrictBool = True
     billing_role: Annotated[str, StringConstraints(max_length=64)] | None = None
-    max_caseload: Annotated[StrictInt, Field(ge=0)] | None = None
+    max_caseload: StrictInt32 | None = None
     deactivate_on: dt.date | None = None
     deactivated_at: AwareDatetime | None = None
     settings: dict[str, Any] | None = None
@@ -148,7 +151,7 @@ class SeriesSnap(_Row):
     staff: Slug
     rrule: Annotated[str, StringConstraints(min_length=1)]
     start: AwareDatetime
-    duration_minutes: Annotated[StrictInt, Field(gt=0)] = 50
+    duration_minutes: Annotated[StrictInt, Field(gt=0, le=INT32_MAX)] = 50
     until: AwareDatetime | None = None
     active: StrictBool = True
 
@@ -202,7 +205,9 @@ def _read_yaml(text: str, file: str) -> tuple[Any, _Lines]:
     try:
         data = safe_load_marked(text, file)
     except ConfigError as exc:
-        raise SnapshotError(exc.args[0] if exc.args else str(exc), exc.problems) from None
+        raise SnapshotError(
+            exc.args[0] if exc.args else str(exc), exc.problems
+        ) from None
     if data is None:
         raise SnapshotError("the snapshot is empty", location=Location(file, 1))
     return data, _Lines(data)
@@ -212,7 +217,9 @@ def _read_json(text: str, file: str) -> tuple[Any, _Lines]:
     try:
         return json.loads(text), _Lines()
     except json.JSONDecodeError as exc:
-        raise SnapshotError(f"invalid JSON: {exc.msg}", location=Location(file, exc.lineno)) from None
+        raise SnapshotError(
+            f"invalid JSON: {exc.msg}", location=Location(file, exc.lineno)
+        ) from None
     except RecursionError:
         raise SnapshotError("JSON nesting too deep", location=Location(file)) from None
 
@@ -256,7 +263,11 @@ def _name_words(data: Any) -> frozenset[str]:
             for key in NAME_FIELDS:
                 for text in _strings(row.get(key)):
                     # A single letter or a number identifies nobody (and is in every id).
-                    words.update(w.casefold() for w in _WORD.findall(text) if len(w) > 1 and not w.isdigit())
+                    words.update(
+                        w.casefold()
+                        for w in _WORD.findall(text)
+                        if len(w) > 1 and not w.isdigit()
+                    )
     return frozenset(words)
 
 
@@ -273,13 +284,19 @@ class _Problems:
 
     def may_be_name(self, value: Any) -> bool:
         """Whether ``value`` holds a word of any client's name in this document."""
-        return any(w.casefold() in self.names for text in _strings(value) for w in _WORD.findall(text))
+        return any(
+            w.casefold() in self.names
+            for text in _strings(value)
+            for w in _WORD.findall(text)
+        )
 
     def shown(self, value: Any, path: Sequence[str | int] = ()) -> str:
         """``repr(value)`` for a message (shortened), unless it may be a client's name:
         a client name field, or a value holding a word of some client's name (a name
         typed into the wrong column, say)."""
-        if (len(path) > 2 and path[0] == "clients" and path[2] in NAME_FIELDS) or self.may_be_name(value):
+        if (
+            len(path) > 2 and path[0] == "clients" and path[2] in NAME_FIELDS
+        ) or self.may_be_name(value):
             return HIDDEN
         got = repr(value)
         return got if len(got) <= 60 else got[:57] + "..."
@@ -296,7 +313,9 @@ class _Problems:
             return f"{section}[{index}] ({rid})"
         return f"{section}[{index}]"
 
-    def add(self, path: Sequence[str | int], message: str, field: str | None = None) -> None:
+    def add(
+        self, path: Sequence[str | int], message: str, field: str | None = None
+    ) -> None:
         if len(self.items) >= MAX_PROBLEMS:
             self.more += 1
             return
@@ -314,7 +333,13 @@ class _Problems:
         n = len(self.items) + self.more
         head = f"snapshot {self.file} is invalid ({n} problems); nothing was loaded"
         if self.more:
-            self.items.append(Problem(Location(self.file), f"... and {self.more} more problems", code="snapshot"))
+            self.items.append(
+                Problem(
+                    Location(self.file),
+                    f"... and {self.more} more problems",
+                    code="snapshot",
+                )
+            )
         if n == 1:
             head = self.items[0].message
         raise SnapshotError(head, self.items)
@@ -371,7 +396,10 @@ def _check_references(snap: Snapshot, problems: _Problems) -> None:
                 j = first[row.id]
                 where = problems.lines.line([section, j])
                 also = f"{section}[{j}]" + (f", line {where}" if where else "")
-                problems.add([section, i, "id"], f"duplicate id {problems.shown(row.id)} (also at {also})")
+                problems.add(
+                    [section, i, "id"],
+                    f"duplicate id {problems.shown(row.id)} (also at {also})",
+                )
             else:
                 first[row.id] = i
         return set(first)
@@ -381,17 +409,27 @@ def _check_references(snap: Snapshot, problems: _Problems) -> None:
     series = ids("series", snap.series)
     ids("appointments", snap.appointments)
 
-    def ref(path: list[str | int], value: str | None, known: set[str], what: str) -> None:
+    def ref(
+        path: list[str | int], value: str | None, known: set[str], what: str
+    ) -> None:
         if value is not None and value not in known:
             problems.add(path, f"unknown {what} {problems.shown(value)}")
 
     ref(["practice", "owner"], snap.practice.owner, staff, "staff")
-    ref(["practice", "clinical_director"], snap.practice.clinical_director, staff, "staff")
+    ref(
+        ["practice", "clinical_director"],
+        snap.practice.clinical_director,
+        staff,
+        "staff",
+    )
     for i, c in enumerate(snap.clients):
         ref(["clients", i, "primary"], c.primary, staff, "staff")
         ref(["clients", i, "duplicate_of"], c.duplicate_of, clients, "client")
         if c.duplicate_of == c.id:
-            problems.add(["clients", i, "duplicate_of"], "a client cannot be a duplicate of itself")
+            problems.add(
+                ["clients", i, "duplicate_of"],
+                "a client cannot be a duplicate of itself",
+            )
     for i, s in enumerate(snap.series):
         ref(["series", i, "client"], s.client, clients, "client")
         ref(["series", i, "staff"], s.staff, staff, "staff")
@@ -428,36 +466,85 @@ def snapshot_rows(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
     return {
         "practice": [_practice_row(p)],
         "staff": [_staff_row(s) for s in snap.staff],
-        "clients": [dict(id=c.id, first_name=c.first_name, last_name=c.last_name, status=c.status.value,
-                         primary_id=c.primary, balance_cents=c.balance_cents, portal_access=c.portal_access,
-                         duplicate_of=c.duplicate_of, deleted_at=_utc(c.deleted_at))
-                    for c in snap.clients],
-        "series": [dict(id=s.id, client_id=s.client, staff_id=s.staff, rrule=s.rrule, start_at=_utc(s.start),
-                        duration_minutes=s.duration_minutes, until=_utc(s.until), active=s.active)
-                   for s in snap.series],
-        "appointments": [dict(id=a.id, client_id=a.client, staff_id=a.staff, start_at=_utc(a.start),
-                              end_at=_utc(a.end), status=a.status, series_id=a.series,
-                              cancel_reason=a.cancel_reason, telehealth=a.telehealth)
-                         for a in snap.appointments],
+        "clients": [
+            dict(
+                id=c.id,
+                first_name=c.first_name,
+                last_name=c.last_name,
+                status=c.status.value,
+                primary_id=c.primary,
+                balance_cents=c.balance_cents,
+                portal_access=c.portal_access,
+                duplicate_of=c.duplicate_of,
+                deleted_at=_utc(c.deleted_at),
+            )
+            for c in snap.clients
+        ],
+        "series": [
+            dict(
+                id=s.id,
+                client_id=s.client,
+                staff_id=s.staff,
+                rrule=s.rrule,
+                start_at=_utc(s.start),
+                duration_minutes=s.duration_minutes,
+                until=_utc(s.until),
+                active=s.active,
+            )
+            for s in snap.series
+        ],
+        "appointments": [
+            dict(
+                id=a.id,
+                client_id=a.client,
+                staff_id=a.staff,
+                start_at=_utc(a.start),
+                end_at=_utc(a.end),
+                status=a.status,
+                series_id=a.series,
+                cancel_reason=a.cancel_reason,
+                telehealth=a.telehealth,
+            )
+            for a in snap.appointments
+        ],
     }
 
 
 def _practice_row(p: PracticeSnap) -> dict[str, Any]:
-    return dict(id=1, name=p.name, timezone=p.timezone, owner_id=p.owner, clinical_director_id=p.clinical_director,
-                client_plan_limit=p.client_plan_limit, seat_price_cents=p.seat_price_cents,
-                billing_cycle_day=p.billing_cycle_day)
+    return dict(
+        id=1,
+        name=p.name,
+        timezone=p.timezone,
+        owner_id=p.owner,
+        clinical_director_id=p.clinical_director,
+        client_plan_limit=p.client_plan_limit,
+        seat_price_cents=p.seat_price_cents,
+        billing_cycle_day=p.billing_cycle_day,
+    )
 
 
 def _staff_row(s: StaffSnap) -> dict[str, Any]:
-    return dict(id=s.id, name=s.name, role=s.role.value, access=s.access.value, billing_role=s.billing_role,
-                active=s.active, deactivate_on=s.deactivate_on, deactivated_at=_utc(s.deactivated_at),
-                settings=s.settings, max_caseload=s.max_caseload)
+    return dict(
+        id=s.id,
+        name=s.name,
+        role=s.role.value,
+        access=s.access.value,
+        billing_role=s.billing_role,
+        active=s.active,
+        deactivate_on=s.deactivate_on,
+        deactivated_at=_utc(s.deactivated_at),
+        settings=s.settings,
+        max_caseload=s.max_caseload,
+    )
 
 
 def _rows_from_snapshot(snap: Snapshot) -> LoadRows:
     rows = snapshot_rows(snap)
-    return LoadRows(rows["practice"][0], rows["staff"],
-                    {s: [tuple(r[c] for c in COLUMNS[s]) for r in rows[s]] for s in BULK})
+    return LoadRows(
+        rows["practice"][0],
+        rows["staff"],
+        {s: [tuple(r[c] for c in COLUMNS[s]) for r in rows[s]] for s in BULK},
+    )
 
 
 # ---------------------------------------------------------------- the fast pass
@@ -491,7 +578,9 @@ class _ClientIn(TypedDict):
     balance_cents: NotRequired[Annotated[Cents, Field(default=0)]]
     portal_access: NotRequired[Annotated[StrictBool, Field(default=False)]]
     duplicate_of: NotRequired[Annotated[ClientId | None, Field(default=None)]]
-    deleted_at: NotRequired[Annotated[str | None, Field(default=None)]]  # a time: checked by _Times
+    deleted_at: NotRequired[
+        Annotated[str | None, Field(default=None)]
+    ]  # a time: checked by _Times
 
 
 class _SeriesIn(TypedDict):
@@ -501,8 +590,12 @@ class _SeriesIn(TypedDict):
     staff: Slug
     rrule: Annotated[str, StringConstraints(min_length=1)]
     start: str  # a time: checked by _Times
-    duration_minutes: NotRequired[Annotated[StrictInt, Field(gt=0, default=50)]]
-    until: NotRequired[Annotated[str | None, Field(default=None)]]  # a time: checked by _Times
+    duration_minutes: NotRequired[
+        Annotated[StrictInt, Field(gt=0, le=INT32_MAX, default=50)]
+    ]
+    until: NotRequired[
+        Annotated[str | None, Field(default=None)]
+    ]  # a time: checked by _Times
     active: NotRequired[Annotated[StrictBool, Field(default=True)]]
 
 
@@ -513,8 +606,12 @@ class _AppointmentIn(TypedDict):
     staff: Slug
     start: str  # a time: checked by _Times
     end: str  # a time: checked by _Times
-    status: NotRequired[Annotated[Literal["scheduled", "cancelled", "completed", "no_show"],
-                                  Field(default="scheduled")]]
+    status: NotRequired[
+        Annotated[
+            Literal["scheduled", "cancelled", "completed", "no_show"],
+            Field(default="scheduled"),
+        ]
+    ]
     series: NotRequired[Annotated[RowId | None, Field(default=None)]]
     cancel_reason: NotRequired[Annotated[str | None, Field(default=None)]]
     telehealth: NotRequired[Annotated[StrictBool, Field(default=False)]]
@@ -522,26 +619,57 @@ class _AppointmentIn(TypedDict):
 
 # The row model each TypedDict mirrors.
 FAST_MODELS: dict[str, tuple[type[Any], type[_Row]]] = {
-    "clients": (_ClientIn, ClientSnap), "series": (_SeriesIn, SeriesSnap),
+    "clients": (_ClientIn, ClientSnap),
+    "series": (_SeriesIn, SeriesSnap),
     "appointments": (_AppointmentIn, AppointmentSnap),
 }
 _ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {
-    s: TypeAdapter(list[td]) for s, (td, _m) in FAST_MODELS.items()  # type: ignore[valid-type]
+    s: TypeAdapter(list[td])
+    for s, (td, _m) in FAST_MODELS.items()  # type: ignore[valid-type]
 }
 
 # The file's key for each column of a bulk table, in column order.
 _SOURCE: dict[str, tuple[str, ...]] = {
-    "clients": ("id", "first_name", "last_name", "status", "primary", "balance_cents", "portal_access",
-                "duplicate_of", "deleted_at"),
-    "series": ("id", "client", "staff", "rrule", "start", "duration_minutes", "until", "active"),
-    "appointments": ("id", "client", "staff", "start", "end", "status", "series", "cancel_reason", "telehealth"),
+    "clients": (
+        "id",
+        "first_name",
+        "last_name",
+        "status",
+        "primary",
+        "balance_cents",
+        "portal_access",
+        "duplicate_of",
+        "deleted_at",
+    ),
+    "series": (
+        "id",
+        "client",
+        "staff",
+        "rrule",
+        "start",
+        "duration_minutes",
+        "until",
+        "active",
+    ),
+    "appointments": (
+        "id",
+        "client",
+        "staff",
+        "start",
+        "end",
+        "status",
+        "series",
+        "cancel_reason",
+        "telehealth",
+    ),
 }
 _TIME_KEYS = frozenset({"deleted_at", "start", "until", "end"})
 
 # RFC 3339 with seconds and an offset (what `db dump` writes). pydantic accepts
 # these and more; the rest is left to the detailed pass.
 _RFC3339 = re.compile(
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)")
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
 
 
 class _Times(dict[str | None, dt.datetime | None]):
@@ -564,7 +692,9 @@ class _Times(dict[str | None, dt.datetime | None]):
                 raise _NotFast
             try:
                 aware = dt.datetime.fromisoformat(text)
-            except ValueError:  # out-of-range fields: the detailed pass words the problem
+            except (
+                ValueError
+            ):  # out-of-range fields: the detailed pass words the problem
                 raise _NotFast from None
             value = aware.astimezone(UTC).replace(tzinfo=None)
         if len(self) >= self.LIMIT:
@@ -573,7 +703,9 @@ class _Times(dict[str | None, dt.datetime | None]):
         return value
 
 
-def _tuples(section: str, rows: list[dict[str, Any]], times: _Times) -> list[tuple[Any, ...]]:
+def _tuples(
+    section: str, rows: list[dict[str, Any]], times: _Times
+) -> list[tuple[Any, ...]]:
     """Validated rows (every key present: the TypedDicts fill in defaults) as insert
     tuples. Built column by column with ``map`` and ``zip``, which run in C: a
     Python-level loop per row was a fifth of the whole load."""
@@ -634,6 +766,7 @@ def _references_hold(rows: LoadRows) -> bool:
     Set operations over columns (``map(itemgetter(i), rows)`` runs in C) keep this
     to about a second for two million appointments.
     """
+
     def column(section: str, name: str) -> Iterator[Any]:
         return map(itemgetter(column_index(section, name)), rows.bulk[section])
 
@@ -647,23 +780,43 @@ def _references_hold(rows: LoadRows) -> bool:
     staff = unique([s["id"] for s in rows.staff])
     clients = unique(list(column("clients", "id")))
     series = unique(list(column("series", "id")))
-    if staff is None or clients is None or series is None or unique(list(column("appointments", "id"))) is None:
+    if (
+        staff is None
+        or clients is None
+        or series is None
+        or unique(list(column("appointments", "id"))) is None
+    ):
         return False
     p = rows.practice
     if not {p["owner_id"], p["clinical_director_id"]} - {None} <= staff:
         return False
-    if not (refs("clients", "primary_id", staff) and refs("clients", "duplicate_of", clients)
-            and refs("series", "client_id", clients) and refs("series", "staff_id", staff)
-            and refs("appointments", "client_id", clients) and refs("appointments", "staff_id", staff)
-            and refs("appointments", "series_id", series)):
+    if not (
+        refs("clients", "primary_id", staff)
+        and refs("clients", "duplicate_of", clients)
+        and refs("series", "client_id", clients)
+        and refs("series", "staff_id", staff)
+        and refs("appointments", "client_id", clients)
+        and refs("appointments", "staff_id", staff)
+        and refs("appointments", "series_id", series)
+    ):
         return False
-    if any(map(operator.eq, column("clients", "id"), column("clients", "duplicate_of"))):
+    if any(
+        map(operator.eq, column("clients", "id"), column("clients", "duplicate_of"))
+    ):
         return False
     # "until is before start" and "end is not after start", pairwise over columns.
     untils = column("series", "until")
-    if any(u is not None and u < s for u, s in zip(untils, column("series", "start_at"))):
+    if any(
+        u is not None and u < s for u, s in zip(untils, column("series", "start_at"))
+    ):
         return False
-    return all(map(operator.gt, column("appointments", "end_at"), column("appointments", "start_at")))
+    return all(
+        map(
+            operator.gt,
+            column("appointments", "end_at"),
+            column("appointments", "start_at"),
+        )
+    )
 
 
 # ---------------------------------------------------------------- streaming JSON
@@ -789,7 +942,9 @@ def read_rows(path: Path) -> LoadRows:
         data, lines = _read_yaml(_read_text(path), file)
         if isinstance(data, dict):
             try:
-                return _fast_rows((k, iter(v) if isinstance(v, list) else v) for k, v in data.items())
+                return _fast_rows(
+                    (k, iter(v) if isinstance(v, list) else v) for k, v in data.items()
+                )
             except _NotFast:
                 pass
     return _rows_from_snapshot(validate_document(data, file, lines))
@@ -821,8 +976,10 @@ def load_snapshot(engine: Engine, path: Path, progress: bool = False) -> dict[st
             insert_rows(engine, rows, bar)
         except (sa_exc.DBAPIError, driver_error) as exc:
             first = str(getattr(exc, "orig", exc)).strip().splitlines()
-            raise DatabaseError(f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: "
-                                f"{first[0] if first else exc.__class__.__name__}") from None
+            raise DatabaseError(
+                f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: "
+                f"{first[0] if first else exc.__class__.__name__}"
+            ) from None
     return rows.counts()
 
 
@@ -858,48 +1015,100 @@ class DocumentRows:
         self.tz = zone(timezone)
 
     def t(self, value: dt.datetime | None) -> str | None:
-        return None if value is None else value.replace(tzinfo=UTC).astimezone(self.tz).isoformat()
+        return (
+            None
+            if value is None
+            else value.replace(tzinfo=UTC).astimezone(self.tz).isoformat()
+        )
 
     @staticmethod
     def practice(p: Mapping[Any, Any]) -> dict[str, Any]:
-        return _compact([
-            ("name", p["name"]), ("timezone", p["timezone"]), ("owner", p["owner_id"]),
-            ("clinical_director", p["clinical_director_id"]), ("client_plan_limit", p["client_plan_limit"]),
-            ("seat_price_cents", p["seat_price_cents"]),
-            # The default billing cycle day is left out, like the SPEC example.
-            ("billing_cycle_day", None if p["billing_cycle_day"] == 1 else p["billing_cycle_day"])])
+        return _compact(
+            [
+                ("name", p["name"]),
+                ("timezone", p["timezone"]),
+                ("owner", p["owner_id"]),
+                ("clinical_director", p["clinical_director_id"]),
+                ("client_plan_limit", p["client_plan_limit"]),
+                ("seat_price_cents", p["seat_price_cents"]),
+                # The default billing cycle day is left out, like the SPEC example.
+                (
+                    "billing_cycle_day",
+                    None if p["billing_cycle_day"] == 1 else p["billing_cycle_day"],
+                ),
+            ]
+        )
 
     def staff(self, s: Mapping[Any, Any]) -> dict[str, Any]:
         d, settings = s["deactivate_on"], s["settings"]
-        return _compact([
-            ("id", s["id"]), ("name", s["name"]), ("role", s["role"]), ("access", s["access"]),
-            ("active", s["active"]), ("billing_role", s["billing_role"]), ("max_caseload", s["max_caseload"]),
-            ("deactivate_on", None if d is None else d.isoformat()), ("deactivated_at", self.t(s["deactivated_at"])),
-            ("settings", None if settings is None else dict(sorted(settings.items())))])
+        return _compact(
+            [
+                ("id", s["id"]),
+                ("name", s["name"]),
+                ("role", s["role"]),
+                ("access", s["access"]),
+                ("active", s["active"]),
+                ("billing_role", s["billing_role"]),
+                ("max_caseload", s["max_caseload"]),
+                ("deactivate_on", None if d is None else d.isoformat()),
+                ("deactivated_at", self.t(s["deactivated_at"])),
+                (
+                    "settings",
+                    None if settings is None else dict(sorted(settings.items())),
+                ),
+            ]
+        )
 
     def clients(self, c: Mapping[Any, Any]) -> dict[str, Any]:
-        return _compact([
-            ("id", c["id"]), ("first_name", c["first_name"]), ("last_name", c["last_name"]),
-            ("status", c["status"]), ("primary", c["primary_id"]), ("balance_cents", c["balance_cents"]),
-            ("portal_access", c["portal_access"]), ("duplicate_of", c["duplicate_of"]),
-            ("deleted_at", self.t(c["deleted_at"]))])
+        return _compact(
+            [
+                ("id", c["id"]),
+                ("first_name", c["first_name"]),
+                ("last_name", c["last_name"]),
+                ("status", c["status"]),
+                ("primary", c["primary_id"]),
+                ("balance_cents", c["balance_cents"]),
+                ("portal_access", c["portal_access"]),
+                ("duplicate_of", c["duplicate_of"]),
+                ("deleted_at", self.t(c["deleted_at"])),
+            ]
+        )
 
     def series(self, s: Mapping[Any, Any]) -> dict[str, Any]:
-        return _compact([
-            ("id", s["id"]), ("client", s["client_id"]), ("staff", s["staff_id"]), ("rrule", s["rrule"]),
-            ("start", self.t(s["start_at"])), ("duration_minutes", s["duration_minutes"]),
-            ("until", self.t(s["until"])), ("active", s["active"])])
+        return _compact(
+            [
+                ("id", s["id"]),
+                ("client", s["client_id"]),
+                ("staff", s["staff_id"]),
+                ("rrule", s["rrule"]),
+                ("start", self.t(s["start_at"])),
+                ("duration_minutes", s["duration_minutes"]),
+                ("until", self.t(s["until"])),
+                ("active", s["active"]),
+            ]
+        )
 
     def appointments(self, a: Mapping[Any, Any]) -> dict[str, Any]:
-        return _compact([
-            ("id", a["id"]), ("client", a["client_id"]), ("staff", a["staff_id"]), ("start", self.t(a["start_at"])),
-            ("end", self.t(a["end_at"])), ("status", a["status"]), ("series", a["series_id"]),
-            ("cancel_reason", a["cancel_reason"]), ("telehealth", a["telehealth"])])
+        return _compact(
+            [
+                ("id", a["id"]),
+                ("client", a["client_id"]),
+                ("staff", a["staff_id"]),
+                ("start", self.t(a["start_at"])),
+                ("end", self.t(a["end_at"])),
+                ("status", a["status"]),
+                ("series", a["series_id"]),
+                ("cancel_reason", a["cancel_reason"]),
+                ("telehealth", a["telehealth"]),
+            ]
+        )
 
 
 def snapshot_document(conn: Connection) -> dict[str, Any]:
     """The database as a snapshot document (plain data, deterministic order)."""
-    practice = conn.execute(select(practice_t).order_by(practice_t.c.id)).mappings().first()
+    practice = (
+        conn.execute(select(practice_t).order_by(practice_t.c.id)).mappings().first()
+    )
     if practice is None:
         raise NoPractice()
     conv = DocumentRows(practice["timezone"])
@@ -917,7 +1126,9 @@ def json_row(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def iter_json(practice: dict[str, Any], sections: Mapping[str, Iterable[dict[str, Any]]]) -> Iterator[str]:
+def iter_json(
+    practice: dict[str, Any], sections: Mapping[str, Iterable[dict[str, Any]]]
+) -> Iterator[str]:
     """A JSON snapshot in pieces, one row per line: diffable, fast to write and read,
     and streamable (``bench/generate.py`` writes millions of rows this way)."""
     yield "{\n"
@@ -939,8 +1150,14 @@ def _to_json(doc: dict[str, Any]) -> str:
 def _to_yaml(doc: dict[str, Any]) -> str:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     # default_flow_style=None: each row whose values are scalars is one flow mapping.
-    return yaml.dump(doc, Dumper=dumper, default_flow_style=None, sort_keys=False,
-                     allow_unicode=True, width=1 << 30)
+    return yaml.dump(
+        doc,
+        Dumper=dumper,
+        default_flow_style=None,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1 << 30,
+    )
 
 
 def dump_snapshot(engine: Engine, fmt: str) -> str:
