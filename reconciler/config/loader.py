@@ -37,7 +37,7 @@ name or content changes and does not depend on where the directory lives.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -70,25 +70,112 @@ _E = TypeVar("_E", StaffSpec, ClientSpec, PolicySpec)
 def config_files(directory: Path) -> list[tuple[str, Path]]:
     """``(relative posix path, path)`` of every config file, sorted by relative path.
 
-    Raises ConfigError when the directory is missing or holds no YAML file.
+    Raises ConfigError when the directory is missing, holds no YAML file, or holds an
+    entry that cannot be read (see :func:`walk_config_dir`).
     """
-    if not directory.exists():
-        raise ConfigError(f"config directory {directory} does not exist", location=Location(str(directory), None, ""))
-    if not directory.is_dir():
-        raise ConfigError(f"{directory} is not a directory", location=Location(str(directory), None, ""))
-    found: list[tuple[str, Path]] = []
-    for path in directory.rglob("*"):
-        rel = path.relative_to(directory)
-        # Hidden paths (.git, .github workflows...) are not part of the config.
-        if not is_config_path(rel) or not path.is_file():
-            continue
-        found.append((rel.as_posix(), path))
-    if not found:
+    found, problems = walk_config_dir(directory)
+    if problems:
+        n = len(problems)
         raise ConfigError(
-            f"no *.yaml files in config directory {directory}", location=Location(str(directory), None, "")
+            problems[0].message if n == 1 else f"the config is invalid ({n} problems)",
+            problems,
+        )
+    return found
+
+
+def walk_config_dir(directory: Path) -> tuple[list[tuple[str, Path]], list[Problem]]:
+    """Every config file under ``directory`` and every entry that cannot be used.
+
+    Nothing is skipped silently: a config-named entry (``*.yaml``) that is a dangling
+    symlink, a symlink loop, or not a regular file (a FIFO, a device such as
+    ``/dev/zero``, a socket) is a problem located at its path, and so is a
+    subdirectory that cannot be listed. Symlinked directories are followed, once: a
+    directory reached again through a link is a symlink loop. Files are never opened
+    here (opening a FIFO would block). Raises ConfigError for a missing directory or
+    one without any YAML file.
+    """
+    import errno
+    import os
+    import stat
+
+    if not directory.exists():
+        raise ConfigError(
+            f"config directory {directory} does not exist",
+            location=Location(str(directory), None, ""),
+        )
+    if not directory.is_dir():
+        raise ConfigError(
+            f"{directory} is not a directory",
+            location=Location(str(directory), None, ""),
+        )
+    found: list[tuple[str, Path]] = []
+    problems: list[Problem] = []
+
+    def problem(path: Path, message: str) -> None:
+        problems.append(Problem(Location(path.as_posix(), None, ""), message, "io"))
+
+    def walk(path: Path, rel: PurePosixPath, seen: frozenset[tuple[int, int]]) -> None:
+        try:
+            st = os.stat(path)
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            problem(path, f"cannot read directory: {exc.strerror or exc}")
+            return
+        seen = seen | {(st.st_dev, st.st_ino)}
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden paths (.git, .github workflows...) are not part of the config
+            child, child_rel = Path(entry.path), rel / entry.name
+            try:
+                target = os.stat(child)
+            except OSError as exc:
+                if not is_config_path(child_rel) and not entry.is_symlink():
+                    continue
+                if exc.errno == errno.ELOOP:
+                    problem(child, "symlink loop (the link leads back to itself)")
+                elif exc.errno == errno.ENOENT and entry.is_symlink():
+                    problem(
+                        child,
+                        f"dangling symlink (to {os.readlink(child)}, which does not exist)",
+                    )
+                else:
+                    problem(child, f"cannot read: {exc.strerror or exc}")
+                continue
+            if stat.S_ISDIR(target.st_mode):
+                if (target.st_dev, target.st_ino) in seen:
+                    problem(
+                        child,
+                        "symlink loop (the link leads back to a directory that contains it)",
+                    )
+                else:
+                    walk(child, child_rel, seen)
+            elif is_config_path(child_rel):
+                if stat.S_ISREG(target.st_mode):
+                    found.append((child_rel.as_posix(), child))
+                else:
+                    kind = (
+                        "a FIFO"
+                        if stat.S_ISFIFO(target.st_mode)
+                        else (
+                            "a device"
+                            if stat.S_ISCHR(target.st_mode)
+                            or stat.S_ISBLK(target.st_mode)
+                            else "special"
+                        )
+                    )
+                    problem(
+                        child,
+                        f"not a regular file ({kind}); config files must be regular files",
+                    )
+
+    walk(directory, PurePosixPath(), frozenset())
+    if not found and not problems:
+        raise ConfigError(
+            f"no *.yaml files in config directory {directory}",
+            location=Location(str(directory), None, ""),
         )
     found.sort(key=lambda item: item[0])
-    return found
+    return found, problems
 
 
 def _display_name(directory: Path, rel: str) -> str:
@@ -96,12 +183,18 @@ def _display_name(directory: Path, rel: str) -> str:
     return (directory / rel).as_posix()
 
 
-def _pydantic_problems(exc: ValidationError, data: Any, filename: str, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+def _pydantic_problems(
+    exc: ValidationError, data: Any, filename: str, prefix: tuple[str | int, ...] = ()
+) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = prefix + tuple(err["loc"])
         problems.append(
-            Problem(Location(filename, line_of(data, loc), field_path(loc) or ""), err["msg"], "schema")
+            Problem(
+                Location(filename, line_of(data, loc), field_path(loc) or ""),
+                err["msg"],
+                "schema",
+            )
         )
     return problems
 
@@ -117,7 +210,15 @@ class _Merger:
         self.policies: list[PolicySpec] = []
         self.locations: dict[str, Location] = {}
 
-    def _declare(self, kind: str, ident: str, where: Location, data: Any, section: str, index: int) -> bool:
+    def _declare(
+        self,
+        kind: str,
+        ident: str,
+        where: Location,
+        data: Any,
+        section: str,
+        index: int,
+    ) -> bool:
         key = f"{kind}:{ident}"
         first = self.locations.get(key)
         if first is not None:
@@ -133,7 +234,9 @@ class _Merger:
         item = data[section][index]
         if isinstance(item, MarkedMap):
             for field, line in item.key_lines.items():
-                self.locations[f"{key}.{field}"] = Location(where.file, line, f"{section}[{index}].{field}")
+                self.locations[f"{key}.{field}"] = Location(
+                    where.file, line, f"{section}[{index}].{field}"
+                )
         return True
 
     def add_file(self, filename: str, data: MarkedMap, model: ConfigFile) -> None:
@@ -155,13 +258,43 @@ class _Merger:
                 practice_data = data["practice"]
                 if isinstance(practice_data, MarkedMap):
                     for field, line in practice_data.key_lines.items():
-                        self.locations[f"practice.{field}"] = Location(filename, line, f"practice.{field}")
-        self._add_entries(filename, data, "staff", "staff", [(s.id, s) for s in model.staff], self.staff)
-        self._add_entries(filename, data, "clients", "client", [(c.id, c) for c in model.clients], self.clients)
-        self._add_entries(filename, data, "policies", "policy", [(p.name, p) for p in model.policies], self.policies)
+                        self.locations[f"practice.{field}"] = Location(
+                            filename, line, f"practice.{field}"
+                        )
+        self._add_entries(
+            filename,
+            data,
+            "staff",
+            "staff",
+            [(s.id, s) for s in model.staff],
+            self.staff,
+        )
+        self._add_entries(
+            filename,
+            data,
+            "clients",
+            "client",
+            [(c.id, c) for c in model.clients],
+            self.clients,
+        )
+        self._add_entries(
+            filename,
+            data,
+            "policies",
+            "policy",
+            [(p.name, p) for p in model.policies],
+            self.policies,
+        )
 
-    def _add_entries(self, filename: str, data: MarkedMap, section: str, kind: str,
-                     entries: list[tuple[str, _E]], sink: list[_E]) -> None:
+    def _add_entries(
+        self,
+        filename: str,
+        data: MarkedMap,
+        section: str,
+        kind: str,
+        entries: list[tuple[str, _E]],
+        sink: list[_E],
+    ) -> None:
         if not entries:
             return
         lines: list[int] = data[section].item_lines
@@ -171,7 +304,9 @@ class _Merger:
                 sink.append(item)
 
 
-def load_builtin_policies(directory: Path | None = None) -> tuple[list[PolicySpec], dict[str, Location], list[Problem]]:
+def load_builtin_policies(
+    directory: Path | None = None,
+) -> tuple[list[PolicySpec], dict[str, Location], list[Problem]]:
     """The shipped policies (one PolicySpec mapping per file), their locations and problems."""
     policies: list[PolicySpec] = []
     locations: dict[str, Location] = {}
@@ -208,9 +343,10 @@ def load_config(directory: Path) -> DesiredState:
     ``file:line`` with a field path), or for a missing/empty directory.
     """
     directory = Path(directory)
-    files = config_files(directory)
+    files, unusable = walk_config_dir(directory)
     digest = hashlib.sha256()
     merger = _Merger()
+    merger.problems.extend(unusable)
     for rel, path in files:
         filename = _display_name(directory, rel)
         try:
@@ -218,21 +354,33 @@ def load_config(directory: Path) -> DesiredState:
             if size > MAX_FILE_BYTES:
                 # A roster is kilobytes; a file this size is a mistake (or an attack) and
                 # would take minutes to parse before any error could be reported.
-                merger.problems.append(Problem(
-                    Location(filename, 1, ""),
-                    f"file is {size // (1024 * 1024)} MiB; config files are limited to "
-                    f"{MAX_FILE_BYTES // (1024 * 1024)} MiB", "io"))
+                merger.problems.append(
+                    Problem(
+                        Location(filename, 1, ""),
+                        f"file is {size // (1024 * 1024)} MiB; config files are limited to "
+                        f"{MAX_FILE_BYTES // (1024 * 1024)} MiB",
+                        "io",
+                    )
+                )
                 continue
             raw = path.read_bytes()
         except OSError as exc:
-            merger.problems.append(Problem(Location(filename, 1, ""), f"cannot read file: {exc.strerror}", "io"))
+            merger.problems.append(
+                Problem(
+                    Location(filename, 1, ""), f"cannot read file: {exc.strerror}", "io"
+                )
+            )
             continue
         digest.update(f"{rel}\0{len(raw)}\0".encode("utf-8"))
         digest.update(raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            merger.problems.append(Problem(Location(filename, 1, ""), f"not UTF-8 text ({exc.reason})", "yaml"))
+            merger.problems.append(
+                Problem(
+                    Location(filename, 1, ""), f"not UTF-8 text ({exc.reason})", "yaml"
+                )
+            )
             continue
         try:
             data = safe_load_marked(text, filename)
@@ -240,7 +388,11 @@ def load_config(directory: Path) -> DesiredState:
             merger.problems.extend(exc.problems)
             continue
         if not isinstance(data, MarkedMap):
-            what = "empty" if data is None else f"a {type(data).__name__.replace('Marked', '').lower()}"
+            what = (
+                "empty"
+                if data is None
+                else f"a {type(data).__name__.replace('Marked', '').lower()}"
+            )
             merger.problems.append(
                 Problem(
                     Location(filename, getattr(data, "line", 1), ""),
@@ -260,7 +412,10 @@ def load_config(directory: Path) -> DesiredState:
     merger.problems.extend(builtin_problems)
     if merger.problems:
         count = len(merger.problems)
-        raise ConfigError(f"{count} problem{'s' if count != 1 else ''} in config {directory}", merger.problems)
+        raise ConfigError(
+            f"{count} problem{'s' if count != 1 else ''} in config {directory}",
+            merger.problems,
+        )
 
     policies = {p.name: p for p in builtins}
     locations = dict(builtin_locations)
@@ -269,7 +424,11 @@ def load_config(directory: Path) -> DesiredState:
         policies[policy.name] = policy
     # Built-in locations of a policy the config replaced must not linger.
     for name in {p.name for p in merger.policies}:
-        for key in [k for k in builtin_locations if k == f"policy:{name}" or k.startswith(f"policy:{name}.")]:
+        for key in [
+            k
+            for k in builtin_locations
+            if k == f"policy:{name}" or k.startswith(f"policy:{name}.")
+        ]:
             if key not in merger.locations:
                 del locations[key]
     # model_construct: every part was validated above; revalidating thousands of
