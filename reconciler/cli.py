@@ -1,7 +1,11 @@
 """The command line: parse, call the library, write, map errors to exit codes.
 
 Exit codes (SPEC §4): 0 success / empty plan, 1 any error (usage errors too),
-2 plan has actions (only with ``--detailed-exitcode``), 130 Ctrl-C. Every
+2 plan has actions (only with ``--detailed-exitcode``), 130 Ctrl-C (143 SIGTERM during
+``apply``). An interrupted ``apply`` says whether anything changed: "Interrupted:
+nothing was changed" before its commit started; after it, the normal success line and
+"Interrupted after the changes were committed", with the same exit code
+(``reconciler.app.interrupts``). Every
 :class:`ReconcilerError` is printed once to stderr as a located message; any other
 exception is one line that quotes no data (it could hold PHI); ``--debug`` shows
 the traceback instead.
@@ -20,7 +24,8 @@ from typing import Any, Callable, NoReturn, TypeVar
 import click
 
 from reconciler.app import commands
-from reconciler.errors import ReconcilerError
+from reconciler.app.interrupts import Interrupted
+from reconciler.errors import ConfigError, ReconcilerError, ValidationFailed
 from reconciler.render import FORMATS as PLAN_FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +45,22 @@ def _handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (
+            Interrupted
+        ) as exc:  # says whether anything changed (reconciler.app.interrupts)
+            if Ctx.debug:
+                raise
+            _fail(str(exc), exc.exit_code, prefix="")
+        except (ConfigError, ValidationFailed) as exc:
+            if Ctx.debug:
+                raise
+            if not exc.problems:
+                _fail(str(exc), exc.exit_code)
+            # One shape for config problems in every command (validate's): a located
+            # line per problem, then the count.
+            from reconciler.render.diagnostics import format_problems
+
+            _fail(format_problems(exc.problems), exc.exit_code, prefix="")
         except ReconcilerError as exc:
             if Ctx.debug:
                 raise
@@ -78,10 +99,10 @@ def _unexpected(exc: BaseException) -> str:
     line = error_line(exc)
     if line is not None:
         return f"database error: {line}"
-    return (f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
-            "(re-run with --debug for the traceback)")
-
-
+    return (
+        f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
+        "(re-run with --debug for the traceback)"
+    )
 
 
 def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
@@ -98,7 +119,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-def _seconds(allow_zero: bool) -> Callable[[click.Context, click.Parameter, float], float]:
+def _seconds(
+    allow_zero: bool,
+) -> Callable[[click.Context, click.Parameter, float], float]:
     """A click callback: a finite number of seconds (> 0, or >= 0 with ``allow_zero``).
     nan and inf pass click's FLOAT type but would make a loop spin or a wait overflow."""
     import math
@@ -112,12 +135,48 @@ def _seconds(allow_zero: bool) -> Callable[[click.Context, click.Parameter, floa
     return check
 
 
-db_option = click.option("--db", "db", metavar="URL", help="SQLAlchemy URL (default: $RECONCILER_DB, then sqlite:///practice.db).")
-config_option = click.option(
-    "-c", "--config", "config_dir", default=DEFAULT_CONFIG, show_default=True,
-    type=click.Path(file_okay=False, path_type=Path), help="Config directory.",
+def _db_url(
+    _ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """``--db ''`` is a mistake (an unset shell variable, say), not "the default database"."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "is empty: name a database URL, or leave --db out for the default",
+            param=param,
+        )
+    return value
+
+
+db_option = click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    callback=_db_url,
+    help="SQLAlchemy URL (default: $RECONCILER_DB, then sqlite:///practice.db).",
 )
-at_option = click.option("--at", "at", metavar="TIME", help="Plan as of this ISO 8601 date or date-time instead of now.")
+validate_db_option = click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    callback=_db_url,
+    help="Also check the config against this database. No database is used unless --db names one "
+    "($RECONCILER_DB is not read here, so a CI job validates the files alone).",
+)
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_dir",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Config directory.",
+)
+at_option = click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Plan as of this ISO 8601 date or date-time instead of now.",
+)
 
 
 class _Group(click.Group):
@@ -129,21 +188,29 @@ class _Group(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
+            setattr(
+                exc, "exit_code", 1
+            )  # click declares it per class; this one instance exits 1
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
+            setattr(
+                exc, "exit_code", 1
+            )  # click declares it per class; this one instance exits 1
             raise
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.option("--target", "target", metavar="NAME",
-              help="Where the practice records live (default: $RECONCILER_TARGET, then native).")
+@click.option(
+    "--target",
+    "target",
+    metavar="NAME",
+    help="Where the practice records live (default: $RECONCILER_TARGET, then native).",
+)
 @click.version_option(package_name="reconciler")
 def main(debug: bool, target: str | None) -> None:
     """GitOps for the people side of a health or therapy practice."""
@@ -154,15 +221,23 @@ def main(debug: bool, target: str | None) -> None:
 # ---------------------------------------------------------------- validate
 @main.command()
 @config_option
-@db_option
+@validate_db_option
 @at_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @_handle_errors
 def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None:
     """Check the config: schema, references, policies, invariants (and the database with --db)."""
-    _done(commands.validate(_echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
-
-
+    _done(
+        commands.validate(
+            _echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()
+        )
+    )
 
 
 # ---------------------------------------------------------------- plan
@@ -170,65 +245,207 @@ def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None
 @config_option
 @db_option
 @at_option
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply`.")
-@click.option("--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True)
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has actions, 0 when empty.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan for `apply`.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(PLAN_FORMATS)),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when the plan has actions, 0 when empty.",
+)
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard.")
 @_handle_errors
-def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt: str,
-         detailed_exitcode: bool, allow_mass_change: bool) -> None:
+def plan(
+    config_dir: Path,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_mass_change: bool,
+) -> None:
     """Show what apply would change, in execution order."""
-    _done(commands.plan(_echo, config_dir, target=Ctx.target, db=db, at=at, out=out, fmt=fmt,
-                        detailed_exitcode=detailed_exitcode, allow_mass_change=allow_mass_change, now=_now(),
-                        color=sys.stdout.isatty()))
+    _done(
+        commands.plan(
+            _echo,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            out=out,
+            fmt=fmt,
+            detailed_exitcode=detailed_exitcode,
+            allow_mass_change=allow_mass_change,
+            now=_now(),
+            color=sys.stdout.isatty(),
+        )
+    )
 
 
 # ---------------------------------------------------------------- apply
 @main.command()
-@click.argument("planfile", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument(
+    "planfile",
+    required=False,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
 @config_option
 @db_option
 @at_option
-@click.option("--actor", "actor", metavar="NAME", help="Who applies (default: $RECONCILER_ACTOR, then login name).")
+@click.option(
+    "--actor",
+    "actor",
+    metavar="NAME",
+    help="Who applies (default: $RECONCILER_ACTOR, then login name).",
+)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--confirm-delete", "confirm_delete", multiple=True, metavar="ID", help="Allow deleting this client (repeat).")
-@click.option("--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard (when planning here).")
-@click.option("--lock-timeout", default=10.0, show_default=True, type=float, callback=_seconds(True),
-              help="Seconds to wait for another apply.")
+@click.option(
+    "--confirm-delete",
+    "confirm_delete",
+    multiple=True,
+    metavar="ID",
+    help="Allow deleting this client (repeat).",
+)
+@click.option(
+    "--export-dir",
+    "export_dir",
+    default="exports",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--allow-mass-change",
+    is_flag=True,
+    help="Lift the blast-radius guard (when planning here).",
+)
+@click.option(
+    "--lock-timeout",
+    default=10.0,
+    show_default=True,
+    type=float,
+    callback=_seconds(True),
+    help="Seconds to wait for another apply.",
+)
 @_handle_errors
-def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | None, actor: str | None,
-          auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path, allow_mass_change: bool,
-          lock_timeout: float) -> None:
+def apply(
+    planfile: Path | None,
+    config_dir: Path,
+    db: str | None,
+    at: str | None,
+    actor: str | None,
+    auto_approve: bool,
+    confirm_delete: tuple[str, ...],
+    export_dir: Path,
+    allow_mass_change: bool,
+    lock_timeout: float,
+) -> None:
     """Apply a saved plan exactly, or plan and apply, in one transaction with an audit trail."""
-    _done(commands.apply(
-        _echo, planfile, config_dir, target=Ctx.target, db=db, at=at, actor=actor, auto_approve=auto_approve,
-        confirm_delete=confirm_delete, export_dir=export_dir, allow_mass_change=allow_mass_change,
-        lock_timeout=lock_timeout, now=_now(), confirm=lambda q: click.confirm(q, default=False),
-        interactive=sys.stdin.isatty(), color=sys.stdout.isatty(), progress=sys.stderr.isatty()))
+    source = click.get_current_context().get_parameter_source("config_dir")
+    if (
+        planfile is not None
+        and source is not click.core.ParameterSource.DEFAULT
+        and not config_dir.is_dir()
+    ):
+        what = "does not exist" if not config_dir.exists() else "is not a directory"
+        raise ReconcilerError(f"config directory {config_dir} {what}")
+    _done(
+        commands.apply(
+            _echo,
+            planfile,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            actor=actor,
+            auto_approve=auto_approve,
+            confirm_delete=confirm_delete,
+            export_dir=export_dir,
+            allow_mass_change=allow_mass_change,
+            lock_timeout=lock_timeout,
+            now=_now(),
+            confirm=lambda q: click.confirm(q, default=False),
+            interactive=sys.stdin.isatty(),
+            color=sys.stdout.isatty(),
+            progress=sys.stderr.isatty(),
+        )
+    )
 
 
 # ---------------------------------------------------------------- watch
 @main.command()
 @config_option
 @db_option
-@click.option("--interval", default=60.0, show_default=True, type=float, metavar="SECONDS", callback=_seconds(False))
-@click.option("--auto-apply", is_flag=True, help="Apply plans instead of only printing them.")
-@click.option("--actor", "actor", metavar="NAME", help="Recorded in the audit trail when applying.")
-@click.option("--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=float,
+    metavar="SECONDS",
+    callback=_seconds(False),
+)
+@click.option(
+    "--auto-apply", is_flag=True, help="Apply plans instead of only printing them."
+)
+@click.option(
+    "--actor",
+    "actor",
+    metavar="NAME",
+    help="Recorded in the audit trail when applying.",
+)
+@click.option(
+    "--export-dir",
+    "export_dir",
+    default="exports",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @_handle_errors
-def watch(config_dir: Path, db: str | None, interval: float, auto_apply: bool, actor: str | None,
-          export_dir: Path, log_format: str) -> None:
+def watch(
+    config_dir: Path,
+    db: str | None,
+    interval: float,
+    auto_apply: bool,
+    actor: str | None,
+    export_dir: Path,
+    log_format: str,
+) -> None:
     """Reconcile on every config change and at every interval; Ctrl-C stops cleanly."""
-    sys.exit(commands.watch(config_dir, target=Ctx.target, db=db, interval=interval, auto_apply=auto_apply,
-                            actor=actor, export_dir=export_dir, log_format=log_format))
+    sys.exit(
+        commands.watch(
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            interval=interval,
+            auto_apply=auto_apply,
+            actor=actor,
+            export_dir=export_dir,
+            log_format=log_format,
+        )
+    )
 
 
 # ---------------------------------------------------------------- import / export / audit / status
 @main.command("import")
 @db_option
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @_handle_errors
 def import_(db: str | None, out: Path) -> None:
     """Write a config that describes the database as it is (the first plan is empty)."""
@@ -238,18 +455,30 @@ def import_(db: str | None, out: Path) -> None:
 @main.command()
 @click.option("--staff", "staff_id", required=True, metavar="ID")
 @click.option("--format", "fmt", type=click.Choice(["fhir", "csv"]), required=True)
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
 @db_option
 @_handle_errors
 def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     """Write a professional's client records (mode 0600, never overwrites)."""
-    _done(commands.export(_echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out))
+    _done(
+        commands.export(
+            _echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out
+        )
+    )
 
 
 @main.command()
 @db_option
 @click.option("--plan", "plan_id", metavar="ID", help="Only events of this plan.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @_handle_errors
 def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
     """Show the audit trail, newest last."""
@@ -259,7 +488,13 @@ def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
 @main.command()
 @db_option
 @at_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @_handle_errors
 def status(db: str | None, at: str | None, fmt: str) -> None:
     """Active staff and seats, scheduled deactivations, unassigned clients, purges due."""
@@ -294,11 +529,20 @@ def db_upgrade(db: str | None) -> None:
 @_handle_errors
 def db_load(file: Path, db: str | None) -> None:
     """Load a YAML or JSON snapshot into an empty database (all or nothing)."""
-    _done(commands.db_load(_echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()))
+    _done(
+        commands.db_load(
+            _echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()
+        )
+    )
 
 
 @db.command("dump")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (.json writes JSON).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (.json writes JSON).",
+)
 @db_option
 @_handle_errors
 def db_dump(out: Path | None, db: str | None) -> None:
@@ -306,12 +550,16 @@ def db_dump(out: Path | None, db: str | None) -> None:
     _done(commands.db_dump(_echo, target=Ctx.target, db=db, out=out))
 
 
-
-
 # ---------------------------------------------------------------- demo
 @main.command()
-@click.option("--dir", "workdir", default="reconciler-demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Where to create the demo practice.")
+@click.option(
+    "--dir",
+    "workdir",
+    default="reconciler-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to create the demo practice.",
+)
 @_handle_errors
 def demo(workdir: Path) -> None:
     """Create a sample practice and walk through validate, plan and apply."""

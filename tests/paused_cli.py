@@ -1,7 +1,9 @@
 """``python tests/paused_cli.py AFTER MARKER SECONDS -- reconciler ARGS``: the CLI, with
 the executor's ``after_group`` seam injected so that after writer group AFTER (still
 inside the open transaction) it writes MARKER and sleeps SECONDS — a test then kills
-the process mid-transaction. Production code reads no test-only settings."""
+the process mid-transaction. AFTER ``commit`` pauses right after the COMMIT instead
+(the executor's ``after_commit`` seam), before the CLI reports. Production code reads
+no test-only settings."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from pathlib import Path
 
 
 def main() -> None:
-    after, marker, seconds = int(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
-    args = sys.argv[sys.argv.index("--") + 1:]
+    after_text, marker, seconds = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+    after = -1 if after_text == "commit" else int(after_text)
+    args = sys.argv[sys.argv.index("--") + 1 :]
 
     def pause(done_groups: int) -> None:
         if done_groups == after:
@@ -23,7 +26,11 @@ def main() -> None:
 
     import reconciler.app.executor as executor
 
-    executor.apply_plan = functools.partial(executor.apply_plan, after_group=pause)  # type: ignore[assignment]
+    if after_text == "commit":
+        seam = functools.partial(executor.apply_plan, after_commit=lambda: pause(-1))
+    else:
+        seam = functools.partial(executor.apply_plan, after_group=pause)
+    executor.apply_plan = seam  # type: ignore[assignment]
     from reconciler.cli import main as cli_main
 
     sys.argv = ["reconciler", *args]

@@ -151,7 +151,10 @@ ERROR_CASES = [
 @pytest.mark.parametrize(("files", "field", "code", "fragment"), ERROR_CASES)
 def test_each_mistake_is_one_located_error(tmp_path: Path, files: dict[str, str], field: str, code: str,
                                            fragment: str) -> None:
-    problems = check_desired(load(tmp_path, files), today=TODAY)
+    # known_staff={}: against a database that holds none of these ids. (Without a
+    # database an undeclared id is only a warning: it may be a staff member the
+    # database holds, which plan accepts; see test_undeclared_reference_without_database.)
+    problems = check_desired(load(tmp_path, files), today=TODAY, known_staff={})
     assert len(problems) == 1, [str(p) for p in problems]
     problem = problems[0]
     name, line = marked(files)
@@ -215,7 +218,15 @@ def test_successors_must_be_declared_even_if_the_database_knows_them(tmp_path: P
 
 def test_problems_are_sorted_by_place(tmp_path: Path) -> None:
     desired = load(tmp_path, clients("{id: C-1, primary: x}", "{id: C-2, primary: y}", "{id: C-3, duplicate_of: C-3}"))
-    assert [p.location.line for p in check_desired(desired, today=TODAY)] == [3, 4, 5]
+    assert [p.location.line for p in check_desired(desired, today=TODAY, known_staff={})] == [3, 4, 5]
+
+
+def test_undeclared_reference_without_database_is_a_warning(tmp_path: Path) -> None:
+    """validate without --db cannot know the database's staff; plan accepts one it holds."""
+    desired = load(tmp_path, practice("{owner: alee, clinical_director: zz}  # <-"))
+    [problem] = check_desired(desired, today=TODAY)
+    assert (problem.severity, problem.location.field) == ("warning", "practice.clinical_director")
+    assert "must be an active staff member in the database" in problem.message
 
 
 def test_unlocated_desired_state_still_names_the_entity() -> None:

@@ -103,7 +103,7 @@ def cli_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "reconciler.cli", *args]
 
 
-def paused_cli_cmd(after: int, marker: Path, seconds: float, *args: str) -> list[str]:
+def paused_cli_cmd(after: int | str, marker: Path, seconds: float, *args: str) -> list[str]:
     """The CLI that pauses inside the apply transaction after writer group ``after``
     (tests/paused_cli.py injects the executor's ``after_group`` seam)."""
     return [sys.executable, str(Path(__file__).with_name("paused_cli.py")), str(after), str(marker), str(seconds),

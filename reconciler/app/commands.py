@@ -24,7 +24,9 @@ class Echo(Protocol):
     def __call__(self, message: str, *, err: bool = False, nl: bool = True) -> None: ...
 
 
-def open_target(target: str | None, db: str | None, *, create: bool = False) -> "Target":
+def open_target(
+    target: str | None, db: str | None, *, create: bool = False
+) -> "Target":
     """The target (``--target``/$RECONCILER_TARGET, default native) at ``--db``. Only
     ``create`` (``db init``, ``db upgrade``) may make a new SQLite file; every other
     command names a missing one instead of leaving an empty file behind."""
@@ -33,8 +35,16 @@ def open_target(target: str | None, db: str | None, *, create: bool = False) -> 
     return _open(target, db, create=create)
 
 
-def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, fmt: str,
-             now: dt.datetime) -> int:
+def validate(
+    echo: Echo,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    fmt: str,
+    now: dt.datetime,
+) -> int:
     from reconciler.app.validation import validate_config
     from reconciler.config.loader import load_config
     from reconciler.errors import ConfigError, Location, Problem
@@ -46,11 +56,16 @@ def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None
         problems = validate_config(desired, tgt, at_text=at, now=now)
     except ConfigError as exc:
         if fmt != "json":
-            raise
+            raise  # the CLI shows it in the same shape (format_problems)
         problems = list(exc.problems) or [Problem(exc.location or Location(), str(exc))]
     errors = [p for p in problems if p.severity == "error"]
     if fmt == "json":
-        echo(json.dumps({"valid": not errors, "problems": [p.to_json() for p in problems]}, indent=2))
+        echo(
+            json.dumps(
+                {"valid": not errors, "problems": [p.to_json() for p in problems]},
+                indent=2,
+            )
+        )
     else:
         if problems:
             echo(format_problems(problems), err=True)
@@ -59,14 +74,28 @@ def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None
     return 1 if errors else 0
 
 
-def plan(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, out: Path | None,
-         fmt: str, detailed_exitcode: bool, allow_mass_change: bool, now: dt.datetime, color: bool) -> int:
+def plan(
+    echo: Echo,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_mass_change: bool,
+    now: dt.datetime,
+    color: bool,
+) -> int:
     from reconciler.app.workflow import compute_plan, render_plan, save_plan
     from reconciler.config.loader import load_config
 
     desired = load_config(config_dir)
     tgt = open_target(target, db)
-    p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
+    p = compute_plan(
+        tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change
+    )
     echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
     if out is not None:
         save_plan(p, out)
@@ -74,10 +103,26 @@ def plan(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at
     return 2 if detailed_exitcode and not p.is_empty else 0
 
 
-def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | None, db: str | None,
-          at: str | None, actor: str | None, auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path,
-          allow_mass_change: bool, lock_timeout: float, now: dt.datetime,
-          confirm: Callable[[str], bool], interactive: bool, color: bool, progress: bool) -> int:
+def apply(
+    echo: Echo,
+    planfile: Path | None,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    actor: str | None,
+    auto_approve: bool,
+    confirm_delete: tuple[str, ...],
+    export_dir: Path,
+    allow_mass_change: bool,
+    lock_timeout: float,
+    now: dt.datetime,
+    confirm: Callable[[str], bool],
+    interactive: bool,
+    color: bool,
+    progress: bool,
+) -> int:
     from reconciler.app.workflow import (
         apply_plan,
         compute_plan,
@@ -94,34 +139,81 @@ def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | 
 
         desired = load_config(config_dir)
         tgt = open_target(target, db)
-        p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
+        p = compute_plan(
+            tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change
+        )
     if p.is_empty:
         echo("No changes. The practice matches the configuration.")
         return 0
     if not auto_approve:
         echo(render_plan(p, "text", color=color), nl=False)
         if not interactive:
-            raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)")
+            raise ReconcilerError(
+                "refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)"
+            )
         if not confirm("Apply these changes?"):
             raise ReconcilerError("apply cancelled; nothing was changed")
-    result = apply_plan(
-        tgt, p, actor=actor or default_actor(), confirm_delete=confirm_delete,
-        export_dir=export_dir, lock_timeout=lock_timeout, progress=progress,
-    )
-    echo(result.summary_line())
+    from reconciler.app.interrupts import Interrupted, SignalRaised, apply_signals
+
+    with apply_signals() as signals:
+        try:
+            result = apply_plan(
+                tgt,
+                p,
+                actor=actor or default_actor(),
+                confirm_delete=confirm_delete,
+                export_dir=export_dir,
+                lock_timeout=lock_timeout,
+                progress=progress,
+                on_commit=signals.start,
+            )
+        except KeyboardInterrupt as exc:  # before the commit started: rolled back
+            signum = exc.signum if isinstance(exc, SignalRaised) else 2
+            raise Interrupted("Interrupted: nothing was changed", signum) from None
+        except ReconcilerError:
+            if signals.received is not None:
+                echo(
+                    "Interrupted while committing; the error above says whether it took effect",
+                    err=True,
+                )
+            raise
+        echo(result.summary_line())
+        if signals.received is not None:
+            raise Interrupted(
+                "Interrupted after the changes were committed (the apply is complete)",
+                signals.received,
+            )
     return 0
 
 
-def watch(config_dir: Path, *, target: str | None, db: str | None, interval: float, auto_apply: bool,
-          actor: str | None, export_dir: Path, log_format: str) -> int:
+def watch(
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    interval: float,
+    auto_apply: bool,
+    actor: str | None,
+    export_dir: Path,
+    log_format: str,
+) -> int:
     from reconciler.app.watch import run_watch
     from reconciler.app.workflow import default_actor
 
-    return run_watch(config_dir, open_target(target, db), interval=interval, auto_apply=auto_apply,
-                     actor=actor or default_actor(), export_dir=export_dir, log_format=log_format)
+    return run_watch(
+        config_dir,
+        open_target(target, db),
+        interval=interval,
+        auto_apply=auto_apply,
+        actor=actor or default_actor(),
+        export_dir=export_dir,
+        log_format=log_format,
+    )
 
 
-def import_(echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime) -> int:
+def import_(
+    echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime
+) -> int:
     from reconciler.app.importer import import_config
 
     for path in import_config(open_target(target, db), out, now=now):
@@ -129,31 +221,59 @@ def import_(echo: Echo, *, target: str | None, db: str | None, out: Path, now: d
     return 0
 
 
-def export(echo: Echo, *, target: str | None, db: str | None, staff_id: str, fmt: str, out: Path) -> int:
+def export(
+    echo: Echo,
+    *,
+    target: str | None,
+    db: str | None,
+    staff_id: str,
+    fmt: str,
+    out: Path,
+) -> int:
     from reconciler.app.exports import export_staff
+    from reconciler.app.workflow import require_parent
 
+    require_parent(out, "cannot write the export")
     n = export_staff(open_target(target, db), staff_id, fmt, out)
     echo(f"wrote {out} ({n} clients)")
     return 0
 
 
-def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str) -> int:
+def audit(
+    echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str
+) -> int:
     from reconciler.app.audit import format_audit, read_audit
 
-    echo(format_audit(read_audit(open_target(target, db), plan_id=plan_id), fmt), nl=False)
+    echo(
+        format_audit(read_audit(open_target(target, db), plan_id=plan_id), fmt),
+        nl=False,
+    )
     return 0
 
 
-def status(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime) -> int:
+def status(
+    echo: Echo,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    fmt: str,
+    now: dt.datetime,
+) -> int:
     from reconciler.app.status import collect_status, format_status
 
-    echo(format_status(collect_status(open_target(target, db), at_text=at, now=now), fmt), nl=False)
+    echo(
+        format_status(
+            collect_status(open_target(target, db), at_text=at, now=now), fmt
+        ),
+        nl=False,
+    )
     return 0
 
 
 def db_init(echo: Echo, *, target: str | None, db: str | None) -> int:
-    open_target(target, db, create=True).init_schema()
-    echo("database initialised")
+    if open_target(target, db, create=True).init_schema():
+        echo("database initialised")
     return 0
 
 
@@ -168,7 +288,9 @@ def _native(target: str | None, db: str | None) -> Any:
     return open_target(target, db)
 
 
-def db_load(echo: Echo, file: Path, *, target: str | None, db: str | None, progress: bool) -> int:
+def db_load(
+    echo: Echo, file: Path, *, target: str | None, db: str | None, progress: bool
+) -> int:
     counts = _native(target, db).load_snapshot(file, progress=progress)
     echo("loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
@@ -191,13 +313,17 @@ def write_private_file(path: Path, text: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
+        raise ReconcilerError(
+            f"{path}: cannot write the file ({exc.strerror})"
+        ) from None
     try:
         os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
+        raise ReconcilerError(
+            f"{path}: cannot write the file ({exc.strerror})"
+        ) from None
 
 
 def demo(workdir: Path) -> int:
@@ -206,5 +332,20 @@ def demo(workdir: Path) -> int:
     return run_demo(workdir)
 
 
-__all__ = ["apply", "audit", "db_dump", "db_init", "db_load", "db_upgrade", "demo", "export", "import_",
-           "open_target", "plan", "status", "validate", "watch", "write_private_file"]
+__all__ = [
+    "apply",
+    "audit",
+    "db_dump",
+    "db_init",
+    "db_load",
+    "db_upgrade",
+    "demo",
+    "export",
+    "import_",
+    "open_target",
+    "plan",
+    "status",
+    "validate",
+    "watch",
+    "write_private_file",
+]

@@ -65,7 +65,11 @@ class ApplyResult:
 
     def summary_line(self) -> str:
         """``Apply complete: 25 actions, 25 audit events (plan plan-ab12...)``."""
-        return f"Apply complete: {self.actions} actions, {self.audit_events} audit events (plan {self.plan_id})"
+
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+        return f"Apply complete: {n(self.actions, 'action')}, {n(self.audit_events, 'audit event')} (plan {self.plan_id})"
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,19 @@ def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
 
 # ---------------------------------------------------------------- checks inside the lock
 def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
-    """Re-read what the plan read; refuse (StalePlan) if it changed."""
+    """Refuse a plan made against another database (PlanRefused); re-read what the
+    plan read and refuse (StalePlan) if it changed."""
     from reconciler.planner.scope import ReadScope
+
+    made_on = plan.extra.get("db_id") if plan.extra else None
+    if made_on:
+        here = session.database_id()
+        if here is not None and here != made_on:
+            raise PlanRefused(
+                f"plan {plan.plan_id} was made against another database (database id "
+                f"{str(made_on)[:12]}, this one is {here[:12]}): make the plan against this "
+                "database; nothing was changed"
+            )
 
     try:
         scope = ReadScope.from_json(plan.scope)
@@ -261,12 +276,16 @@ def apply_plan(
     progress: bool = False,
     now: dt.datetime | None = None,
     after_group: Callable[[int], None] | None = None,
+    on_commit: Callable[[], None] | None = None,
+    after_commit: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Apply ``plan`` exactly, all or nothing (see the module docstring for the order).
 
     ``now`` stamps the audit events (default: the wall clock); the database writes
     use the plan's ``as_of``. ``after_group(n)`` runs after the n-th writer group,
-    inside the transaction (a test seam). Raises PlanRefused, ExportError, LockHeld, StalePlan or
+    inside the transaction (a test seam). ``on_commit()`` runs just before the COMMIT
+    is sent (the CLI defers signals from there on: see ``reconciler.app.interrupts``);
+    ``after_commit()`` right after it (a test seam). Raises PlanRefused, ExportError, LockHeld, StalePlan or
     ApplyFailed, each after changing nothing.
     """
     from reconciler.app.audit import write_audit
@@ -325,7 +344,11 @@ def apply_plan(
                 plan_id=plan_id,
                 at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
             )
+            if on_commit is not None:
+                on_commit()
             committing = True
+        if after_commit is not None:
+            after_commit()
     except BaseException as exc:
         if not committing:
             # Rolled back: the files this apply made describe a change that did not happen.

@@ -17,6 +17,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.model.actions import Plan
 
 if TYPE_CHECKING:  # pragma: no cover
+    from reconciler.errors import Problem
     from reconciler.model.desired import DesiredState
     from reconciler.targets.base import Target
 
@@ -53,16 +54,30 @@ def compute_plan(
             today: dt.date | None = local_date(at, tz)
         except ValueError:
             today = None  # an unknown timezone: the static checks name it
-        static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
+        static_warnings = static_errors(
+            desired,
+            today=today,
+            known_staff={sid: row.active for sid, row in staff.items()},
+        )
         scope = read_scope(desired, practice, staff, at)
         actual = session.read_sets(scope, practice, staff)
+        db_id = session.database_id()
     result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
-    return dataclasses.replace(result, generated_at=iso_z(now))
+    warnings = result.warnings + tuple(
+        str(p) for p in static_warnings if str(p) not in result.warnings
+    )
+    extra = {**result.extra, "db_id": db_id} if db_id else result.extra
+    return dataclasses.replace(
+        result, generated_at=iso_z(now), warnings=warnings, extra=extra
+    )
 
 
-def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:
+def static_errors(
+    desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]
+) -> list["Problem"]:
     """Raise :class:`ValidationFailed` with every error of the static config checks
-    (``reconciler.planner.checks``, as ``validate`` runs them), each fact once.
+    (``reconciler.planner.checks``, as ``validate`` runs them), each fact once; return
+    their warnings (the plan shows them too).
 
     When these fail the planner is not run: its own config checks cover the same facts
     in other words (a successor cycle, an unknown policy), and one fact reported twice
@@ -73,13 +88,20 @@ def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff
 
     seen: set[tuple[object, str]] = set()
     errors = []
-    for p in sorted(check_desired(desired, today=today, known_staff=known_staff), key=problem_key):
+    problems = sorted(
+        check_desired(desired, today=today, known_staff=known_staff), key=problem_key
+    )
+    for p in problems:
         if p.severity == "error" and (p.location, p.message) not in seen:
             seen.add((p.location, p.message))
             errors.append(p)
     if errors:
         n = len(errors)
-        raise ValidationFailed(errors[0].message if n == 1 else f"the config is invalid ({n} problems)", errors)
+        raise ValidationFailed(
+            errors[0].message if n == 1 else f"the config is invalid ({n} problems)",
+            errors,
+        )
+    return [p for p in problems if p.severity == "warning"]
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
@@ -91,14 +113,23 @@ def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
 
 def save_plan(plan: Plan, path: Path) -> None:
     """Write the plan file (the JSON plan, with scope and fingerprint) for ``apply``."""
-    for parent in (path.parent, *path.parent.parents):
-        if parent.exists() and not parent.is_dir():
-            raise ReconcilerError(f"{path}: cannot save the plan ({parent} is not a directory)")
+    require_parent(path, "cannot save the plan")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(plan.dumps(), encoding="utf-8")
     except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
+        raise ReconcilerError(
+            f"{path}: cannot save the plan ({exc.strerror or exc})"
+        ) from None
+
+
+def require_parent(path: Path, what: str) -> None:
+    """``path``'s directory must exist: an output file never creates directories (a
+    typo in ``--out`` would otherwise leave a new tree behind, holding PHI for an export)."""
+    parent = path.parent
+    if not parent.exists():
+        raise ReconcilerError(f"{path}: {what} (directory {parent} does not exist)")
+    if not parent.is_dir():
+        raise ReconcilerError(f"{path}: {what} ({parent} is not a directory)")
 
 
 def load_plan(path: Path) -> Plan:
@@ -108,19 +139,29 @@ def load_plan(path: Path) -> Plan:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from None
+        raise ReconcilerError(
+            f"{path}: cannot read the plan file ({exc.strerror or exc})"
+        ) from None
     except UnicodeDecodeError:
-        raise ReconcilerError(f"{path}: not a reconciler plan file (not UTF-8 text)") from None
+        raise ReconcilerError(
+            f"{path}: not a reconciler plan file (not UTF-8 text)"
+        ) from None
     try:
         doc = json.loads(text)
         if not isinstance(doc, dict):
-            raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
+            raise ValueError(
+                f"the file holds a JSON {type(doc).__name__}, not an object"
+            )
         plan = Plan.from_json(doc)
         parse_iso_z(plan.as_of)  # apply stamps its writes with it
     except KeyError as exc:
-        raise ReconcilerError(f"{path}: not a reconciler plan file (missing key {exc})") from None
+        raise ReconcilerError(
+            f"{path}: not a reconciler plan file (missing key {exc})"
+        ) from None
     except RecursionError:
-        raise ReconcilerError(f"{path}: not a reconciler plan file (nested too deeply)") from None
+        raise ReconcilerError(
+            f"{path}: not a reconciler plan file (nested too deeply)"
+        ) from None
     except (ValueError, TypeError, AttributeError, IndexError) as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from None
     return plan
@@ -146,12 +187,19 @@ def apply_plan(
     export_dir: Path = Path("exports"),
     lock_timeout: float = 10.0,
     progress: bool = False,
+    on_commit: Any = None,
 ) -> Any:
     """Apply ``plan``: exports first, then one locked transaction with a fingerprint
     check, set-based writes and one audit event per action. Returns an ApplyResult."""
     from reconciler.app.executor import apply_plan as _apply
 
     return _apply(
-        target, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
-        lock_timeout=lock_timeout, progress=progress,
+        target,
+        plan,
+        actor=actor,
+        confirm_delete=tuple(confirm_delete),
+        export_dir=export_dir,
+        lock_timeout=lock_timeout,
+        progress=progress,
+        on_commit=on_commit,
     )

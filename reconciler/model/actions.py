@@ -230,6 +230,15 @@ class Plan:
 
 
 def _plan_id(body: Mapping[str, Any]) -> str:
-    """``plan-`` + 12 hex digits of the SHA-256 of the canonical (sorted, compact) JSON."""
+    """``plan-`` + 12 hex digits of the SHA-256 of the canonical (sorted, compact) JSON.
+
+    The database identity (``extra.db_id``) is left out: it says where the plan was
+    made, not what it does (the same plan over two copies of a practice is one plan)."""
+    extra = body.get("extra")
+    if isinstance(extra, Mapping) and "db_id" in extra:
+        rest = {k: v for k, v in extra.items() if k != "db_id"}
+        body = {k: v for k, v in body.items() if k != "extra"} | (
+            {"extra": rest} if rest else {}
+        )
     raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return "plan-" + hashlib.sha256(raw).hexdigest()[:12]

@@ -21,23 +21,55 @@ from reconciler.model.desired import ClientStatus, DesiredState, StaffSpec
 from reconciler.planner.policies import ROLE_TARGETS, needs_successor, policy_for
 from reconciler.timeutil import zone
 
+# A deactivation date before this is accepted (it means "now") but warned about.
+EARLIEST_PLAUSIBLE_DATE = dt.date(1900, 1, 1)
+
 # First inactive date of a staff member who is inactive now (active: false).
 _ALREADY = dt.date.min
 
 
 class _Checker:
-    def __init__(self, desired: DesiredState, today: dt.date | None, known_staff: Mapping[str, bool]) -> None:
+    def __init__(
+        self,
+        desired: DesiredState,
+        today: dt.date | None,
+        known_staff: Mapping[str, bool] | None,
+    ) -> None:
         self.d = desired
         self.today = today
-        self.known = known_staff
+        self.known = known_staff or {}
+        # Without the database (validate without --db) an undeclared id may still be a
+        # staff member the database holds, which plan accepts: a warning, not an error.
+        self.config_only = known_staff is None
         self.staff = desired.staff_by_id()
         self.clients = desired.clients_by_id()
         self.problems: list[Problem] = []
         # staff id -> first date on which it is inactive (None: stays; date.min: inactive now)
-        self.leaves: dict[str, dt.date | None] = {s.id: _first_inactive(s) for s in desired.staff}
+        self.leaves: dict[str, dt.date | None] = {
+            s.id: _first_inactive(s) for s in desired.staff
+        }
 
     def error(self, key: str, message: str, code: str) -> None:
         self.problems.append(Problem(self.d.where(key), message, code))
+
+    def warning(self, key: str, message: str, code: str) -> None:
+        self.problems.append(Problem(self.d.where(key), message, code, "warning"))
+
+    def ref(
+        self, key: str, sid: str, message: str, code: str = "unknown_staff"
+    ) -> None:
+        """Report ``message`` (which ends with why ``sid`` cannot be referenced) as an
+        error; as a warning when ``sid`` is merely undeclared and there is no database
+        to ask (SPEC §3.6: validate needs no database; plan knows the database's staff)."""
+        if self.config_only and sid not in self.staff:
+            self.warning(
+                key,
+                f"{message}; it must be an active staff member in the database "
+                "(validate --db and plan check it)",
+                code,
+            )
+        else:
+            self.error(key, message, code)
 
     def place(self, key: str) -> str:
         """``file:line`` of a key, for messages that name a second place."""
@@ -51,7 +83,11 @@ class _Checker:
             first_inactive = self.leaves[sid]
             if first_inactive is _ALREADY:
                 return f"{sid} is inactive ({self.place(f'staff:{sid}.active')})"
-            if first_inactive is not None and self.today is not None and first_inactive <= self.today:
+            if (
+                first_inactive is not None
+                and self.today is not None
+                and first_inactive <= self.today
+            ):
                 return f"{sid} is inactive since {first_inactive.isoformat()} ({self.place(f'staff:{sid}.deactivate_on')})"
             return None
         if sid in self.known:
@@ -65,17 +101,32 @@ class _Checker:
             try:
                 zone(p.timezone)
             except ValueError:
-                self.error("practice.timezone", f"unknown IANA timezone {p.timezone!r} (e.g. America/New_York)", "timezone")
+                self.error(
+                    "practice.timezone",
+                    f"unknown IANA timezone {p.timezone!r} (e.g. America/New_York)",
+                    "timezone",
+                )
         if self.d.policy(p.default_policy) is None:
-            self.error("practice.default_policy", f"unknown policy {p.default_policy!r}{self.policy_hint()}", "unknown_policy")
-        for field, title in (("owner", "owner"), ("clinical_director", "clinical director")):
+            self.error(
+                "practice.default_policy",
+                f"unknown policy {p.default_policy!r}{self.policy_hint()}",
+                "unknown_policy",
+            )
+        for field, title in (
+            ("owner", "owner"),
+            ("clinical_director", "clinical director"),
+        ):
             sid = getattr(p, field)
             if sid is None:
                 continue
             spec = self.staff.get(sid)
             if spec is not None and self.leaves[sid] is not None:
                 # Located at the staff entry: that is the line that contradicts the practice.
-                key = f"staff:{sid}.active" if not spec.active else f"staff:{sid}.deactivate_on"
+                key = (
+                    f"staff:{sid}.active"
+                    if not spec.active
+                    else f"staff:{sid}.deactivate_on"
+                )
                 self.error(
                     key,
                     f"{sid} is the practice {title} ({self.place(f'practice.{field}')}); "
@@ -85,7 +136,7 @@ class _Checker:
             elif spec is None:
                 why = self.staff_ref_problem(sid)
                 if why is not None:
-                    self.error(f"practice.{field}", f"{title} {why}", "unknown_staff")
+                    self.ref(f"practice.{field}", sid, f"{title} {why}")
 
     def policy_hint(self) -> str:
         return " (known: " + ", ".join(p.name for p in self.d.policies) + ")"
@@ -95,12 +146,30 @@ class _Checker:
         reported_cycles: set[frozenset[str]] = set()
         for spec in self.d.staff:
             sid = spec.id
+            if (
+                spec.deactivate_on is not None
+                and spec.deactivate_on < EARLIEST_PLAUSIBLE_DATE
+            ):
+                self.warning(
+                    f"staff:{sid}.deactivate_on",
+                    f"deactivate_on {spec.deactivate_on.isoformat()} is before {EARLIEST_PLAUSIBLE_DATE.year}: "
+                    f"a typo? (it deactivates {sid} now)",
+                    "implausible_date",
+                )
             if spec.offboarding is not None and self.d.policy(spec.offboarding) is None:
-                self.error(f"staff:{sid}.offboarding", f"unknown policy {spec.offboarding!r}{self.policy_hint()}", "unknown_policy")
+                self.error(
+                    f"staff:{sid}.offboarding",
+                    f"unknown policy {spec.offboarding!r}{self.policy_hint()}",
+                    "unknown_policy",
+                )
             succ = spec.successor
             if succ is not None:
                 if succ == sid:
-                    self.error(f"staff:{sid}.successor", f"{sid} names themself as successor", "successor_cycle")
+                    self.error(
+                        f"staff:{sid}.successor",
+                        f"{sid} names themself as successor",
+                        "successor_cycle",
+                    )
                     continue
                 if succ not in self.staff:
                     self.error(
@@ -115,8 +184,16 @@ class _Checker:
             if succ is None:
                 # Staff the database already holds inactive have nothing to hand over unless
                 # leftovers (drift) remain; the planner reports those when it meets them.
-                if policy is not None and needs_successor(policy) and self.known.get(sid, True):
-                    key = f"staff:{sid}.offboarding" if spec.offboarding else f"staff:{sid}"
+                if (
+                    policy is not None
+                    and needs_successor(policy)
+                    and self.known.get(sid, True)
+                ):
+                    key = (
+                        f"staff:{sid}.offboarding"
+                        if spec.offboarding
+                        else f"staff:{sid}"
+                    )
                     self.error(
                         key,
                         f"{sid} leaves with policy {policy.name!r}, which hands work to a successor, "
@@ -135,13 +212,15 @@ class _Checker:
         cur = self.staff[sid].successor
         while cur is not None:
             if cur in chain:
-                cycle = chain[chain.index(cur):]
+                cycle = chain[chain.index(cur) :]
                 members = frozenset(cycle)
                 if members not in reported_cycles:
                     reported_cycles.add(members)
                     self.error(
                         f"staff:{sid}.successor",
-                        "successor cycle: " + " -> ".join(chain + [cur]) + " (nobody in it stays)",
+                        "successor cycle: "
+                        + " -> ".join(chain + [cur])
+                        + " (nobody in it stays)",
                         "successor_cycle",
                     )
                 return
@@ -153,7 +232,11 @@ class _Checker:
                 return  # active on the date: the chain resolves here
             nxt = self.staff[cur].successor
             if nxt is None:
-                gone = "inactive" if first_inactive is _ALREADY else f"leaving on {first_inactive.isoformat()}"
+                gone = (
+                    "inactive"
+                    if first_inactive is _ALREADY
+                    else f"leaving on {first_inactive.isoformat()}"
+                )
                 self.error(
                     f"staff:{sid}.successor",
                     f"successor chain {' -> '.join(chain)} ends at {cur}, who is {gone} and names no successor",
@@ -170,10 +253,10 @@ class _Checker:
                 continue
             why = self.staff_ref_problem(target)
             if why is not None:
-                self.error(
+                self.ref(
                     f"policy:{policy.name}.clients_with_balance",
+                    target,
                     f"clients_with_balance must be owner, clinical_director, successor or an active staff id: {why}",
-                    "unknown_staff",
                 )
 
     # ------------------------------------------------------------------ clients
@@ -182,16 +265,24 @@ class _Checker:
             key = f"client:{c.id}"
             if c.primary is not None:
                 if c.status is ClientStatus.DELETED:
-                    self.error(f"{key}.primary", f"client {c.id} is to be deleted but names a primary ({c.primary})", "contradiction")
+                    self.error(
+                        f"{key}.primary",
+                        f"client {c.id} is to be deleted but names a primary ({c.primary})",
+                        "contradiction",
+                    )
                 else:
                     why = self.staff_ref_problem(c.primary)
                     if why is not None:
-                        self.error(f"{key}.primary", f"primary {why}", "unknown_staff")
+                        self.ref(f"{key}.primary", c.primary, f"primary {why}")
             dup = c.duplicate_of
             if dup is None:
                 continue
             if dup == c.id:
-                self.error(f"{key}.duplicate_of", f"client {c.id} cannot be a duplicate of itself", "duplicate_of")
+                self.error(
+                    f"{key}.duplicate_of",
+                    f"client {c.id} cannot be a duplicate of itself",
+                    "duplicate_of",
+                )
                 continue
             if c.status is not None and c.status is not ClientStatus.INACTIVE:
                 self.error(
@@ -234,7 +325,7 @@ def check_desired(
     ``today``: the practice-timezone date validation is for (None: date-free checks
     only). ``known_staff``: staff ids in the database -> active (None: config only).
     """
-    checker = _Checker(desired, today, known_staff or {})
+    checker = _Checker(desired, today, known_staff)
     checker.check_practice()
     checker.check_staff()
     checker.check_policies()

@@ -63,7 +63,9 @@ class ReadSession(Protocol):
     def read_base(self) -> tuple[Practice | None, dict[str, Staff]]:
         """The practice row and every staff member (the planner's base set)."""
 
-    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
+    def read_sets(
+        self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]
+    ) -> ActualState:
         """The rows ``scope`` names (the planner's scoped sets), on top of the base set."""
 
     def read_scoped(self, scope: ReadScope) -> ActualState:
@@ -71,6 +73,11 @@ class ReadSession(Protocol):
 
     def staff_access(self, staff_id: str) -> StaffAccess | None:
         """Role, access and active flag of one staff member (who may delete a client)."""
+
+    def database_id(self) -> str | None:
+        """A random identity of the database (written at ``db init``), or None. A saved
+        plan carries it: ``apply`` refuses a plan made against another database."""
+        ...
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         """The rows of a professional's (or, with ``client``, one client's) export."""
@@ -103,15 +110,23 @@ class Target(Protocol):
     def require_schema(self) -> None:
         """Raise DatabaseError unless the target's schema is present and current."""
 
-    def init_schema(self) -> None: ...
+    def init_schema(self) -> bool:
+        """Create the schema; False when it was already there (nothing to do)."""
+        ...
 
     def upgrade_schema(self) -> str: ...
 
     def reading(self, *, consistent: bool = False) -> ContextManager[ReadSession]:
         """A read session; ``consistent`` asks for one snapshot across every read."""
 
-    def locked(self, *, actor: str, plan_id: str, timeout: float,
-               on_wait: Callable[[str], None] | None = None) -> ContextManager[WriteSession]:
+    def locked(
+        self,
+        *,
+        actor: str,
+        plan_id: str,
+        timeout: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> ContextManager[WriteSession]:
         """Take the apply lock (waiting at most ``timeout``), begin the transaction;
         commit when the block ends, roll back on an error. Raises LockHeld."""
 

@@ -37,7 +37,10 @@ SECTIONS = ("practice", "staff", "clients", "series", "appointments")
 MEMO_LIMIT = 100_000
 
 TABLES: dict[str, Table] = {
-    "practice": practice_t, "staff": staff_t, "clients": clients_t, "series": series_t,
+    "practice": practice_t,
+    "staff": staff_t,
+    "clients": clients_t,
+    "series": series_t,
     "appointments": appointments_t,
 }
 
@@ -45,7 +48,9 @@ TABLES: dict[str, Table] = {
 # takes about a third of the memory of a dict, and the bulk paths (a raw DBAPI
 # executemany, PostgreSQL COPY) take tuples as they are.
 BULK = ("clients", "series", "appointments")
-COLUMNS: dict[str, tuple[str, ...]] = {s: tuple(c.name for c in TABLES[s].columns) for s in BULK}
+COLUMNS: dict[str, tuple[str, ...]] = {
+    s: tuple(c.name for c in TABLES[s].columns) for s in BULK
+}
 
 
 @dataclass
@@ -63,7 +68,11 @@ class LoadRows:
 
     def counts(self) -> dict[str, int]:
         """Rows per section, in SPEC order."""
-        return {"practice": 1, "staff": len(self.staff), **{s: len(self.bulk[s]) for s in BULK}}
+        return {
+            "practice": 1,
+            "staff": len(self.staff),
+            **{s: len(self.bulk[s]) for s in BULK},
+        }
 
 
 def column_index(section: str, name: str) -> int:
@@ -71,9 +80,10 @@ def column_index(section: str, name: str) -> int:
     return COLUMNS[section].index(name)
 
 
-
 def _first_nonempty_table(conn: Connection) -> str | None:
     for table in metadata.sorted_tables:
+        if table.name == "reconciler_meta":
+            continue  # the database's own identity, not practice data
         if conn.execute(select(1).select_from(table).limit(1)).first() is not None:
             return table.name
     return None
@@ -84,7 +94,8 @@ def require_empty(conn: Connection, engine: Engine) -> None:
     if busy is not None:
         raise DatabaseError(
             f"database {safe_url(engine.url)} is not empty (table {busy} has rows): "
-            "`db load` only loads into an empty database; nothing was loaded")
+            "`db load` only loads into an empty database; nothing was loaded"
+        )
 
 
 _R = TypeVar("_R")
@@ -93,7 +104,7 @@ _R = TypeVar("_R")
 def chunks(rows: Sequence[_R], size: int | None = None) -> Iterator[Sequence[_R]]:
     size = size or CHUNK  # read at call time: tests shrink CHUNK
     for i in range(0, len(rows), size):
-        yield rows[i:i + size]
+        yield rows[i : i + size]
 
 
 class Progress:
@@ -111,9 +122,15 @@ class Progress:
                 TimeElapsedColumn,
             )
 
-            self.bar = stack.enter_context(Progress(
-                TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=Console(stderr=True)))
+            self.bar = stack.enter_context(
+                Progress(
+                    TextColumn("{task.description:<22}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=Console(stderr=True),
+                )
+            )
 
     def task(self, description: str, total: int | None) -> Callable[[int], None]:
         if self.bar is None:
@@ -141,7 +158,11 @@ def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
         # Building an index once over all rows beats updating it row by row (about
         # a fifth of a large load); DDL is transactional on both backends, so a
         # failed load still leaves the schema as it was.
-        indexes = [ix for section in SECTIONS for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))]
+        indexes = [
+            ix
+            for section in SECTIONS
+            for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))
+        ]
         for ix in indexes:
             ix.drop(conn)
         # Likewise PostgreSQL checks a foreign key added over loaded rows in one
@@ -162,12 +183,25 @@ def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
             table_rows = rows.bulk[section]
             if section == "clients":
                 # duplicate_of may name a client further down: link in a second pass.
-                table_rows = [r[:dup] + (None,) + r[dup + 1:] if r[dup] else r for r in table_rows]
-            _bulk_insert(conn, TABLES[section], table_rows, bar.task(f"loading {section}", len(table_rows)))
-        links = [{"b_id": r[0], "b_dup": r[dup]} for r in rows.bulk["clients"] if r[dup]]
+                table_rows = [
+                    r[:dup] + (None,) + r[dup + 1 :] if r[dup] else r
+                    for r in table_rows
+                ]
+            _bulk_insert(
+                conn,
+                TABLES[section],
+                table_rows,
+                bar.task(f"loading {section}", len(table_rows)),
+            )
+        links = [
+            {"b_id": r[0], "b_dup": r[dup]} for r in rows.bulk["clients"] if r[dup]
+        ]
         if links:
-            stmt = (clients_t.update().where(clients_t.c.id == bindparam("b_id"))
-                    .values(duplicate_of=bindparam("b_dup")))
+            stmt = (
+                clients_t.update()
+                .where(clients_t.c.id == bindparam("b_id"))
+                .values(duplicate_of=bindparam("b_dup"))
+            )
             for chunk in chunks(links):
                 conn.execute(stmt, list(chunk))
         done = bar.task("indexing", None)
@@ -182,11 +216,19 @@ def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
 
 def _foreign_keys() -> list[ForeignKeyConstraint]:
     """The foreign keys of the bulk tables, in a fixed order."""
-    return [fk for s in BULK for fk in sorted(TABLES[s].foreign_key_constraints, key=lambda f: str(f.name))]
+    return [
+        fk
+        for s in BULK
+        for fk in sorted(TABLES[s].foreign_key_constraints, key=lambda f: str(f.name))
+    ]
 
 
-def _bulk_insert(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
-                 advance: Callable[[int], None]) -> None:
+def _bulk_insert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[tuple[Any, ...]],
+    advance: Callable[[int], None],
+) -> None:
     """Insert tuples in ``table``'s column order, in chunks, by the fastest path
     each backend offers; values are converted as SQLAlchemy would bind them."""
     convert = _converter(table, conn.dialect)
@@ -196,10 +238,13 @@ def _bulk_insert(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]
     # Everything else (SQLite): a raw DBAPI executemany of plain tuples, through
     # the same connection and transaction, skipping Core's per-row dict handling.
     compiled = table.insert().compile(dialect=conn.dialect)
-    if conn.dialect.paramstyle not in ("qmark", "format", "numeric") or \
-            list(compiled.positiontup or ()) != [c.key for c in table.columns]:
+    if conn.dialect.paramstyle not in ("qmark", "format", "numeric") or list(
+        compiled.positiontup or ()
+    ) != [c.key for c in table.columns]:
         for chunk in chunks(rows):  # a named-parameter driver: the Core path
-            conn.execute(table.insert(), [dict(zip(COLUMNS[table.name], r)) for r in chunk])
+            conn.execute(
+                table.insert(), [dict(zip(COLUMNS[table.name], r)) for r in chunk]
+            )
             advance(len(chunk))
         return
     sql = str(compiled)
@@ -208,16 +253,23 @@ def _bulk_insert(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]
         advance(len(chunk))
 
 
-def _copy_psycopg(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
-                  convert: Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]],
-                  advance: Callable[[int], None]) -> None:
+def _copy_psycopg(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[tuple[Any, ...]],
+    convert: Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]],
+    advance: Callable[[int], None],
+) -> None:
     """PostgreSQL COPY through psycopg 3, on the SQLAlchemy connection's own driver
     connection, so inside the load's transaction."""
     quote = conn.dialect.identifier_preparer
     columns = ", ".join(quote.quote(c.name) for c in table.columns)
     driver = conn.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cur, cur.copy(f"COPY {quote.format_table(table)} ({columns}) FROM STDIN") as copy:
+    with (
+        driver.cursor() as cur,
+        cur.copy(f"COPY {quote.format_table(table)} ({columns}) FROM STDIN") as copy,
+    ):
         for chunk in chunks(rows):
             for row in convert(chunk):
                 copy.write_row(row)
@@ -239,7 +291,9 @@ class _Processed(dict[Any, Any]):
         return out
 
 
-def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
+def _converter(
+    table: Table, dialect: Any
+) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
     """Applies to chunks of tuples the bind processors SQLAlchemy would (SQLite:
     datetimes to text, booleans to 0/1), column by column with ``map`` and ``zip``
     (which run in C; see ``_tuples``)."""
@@ -251,8 +305,12 @@ def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]
         return lambda chunk: chunk
 
     def convert(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
-        columns = [map(itemgetter(i), chunk) if memo is None else map(memo.__getitem__, map(itemgetter(i), chunk))
-                   for i, memo in enumerate(memos)]
+        columns = [
+            map(itemgetter(i), chunk)
+            if memo is None
+            else map(memo.__getitem__, map(itemgetter(i), chunk))
+            for i, memo in enumerate(memos)
+        ]
         return list(zip(*columns))
 
     return convert

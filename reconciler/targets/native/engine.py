@@ -37,7 +37,7 @@ PG_CONNECT_TIMEOUT_S = 10
 #: The newest migration revision this version ships (reconciler/db/migrations/versions).
 #: ``require_schema`` compares the database against it without importing Alembic
 #: (about 0.2 s per process); a test holds it equal to Alembic's computed head.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0004"
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")
 
@@ -75,29 +75,52 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError:
-        raise DatabaseError(f"invalid database URL {shown!r} (expected e.g. sqlite:///practice.db "
-                            "or postgresql+psycopg://user@host/dbname)") from None
+        raise DatabaseError(
+            f"invalid database URL {shown!r} (expected e.g. sqlite:///practice.db "
+            "or postgresql+psycopg://user@host/dbname)"
+        ) from None
     shown = safe_url(parsed)
     kwargs: dict[str, Any] = {}
     if parsed.database not in (None, "", ":memory:"):
         # No pooling: a command makes few connections, and none must outlive its
         # use (watch runs for days; tests create many engines and never leak one).
         kwargs["poolclass"] = NullPool
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+    if (
+        parsed.get_backend_name() == "postgresql"
+        and "connect_timeout" not in parsed.query
+    ):
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    read_only = parsed.get_backend_name() == "sqlite" and _read_only_file(
+        parsed.database
+    )
+    if read_only:
+        import sqlite3
+        from urllib.parse import quote
+
+        # A file we cannot write (a read-only mount, a backup copy): open it read-only
+        # and immutable, so that SQLite needs neither a journal nor the WAL's -shm file
+        # next to it. Reading (plan, status, dump, audit) works; a write fails cleanly.
+        uri = f"file:{quote(str(Path(str(parsed.database)).resolve()))}?mode=ro&immutable=1"
+        kwargs["creator"] = lambda: sqlite3.connect(
+            uri, uri=True, check_same_thread=False
+        )
     try:
         engine = create_engine(parsed, **kwargs)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
-        raise DatabaseError(f"cannot use database URL {shown!r}: {_first_line(exc)}") from None
+        raise DatabaseError(
+            f"cannot use database URL {shown!r}: {_first_line(exc)}"
+        ) from None
     if engine.dialect.name == "sqlite":
         _require_sqlite_file(parsed, shown, must_exist)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, wal=not read_only)
     try:
         with engine.connect():
             pass
     except sa_exc.DBAPIError as exc:
         engine.dispose()
-        raise DatabaseError(f"cannot connect to database {shown}: {_first_line(exc)}") from None
+        raise DatabaseError(
+            f"cannot connect to database {shown}: {_first_line(exc)}"
+        ) from None
     return engine
 
 
@@ -109,13 +132,29 @@ def _require_sqlite_file(parsed: URL, shown: str, must_exist: bool) -> None:
         return
     path = Path(database)
     if path.is_dir():
-        raise DatabaseError(f"cannot connect to database {shown}: {path} is a directory, not a SQLite file")
+        raise DatabaseError(
+            f"cannot connect to database {shown}: {path} is a directory, not a SQLite file"
+        )
     if must_exist and not path.exists():
-        raise DatabaseError(f"database {shown} is not initialised: run `reconciler db init` "
-                            f"(the file {path} does not exist)")
+        raise DatabaseError(
+            f"database {shown} is not initialised: run `reconciler db init` "
+            f"(the file {path} does not exist)"
+        )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _read_only_file(database: str | None) -> bool:
+    """An existing SQLite file that this process cannot write, or whose directory it
+    cannot write (SQLite needs that for its journal / WAL files). ``os.access`` reports
+    a read-only file system even to root."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return False
+    path = Path(database)
+    if not path.is_file():
+        return False
+    return not (os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK))
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from pysqlite; "begin" below issues BEGIN.
@@ -124,7 +163,7 @@ def _configure_sqlite(engine: Engine) -> None:
         try:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            if engine.url.database not in (None, "", ":memory:"):
+            if wal and engine.url.database not in (None, "", ":memory:"):
                 cur.execute("PRAGMA journal_mode=WAL")
         finally:
             cur.close()
@@ -148,17 +187,32 @@ def require_schema(engine: Engine) -> None:
         with engine.connect() as conn:
             present = set(inspect(conn).get_table_names())
             missing = sorted(set(metadata.tables) - present)
+            rev = None
+            if "alembic_version" in present:
+                rev = conn.execute(
+                    text("SELECT version_num FROM alembic_version ORDER BY version_num")
+                ).scalar()
+            if (
+                missing
+                and rev is not None
+                and rev != HEAD_REVISION
+                and "practice" in present
+            ):
+                missing = []  # an older schema: the revision check below says "upgrade"
             if missing:
                 raise DatabaseError(
                     f"database {shown} is not initialised: run `reconciler db init` "
-                    f"(missing tables: {', '.join(missing)})")
+                    f"(missing tables: {', '.join(missing)})"
+                )
             if "alembic_version" not in present:
                 return  # created without Alembic (tests' metadata.create_all); nothing to compare
-            rev = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalar()
     except sa_exc.DBAPIError as exc:
-        raise DatabaseError(f"cannot read database {shown}: {_first_line(exc)}") from None
+        raise DatabaseError(
+            f"cannot read database {shown}: {_first_line(exc)}"
+        ) from None
     head = HEAD_REVISION
     if rev != head:
         raise DatabaseError(
             f"database {shown} schema is at revision {rev}, this version needs {head}: "
-            "run `reconciler db upgrade`")
+            "run `reconciler db upgrade`"
+        )

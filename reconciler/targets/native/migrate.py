@@ -61,7 +61,8 @@ def _check_unversioned(conn: Connection, shown: str) -> None:
     if ours and "alembic_version" not in present:
         raise DatabaseError(
             f"database {shown} already has tables {', '.join(ours)} but no schema version; "
-            "refusing to initialise over them (use an empty database)")
+            "refusing to initialise over them (use an empty database)"
+        )
 
 
 def _upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -76,8 +77,12 @@ def _upgrade(engine: Engine) -> tuple[str | None, str]:
             after = current_revision(conn)
     except sa_exc.DBAPIError as exc:
         first = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise DatabaseError(f"migrating database {shown} failed: {first[0] if first else exc}") from None
-    except Exception as exc:  # alembic's CommandError for an unknown revision in the database
+        raise DatabaseError(
+            f"migrating database {shown} failed: {first[0] if first else exc}"
+        ) from None
+    except (
+        Exception
+    ) as exc:  # alembic's CommandError for an unknown revision in the database
         if exc.__class__.__name__ == "CommandError":
             raise DatabaseError(f"database {shown}: {exc}") from None
         raise
@@ -85,7 +90,7 @@ def _upgrade(engine: Engine) -> tuple[str | None, str]:
     return before, after
 
 
-def init_db(engine: Engine) -> None:
+def init_db(engine: Engine) -> bool:
     """Create the schema (Alembic upgrade to head).
 
     On a database already at head this changes nothing and says so on stderr; an
@@ -94,8 +99,12 @@ def init_db(engine: Engine) -> None:
     """
     before, after = _upgrade(engine)
     if before == after:
-        print(f"database {safe_url(engine.url)} is already initialised (revision {after}); nothing to do",
-              file=sys.stderr)
+        print(
+            f"database {safe_url(engine.url)} is already initialised (revision {after}); nothing to do",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def upgrade_db(engine: Engine) -> str:

@@ -42,7 +42,9 @@ class NativeSession:
 
         return read_base(self.conn)
 
-    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
+    def read_sets(
+        self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]
+    ) -> ActualState:
         from reconciler.targets.native.read import read_sets
 
         return read_sets(self.conn, scope, practice, staff)
@@ -55,8 +57,15 @@ class NativeSession:
     def staff_access(self, staff_id: str) -> StaffAccess | None:
         return queries.staff_access(self.conn, staff_id)
 
+    def database_id(self) -> str | None:
+        return queries.database_id(self.conn)
+
     def export_data(self, ident: str, *, client: bool) -> ExportData:
-        return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
+        return (
+            queries.collect_client(self.conn, ident)
+            if client
+            else queries.collect_staff(self.conn, ident)
+        )
 
     def write(self, actions: Sequence[Action], ctx: WriteContext) -> int:
         return write_group(self.conn, actions, ctx)
@@ -93,10 +102,10 @@ class NativeTarget:
     def require_schema(self) -> None:
         require_schema(self.engine)
 
-    def init_schema(self) -> None:
+    def init_schema(self) -> bool:
         from reconciler.targets.native.migrate import init_db
 
-        init_db(self.engine)
+        return init_db(self.engine)
 
     def upgrade_schema(self) -> str:
         from reconciler.targets.native.migrate import upgrade_db
@@ -121,16 +130,28 @@ class NativeTarget:
             with self.engine.connect() as conn:
                 yield NativeSession(conn)
             return
-        opts = {"isolation_level": "REPEATABLE READ"} if self.engine.dialect.name == "postgresql" else {}
+        opts = (
+            {"isolation_level": "REPEATABLE READ"}
+            if self.engine.dialect.name == "postgresql"
+            else {}
+        )
         with self.engine.connect().execution_options(**opts) as conn, conn.begin():
             yield NativeSession(conn)
 
     @contextlib.contextmanager
-    def locked(self, *, actor: str, plan_id: str, timeout: float,
-               on_wait: Callable[[str], None] | None = None) -> Iterator[NativeSession]:
+    def locked(
+        self,
+        *,
+        actor: str,
+        plan_id: str,
+        timeout: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Iterator[NativeSession]:
         from reconciler.targets.native.lock import locked_transaction
 
-        with locked_transaction(self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait) as conn:
+        with locked_transaction(
+            self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait
+        ) as conn:
             yield NativeSession(conn)
 
     # ---------------------------------------------------------------- reads for other commands
@@ -140,9 +161,17 @@ class NativeTarget:
             rows = queries.read_audit_rows(conn, plan_id)
         return [
             {
-                "id": r.id, "at": iso_z(to_utc(r.at)), "actor": r.actor, "plan_id": r.plan_id,
-                "action_id": r.action_id, "type": r.action_type, "target": r.target, "staff": r.staff_id,
-                "before": r.before or {}, "after": r.after or {}, "reason": r.reason or "",
+                "id": r.id,
+                "at": iso_z(to_utc(r.at)),
+                "actor": r.actor,
+                "plan_id": r.plan_id,
+                "action_id": r.action_id,
+                "type": r.action_type,
+                "target": r.target,
+                "staff": r.staff_id,
+                "before": r.before or {},
+                "after": r.after or {},
+                "reason": r.reason or "",
             }
             for r in rows
         ]
