@@ -415,6 +415,28 @@ def apply(
     default="text",
     show_default=True,
 )
+@click.option(
+    "--git",
+    "git",
+    is_flag=True,
+    help="Reconcile -c DIR as committed on the branch (newest commit of the git checkout around the "
+    "current directory), never the working tree; re-plan when the branch head moves.",
+)
+@click.option(
+    "--branch",
+    "branch",
+    metavar="NAME",
+    help="With --git: the branch to follow (default: HEAD).",
+)
+@click.option(
+    "--settle",
+    default=10.0,
+    show_default=True,
+    type=float,
+    metavar="SECONDS",
+    callback=_seconds(True),
+    help="Without --git, --auto-apply acts only on files unchanged for this long.",
+)
 @_handle_errors
 def watch(
     config_dir: Path,
@@ -424,8 +446,13 @@ def watch(
     actor: str | None,
     export_dir: Path,
     log_format: str,
+    git: bool,
+    branch: str | None,
+    settle: float,
 ) -> None:
     """Reconcile on every config change and at every interval; Ctrl-C stops cleanly."""
+    if branch is not None and not git:
+        raise ReconcilerError("--branch needs --git")
     sys.exit(
         commands.watch(
             config_dir,
@@ -436,6 +463,9 @@ def watch(
             actor=actor,
             export_dir=export_dir,
             log_format=log_format,
+            git=git,
+            branch=branch,
+            settle=settle,
         )
     )
 

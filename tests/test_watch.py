@@ -402,7 +402,7 @@ def audit_count(engine: object) -> int:
 def make_cycle(cfg: Path, engine: object, tmp_path: Path, *, auto_apply: bool, out: io.StringIO | None = None,
                leadership: object = None, actor: str = "alee") -> WatchCycle:
     return WatchCycle(cfg, NativeTarget(engine), auto_apply=auto_apply, actor=actor, export_dir=tmp_path / "exports",  # type: ignore[arg-type]
-                      leadership=leadership, out=out, now=lambda: NOW)  # type: ignore[arg-type]
+                      leadership=leadership, out=out, now=lambda: NOW, settle=0)  # type: ignore[arg-type]
 
 
 def test_without_auto_apply_a_plan_is_printed_only_when_it_changes(

@@ -196,6 +196,9 @@ def watch(
     actor: str | None,
     export_dir: Path,
     log_format: str,
+    git: bool = False,
+    branch: str | None = None,
+    settle: float = 10.0,
 ) -> int:
     from reconciler.app.watch import run_watch
     from reconciler.app.workflow import default_actor
@@ -208,6 +211,9 @@ def watch(
         actor=actor or default_actor(),
         export_dir=export_dir,
         log_format=log_format,
+        git=git,
+        branch=branch,
+        settle=settle,
     )
 
 

@@ -40,6 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from reconciler.targets.base import Target
 
 DEFAULT_DEBOUNCE = 0.3
+DEFAULT_SETTLE = (
+    10.0  # seconds a plain directory must be unchanged before --auto-apply acts on it
+)
 
 log = get_logger("watch")
 
@@ -68,7 +71,9 @@ def config_files_state(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
         if path.is_file() and is_config_file(str(path), config_dir):
             try:
                 st = path.stat()
-            except OSError:  # deleted between listing and stat: counts as a change later
+            except (
+                OSError
+            ):  # deleted between listing and stat: counts as a change later
                 continue
             out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
@@ -107,7 +112,9 @@ class Watcher:
         self._lock = threading.Lock()
         self._change_due: float | None = None  # when the debounced change should fire
         self._changed_paths: set[str] = set()
-        self.changes_seen: list[str] = []  # every path that counted as a change, in order (for tests and logs)
+        self.changes_seen: list[
+            str
+        ] = []  # every path that counted as a change, in order (for tests and logs)
         self.started = threading.Event()  # set once the observer is running
         # settle() requests and loop passes that handled them: a sync point for tests.
         self._requested = 0
@@ -148,14 +155,31 @@ class Watcher:
 
     def _next_wait(self, now: float, next_tick: float) -> float:
         with self._lock:
-            due = next_tick if self._change_due is None else min(next_tick, self._change_due)
+            due = (
+                next_tick
+                if self._change_due is None
+                else min(next_tick, self._change_due)
+            )
         return max(0.0, due - now)
 
     def _run_cycle(self, reason: str) -> None:
         try:
             self.reconcile(reason)
         except Exception as exc:  # noqa: BLE001 - the watch must outlive any one cycle
-            log.error("reconcile.crashed", reason=reason, error=type(exc).__name__, message=str(exc))
+            log.error(
+                "reconcile.crashed",
+                reason=reason,
+                error=type(exc).__name__,
+                message=str(exc),
+            )
+        retry = getattr(self.reconcile, "retry_after", None)
+        if isinstance(retry, (int, float)) and retry > 0:
+            # The cycle skipped (files still settling): run again when they will have settled.
+            with self._lock:
+                due = self.clock() + float(retry)
+                self._change_due = (
+                    due if self._change_due is None else min(self._change_due, due)
+                )
 
     def _start_observer(self) -> Any:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -177,7 +201,9 @@ class Watcher:
             observer.schedule(Handler(), str(self.config_dir), recursive=True)
             observer.start()
         except OSError as exc:
-            raise ReconcilerError(f"{self.config_dir}: cannot watch the config directory ({exc})") from exc
+            raise ReconcilerError(
+                f"{self.config_dir}: cannot watch the config directory ({exc})"
+            ) from exc
         return observer
 
     def run(self) -> None:
@@ -197,7 +223,9 @@ class Watcher:
                 if changed is not None:
                     log.info("config.changed", files=len(changed))
                     self._run_cycle("change")
-                    next_tick = self.clock() + self.interval  # the state was just looked at
+                    next_tick = (
+                        self.clock() + self.interval
+                    )  # the state was just looked at
                 elif now >= next_tick:
                     self._run_cycle("interval")
                     next_tick = self.clock() + self.interval
@@ -211,6 +239,73 @@ class Watcher:
         finally:
             observer.stop()
             observer.join(timeout=10)
+
+
+class GitWatcher:
+    """``watch --git``: calls ``reconcile(reason)`` at start, whenever the branch head
+    moves (polled every ``poll`` seconds with ``git rev-parse``), and every
+    ``interval`` seconds. ``clock`` and ``stop`` are injected; :meth:`step` is one
+    pass of the loop (tests call it with a fake clock)."""
+
+    def __init__(
+        self,
+        source: Any,
+        interval: float,
+        reconcile: Callable[[str], None],
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        poll: float = 5.0,
+    ) -> None:
+        self.source = source
+        self.interval = float(interval)
+        self.poll = max(0.05, min(float(poll), self.interval))
+        self.reconcile = reconcile
+        self.stop = stop
+        self.clock = clock
+        self.last_head: str | None = None
+        self.next_tick = 0.0
+
+    def _head(self) -> str | None:
+        try:
+            return str(self.source.head())
+        except ReconcilerError as exc:
+            log.error("git.failed", **_error_fields(exc))
+            return None
+
+    def _run(self, reason: str) -> None:
+        try:
+            self.reconcile(reason)
+        except Exception as exc:  # noqa: BLE001 - the watch must outlive any one cycle
+            log.error(
+                "reconcile.crashed",
+                reason=reason,
+                error=type(exc).__name__,
+                message=str(exc),
+            )
+        self.next_tick = self.clock() + self.interval
+
+    def step(self) -> str | None:
+        """One pass: reconcile if the head moved or the interval passed; returns the reason."""
+        head = self._head()
+        reason = None
+        if self.last_head is None:
+            reason = "start"
+        elif head is not None and head != self.last_head:
+            log.info("git.new_commit", commit=head[:12], previous=self.last_head[:12])
+            reason = "change"
+        elif self.clock() >= self.next_tick:
+            reason = "interval"
+        if head is not None:
+            self.last_head = head
+        if reason is not None:
+            self._run(reason)
+        return reason
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.step()
+            self.stop.wait(self.poll)
 
 
 # ---------------------------------------------------------------- who
@@ -277,6 +372,9 @@ class WatchCycle:
         now: Callable[[], dt.datetime] = _now,
         compute: Callable[..., "Plan"] | None = None,
         apply: Callable[..., Any] | None = None,
+        git: Any = None,
+        settle: float = DEFAULT_SETTLE,
+        wallclock: Callable[[], float] = time.time,
     ) -> None:
         from reconciler.app.workflow import apply_plan, compute_plan
 
@@ -293,32 +391,75 @@ class WatchCycle:
         self.last_key: str | None = None
         self.was_leading: bool | None = None
         self.applied: list[str] = []  # plan ids applied by this watcher, in order
+        self.git = git  # a GitSource: read the config from the branch's newest commit
+        self.settle = settle
+        self.wallclock = wallclock
+        self.retry_after: float | None = (
+            None  # set when a cycle skipped: run again after this many seconds
+        )
 
     def _print(self, text: str) -> None:
         out = self.out if self.out is not None else sys.stdout
         out.write(text)
         out.flush()
 
-    def __call__(self, reason: str) -> None:
+    def _unsettled(self, state: tuple[tuple[str, int, int], ...]) -> float:
+        """Seconds until the newest config file is ``settle`` seconds old (0: settled)."""
+        if not state or self.settle <= 0:
+            return 0.0
+        newest = max(mtime for _p, _s, mtime in state) / 1e9
+        return max(0.0, self.settle - (self.wallclock() - newest))
+
+    def _load(self, reason: str) -> tuple[Any, Callable[[], bool]] | None:
+        """The desired state and a "did the source move since?" check, or None (logged)."""
         from reconciler.config.loader import load_config
 
-        before = config_files_state(self.config_dir)
         try:
+            if self.git is not None:
+                commit = self.git.head()
+                desired = load_config(
+                    self.git.checkout(commit), shown_as=self.git.shown_as(commit)
+                )
+                return desired, lambda: bool(self.git.head() != commit)
+            before = config_files_state(self.config_dir)
+            if self.auto_apply:
+                wait = self._unsettled(before)
+                if wait > 0:
+                    # An editor may be half-way through a save: a plain directory is applied
+                    # only once its files have been unchanged for --settle seconds.
+                    log.info(
+                        "config.settling",
+                        reason=reason,
+                        wait_seconds=round(wait, 1),
+                        settle=self.settle,
+                    )
+                    self.retry_after = wait
+                    return None
             desired = load_config(self.config_dir)
+            return desired, lambda: config_files_state(self.config_dir) != before
         except ConfigError as exc:
             # Likely a half-written or broken edit: report where, apply nothing, keep watching.
             log.error("config.invalid", reason=reason, **_error_fields(exc))
+            return None
+
+    def __call__(self, reason: str) -> None:
+        self.retry_after = None
+        loaded = self._load(reason)
+        if loaded is None:
             return
+        desired, moved = loaded
         if self.auto_apply and not self._lead():
             return
         try:
             plan = self.compute(self.target, desired, at_text=None, now=self.now())
+            if self.auto_apply:
+                plan = self._without_deletions(desired, plan, reason)
         except ReconcilerError as exc:
             log.error("plan.failed", reason=reason, **_error_fields(exc))
             return
-        if config_files_state(self.config_dir) != before:
-            # The files moved while we read them: this plan may mix two versions.
-            # The change event that is already queued triggers a fresh cycle.
+        if moved():
+            # The files (or the branch) moved while we read them: this plan may mix two
+            # versions. The change already seen triggers a fresh cycle.
             log.info("config.changed_while_planning", reason=reason)
             return
         if self.auto_apply:
@@ -326,13 +467,43 @@ class WatchCycle:
         else:
             self._show(plan, reason)
 
+    def _without_deletions(self, desired: Any, plan: "Plan", reason: str) -> "Plan":
+        """Watch never applies client deletions (SPEC §7.2); they must not block the rest.
+        A plan that deletes is made again from the config without its ``status:
+        deleted`` entries (those clients are then governed by policies only, as if not
+        listed); the pending deletions are reported, ids only, every cycle."""
+        from reconciler.model.actions import ActionType
+        from reconciler.model.desired import ClientStatus
+
+        deleting = sorted(
+            {a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE}
+        )
+        if not deleting:
+            return plan
+        log.warning(
+            "deletions.pending",
+            reason=reason,
+            clients=deleting,
+            detail="watch never deletes clients: apply them with `reconciler apply --confirm-delete ID`",
+        )
+        rest = desired.model_copy(
+            update={
+                "clients": tuple(
+                    c for c in desired.clients if c.status is not ClientStatus.DELETED
+                )
+            }
+        )
+        return self.compute(self.target, rest, at_text=None, now=self.now())
+
     def _lead(self) -> bool:
         leading = self.leadership.try_lead()
         if leading != self.was_leading:
             if leading:
                 log.info("leader", detail="this watcher applies plans")
             else:
-                log.info("standby", detail="another watcher leads; retrying every cycle")
+                log.info(
+                    "standby", detail="another watcher leads; retrying every cycle"
+                )
         self.was_leading = leading
         return leading
 
@@ -341,10 +512,20 @@ class WatchCycle:
 
         key = plan_key(plan)
         if key == self.last_key:
-            log.debug("plan.unchanged", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+            log.debug(
+                "plan.unchanged",
+                reason=reason,
+                plan_id=plan.plan_id,
+                actions=len(plan.actions),
+            )
             return
         self.last_key = key
-        log.info("plan.changed", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+        log.info(
+            "plan.changed",
+            reason=reason,
+            plan_id=plan.plan_id,
+            actions=len(plan.actions),
+        )
         self._print(render_plan(plan, "text"))
 
     def _apply(self, plan: "Plan", reason: str) -> None:
@@ -353,16 +534,40 @@ class WatchCycle:
             log.debug("plan.empty", reason=reason)
             self.last_key = plan_key(plan)
             return
-        log.info("apply.start", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+        log.info(
+            "apply.start",
+            reason=reason,
+            plan_id=plan.plan_id,
+            actions=len(plan.actions),
+        )
         try:
-            self.apply(self.target, plan, actor=self.actor, export_dir=self.export_dir, lock_timeout=5.0, progress=False)
+            self.apply(
+                self.target,
+                plan,
+                actor=self.actor,
+                export_dir=self.export_dir,
+                lock_timeout=5.0,
+                progress=False,
+            )
         except ReconcilerError as exc:
             # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
-            log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
+            log.warning(
+                "apply.failed",
+                reason=reason,
+                plan_id=plan.plan_id,
+                retry="next cycle",
+                **_error_fields(exc),
+            )
             return
         self.applied.append(plan.plan_id)
         self.last_key = plan_key(plan)
-        log.info("apply.done", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions), actor=self.actor)
+        log.info(
+            "apply.done",
+            reason=reason,
+            plan_id=plan.plan_id,
+            actions=len(plan.actions),
+            actor=self.actor,
+        )
 
 
 # ---------------------------------------------------------------- wiring
@@ -377,39 +582,81 @@ def run_watch(
     actor: str,
     export_dir: Path,
     log_format: str,
+    git: bool = False,
+    branch: str | None = None,
+    settle: float = DEFAULT_SETTLE,
 ) -> int:
     """Run the watch until SIGINT/SIGTERM; returns the exit code (0 on a clean stop).
+
+    With ``git``, the config is ``config_dir`` (a subdirectory of the git checkout
+    around the current directory) as committed on ``branch`` (default HEAD): see
+    :mod:`reconciler.app.gitsource`.
 
     The first signal asks for a clean stop (the cycle in progress finishes, the
     observer is joined, leadership released); a second one interrupts at once.
     """
     configure(log_format, sys.stderr)
-    if not Path(config_dir).is_dir():
+    source = None
+    if git:
+        from reconciler.app.gitsource import GitSource
+
+        probe = GitSource(Path.cwd(), ".", branch)
+        probe.close()
+        absolute = (Path.cwd() / config_dir).resolve()
+        try:
+            subdir = absolute.relative_to(probe.top.resolve()).as_posix()
+        except ValueError:
+            raise ConfigError(
+                f"{config_dir}: not inside the git checkout {probe.top}"
+            ) from None
+        source = GitSource(probe.top, subdir, branch)
+    elif not Path(config_dir).is_dir():
         raise ConfigError(f"{config_dir}: config directory not found")
     target.require_schema()
     stop = threading.Event()
     leadership = target.leadership() if auto_apply else SoleLeadership()
-    cycle = WatchCycle(config_dir, target, auto_apply=auto_apply, actor=actor, export_dir=export_dir,
-                       leadership=leadership)
-    watcher = Watcher(Path(config_dir), interval, cycle, stop)
+    cycle = WatchCycle(
+        config_dir,
+        target,
+        auto_apply=auto_apply,
+        actor=actor,
+        export_dir=export_dir,
+        leadership=leadership,
+        git=source,
+        settle=settle,
+    )
+    watcher: Any = (
+        GitWatcher(source, interval, cycle, stop)
+        if source is not None
+        else Watcher(Path(config_dir), interval, cycle, stop)
+    )
 
     def on_signal(signum: int, _frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         log.info("watch.stopping", signal=signal.Signals(signum).name)
         stop.set()
-        watcher.wake()
+        if hasattr(watcher, "wake"):
+            watcher.wake()
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
-    log.info("watch.started", config=str(config_dir), interval=interval, auto_apply=auto_apply,
-             backend=target.backend)
+    log.info(
+        "watch.started",
+        config=str(config_dir),
+        interval=interval,
+        auto_apply=auto_apply,
+        backend=target.backend,
+        git=source.ref if source is not None else None,
+    )
     try:
         watcher.run()
     finally:
         leadership.release()
+        if source is not None:
+            source.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     log.info("watch.stopped")

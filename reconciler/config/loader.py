@@ -336,7 +336,7 @@ def load_builtin_policies(
     return policies, locations, problems
 
 
-def load_config(directory: Path) -> DesiredState:
+def load_config(directory: Path, *, shown_as: str | None = None) -> DesiredState:
     """Read, check and merge the config directory into a located DesiredState.
 
     Raises one :class:`ConfigError` carrying every problem of every file (each at
@@ -348,7 +348,12 @@ def load_config(directory: Path) -> DesiredState:
     merger = _Merger()
     merger.problems.extend(unusable)
     for rel, path in files:
-        filename = _display_name(directory, rel)
+        # ``shown_as`` names a directory materialised from elsewhere (a git commit).
+        filename = (
+            f"{shown_as}/{rel}"
+            if shown_as is not None
+            else _display_name(directory, rel)
+        )
         try:
             size = path.stat().st_size
             if size > MAX_FILE_BYTES:
