@@ -13,4 +13,5 @@ compile() { "$tools/bin/uv" pip compile --quiet --python-version 3.11 --generate
 compile -o requirements/app.lock
 compile --extra test -o requirements/test.lock
 compile --extra test --extra mutation -o requirements/mutation.lock
+compile --extra test --extra fuzz -o requirements/fuzz.lock
 echo "requirements/*.lock refreshed; run scripts/test.sh, then commit them" >&2
