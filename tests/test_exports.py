@@ -152,6 +152,7 @@ def test_csv_cells_that_look_like_formulas_are_defused(engine: Engine, tmp_path:
 
 def test_export_command_writes_the_file_and_counts_clients(engine: Engine, tmp_path: Path, db_url: str) -> None:
     out = tmp_path / "sub" / "jdoe.csv"
+    out.parent.mkdir()  # `export --out` never creates directories (issue 11)
     res = CliRunner().invoke(main, ["export", "--staff", "jdoe", "--format", "csv", "--out", str(out), "--db", db_url])
     assert res.exit_code == 0, res.output
     assert res.output.strip() == f"wrote {out} ({len(staff_clients('jdoe'))} clients)"
