@@ -1,6 +1,6 @@
 """`plan` rejects what `validate` rejects, in the same words, each fact once (both backends).
 
-compute_plan runs the static config checks (reconciler.planner.checks, with the database's
+compute_plan runs the static config checks (reconciler.planner.validator, with the database's
 staff and the practice-local date of ``--at``) before it reads or plans anything.
 """
 

@@ -134,7 +134,7 @@ def test_client_declared_active_whose_leaver_would_inactivate_it_is_an_error() -
 def test_professional_long_gone_under_handover_needs_no_successor_when_nothing_is_left() -> None:
     d = world_desired({"tnguyen": {"offboarding": "handover"}})
     assert steps(P(d)) == []
-    from reconciler.planner.checks import check_desired
+    from reconciler.planner.validator import check_desired
 
     known = {s: True for s in ("alee", "mkhan", "bsmith", "jdoe", "cdavis")} | {"tnguyen": False}
     assert check_desired(d, today=AT.date(), known_staff=known) == []

@@ -62,14 +62,14 @@ def compute_plan(
 
 def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:
     """Raise :class:`ValidationFailed` with every error of the static config checks
-    (``reconciler.planner.checks``, as ``validate`` runs them), each fact once.
+    (``reconciler.planner.validator``, as ``validate`` runs them), each fact once.
 
     When these fail the planner is not run: its own config checks cover the same facts
     in other words (a successor cycle, an unknown policy), and one fact reported twice
     in two wordings reads like two problems.
     """
     from reconciler.errors import ValidationFailed, problem_key
-    from reconciler.planner.checks import check_desired
+    from reconciler.planner.validator import check_desired
 
     seen: set[tuple[object, str]] = set()
     errors = []

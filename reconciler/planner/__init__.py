@@ -24,9 +24,10 @@ from reconciler.model.actual import ActualState
 from reconciler.model.desired import DesiredState
 from reconciler.planner import clients, offboarding, staff
 from reconciler.planner.context import Ctx
-from reconciler.planner.invariants import after_plan, blast_radius, config_problems
+from reconciler.planner.invariants import after_plan, blast_radius
 from reconciler.planner.scope import classify, scope_from_roster
 from reconciler.planner.seats import prorated_credit_cents
+from reconciler.planner.validator import check_desired
 
 __all__ = ["plan"]
 
@@ -73,7 +74,8 @@ def plan(desired: DesiredState, actual: ActualState, at: dt.datetime, *, allow_m
         raise ValueError("plan(): `at` must be timezone-aware")
     roster = classify(desired, actual.practice, actual.staff, at)
     ctx = Ctx(desired, actual, roster)
-    for p in config_problems(desired, roster, with_db=True):
+    known = {sid: row.active for sid, row in actual.staff.items()}
+    for p in check_desired(desired, today=roster.today, known_staff=known, roster=roster):
         ctx.error(p.location, p.message, p.code)
     _warn_practice(ctx)
     staff.plan_staff(ctx)

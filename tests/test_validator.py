@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.planner.checks import check_desired
+from reconciler.planner.validator import check_desired
 from reconciler.config.loader import load_config
 from reconciler.model.desired import DesiredState, PolicySpec, StaffSpec
 
