@@ -7,17 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+from dbhelpers import PRACTICE_YAML, fresh_db
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 
-from dbhelpers import PRACTICE_YAML, fresh_db
+from reconciler.app.workflow import compute_plan
 from reconciler.config.loader import load_config
+from reconciler.errors import DatabaseError
+from reconciler.planner.scope import ReadScope, read_scope
 from reconciler.targets.native import read as dbread
 from reconciler.targets.native.read import read_base, read_scoped, read_sets
 from reconciler.targets.native.schema import appointments_t, clients_t
-from reconciler.errors import DatabaseError
-from reconciler.planner.scope import ReadScope, read_scope
-from reconciler.app.workflow import compute_plan
 from reconciler.targets.native.target import NativeTarget
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from dbhelpers import fresh_db
 from planner_builders import AT, appt, client, one, staff, steps, t, world, world_desired
+
+from reconciler.cli import main
+from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.model.actions import Plan
 from reconciler.model.actual import ActualState
-from reconciler.cli import main
 from reconciler.model.desired import DesiredState
-from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.planner import plan
 
 

@@ -38,7 +38,7 @@ def compute_plan(
     """
     from reconciler.errors import NoPractice
     from reconciler.planner import plan as make_plan
-    from reconciler.planner.scope import practice_timezone, read_scope
+    from reconciler.planner.scope import classify, practice_timezone, scope_from_roster
     from reconciler.timeutil import iso_z, local_date, resolve_at
 
     target.require_schema()
@@ -54,9 +54,10 @@ def compute_plan(
         except ValueError:
             today = None  # an unknown timezone: the static checks name it
         static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
-        scope = read_scope(desired, practice, staff, at)
+        roster = classify(desired, practice, staff, at)  # once per plan: the scope and the planner share it
+        scope = scope_from_roster(desired, roster)
         actual = session.read_sets(scope, practice, staff)
-    result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
+    result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change, roster=roster)
     return dataclasses.replace(result, generated_at=iso_z(now))
 
 
