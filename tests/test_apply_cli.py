@@ -11,11 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
+from test_executor_support import (
+    AT,
+    EXAMPLES,
+    cli_env,
+    full_state,
+    invoke,
+    names_in,
+    paused_cli_cmd,
+    plan_for,
+    practice_db,
+    run_cli,
+    save_plan_file,
+)
 
 from reconciler.app.workflow import render_plan
-from test_executor_support import (
-    AT, EXAMPLES, cli_cmd, cli_env, full_state, invoke, names_in, paused_cli_cmd, plan_for, practice_db, run_cli, save_plan_file,
-)
 
 HANDOVER = EXAMPLES / "handover"  # 5 writer groups: export, sessions, series, clients, staff
 OFFBOARDING = EXAMPLES / "offboarding"

@@ -18,14 +18,22 @@ from typing import Callable
 
 import pytest
 from click.testing import CliRunner, Result
-
 from dbhelpers import PRACTICE_YAML, fresh_db
-from reconciler.cli import main
-from reconciler.targets.native.snapshot import HIDDEN, parse_snapshot
-from reconciler.errors import SnapshotError
 from test_executor_support import (
-    AT, CLIENT_NAMES, EXAMPLES, cli_cmd, cli_env, full_state, names_in, paused_cli_cmd, practice_db, save_plan_file,
+    AT,
+    CLIENT_NAMES,
+    EXAMPLES,
+    cli_env,
+    full_state,
+    names_in,
+    paused_cli_cmd,
+    practice_db,
+    save_plan_file,
 )
+
+from reconciler.cli import main
+from reconciler.errors import SnapshotError
+from reconciler.targets.native.snapshot import HIDDEN, parse_snapshot
 
 HANDOVER = EXAMPLES / "handover"  # policy handover: an export file first, then 5 writer groups
 

@@ -39,7 +39,7 @@ def compute_plan(
     """
     from reconciler.errors import NoPractice
     from reconciler.planner import plan as make_plan
-    from reconciler.planner.scope import practice_timezone, read_scope
+    from reconciler.planner.scope import classify, practice_timezone, scope_from_roster
     from reconciler.timeutil import iso_z, local_date, resolve_at
 
     target.require_schema()
@@ -55,28 +55,23 @@ def compute_plan(
         except ValueError:
             today = None  # an unknown timezone: the static checks name it
         static_warnings = static_errors(
-            desired,
-            today=today,
-            known_staff={sid: row.active for sid, row in staff.items()},
+            desired, today=today, known_staff={sid: row.active for sid, row in staff.items()}
         )
-        scope = read_scope(desired, practice, staff, at)
+        roster = classify(desired, practice, staff, at)  # once per plan: the scope and the planner share it
+        scope = scope_from_roster(desired, roster)
         actual = session.read_sets(scope, practice, staff)
         db_id = session.database_id()
-    result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
-    warnings = result.warnings + tuple(
-        str(p) for p in static_warnings if str(p) not in result.warnings
-    )
+    result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change, roster=roster)
+    warnings = result.warnings + tuple(str(p) for p in static_warnings if str(p) not in result.warnings)
     extra = {**result.extra, "db_id": db_id} if db_id else result.extra
-    return dataclasses.replace(
-        result, generated_at=iso_z(now), warnings=warnings, extra=extra
-    )
+    return dataclasses.replace(result, generated_at=iso_z(now), warnings=warnings, extra=extra)
 
 
 def static_errors(
     desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]
 ) -> list["Problem"]:
     """Raise :class:`ValidationFailed` with every error of the static config checks
-    (``reconciler.planner.checks``, as ``validate`` runs them), each fact once; return
+    (``reconciler.planner.validator``, as ``validate`` runs them), each fact once; return
     their warnings (the plan shows them too).
 
     When these fail the planner is not run: its own config checks cover the same facts
@@ -84,7 +79,7 @@ def static_errors(
     in two wordings reads like two problems.
     """
     from reconciler.errors import ValidationFailed, problem_key
-    from reconciler.planner.checks import check_desired
+    from reconciler.planner.validator import check_desired
 
     seen: set[tuple[object, str]] = set()
     errors = []
