@@ -153,6 +153,11 @@ def apply_plan(
     from reconciler.app.executor import apply_plan as _apply
 
     return _apply(
-        target, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
-        lock_timeout=lock_timeout, progress=progress,
+        target,
+        plan,
+        actor=actor,
+        confirm_delete=tuple(confirm_delete),
+        export_dir=export_dir,
+        lock_timeout=lock_timeout,
+        progress=progress,
     )
