@@ -32,11 +32,7 @@ from reconciler.errors import ReconcilerError  # noqa: E402
 
 SEED_SNAPSHOT = ROOT / "examples" / "practice.yaml"
 NAMES = sorted(
-    {
-        c[k]
-        for c in yaml.safe_load(SEED_SNAPSHOT.read_text())["clients"]
-        for k in ("first_name", "last_name")
-    }
+    {c[k] for c in yaml.safe_load(SEED_SNAPSHOT.read_text())["clients"] for k in ("first_name", "last_name")}
 )
 WORK = Path(tempfile.mkdtemp(prefix="reconciler-fuzz-"))
 
@@ -83,9 +79,7 @@ def _expect(call: Callable[[], object], file: str) -> None:
         call()
     except ReconcilerError as exc:
         message = str(exc)
-        if file not in message and not any(
-            file in str(p.location.file or "") for p in exc.problems
-        ):
+        if file not in message and not any(file in str(p.location.file or "") for p in exc.problems):
             raise Crash(f"error does not name {file}: {message[:200]}") from None
         # The readers never echo a value holding a client name of the document they read.
         leaked = [n for n in NAMES if n in message]
@@ -197,12 +191,8 @@ class _TimeUp(BaseException):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="time per target")
-    ap.add_argument(
-        "--target", choices=sorted(TARGETS), action="append", help="default: all"
-    )
-    ap.add_argument(
-        "--engine", choices=["auto", "atheris", "hypothesis"], default="auto"
-    )
+    ap.add_argument("--target", choices=sorted(TARGETS), action="append", help="default: all")
+    ap.add_argument("--engine", choices=["auto", "atheris", "hypothesis"], default="auto")
     args = ap.parse_args()
     targets = args.target or sorted(TARGETS)
     engine = args.engine
@@ -235,11 +225,7 @@ def main() -> int:
     rc = 0
     for t in targets:
         print(f"fuzzing {t} for {args.seconds:g} s with {engine}", file=sys.stderr)
-        rc |= (
-            run_atheris(t, args.seconds)
-            if engine == "atheris"
-            else run_hypothesis(t, args.seconds)
-        )
+        rc |= run_atheris(t, args.seconds) if engine == "atheris" else run_hypothesis(t, args.seconds)
     return rc
 
 

@@ -45,9 +45,7 @@ def _handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (
-            Interrupted
-        ) as exc:  # says whether anything changed (reconciler.app.interrupts)
+        except Interrupted as exc:  # says whether anything changed (reconciler.app.interrupts)
             if Ctx.debug:
                 raise
             _fail(str(exc), exc.exit_code, prefix="")
@@ -99,10 +97,7 @@ def _unexpected(exc: BaseException) -> str:
     line = error_line(exc)
     if line is not None:
         return f"database error: {line}"
-    return (
-        f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
-        "(re-run with --debug for the traceback)"
-    )
+    return f"unexpected {exc.__class__.__name__}; this is a bug in reconciler (re-run with --debug for the traceback)"
 
 
 def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
@@ -135,9 +130,7 @@ def _seconds(
     return check
 
 
-def _db_url(
-    _ctx: click.Context, param: click.Parameter, value: str | None
-) -> str | None:
+def _db_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--db ''`` is a mistake (an unset shell variable, say), not "the default database"."""
     if value is not None and not value.strip():
         raise click.BadParameter(
@@ -188,18 +181,14 @@ class _Group(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            setattr(
-                exc, "exit_code", 1
-            )  # click declares it per class; this one instance exits 1
+            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            setattr(
-                exc, "exit_code", 1
-            )  # click declares it per class; this one instance exits 1
+            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
             raise
 
 
@@ -233,11 +222,7 @@ def main(debug: bool, target: str | None) -> None:
 @_handle_errors
 def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None:
     """Check the config: schema, references, policies, invariants (and the database with --db)."""
-    _done(
-        commands.validate(
-            _echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()
-        )
-    )
+    _done(commands.validate(_echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
 
 
 # ---------------------------------------------------------------- plan
@@ -351,11 +336,7 @@ def apply(
 ) -> None:
     """Apply a saved plan exactly, or plan and apply, in one transaction with an audit trail."""
     source = click.get_current_context().get_parameter_source("config_dir")
-    if (
-        planfile is not None
-        and source is not click.core.ParameterSource.DEFAULT
-        and not config_dir.is_dir()
-    ):
+    if planfile is not None and source is not click.core.ParameterSource.DEFAULT and not config_dir.is_dir():
         what = "does not exist" if not config_dir.exists() else "is not a directory"
         raise ReconcilerError(f"config directory {config_dir} {what}")
     _done(
@@ -393,9 +374,7 @@ def apply(
     metavar="SECONDS",
     callback=_seconds(False),
 )
-@click.option(
-    "--auto-apply", is_flag=True, help="Apply plans instead of only printing them."
-)
+@click.option("--auto-apply", is_flag=True, help="Apply plans instead of only printing them.")
 @click.option(
     "--actor",
     "actor",
@@ -473,9 +452,7 @@ def watch(
 # ---------------------------------------------------------------- import / export / audit / status
 @main.command("import")
 @db_option
-@click.option(
-    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path)
-)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @_handle_errors
 def import_(db: str | None, out: Path) -> None:
     """Write a config that describes the database as it is (the first plan is empty)."""
@@ -485,18 +462,12 @@ def import_(db: str | None, out: Path) -> None:
 @main.command()
 @click.option("--staff", "staff_id", required=True, metavar="ID")
 @click.option("--format", "fmt", type=click.Choice(["fhir", "csv"]), required=True)
-@click.option(
-    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 @_handle_errors
 def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     """Write a professional's client records (mode 0600, never overwrites)."""
-    _done(
-        commands.export(
-            _echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out
-        )
-    )
+    _done(commands.export(_echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out))
 
 
 @main.command()
@@ -559,11 +530,7 @@ def db_upgrade(db: str | None) -> None:
 @_handle_errors
 def db_load(file: Path, db: str | None) -> None:
     """Load a YAML or JSON snapshot into an empty database (all or nothing)."""
-    _done(
-        commands.db_load(
-            _echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()
-        )
-    )
+    _done(commands.db_load(_echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()))
 
 
 @db.command("dump")

@@ -37,18 +37,12 @@ _STR_TAG = _T + "str"
 _MAP_TAG = _T + "map"
 _SEQ_TAG = _T + "seq"
 _MERGE_TAG = _T + "merge"
-_SCALAR_TAGS = frozenset(
-    _T + t for t in ("null", "bool", "int", "float", "str", "timestamp")
-)
+_SCALAR_TAGS = frozenset(_T + t for t in ("null", "bool", "int", "float", "str", "timestamp"))
 _SCALAR_CONSTRUCTORS: dict[str, Callable[[Any, Any], Any]] = {
     tag: SafeConstructor.yaml_constructors[tag] for tag in _SCALAR_TAGS
 }
-_IMPLICIT: dict[Any, list[tuple[str, Any]]] = (
-    yaml.resolver.Resolver.yaml_implicit_resolvers
-)
-_PLAIN_TAGS: dict[
-    str, str
-] = {}  # plain scalar text -> resolved tag (a pure function: safe to share)
+_IMPLICIT: dict[Any, list[tuple[str, Any]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
+_PLAIN_TAGS: dict[str, str] = {}  # plain scalar text -> resolved tag (a pure function: safe to share)
 
 
 # --------------------------------------------------------------------------- marked values
@@ -82,11 +76,7 @@ def line_of(data: Any, path: Iterable[str | int], default: int = 1) -> int:
         if isinstance(node, MarkedMap) and not isinstance(step, int) and step in node:
             line = node.key_lines.get(step, line)
             node = node[step]
-        elif (
-            isinstance(node, MarkedSeq)
-            and isinstance(step, int)
-            and 0 <= step < len(node)
-        ):
+        elif isinstance(node, MarkedSeq) and isinstance(step, int) and 0 <= step < len(node):
             line = node.item_lines[step]
             node = node[step]
         else:
@@ -139,18 +129,14 @@ class _EventBuilder:
     def __init__(self, loader: Any, filename: str) -> None:
         self.loader = loader
         self.filename = filename
-        self.anchors: dict[
-            str, tuple[Any, int]
-        ] = {}  # anchor -> (value, expanded node count)
+        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded node count)
         self.open_anchors: set[str] = set()
         self.expansion = 0  # nodes added by aliases so far
         self.count = 0  # nodes (after alias expansion) so far
         self.scalars: dict[tuple[str, str], Any] = {}
 
     def fail(self, line: int, message: str) -> ConfigError:
-        return ConfigError(
-            message, [Problem(Location(self.filename, line, ""), message, "yaml")]
-        )
+        return ConfigError(message, [Problem(Location(self.filename, line, ""), message, "yaml")])
 
     def resolve(self, event: Any) -> str:
         tag: str | None = event.tag
@@ -162,9 +148,7 @@ class _EventBuilder:
         cached = _PLAIN_TAGS.get(value)
         if cached is not None:
             return cached
-        candidates = _IMPLICIT.get(value[0] if value else "", []) + _IMPLICIT.get(
-            None, []
-        )
+        candidates = _IMPLICIT.get(value[0] if value else "", []) + _IMPLICIT.get(None, [])
         for candidate, regexp in candidates:
             if regexp.match(value):
                 tag = candidate
@@ -190,15 +174,11 @@ class _EventBuilder:
                 line,
                 f"YAML tag {_short_tag(tag)} is not allowed (only plain data is accepted)",
             )
-        node = yaml.ScalarNode(
-            tag, event.value, event.start_mark, event.end_mark, event.style
-        )
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             value = ctor(self.loader, node)
         except ValueError as exc:  # e.g. 2026-13-45 looks like a date but is none
-            raise self.fail(
-                line, f"invalid {_short_tag(tag)} value {event.value!r}: {exc}"
-            ) from None
+            raise self.fail(line, f"invalid {_short_tag(tag)} value {event.value!r}: {exc}") from None
         self.scalars[key] = value  # every safe scalar value is immutable
         return value
 
@@ -221,9 +201,7 @@ class _EventBuilder:
                         line,
                         "a mapping key must be a plain string, not a mapping or list",
                     )
-                raise self.fail(
-                    line, f"mapping key {value!r} must be a string (quote it)"
-                )
+                raise self.fail(line, f"mapping key {value!r} must be a string (quote it)")
             elif value in container:
                 raise self.fail(
                     line,
@@ -252,9 +230,7 @@ class _EventBuilder:
             sources = value if isinstance(value, MarkedSeq) else [value]
             for source in sources:
                 if not isinstance(source, MarkedMap):
-                    raise self.fail(
-                        line, "a '<<' merge key needs a mapping or a list of mappings"
-                    )
+                    raise self.fail(line, "a '<<' merge key needs a mapping or a list of mappings")
                 for key, item in source.items():
                     if key not in target:
                         target[key] = item
@@ -281,11 +257,7 @@ class _EventBuilder:
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 is_map = kind is yaml.MappingStartEvent
                 tag = event.tag
-                if (
-                    tag is not None
-                    and tag != "!"
-                    and tag != (_MAP_TAG if is_map else _SEQ_TAG)
-                ):
+                if tag is not None and tag != "!" and tag != (_MAP_TAG if is_map else _SEQ_TAG):
                     raise self.fail(
                         line,
                         f"YAML tag {_short_tag(tag)} is not allowed (only plain data is accepted)",
@@ -320,9 +292,7 @@ class _EventBuilder:
                         f"recursive YAML alias *{anchor}: the anchor is used inside itself",
                     )
                 if anchor not in self.anchors:
-                    raise self.fail(
-                        line, f"YAML alias *{anchor} names no anchor defined before it"
-                    )
+                    raise self.fail(line, f"YAML alias *{anchor} names no anchor defined before it")
                 value, size = self.anchors[anchor]
                 self.expansion += size
                 self.count += size
@@ -386,20 +356,12 @@ def safe_load_marked(text: str, filename: str) -> Any:
             # for simple keys can reach their limit before we see MAX_DEPTH events);
             # it is the same fact, so report it in our words.
             message = f"YAML nested deeper than {MAX_DEPTH} levels"
-        raise ConfigError(
-            message, [Problem(Location(filename, line, ""), message, "yaml")]
-        ) from None
-    except (
-        yaml.reader.ReaderError
-    ) as exc:  # a control character (ESC, NUL...): at its line and column
+        raise ConfigError(message, [Problem(Location(filename, line, ""), message, "yaml")]) from None
+    except yaml.reader.ReaderError as exc:  # a control character (ESC, NUL...): at its line and column
         line, message = reader_error(exc, text)
-        raise ConfigError(
-            message, [Problem(Location(filename, line, ""), message, "yaml")]
-        ) from None
+        raise ConfigError(message, [Problem(Location(filename, line, ""), message, "yaml")]) from None
     except yaml.YAMLError as exc:
         message = "invalid YAML: " + " ".join(str(exc).split())
-        raise ConfigError(
-            message, [Problem(Location(filename, 1, ""), message, "yaml")]
-        ) from None
+        raise ConfigError(message, [Problem(Location(filename, 1, ""), message, "yaml")]) from None
     finally:
         loader.dispose()

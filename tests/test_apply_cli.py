@@ -32,14 +32,23 @@ OFFBOARDING = EXAMPLES / "offboarding"
 WAIT_FOR_PAUSE = 90.0  # seconds; generous for a loaded CI machine (the test never sleeps this long normally)
 
 
-def start_paused_apply(db_url: str, plan: Path, tmp_path: Path, after: int, seconds: float = 120) -> subprocess.Popen[str]:
+def start_paused_apply(
+    db_url: str, plan: Path, tmp_path: Path, after: int, seconds: float = 120
+) -> subprocess.Popen[str]:
     """Start `apply PLAN --auto-approve` that stops inside its transaction after writer group ``after``."""
     marker = tmp_path / "paused"
     env = cli_env(db_url)
-    proc = subprocess.Popen(paused_cli_cmd(after, marker, seconds, "apply", str(plan), "--auto-approve",
-                                           "--export-dir", str(tmp_path / "exports")),
-                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        paused_cli_cmd(
+            after, marker, seconds, "apply", str(plan), "--auto-approve", "--export-dir", str(tmp_path / "exports")
+        ),
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + WAIT_FOR_PAUSE
     while not marker.exists():
         if proc.poll() is not None:
@@ -59,7 +68,8 @@ def kill(proc: subprocess.Popen[str]) -> None:
 # ---------------------------------------------------------------- atomicity
 @pytest.mark.parametrize("after", [2, 5], ids=["after-sessions-moved", "after-last-writer-before-commit"])
 def test_sigkill_mid_transaction_leaves_the_database_as_before_and_reapply_converges(
-        db_url: str, tmp_path: Path, after: int) -> None:
+    db_url: str, tmp_path: Path, after: int
+) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
     before = full_state(engine)  # every row of every table, audit and seat events included
@@ -89,7 +99,8 @@ def test_second_apply_waits_then_fails_naming_the_holder(db_url: str, tmp_path: 
 
 
 def test_second_apply_that_gets_the_lock_after_the_first_commits_finds_the_plan_stale(
-        db_url: str, tmp_path: Path) -> None:
+    db_url: str, tmp_path: Path
+) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, OFFBOARDING, tmp_path / "plan.json")
     first = start_paused_apply(db_url, plan, tmp_path, after=1, seconds=2)
@@ -107,8 +118,11 @@ def test_second_apply_that_gets_the_lock_after_the_first_commits_finds_the_plan_
 @pytest.mark.parametrize("how", ["saved-plan", "plan-and-apply"])
 def test_apply_without_auto_approve_and_no_terminal_refuses(db_url: str, tmp_path: Path, how: str) -> None:
     engine = practice_db(db_url)
-    args = [str(save_plan_file(engine, OFFBOARDING, tmp_path / "p.json"))] if how == "saved-plan" else \
-        ["-c", str(OFFBOARDING), "--at", AT]
+    args = (
+        [str(save_plan_file(engine, OFFBOARDING, tmp_path / "p.json"))]
+        if how == "saved-plan"
+        else ["-c", str(OFFBOARDING), "--at", AT]
+    )
     before = full_state(engine)
     res = invoke(db_url, "apply", *args)
     assert res.exit_code == 1
@@ -123,8 +137,20 @@ def test_no_client_name_in_plan_apply_audit_or_log_output(db_url: str, tmp_path:
     for config in (EXAMPLES / "clients", HANDOVER):
         plan = plan_for(engine, config)
         printed += [render_plan(plan, fmt) for fmt in ("text", "json", "markdown")]
-        res = run_cli(db_url, "apply", "-c", str(config), "--at", AT, "--auto-approve", "--confirm-delete", "C-1013",
-                      "--export-dir", str(tmp_path / "exports"), cwd=tmp_path)
+        res = run_cli(
+            db_url,
+            "apply",
+            "-c",
+            str(config),
+            "--at",
+            AT,
+            "--auto-approve",
+            "--confirm-delete",
+            "C-1013",
+            "--export-dir",
+            str(tmp_path / "exports"),
+            cwd=tmp_path,
+        )
         assert res.returncode == 0, res.stderr
         printed += [res.stdout, res.stderr]
     for fmt in ("text", "json"):

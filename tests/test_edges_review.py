@@ -71,15 +71,19 @@ UNINITIALISED = [
 
 @pytest.mark.parametrize("args", [a for _, a in UNINITIALISED], ids=[i for i, _ in UNINITIALISED])
 def test_every_command_on_an_uninitialised_database_says_run_db_init(
-        db_url: str, tmp_path: Path, args: list[str]) -> None:
+    db_url: str, tmp_path: Path, args: list[str]
+) -> None:
     argv = [a.replace("{url}", db_url).replace("{tmp}", str(tmp_path)) for a in args]
     res = cli(*argv, "--db", db_url) if "--db" not in argv else cli(*argv)
     assert_one_clear_error(res, "not initialised", "reconciler db init")
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "imported").exists()
 
 
-@pytest.mark.parametrize("args", [["status"], ["audit"], ["plan", "-c", str(HANDOVER)], ["db", "dump"]],
-                         ids=["status", "audit", "plan", "db-dump"])
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["audit"], ["plan", "-c", str(HANDOVER)], ["db", "dump"]],
+    ids=["status", "audit", "plan", "db-dump"],
+)
 def test_a_missing_sqlite_file_is_named_and_not_created(tmp_path: Path, args: list[str]) -> None:
     db_file = tmp_path / "typo.db"
     assert_one_clear_error(cli(*args, "--db", f"sqlite:///{db_file}"), "not initialised", str(db_file))
@@ -117,21 +121,34 @@ PLAN_FILES: list[tuple[str, Callable[[str], bytes], str]] = [
     ("empty-file", lambda good: b"", "not a reconciler plan file"),
     ("truncated", lambda good: good[:300].encode(), "not a reconciler plan file"),
     ("a-json-list", lambda good: b"[1, 2]", "JSON list, not an object"),
-    ("format-version-2", lambda good: good.replace('"format_version": 1', '"format_version": 2').encode(),
-     "unsupported plan format_version 2"),
+    (
+        "format-version-2",
+        lambda good: good.replace('"format_version": 1', '"format_version": 2').encode(),
+        "unsupported plan format_version 2",
+    ),
     ("not-utf-8", lambda good: b"\xff\xfe{}", "not UTF-8"),
-    ("missing-actions", lambda good: json.dumps({k: v for k, v in json.loads(good).items() if k != "actions"}).encode(),
-     "missing key 'actions'"),
-    ("unknown-action-type", lambda good: good.replace('"appointment.transfer"', '"appointment.teleport"').encode(),
-     "not a valid ActionType"),
-    ("garbage-as-of", lambda good: good.replace(json.loads(good)["as_of"], "yesterday-ish").encode(),
-     "not a reconciler plan file"),
+    (
+        "missing-actions",
+        lambda good: json.dumps({k: v for k, v in json.loads(good).items() if k != "actions"}).encode(),
+        "missing key 'actions'",
+    ),
+    (
+        "unknown-action-type",
+        lambda good: good.replace('"appointment.transfer"', '"appointment.teleport"').encode(),
+        "not a valid ActionType",
+    ),
+    (
+        "garbage-as-of",
+        lambda good: good.replace(json.loads(good)["as_of"], "yesterday-ish").encode(),
+        "not a reconciler plan file",
+    ),
 ]
 
 
 @pytest.mark.parametrize("make,words", [(m, w) for _, m, w in PLAN_FILES], ids=[i for i, _, _ in PLAN_FILES])
 def test_a_damaged_plan_file_is_refused_before_touching_the_database(
-        db_url: str, tmp_path: Path, make: Callable[[str], bytes], words: str) -> None:
+    db_url: str, tmp_path: Path, make: Callable[[str], bytes], words: str
+) -> None:
     engine = practice_db(db_url)
     good = save_plan_file(engine, HANDOVER, tmp_path / "good.json").read_text()
     before = full_state(engine)
@@ -200,8 +217,9 @@ def test_export_file_is_0600_with_a_permissive_umask_and_never_overwritten(db_ur
     assert res.exit_code == 0, res.stderr
     assert out.stat().st_mode & 0o777 == 0o600
     body = out.read_bytes()
-    assert_one_clear_error(cli("export", "--staff", "jdoe", "--format", "csv", "--out", str(out), "--db", db_url),
-                           "already exists")
+    assert_one_clear_error(
+        cli("export", "--staff", "jdoe", "--format", "csv", "--out", str(out), "--db", db_url), "already exists"
+    )
     assert out.read_bytes() == body
 
 
@@ -214,8 +232,12 @@ SNAPSHOT_PHI = [
     ("name-as-a-list", "first_name: Ava", "first_name: [Ava]", "first_name"),
     ("name-too-long", "first_name: Ava", "first_name: Ava" + "a" * 300, "first_name"),
     ("name-in-deleted-at", "portal_access: true", "portal_access: true, deleted_at: Patel", "deleted_at"),
-    ("other-clients-name-in-duplicate-of", "portal_access: true", "portal_access: true, duplicate_of: Reyes",
-     "unknown client"),
+    (
+        "other-clients-name-in-duplicate-of",
+        "portal_access: true",
+        "portal_access: true, duplicate_of: Reyes",
+        "unknown client",
+    ),
     ("name-as-primary", "primary: bsmith", "primary: Patel", "unknown staff"),
     ("name-as-an-unknown-key", "portal_access: true", "portal_access: true, Patel: 1", "unknown key"),
 ]
@@ -244,8 +266,11 @@ def test_a_snapshot_error_still_shows_a_value_that_is_no_name(tmp_path: Path) ->
 def test_db_load_of_a_bad_client_row_prints_no_name_and_loads_nothing(db_url: str, tmp_path: Path) -> None:
     engine = fresh_db(db_url)
     bad = tmp_path / "snap.yaml"
-    bad.write_text(PRACTICE_YAML.read_text().replace(CLIENT_ROW, CLIENT_ROW.replace("balance_cents: 12500",
-                                                                                    "balance_cents: Patel")))
+    bad.write_text(
+        PRACTICE_YAML.read_text().replace(
+            CLIENT_ROW, CLIENT_ROW.replace("balance_cents: 12500", "balance_cents: Patel")
+        )
+    )
     res = cli("db", "load", str(bad), "--db", db_url)
     assert_one_clear_error(res, "snap.yaml:", "C-1002", "balance_cents")
     assert names_in(res.stderr + res.stdout) == []
@@ -261,8 +286,9 @@ DB_LOAD = [
 
 
 @pytest.mark.parametrize("make,words", [(m, w) for _, m, w in DB_LOAD], ids=[i for i, _, _ in DB_LOAD])
-def test_db_load_of_a_bad_file_is_one_clear_error(db_url: str, tmp_path: Path,
-                                                  make: Callable[[Path], Path], words: str) -> None:
+def test_db_load_of_a_bad_file_is_one_clear_error(
+    db_url: str, tmp_path: Path, make: Callable[[Path], Path], words: str
+) -> None:
     fresh_db(db_url).dispose()
     assert_one_clear_error(cli("db", "load", str(make(tmp_path)), "--db", db_url), words)
 
@@ -281,10 +307,15 @@ def test_ctrl_c_during_apply_exits_130_changes_nothing_and_leaves_no_export(db_u
     before = full_state(engine)
     marker = tmp_path / "paused"
     env = cli_env(db_url)
-    proc = subprocess.Popen(paused_cli_cmd(2, marker, 120, "apply", str(plan), "--auto-approve",
-                                           "--export-dir", str(tmp_path / "exports")),
-                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        paused_cli_cmd(2, marker, 120, "apply", str(plan), "--auto-approve", "--export-dir", str(tmp_path / "exports")),
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 90
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()
@@ -333,8 +364,11 @@ AT_GARBAGE = [
 @pytest.mark.parametrize("at,words", [(a, w) for _, a, w in AT_GARBAGE], ids=[i for i, _, _ in AT_GARBAGE])
 def test_a_bad_at_is_one_clear_error_for_plan_status_and_validate(db_url: str, at: str, words: str) -> None:
     practice_db(db_url).dispose()
-    for args in (["plan", "-c", str(HANDOVER), "--db", db_url], ["status", "--db", db_url],
-                 ["validate", "-c", str(HANDOVER)]):
+    for args in (
+        ["plan", "-c", str(HANDOVER), "--db", db_url],
+        ["status", "--db", db_url],
+        ["validate", "-c", str(HANDOVER)],
+    ):
         assert_one_clear_error(cli(*args, "--at", at), f"--at {at!r}", words)
 
 

@@ -98,8 +98,9 @@ def test_exports_are_never_uploaded() -> None:
 
 
 def test_every_reconciler_command_and_flag_in_the_workflow_exists() -> None:
-    calls = reconciler_invocations(run_scripts(workflow()["jobs"]["plan"]) + "\n"
-                                   + run_scripts(workflow()["jobs"]["apply"]))
+    calls = reconciler_invocations(
+        run_scripts(workflow()["jobs"]["plan"]) + "\n" + run_scripts(workflow()["jobs"]["apply"])
+    )
     assert {c[0] for c in calls} == {"validate", "plan", "apply", "audit"}
     for call in calls:
         command = main.commands[call[0]]

@@ -74,16 +74,12 @@ def test_unusable_entry_is_a_located_error(tmp_path: Path, case: str, cmd: str) 
     bad = make(cfg)
     code, lines = _validate(cfg, cmd)
     assert code == 1, lines
-    assert any(
-        line.startswith(f"Error: {bad}") or line.startswith(str(bad)) for line in lines
-    ), lines
+    assert any(line.startswith(f"Error: {bad}") or line.startswith(str(bad)) for line in lines), lines
     assert any(words in line for line in lines), lines
     assert not any("Traceback" in line or "unexpected" in line for line in lines)
 
 
-def test_unreadable_subdirectory_is_a_located_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unreadable_subdirectory_is_a_located_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Root can read any directory, so the refusal is injected at the OS boundary."""
     cfg = _cfg(tmp_path)
     (cfg / "team").mkdir()
@@ -98,9 +94,7 @@ def test_unreadable_subdirectory_is_a_located_error(
     monkeypatch.setattr(os, "scandir", scandir)
     code, lines = _validate(cfg)
     assert code == 1
-    assert any(
-        str(cfg / "team") in line and "Permission denied" in line for line in lines
-    ), lines
+    assert any(str(cfg / "team") in line and "Permission denied" in line for line in lines), lines
 
 
 @pytest.mark.skipif(
@@ -132,9 +126,7 @@ def test_unreadable_subdirectory_as_another_user(tmp_path: Path) -> None:
             text=True,
         )
         if probe.returncode != 0:
-            pytest.skip(
-                f"nobody cannot run this interpreter: {probe.stderr.strip()[-200:]}"
-            )
+            pytest.skip(f"nobody cannot run this interpreter: {probe.stderr.strip()[-200:]}")
         proc = subprocess.run(
             [
                 "runuser",
@@ -153,28 +145,18 @@ def test_unreadable_subdirectory_as_another_user(tmp_path: Path) -> None:
             cwd=base,
         )
         assert proc.returncode == 1, proc.stderr
-        assert (
-            proc.stderr.strip().splitlines()[0].startswith(f"Error: {cfg / 'team'}")
-        ), proc.stderr
+        assert proc.stderr.strip().splitlines()[0].startswith(f"Error: {cfg / 'team'}"), proc.stderr
         assert "Permission denied" in proc.stderr
     finally:
-        (base / "practice" / "team").chmod(0o755) if (
-            base / "practice" / "team"
-        ).exists() else None
+        (base / "practice" / "team").chmod(0o755) if (base / "practice" / "team").exists() else None
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.parametrize(
-    "char, name", [("\x1b", "#x001b"), ("\x00", "#x0000")], ids=["ESC", "NUL"]
-)
-def test_control_character_is_reported_at_its_line_and_column(
-    tmp_path: Path, char: str, name: str
-) -> None:
+@pytest.mark.parametrize("char, name", [("\x1b", "#x001b"), ("\x00", "#x0000")], ids=["ESC", "NUL"])
+def test_control_character_is_reported_at_its_line_and_column(tmp_path: Path, char: str, name: str) -> None:
     cfg = tmp_path / "practice"
     cfg.mkdir()
-    (cfg / "s.yaml").write_text(
-        f"version: 1\nstaff:\n  - id: alee\n  - id: b{char}smith\n"
-    )
+    (cfg / "s.yaml").write_text(f"version: 1\nstaff:\n  - id: alee\n  - id: b{char}smith\n")
     code, lines = _validate(cfg)
     assert code == 1
     # One line for the problem (then the count every config error ends with).

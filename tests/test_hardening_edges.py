@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
+
 from reconciler.cli import main
 
 AT = "2026-11-24T12:00:00-05:00"
@@ -21,9 +21,7 @@ LEAVE = MATCHING_CONFIG.replace(
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> object:
-    return CliRunner(
-        env={"RECONCILER_DB": None, "RECONCILER_ACTOR": "alee", **(env or {})}
-    ).invoke(main, list(args))
+    return CliRunner(env={"RECONCILER_DB": None, "RECONCILER_ACTOR": "alee", **(env or {})}).invoke(main, list(args))
 
 
 def practice(tmp_path: Path, config: str = MATCHING_CONFIG) -> tuple[str, Path]:
@@ -35,37 +33,25 @@ def practice(tmp_path: Path, config: str = MATCHING_CONFIG) -> tuple[str, Path]:
     return url, cfg
 
 
-def test_empty_db_option_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_empty_db_option_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    fresh_db(
-        f"sqlite:///{tmp_path / 'practice.db'}", PRACTICE_YAML
-    ).dispose()  # the default database
+    fresh_db(f"sqlite:///{tmp_path / 'practice.db'}", PRACTICE_YAML).dispose()  # the default database
     result = run("status", "--db", "")
     assert result.exit_code == 1  # type: ignore[attr-defined]
     assert "--db" in result.stderr and "empty" in result.stderr  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("cmd", ["plan", "export"])
-def test_out_with_a_missing_parent_directory_is_an_error(
-    tmp_path: Path, cmd: str
-) -> None:
+def test_out_with_a_missing_parent_directory_is_an_error(tmp_path: Path, cmd: str) -> None:
     url, cfg = practice(tmp_path)
     out = tmp_path / "no" / "such" / "file.json"
     args = (
-        ["plan", "-c", str(cfg), "--at", AT]
-        if cmd == "plan"
-        else ["export", "--staff", "bsmith", "--format", "fhir"]
+        ["plan", "-c", str(cfg), "--at", AT] if cmd == "plan" else ["export", "--staff", "bsmith", "--format", "fhir"]
     ) + ["--out", str(out), "--db", url]
     result = run(*args)
     assert result.exit_code == 1  # type: ignore[attr-defined]
     lines = result.stderr.strip().splitlines()  # type: ignore[attr-defined]
-    assert (
-        len(lines) == 1
-        and str(tmp_path / "no") in lines[0]
-        and "does not exist" in lines[0]
-    ), lines
+    assert len(lines) == 1 and str(tmp_path / "no") in lines[0] and "does not exist" in lines[0], lines
     assert not (tmp_path / "no").exists()
 
 
@@ -123,10 +109,7 @@ def test_plan_made_against_another_database_is_refused_as_such(tmp_path: Path) -
     assert "made against another database" in result.stderr, result.stderr  # type: ignore[attr-defined]
     assert "stale" not in result.stderr  # type: ignore[attr-defined]
     # ... and against its own database it applies.
-    assert (
-        run("apply", str(tmp_path / "p.json"), "--db", url, "--auto-approve").exit_code
-        == 0
-    )  # type: ignore[attr-defined]
+    assert run("apply", str(tmp_path / "p.json"), "--db", url, "--auto-approve").exit_code == 0  # type: ignore[attr-defined]
 
 
 def test_db_init_on_an_initialised_database_says_only_nothing_to_do(
@@ -137,9 +120,7 @@ def test_db_init_on_an_initialised_database_says_only_nothing_to_do(
     assert first.exit_code == 0 and "database initialised" in first.output  # type: ignore[attr-defined]
     again = run("db", "init", "--db", url)
     assert again.exit_code == 0  # type: ignore[attr-defined]
-    assert (
-        "nothing to do" in again.output and "database initialised" not in again.output
-    )  # type: ignore[attr-defined]
+    assert "nothing to do" in again.output and "database initialised" not in again.output  # type: ignore[attr-defined]
 
 
 def test_apply_of_one_action_says_one_action(tmp_path: Path) -> None:
@@ -162,11 +143,7 @@ CHECK_ERROR = "version: 1\nstaff:\n  - {id: bsmith, active: false, successor: gh
 def test_config_errors_have_one_shape(tmp_path: Path, body: str, cmd: str) -> None:
     """validate and plan, schema errors and check errors: located lines, then a count."""
     url, cfg = practice(tmp_path, body)
-    args = (
-        ["validate", "-c", str(cfg)]
-        if cmd == "validate"
-        else ["plan", "-c", str(cfg), "--db", url, "--at", AT]
-    )
+    args = ["validate", "-c", str(cfg)] if cmd == "validate" else ["plan", "-c", str(cfg), "--db", url, "--at", AT]
     result = run(*args)
     assert result.exit_code == 1  # type: ignore[attr-defined]
     lines = result.stderr.splitlines()  # type: ignore[attr-defined]
@@ -178,10 +155,7 @@ def test_config_errors_have_one_shape(tmp_path: Path, body: str, cmd: str) -> No
 def test_validate_help_tells_the_truth_about_db() -> None:
     result = run("validate", "--help")
     text = " ".join(result.output.split())  # type: ignore[attr-defined]
-    assert (
-        "$RECONCILER_DB" not in text.split("--db")[1].split("--")[0]
-        or "not read" in text
-    ), text
+    assert "$RECONCILER_DB" not in text.split("--db")[1].split("--")[0] or "not read" in text, text
     assert "no database" in text.lower(), text
 
 
@@ -235,9 +209,7 @@ def test_read_only_sqlite_database_can_be_planned(tmp_path: Path) -> None:
     )
     if probe.returncode != 0:
         pytest.skip("cannot make a read-only mount here")
-    proc = subprocess.run(
-        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True
-    )
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "staff.deactivate" in proc.stdout or "bsmith" in proc.stdout
 
@@ -245,8 +217,7 @@ def test_read_only_sqlite_database_can_be_planned(tmp_path: Path) -> None:
 def test_deactivate_on_before_1900_is_a_warning(tmp_path: Path) -> None:
     config = MATCHING_CONFIG.replace(
         "{id: bsmith, name: Beth Smith, role: clinician}",
-        "{id: bsmith, name: Beth Smith, role: clinician, deactivate_on: 0001-01-01, "
-        "successor: jdoe}",
+        "{id: bsmith, name: Beth Smith, role: clinician, deactivate_on: 0001-01-01, successor: jdoe}",
     )
     url, cfg = practice(tmp_path, config)
     result = run("validate", "-c", str(cfg))

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 from click.testing import CliRunner
-
 from pgserver import PgServer
+from sqlalchemy.engine import make_url
 from test_apply_cli import HANDOVER, WAIT_FOR_PAUSE
 from test_executor_support import (
     cli_env,
@@ -61,8 +60,9 @@ def converges(url: str, engine: Any, plan: Path, tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- SQLite
 def test_sqlite_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import reconciler.targets.native.engine as engine_mod
     from sqlalchemy import event
+
+    import reconciler.targets.native.engine as engine_mod
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
     engine = practice_db(url)
@@ -74,9 +74,7 @@ def test_sqlite_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         real(eng, **kw)
 
         @event.listens_for(eng, "connect")
-        def _cap(
-            dbapi_conn: Any, _record: Any
-        ) -> None:  # no page beyond the ones in use
+        def _cap(dbapi_conn: Any, _record: Any) -> None:  # no page beyond the ones in use
             cur = dbapi_conn.cursor()
             pages = cur.execute("PRAGMA page_count").fetchone()[0]
             cur.execute(f"PRAGMA max_page_count = {pages}")
@@ -126,9 +124,7 @@ def test_sqlite_locked_by_another_process(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- PostgreSQL
-def _paused(
-    url: str, plan: Path, tmp_path: Path, after: int, seconds: float
-) -> subprocess.Popen[str]:
+def _paused(url: str, plan: Path, tmp_path: Path, after: int, seconds: float) -> subprocess.Popen[str]:
     marker = tmp_path / "paused"
     proc = subprocess.Popen(
         paused_cli_cmd(
@@ -160,15 +156,11 @@ def _paused(
 def _admin(server: PgServer, sql: str) -> None:
     import psycopg
 
-    with psycopg.connect(
-        host=str(server.sock), user=server.user, dbname="postgres", autocommit=True
-    ) as conn:
+    with psycopg.connect(host=str(server.sock), user=server.user, dbname="postgres", autocommit=True) as conn:
         conn.execute(sql)
 
 
-def test_postgresql_backend_terminated_mid_apply(
-    pg_server: PgServer, tmp_path: Path
-) -> None:
+def test_postgresql_backend_terminated_mid_apply(pg_server: PgServer, tmp_path: Path) -> None:
     url = pg_server.create_database()
     engine = practice_db(url)
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
@@ -191,9 +183,7 @@ def test_postgresql_backend_terminated_mid_apply(
 def test_postgresql_server_stopped_immediately_mid_apply_and_restarted(
     tmp_path: Path,
 ) -> None:
-    server = (
-        PgServer().start()
-    )  # a dedicated server: the others' tests are not disturbed
+    server = PgServer().start()  # a dedicated server: the others' tests are not disturbed
     try:
         url = server.create_database()
         engine = practice_db(url)
@@ -248,9 +238,7 @@ def test_postgresql_server_stopped_immediately_mid_apply_and_restarted(
     ],
     ids=["lock-wait-timeout", "statement-timeout"],
 )
-def test_postgresql_timeouts(
-    pg_server: PgServer, tmp_path: Path, setting: str, words: str, wait: str
-) -> None:
+def test_postgresql_timeouts(pg_server: PgServer, tmp_path: Path, setting: str, words: str, wait: str) -> None:
     """Another session holds a row lock on staff; the apply's table lock waits until
     --lock-timeout (the apply's own lock wait bound) or the server's
     statement_timeout (set in the URL) cancels it."""
@@ -261,13 +249,9 @@ def test_postgresql_timeouts(
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
     before = full_state(engine)
     dbname = make_url(url).database
-    blocker = psycopg.connect(
-        host=str(pg_server.sock), user=pg_server.user, dbname=dbname
-    )
+    blocker = psycopg.connect(host=str(pg_server.sock), user=pg_server.user, dbname=dbname)
     try:
-        blocker.execute(
-            "UPDATE staff SET name = name WHERE id = 'alee'"
-        )  # holds ROW EXCLUSIVE until rollback
+        blocker.execute("UPDATE staff SET name = name WHERE id = 'alee'")  # holds ROW EXCLUSIVE until rollback
         timed = url + f"&options=-c%20{setting}%3D1000"
         res = apply_in_process(timed, plan, tmp_path, "--lock-timeout", wait)
         assert res.exit_code == 1, res.output

@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 from click.testing import CliRunner
+from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
-from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
-from reconciler.cli import main
 from test_executor_support import AT, CLIENT_NAMES, names_in, practice_db
+
+from reconciler.cli import main
 
 FUZZ = settings(
     max_examples=25,
@@ -78,18 +78,10 @@ def mutate(draw: st.DrawFn, doc: Any, depth: int = 0) -> Any:
                 continue  # drop the key
             out[k] = draw(values) if choice == 1 else mutate(draw, v, depth + 1)
         if draw(st.integers(0, 9)) == 0:
-            out[
-                draw(
-                    st.sampled_from(
-                        ["colour", "id", "version", "status", "primary", "max_caseload"]
-                    )
-                )
-            ] = draw(values)
+            out[draw(st.sampled_from(["colour", "id", "version", "status", "primary", "max_caseload"]))] = draw(values)
         return out
     if isinstance(doc, list):
-        items = [
-            mutate(draw, x, depth + 1) for x in doc[: draw(st.integers(0, len(doc)))]
-        ]
+        items = [mutate(draw, x, depth + 1) for x in doc[: draw(st.integers(0, len(doc)))]]
         if items and draw(st.booleans()):
             items.append(items[0])  # a duplicate id
         return items
@@ -97,8 +89,7 @@ def mutate(draw: st.DrawFn, doc: Any, depth: int = 0) -> Any:
 
 
 CONFIG = yaml.safe_load(
-    MATCHING_CONFIG
-    + "clients:\n  - {id: C-1001, primary: jdoe}\n  - {id: C-1002, status: inactive}\n"
+    MATCHING_CONFIG + "clients:\n  - {id: C-1001, primary: jdoe}\n  - {id: C-1002, status: inactive}\n"
     "policies:\n  - {name: gentle, future_sessions: transfer, export: csv}\n"
 )
 SNAPSHOT = yaml.safe_load(PRACTICE_YAML.read_text())
@@ -115,28 +106,18 @@ def documents(draw: st.DrawFn, base: Any) -> str:
     doc = mutate(draw, base)
     text = draw(st.sampled_from(["yaml", "json"])) == "json"
     try:
-        out = (
-            json.dumps(doc, default=str)
-            if text
-            else yaml.safe_dump(doc, allow_unicode=True)
-        )
+        out = json.dumps(doc, default=str) if text else yaml.safe_dump(doc, allow_unicode=True)
     except (ValueError, TypeError):
         out = str(doc)
     if draw(st.integers(0, 7)) == 0:  # a byte-level cut or splice
         cut = draw(st.integers(0, len(out)))
-        out = out[:cut] + draw(
-            st.sampled_from(
-                ["", "\x1b", "\x00", ": [", "*a", "&a x", "!!python/object:os.system"]
-            )
-        )
+        out = out[:cut] + draw(st.sampled_from(["", "\x1b", "\x00", ": [", "*a", "&a x", "!!python/object:os.system"]))
     return out
 
 
 def check(result: Any, where: str) -> None:
     out = result.stdout + result.stderr
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code in (0, 1), (result.exit_code, out)
     assert "Traceback" not in out and "this is a bug" not in out, out
     assert names_in(out) == [], out
@@ -156,17 +137,11 @@ def test_fuzzed_config_files() -> None:
         cfg = tmp / "practice"
         shutil.rmtree(cfg, ignore_errors=True)
         cfg.mkdir()
-        (cfg / "practice.yaml").write_text(
-            text, encoding="utf-8", errors="surrogatepass"
-        )
+        (cfg / "practice.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
         runner = CliRunner(env={"RECONCILER_DB": None})
         check(runner.invoke(main, ["validate", "-c", str(cfg)]), "practice.yaml")
         result = runner.invoke(main, ["plan", "-c", str(cfg), "--db", url, "--at", AT])
-        assert (
-            result.exit_code in (0, 1)
-            and "Traceback" not in result.output
-            and names_in(result.output) == []
-        )
+        assert result.exit_code in (0, 1) and "Traceback" not in result.output and names_in(result.output) == []
 
     try:
         run()
@@ -185,9 +160,7 @@ def test_fuzzed_snapshots() -> None:
         snap = tmp / f"snap{suffix}"
         snap.write_text(text, encoding="utf-8", errors="surrogatepass")
         shutil.copyfile(empty, tmp / "p.db")
-        result = CliRunner().invoke(
-            main, ["db", "load", str(snap), "--db", f"sqlite:///{tmp / 'p.db'}"]
-        )
+        result = CliRunner().invoke(main, ["db", "load", str(snap), "--db", f"sqlite:///{tmp / 'p.db'}"])
         check(result, str(snap))
 
     try:
@@ -205,8 +178,7 @@ def test_fuzzed_saved_plans() -> None:
     (cfg / "p.yaml").write_text(
         MATCHING_CONFIG.replace(
             "{id: bsmith, name: Beth Smith, role: clinician}",
-            "{id: bsmith, name: Beth Smith, role: clinician, "
-            "active: false, successor: jdoe}",
+            "{id: bsmith, name: Beth Smith, role: clinician, active: false, successor: jdoe}",
         )
     )
     runner = CliRunner(env={"RECONCILER_ACTOR": "alee"})
@@ -258,6 +230,4 @@ def test_fuzzed_saved_plans() -> None:
 
 
 def test_names_are_recognisable() -> None:
-    assert (
-        "Patel" in CLIENT_NAMES or CLIENT_NAMES
-    )  # the seeded names the checks look for
+    assert "Patel" in CLIENT_NAMES or CLIENT_NAMES  # the seeded names the checks look for

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_apply_cli import HANDOVER, WAIT_FOR_PAUSE
 from test_executor_support import (
     cli_env,
@@ -24,9 +23,7 @@ from test_executor_support import (
 )
 
 
-def _paused(
-    db_url: str, plan: Path, tmp_path: Path, after: int | str, seconds: float
-) -> subprocess.Popen[str]:
+def _paused(db_url: str, plan: Path, tmp_path: Path, after: int | str, seconds: float) -> subprocess.Popen[str]:
     marker = tmp_path / "paused"
     proc = subprocess.Popen(
         paused_cli_cmd(
@@ -60,26 +57,18 @@ def _paused(
     [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
     ids=["SIGINT", "SIGTERM"],
 )
-def test_interrupt_before_commit_says_nothing_changed(
-    db_url: str, tmp_path: Path, sig: int, code: int
-) -> None:
+def test_interrupt_before_commit_says_nothing_changed(db_url: str, tmp_path: Path, sig: int, code: int) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
     before = full_state(engine)
-    proc = _paused(
-        db_url, plan, tmp_path, 5, 60
-    )  # after the last writer group, before COMMIT
+    proc = _paused(db_url, plan, tmp_path, 5, 60)  # after the last writer group, before COMMIT
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, (out, err)
     assert err.strip().splitlines() == ["Interrupted: nothing was changed"], err
     assert "Apply complete" not in out
     assert full_state(engine) == before
-    assert (
-        not list((tmp_path / "exports").glob("*"))
-        if (tmp_path / "exports").exists()
-        else True
-    )
+    assert not list((tmp_path / "exports").glob("*")) if (tmp_path / "exports").exists() else True
     engine.dispose()
 
 
@@ -98,8 +87,6 @@ def test_interrupt_after_commit_reports_the_apply_and_the_interrupt(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, (out, err)
     assert out.startswith("Apply complete: "), out
-    assert err.strip().splitlines() == [
-        "Interrupted after the changes were committed (the apply is complete)"
-    ], err
+    assert err.strip().splitlines() == ["Interrupted after the changes were committed (the apply is complete)"], err
     assert plan_for(engine, HANDOVER).is_empty  # it really was applied
     engine.dispose()

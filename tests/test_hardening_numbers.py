@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
+
 from reconciler.cli import main
 
 INT32 = 2**31
@@ -64,15 +64,11 @@ CONFIG_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "body, field", [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES]
-)
-def test_out_of_range_config_number_is_a_located_error(
-    tmp_path: Path, body: str, field: str
-) -> None:
+@pytest.mark.parametrize("body, field", [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
+def test_out_of_range_config_number_is_a_located_error(tmp_path: Path, body: str, field: str) -> None:
     code, err = _validate(tmp_path, "version: 1\n" + body)
     assert code == 1, err
-    assert f"practice.yaml:" in err and field in err, err
+    assert "practice.yaml:" in err and field in err, err
     assert "unexpected" not in err and "Traceback" not in err
 
 
@@ -154,9 +150,7 @@ SNAP_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "edit, where", [c[1:] for c in SNAP_CASES], ids=[c[0] for c in SNAP_CASES]
-)
+@pytest.mark.parametrize("edit, where", [c[1:] for c in SNAP_CASES], ids=[c[0] for c in SNAP_CASES])
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_out_of_range_snapshot_number_is_a_located_error(
     tmp_path: Path, edit: tuple[str, str], where: str, suffix: str
@@ -174,25 +168,18 @@ def test_out_of_range_snapshot_number_is_a_located_error(
     fresh_db(url).dispose()
     result = CliRunner().invoke(main, ["db", "load", str(path), "--db", url])
     assert result.exit_code == 1, result.output
-    assert str(path) in result.stderr and where.split(": ")[-1] in result.stderr, (
-        result.stderr
-    )
+    assert str(path) in result.stderr and where.split(": ")[-1] in result.stderr, result.stderr
     assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_largest_balance_loads_and_dumps(tmp_path: Path) -> None:
     path = tmp_path / "snap.yaml"
-    path.write_text(
-        SNAP_BASE.replace("balance_cents: 0", f"balance_cents: {INT64 - 1}")
-    )
+    path.write_text(SNAP_BASE.replace("balance_cents: 0", f"balance_cents: {INT64 - 1}"))
     url = f"sqlite:///{tmp_path / 'p.db'}"
     fresh_db(url).dispose()
     runner = CliRunner()
     assert runner.invoke(main, ["db", "load", str(path), "--db", url]).exit_code == 0
-    assert (
-        f"balance_cents: {INT64 - 1}"
-        in runner.invoke(main, ["db", "dump", "--db", url]).stdout
-    )
+    assert f"balance_cents: {INT64 - 1}" in runner.invoke(main, ["db", "dump", "--db", url]).stdout
 
 
 def test_out_of_range_numbers_in_a_plan_file_are_refused(tmp_path: Path) -> None:

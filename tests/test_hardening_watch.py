@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
 from dbhelpers import PRACTICE_YAML, fresh_db
+from test_watch import NOW, OFFBOARDING, STEADY, audit_count, events, log_lines, write  # noqa: F401
+
 from reconciler.app.gitsource import GitSource
 from reconciler.app.watch import GitWatcher, WatchCycle
 from reconciler.targets.native.target import NativeTarget
-from test_watch import NOW, OFFBOARDING, STEADY, audit_count, events, log_lines, write  # noqa: F401
 
 GIT_ENV = {
     **os.environ,
@@ -103,9 +103,7 @@ def test_a_pending_deletion_does_not_block_the_other_changes(
     assert len(cycle.applied) == 1, "the offboarding was applied without the deletion"
     from reconciler.app.audit import read_audit
 
-    types = {
-        e.get("action_type", e.get("type")) for e in read_audit(NativeTarget(engine))
-    }  # type: ignore[arg-type]
+    types = {e.get("action_type", e.get("type")) for e in read_audit(NativeTarget(engine))}  # type: ignore[arg-type]
     assert "staff.deactivate" in types and "client.delete" not in types
     (pending,) = events(log_lines(), "deletions.pending")
     assert pending["clients"] == ["C-1030"] and "Patel" not in str(pending)
@@ -129,15 +127,11 @@ def test_watch_git_reconciles_commits_never_the_working_tree(
     try:
         clock = [0.0]
         cycle = cycle_for(repo / "practice", engine, tmp_path, git=source, settle=10.0)
-        watcher = GitWatcher(
-            source, 3600, cycle, threading.Event(), clock=lambda: clock[0], poll=1
-        )
+        watcher = GitWatcher(source, 3600, cycle, threading.Event(), clock=lambda: clock[0], poll=1)
         assert watcher.step() == "start"
         assert audit_count(engine) == 0
         # A half-written edit in the working tree is never seen ...
-        (repo / "practice" / "practice.yaml").write_text(
-            OFFBOARDING[: len(OFFBOARDING) // 2]
-        )
+        (repo / "practice" / "practice.yaml").write_text(OFFBOARDING[: len(OFFBOARDING) // 2])
         clock[0] = 10
         assert watcher.step() is None
         # ... the commit is, at the next poll (and needs no settling).
@@ -149,17 +143,13 @@ def test_watch_git_reconciles_commits_never_the_working_tree(
         # An invalid commit is reported at <commit>:<path>:<line>, nothing applied.
         write(
             repo / "practice" / "practice.yaml",
-            OFFBOARDING.replace(
-                "role: clinician\n    active: false", "role: surgeon\n    active: false"
-            ),
+            OFFBOARDING.replace("role: clinician\n    active: false", "role: surgeon\n    active: false"),
         )
         git(repo, "commit", "-qam", "typo")
         assert watcher.step() == "change"
         (err,) = events(log_lines(), "config.invalid")
         head = git(repo, "rev-parse", "HEAD").strip()
-        assert (
-            err["file"] == f"{head[:12]}:practice/practice.yaml" and err["line"] == 19
-        ), err
+        assert err["file"] == f"{head[:12]}:practice/practice.yaml" and err["line"] == 19, err
     finally:
         source.close()
         engine.dispose()

@@ -12,8 +12,9 @@ def test_layers_and_pure_core_contracts_hold() -> None:
     """cli > app > targets | config | render > planner > model > base, exhaustive (a
     module outside the layers fails), plus no I/O library in planner/ and model/."""
     exe = Path(sys.executable).with_name("lint-imports")
-    result = subprocess.run([str(exe), "--config", str(ROOT / ".importlinter")], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(exe), "--config", str(ROOT / ".importlinter")], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 2 kept, 0 broken" in result.stdout
 
@@ -29,6 +30,7 @@ def test_ruff_lint_is_clean() -> None:
 
 
 def test_ruff_format_is_applied() -> None:
-    result = subprocess.run([sys.executable, "-m", "ruff", "format", "--check", "."], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, "run `ruff format .`\n" + result.stdout + result.stderr

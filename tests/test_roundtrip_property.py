@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
 from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
+from test_executor_property import desired_states
+from test_executor_support import AT, NOW
 
-from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
 from reconciler.app.executor import apply_plan
 from reconciler.app.workflow import compute_plan
 from reconciler.config.loader import load_config
@@ -22,8 +24,6 @@ from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.model.actions import ActionType
 from reconciler.targets.native.snapshot import dump_snapshot
 from reconciler.targets.native.target import NativeTarget
-from test_executor_property import desired_states
-from test_executor_support import AT, NOW
 
 SNAP: dict[str, Any] = yaml.safe_load(PRACTICE_YAML.read_text())
 
@@ -32,17 +32,13 @@ SNAP: dict[str, Any] = yaml.safe_load(PRACTICE_YAML.read_text())
 def worlds(draw: st.DrawFn) -> dict[str, Any]:
     """The example practice with every series shifted by -3..+4 weeks (so some start
     after the plan time, 2026-11-24) and some given an ``until`` after their start."""
-    snap = {
-        k: [dict(r) for r in v] if isinstance(v, list) else v for k, v in SNAP.items()
-    }
+    snap = {k: [dict(r) for r in v] if isinstance(v, list) else v for k, v in SNAP.items()}
     for s in snap["series"]:
         weeks = draw(st.integers(-3, 4))
         start = dt.datetime.fromisoformat(s["start"]) + dt.timedelta(weeks=weeks)
         s["start"] = start.isoformat()
         if draw(st.booleans()):
-            s["until"] = (
-                start + dt.timedelta(weeks=draw(st.integers(0, 6)))
-            ).isoformat()
+            s["until"] = (start + dt.timedelta(weeks=draw(st.integers(0, 6)))).isoformat()
     return snap
 
 
@@ -85,9 +81,7 @@ def test_dump_load_dump_round_trips_after_any_apply() -> None:
         with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as d:
             tmp = Path(d)
             (tmp / "cfg").mkdir()
-            (tmp / "cfg" / "practice.yaml").write_text(
-                yaml.safe_dump(config, sort_keys=False)
-            )
+            (tmp / "cfg" / "practice.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
             (tmp / "world.yaml").write_text(yaml.safe_dump(world, sort_keys=False))
             engine = _loaded(tmp / "a.db", tmp / "world.yaml")
             other = None
@@ -102,9 +96,7 @@ def test_dump_load_dump_round_trips_after_any_apply() -> None:
                     )
                 except (ValidationFailed, PlanRefused):
                     reject()
-                deletes = tuple(
-                    a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE
-                )
+                deletes = tuple(a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE)
                 apply_plan(
                     NativeTarget(engine),
                     plan,
@@ -131,9 +123,7 @@ def test_ending_a_series_that_has_not_started_ends_it_at_its_start(
 ) -> None:
     """The example from the issue: bsmith leaves now; a series of hers starting next
     week is ended (inactive) with ``until`` at its start, never before it."""
-    world = {
-        k: [dict(r) for r in v] if isinstance(v, list) else v for k, v in SNAP.items()
-    }
+    world = {k: [dict(r) for r in v] if isinstance(v, list) else v for k, v in SNAP.items()}
     world["series"][0]["start"] = "2026-12-07T09:00:00-05:00"  # S-1, bsmith, after AT
     (tmp_path / "world.yaml").write_text(yaml.safe_dump(world, sort_keys=False))
     cfg = tmp_path / "cfg"
@@ -151,9 +141,7 @@ def test_ending_a_series_that_has_not_started_ends_it_at_its_start(
         now=NOW,
         allow_mass_change=True,
     )
-    end = next(
-        a for a in plan.actions if a.type is ActionType.SERIES_END and a.target == "S-1"
-    )
+    end = next(a for a in plan.actions if a.type is ActionType.SERIES_END and a.target == "S-1")
     assert end.changes["until"] == (None, "2026-12-07T14:00:00Z")
     assert end.changes["active"] == (True, False)
     engine.dispose()

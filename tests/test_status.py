@@ -23,15 +23,36 @@ NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 
 
 def _staff(id: str, role: str = "clinician", active: bool = True, **kw: Any) -> dict[str, Any]:
-    row = {"id": id, "name": id.title(), "role": role, "access": "assigned_clients", "billing_role": None,
-           "active": active, "deactivate_on": None, "deactivated_at": None, "settings": None, "max_caseload": None}
+    row = {
+        "id": id,
+        "name": id.title(),
+        "role": role,
+        "access": "assigned_clients",
+        "billing_role": None,
+        "active": active,
+        "deactivate_on": None,
+        "deactivated_at": None,
+        "settings": None,
+        "max_caseload": None,
+    }
     row.update(kw)
     return row
 
 
-def _client(id: str, status: str = "active", primary: str | None = None, deleted_at: dt.datetime | None = None) -> dict[str, Any]:
-    return {"id": id, "first_name": "Secret", "last_name": "Patientname", "status": status, "primary_id": primary,
-            "balance_cents": 0, "portal_access": False, "duplicate_of": None, "deleted_at": deleted_at}
+def _client(
+    id: str, status: str = "active", primary: str | None = None, deleted_at: dt.datetime | None = None
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "first_name": "Secret",
+        "last_name": "Patientname",
+        "status": status,
+        "primary_id": primary,
+        "balance_cents": 0,
+        "portal_access": False,
+        "duplicate_of": None,
+        "deleted_at": deleted_at,
+    }
 
 
 @pytest.fixture
@@ -39,32 +60,87 @@ def practice_db(db_url: str) -> Engine:
     """A small practice: 4 active staff (one leaving), one inactive, clients in every state."""
     engine = fresh_db(db_url)
     with engine.begin() as conn:
-        conn.execute(insert(practice_t), [{"id": 1, "name": "Sunrise Counseling", "timezone": "America/New_York",
-                                           "owner_id": "alee", "clinical_director_id": "mkhan",
-                                           "client_plan_limit": 500, "seat_price_cents": 6000, "billing_cycle_day": 1}])
-        conn.execute(insert(staff_t), [
-            _staff("alee", "owner", access="entire_practice"),
-            _staff("mkhan", "clinical_director", max_caseload=60),
-            _staff("egarcia", deactivate_on=dt.date(2026, 12, 31)),
-            _staff("bsmith", deactivate_on=dt.date(2026, 11, 24), max_caseload=40),
-            _staff("tnguyen", active=False, deactivated_at=dt.datetime(2026, 1, 5, 17, 0)),
-        ])
-        conn.execute(insert(clients_t), [
-            _client("C-1", primary="bsmith"), _client("C-2", primary="bsmith"), _client("C-3", primary="mkhan"),
-            _client("C-4"), _client("C-0"),                                   # unassigned active
-            _client("C-5", primary="tnguyen"),                                # primary has left
-            _client("C-6", "inactive"), _client("C-7", "inactive", primary="bsmith"),
-            _client("C-8", "deleted", deleted_at=dt.datetime(2026, 10, 1, 12, 0)),   # due 2026-10-31
-            _client("C-9", "deleted", deleted_at=dt.datetime(2026, 11, 20, 9, 30)),  # due 2026-12-20
-        ])
-        conn.execute(insert(audit_t), [
-            {"at": dt.datetime(2026, 11, 20, 10, 0), "actor": "pmorgan", "plan_id": "plan-old", "action_id": 1,
-             "action_type": "client.reassign", "target": "C-3", "staff_id": "mkhan", "before": None, "after": None, "reason": "r"},
-            {"at": dt.datetime(2026, 11, 23, 16, 0), "actor": "alee", "plan_id": "plan-new", "action_id": 1,
-             "action_type": "client.delete", "target": "C-9", "staff_id": None, "before": None, "after": None, "reason": "r"},
-            {"at": dt.datetime(2026, 11, 23, 16, 0), "actor": "alee", "plan_id": "plan-new", "action_id": 2,
-             "action_type": "client.inactivate", "target": "C-7", "staff_id": "bsmith", "before": None, "after": None, "reason": "r"},
-        ])
+        conn.execute(
+            insert(practice_t),
+            [
+                {
+                    "id": 1,
+                    "name": "Sunrise Counseling",
+                    "timezone": "America/New_York",
+                    "owner_id": "alee",
+                    "clinical_director_id": "mkhan",
+                    "client_plan_limit": 500,
+                    "seat_price_cents": 6000,
+                    "billing_cycle_day": 1,
+                }
+            ],
+        )
+        conn.execute(
+            insert(staff_t),
+            [
+                _staff("alee", "owner", access="entire_practice"),
+                _staff("mkhan", "clinical_director", max_caseload=60),
+                _staff("egarcia", deactivate_on=dt.date(2026, 12, 31)),
+                _staff("bsmith", deactivate_on=dt.date(2026, 11, 24), max_caseload=40),
+                _staff("tnguyen", active=False, deactivated_at=dt.datetime(2026, 1, 5, 17, 0)),
+            ],
+        )
+        conn.execute(
+            insert(clients_t),
+            [
+                _client("C-1", primary="bsmith"),
+                _client("C-2", primary="bsmith"),
+                _client("C-3", primary="mkhan"),
+                _client("C-4"),
+                _client("C-0"),  # unassigned active
+                _client("C-5", primary="tnguyen"),  # primary has left
+                _client("C-6", "inactive"),
+                _client("C-7", "inactive", primary="bsmith"),
+                _client("C-8", "deleted", deleted_at=dt.datetime(2026, 10, 1, 12, 0)),  # due 2026-10-31
+                _client("C-9", "deleted", deleted_at=dt.datetime(2026, 11, 20, 9, 30)),  # due 2026-12-20
+            ],
+        )
+        conn.execute(
+            insert(audit_t),
+            [
+                {
+                    "at": dt.datetime(2026, 11, 20, 10, 0),
+                    "actor": "pmorgan",
+                    "plan_id": "plan-old",
+                    "action_id": 1,
+                    "action_type": "client.reassign",
+                    "target": "C-3",
+                    "staff_id": "mkhan",
+                    "before": None,
+                    "after": None,
+                    "reason": "r",
+                },
+                {
+                    "at": dt.datetime(2026, 11, 23, 16, 0),
+                    "actor": "alee",
+                    "plan_id": "plan-new",
+                    "action_id": 1,
+                    "action_type": "client.delete",
+                    "target": "C-9",
+                    "staff_id": None,
+                    "before": None,
+                    "after": None,
+                    "reason": "r",
+                },
+                {
+                    "at": dt.datetime(2026, 11, 23, 16, 0),
+                    "actor": "alee",
+                    "plan_id": "plan-new",
+                    "action_id": 2,
+                    "action_type": "client.inactivate",
+                    "target": "C-7",
+                    "staff_id": "bsmith",
+                    "before": None,
+                    "after": None,
+                    "reason": "r",
+                },
+            ],
+        )
     return engine
 
 
@@ -78,8 +154,10 @@ def test_practice_and_seats(practice_db: Engine) -> None:
 def test_active_staff_with_roles_and_caseloads_in_id_order(practice_db: Engine) -> None:
     staff = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)["staff"]
     assert [(s["id"], s["role"], s["caseload"], s["max_caseload"]) for s in staff] == [
-        ("alee", "owner", 0, None), ("bsmith", "clinician", 2, 40),
-        ("egarcia", "clinician", 0, None), ("mkhan", "clinical_director", 1, 60),
+        ("alee", "owner", 0, None),
+        ("bsmith", "clinician", 2, 40),
+        ("egarcia", "clinician", 0, None),
+        ("mkhan", "clinical_director", 1, 60),
     ]
 
 
@@ -93,7 +171,9 @@ def test_active_staff_with_roles_and_caseloads_in_id_order(practice_db: Engine) 
     ],
     ids=["today", "at-a-later-date", "practice-timezone"],
 )
-def test_scheduled_deactivations_with_days_left(practice_db: Engine, at_text: str | None, want: list[tuple[str, str, int]]) -> None:
+def test_scheduled_deactivations_with_days_left(
+    practice_db: Engine, at_text: str | None, want: list[tuple[str, str, int]]
+) -> None:
     got = collect_status(NativeTarget(practice_db), at_text=at_text, now=NOW)["scheduled_deactivations"]
     assert [(d["staff"], d["date"], d["days_left"]) for d in got] == want
 
@@ -139,7 +219,9 @@ def test_text_format_reads_like_a_report_and_names_no_client(practice_db: Engine
 def test_an_empty_practice_database(db_url: str) -> None:
     engine = fresh_db(db_url)
     with engine.begin() as conn:
-        conn.execute(insert(practice_t), [{"id": 1, "name": "New", "timezone": "Europe/Berlin", "billing_cycle_day": 1}])
+        conn.execute(
+            insert(practice_t), [{"id": 1, "name": "New", "timezone": "Europe/Berlin", "billing_cycle_day": 1}]
+        )
     s = collect_status(NativeTarget(engine), at_text=None, now=NOW)
     assert s["seats"]["active_staff"] == 0 and s["seats"]["monthly_cents"] is None
     assert s["last_apply"] is None and s["awaiting_purge"] == [] and s["unassigned_clients"]["count"] == 0

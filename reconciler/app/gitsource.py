@@ -23,9 +23,7 @@ class GitSource:
     """The config subdirectory ``subdir`` of branch ``branch`` (default: ``HEAD``) of
     the git checkout that contains ``repo``."""
 
-    def __init__(
-        self, repo: Path, subdir: str, branch: str | None = None, *, fetch: bool = False
-    ) -> None:
+    def __init__(self, repo: Path, subdir: str, branch: str | None = None, *, fetch: bool = False) -> None:
         self.repo = Path(repo)
         top = self._git("rev-parse", "--show-toplevel", cwd=self.repo).strip()
         self.top = Path(top)
@@ -36,21 +34,13 @@ class GitSource:
 
     def _git(self, *args: str, cwd: Path | None = None, binary: bool = False) -> str:
         try:
-            proc = subprocess.run(
-                ["git", *args], cwd=cwd or self.top, capture_output=True, check=False
-            )
+            proc = subprocess.run(["git", *args], cwd=cwd or self.top, capture_output=True, check=False)
         except OSError as exc:
             raise ConfigError(f"cannot run git: {exc.strerror or exc}") from None
         if proc.returncode != 0:
             detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise ConfigError(
-                f"git {args[0]} failed in {cwd or self.top}: {detail[-1] if detail else proc.returncode}"
-            )
-        return (
-            proc.stdout.decode("latin-1")
-            if binary
-            else proc.stdout.decode("utf-8", "replace")
-        )
+            raise ConfigError(f"git {args[0]} failed in {cwd or self.top}: {detail[-1] if detail else proc.returncode}")
+        return proc.stdout.decode("latin-1") if binary else proc.stdout.decode("utf-8", "replace")
 
     @property
     def ref(self) -> str:
@@ -60,9 +50,7 @@ class GitSource:
         """The commit the branch points at now (fetched first with ``fetch``)."""
         if self.fetch and self.branch:
             self._git("fetch", "--quiet", "origin", self.branch)
-            return self._git(
-                "rev-parse", "--verify", f"origin/{self.branch}^{{commit}}"
-            ).strip()
+            return self._git("rev-parse", "--verify", f"origin/{self.branch}^{{commit}}").strip()
         return self._git("rev-parse", "--verify", f"{self.ref}^{{commit}}").strip()
 
     def checkout(self, commit: str) -> Path:
@@ -73,20 +61,14 @@ class GitSource:
             return dest
         for old in self._tmp.iterdir():
             shutil.rmtree(old, ignore_errors=True)
-        listing = self._git(
-            "ls-tree", "-r", "-z", "--full-tree", commit, "--", str(self.subdir)
-        )
+        listing = self._git("ls-tree", "-r", "-z", "--full-tree", commit, "--", str(self.subdir))
         problems: list[Problem] = []
         files = 0
         dest.mkdir(mode=0o700)
         for entry in filter(None, listing.split("\0")):
             meta, path = entry.split("\t", 1)
             mode, kind, obj = meta.split()
-            rel = (
-                PurePosixPath(path).relative_to(self.subdir)
-                if str(self.subdir) != "."
-                else PurePosixPath(path)
-            )
+            rel = PurePosixPath(path).relative_to(self.subdir) if str(self.subdir) != "." else PurePosixPath(path)
             shown = f"{commit[:12]}:{path}"
             if kind != "blob" or mode not in ("100644", "100755"):
                 what = "a symlink" if mode == "120000" else f"a {kind}"
@@ -110,15 +92,11 @@ class GitSource:
             files += 1
         if problems:
             raise ConfigError(
-                problems[0].message
-                if len(problems) == 1
-                else "the commit's config is unusable",
+                problems[0].message if len(problems) == 1 else "the commit's config is unusable",
                 problems,
             )
         if files == 0:
-            raise ConfigError(
-                f"commit {commit[:12]} has no {self.subdir}/ directory with files"
-            )
+            raise ConfigError(f"commit {commit[:12]} has no {self.subdir}/ directory with files")
         return dest
 
     def shown_as(self, commit: str) -> str:

@@ -40,9 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from reconciler.targets.base import Target
 
 DEFAULT_DEBOUNCE = 0.3
-DEFAULT_SETTLE = (
-    10.0  # seconds a plain directory must be unchanged before --auto-apply acts on it
-)
+DEFAULT_SETTLE = 10.0  # seconds a plain directory must be unchanged before --auto-apply acts on it
 
 log = get_logger("watch")
 
@@ -71,9 +69,7 @@ def config_files_state(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
         if path.is_file() and is_config_file(str(path), config_dir):
             try:
                 st = path.stat()
-            except (
-                OSError
-            ):  # deleted between listing and stat: counts as a change later
+            except OSError:  # deleted between listing and stat: counts as a change later
                 continue
             out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
@@ -112,9 +108,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._change_due: float | None = None  # when the debounced change should fire
         self._changed_paths: set[str] = set()
-        self.changes_seen: list[
-            str
-        ] = []  # every path that counted as a change, in order (for tests and logs)
+        self.changes_seen: list[str] = []  # every path that counted as a change, in order (for tests and logs)
         self.started = threading.Event()  # set once the observer is running
         # settle() requests and loop passes that handled them: a sync point for tests.
         self._requested = 0
@@ -155,11 +149,7 @@ class Watcher:
 
     def _next_wait(self, now: float, next_tick: float) -> float:
         with self._lock:
-            due = (
-                next_tick
-                if self._change_due is None
-                else min(next_tick, self._change_due)
-            )
+            due = next_tick if self._change_due is None else min(next_tick, self._change_due)
         return max(0.0, due - now)
 
     def _run_cycle(self, reason: str) -> None:
@@ -177,9 +167,7 @@ class Watcher:
             # The cycle skipped (files still settling): run again when they will have settled.
             with self._lock:
                 due = self.clock() + float(retry)
-                self._change_due = (
-                    due if self._change_due is None else min(self._change_due, due)
-                )
+                self._change_due = due if self._change_due is None else min(self._change_due, due)
 
     def _start_observer(self) -> Any:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -201,9 +189,7 @@ class Watcher:
             observer.schedule(Handler(), str(self.config_dir), recursive=True)
             observer.start()
         except OSError as exc:
-            raise ReconcilerError(
-                f"{self.config_dir}: cannot watch the config directory ({exc})"
-            ) from exc
+            raise ReconcilerError(f"{self.config_dir}: cannot watch the config directory ({exc})") from exc
         return observer
 
     def run(self) -> None:
@@ -223,9 +209,7 @@ class Watcher:
                 if changed is not None:
                     log.info("config.changed", files=len(changed))
                     self._run_cycle("change")
-                    next_tick = (
-                        self.clock() + self.interval
-                    )  # the state was just looked at
+                    next_tick = self.clock() + self.interval  # the state was just looked at
                 elif now >= next_tick:
                     self._run_cycle("interval")
                     next_tick = self.clock() + self.interval
@@ -394,9 +378,7 @@ class WatchCycle:
         self.git = git  # a GitSource: read the config from the branch's newest commit
         self.settle = settle
         self.wallclock = wallclock
-        self.retry_after: float | None = (
-            None  # set when a cycle skipped: run again after this many seconds
-        )
+        self.retry_after: float | None = None  # set when a cycle skipped: run again after this many seconds
 
     def _print(self, text: str) -> None:
         out = self.out if self.out is not None else sys.stdout
@@ -417,9 +399,7 @@ class WatchCycle:
         try:
             if self.git is not None:
                 commit = self.git.head()
-                desired = load_config(
-                    self.git.checkout(commit), shown_as=self.git.shown_as(commit)
-                )
+                desired = load_config(self.git.checkout(commit), shown_as=self.git.shown_as(commit))
                 return desired, lambda: bool(self.git.head() != commit)
             before = config_files_state(self.config_dir)
             if self.auto_apply:
@@ -475,9 +455,7 @@ class WatchCycle:
         from reconciler.model.actions import ActionType
         from reconciler.model.desired import ClientStatus
 
-        deleting = sorted(
-            {a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE}
-        )
+        deleting = sorted({a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE})
         if not deleting:
             return plan
         log.warning(
@@ -487,11 +465,7 @@ class WatchCycle:
             detail="watch never deletes clients: apply them with `reconciler apply --confirm-delete ID`",
         )
         rest = desired.model_copy(
-            update={
-                "clients": tuple(
-                    c for c in desired.clients if c.status is not ClientStatus.DELETED
-                )
-            }
+            update={"clients": tuple(c for c in desired.clients if c.status is not ClientStatus.DELETED)}
         )
         return self.compute(self.target, rest, at_text=None, now=self.now())
 
@@ -501,9 +475,7 @@ class WatchCycle:
             if leading:
                 log.info("leader", detail="this watcher applies plans")
             else:
-                log.info(
-                    "standby", detail="another watcher leads; retrying every cycle"
-                )
+                log.info("standby", detail="another watcher leads; retrying every cycle")
         self.was_leading = leading
         return leading
 
@@ -606,9 +578,7 @@ def run_watch(
         try:
             subdir = absolute.relative_to(probe.top.resolve()).as_posix()
         except ValueError:
-            raise ConfigError(
-                f"{config_dir}: not inside the git checkout {probe.top}"
-            ) from None
+            raise ConfigError(f"{config_dir}: not inside the git checkout {probe.top}") from None
         source = GitSource(probe.top, subdir, branch)
     elif not Path(config_dir).is_dir():
         raise ConfigError(f"{config_dir}: config directory not found")

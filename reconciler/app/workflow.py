@@ -67,9 +67,7 @@ def compute_plan(
     return dataclasses.replace(result, generated_at=iso_z(now), warnings=warnings, extra=extra)
 
 
-def static_errors(
-    desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]
-) -> list["Problem"]:
+def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> list["Problem"]:
     """Raise :class:`ValidationFailed` with every error of the static config checks
     (``reconciler.planner.validator``, as ``validate`` runs them), each fact once; return
     their warnings (the plan shows them too).
@@ -83,9 +81,7 @@ def static_errors(
 
     seen: set[tuple[object, str]] = set()
     errors = []
-    problems = sorted(
-        check_desired(desired, today=today, known_staff=known_staff), key=problem_key
-    )
+    problems = sorted(check_desired(desired, today=today, known_staff=known_staff), key=problem_key)
     for p in problems:
         if p.severity == "error" and (p.location, p.message) not in seen:
             seen.add((p.location, p.message))
@@ -112,9 +108,7 @@ def save_plan(plan: Plan, path: Path) -> None:
     try:
         path.write_text(plan.dumps(), encoding="utf-8")
     except OSError as exc:
-        raise ReconcilerError(
-            f"{path}: cannot save the plan ({exc.strerror or exc})"
-        ) from None
+        raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
 
 
 def require_parent(path: Path, what: str) -> None:
@@ -134,29 +128,19 @@ def load_plan(path: Path) -> Plan:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ReconcilerError(
-            f"{path}: cannot read the plan file ({exc.strerror or exc})"
-        ) from None
+        raise ReconcilerError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
-        raise ReconcilerError(
-            f"{path}: not a reconciler plan file (not UTF-8 text)"
-        ) from None
+        raise ReconcilerError(f"{path}: not a reconciler plan file (not UTF-8 text)") from None
     try:
         doc = json.loads(text)
         if not isinstance(doc, dict):
-            raise ValueError(
-                f"the file holds a JSON {type(doc).__name__}, not an object"
-            )
+            raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
         plan = Plan.from_json(doc)
         parse_iso_z(plan.as_of)  # apply stamps its writes with it
     except KeyError as exc:
-        raise ReconcilerError(
-            f"{path}: not a reconciler plan file (missing key {exc})"
-        ) from None
+        raise ReconcilerError(f"{path}: not a reconciler plan file (missing key {exc})") from None
     except RecursionError:
-        raise ReconcilerError(
-            f"{path}: not a reconciler plan file (nested too deeply)"
-        ) from None
+        raise ReconcilerError(f"{path}: not a reconciler plan file (nested too deeply)") from None
     except (ValueError, TypeError, AttributeError, IndexError) as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from None
     return plan

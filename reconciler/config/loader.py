@@ -156,12 +156,7 @@ def walk_config_dir(directory: Path) -> tuple[list[tuple[str, Path]], list[Probl
                     kind = (
                         "a FIFO"
                         if stat.S_ISFIFO(target.st_mode)
-                        else (
-                            "a device"
-                            if stat.S_ISCHR(target.st_mode)
-                            or stat.S_ISBLK(target.st_mode)
-                            else "special"
-                        )
+                        else ("a device" if stat.S_ISCHR(target.st_mode) or stat.S_ISBLK(target.st_mode) else "special")
                     )
                     problem(
                         child,
@@ -234,9 +229,7 @@ class _Merger:
         item = data[section][index]
         if isinstance(item, MarkedMap):
             for field, line in item.key_lines.items():
-                self.locations[f"{key}.{field}"] = Location(
-                    where.file, line, f"{section}[{index}].{field}"
-                )
+                self.locations[f"{key}.{field}"] = Location(where.file, line, f"{section}[{index}].{field}")
         return True
 
     def add_file(self, filename: str, data: MarkedMap, model: ConfigFile) -> None:
@@ -258,9 +251,7 @@ class _Merger:
                 practice_data = data["practice"]
                 if isinstance(practice_data, MarkedMap):
                     for field, line in practice_data.key_lines.items():
-                        self.locations[f"practice.{field}"] = Location(
-                            filename, line, f"practice.{field}"
-                        )
+                        self.locations[f"practice.{field}"] = Location(filename, line, f"practice.{field}")
         self._add_entries(
             filename,
             data,
@@ -349,11 +340,7 @@ def load_config(directory: Path, *, shown_as: str | None = None) -> DesiredState
     merger.problems.extend(unusable)
     for rel, path in files:
         # ``shown_as`` names a directory materialised from elsewhere (a git commit).
-        filename = (
-            f"{shown_as}/{rel}"
-            if shown_as is not None
-            else _display_name(directory, rel)
-        )
+        filename = f"{shown_as}/{rel}" if shown_as is not None else _display_name(directory, rel)
         try:
             size = path.stat().st_size
             if size > MAX_FILE_BYTES:
@@ -370,22 +357,14 @@ def load_config(directory: Path, *, shown_as: str | None = None) -> DesiredState
                 continue
             raw = path.read_bytes()
         except OSError as exc:
-            merger.problems.append(
-                Problem(
-                    Location(filename, 1, ""), f"cannot read file: {exc.strerror}", "io"
-                )
-            )
+            merger.problems.append(Problem(Location(filename, 1, ""), f"cannot read file: {exc.strerror}", "io"))
             continue
         digest.update(f"{rel}\0{len(raw)}\0".encode("utf-8"))
         digest.update(raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            merger.problems.append(
-                Problem(
-                    Location(filename, 1, ""), f"not UTF-8 text ({exc.reason})", "yaml"
-                )
-            )
+            merger.problems.append(Problem(Location(filename, 1, ""), f"not UTF-8 text ({exc.reason})", "yaml"))
             continue
         try:
             data = safe_load_marked(text, filename)
@@ -393,11 +372,7 @@ def load_config(directory: Path, *, shown_as: str | None = None) -> DesiredState
             merger.problems.extend(exc.problems)
             continue
         if not isinstance(data, MarkedMap):
-            what = (
-                "empty"
-                if data is None
-                else f"a {type(data).__name__.replace('Marked', '').lower()}"
-            )
+            what = "empty" if data is None else f"a {type(data).__name__.replace('Marked', '').lower()}"
             merger.problems.append(
                 Problem(
                     Location(filename, getattr(data, "line", 1), ""),
@@ -429,11 +404,7 @@ def load_config(directory: Path, *, shown_as: str | None = None) -> DesiredState
         policies[policy.name] = policy
     # Built-in locations of a policy the config replaced must not linger.
     for name in {p.name for p in merger.policies}:
-        for key in [
-            k
-            for k in builtin_locations
-            if k == f"policy:{name}" or k.startswith(f"policy:{name}.")
-        ]:
+        for key in [k for k in builtin_locations if k == f"policy:{name}" or k.startswith(f"policy:{name}.")]:
             if key not in merger.locations:
                 del locations[key]
     # model_construct: every part was validated above; revalidating thousands of

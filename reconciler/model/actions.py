@@ -196,26 +196,16 @@ class Plan:
         parts = []
         for key, value in doc.items():
             if key == "actions" and value:
-                text = (
-                    "[\n"
-                    + ",\n".join(
-                        "    " + json.dumps(a, ensure_ascii=False) for a in value
-                    )
-                    + "\n  ]"
-                )
+                text = "[\n" + ",\n".join("    " + json.dumps(a, ensure_ascii=False) for a in value) + "\n  ]"
             else:
-                text = json.dumps(value, indent=2, ensure_ascii=False).replace(
-                    "\n", "\n  "
-                )
+                text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
             parts.append(f"  {json.dumps(key)}: {text}")
         return "{\n" + ",\n".join(parts) + "\n}\n"
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Plan":
         if d.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"unsupported plan format_version {d.get('format_version')!r}"
-            )
+            raise ValueError(f"unsupported plan format_version {d.get('format_version')!r}")
         return cls(
             as_of=str(d["as_of"]),
             db_fingerprint=str(d["db_fingerprint"]),
@@ -237,8 +227,6 @@ def _plan_id(body: Mapping[str, Any]) -> str:
     extra = body.get("extra")
     if isinstance(extra, Mapping) and "db_id" in extra:
         rest = {k: v for k, v in extra.items() if k != "db_id"}
-        body = {k: v for k, v in body.items() if k != "extra"} | (
-            {"extra": rest} if rest else {}
-        )
+        body = {k: v for k, v in body.items() if k != "extra"} | ({"extra": rest} if rest else {})
     raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return "plan-" + hashlib.sha256(raw).hexdigest()[:12]

@@ -20,9 +20,7 @@ from reconciler.errors import Location
 from reconciler.model.limits import INT32_MAX
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-ClientId = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-]
+ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class Role(str, enum.Enum):
@@ -81,9 +79,7 @@ class PracticeSpec(_Model):
         description="IANA timezone, e.g. America/New_York; dates in the config are read in it.",
     )
     owner: Slug | None = Field(None, description="Staff id of the practice owner.")
-    clinical_director: Slug | None = Field(
-        None, description="Staff id of the clinical director."
-    )
+    clinical_director: Slug | None = Field(None, description="Staff id of the clinical director.")
     client_plan_limit: int | None = Field(
         None,
         ge=0,
@@ -126,23 +122,15 @@ class StaffSpec(_Model):
     role: Role | None = None
     access: Access | None = None
     billing_role: str | None = None
-    active: bool = Field(
-        True, description="Desired activity; false offboards the professional now."
-    )
+    active: bool = Field(True, description="Desired activity; false offboards the professional now.")
     deactivate_on: dt.date | None = Field(
         None,
         description="Scheduled deactivation: inactive from 00:00 that day, practice timezone.",
     )
-    successor: Slug | None = Field(
-        None, description="Takes over transferred clients and sessions."
-    )
-    offboarding: str | None = Field(
-        None, description="Offboarding policy name (default: practice.default_policy)."
-    )
+    successor: Slug | None = Field(None, description="Takes over transferred clients and sessions.")
+    offboarding: str | None = Field(None, description="Offboarding policy name (default: practice.default_policy).")
     max_caseload: int | None = Field(None, ge=0, le=INT32_MAX)
-    settings: dict[str, Any] | None = Field(
-        None, description="Free-form settings, e.g. messaging_enabled."
-    )
+    settings: dict[str, Any] | None = Field(None, description="Free-form settings, e.g. messaging_enabled.")
 
 
 class ClientSpec(_Model):
@@ -171,9 +159,7 @@ class PolicySpec(_Model):
 class ConfigFile(_Model):
     """One YAML file of the config directory."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, title="reconciler config file"
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, title="reconciler config file")
 
     version: Literal[1]
     practice: PracticeSpec | None = None
@@ -193,9 +179,7 @@ class DesiredState(_Model):
     practice: PracticeSpec = PracticeSpec()
     staff: tuple[StaffSpec, ...] = ()
     clients: tuple[ClientSpec, ...] = ()
-    policies: tuple[
-        PolicySpec, ...
-    ] = ()  # config policies and built-ins, config wins, sorted by name
+    policies: tuple[PolicySpec, ...] = ()  # config policies and built-ins, config wins, sorted by name
     locations: dict[str, Location] = Field(default_factory=dict)
     config_digest: str = "sha256:" + "0" * 64
     source: str = "."
@@ -217,6 +201,4 @@ class DesiredState(_Model):
         if key in self.locations:
             return self.locations[key]
         base = key.split(".", 1)[0]
-        return self.locations.get(
-            base, Location(entity=key.split(".")[0].replace(":", " "))
-        )
+        return self.locations.get(base, Location(entity=key.split(".")[0].replace(":", " ")))

@@ -49,11 +49,7 @@ def _sessions(
     # Drift follows the policy too: a session booked with a professional who left goes to
     # the successor under a handover policy, as it would have at the offboarding.
     transfer = policy.future_sessions is FutureSessions.TRANSFER
-    appts = [
-        a
-        for a in ctx.appointments_of.get(sid, ())
-        if a.status == "scheduled" and a.start >= cutoff
-    ]
+    appts = [a for a in ctx.appointments_of.get(sid, ()) if a.status == "scheduled" and a.start >= cutoff]
     for a in appts:
         if transfer:
             to = ctx.takes_over(sid, local_date(a.start, ctx.roster.tz))
@@ -146,22 +142,12 @@ def _end_series(
     if s.start >= cutoff:
         keep_active = False
         cutoff = s.start
-    changes: dict[str, tuple[object, object]] = (
-        {} if keep_active else {"active": (True, False)}
-    )
-    new_until = (
-        cutoff if s.until is None or s.until > cutoff else s.until
-    )  # never extend a series
+    changes: dict[str, tuple[object, object]] = {} if keep_active else {"active": (True, False)}
+    new_until = cutoff if s.until is None or s.until > cutoff else s.until  # never extend a series
     if new_until != s.until:
         changes["until"] = (ctx_iso(s.until), ctx_iso(new_until))
-    reason = (
-        f"{label}: series ends before the date"
-        if keep_active
-        else f"{label}: series ended"
-    )
-    aid = ctx.add(
-        T.SERIES_END, s.id, sid, changes, reason, deps, drift, series_context(s)
-    )
+    reason = f"{label}: series ends before the date" if keep_active else f"{label}: series ended"
+    aid = ctx.add(T.SERIES_END, s.id, sid, changes, reason, deps, drift, series_context(s))
     ctx.update_series(s.id, aid, active=keep_active, until=new_until)
     return aid
 

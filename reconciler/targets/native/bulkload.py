@@ -48,9 +48,7 @@ TABLES: dict[str, Table] = {
 # takes about a third of the memory of a dict, and the bulk paths (a raw DBAPI
 # executemany, PostgreSQL COPY) take tuples as they are.
 BULK = ("clients", "series", "appointments")
-COLUMNS: dict[str, tuple[str, ...]] = {
-    s: tuple(c.name for c in TABLES[s].columns) for s in BULK
-}
+COLUMNS: dict[str, tuple[str, ...]] = {s: tuple(c.name for c in TABLES[s].columns) for s in BULK}
 
 
 @dataclass
@@ -158,11 +156,7 @@ def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
         # Building an index once over all rows beats updating it row by row (about
         # a fifth of a large load); DDL is transactional on both backends, so a
         # failed load still leaves the schema as it was.
-        indexes = [
-            ix
-            for section in SECTIONS
-            for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))
-        ]
+        indexes = [ix for section in SECTIONS for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))]
         for ix in indexes:
             ix.drop(conn)
         # Likewise PostgreSQL checks a foreign key added over loaded rows in one
@@ -183,25 +177,16 @@ def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
             table_rows = rows.bulk[section]
             if section == "clients":
                 # duplicate_of may name a client further down: link in a second pass.
-                table_rows = [
-                    r[:dup] + (None,) + r[dup + 1 :] if r[dup] else r
-                    for r in table_rows
-                ]
+                table_rows = [r[:dup] + (None,) + r[dup + 1 :] if r[dup] else r for r in table_rows]
             _bulk_insert(
                 conn,
                 TABLES[section],
                 table_rows,
                 bar.task(f"loading {section}", len(table_rows)),
             )
-        links = [
-            {"b_id": r[0], "b_dup": r[dup]} for r in rows.bulk["clients"] if r[dup]
-        ]
+        links = [{"b_id": r[0], "b_dup": r[dup]} for r in rows.bulk["clients"] if r[dup]]
         if links:
-            stmt = (
-                clients_t.update()
-                .where(clients_t.c.id == bindparam("b_id"))
-                .values(duplicate_of=bindparam("b_dup"))
-            )
+            stmt = clients_t.update().where(clients_t.c.id == bindparam("b_id")).values(duplicate_of=bindparam("b_dup"))
             for chunk in chunks(links):
                 conn.execute(stmt, list(chunk))
         done = bar.task("indexing", None)
@@ -216,11 +201,7 @@ def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
 
 def _foreign_keys() -> list[ForeignKeyConstraint]:
     """The foreign keys of the bulk tables, in a fixed order."""
-    return [
-        fk
-        for s in BULK
-        for fk in sorted(TABLES[s].foreign_key_constraints, key=lambda f: str(f.name))
-    ]
+    return [fk for s in BULK for fk in sorted(TABLES[s].foreign_key_constraints, key=lambda f: str(f.name))]
 
 
 def _bulk_insert(
@@ -238,13 +219,11 @@ def _bulk_insert(
     # Everything else (SQLite): a raw DBAPI executemany of plain tuples, through
     # the same connection and transaction, skipping Core's per-row dict handling.
     compiled = table.insert().compile(dialect=conn.dialect)
-    if conn.dialect.paramstyle not in ("qmark", "format", "numeric") or list(
-        compiled.positiontup or ()
-    ) != [c.key for c in table.columns]:
+    if conn.dialect.paramstyle not in ("qmark", "format", "numeric") or list(compiled.positiontup or ()) != [
+        c.key for c in table.columns
+    ]:
         for chunk in chunks(rows):  # a named-parameter driver: the Core path
-            conn.execute(
-                table.insert(), [dict(zip(COLUMNS[table.name], r)) for r in chunk]
-            )
+            conn.execute(table.insert(), [dict(zip(COLUMNS[table.name], r)) for r in chunk])
             advance(len(chunk))
         return
     sql = str(compiled)
@@ -291,9 +270,7 @@ class _Processed(dict[Any, Any]):
         return out
 
 
-def _converter(
-    table: Table, dialect: Any
-) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
+def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
     """Applies to chunks of tuples the bind processors SQLAlchemy would (SQLite:
     datetimes to text, booleans to 0/1), column by column with ``map`` and ``zip``
     (which run in C; see ``_tuples``)."""
@@ -306,9 +283,7 @@ def _converter(
 
     def convert(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
         columns = [
-            map(itemgetter(i), chunk)
-            if memo is None
-            else map(memo.__getitem__, map(itemgetter(i), chunk))
+            map(itemgetter(i), chunk) if memo is None else map(memo.__getitem__, map(itemgetter(i), chunk))
             for i, memo in enumerate(memos)
         ]
         return list(zip(*columns))

@@ -85,14 +85,9 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         # No pooling: a command makes few connections, and none must outlive its
         # use (watch runs for days; tests create many engines and never leak one).
         kwargs["poolclass"] = NullPool
-    if (
-        parsed.get_backend_name() == "postgresql"
-        and "connect_timeout" not in parsed.query
-    ):
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-    read_only = parsed.get_backend_name() == "sqlite" and _read_only_file(
-        parsed.database
-    )
+    read_only = parsed.get_backend_name() == "sqlite" and _read_only_file(parsed.database)
     if read_only:
         import sqlite3
         from urllib.parse import quote
@@ -101,15 +96,11 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         # and immutable, so that SQLite needs neither a journal nor the WAL's -shm file
         # next to it. Reading (plan, status, dump, audit) works; a write fails cleanly.
         uri = f"file:{quote(str(Path(str(parsed.database)).resolve()))}?mode=ro&immutable=1"
-        kwargs["creator"] = lambda: sqlite3.connect(
-            uri, uri=True, check_same_thread=False
-        )
+        kwargs["creator"] = lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
     try:
         engine = create_engine(parsed, **kwargs)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
-        raise DatabaseError(
-            f"cannot use database URL {shown!r}: {_first_line(exc)}"
-        ) from None
+        raise DatabaseError(f"cannot use database URL {shown!r}: {_first_line(exc)}") from None
     if engine.dialect.name == "sqlite":
         _require_sqlite_file(parsed, shown, must_exist)
         _configure_sqlite(engine, wal=not read_only)
@@ -118,9 +109,7 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
             pass
     except sa_exc.DBAPIError as exc:
         engine.dispose()
-        raise DatabaseError(
-            f"cannot connect to database {shown}: {_first_line(exc)}"
-        ) from None
+        raise DatabaseError(f"cannot connect to database {shown}: {_first_line(exc)}") from None
     return engine
 
 
@@ -132,13 +121,10 @@ def _require_sqlite_file(parsed: URL, shown: str, must_exist: bool) -> None:
         return
     path = Path(database)
     if path.is_dir():
-        raise DatabaseError(
-            f"cannot connect to database {shown}: {path} is a directory, not a SQLite file"
-        )
+        raise DatabaseError(f"cannot connect to database {shown}: {path} is a directory, not a SQLite file")
     if must_exist and not path.exists():
         raise DatabaseError(
-            f"database {shown} is not initialised: run `reconciler db init` "
-            f"(the file {path} does not exist)"
+            f"database {shown} is not initialised: run `reconciler db init` (the file {path} does not exist)"
         )
 
 
@@ -189,15 +175,8 @@ def require_schema(engine: Engine) -> None:
             missing = sorted(set(metadata.tables) - present)
             rev = None
             if "alembic_version" in present:
-                rev = conn.execute(
-                    text("SELECT version_num FROM alembic_version ORDER BY version_num")
-                ).scalar()
-            if (
-                missing
-                and rev is not None
-                and rev != HEAD_REVISION
-                and "practice" in present
-            ):
+                rev = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalar()
+            if missing and rev is not None and rev != HEAD_REVISION and "practice" in present:
                 missing = []  # an older schema: the revision check below says "upgrade"
             if missing:
                 raise DatabaseError(
@@ -207,12 +186,9 @@ def require_schema(engine: Engine) -> None:
             if "alembic_version" not in present:
                 return  # created without Alembic (tests' metadata.create_all); nothing to compare
     except sa_exc.DBAPIError as exc:
-        raise DatabaseError(
-            f"cannot read database {shown}: {_first_line(exc)}"
-        ) from None
+        raise DatabaseError(f"cannot read database {shown}: {_first_line(exc)}") from None
     head = HEAD_REVISION
     if rev != head:
         raise DatabaseError(
-            f"database {shown} schema is at revision {rev}, this version needs {head}: "
-            "run `reconciler db upgrade`"
+            f"database {shown} schema is at revision {rev}, this version needs {head}: run `reconciler db upgrade`"
         )

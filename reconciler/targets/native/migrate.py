@@ -77,12 +77,8 @@ def _upgrade(engine: Engine) -> tuple[str | None, str]:
             after = current_revision(conn)
     except sa_exc.DBAPIError as exc:
         first = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise DatabaseError(
-            f"migrating database {shown} failed: {first[0] if first else exc}"
-        ) from None
-    except (
-        Exception
-    ) as exc:  # alembic's CommandError for an unknown revision in the database
+        raise DatabaseError(f"migrating database {shown} failed: {first[0] if first else exc}") from None
+    except Exception as exc:  # alembic's CommandError for an unknown revision in the database
         if exc.__class__.__name__ == "CommandError":
             raise DatabaseError(f"database {shown}: {exc}") from None
         raise

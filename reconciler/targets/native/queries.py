@@ -44,29 +44,16 @@ def _staff_rows(conn: Connection, ids: set[str]) -> list[Row[Any]]:
     return list(rows)  # type: ignore[arg-type]
 
 
-def _referenced_staff(
-    clients: Sequence[Row[Any]], appointments: Sequence[Row[Any]], *extra: str
-) -> set[str]:
-    ids = (
-        {c.primary_id for c in clients if c.primary_id}
-        | {a.staff_id for a in appointments}
-        | set(extra)
-    )
+def _referenced_staff(clients: Sequence[Row[Any]], appointments: Sequence[Row[Any]], *extra: str) -> set[str]:
+    ids = {c.primary_id for c in clients if c.primary_id} | {a.staff_id for a in appointments} | set(extra)
     return {i for i in ids if i}
 
 
 def collect_staff(conn: Connection, staff_id: str) -> ExportData:
     """A professional's clients (primary or with an appointment) and their appointments."""
-    if (
-        conn.execute(select(staff_t.c.id).where(staff_t.c.id == staff_id)).first()
-        is None
-    ):
-        raise ExportError(
-            f"staff {staff_id}: no such staff member; nothing was exported"
-        )
-    with_sessions = select(appointments_t.c.client_id).where(
-        appointments_t.c.staff_id == staff_id
-    )
+    if conn.execute(select(staff_t.c.id).where(staff_t.c.id == staff_id)).first() is None:
+        raise ExportError(f"staff {staff_id}: no such staff member; nothing was exported")
+    with_sessions = select(appointments_t.c.client_id).where(appointments_t.c.staff_id == staff_id)
     clients = list(
         conn.execute(
             select(clients_t)
@@ -90,16 +77,12 @@ def collect_staff(conn: Connection, staff_id: str) -> ExportData:
             )
         ).all()
     )
-    return ExportData(
-        _staff_rows(conn, _referenced_staff(clients, appts, staff_id)), clients, appts
-    )
+    return ExportData(_staff_rows(conn, _referenced_staff(clients, appts, staff_id)), clients, appts)
 
 
 def collect_client(conn: Connection, client_id: str) -> ExportData:
     """One client and all of the client's appointments (the export before a deletion)."""
-    clients = list(
-        conn.execute(select(clients_t).where(clients_t.c.id == client_id)).all()
-    )
+    clients = list(conn.execute(select(clients_t).where(clients_t.c.id == client_id)).all())
     if not clients:
         raise ExportError(f"client {client_id}: no such client; nothing was exported")
     appts = list(
@@ -109,9 +92,7 @@ def collect_client(conn: Connection, client_id: str) -> ExportData:
             .order_by(appointments_t.c.start_at, appointments_t.c.id)
         ).all()
     )
-    return ExportData(
-        _staff_rows(conn, _referenced_staff(clients, appts)), clients, appts
-    )
+    return ExportData(_staff_rows(conn, _referenced_staff(clients, appts)), clients, appts)
 
 
 # ---------------------------------------------------------------- import
@@ -147,12 +128,7 @@ def read_for_import(conn: Connection) -> Imported:
         .all()
     )
     staff = tuple(staff_by_id[k] for k in sorted(staff_by_id))
-    clients = tuple(
-        Client(
-            id=r.id, status=r.status, primary=r.primary_id, duplicate_of=r.duplicate_of
-        )
-        for r in crows
-    )
+    clients = tuple(Client(id=r.id, status=r.status, primary=r.primary_id, duplicate_of=r.duplicate_of) for r in crows)
     return Imported(practice, staff, clients, tuple(orphans))
 
 
@@ -166,11 +142,7 @@ def read_db_facts(conn: Connection, client_ids: list[str]) -> DbFacts:
     for start in range(0, len(client_ids), _CHUNK):
         chunk = client_ids[start : start + _CHUNK]
         found.update(
-            conn.execute(
-                select(clients_t.c.id)
-                .where(clients_t.c.id.in_(chunk))
-                .order_by(clients_t.c.id)
-            ).scalars()
+            conn.execute(select(clients_t.c.id).where(clients_t.c.id.in_(chunk)).order_by(clients_t.c.id)).scalars()
         )
     return DbFacts(tz, staff, frozenset(found))
 
@@ -178,11 +150,7 @@ def read_db_facts(conn: Connection, client_ids: list[str]) -> DbFacts:
 # ---------------------------------------------------------------- status
 def read_status(conn: Connection) -> StatusFacts:
     """A handful of set-based, ordered queries; raises DatabaseError without a practice."""
-    practice = (
-        conn.execute(select(practice_t).order_by(practice_t.c.id).limit(1))
-        .mappings()
-        .first()
-    )
+    practice = conn.execute(select(practice_t).order_by(practice_t.c.id).limit(1)).mappings().first()
     if practice is None:
         raise NoPractice()
     # Caseload = active clients whose primary is the staff member: one grouped join.
@@ -226,9 +194,7 @@ def read_status(conn: Connection) -> StatusFacts:
     orphaned = (
         conn.execute(
             select(clients_t.c.id, clients_t.c.primary_id)
-            .select_from(
-                clients_t.join(staff_t, staff_t.c.id == clients_t.c.primary_id)
-            )
+            .select_from(clients_t.join(staff_t, staff_t.c.id == clients_t.c.primary_id))
             .where(clients_t.c.status == "active", staff_t.c.active.is_(False))
             .order_by(clients_t.c.id)
         )
@@ -238,9 +204,7 @@ def read_status(conn: Connection) -> StatusFacts:
     by_status = {
         status: int(n)
         for status, n in conn.execute(
-            select(clients_t.c.status, func.count())
-            .group_by(clients_t.c.status)
-            .order_by(clients_t.c.status)
+            select(clients_t.c.status, func.count()).group_by(clients_t.c.status).order_by(clients_t.c.status)
         )
     }
     deleted = (
@@ -264,9 +228,7 @@ def read_status(conn: Connection) -> StatusFacts:
     last_apply: dict[str, Any] | None = None
     if last is not None:
         n_events = conn.execute(
-            select(func.count())
-            .select_from(audit_t)
-            .where(audit_t.c.plan_id == last["plan_id"])
+            select(func.count()).select_from(audit_t).where(audit_t.c.plan_id == last["plan_id"])
         ).scalar_one()
         last_apply = {
             "plan_id": last["plan_id"],
@@ -289,15 +251,9 @@ def read_status(conn: Connection) -> StatusFacts:
 # ---------------------------------------------------------------- deletion actor
 def staff_access(conn: Connection, staff_id: str) -> StaffAccess | None:
     row = conn.execute(
-        select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active).where(
-            staff_t.c.id == staff_id
-        )
+        select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active).where(staff_t.c.id == staff_id)
     ).first()
-    return (
-        None
-        if row is None
-        else StaffAccess(row.id, row.role, row.access, bool(row.active))
-    )
+    return None if row is None else StaffAccess(row.id, row.role, row.access, bool(row.active))
 
 
 # ---------------------------------------------------------------- audit

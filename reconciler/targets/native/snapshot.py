@@ -63,8 +63,8 @@ from reconciler.errors import (
     Problem,
     SnapshotError,
 )
-from reconciler.model.limits import INT32_MAX, StrictInt32, StrictInt64
 from reconciler.model.desired import Access, ClientId, ClientStatus, Role, Slug
+from reconciler.model.limits import INT32_MAX, StrictInt32, StrictInt64
 from reconciler.progress import bar_wanted
 from reconciler.targets.native import schema
 from reconciler.targets.native.bulkload import (
@@ -93,9 +93,7 @@ UTC = dt.timezone.utc
 
 # ---------------------------------------------------------------- the file's models
 
-RowId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")
-]
+RowId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Cents = StrictInt64  # balance_cents: BIGINT
 
@@ -205,9 +203,7 @@ def _read_yaml(text: str, file: str) -> tuple[Any, _Lines]:
     try:
         data = safe_load_marked(text, file)
     except ConfigError as exc:
-        raise SnapshotError(
-            exc.args[0] if exc.args else str(exc), exc.problems
-        ) from None
+        raise SnapshotError(exc.args[0] if exc.args else str(exc), exc.problems) from None
     if data is None:
         raise SnapshotError("the snapshot is empty", location=Location(file, 1))
     return data, _Lines(data)
@@ -217,9 +213,7 @@ def _read_json(text: str, file: str) -> tuple[Any, _Lines]:
     try:
         return json.loads(text), _Lines()
     except json.JSONDecodeError as exc:
-        raise SnapshotError(
-            f"invalid JSON: {exc.msg}", location=Location(file, exc.lineno)
-        ) from None
+        raise SnapshotError(f"invalid JSON: {exc.msg}", location=Location(file, exc.lineno)) from None
     except RecursionError:
         raise SnapshotError("JSON nesting too deep", location=Location(file)) from None
 
@@ -263,11 +257,7 @@ def _name_words(data: Any) -> frozenset[str]:
             for key in NAME_FIELDS:
                 for text in _strings(row.get(key)):
                     # A single letter or a number identifies nobody (and is in every id).
-                    words.update(
-                        w.casefold()
-                        for w in _WORD.findall(text)
-                        if len(w) > 1 and not w.isdigit()
-                    )
+                    words.update(w.casefold() for w in _WORD.findall(text) if len(w) > 1 and not w.isdigit())
     return frozenset(words)
 
 
@@ -284,19 +274,13 @@ class _Problems:
 
     def may_be_name(self, value: Any) -> bool:
         """Whether ``value`` holds a word of any client's name in this document."""
-        return any(
-            w.casefold() in self.names
-            for text in _strings(value)
-            for w in _WORD.findall(text)
-        )
+        return any(w.casefold() in self.names for text in _strings(value) for w in _WORD.findall(text))
 
     def shown(self, value: Any, path: Sequence[str | int] = ()) -> str:
         """``repr(value)`` for a message (shortened), unless it may be a client's name:
         a client name field, or a value holding a word of some client's name (a name
         typed into the wrong column, say)."""
-        if (
-            len(path) > 2 and path[0] == "clients" and path[2] in NAME_FIELDS
-        ) or self.may_be_name(value):
+        if (len(path) > 2 and path[0] == "clients" and path[2] in NAME_FIELDS) or self.may_be_name(value):
             return HIDDEN
         got = repr(value)
         return got if len(got) <= 60 else got[:57] + "..."
@@ -313,9 +297,7 @@ class _Problems:
             return f"{section}[{index}] ({rid})"
         return f"{section}[{index}]"
 
-    def add(
-        self, path: Sequence[str | int], message: str, field: str | None = None
-    ) -> None:
+    def add(self, path: Sequence[str | int], message: str, field: str | None = None) -> None:
         if len(self.items) >= MAX_PROBLEMS:
             self.more += 1
             return
@@ -409,9 +391,7 @@ def _check_references(snap: Snapshot, problems: _Problems) -> None:
     series = ids("series", snap.series)
     ids("appointments", snap.appointments)
 
-    def ref(
-        path: list[str | int], value: str | None, known: set[str], what: str
-    ) -> None:
+    def ref(path: list[str | int], value: str | None, known: set[str], what: str) -> None:
         if value is not None and value not in known:
             problems.add(path, f"unknown {what} {problems.shown(value)}")
 
@@ -578,9 +558,7 @@ class _ClientIn(TypedDict):
     balance_cents: NotRequired[Annotated[Cents, Field(default=0)]]
     portal_access: NotRequired[Annotated[StrictBool, Field(default=False)]]
     duplicate_of: NotRequired[Annotated[ClientId | None, Field(default=None)]]
-    deleted_at: NotRequired[
-        Annotated[str | None, Field(default=None)]
-    ]  # a time: checked by _Times
+    deleted_at: NotRequired[Annotated[str | None, Field(default=None)]]  # a time: checked by _Times
 
 
 class _SeriesIn(TypedDict):
@@ -590,12 +568,8 @@ class _SeriesIn(TypedDict):
     staff: Slug
     rrule: Annotated[str, StringConstraints(min_length=1)]
     start: str  # a time: checked by _Times
-    duration_minutes: NotRequired[
-        Annotated[StrictInt, Field(gt=0, le=INT32_MAX, default=50)]
-    ]
-    until: NotRequired[
-        Annotated[str | None, Field(default=None)]
-    ]  # a time: checked by _Times
+    duration_minutes: NotRequired[Annotated[StrictInt, Field(gt=0, le=INT32_MAX, default=50)]]
+    until: NotRequired[Annotated[str | None, Field(default=None)]]  # a time: checked by _Times
     active: NotRequired[Annotated[StrictBool, Field(default=True)]]
 
 
@@ -667,9 +641,7 @@ _TIME_KEYS = frozenset({"deleted_at", "start", "until", "end"})
 
 # RFC 3339 with seconds and an offset (what `db dump` writes). pydantic accepts
 # these and more; the rest is left to the detailed pass.
-_RFC3339 = re.compile(
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
-)
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)")
 
 
 class _Times(dict[str | None, dt.datetime | None]):
@@ -692,9 +664,7 @@ class _Times(dict[str | None, dt.datetime | None]):
                 raise _NotFast
             try:
                 aware = dt.datetime.fromisoformat(text)
-            except (
-                ValueError
-            ):  # out-of-range fields: the detailed pass words the problem
+            except ValueError:  # out-of-range fields: the detailed pass words the problem
                 raise _NotFast from None
             value = aware.astimezone(UTC).replace(tzinfo=None)
         if len(self) >= self.LIMIT:
@@ -703,9 +673,7 @@ class _Times(dict[str | None, dt.datetime | None]):
         return value
 
 
-def _tuples(
-    section: str, rows: list[dict[str, Any]], times: _Times
-) -> list[tuple[Any, ...]]:
+def _tuples(section: str, rows: list[dict[str, Any]], times: _Times) -> list[tuple[Any, ...]]:
     """Validated rows (every key present: the TypedDicts fill in defaults) as insert
     tuples. Built column by column with ``map`` and ``zip``, which run in C: a
     Python-level loop per row was a fifth of the whole load."""
@@ -780,12 +748,7 @@ def _references_hold(rows: LoadRows) -> bool:
     staff = unique([s["id"] for s in rows.staff])
     clients = unique(list(column("clients", "id")))
     series = unique(list(column("series", "id")))
-    if (
-        staff is None
-        or clients is None
-        or series is None
-        or unique(list(column("appointments", "id"))) is None
-    ):
+    if staff is None or clients is None or series is None or unique(list(column("appointments", "id"))) is None:
         return False
     p = rows.practice
     if not {p["owner_id"], p["clinical_director_id"]} - {None} <= staff:
@@ -800,15 +763,11 @@ def _references_hold(rows: LoadRows) -> bool:
         and refs("appointments", "series_id", series)
     ):
         return False
-    if any(
-        map(operator.eq, column("clients", "id"), column("clients", "duplicate_of"))
-    ):
+    if any(map(operator.eq, column("clients", "id"), column("clients", "duplicate_of"))):
         return False
     # "until is before start" and "end is not after start", pairwise over columns.
     untils = column("series", "until")
-    if any(
-        u is not None and u < s for u, s in zip(untils, column("series", "start_at"))
-    ):
+    if any(u is not None and u < s for u, s in zip(untils, column("series", "start_at"))):
         return False
     return all(
         map(
@@ -942,9 +901,7 @@ def read_rows(path: Path) -> LoadRows:
         data, lines = _read_yaml(_read_text(path), file)
         if isinstance(data, dict):
             try:
-                return _fast_rows(
-                    (k, iter(v) if isinstance(v, list) else v) for k, v in data.items()
-                )
+                return _fast_rows((k, iter(v) if isinstance(v, list) else v) for k, v in data.items())
             except _NotFast:
                 pass
     return _rows_from_snapshot(validate_document(data, file, lines))
@@ -1015,11 +972,7 @@ class DocumentRows:
         self.tz = zone(timezone)
 
     def t(self, value: dt.datetime | None) -> str | None:
-        return (
-            None
-            if value is None
-            else value.replace(tzinfo=UTC).astimezone(self.tz).isoformat()
-        )
+        return None if value is None else value.replace(tzinfo=UTC).astimezone(self.tz).isoformat()
 
     @staticmethod
     def practice(p: Mapping[Any, Any]) -> dict[str, Any]:
@@ -1106,9 +1059,7 @@ class DocumentRows:
 
 def snapshot_document(conn: Connection) -> dict[str, Any]:
     """The database as a snapshot document (plain data, deterministic order)."""
-    practice = (
-        conn.execute(select(practice_t).order_by(practice_t.c.id)).mappings().first()
-    )
+    practice = conn.execute(select(practice_t).order_by(practice_t.c.id)).mappings().first()
     if practice is None:
         raise NoPractice()
     conv = DocumentRows(practice["timezone"])
@@ -1126,9 +1077,7 @@ def json_row(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def iter_json(
-    practice: dict[str, Any], sections: Mapping[str, Iterable[dict[str, Any]]]
-) -> Iterator[str]:
+def iter_json(practice: dict[str, Any], sections: Mapping[str, Iterable[dict[str, Any]]]) -> Iterator[str]:
     """A JSON snapshot in pieces, one row per line: diffable, fast to write and read,
     and streamable (``bench/generate.py`` writes millions of rows this way)."""
     yield "{\n"

@@ -42,9 +42,7 @@ class NativeSession:
 
         return read_base(self.conn)
 
-    def read_sets(
-        self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]
-    ) -> ActualState:
+    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
         from reconciler.targets.native.read import read_sets
 
         return read_sets(self.conn, scope, practice, staff)
@@ -61,11 +59,7 @@ class NativeSession:
         return queries.database_id(self.conn)
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
-        return (
-            queries.collect_client(self.conn, ident)
-            if client
-            else queries.collect_staff(self.conn, ident)
-        )
+        return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
 
     def write(self, actions: Sequence[Action], ctx: WriteContext) -> int:
         return write_group(self.conn, actions, ctx)
@@ -130,11 +124,7 @@ class NativeTarget:
             with self.engine.connect() as conn:
                 yield NativeSession(conn)
             return
-        opts = (
-            {"isolation_level": "REPEATABLE READ"}
-            if self.engine.dialect.name == "postgresql"
-            else {}
-        )
+        opts = {"isolation_level": "REPEATABLE READ"} if self.engine.dialect.name == "postgresql" else {}
         with self.engine.connect().execution_options(**opts) as conn, conn.begin():
             yield NativeSession(conn)
 
@@ -149,9 +139,7 @@ class NativeTarget:
     ) -> Iterator[NativeSession]:
         from reconciler.targets.native.lock import locked_transaction
 
-        with locked_transaction(
-            self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait
-        ) as conn:
+        with locked_transaction(self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait) as conn:
             yield NativeSession(conn)
 
     # ---------------------------------------------------------------- reads for other commands
