@@ -64,6 +64,9 @@ _UTC = dt.UTC
 #: The canonical JSON keys, in the order they are serialised (sorted).
 FIELDS = ("action_type", "actor", "after", "before", "plan_id", "prev_hash", "signer", "target", "time")
 
+_PLAIN = (str, type(None), bool, int)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 FailureKind = Literal["edited", "removed", "reordered"]
 
 
@@ -94,10 +97,16 @@ def canonical_time(value: dt.datetime | str) -> str:
         value = parsed
     elif not isinstance(value, dt.datetime):
         raise ChainError(f"audit time must be a datetime or an ISO 8601 string, not {type(value).__name__}")
-    return chain_time(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    u = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
 
 def _normal(value: Any, path: str) -> Any:
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return value
+    if kind is dict and all(type(k) is str and type(v) in _PLAIN for k, v in value.items()):
+        return value  # the common case: a flat mapping of ids and strings
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -153,8 +162,7 @@ def canonical_json(
         "prev_hash": prev_hash,
     }
     try:
-        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        return text.encode("utf-8")
+        return _ENCODER.encode(doc).encode("utf-8")
     except UnicodeEncodeError:
         raise ChainError("audit event holds a string that is not valid Unicode") from None
 
