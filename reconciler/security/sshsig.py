@@ -177,6 +177,9 @@ def load_private_key(key: str | Path | bytes, passphrase: bytes | str | None = N
             raise KeyUnreadable(f"{where} is not encrypted; do not pass a passphrase") from None
         raise KeyUnreadable(f"{where} is encrypted: give its passphrase (or use ssh-keygen -Y sign)") from None
     except UnsupportedAlgorithm as exc:
+        if "bcrypt" in str(exc):
+            raise KeyUnreadable(f"{where} is encrypted and decrypting it needs the 'bcrypt' package; "
+                                "sign with ssh-keygen -Y sign instead") from None
         raise KeyUnreadable(f"{where}: unsupported ({exc})") from None
     except ValueError as exc:
         msg = str(exc)
