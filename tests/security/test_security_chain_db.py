@@ -6,6 +6,13 @@ with the same hashes on every backend. Uses its own table shaped like audit_even
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +43,40 @@ RAW_EVENTS: list[dict[str, Any]] = [
     {"time": dt.datetime(2026, 12, 3, 0, 0, 0), "actor": "ci", "signer": None, "plan_id": "p-3",
      "action_type": "staff.deactivate", "target": "jdoe", "before": {}, "after": None},
 ]
+
+
+@pytest.fixture(scope="module")
+def mariadb_url() -> Iterator[str]:
+    """A throwaway MariaDB server on a unix socket (skipped where mariadbd is not installed)."""
+    server, install = shutil.which("mariadbd") or shutil.which("mysqld"), shutil.which("mariadb-install-db")
+    if not server or not install:
+        pytest.skip("MariaDB server binaries are not installed")
+    root = Path(tempfile.mkdtemp(prefix="reconciler-mdb-"))
+    sock, user = root / "sock", (["--user=root"] if os.geteuid() == 0 else [])
+    subprocess.run([install, "--no-defaults", f"--datadir={root / 'data'}", "--auth-root-authentication-method=normal",
+                    "--skip-test-db", *user], check=True, capture_output=True)
+    proc = subprocess.Popen([server, "--no-defaults", f"--datadir={root / 'data'}", f"--socket={sock}",
+                             "--skip-networking", f"--pid-file={root / 'pid'}", *user],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            ready = subprocess.run(["mariadb", "--no-defaults", "-S", str(sock), "-uroot", "-e",
+                                    "CREATE DATABASE IF NOT EXISTS chain"], capture_output=True, check=False)
+            if ready.returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("MariaDB did not start")
+        yield f"mysql+pymysql://root@localhost/chain?unix_socket={sock}&charset=utf8mb4"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_chain_verifies_after_a_mariadb_round_trip(mariadb_url: str) -> None:
+    """MariaDB's DATETIME keeps whole seconds and its JSON is text: same hashes."""
+    test_chain_verifies_after_a_database_round_trip(mariadb_url, "mariadb", "json")
 
 
 @pytest.mark.parametrize("json_type", ["json", "jsonb"])
