@@ -40,7 +40,7 @@ RAW_EVENTS: list[dict[str, Any]] = [
      "actor": "Zoë Ñúñez", "signer": "alee", "plan_id": "p-2", "action_type": "client.delete", "target": "C-1002",
      "before": {"status": "active", "limit": 25.0, "nested": {"b": [1, 2.5, None, True], "a": "漢字"}},
      "after": {"status": "deleted", "limit": 25.0, "nested": {"a": "✓", "b": []}}},
-    {"time": dt.datetime(2026, 12, 3, 0, 0, 0), "actor": "ci", "signer": None, "plan_id": "p-3",
+    {"time": dt.datetime(2026, 12, 3, 0, 0, 0), "actor": "運用 ci 🤖", "signer": None, "plan_id": "p-3",
      "action_type": "staff.deactivate", "target": "jdoe", "before": {}, "after": None},
 ]
 
@@ -56,7 +56,8 @@ def mariadb_url() -> Iterator[str]:
     subprocess.run([install, "--no-defaults", f"--datadir={root / 'data'}", "--auth-root-authentication-method=normal",
                     "--skip-test-db", *user], check=True, capture_output=True)
     proc = subprocess.Popen([server, "--no-defaults", f"--datadir={root / 'data'}", f"--socket={sock}",
-                             "--skip-networking", f"--pid-file={root / 'pid'}", *user],
+                             "--skip-networking", f"--pid-file={root / 'pid'}", "--character-set-server=utf8mb4",
+                             "--collation-server=utf8mb4_general_ci", *user],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
