@@ -184,3 +184,67 @@ def test_unreadable_public_key_line(line: str) -> None:
 def test_invalid_namespace_is_refused(keys: dict[str, Path]) -> None:
     with pytest.raises(sshsig.SignatureError):
         sshsig.sign(MESSAGE, keys["ed25519"], "has space")
+
+
+# ---------------------------------------------------------------------------- security keys (FIDO)
+# No hardware here: a software key signs exactly what a FIDO authenticator signs
+# (SHA256(application) || flags || counter || SHA256(data)); the real ssh-keygen
+# -Y verify accepting it proves the format, and then ours must agree.
+
+
+def _s(b: bytes) -> bytes:
+    return struct.pack(">I", len(b)) + b
+
+
+def _mp(v: int) -> bytes:
+    return _s(v.to_bytes((v.bit_length() + 8) // 8, "big"))
+
+
+def _sk_signature(kind: str, message: bytes, flags: int = 0x01, namespace: str = NAMESPACE) -> tuple[str, str]:
+    """(public key line, armored signature) of a simulated security key."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    app = b"ssh:"
+    signed_data = b"SSHSIG" + _s(namespace.encode()) + _s(b"") + _s(b"sha512") + _s(hashlib.sha512(message).digest())
+    to_sign = hashlib.sha256(app).digest() + bytes([flags]) + struct.pack(">I", 7) + hashlib.sha256(signed_data).digest()
+    if kind == "ed25519":
+        algo = b"sk-ssh-ed25519@openssh.com"
+        ed = ed25519.Ed25519PrivateKey.generate()
+        raw = ed.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        pub_blob = _s(algo) + _s(raw) + _s(app)
+        sig = _s(ed.sign(to_sign))
+    else:
+        algo = b"sk-ecdsa-sha2-nistp256@openssh.com"
+        eck = ec.generate_private_key(ec.SECP256R1())
+        point = eck.public_key().public_bytes(serialization.Encoding.X962,
+                                              serialization.PublicFormat.UncompressedPoint)
+        pub_blob = _s(algo) + _s(b"nistp256") + _s(point) + _s(app)
+        r, s = decode_dss_signature(eck.sign(to_sign, ec.ECDSA(hashes.SHA256())))
+        sig = _s(_mp(r) + _mp(s))
+    sig_blob = _s(algo) + sig + bytes([flags]) + struct.pack(">I", 7)
+    blob = (b"SSHSIG" + struct.pack(">I", 1) + _s(pub_blob) + _s(namespace.encode()) + _s(b"") + _s(b"sha512")
+            + _s(sig_blob))
+    return f"{algo.decode()} {base64.b64encode(pub_blob).decode()} yubikey", sshsig.armor(blob)
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa"])
+def test_security_key_signature_verifies_like_ssh_keygen(kind: str, tmp_path: Path) -> None:
+    line, armored = _sk_signature(kind, MESSAGE)
+    result = ssh_verify(line, MESSAGE, armored, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sshsig.verify(MESSAGE, armored, [line], NAMESPACE) == line
+    with pytest.raises(sshsig.BadSignature):
+        sshsig.verify(MESSAGE + b"x", armored, [line], NAMESPACE)
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa"])
+def test_security_key_signature_without_user_presence_is_refused(kind: str, tmp_path: Path) -> None:
+    """Stricter than ssh-keygen 9.2's -Y verify, which accepts it: approving a deletion
+    takes a touch."""
+    line, armored = _sk_signature(kind, MESSAGE, flags=0x00)
+    with pytest.raises(sshsig.BadSignature, match="user presence"):
+        sshsig.verify(MESSAGE, armored, [line], NAMESPACE)
