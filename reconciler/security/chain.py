@@ -205,6 +205,16 @@ class ChainEvent:
     prev_hash: str
     hash: str
 
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Any]) -> ChainEvent:
+        """An event from a database row or ``read_audit``-style dict. Accepts ``at`` or
+        ``time`` and ``action_type`` or ``type``; ``signer`` may be absent (null)."""
+        time = row["time"] if "time" in row else row["at"]
+        action_type = row["action_type"] if "action_type" in row else row["type"]
+        return cls(id=row.get("id"), time=time, actor=row["actor"], signer=row.get("signer"),
+                   plan_id=row["plan_id"], action_type=action_type, target=row["target"],
+                   before=row.get("before"), after=row.get("after"), prev_hash=row["prev_hash"], hash=row["hash"])
+
     def computed_hash(self) -> str:
         """The hash of this event's fields (including its stored ``prev_hash``)."""
         return event_hash(time=self.time, actor=self.actor, signer=self.signer, plan_id=self.plan_id,
@@ -261,6 +271,11 @@ class ChainFailure:
     found_prev_hash: str
     detail: str
 
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "event_id": self.event_id, "position": self.position,
+                "expected_prev_hash": self.expected_prev_hash, "found_prev_hash": self.found_prev_hash,
+                "message": str(self)}
+
     def __str__(self) -> str:
         return f"audit event {self.event_id if self.event_id is not None else '#' + str(self.position)}: {self.detail}"
 
@@ -277,6 +292,11 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    def to_json(self) -> dict[str, object]:
+        """For ``audit verify --format json``."""
+        return {"ok": self.ok, "count": self.count, "head": self.head,
+                "failure": self.failure.to_json() if self.failure else None}
 
 
 def _key(hash_text: str) -> int:

@@ -347,3 +347,22 @@ def test_any_single_edit_removal_or_swap_is_detected(n: int, data: st.DataObject
     assert result.failure is not None
     assert (result.failure.kind, result.failure.event_id) == expected
     assert result.count == result.failure.position
+
+
+def test_event_from_a_database_row_mapping() -> None:
+    e = make_chain(1)[0]
+    row = {"id": 1, "at": chain_time(e.time).replace(tzinfo=None), "actor": e.actor, "plan_id": e.plan_id,
+           "type": e.action_type, "target": e.target, "before": e.before, "after": e.after,
+           "prev_hash": e.prev_hash, "hash": e.hash, "reason": "not hashed"}
+    assert verify([ChainEvent.from_mapping(row)]).ok
+
+
+def test_result_json() -> None:
+    events = make_chain(3)
+    assert verify(events).to_json() == {"ok": True, "count": 3, "head": events[-1].hash, "failure": None}
+    del events[1]
+    out = verify(events).to_json()
+    failure = out["failure"]
+    assert out["ok"] is False and out["count"] == 1 and isinstance(failure, dict)
+    assert failure["kind"] == "removed" and failure["event_id"] == 3 and failure["position"] == 1
+    assert failure["message"].startswith("audit event 3: removed")
