@@ -274,6 +274,14 @@ def parse_document(document: bytes) -> _Document:
 # ---------------------------------------------------------------------------- check
 
 
+def _blob_or_none(line: str) -> bytes | None:
+    try:
+        return sshsig.public_key_blob(line)
+    except sshsig.SignatureError:
+        return None
+
+
+
 def check_approval(
     text: str | bytes,
     *,
@@ -292,10 +300,11 @@ def check_approval(
     whose role/access allows deletion (a predicate or a set of staff ids).
 
     Checked in this order, each failure raising its :class:`ApprovalError` subclass:
-    malformed (shape), wrong-namespace, key-not-listed (the signature's key is not one
-    of the named signer's keys), tampered (the signature does not verify), then — on
-    signed content only — signer-not-authorised, wrong-practice, expired (``now`` at or
-    after ``expires``), client-not-covered."""
+    malformed (signature structure), wrong-namespace, key-not-listed (the signing key
+    is no staff member's), tampered (the signature does not verify); only then is the
+    signed YAML parsed: malformed (shape), key-not-listed (the key is not one of the
+    *named signer's* keys), signer-not-authorised, wrong-practice, expired (``now`` at
+    or after ``expires``), client-not-covered."""
     if signature is None:
         document, armored = split_approval(text)
     else:
@@ -305,20 +314,26 @@ def check_approval(
         sig_key, sig_namespace, _, _ = sshsig.parse(armored)
     except sshsig.SignatureError as exc:
         raise ApprovalMalformed(f"approval signature is malformed: {exc}") from None
-    doc = parse_document(document)
     if sig_namespace != NAMESPACE:
         raise ApprovalWrongNamespace(f"approval is signed for another purpose (namespace not {NAMESPACE})")
-    keys = list(staff_keys.get(doc.signer, ()))
+    # Authenticate before parsing: the YAML is read only once a listed key signed it.
+    every_key = [line for lines in staff_keys.values() for line in lines]
     try:
-        line = sshsig.verify(document, armored, keys, NAMESPACE)
+        sshsig.verify(document, armored, every_key, NAMESPACE)
     except sshsig.UnknownKey:
         raise ApprovalKeyNotListed(
             f"approval is signed by key {sshsig.fingerprint(sig_key)}, which is not listed in "
-            f"signing_keys of staff {doc.signer}") from None
+            "the signing_keys of any staff member") from None
     except sshsig.BadArmor as exc:
         raise ApprovalMalformed(f"approval signature is malformed: {exc}") from None
     except sshsig.SignatureError:
         raise ApprovalTampered("approval signature does not verify: the approval was altered after signing") from None
+    doc = parse_document(document)
+    if sig_key not in {_blob_or_none(k) for k in staff_keys.get(doc.signer, ())}:
+        raise ApprovalKeyNotListed(
+            f"approval is signed by key {sshsig.fingerprint(sig_key)}, which is not listed in "
+            f"signing_keys of staff {doc.signer}")
+    line = next(k for k in staff_keys[doc.signer] if _blob_or_none(k) == sig_key)
     allowed = staff_may_delete(doc.signer) if callable(staff_may_delete) else doc.signer in staff_may_delete
     if not allowed:
         raise ApprovalSignerNotAuthorised(

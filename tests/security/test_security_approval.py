@@ -303,3 +303,12 @@ def test_parse_duration_refuses(text: str) -> None:
 
 def test_namespace_constant() -> None:
     assert ap.NAMESPACE == NAMESPACE == "reconciler-approval"
+
+
+def test_unauthenticated_document_is_not_parsed(keys: dict[str, Path]) -> None:
+    """A document signed by nobody listed is refused for its key before its YAML is read."""
+    from reconciler.security import sshsig
+
+    doc = "kind: [unclosed\n"
+    with pytest.raises(ApprovalKeyNotListed, match="any staff member"):
+        check(doc + sshsig.sign(doc.encode(), keys["mallory"], NAMESPACE), keys)
