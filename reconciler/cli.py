@@ -196,16 +196,42 @@ def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard (when planning here).")
 @click.option("--lock-timeout", default=10.0, show_default=True, type=float, callback=_seconds(True),
               help="Seconds to wait for another apply.")
+@click.option("--approval", "approvals", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A signed deletion approval (reconciler approve-delete or ssh-keygen -Y sign); repeat.")
+@click.option("--allow-time-travel", is_flag=True,
+              help="Allow --at more than 5 minutes from the clock (tests, demos); recorded in the audit trail.")
 @_handle_errors
 def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | None, actor: str | None,
           auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path, allow_mass_change: bool,
-          lock_timeout: float) -> None:
-    """Apply a saved plan exactly, or plan and apply, in one transaction with an audit trail."""
+          lock_timeout: float, approvals: tuple[Path, ...], allow_time_travel: bool) -> None:
+    """Apply a saved plan exactly (checked against the config: -c), or plan and apply,
+    in one transaction with an audit trail."""
     _done(commands.apply(
         _echo, planfile, config_dir, target=Ctx.target, db=db, at=at, actor=actor, auto_approve=auto_approve,
         confirm_delete=confirm_delete, export_dir=export_dir, allow_mass_change=allow_mass_change,
         lock_timeout=lock_timeout, now=_now(), confirm=lambda q: click.confirm(q, default=False),
-        interactive=sys.stdin.isatty(), color=sys.stdout.isatty(), progress=sys.stderr.isatty()))
+        interactive=sys.stdin.isatty(), color=sys.stdout.isatty(), progress=sys.stderr.isatty(),
+        approvals=approvals, allow_time_travel=allow_time_travel))
+
+
+# ---------------------------------------------------------------- approve-delete
+@main.command("approve-delete")
+@click.argument("client_ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--key", "key", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Your OpenSSH private key (its public half must be in your staff entry's signing_keys).")
+@click.option("--expires", "expires", default="7d", show_default=True, metavar="DURATION",
+              help="How long the approval is valid: 7d, 12h, 30m.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--signer", "signer", metavar="STAFF_ID", help="Sign as this staff id (default: the key's owner).")
+@config_option
+@db_option
+@_handle_errors
+def approve_delete(client_ids: tuple[str, ...], key: Path, expires: str, out: Path, signer: str | None,
+                   config_dir: Path, db: str | None) -> None:
+    """Sign an approval to delete clients (apply --approval FILE)."""
+    _done(commands.approve_delete(_echo, client_ids, config_dir, target=Ctx.target, db=db, key=key,
+                                  expires=expires, out=out, signer=signer, now=_now()))
 
 
 # ---------------------------------------------------------------- watch
@@ -246,14 +272,29 @@ def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     _done(commands.export(_echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out))
 
 
-@main.command()
+@main.group(cls=_Group, invoke_without_command=True)
 @db_option
 @click.option("--plan", "plan_id", metavar="ID", help="Only events of this plan.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
 @_handle_errors
-def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
-    """Show the audit trail, newest last."""
-    _done(commands.audit(_echo, target=Ctx.target, db=db, plan_id=plan_id, fmt=fmt))
+def audit(ctx: click.Context, db: str | None, plan_id: str | None, fmt: str) -> None:
+    """Show the audit trail, newest last (`audit verify` checks its hash chain)."""
+    if ctx.invoked_subcommand is None:
+        _done(commands.audit(_echo, target=Ctx.target, db=db, plan_id=plan_id, fmt=fmt))
+
+
+@audit.command("verify")
+@db_option
+@click.option("--target", "target", metavar="NAME", help="Where the records live (as the top-level --target).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def audit_verify(db: str | None, target: str | None, fmt: str) -> None:
+    """Recompute the audit hash chain: exit 0 with the count and head hash, exit 1
+    naming the first edited, removed or reordered event."""
+    parent = click.get_current_context().parent
+    db = db or (parent.params.get("db") if parent is not None else None)
+    _done(commands.audit_verify(_echo, target=target or Ctx.target, db=db, fmt=fmt))
 
 
 @main.command()

@@ -77,27 +77,55 @@ def plan(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at
 def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | None, db: str | None,
           at: str | None, actor: str | None, auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path,
           allow_mass_change: bool, lock_timeout: float, now: dt.datetime,
-          confirm: Callable[[str], bool], interactive: bool, color: bool, progress: bool) -> int:
+          confirm: Callable[[str], bool], interactive: bool, color: bool, progress: bool,
+          approvals: tuple[Path, ...] = (), allow_time_travel: bool = False) -> int:
+    """Apply a saved plan (authenticated against the config, SPEC §7.4) or plan and apply.
+
+    ``now`` is the real clock: it judges approvals' expiry and stamps the audit events;
+    ``--at`` (``at``) is the apply's time for everything else, within five minutes of
+    the clock unless ``allow_time_travel``."""
+    from reconciler.app import saved
+    from reconciler.app.approvals import check_approvals, practice_name
+    from reconciler.app.executor import check_confirmations
     from reconciler.app.workflow import (
         apply_plan,
         compute_plan,
-        default_actor,
         load_plan,
         render_plan,
+        resolve_actor,
     )
+    from reconciler.config.loader import load_config
+    from reconciler.model.actions import ActionType
 
+    who = resolve_actor(actor)
+    session_checks: Callable[[Any], None] | None = None
     if planfile is not None:
-        p = load_plan(planfile)  # a damaged plan file is named before any database work
-        tgt = open_target(target, db)
-    else:
-        from reconciler.config.loader import load_config
-
+        p = load_plan(planfile)  # a damaged or edited plan file is named before any database work
         desired = load_config(config_dir)
         tgt = open_target(target, db)
+        tgt.require_schema()
+        with tgt.reading() as session:
+            saved.check_not_applied(session, p)
+        saved.check_config(p, desired, config_dir)
+        when = saved.apply_instant(at, saved.practice_tz(tgt, desired), now, allow_time_travel=allow_time_travel)
+        saved.check_times(p, when.at)
+
+        def session_checks(session: Any) -> None:
+            saved.check_in_session(session, p, desired, at=when.at, now=now)
+    else:
+        desired = load_config(config_dir)
+        tgt = open_target(target, db)
+        tgt.require_schema()
+        when = saved.apply_instant(at, saved.practice_tz(tgt, desired), now, allow_time_travel=allow_time_travel)
         p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
     if p.is_empty:
         echo("No changes. The practice matches the configuration.")
         return 0
+    deletes = [a.target for a in p.actions if a.type is ActionType.CLIENT_DELETE]
+    signers: dict[str, str] = {}
+    if deletes:
+        check_confirmations(p, confirm_delete)
+        signers = check_approvals(approvals, desired, practice_name(desired, tgt), deletes, now=now)
     if not auto_approve:
         echo(render_plan(p, "text", color=color), nl=False)
         if not interactive:
@@ -105,20 +133,35 @@ def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | 
         if not confirm("Apply these changes?"):
             raise ReconcilerError("apply cancelled; nothing was changed")
     result = apply_plan(
-        tgt, p, actor=actor or default_actor(), confirm_delete=confirm_delete,
+        tgt, p, actor=who, confirm_delete=confirm_delete,
         export_dir=export_dir, lock_timeout=lock_timeout, progress=progress,
+        session_checks=session_checks, signers=signers, time_travel=when.time_travel,
     )
     echo(result.summary_line())
+    return 0
+
+
+def approve_delete(echo: Echo, client_ids: tuple[str, ...], config_dir: Path, *, target: str | None, db: str | None,
+                   key: Path, expires: str, out: Path, signer: str | None, now: dt.datetime) -> int:
+    """Write a signed approval for deleting ``client_ids`` (SPEC §7.2)."""
+    from reconciler.app.approvals import make_approval_file
+    from reconciler.config.loader import load_config
+
+    desired = load_config(config_dir)
+    tgt = open_target(target, db) if (db or not desired.practice.name) else None
+    who, practice = make_approval_file(desired, tgt, list(client_ids), key=key, expires=expires, out=out,
+                                       signer=signer, now=now)
+    echo(f"wrote {out}: approval by {who} to delete {', '.join(sorted(set(client_ids)))} in {practice}", err=True)
     return 0
 
 
 def watch(config_dir: Path, *, target: str | None, db: str | None, interval: float, auto_apply: bool,
           actor: str | None, export_dir: Path, log_format: str) -> int:
     from reconciler.app.watch import run_watch
-    from reconciler.app.workflow import default_actor
+    from reconciler.app.workflow import resolve_actor
 
     return run_watch(config_dir, open_target(target, db), interval=interval, auto_apply=auto_apply,
-                     actor=actor or default_actor(), export_dir=export_dir, log_format=log_format)
+                     actor=resolve_actor(actor), export_dir=export_dir, log_format=log_format)
 
 
 def import_(echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime) -> int:
@@ -142,6 +185,16 @@ def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None
 
     echo(format_audit(read_audit(open_target(target, db), plan_id=plan_id), fmt), nl=False)
     return 0
+
+
+def audit_verify(echo: Echo, *, target: str | None, db: str | None, fmt: str) -> int:
+    from reconciler.app.audit import format_verify, verify_audit
+
+    result = verify_audit(open_target(target, db))
+    if not result.ok and fmt != "json":
+        raise ReconcilerError(format_verify(result, fmt).rstrip("\n"))
+    echo(format_verify(result, fmt), nl=False)
+    return 0 if result.ok else 1
 
 
 def status(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime) -> int:
@@ -206,5 +259,5 @@ def demo(workdir: Path) -> int:
     return run_demo(workdir)
 
 
-__all__ = ["apply", "audit", "db_dump", "db_init", "db_load", "db_upgrade", "demo", "export", "import_",
+__all__ = ["apply", "approve_delete", "audit", "audit_verify", "db_dump", "db_init", "db_load", "db_upgrade", "demo", "export", "import_",
            "open_target", "plan", "status", "validate", "watch", "write_private_file"]

@@ -8,13 +8,17 @@ Order of work (SPEC §3.5, §4 "Saved plans and safety")::
                      fingerprint and the deletion actor, then every export file (0600,
                      O_EXCL, fsync) — before the transaction starts
     lock + BEGIN     db.lock.locked_transaction (waits at most lock_timeout) -> LockHeld
+    saved plan       ``session_checks`` (apply PLANFILE, app.saved): not already applied,
+                     not stale by time, the config re-planned gives this very plan
+                                                                     -> PlanRefused / StalePlan
     fingerprint      re-read plan.scope (db.read.read_scoped), compare with
                      plan.db_fingerprint                             -> StalePlan
     deletion rules   the actor is an active owner / practice manager /
                      entire-practice staff id                        -> PlanRefused
     writers          one set-based writer per run of consecutive same-type actions,
                      in plan order (db.write.WRITERS)                -> ApplyFailed
-    audit            one event per action (executemany)
+    audit            one hash-chained event per action (executemany), with the
+                     signer of each approved deletion and any time travel
     COMMIT
 
 Everything from BEGIN to COMMIT is one transaction: an error rolls it back (and the
@@ -215,13 +219,19 @@ def _write_exports(session: "ReadSession", exports: Sequence[PlannedExport], exp
 def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tuple[str, ...] = (),
                export_dir: Path = Path("exports"), lock_timeout: float = 10.0, progress: bool = False,
                now: dt.datetime | None = None,
-               after_group: Callable[[int], None] | None = None) -> ApplyResult:
+               after_group: Callable[[int], None] | None = None,
+               session_checks: Callable[["ReadSession"], None] | None = None,
+               signers: Mapping[str, str] | None = None,
+               time_travel: dt.datetime | None = None) -> ApplyResult:
     """Apply ``plan`` exactly, all or nothing (see the module docstring for the order).
 
     ``now`` stamps the audit events (default: the wall clock); the database writes
     use the plan's ``as_of``. ``after_group(n)`` runs after the n-th writer group,
     inside the transaction (a test seam). Raises PlanRefused, ExportError, LockHeld, StalePlan or
-    ApplyFailed, each after changing nothing.
+    ApplyFailed, each after changing nothing. ``session_checks`` runs in the read before
+    the export files and again first thing under the lock (a saved plan's checks);
+    ``signers`` (client id -> staff id of its approval's signer) and ``time_travel``
+    (an ``--at`` far from the clock) go into the audit events.
     """
     from reconciler.app.audit import write_audit
     from reconciler.targets.base import WriteContext
@@ -246,12 +256,16 @@ def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tupl
             # changes), from a read that first checks the plan is current and the actor
             # may apply it, so that a stale or refused plan leaves no file of PHI behind.
             with target.reading() as session:
+                if session_checks is not None:
+                    session_checks(session)
                 check_fingerprint(session, plan)
                 check_deletion_actor(session, plan, actor)
                 _write_exports(session, exports, export_dir, as_of, created, reused)
         with target.locked(actor=actor, plan_id=plan_id, timeout=lock_timeout,
                            on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}")) as tx:
             # Authoritative checks, under the lock: the database may have moved since.
+            if session_checks is not None:
+                session_checks(tx)
             check_fingerprint(tx, plan)
             check_deletion_actor(tx, plan, actor)
             with progress_bar(len(plan.actions), f"Applying {plan_id}", enabled=progress) as bar:
@@ -261,7 +275,8 @@ def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tupl
                     if after_group is not None:
                         after_group(i)
             events = write_audit(tx, plan, actor=actor, plan_id=plan_id,
-                                 at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+                                 at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+                                 signers=signers, time_travel=time_travel)
             committing = True
     except BaseException as exc:
         if not committing:

@@ -18,7 +18,7 @@ from reconciler.model.actions import Plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from reconciler.model.desired import DesiredState
-    from reconciler.targets.base import Target
+    from reconciler.targets.base import ReadSession, Target
 
 
 def compute_plan(
@@ -36,26 +36,39 @@ def compute_plan(
     for a bad ``--at``. The reads happen in one read transaction (REPEATABLE READ on
     PostgreSQL), so the plan sees one consistent database state.
     """
+    target.require_schema()
+    with target.reading(consistent=True) as session:
+        return plan_in_session(session, desired, at_text=at_text, now=now, allow_mass_change=allow_mass_change)
+
+
+def plan_in_session(
+    session: "ReadSession",
+    desired: "DesiredState",
+    *,
+    at_text: str | None,
+    now: dt.datetime,
+    allow_mass_change: bool = False,
+) -> Plan:
+    """:func:`compute_plan` inside an open session: a read session, or the locked apply
+    transaction (where ``apply PLANFILE`` re-plans its config to authenticate the file)."""
     from reconciler.errors import NoPractice
     from reconciler.planner import plan as make_plan
     from reconciler.planner.scope import practice_timezone, read_scope
     from reconciler.timeutil import iso_z, local_date, resolve_at
 
-    target.require_schema()
-    with target.reading(consistent=True) as session:
-        practice, staff = session.read_base()
-        if practice is None:
-            raise NoPractice()
-        tz = practice_timezone(desired, practice)
-        at = resolve_at(at_text, tz, now)
-        # `plan` rejects what `validate` rejects, in the same words, before reading more.
-        try:
-            today: dt.date | None = local_date(at, tz)
-        except ValueError:
-            today = None  # an unknown timezone: the static checks name it
-        static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
-        scope = read_scope(desired, practice, staff, at)
-        actual = session.read_sets(scope, practice, staff)
+    practice, staff = session.read_base()
+    if practice is None:
+        raise NoPractice()
+    tz = practice_timezone(desired, practice)
+    at = resolve_at(at_text, tz, now)
+    # `plan` rejects what `validate` rejects, in the same words, before reading more.
+    try:
+        today: dt.date | None = local_date(at, tz)
+    except ValueError:
+        today = None  # an unknown timezone: the static checks name it
+    static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
+    scope = read_scope(desired, practice, staff, at)
+    actual = session.read_sets(scope, practice, staff)
     result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
     return dataclasses.replace(result, generated_at=iso_z(now))
 
@@ -117,12 +130,18 @@ def load_plan(path: Path) -> Plan:
             raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
         plan = Plan.from_json(doc)
         parse_iso_z(plan.as_of)  # apply stamps its writes with it
+        stated = doc.get("plan_id")
     except KeyError as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file (missing key {exc})") from None
     except RecursionError:
         raise ReconcilerError(f"{path}: not a reconciler plan file (nested too deeply)") from None
     except (ValueError, TypeError, AttributeError, IndexError) as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from None
+    if stated is not None and stated != plan.plan_id:
+        from reconciler.errors import PlanRefused
+
+        raise PlanRefused(f"{path}: edited plan: its content does not match its plan_id {str(stated)[:40]!r} "
+                          "(the file was changed after `reconciler plan` saved it); nothing was changed")
     return plan
 
 
@@ -137,6 +156,14 @@ def default_actor() -> str:
         return "unknown"
 
 
+def resolve_actor(actor: str | None) -> str:
+    """``--actor`` (else :func:`default_actor`), validated: printable, no control or
+    invisible characters (it is replayed into terminals and logs by ``audit``)."""
+    from reconciler.security.actor import validate_actor
+
+    return validate_actor(actor if actor is not None else default_actor())
+
+
 def apply_plan(
     target: "Target",
     plan: Plan,
@@ -146,6 +173,9 @@ def apply_plan(
     export_dir: Path = Path("exports"),
     lock_timeout: float = 10.0,
     progress: bool = False,
+    session_checks: Any = None,
+    signers: Any = None,
+    time_travel: dt.datetime | None = None,
 ) -> Any:
     """Apply ``plan``: exports first, then one locked transaction with a fingerprint
     check, set-based writes and one audit event per action. Returns an ApplyResult."""
@@ -153,5 +183,6 @@ def apply_plan(
 
     return _apply(
         target, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
-        lock_timeout=lock_timeout, progress=progress,
+        lock_timeout=lock_timeout, progress=progress, session_checks=session_checks, signers=signers,
+        time_travel=time_travel,
     )

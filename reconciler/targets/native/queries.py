@@ -182,6 +182,41 @@ def insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> int:
     return len(rows)
 
 
+def audit_head(conn: Connection) -> str:
+    """The ``hash`` of the newest event (the chain's head), or the genesis hash."""
+    from reconciler.security.chain import GENESIS
+
+    head = conn.execute(select(audit_t.c.hash).order_by(audit_t.c.id.desc()).limit(1)).scalar()
+    return str(head) if head is not None else GENESIS
+
+
+def audit_has_plan(conn: Connection, plan_id: str) -> bool:
+    """Whether any audit event names ``plan_id`` (the plan was applied)."""
+    return conn.execute(select(audit_t.c.id).where(audit_t.c.plan_id == plan_id).limit(1)).first() is not None
+
+
+_CHAIN_BATCH = 2000
+
+
+def iter_audit_chain(conn: Connection) -> Any:
+    """Every event's chained fields, oldest first (id order), read in keyset-paginated
+    batches so that a trail of millions of events is never held in memory."""
+    cols = (audit_t.c.id, audit_t.c.at, audit_t.c.actor, audit_t.c.signer, audit_t.c.plan_id,
+            audit_t.c.action_type, audit_t.c.target, audit_t.c.before, audit_t.c.after,
+            audit_t.c.prev_hash, audit_t.c.hash)
+    last: int | None = None
+    while True:
+        stmt = select(*cols).order_by(audit_t.c.id).limit(_CHAIN_BATCH)
+        if last is not None:
+            stmt = stmt.where(audit_t.c.id > last)
+        rows = conn.execute(stmt).mappings().all()
+        if not rows:
+            return
+        for r in rows:
+            yield dict(r)
+        last = rows[-1]["id"]
+
+
 def read_audit_rows(conn: Connection, plan_id: str | None) -> list[Any]:
     stmt = select(audit_t).order_by(audit_t.c.id)
     if plan_id is not None:
@@ -189,5 +224,5 @@ def read_audit_rows(conn: Connection, plan_id: str | None) -> list[Any]:
     return list(conn.execute(stmt).all())
 
 
-__all__ = ["collect_client", "collect_staff", "insert_audit", "read_audit_rows", "read_db_facts",
+__all__ = ["audit_has_plan", "audit_head", "collect_client", "collect_staff", "insert_audit", "iter_audit_chain", "read_audit_rows", "read_db_facts",
            "read_for_import", "read_status", "staff_access", "dt"]

@@ -58,8 +58,14 @@ class NativeSession:
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
 
+    def audit_has_plan(self, plan_id: str) -> bool:
+        return queries.audit_has_plan(self.conn, plan_id)
+
     def write(self, actions: Sequence[Action], ctx: WriteContext) -> int:
         return write_group(self.conn, actions, ctx)
+
+    def audit_head(self) -> str:
+        return queries.audit_head(self.conn)
 
     def audit(self, rows: list[dict[str, Any]]) -> int:
         return queries.insert_audit(self.conn, rows)
@@ -143,9 +149,17 @@ class NativeTarget:
                 "id": r.id, "at": iso_z(to_utc(r.at)), "actor": r.actor, "plan_id": r.plan_id,
                 "action_id": r.action_id, "type": r.action_type, "target": r.target, "staff": r.staff_id,
                 "before": r.before or {}, "after": r.after or {}, "reason": r.reason or "",
+                "signer": r.signer, "hash": r.hash,
             }
             for r in rows
         ]
+
+    def iter_audit_chain(self) -> Iterator[dict[str, Any]]:
+        self.require_schema()
+        with self.engine.connect() as conn:
+            for row in queries.iter_audit_chain(conn):
+                row["at"] = to_utc(row["at"])
+                yield row
 
     def read_status(self) -> StatusFacts:
         self.require_schema()
