@@ -301,10 +301,17 @@ def audit_verify(db: str | None, target: str | None, fmt: str) -> None:
 @db_option
 @at_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--check", is_flag=True, help="Compliance check: exit 1 listing every violation, 0 when none.")
+@click.option("-c", "--config", "config_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="With --check: the config's intent counts too.")
 @_handle_errors
-def status(db: str | None, at: str | None, fmt: str) -> None:
-    """Active staff and seats, scheduled deactivations, unassigned clients, purges due."""
-    _done(commands.status(_echo, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
+def status(db: str | None, at: str | None, fmt: str, check: bool, config_dir: Path | None) -> None:
+    """Active staff and seats, scheduled deactivations, unassigned clients, purges due
+    (--check: compliance violations)."""
+    if config_dir is not None and not check:
+        raise click.UsageError("-c/--config is used with --check only")
+    _done(commands.status(_echo, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now(), check=check,
+                          config_dir=config_dir))
 
 
 # ---------------------------------------------------------------- db

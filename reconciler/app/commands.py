@@ -197,11 +197,26 @@ def audit_verify(echo: Echo, *, target: str | None, db: str | None, fmt: str) ->
     return 0 if result.ok else 1
 
 
-def status(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime) -> int:
+def status(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime,
+           check: bool = False, config_dir: Path | None = None) -> int:
     from reconciler.app.status import collect_status, format_status
 
+    if check:
+        return status_check(echo, target=target, db=db, at=at, fmt=fmt, now=now, config_dir=config_dir)
     echo(format_status(collect_status(open_target(target, db), at_text=at, now=now), fmt), nl=False)
     return 0
+
+
+def status_check(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime,
+                 config_dir: Path | None) -> int:
+    """SPEC §7.3: exit 1 listing every violation, 0 when there is none."""
+    from reconciler.app.compliance import check_compliance, format_check
+    from reconciler.config.loader import load_config
+
+    desired = load_config(config_dir) if config_dir is not None else None
+    result = check_compliance(open_target(target, db), desired, at_text=at, now=now)
+    echo(format_check(result, fmt), nl=False)
+    return 0 if result["ok"] else 1
 
 
 def db_init(echo: Echo, *, target: str | None, db: str | None) -> int:
@@ -260,4 +275,4 @@ def demo(workdir: Path) -> int:
 
 
 __all__ = ["apply", "approve_delete", "audit", "audit_verify", "db_dump", "db_init", "db_load", "db_upgrade", "demo", "export", "import_",
-           "open_target", "plan", "status", "validate", "watch", "write_private_file"]
+           "open_target", "plan", "status", "status_check", "validate", "watch", "write_private_file"]

@@ -277,6 +277,7 @@ class WatchCycle:
         now: Callable[[], dt.datetime] = _now,
         compute: Callable[..., "Plan"] | None = None,
         apply: Callable[..., Any] | None = None,
+        compliance: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
         from reconciler.app.workflow import apply_plan, compute_plan
 
@@ -284,6 +285,11 @@ class WatchCycle:
         self.target = target
         self.compute = compute if compute is not None else compute_plan
         self.apply = apply if apply is not None else apply_plan
+        if compliance is None:
+            from reconciler.app.compliance import check_compliance
+
+            compliance = check_compliance
+        self.compliance = compliance
         self.auto_apply = auto_apply
         self.actor = actor
         self.export_dir = export_dir
@@ -308,7 +314,11 @@ class WatchCycle:
         except ConfigError as exc:
             # Likely a half-written or broken edit: report where, apply nothing, keep watching.
             log.error("config.invalid", reason=reason, **_error_fields(exc))
+            if reason != "change":
+                self._check(None, reason)
             return
+        if reason != "change":
+            self._check(desired, reason)
         if self.auto_apply and not self._lead():
             return
         try:
@@ -325,6 +335,19 @@ class WatchCycle:
             self._apply(plan, reason)
         else:
             self._show(plan, reason)
+
+    def _check(self, desired: Any, reason: str) -> None:
+        """SPEC §7.3 at every interval: one structured event per violation (ids only)."""
+        try:
+            result = self.compliance(self.target, desired, at_text=None, now=self.now())
+        except ReconcilerError as exc:
+            log.error("compliance.failed", reason=reason, **_error_fields(exc))
+            return
+        for v in result["violations"]:
+            fields = {k: v[k] for k in ("staff", "client", "ids", "event", "date", "source", "failure") if k in v}
+            log.warning("compliance.violation", reason=reason, kind=v["kind"], **fields)
+        if result["ok"]:
+            log.debug("compliance.ok", reason=reason)
 
     def _lead(self) -> bool:
         leading = self.leadership.try_lead()

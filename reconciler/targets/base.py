@@ -19,6 +19,7 @@ from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, S
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
 from reconciler.model.records import (
+    ComplianceFacts,
     DbFacts,
     ExportData,
     Imported,
@@ -135,6 +136,9 @@ class Target(Protocol):
         ``after``, ``prev_hash``, ``hash``."""
 
     def read_status(self) -> StatusFacts: ...
+
+    def read_compliance(self, at: dt.datetime) -> ComplianceFacts:
+        """What inactive staff still hold at ``at`` (aware UTC): ``status --check``."""
 
     def read_import(self) -> Imported: ...
 

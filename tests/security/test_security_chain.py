@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -308,11 +307,7 @@ def test_verify_streams_without_holding_events() -> None:
     assert result.ok and result.count == n and len(refs) == n
 
 
-@pytest.mark.skipif(not os.environ.get("RECONCILER_SLOW_TESTS"), reason="set RECONCILER_SLOW_TESTS=1 (minutes)")
-@pytest.mark.slow
-def test_verify_a_million_events() -> None:
-    result = verify(stream(1_000_000))
-    assert result.ok and result.count == 1_000_000
+# Verifying a million events (time and memory) is bench/bench_audit_verify.py.
 
 
 # ---------------------------------------------------------------------------- property

@@ -1,21 +1,13 @@
 """The chain survives a database round trip: events written with chain_time() and read
 back (times as the driver returns them, before/after through the JSON column) verify
-with the same hashes on every backend. Uses its own table shaped like audit_events
+with the same hashes on SQLite and PostgreSQL (JSON and JSONB). Uses its own table shaped like audit_events
 (naive UTC DateTime, JSON, strings) so it does not depend on the schema module."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import (
     JSON,
     Column,
@@ -45,46 +37,21 @@ RAW_EVENTS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def mariadb_url() -> Iterator[str]:
-    """A throwaway MariaDB server on a unix socket (skipped where mariadbd is not installed)."""
-    server, install = shutil.which("mariadbd") or shutil.which("mysqld"), shutil.which("mariadb-install-db")
-    if not server or not install:
-        pytest.skip("MariaDB server binaries are not installed")
-    root = Path(tempfile.mkdtemp(prefix="reconciler-mdb-"))
-    sock, user = root / "sock", (["--user=root"] if os.geteuid() == 0 else [])
-    subprocess.run([install, "--no-defaults", f"--datadir={root / 'data'}", "--auth-root-authentication-method=normal",
-                    "--skip-test-db", *user], check=True, capture_output=True)
-    proc = subprocess.Popen([server, "--no-defaults", f"--datadir={root / 'data'}", f"--socket={sock}",
-                             "--skip-networking", f"--pid-file={root / 'pid'}", "--character-set-server=utf8mb4",
-                             "--collation-server=utf8mb4_general_ci", *user],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            ready = subprocess.run(["mariadb", "--no-defaults", "-S", str(sock), "-uroot", "-e",
-                                    "CREATE DATABASE IF NOT EXISTS chain"], capture_output=True, check=False)
-            if ready.returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("MariaDB did not start")
-        yield f"mysql+pymysql://root@localhost/chain?unix_socket={sock}&charset=utf8mb4"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
+# The MariaDB round trip (DATETIME without fractions, JSON as text, utf8mb4) comes back
+# with the MariaDB test server being built for the openemr target; it was removed here
+# rather than skipped (the suite has no skips).
 
 
-def test_chain_verifies_after_a_mariadb_round_trip(mariadb_url: str) -> None:
-    """MariaDB's DATETIME keeps whole seconds and its JSON is text: same hashes."""
-    test_chain_verifies_after_a_database_round_trip(mariadb_url, "mariadb", "json")
+def test_chain_verifies_after_a_database_round_trip(db_url: str) -> None:
+    _round_trip(db_url, JSON())
 
 
-@pytest.mark.parametrize("json_type", ["json", "jsonb"])
-def test_chain_verifies_after_a_database_round_trip(db_url: str, backend: str, json_type: str) -> None:
-    if json_type == "jsonb" and backend != "postgresql":
-        pytest.skip("JSONB is PostgreSQL's")
-    col_type: Any = JSONB() if json_type == "jsonb" else JSON()
+def test_chain_verifies_after_a_postgresql_jsonb_round_trip(pg_server: Any) -> None:
+    """JSONB reorders keys and normalises numbers: the canonical form does not care."""
+    _round_trip(pg_server.create_database(), JSONB())
+
+
+def _round_trip(db_url: str, col_type: Any) -> None:
     meta = MetaData()
     table = Table(
         "chain_roundtrip", meta,

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 from reconciler.errors import ExportError, NoPractice
 from reconciler.model.actual import Client
 from reconciler.model.records import (
+    ComplianceFacts,
     DbFacts,
     ExportData,
     Imported,
@@ -25,6 +26,7 @@ from reconciler.targets.native.schema import (
     audit_t,
     clients_t,
     practice_t,
+    series_t,
     staff_t,
 )
 
@@ -167,6 +169,28 @@ def read_status(conn: Connection) -> StatusFacts:
                        [dict(r) for r in orphaned], by_status, [dict(r) for r in deleted], last_apply)
 
 
+# ---------------------------------------------------------------- compliance (SPEC §7.3)
+def read_compliance(conn: Connection, at: dt.datetime) -> ComplianceFacts:
+    """What inactive staff still hold at ``at`` (naive UTC, the storage convention)."""
+    inactive = select(staff_t.c.id).where(staff_t.c.active.is_(False))
+    sessions = conn.execute(
+        select(appointments_t.c.staff_id, appointments_t.c.id)
+        .where(appointments_t.c.staff_id.in_(inactive), appointments_t.c.status == "scheduled",
+               appointments_t.c.start_at >= at)
+        .order_by(appointments_t.c.staff_id, appointments_t.c.id)).all()
+    series = conn.execute(
+        select(series_t.c.staff_id, series_t.c.id)
+        .where(series_t.c.staff_id.in_(inactive), series_t.c.active.is_(True),
+               or_(series_t.c.until.is_(None), series_t.c.until > at))
+        .order_by(series_t.c.staff_id, series_t.c.id)).all()
+    clients = conn.execute(
+        select(clients_t.c.primary_id, clients_t.c.id)
+        .where(clients_t.c.primary_id.in_(inactive), clients_t.c.status == "active")
+        .order_by(clients_t.c.primary_id, clients_t.c.id)).all()
+    return ComplianceFacts([(r[0], r[1]) for r in sessions], [(r[0], r[1]) for r in series],
+                           [(r[0], r[1]) for r in clients])
+
+
 # ---------------------------------------------------------------- deletion actor
 def staff_access(conn: Connection, staff_id: str) -> StaffAccess | None:
     row = conn.execute(select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active)
@@ -225,4 +249,4 @@ def read_audit_rows(conn: Connection, plan_id: str | None) -> list[Any]:
 
 
 __all__ = ["audit_has_plan", "audit_head", "collect_client", "collect_staff", "insert_audit", "iter_audit_chain", "read_audit_rows", "read_db_facts",
-           "read_for_import", "read_status", "staff_access", "dt"]
+           "read_compliance", "read_for_import", "read_status", "staff_access", "dt"]

@@ -8,6 +8,7 @@ All SQL of the project lives in this package; this module puts it behind
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
 from reconciler.model.records import (
+    ComplianceFacts,
     DbFacts,
     ExportData,
     Imported,
@@ -28,7 +30,7 @@ from reconciler.targets.base import Leadership, WriteContext
 from reconciler.targets.native import queries
 from reconciler.targets.native.engine import make_engine, require_schema, resolve_url
 from reconciler.targets.native.write import WRITERS, write_group
-from reconciler.timeutil import iso_z, to_utc
+from reconciler.timeutil import iso_z, naive_utc, to_utc
 
 
 class NativeSession:
@@ -165,6 +167,11 @@ class NativeTarget:
         self.require_schema()
         with self.engine.connect() as conn:
             return queries.read_status(conn)
+
+    def read_compliance(self, at: dt.datetime) -> ComplianceFacts:
+        self.require_schema()
+        with self.engine.connect() as conn:
+            return queries.read_compliance(conn, naive_utc(at))
 
     def read_import(self) -> Imported:
         self.require_schema()
