@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.app.workflow import render_plan
 from test_executor_support import (
-    AT, EXAMPLES, cli_cmd, cli_env, full_state, invoke, names_in, paused_cli_cmd, plan_for, practice_db, run_cli, save_plan_file,
+    AT, EXAMPLES, approved_clients_config, cli_cmd, cli_env, full_state, invoke, names_in, paused_cli_cmd, plan_for, practice_db, run_cli, save_plan_file,
 )
 
 HANDOVER = EXAMPLES / "handover"  # 5 writer groups: export, sessions, series, clients, staff
@@ -22,11 +22,16 @@ OFFBOARDING = EXAMPLES / "offboarding"
 WAIT_FOR_PAUSE = 90.0  # seconds; generous for a loaded CI machine (the test never sleeps this long normally)
 
 
-def start_paused_apply(db_url: str, plan: Path, tmp_path: Path, after: int, seconds: float = 120) -> subprocess.Popen[str]:
+TRAVEL = ("--at", AT, "--allow-time-travel")  # the saved plans are made at AT, in the past
+
+
+def start_paused_apply(db_url: str, plan: Path, tmp_path: Path, after: int, seconds: float = 120,
+                       config: Path = HANDOVER) -> subprocess.Popen[str]:
     """Start `apply PLAN --auto-approve` that stops inside its transaction after writer group ``after``."""
     marker = tmp_path / "paused"
     env = cli_env(db_url)
     proc = subprocess.Popen(paused_cli_cmd(after, marker, seconds, "apply", str(plan), "--auto-approve",
+                                           "-c", str(config), *TRAVEL,
                                            "--export-dir", str(tmp_path / "exports")),
                             cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -56,7 +61,8 @@ def test_sigkill_mid_transaction_leaves_the_database_as_before_and_reapply_conve
     kill(start_paused_apply(db_url, plan, tmp_path, after))
     assert full_state(engine) == before
     # The export was made before the first write; applying the same plan again reuses it and converges.
-    res = run_cli(db_url, "apply", str(plan), "--auto-approve", "--export-dir", str(tmp_path / "exports"), cwd=tmp_path)
+    res = run_cli(db_url, "apply", str(plan), "-c", str(HANDOVER), *TRAVEL, "--auto-approve", "--export-dir",
+                  str(tmp_path / "exports"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("Apply complete: 45 actions, 45 audit events")
     assert plan_for(engine, HANDOVER).is_empty
@@ -67,10 +73,11 @@ def test_second_apply_waits_then_fails_naming_the_holder(db_url: str, tmp_path: 
     engine = practice_db(db_url)
     plan = save_plan_file(engine, OFFBOARDING, tmp_path / "plan.json")
     before = full_state(engine)
-    first = start_paused_apply(db_url, plan, tmp_path, after=1)
+    first = start_paused_apply(db_url, plan, tmp_path, after=1, config=OFFBOARDING)
     try:
         plan_id = json.loads(plan.read_text())["plan_id"]
-        second = invoke(db_url, "apply", str(plan), "--auto-approve", "--lock-timeout", "1", actor="pmorgan")
+        second = invoke(db_url, "apply", str(plan), "-c", str(OFFBOARDING), *TRAVEL, "--auto-approve",
+                        "--lock-timeout", "1", actor="pmorgan")
         assert second.exit_code == 1
         assert second.stderr.startswith(f"Error: another apply holds the lock: alee (plan {plan_id}")
     finally:
@@ -78,17 +85,18 @@ def test_second_apply_waits_then_fails_naming_the_holder(db_url: str, tmp_path: 
     assert full_state(engine) == before
 
 
-def test_second_apply_that_gets_the_lock_after_the_first_commits_finds_the_plan_stale(
+def test_second_apply_that_gets_the_lock_after_the_first_commits_finds_the_plan_already_applied(
         db_url: str, tmp_path: Path) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, OFFBOARDING, tmp_path / "plan.json")
-    first = start_paused_apply(db_url, plan, tmp_path, after=1, seconds=2)
-    second = invoke(db_url, "apply", str(plan), "--auto-approve", "--lock-timeout", "60")
+    first = start_paused_apply(db_url, plan, tmp_path, after=1, seconds=2, config=OFFBOARDING)
+    second = invoke(db_url, "apply", str(plan), "-c", str(OFFBOARDING), *TRAVEL, "--auto-approve",
+                    "--lock-timeout", "60")
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     after_first = full_state(engine)
     assert second.exit_code == 1
-    assert "stale plan" in second.stderr and "re-run plan" in second.stderr
+    assert "already applied" in second.stderr and "re-run plan" in second.stderr
     assert full_state(engine) == after_first
     assert len(after_first["audit_events"]) == len(json.loads(plan.read_text())["actions"])
 
@@ -97,8 +105,8 @@ def test_second_apply_that_gets_the_lock_after_the_first_commits_finds_the_plan_
 @pytest.mark.parametrize("how", ["saved-plan", "plan-and-apply"])
 def test_apply_without_auto_approve_and_no_terminal_refuses(db_url: str, tmp_path: Path, how: str) -> None:
     engine = practice_db(db_url)
-    args = [str(save_plan_file(engine, OFFBOARDING, tmp_path / "p.json"))] if how == "saved-plan" else \
-        ["-c", str(OFFBOARDING), "--at", AT]
+    args = [str(save_plan_file(engine, OFFBOARDING, tmp_path / "p.json"))] if how == "saved-plan" else []
+    args += ["-c", str(OFFBOARDING), *TRAVEL]
     before = full_state(engine)
     res = invoke(db_url, "apply", *args)
     assert res.exit_code == 1
@@ -110,11 +118,12 @@ def test_apply_without_auto_approve_and_no_terminal_refuses(db_url: str, tmp_pat
 def test_no_client_name_in_plan_apply_audit_or_log_output(db_url: str, tmp_path: Path) -> None:
     engine = practice_db(db_url)
     printed: list[str] = []
-    for config in (EXAMPLES / "clients", HANDOVER):
+    clients, approval = approved_clients_config(tmp_path)
+    for config in (clients, HANDOVER):
         plan = plan_for(engine, config)
         printed += [render_plan(plan, fmt) for fmt in ("text", "json", "markdown")]
-        res = run_cli(db_url, "apply", "-c", str(config), "--at", AT, "--auto-approve", "--confirm-delete", "C-1013",
-                      "--export-dir", str(tmp_path / "exports"), cwd=tmp_path)
+        res = run_cli(db_url, "apply", "-c", str(config), *TRAVEL, "--auto-approve", "--confirm-delete", "C-1013",
+                      "--approval", str(approval), "--export-dir", str(tmp_path / "exports"), cwd=tmp_path)
         assert res.returncode == 0, res.stderr
         printed += [res.stdout, res.stderr]
     for fmt in ("text", "json"):

@@ -273,6 +273,7 @@ def test_ctrl_c_during_apply_exits_130_changes_nothing_and_leaves_no_export(db_u
     marker = tmp_path / "paused"
     env = cli_env(db_url)
     proc = subprocess.Popen(paused_cli_cmd(2, marker, 120, "apply", str(plan), "--auto-approve",
+                                           "-c", str(HANDOVER), "--at", AT, "--allow-time-travel",
                                            "--export-dir", str(tmp_path / "exports")),
                             cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
