@@ -76,7 +76,10 @@ def test_the_merge_job_applies_the_saved_plan_and_publishes_the_audit() -> None:
     job = workflow()["jobs"]["apply"]
     scripts = run_scripts(job)
     assert "--out plan.json" in scripts
-    assert 'reconciler apply plan.json --auto-approve --actor "$ACTOR"' in scripts
+    # apply authenticates the saved plan against the merged config (SPEC 7.4): it must read it
+    assert 'reconciler apply plan.json -c "$CONFIG_DIR" --auto-approve --actor "$ACTOR"' in scripts
+    assert "--approval" in scripts and "approvals/*.approval" in scripts
+    assert "reconciler audit verify" in scripts and 'reconciler status --check -c "$CONFIG_DIR"' in scripts
     assert 'reconciler audit --plan "$PLAN_ID" --format json > audit.json' in scripts
     assert "GITHUB_STEP_SUMMARY" in scripts
     upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
@@ -100,9 +103,11 @@ def test_exports_are_never_uploaded() -> None:
 def test_every_reconciler_command_and_flag_in_the_workflow_exists() -> None:
     calls = reconciler_invocations(run_scripts(workflow()["jobs"]["plan"]) + "\n"
                                    + run_scripts(workflow()["jobs"]["apply"]))
-    assert {c[0] for c in calls} == {"validate", "plan", "apply", "audit"}
+    assert {c[0] for c in calls} == {"validate", "plan", "apply", "audit", "status"}
     for call in calls:
-        command = main.commands[call[0]]
+        command: Any = main.commands[call[0]]
+        if isinstance(command, click.Group) and len(call) > 1 and call[1] in command.commands:
+            command = command.commands[call[1]]
         known = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
         used = {arg for arg in call[1:] if arg.startswith("--")}
         assert used <= known, f"{call[0]}: unknown flags {sorted(used - known)}"
