@@ -31,9 +31,16 @@ T0 = dt.datetime(2026, 12, 2, 15, 30, 0, tzinfo=dt.UTC)
 
 
 def fields(i: int) -> dict[str, Any]:
-    return {"time": T0 + dt.timedelta(seconds=i), "actor": "alee", "signer": None, "plan_id": f"plan-{i // 25:012x}",
-            "action_type": "client.reassign", "target": f"C-{1000 + i}",
-            "before": {"primary": "jdoe"}, "after": {"primary": "egarcia"}}
+    return {
+        "time": T0 + dt.timedelta(seconds=i),
+        "actor": "alee",
+        "signer": None,
+        "plan_id": f"plan-{i // 25:012x}",
+        "action_type": "client.reassign",
+        "target": f"C-{1000 + i}",
+        "before": {"primary": "jdoe"},
+        "after": {"primary": "egarcia"},
+    }
 
 
 def stream(n: int) -> Iterator[Any]:
@@ -54,8 +61,10 @@ def bench_memory(n: int) -> bool:
     result = verify(stream(n))
     took = time.perf_counter() - t
     grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    print(f"in memory: {result.count} events verified={result.ok} in {took:.1f} s "
-          f"(generating and linking included), peak RSS grew {grew:.0f} MB")
+    print(
+        f"in memory: {result.count} events verified={result.ok} in {took:.1f} s "
+        f"(generating and linking included), peak RSS grew {grew:.0f} MB"
+    )
     return result.ok and result.count == n
 
 
@@ -76,10 +85,23 @@ def bench_database(n: int, workdir: Path) -> bool:
     batch: list[dict[str, Any]] = []
     with engine.begin() as conn:
         for i, e in enumerate(stream(n)):
-            batch.append({"at": e.time.replace(tzinfo=None), "actor": e.actor, "signer": None, "plan_id": e.plan_id,
-                          "action_id": i % 25 + 1, "action_type": e.action_type, "target": e.target,
-                          "staff_id": None, "before": e.before, "after": e.after, "reason": "",
-                          "prev_hash": e.prev_hash, "hash": e.hash})
+            batch.append(
+                {
+                    "at": e.time.replace(tzinfo=None),
+                    "actor": e.actor,
+                    "signer": None,
+                    "plan_id": e.plan_id,
+                    "action_id": i % 25 + 1,
+                    "action_type": e.action_type,
+                    "target": e.target,
+                    "staff_id": None,
+                    "before": e.before,
+                    "after": e.after,
+                    "reason": "",
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+            )
             if len(batch) == 10_000:
                 conn.execute(insert(audit_t), batch)
                 batch = []
@@ -88,20 +110,29 @@ def bench_database(n: int, workdir: Path) -> bool:
     engine.dispose()
     print(f"wrote {n} chained events to {db} in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "reconciler.cli", "audit", "verify", "--db", url],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", "audit", "verify", "--db", url],
+        capture_output=True,
+        text=True,
+    )
     took = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"reconciler audit verify: exit {res.returncode} in {took:.1f} s, peak RSS {rss:.0f} MB")
+    print(
+        f"reconciler audit verify: exit {res.returncode} in {took:.1f} s, peak RSS {rss:.0f} MB"
+    )
     print("  " + (res.stdout or res.stderr).strip())
     return res.returncode == 0 and f"{n} events" in res.stdout
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/audit-bench"))
-    ap.add_argument("--memory-only", action="store_true", help="Skip the database measurement.")
+    ap.add_argument(
+        "--memory-only", action="store_true", help="Skip the database measurement."
+    )
     args = ap.parse_args()
     ok = bench_memory(args.events)
     if not args.memory_only:

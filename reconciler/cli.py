@@ -78,10 +78,10 @@ def _unexpected(exc: BaseException) -> str:
     line = error_line(exc)
     if line is not None:
         return f"database error: {line}"
-    return (f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
-            "(re-run with --debug for the traceback)")
-
-
+    return (
+        f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
+        "(re-run with --debug for the traceback)"
+    )
 
 
 def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
@@ -98,7 +98,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-def _seconds(allow_zero: bool) -> Callable[[click.Context, click.Parameter, float], float]:
+def _seconds(
+    allow_zero: bool,
+) -> Callable[[click.Context, click.Parameter, float], float]:
     """A click callback: a finite number of seconds (> 0, or >= 0 with ``allow_zero``).
     nan and inf pass click's FLOAT type but would make a loop spin or a wait overflow."""
     import math
@@ -112,12 +114,27 @@ def _seconds(allow_zero: bool) -> Callable[[click.Context, click.Parameter, floa
     return check
 
 
-db_option = click.option("--db", "db", metavar="URL", help="SQLAlchemy URL (default: $RECONCILER_DB, then sqlite:///practice.db).")
-config_option = click.option(
-    "-c", "--config", "config_dir", default=DEFAULT_CONFIG, show_default=True,
-    type=click.Path(file_okay=False, path_type=Path), help="Config directory.",
+db_option = click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    help="SQLAlchemy URL (default: $RECONCILER_DB, then sqlite:///practice.db).",
 )
-at_option = click.option("--at", "at", metavar="TIME", help="Plan as of this ISO 8601 date or date-time instead of now.")
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_dir",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Config directory.",
+)
+at_option = click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Plan as of this ISO 8601 date or date-time instead of now.",
+)
 
 
 class _Group(click.Group):
@@ -129,21 +146,29 @@ class _Group(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
+            setattr(
+                exc, "exit_code", 1
+            )  # click declares it per class; this one instance exits 1
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
+            setattr(
+                exc, "exit_code", 1
+            )  # click declares it per class; this one instance exits 1
             raise
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.option("--target", "target", metavar="NAME",
-              help="Where the practice records live (default: $RECONCILER_TARGET, then native).")
+@click.option(
+    "--target",
+    "target",
+    metavar="NAME",
+    help="Where the practice records live (default: $RECONCILER_TARGET, then native).",
+)
 @click.version_option(package_name="reconciler")
 def main(debug: bool, target: str | None) -> None:
     """GitOps for the people side of a health or therapy practice."""
@@ -156,13 +181,21 @@ def main(debug: bool, target: str | None) -> None:
 @config_option
 @db_option
 @at_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @_handle_errors
 def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None:
     """Check the config: schema, references, policies, invariants (and the database with --db)."""
-    _done(commands.validate(_echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
-
-
+    _done(
+        commands.validate(
+            _echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()
+        )
+    )
 
 
 # ---------------------------------------------------------------- plan
@@ -170,91 +203,273 @@ def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None
 @config_option
 @db_option
 @at_option
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply`.")
-@click.option("--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True)
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has actions, 0 when empty.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan for `apply`.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(PLAN_FORMATS)),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when the plan has actions, 0 when empty.",
+)
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard.")
 @_handle_errors
-def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt: str,
-         detailed_exitcode: bool, allow_mass_change: bool) -> None:
+def plan(
+    config_dir: Path,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_mass_change: bool,
+) -> None:
     """Show what apply would change, in execution order."""
-    _done(commands.plan(_echo, config_dir, target=Ctx.target, db=db, at=at, out=out, fmt=fmt,
-                        detailed_exitcode=detailed_exitcode, allow_mass_change=allow_mass_change, now=_now(),
-                        color=sys.stdout.isatty()))
+    _done(
+        commands.plan(
+            _echo,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            out=out,
+            fmt=fmt,
+            detailed_exitcode=detailed_exitcode,
+            allow_mass_change=allow_mass_change,
+            now=_now(),
+            color=sys.stdout.isatty(),
+        )
+    )
 
 
 # ---------------------------------------------------------------- apply
 @main.command()
-@click.argument("planfile", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument(
+    "planfile",
+    required=False,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+)
 @config_option
 @db_option
 @at_option
-@click.option("--actor", "actor", metavar="NAME", help="Who applies (default: $RECONCILER_ACTOR, then login name).")
+@click.option(
+    "--actor",
+    "actor",
+    metavar="NAME",
+    help="Who applies (default: $RECONCILER_ACTOR, then login name).",
+)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--confirm-delete", "confirm_delete", multiple=True, metavar="ID", help="Allow deleting this client (repeat).")
-@click.option("--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard (when planning here).")
-@click.option("--lock-timeout", default=10.0, show_default=True, type=float, callback=_seconds(True),
-              help="Seconds to wait for another apply.")
-@click.option("--approval", "approvals", multiple=True, metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="A signed deletion approval (reconciler approve-delete or ssh-keygen -Y sign); repeat.")
-@click.option("--allow-time-travel", is_flag=True,
-              help="Allow --at more than 5 minutes from the clock (tests, demos); recorded in the audit trail.")
+@click.option(
+    "--confirm-delete",
+    "confirm_delete",
+    multiple=True,
+    metavar="ID",
+    help="Allow deleting this client (repeat).",
+)
+@click.option(
+    "--export-dir",
+    "export_dir",
+    default="exports",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--allow-mass-change",
+    is_flag=True,
+    help="Lift the blast-radius guard (when planning here).",
+)
+@click.option(
+    "--lock-timeout",
+    default=10.0,
+    show_default=True,
+    type=float,
+    callback=_seconds(True),
+    help="Seconds to wait for another apply.",
+)
+@click.option(
+    "--approval",
+    "approvals",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A signed deletion approval (reconciler approve-delete or ssh-keygen -Y sign); repeat.",
+)
+@click.option(
+    "--allow-time-travel",
+    is_flag=True,
+    help="Allow --at more than 5 minutes from the clock (tests, demos); recorded in the audit trail.",
+)
 @_handle_errors
-def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | None, actor: str | None,
-          auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path, allow_mass_change: bool,
-          lock_timeout: float, approvals: tuple[Path, ...], allow_time_travel: bool) -> None:
+def apply(
+    planfile: Path | None,
+    config_dir: Path,
+    db: str | None,
+    at: str | None,
+    actor: str | None,
+    auto_approve: bool,
+    confirm_delete: tuple[str, ...],
+    export_dir: Path,
+    allow_mass_change: bool,
+    lock_timeout: float,
+    approvals: tuple[Path, ...],
+    allow_time_travel: bool,
+) -> None:
     """Apply a saved plan exactly (checked against the config: -c), or plan and apply,
     in one transaction with an audit trail."""
-    _done(commands.apply(
-        _echo, planfile, config_dir, target=Ctx.target, db=db, at=at, actor=actor, auto_approve=auto_approve,
-        confirm_delete=confirm_delete, export_dir=export_dir, allow_mass_change=allow_mass_change,
-        lock_timeout=lock_timeout, now=_now(), confirm=lambda q: click.confirm(q, default=False),
-        interactive=sys.stdin.isatty(), color=sys.stdout.isatty(), progress=sys.stderr.isatty(),
-        approvals=approvals, allow_time_travel=allow_time_travel))
+    _done(
+        commands.apply(
+            _echo,
+            planfile,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            actor=actor,
+            auto_approve=auto_approve,
+            confirm_delete=confirm_delete,
+            export_dir=export_dir,
+            allow_mass_change=allow_mass_change,
+            lock_timeout=lock_timeout,
+            now=_now(),
+            confirm=lambda q: click.confirm(q, default=False),
+            interactive=sys.stdin.isatty(),
+            color=sys.stdout.isatty(),
+            progress=sys.stderr.isatty(),
+            approvals=approvals,
+            allow_time_travel=allow_time_travel,
+        )
+    )
 
 
 # ---------------------------------------------------------------- approve-delete
 @main.command("approve-delete")
 @click.argument("client_ids", nargs=-1, required=True, metavar="ID...")
-@click.option("--key", "key", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Your OpenSSH private key (its public half must be in your staff entry's signing_keys).")
-@click.option("--expires", "expires", default="7d", show_default=True, metavar="DURATION",
-              help="How long the approval is valid: 7d, 12h, 30m.")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--signer", "signer", metavar="STAFF_ID", help="Sign as this staff id (default: the key's owner).")
+@click.option(
+    "--key",
+    "key",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Your OpenSSH private key (its public half must be in your staff entry's signing_keys).",
+)
+@click.option(
+    "--expires",
+    "expires",
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    help="How long the approval is valid: 7d, 12h, 30m.",
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--signer",
+    "signer",
+    metavar="STAFF_ID",
+    help="Sign as this staff id (default: the key's owner).",
+)
 @config_option
 @db_option
 @_handle_errors
-def approve_delete(client_ids: tuple[str, ...], key: Path, expires: str, out: Path, signer: str | None,
-                   config_dir: Path, db: str | None) -> None:
+def approve_delete(
+    client_ids: tuple[str, ...],
+    key: Path,
+    expires: str,
+    out: Path,
+    signer: str | None,
+    config_dir: Path,
+    db: str | None,
+) -> None:
     """Sign an approval to delete clients (apply --approval FILE)."""
-    _done(commands.approve_delete(_echo, client_ids, config_dir, target=Ctx.target, db=db, key=key,
-                                  expires=expires, out=out, signer=signer, now=_now()))
+    _done(
+        commands.approve_delete(
+            _echo,
+            client_ids,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            key=key,
+            expires=expires,
+            out=out,
+            signer=signer,
+            now=_now(),
+        )
+    )
 
 
 # ---------------------------------------------------------------- watch
 @main.command()
 @config_option
 @db_option
-@click.option("--interval", default=60.0, show_default=True, type=float, metavar="SECONDS", callback=_seconds(False))
-@click.option("--auto-apply", is_flag=True, help="Apply plans instead of only printing them.")
-@click.option("--actor", "actor", metavar="NAME", help="Recorded in the audit trail when applying.")
-@click.option("--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=float,
+    metavar="SECONDS",
+    callback=_seconds(False),
+)
+@click.option(
+    "--auto-apply", is_flag=True, help="Apply plans instead of only printing them."
+)
+@click.option(
+    "--actor",
+    "actor",
+    metavar="NAME",
+    help="Recorded in the audit trail when applying.",
+)
+@click.option(
+    "--export-dir",
+    "export_dir",
+    default="exports",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @_handle_errors
-def watch(config_dir: Path, db: str | None, interval: float, auto_apply: bool, actor: str | None,
-          export_dir: Path, log_format: str) -> None:
+def watch(
+    config_dir: Path,
+    db: str | None,
+    interval: float,
+    auto_apply: bool,
+    actor: str | None,
+    export_dir: Path,
+    log_format: str,
+) -> None:
     """Reconcile on every config change and at every interval; Ctrl-C stops cleanly."""
-    sys.exit(commands.watch(config_dir, target=Ctx.target, db=db, interval=interval, auto_apply=auto_apply,
-                            actor=actor, export_dir=export_dir, log_format=log_format))
+    sys.exit(
+        commands.watch(
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            interval=interval,
+            auto_apply=auto_apply,
+            actor=actor,
+            export_dir=export_dir,
+            log_format=log_format,
+        )
+    )
 
 
 # ---------------------------------------------------------------- import / export / audit / status
 @main.command("import")
 @db_option
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @_handle_errors
 def import_(db: str | None, out: Path) -> None:
     """Write a config that describes the database as it is (the first plan is empty)."""
@@ -264,18 +479,30 @@ def import_(db: str | None, out: Path) -> None:
 @main.command()
 @click.option("--staff", "staff_id", required=True, metavar="ID")
 @click.option("--format", "fmt", type=click.Choice(["fhir", "csv"]), required=True)
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
 @db_option
 @_handle_errors
 def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     """Write a professional's client records (mode 0600, never overwrites)."""
-    _done(commands.export(_echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out))
+    _done(
+        commands.export(
+            _echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out
+        )
+    )
 
 
 @main.group(cls=_Group, invoke_without_command=True)
 @db_option
 @click.option("--plan", "plan_id", metavar="ID", help="Only events of this plan.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @click.pass_context
 @_handle_errors
 def audit(ctx: click.Context, db: str | None, plan_id: str | None, fmt: str) -> None:
@@ -286,8 +513,19 @@ def audit(ctx: click.Context, db: str | None, plan_id: str | None, fmt: str) -> 
 
 @audit.command("verify")
 @db_option
-@click.option("--target", "target", metavar="NAME", help="Where the records live (as the top-level --target).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--target",
+    "target",
+    metavar="NAME",
+    help="Where the records live (as the top-level --target).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
 @_handle_errors
 def audit_verify(db: str | None, target: str | None, fmt: str) -> None:
     """Recompute the audit hash chain: exit 0 with the count and head hash, exit 1
@@ -300,18 +538,46 @@ def audit_verify(db: str | None, target: str | None, fmt: str) -> None:
 @main.command()
 @db_option
 @at_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--check", is_flag=True, help="Compliance check: exit 1 listing every violation, 0 when none.")
-@click.option("-c", "--config", "config_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="With --check: the config's intent counts too.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Compliance check: exit 1 listing every violation, 0 when none.",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --check: the config's intent counts too.",
+)
 @_handle_errors
-def status(db: str | None, at: str | None, fmt: str, check: bool, config_dir: Path | None) -> None:
+def status(
+    db: str | None, at: str | None, fmt: str, check: bool, config_dir: Path | None
+) -> None:
     """Active staff and seats, scheduled deactivations, unassigned clients, purges due
     (--check: compliance violations)."""
     if config_dir is not None and not check:
         raise click.UsageError("-c/--config is used with --check only")
-    _done(commands.status(_echo, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now(), check=check,
-                          config_dir=config_dir))
+    _done(
+        commands.status(
+            _echo,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            fmt=fmt,
+            now=_now(),
+            check=check,
+            config_dir=config_dir,
+        )
+    )
 
 
 # ---------------------------------------------------------------- db
@@ -342,11 +608,20 @@ def db_upgrade(db: str | None) -> None:
 @_handle_errors
 def db_load(file: Path, db: str | None) -> None:
     """Load a YAML or JSON snapshot into an empty database (all or nothing)."""
-    _done(commands.db_load(_echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()))
+    _done(
+        commands.db_load(
+            _echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()
+        )
+    )
 
 
 @db.command("dump")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (.json writes JSON).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (.json writes JSON).",
+)
 @db_option
 @_handle_errors
 def db_dump(out: Path | None, db: str | None) -> None:
@@ -354,12 +629,16 @@ def db_dump(out: Path | None, db: str | None) -> None:
     _done(commands.db_dump(_echo, target=Ctx.target, db=db, out=out))
 
 
-
-
 # ---------------------------------------------------------------- demo
 @main.command()
-@click.option("--dir", "workdir", default="reconciler-demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Where to create the demo practice.")
+@click.option(
+    "--dir",
+    "workdir",
+    default="reconciler-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to create the demo practice.",
+)
 @_handle_errors
 def demo(workdir: Path) -> None:
     """Create a sample practice and walk through validate, plan and apply."""

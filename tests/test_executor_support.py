@@ -24,7 +24,9 @@ EXAMPLES = ROOT / "examples"
 AT = "2026-11-24T12:00:00-05:00"  # noon in the practice's timezone, "today"
 NOW = dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.timezone.utc)
 SNAP: dict[str, Any] = yaml.safe_load(PRACTICE_YAML.read_text())
-CLIENT_NAMES = sorted({c[k] for c in SNAP["clients"] for k in ("first_name", "last_name")})
+CLIENT_NAMES = sorted(
+    {c[k] for c in SNAP["clients"] for k in ("first_name", "last_name")}
+)
 
 
 _TEMPLATES: dict[str, str] = {}
@@ -49,7 +51,9 @@ def practice_db(db_url: str) -> Engine:
             tmp = tempfile.mkdtemp(prefix="reconciler-template-")
             atexit.register(shutil.rmtree, tmp, True)
             path = str(Path(tmp) / "practice.db")
-            fresh_db(f"sqlite:///{path}", PRACTICE_YAML).dispose()  # disposing checkpoints the WAL
+            fresh_db(
+                f"sqlite:///{path}", PRACTICE_YAML
+            ).dispose()  # disposing checkpoints the WAL
             _TEMPLATES["sqlite"] = path
         shutil.copyfile(_TEMPLATES["sqlite"], str(url.database))
         return make_engine(db_url)
@@ -58,11 +62,17 @@ def practice_db(db_url: str) -> Engine:
     host = str(url.query["host"])
     if host not in _TEMPLATES:
         name = "tmpl_practice"
-        with psycopg.connect(host=host, user=url.username, dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host=host, user=url.username, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        fresh_db(url.set(database=name).render_as_string(hide_password=False), PRACTICE_YAML).dispose()
+        fresh_db(
+            url.set(database=name).render_as_string(hide_password=False), PRACTICE_YAML
+        ).dispose()
         _TEMPLATES[host] = name
-    with psycopg.connect(host=host, user=url.username, dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=host, user=url.username, dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f'DROP DATABASE "{url.database}"')
         conn.execute(f'CREATE DATABASE "{url.database}" TEMPLATE "{_TEMPLATES[host]}"')
     return make_engine(db_url)
@@ -73,7 +83,9 @@ def plan_for(engine: Engine, config_dir: Path, at: str = AT) -> Plan:
     from reconciler.config.loader import load_config
     from reconciler.app.workflow import compute_plan
 
-    return compute_plan(NativeTarget(engine), load_config(config_dir), at_text=at, now=NOW)
+    return compute_plan(
+        NativeTarget(engine), load_config(config_dir), at_text=at, now=NOW
+    )
 
 
 def full_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -81,7 +93,9 @@ def full_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for table in metadata.sorted_tables:
-            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            rows = conn.execute(
+                select(table).order_by(*table.primary_key.columns)
+            ).all()
             out[table.name] = [tuple(r) for r in rows]
     return out
 
@@ -106,8 +120,15 @@ def cli_cmd(*args: str) -> list[str]:
 def paused_cli_cmd(after: int, marker: Path, seconds: float, *args: str) -> list[str]:
     """The CLI that pauses inside the apply transaction after writer group ``after``
     (tests/paused_cli.py injects the executor's ``after_group`` seam)."""
-    return [sys.executable, str(Path(__file__).with_name("paused_cli.py")), str(after), str(marker), str(seconds),
-            "--", *args]
+    return [
+        sys.executable,
+        str(Path(__file__).with_name("paused_cli.py")),
+        str(after),
+        str(marker),
+        str(seconds),
+        "--",
+        *args,
+    ]
 
 
 def invoke(db_url: str, *args: str, actor: str = "alee") -> Any:
@@ -116,8 +137,11 @@ def invoke(db_url: str, *args: str, actor: str = "alee") -> Any:
 
     from reconciler.cli import main
 
-    env = {"RECONCILER_DB": db_url, "RECONCILER_ACTOR": actor, **{k: None for k in os.environ
-                                                                 if k.startswith("RECONCILER_TEST_")}}
+    env = {
+        "RECONCILER_DB": db_url,
+        "RECONCILER_ACTOR": actor,
+        **{k: None for k in os.environ if k.startswith("RECONCILER_TEST_")},
+    }
     return CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
 
 
@@ -129,10 +153,19 @@ def save_plan_file(engine: Engine, config_dir: Path, out: Path, at: str = AT) ->
     return out
 
 
-def run_cli(db_url: str, *args: str, cwd: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    db_url: str, *args: str, cwd: Path, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run `reconciler ARGS` to completion (stdin closed: not a terminal)."""
-    return subprocess.run(cli_cmd(*args), cwd=cwd, env=cli_env(db_url, **env), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cli_cmd(*args),
+        cwd=cwd,
+        env=cli_env(db_url, **env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def approved_clients_config(tmp_path: Path) -> tuple[Path, Path]:
@@ -146,18 +179,37 @@ def approved_clients_config(tmp_path: Path) -> tuple[Path, Path]:
     from reconciler.security.approval import make_approval
 
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = (
+        key.public_key()
+        .public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        .decode()
+    )
     cfg = tmp_path / "clients-approved"
     shutil.copytree(EXAMPLES / "clients", cfg)
     f = cfg / "practice.yaml"
-    f.write_text(f.read_text().replace(
-        "{id: alee, name: Ana Lee, role: owner, access: entire_practice}",
-        f'{{id: alee, name: Ana Lee, role: owner, access: entire_practice, signing_keys: ["{public} alee"]}}'))
+    f.write_text(
+        f.read_text().replace(
+            "{id: alee, name: Ana Lee, role: owner, access: entire_practice}",
+            f'{{id: alee, name: Ana Lee, role: owner, access: entire_practice, signing_keys: ["{public} alee"]}}',
+        )
+    )
     now = dt.datetime.now(dt.timezone.utc)
     approval = tmp_path / "approval-C-1013"
-    approval.write_text(make_approval("sunrise-counseling", ["C-1013"], "alee", now + dt.timedelta(hours=1),
-                                      private), encoding="utf-8")
+    approval.write_text(
+        make_approval(
+            "sunrise-counseling",
+            ["C-1013"],
+            "alee",
+            now + dt.timedelta(hours=1),
+            private,
+        ),
+        encoding="utf-8",
+    )
     return cfg, approval

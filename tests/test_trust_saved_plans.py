@@ -34,17 +34,42 @@ def setup(db_url: str, tmp_path: Path) -> tuple[Engine, Path]:
 
 
 def make_plan(db_url: str, cfg: Path, out: Path, at: str = AT) -> Path:
-    res = invoke(db_url, "plan", "-c", str(cfg), "--at", at, "--out", str(out), "--format", "json")
+    res = invoke(
+        db_url,
+        "plan",
+        "-c",
+        str(cfg),
+        "--at",
+        at,
+        "--out",
+        str(out),
+        "--format",
+        "json",
+    )
     assert res.exit_code == 0, res.output
     return out
 
 
-def apply(db_url: str, plan: Path, cfg: Path, tmp_path: Path, *extra: str, actor: str = "alee") -> Any:
-    return invoke(db_url, "apply", str(plan), "-c", str(cfg), "--auto-approve",
-                  "--export-dir", str(tmp_path / "exports"), *extra, actor=actor)
+def apply(
+    db_url: str, plan: Path, cfg: Path, tmp_path: Path, *extra: str, actor: str = "alee"
+) -> Any:
+    return invoke(
+        db_url,
+        "apply",
+        str(plan),
+        "-c",
+        str(cfg),
+        "--auto-approve",
+        "--export-dir",
+        str(tmp_path / "exports"),
+        *extra,
+        actor=actor,
+    )
 
 
-def edit(plan: Path, change: Callable[[dict[str, Any]], None], *, rehash: bool = True) -> Path:
+def edit(
+    plan: Path, change: Callable[[dict[str, Any]], None], *, rehash: bool = True
+) -> Path:
     """Change the plan file as an attacker would; ``rehash`` recomputes its plan_id too."""
     doc = json.loads(plan.read_text())
     change(doc)
@@ -69,13 +94,16 @@ def first(doc: dict[str, Any], kind: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- the honest path
 def test_an_unedited_plan_applies_once_and_the_audit_records_the_time_travel(
-        setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
+    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
+) -> None:
     engine, cfg = setup
     plan = make_plan(db_url, cfg, tmp_path / "plan.json")
     res = apply(db_url, plan, cfg, tmp_path, *TRAVEL)
     assert res.exit_code == 0, res.output
     events = json.loads(invoke(db_url, "audit", "--format", "json").output)
-    assert events and all(e["after"]["time_travel"] == "2026-11-24T17:00:00Z" for e in events)
+    assert events and all(
+        e["after"]["time_travel"] == "2026-11-24T17:00:00Z" for e in events
+    )
     before = full_state(engine)
     again = apply(db_url, plan, cfg, tmp_path, *TRAVEL)
     refused(again, "already applied")
@@ -83,13 +111,19 @@ def test_an_unedited_plan_applies_once_and_the_audit_records_the_time_travel(
 
 
 def test_apply_without_c_reads_practice_in_the_current_directory(
-        setup: tuple[Engine, Path], db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    setup: tuple[Engine, Path],
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     engine, cfg = setup
     plan = make_plan(db_url, cfg, tmp_path / "plan.json")
     monkeypatch.chdir(tmp_path)
     before = full_state(engine)
     res = invoke(db_url, "apply", str(plan), "--auto-approve", *TRAVEL)
-    assert res.exit_code == 1 and "config directory practice does not exist" in res.stderr, res.stderr
+    assert (
+        res.exit_code == 1 and "config directory practice does not exist" in res.stderr
+    ), res.stderr
     assert full_state(engine) == before
 
 
@@ -100,10 +134,21 @@ def _to_owner(doc: dict[str, Any]) -> None:
 
 
 def _inject(doc: dict[str, Any]) -> None:
-    doc["actions"].append({"id": len(doc["actions"]) + 1, "type": "staff.deactivate", "target": "cdavis",
-                           "staff": "cdavis", "changes": {"active": [True, False],
-                                                          "deactivated_at": [None, doc["as_of"]]},
-                           "reason": "cdavis offboarding", "depends_on": [], "drift": False})
+    doc["actions"].append(
+        {
+            "id": len(doc["actions"]) + 1,
+            "type": "staff.deactivate",
+            "target": "cdavis",
+            "staff": "cdavis",
+            "changes": {
+                "active": [True, False],
+                "deactivated_at": [None, doc["as_of"]],
+            },
+            "reason": "cdavis offboarding",
+            "depends_on": [],
+            "drift": False,
+        }
+    )
 
 
 def _truncate(doc: dict[str, Any]) -> None:
@@ -120,16 +165,26 @@ def _phi_in_reason(doc: dict[str, Any]) -> None:
     first(doc, "client.inactivate")["reason"] = "Tom Reyes moved away"
 
 
-ATTACKS = {"target-to-owner": _to_owner, "injected-deactivation": _inject, "truncated-to-five": _truncate,
-           "cancel-to-transfer": _cancel_to_transfer, "client-name-in-reason": _phi_in_reason}
+ATTACKS = {
+    "target-to-owner": _to_owner,
+    "injected-deactivation": _inject,
+    "truncated-to-five": _truncate,
+    "cancel-to-transfer": _cancel_to_transfer,
+    "client-name-in-reason": _phi_in_reason,
+}
 
 
-@pytest.mark.parametrize("rehash", [True, False], ids=["plan-id-recomputed", "plan-id-kept"])
+@pytest.mark.parametrize(
+    "rehash", [True, False], ids=["plan-id-recomputed", "plan-id-kept"]
+)
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_an_edited_plan_file_is_refused_and_changes_nothing(
-        setup: tuple[Engine, Path], db_url: str, tmp_path: Path, attack: str, rehash: bool) -> None:
+    setup: tuple[Engine, Path], db_url: str, tmp_path: Path, attack: str, rehash: bool
+) -> None:
     engine, cfg = setup
-    plan = edit(make_plan(db_url, cfg, tmp_path / "plan.json"), ATTACKS[attack], rehash=rehash)
+    plan = edit(
+        make_plan(db_url, cfg, tmp_path / "plan.json"), ATTACKS[attack], rehash=rehash
+    )
     before = full_state(engine)
     res = apply(db_url, plan, cfg, tmp_path, *TRAVEL)
     refused(res, "edited plan")
@@ -139,7 +194,9 @@ def test_an_edited_plan_file_is_refused_and_changes_nothing(
 
 
 # ---------------------------------------------------------------- config, database, time
-def test_a_changed_config_is_refused(setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
+def test_a_changed_config_is_refused(
+    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
+) -> None:
     engine, cfg = setup
     plan = make_plan(db_url, cfg, tmp_path / "plan.json")
     f = cfg / "practice.yaml"
@@ -149,20 +206,32 @@ def test_a_changed_config_is_refused(setup: tuple[Engine, Path], db_url: str, tm
     assert full_state(engine) == before
 
 
-def test_a_plan_whose_rows_changed_is_stale(setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
+def test_a_plan_whose_rows_changed_is_stale(
+    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
+) -> None:
     engine, cfg = setup
     plan = make_plan(db_url, cfg, tmp_path / "plan.json")
-    with engine.begin() as conn:  # the front desk books one more session with the leaving clinician
-        conn.execute(text("INSERT INTO appointments (id, client_id, staff_id, start_at, end_at, status, telehealth) "
-                          "VALUES ('A-NEW', 'C-1001', 'bsmith', '2026-12-20 15:00:00', '2026-12-20 15:50:00', "
-                          "'scheduled', false)"))
+    with (
+        engine.begin() as conn
+    ):  # the front desk books one more session with the leaving clinician
+        conn.execute(
+            text(
+                "INSERT INTO appointments (id, client_id, staff_id, start_at, end_at, status, telehealth) "
+                "VALUES ('A-NEW', 'C-1001', 'bsmith', '2026-12-20 15:00:00', '2026-12-20 15:50:00', "
+                "'scheduled', false)"
+            )
+        )
     before = full_state(engine)
     refused(apply(db_url, plan, cfg, tmp_path, *TRAVEL), "stale plan")
     assert full_state(engine) == before
 
 
 def test_a_plan_made_against_another_database_says_so(
-        setup: tuple[Engine, Path], db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    setup: tuple[Engine, Path],
+    db_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
     from dbhelpers import fresh_db
 
     engine, cfg = setup
@@ -172,7 +241,8 @@ def test_a_plan_made_against_another_database_says_so(
         "practice: {name: Other Practice, timezone: America/New_York, owner: alee, clinical_director: mkhan}\n"
         "staff:\n"
         "  - {id: alee, name: A L, role: owner, access: entire_practice, active: true}\n"
-        "  - {id: mkhan, name: M K, role: clinical_director, access: entire_practice, active: true}\n")
+        "  - {id: mkhan, name: M K, role: clinical_director, access: entire_practice, active: true}\n"
+    )
     if db_url.startswith("sqlite"):
         other = f"sqlite:///{tmp_path / 'other.db'}"
     else:
@@ -187,11 +257,16 @@ def test_a_plan_made_against_another_database_says_so(
 
 
 def test_a_plan_whose_as_of_lies_in_the_future_is_stale(
-        setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
+    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
+) -> None:
     import datetime as dt
 
     engine, cfg = setup
-    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).replace(microsecond=0).isoformat()
+    future = (
+        (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2))
+        .replace(microsecond=0)
+        .isoformat()
+    )
     plan = make_plan(db_url, cfg, tmp_path / "plan.json", at=future)
     before = full_state(engine)
     refused(apply(db_url, plan, cfg, tmp_path), "stale plan", "in the future")
@@ -199,30 +274,46 @@ def test_a_plan_whose_as_of_lies_in_the_future_is_stale(
 
 
 def test_a_plan_whose_sessions_have_started_is_stale(
-        setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
+    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
+) -> None:
     engine, cfg = setup
     plan = make_plan(db_url, cfg, tmp_path / "plan.json")
     before = full_state(engine)
-    res = apply(db_url, plan, cfg, tmp_path, "--at", "2026-11-26T00:00:00Z", "--allow-time-travel")
+    res = apply(
+        db_url,
+        plan,
+        cfg,
+        tmp_path,
+        "--at",
+        "2026-11-26T00:00:00Z",
+        "--allow-time-travel",
+    )
     refused(res, "stale plan", "have started", "A-58")
     assert full_state(engine) == before
 
 
 def test_reapplying_plan_a_after_a_revert_like_change_is_already_applied(
-        db_url: str, tmp_path: Path) -> None:
+    db_url: str, tmp_path: Path
+) -> None:
     """Plan A moves C-1010 to egarcia; someone moves it back in the database; plan A
     would apply again (same config, same rows) but its id is in the audit trail."""
     engine = practice_db(db_url)
     cfg = tmp_path / "a"
     cfg.mkdir()
     shutil.copy(EXAMPLES / "clients" / "practice.yaml", cfg / "practice.yaml")
-    (cfg / "clients.yaml").write_text("version: 1\nclients:\n  - {id: C-1010, primary: egarcia}\n")
+    (cfg / "clients.yaml").write_text(
+        "version: 1\nclients:\n  - {id: C-1010, primary: egarcia}\n"
+    )
     plan = make_plan(db_url, cfg, tmp_path / "planA.json")
     with engine.connect() as conn:
-        was = conn.execute(text("SELECT primary_id FROM clients WHERE id = 'C-1010'")).scalar_one()
+        was = conn.execute(
+            text("SELECT primary_id FROM clients WHERE id = 'C-1010'")
+        ).scalar_one()
     assert apply(db_url, plan, cfg, tmp_path, *TRAVEL).exit_code == 0
     with engine.begin() as conn:
-        conn.execute(text("UPDATE clients SET primary_id = :p WHERE id = 'C-1010'"), {"p": was})
+        conn.execute(
+            text("UPDATE clients SET primary_id = :p WHERE id = 'C-1010'"), {"p": was}
+        )
     before = full_state(engine)
     refused(apply(db_url, plan, cfg, tmp_path, *TRAVEL), "already applied")
     assert full_state(engine) == before
@@ -230,24 +321,53 @@ def test_reapplying_plan_a_after_a_revert_like_change_is_already_applied(
 
 
 @pytest.mark.parametrize("at", ["2027-02-01", "1970-01-01"])
-def test_apply_at_far_from_the_clock_is_refused(db_url: str, tmp_path: Path, at: str) -> None:
+def test_apply_at_far_from_the_clock_is_refused(
+    db_url: str, tmp_path: Path, at: str
+) -> None:
     """`apply --at 2027-02-01` once purged a client seconds after deleting it;
     `--at 1970-01-01` cancelled past sessions and stamped 1970."""
     engine = practice_db(db_url)
     before = full_state(engine)
-    res = invoke(db_url, "apply", "-c", str(OFFBOARDING), "--at", at, "--auto-approve",
-                 "--export-dir", str(tmp_path / "exports"))
+    res = invoke(
+        db_url,
+        "apply",
+        "-c",
+        str(OFFBOARDING),
+        "--at",
+        at,
+        "--auto-approve",
+        "--export-dir",
+        str(tmp_path / "exports"),
+    )
     refused(res, "more than 5 minutes from the clock", "--allow-time-travel")
     assert full_state(engine) == before
     engine.dispose()
 
 
-@pytest.mark.parametrize("actor", ["alee\n2026-11-24T17:00:00Z  owner  forged line", "\x1b[2Kowner", "owner\u202e"],
-                         ids=["newline", "ansi-escape", "bidi-override"])
-def test_a_forged_actor_name_is_refused_in_one_line(db_url: str, tmp_path: Path, actor: str) -> None:
+@pytest.mark.parametrize(
+    "actor",
+    ["alee\n2026-11-24T17:00:00Z  owner  forged line", "\x1b[2Kowner", "owner\u202e"],
+    ids=["newline", "ansi-escape", "bidi-override"],
+)
+def test_a_forged_actor_name_is_refused_in_one_line(
+    db_url: str, tmp_path: Path, actor: str
+) -> None:
     engine = practice_db(db_url)
     before = full_state(engine)
-    res = invoke(db_url, "apply", "-c", str(OFFBOARDING), "--auto-approve", "--actor", actor, *TRAVEL)
-    assert res.exit_code == 1 and res.stderr.startswith("Error: actor name") and res.stderr.count("\n") == 1
+    res = invoke(
+        db_url,
+        "apply",
+        "-c",
+        str(OFFBOARDING),
+        "--auto-approve",
+        "--actor",
+        actor,
+        *TRAVEL,
+    )
+    assert (
+        res.exit_code == 1
+        and res.stderr.startswith("Error: actor name")
+        and res.stderr.count("\n") == 1
+    )
     assert full_state(engine) == before
     engine.dispose()

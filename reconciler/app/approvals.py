@@ -42,7 +42,9 @@ def practice_name(desired: "DesiredState", target: "Target | None") -> str:
     if desired.practice.name:
         return desired.practice.name
     if target is None:
-        raise ReconcilerError("the practice name is needed: give --db (or set practice.name in the config)")
+        raise ReconcilerError(
+            "the practice name is needed: give --db (or set practice.name in the config)"
+        )
     from reconciler.errors import NoPractice
 
     with target.reading() as session:
@@ -67,8 +69,14 @@ def may_approve(desired: "DesiredState", staff_id: str) -> bool:
     return role in DELETE_ROLES or access == DELETE_ACCESS
 
 
-def check_approvals(files: Sequence[Path], desired: "DesiredState", practice: str, client_ids: Iterable[str],
-                    *, now: dt.datetime) -> dict[str, str]:
+def check_approvals(
+    files: Sequence[Path],
+    desired: "DesiredState",
+    practice: str,
+    client_ids: Iterable[str],
+    *,
+    now: dt.datetime,
+) -> dict[str, str]:
     """Verify every ``--approval`` file and return, for each client to delete, the staff
     id who signed the approval covering it. Refuses (PlanRefused, exit 1) when a file
     does not verify or when a client is covered by none."""
@@ -78,27 +86,40 @@ def check_approvals(files: Sequence[Path], desired: "DesiredState", practice: st
     if not needed:
         return {}
     if not files:
-        raise PlanRefused(f"the plan deletes client(s) {', '.join(needed)}: a signed approval is required "
-                          "(reconciler approve-delete ... --out FILE, then apply --approval FILE); "
-                          "nothing was changed")
+        raise PlanRefused(
+            f"the plan deletes client(s) {', '.join(needed)}: a signed approval is required "
+            "(reconciler approve-delete ... --out FILE, then apply --approval FILE); "
+            "nothing was changed"
+        )
     keys = staff_keys(desired)
     approvals: list[Approval] = []
     for path in files:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ReconcilerError(f"{path}: cannot read the approval ({exc.strerror or exc})") from None
+            raise ReconcilerError(
+                f"{path}: cannot read the approval ({exc.strerror or exc})"
+            ) from None
         try:
-            approvals.append(check_approval(data, practice=practice_id(practice), client_ids_needed=(),
-                                            staff_keys=keys, staff_may_delete=lambda sid: may_approve(desired, sid),
-                                            now=now))
+            approvals.append(
+                check_approval(
+                    data,
+                    practice=practice_id(practice),
+                    client_ids_needed=(),
+                    staff_keys=keys,
+                    staff_may_delete=lambda sid: may_approve(desired, sid),
+                    now=now,
+                )
+            )
         except PlanRefused as exc:
             raise PlanRefused(f"{path}: {exc}; nothing was changed") from None
     signers: dict[str, str] = {}
     for cid in needed:
         approval = next((a for a in approvals if a.covers(cid)), None)
         if approval is None:
-            raise ApprovalClientNotCovered(f"no --approval covers the deletion of client {cid}; nothing was changed")
+            raise ApprovalClientNotCovered(
+                f"no --approval covers the deletion of client {cid}; nothing was changed"
+            )
         signers[cid] = approval.signer
     return signers
 
@@ -118,12 +139,23 @@ def signer_for_key(desired: "DesiredState", private_key: Path) -> str:
                     return sid
             except sshsig.SignatureError:
                 continue
-    raise ReconcilerError(f"{private_key}: its public key ({sshsig.fingerprint(blob)}) is not listed in any staff "
-                          "member's signing_keys in the config; add it there (or name the signer with --signer)")
+    raise ReconcilerError(
+        f"{private_key}: its public key ({sshsig.fingerprint(blob)}) is not listed in any staff "
+        "member's signing_keys in the config; add it there (or name the signer with --signer)"
+    )
 
 
-def make_approval_file(desired: "DesiredState", target: "Target | None", client_ids: Sequence[str], *,
-                       key: Path, expires: str, out: Path, signer: str | None, now: dt.datetime) -> tuple[str, str]:
+def make_approval_file(
+    desired: "DesiredState",
+    target: "Target | None",
+    client_ids: Sequence[str],
+    *,
+    key: Path,
+    expires: str,
+    out: Path,
+    signer: str | None,
+    now: dt.datetime,
+) -> tuple[str, str]:
     """Write an approval for ``client_ids`` signed with ``key``; returns (signer, practice id)."""
     from reconciler.security.approval import make_approval, parse_duration
 
@@ -134,9 +166,18 @@ def make_approval_file(desired: "DesiredState", target: "Target | None", client_
     try:
         out.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
-        raise ReconcilerError(f"{out}: cannot write the approval ({exc.strerror or exc})") from None
+        raise ReconcilerError(
+            f"{out}: cannot write the approval ({exc.strerror or exc})"
+        ) from None
     return who, practice
 
 
-__all__ = ["check_approvals", "make_approval_file", "may_approve", "practice_id", "practice_name", "signer_for_key",
-           "staff_keys"]
+__all__ = [
+    "check_approvals",
+    "make_approval_file",
+    "may_approve",
+    "practice_id",
+    "practice_name",
+    "signer_for_key",
+    "staff_keys",
+]

@@ -35,9 +35,16 @@ if TYPE_CHECKING:  # pragma: no cover
 TIME_TRAVEL_KEY = "time_travel"
 
 
-def audit_rows(plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None = None,
-               signers: Mapping[str, str] | None = None, time_travel: dt.datetime | None = None,
-               head: str | None = None) -> list[dict[str, Any]]:
+def audit_rows(
+    plan: Plan,
+    *,
+    actor: str,
+    at: dt.datetime,
+    plan_id: str | None = None,
+    signers: Mapping[str, str] | None = None,
+    time_travel: dt.datetime | None = None,
+    head: str | None = None,
+) -> list[dict[str, Any]]:
     """The audit rows for every action of ``plan`` (one each, plan order), linked into
     the chain after ``head`` (default: the genesis hash). ``plan_id`` may be passed when
     already known (it digests the whole plan); ``signers`` maps a deleted client's id
@@ -56,23 +63,64 @@ def audit_rows(plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None =
         after = {k: v[1] for k, v in sorted(a.changes.items())}
         if travel is not None:
             after[TIME_TRAVEL_KEY] = travel
-        signer = (signers or {}).get(a.target) if a.type is ActionType.CLIENT_DELETE else None
-        prev, digest = linker.link(time=when, actor=actor, signer=signer, plan_id=plan_id,
-                                   action_type=a.type.value, target=a.target, before=before, after=after)
-        rows.append({
-            "at": stamp, "actor": actor, "plan_id": plan_id, "action_id": a.id, "action_type": a.type.value,
-            "target": a.target, "staff_id": a.staff, "before": before, "after": after, "reason": a.reason,
-            "signer": signer, "prev_hash": prev, "hash": digest,
-        })
+        signer = (
+            (signers or {}).get(a.target)
+            if a.type is ActionType.CLIENT_DELETE
+            else None
+        )
+        prev, digest = linker.link(
+            time=when,
+            actor=actor,
+            signer=signer,
+            plan_id=plan_id,
+            action_type=a.type.value,
+            target=a.target,
+            before=before,
+            after=after,
+        )
+        rows.append(
+            {
+                "at": stamp,
+                "actor": actor,
+                "plan_id": plan_id,
+                "action_id": a.id,
+                "action_type": a.type.value,
+                "target": a.target,
+                "staff_id": a.staff,
+                "before": before,
+                "after": after,
+                "reason": a.reason,
+                "signer": signer,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
     return rows
 
 
-def write_audit(session: "WriteSession", plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None = None,
-                signers: Mapping[str, str] | None = None, time_travel: dt.datetime | None = None) -> int:
+def write_audit(
+    session: "WriteSession",
+    plan: Plan,
+    *,
+    actor: str,
+    at: dt.datetime,
+    plan_id: str | None = None,
+    signers: Mapping[str, str] | None = None,
+    time_travel: dt.datetime | None = None,
+) -> int:
     """Append one chained event per action to the target's audit sink, in the apply
     transaction (whose lock makes the head read here the head the events follow)."""
-    return session.audit(audit_rows(plan, actor=actor, at=at, plan_id=plan_id, signers=signers,
-                                    time_travel=time_travel, head=session.audit_head()))
+    return session.audit(
+        audit_rows(
+            plan,
+            actor=actor,
+            at=at,
+            plan_id=plan_id,
+            signers=signers,
+            time_travel=time_travel,
+            head=session.audit_head(),
+        )
+    )
 
 
 def verify_audit(target: "Target") -> "VerifyResult":
@@ -88,8 +136,10 @@ def format_verify(result: "VerifyResult", fmt: str) -> str:
         return json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n"
     if result.failure is None:
         return f"audit chain verified: {result.count} events, head {result.head}\n"
-    return (f"audit chain broken at {result.failure} "
-            f"({result.count} events before it verify, head {result.head})\n")
+    return (
+        f"audit chain broken at {result.failure} "
+        f"({result.count} events before it verify, head {result.head})\n"
+    )
 
 
 def read_audit(target: "Target", plan_id: str | None = None) -> list[dict[str, Any]]:
@@ -99,14 +149,20 @@ def read_audit(target: "Target", plan_id: str | None = None) -> list[dict[str, A
     return target.read_audit(plan_id)
 
 
-
 def _value(v: Any) -> str:
-    return json.dumps(v, sort_keys=True, ensure_ascii=False) if not isinstance(v, str) else v
+    return (
+        json.dumps(v, sort_keys=True, ensure_ascii=False)
+        if not isinstance(v, str)
+        else v
+    )
 
 
 def _event_line(e: dict[str, Any]) -> str:
     fields = sorted(set(e["before"]) | set(e["after"]))
-    diff = "; ".join(f"{f}: {_value(e['before'].get(f))} -> {_value(e['after'].get(f))}" for f in fields)
+    diff = "; ".join(
+        f"{f}: {_value(e['before'].get(f))} -> {_value(e['after'].get(f))}"
+        for f in fields
+    )
     staff = f" ({e['staff']})" if e["staff"] else ""
     line = f"{e['at']}  {e['actor']}  {e['plan_id']} #{e['action_id']}  {e['type']} {e['target']}{staff}"
     if diff:
@@ -119,7 +175,10 @@ def _event_line(e: dict[str, Any]) -> str:
 def format_audit(events: Sequence[dict[str, Any]], fmt: str) -> str:
     """``text`` (one line per event) or ``json`` (a list); newest last."""
     if fmt == "json":
-        return json.dumps(list(events), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        return (
+            json.dumps(list(events), indent=2, ensure_ascii=False, sort_keys=True)
+            + "\n"
+        )
     if not events:
         return "No audit events.\n"
     return "".join(_event_line(e) + "\n" for e in events)

@@ -24,7 +24,9 @@ class Echo(Protocol):
     def __call__(self, message: str, *, err: bool = False, nl: bool = True) -> None: ...
 
 
-def open_target(target: str | None, db: str | None, *, create: bool = False) -> "Target":
+def open_target(
+    target: str | None, db: str | None, *, create: bool = False
+) -> "Target":
     """The target (``--target``/$RECONCILER_TARGET, default native) at ``--db``. Only
     ``create`` (``db init``, ``db upgrade``) may make a new SQLite file; every other
     command names a missing one instead of leaving an empty file behind."""
@@ -33,8 +35,16 @@ def open_target(target: str | None, db: str | None, *, create: bool = False) -> 
     return _open(target, db, create=create)
 
 
-def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, fmt: str,
-             now: dt.datetime) -> int:
+def validate(
+    echo: Echo,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    fmt: str,
+    now: dt.datetime,
+) -> int:
     from reconciler.app.validation import validate_config
     from reconciler.config.loader import load_config
     from reconciler.errors import ConfigError, Location, Problem
@@ -50,7 +60,12 @@ def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None
         problems = list(exc.problems) or [Problem(exc.location or Location(), str(exc))]
     errors = [p for p in problems if p.severity == "error"]
     if fmt == "json":
-        echo(json.dumps({"valid": not errors, "problems": [p.to_json() for p in problems]}, indent=2))
+        echo(
+            json.dumps(
+                {"valid": not errors, "problems": [p.to_json() for p in problems]},
+                indent=2,
+            )
+        )
     else:
         if problems:
             echo(format_problems(problems), err=True)
@@ -59,14 +74,28 @@ def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None
     return 1 if errors else 0
 
 
-def plan(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, out: Path | None,
-         fmt: str, detailed_exitcode: bool, allow_mass_change: bool, now: dt.datetime, color: bool) -> int:
+def plan(
+    echo: Echo,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_mass_change: bool,
+    now: dt.datetime,
+    color: bool,
+) -> int:
     from reconciler.app.workflow import compute_plan, render_plan, save_plan
     from reconciler.config.loader import load_config
 
     desired = load_config(config_dir)
     tgt = open_target(target, db)
-    p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
+    p = compute_plan(
+        tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change
+    )
     echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
     if out is not None:
         save_plan(p, out)
@@ -74,11 +103,28 @@ def plan(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at
     return 2 if detailed_exitcode and not p.is_empty else 0
 
 
-def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | None, db: str | None,
-          at: str | None, actor: str | None, auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path,
-          allow_mass_change: bool, lock_timeout: float, now: dt.datetime,
-          confirm: Callable[[str], bool], interactive: bool, color: bool, progress: bool,
-          approvals: tuple[Path, ...] = (), allow_time_travel: bool = False) -> int:
+def apply(
+    echo: Echo,
+    planfile: Path | None,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    actor: str | None,
+    auto_approve: bool,
+    confirm_delete: tuple[str, ...],
+    export_dir: Path,
+    allow_mass_change: bool,
+    lock_timeout: float,
+    now: dt.datetime,
+    confirm: Callable[[str], bool],
+    interactive: bool,
+    color: bool,
+    progress: bool,
+    approvals: tuple[Path, ...] = (),
+    allow_time_travel: bool = False,
+) -> int:
     """Apply a saved plan (authenticated against the config, SPEC §7.4) or plan and apply.
 
     ``now`` is the real clock: it judges approvals' expiry and stamps the audit events;
@@ -100,14 +146,21 @@ def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | 
     who = resolve_actor(actor)
     session_checks: Callable[[Any], None] | None = None
     if planfile is not None:
-        p = load_plan(planfile)  # a damaged or edited plan file is named before any database work
+        p = load_plan(
+            planfile
+        )  # a damaged or edited plan file is named before any database work
         desired = load_config(config_dir)
         tgt = open_target(target, db)
         tgt.require_schema()
         with tgt.reading() as session:
             saved.check_not_applied(session, p)
         saved.check_config(p, desired, config_dir)
-        when = saved.apply_instant(at, saved.practice_tz(tgt, desired), now, allow_time_travel=allow_time_travel)
+        when = saved.apply_instant(
+            at,
+            saved.practice_tz(tgt, desired),
+            now,
+            allow_time_travel=allow_time_travel,
+        )
         saved.check_times(p, when.at)
 
         def session_checks(session: Any) -> None:
@@ -116,8 +169,15 @@ def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | 
         desired = load_config(config_dir)
         tgt = open_target(target, db)
         tgt.require_schema()
-        when = saved.apply_instant(at, saved.practice_tz(tgt, desired), now, allow_time_travel=allow_time_travel)
-        p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
+        when = saved.apply_instant(
+            at,
+            saved.practice_tz(tgt, desired),
+            now,
+            allow_time_travel=allow_time_travel,
+        )
+        p = compute_plan(
+            tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change
+        )
     if p.is_empty:
         echo("No changes. The practice matches the configuration.")
         return 0
@@ -125,46 +185,97 @@ def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | 
     signers: dict[str, str] = {}
     if deletes:
         check_confirmations(p, confirm_delete)
-        signers = check_approvals(approvals, desired, practice_name(desired, tgt), deletes, now=now)
+        signers = check_approvals(
+            approvals, desired, practice_name(desired, tgt), deletes, now=now
+        )
     if not auto_approve:
         echo(render_plan(p, "text", color=color), nl=False)
         if not interactive:
-            raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)")
+            raise ReconcilerError(
+                "refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)"
+            )
         if not confirm("Apply these changes?"):
             raise ReconcilerError("apply cancelled; nothing was changed")
     result = apply_plan(
-        tgt, p, actor=who, confirm_delete=confirm_delete,
-        export_dir=export_dir, lock_timeout=lock_timeout, progress=progress,
-        session_checks=session_checks, signers=signers, time_travel=when.time_travel,
+        tgt,
+        p,
+        actor=who,
+        confirm_delete=confirm_delete,
+        export_dir=export_dir,
+        lock_timeout=lock_timeout,
+        progress=progress,
+        session_checks=session_checks,
+        signers=signers,
+        time_travel=when.time_travel,
     )
     echo(result.summary_line())
     return 0
 
 
-def approve_delete(echo: Echo, client_ids: tuple[str, ...], config_dir: Path, *, target: str | None, db: str | None,
-                   key: Path, expires: str, out: Path, signer: str | None, now: dt.datetime) -> int:
+def approve_delete(
+    echo: Echo,
+    client_ids: tuple[str, ...],
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    key: Path,
+    expires: str,
+    out: Path,
+    signer: str | None,
+    now: dt.datetime,
+) -> int:
     """Write a signed approval for deleting ``client_ids`` (SPEC §7.2)."""
     from reconciler.app.approvals import make_approval_file
     from reconciler.config.loader import load_config
 
     desired = load_config(config_dir)
     tgt = open_target(target, db) if (db or not desired.practice.name) else None
-    who, practice = make_approval_file(desired, tgt, list(client_ids), key=key, expires=expires, out=out,
-                                       signer=signer, now=now)
-    echo(f"wrote {out}: approval by {who} to delete {', '.join(sorted(set(client_ids)))} in {practice}", err=True)
+    who, practice = make_approval_file(
+        desired,
+        tgt,
+        list(client_ids),
+        key=key,
+        expires=expires,
+        out=out,
+        signer=signer,
+        now=now,
+    )
+    echo(
+        f"wrote {out}: approval by {who} to delete {', '.join(sorted(set(client_ids)))} in {practice}",
+        err=True,
+    )
     return 0
 
 
-def watch(config_dir: Path, *, target: str | None, db: str | None, interval: float, auto_apply: bool,
-          actor: str | None, export_dir: Path, log_format: str) -> int:
+def watch(
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    interval: float,
+    auto_apply: bool,
+    actor: str | None,
+    export_dir: Path,
+    log_format: str,
+) -> int:
     from reconciler.app.watch import run_watch
     from reconciler.app.workflow import resolve_actor
 
-    return run_watch(config_dir, open_target(target, db), interval=interval, auto_apply=auto_apply,
-                     actor=resolve_actor(actor), export_dir=export_dir, log_format=log_format)
+    return run_watch(
+        config_dir,
+        open_target(target, db),
+        interval=interval,
+        auto_apply=auto_apply,
+        actor=resolve_actor(actor),
+        export_dir=export_dir,
+        log_format=log_format,
+    )
 
 
-def import_(echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime) -> int:
+def import_(
+    echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime
+) -> int:
     from reconciler.app.importer import import_config
 
     for path in import_config(open_target(target, db), out, now=now):
@@ -172,7 +283,15 @@ def import_(echo: Echo, *, target: str | None, db: str | None, out: Path, now: d
     return 0
 
 
-def export(echo: Echo, *, target: str | None, db: str | None, staff_id: str, fmt: str, out: Path) -> int:
+def export(
+    echo: Echo,
+    *,
+    target: str | None,
+    db: str | None,
+    staff_id: str,
+    fmt: str,
+    out: Path,
+) -> int:
     from reconciler.app.exports import export_staff
 
     n = export_staff(open_target(target, db), staff_id, fmt, out)
@@ -180,10 +299,15 @@ def export(echo: Echo, *, target: str | None, db: str | None, staff_id: str, fmt
     return 0
 
 
-def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str) -> int:
+def audit(
+    echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str
+) -> int:
     from reconciler.app.audit import format_audit, read_audit
 
-    echo(format_audit(read_audit(open_target(target, db), plan_id=plan_id), fmt), nl=False)
+    echo(
+        format_audit(read_audit(open_target(target, db), plan_id=plan_id), fmt),
+        nl=False,
+    )
     return 0
 
 
@@ -197,18 +321,42 @@ def audit_verify(echo: Echo, *, target: str | None, db: str | None, fmt: str) ->
     return 0 if result.ok else 1
 
 
-def status(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime,
-           check: bool = False, config_dir: Path | None = None) -> int:
+def status(
+    echo: Echo,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    fmt: str,
+    now: dt.datetime,
+    check: bool = False,
+    config_dir: Path | None = None,
+) -> int:
     from reconciler.app.status import collect_status, format_status
 
     if check:
-        return status_check(echo, target=target, db=db, at=at, fmt=fmt, now=now, config_dir=config_dir)
-    echo(format_status(collect_status(open_target(target, db), at_text=at, now=now), fmt), nl=False)
+        return status_check(
+            echo, target=target, db=db, at=at, fmt=fmt, now=now, config_dir=config_dir
+        )
+    echo(
+        format_status(
+            collect_status(open_target(target, db), at_text=at, now=now), fmt
+        ),
+        nl=False,
+    )
     return 0
 
 
-def status_check(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime,
-                 config_dir: Path | None) -> int:
+def status_check(
+    echo: Echo,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    fmt: str,
+    now: dt.datetime,
+    config_dir: Path | None,
+) -> int:
     """SPEC §7.3: exit 1 listing every violation, 0 when there is none."""
     from reconciler.app.compliance import check_compliance, format_check
     from reconciler.config.loader import load_config
@@ -236,7 +384,9 @@ def _native(target: str | None, db: str | None) -> Any:
     return open_target(target, db)
 
 
-def db_load(echo: Echo, file: Path, *, target: str | None, db: str | None, progress: bool) -> int:
+def db_load(
+    echo: Echo, file: Path, *, target: str | None, db: str | None, progress: bool
+) -> int:
     counts = _native(target, db).load_snapshot(file, progress=progress)
     echo("loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
@@ -259,13 +409,17 @@ def write_private_file(path: Path, text: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
+        raise ReconcilerError(
+            f"{path}: cannot write the file ({exc.strerror})"
+        ) from None
     try:
         os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
+        raise ReconcilerError(
+            f"{path}: cannot write the file ({exc.strerror})"
+        ) from None
 
 
 def demo(workdir: Path) -> int:
@@ -274,5 +428,23 @@ def demo(workdir: Path) -> int:
     return run_demo(workdir)
 
 
-__all__ = ["apply", "approve_delete", "audit", "audit_verify", "db_dump", "db_init", "db_load", "db_upgrade", "demo", "export", "import_",
-           "open_target", "plan", "status", "status_check", "validate", "watch", "write_private_file"]
+__all__ = [
+    "apply",
+    "approve_delete",
+    "audit",
+    "audit_verify",
+    "db_dump",
+    "db_init",
+    "db_load",
+    "db_upgrade",
+    "demo",
+    "export",
+    "import_",
+    "open_target",
+    "plan",
+    "status",
+    "status_check",
+    "validate",
+    "watch",
+    "write_private_file",
+]

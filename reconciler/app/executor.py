@@ -82,11 +82,16 @@ class PlannedExport:
 # ---------------------------------------------------------------- checks before the lock
 def check_confirmations(plan: Plan, confirm_delete: Sequence[str]) -> None:
     """Every ``client.delete`` target must be named by ``--confirm-delete``."""
-    missing = sorted({a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE} - set(confirm_delete))
+    missing = sorted(
+        {a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE}
+        - set(confirm_delete)
+    )
     if missing:
         flags = " ".join(f"--confirm-delete {m}" for m in missing)
-        raise PlanRefused(f"the plan deletes client(s) {', '.join(missing)}: confirm each on the command line "
-                          f"({flags}); nothing was changed")
+        raise PlanRefused(
+            f"the plan deletes client(s) {', '.join(missing)}: confirm each on the command line "
+            f"({flags}); nothing was changed"
+        )
 
 
 def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
@@ -103,10 +108,14 @@ def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
         fmt = a.changes.get("format", (None, None))[1]
         name = a.changes.get("file", (None, None))[1]
         if fmt not in ("fhir", "csv"):
-            raise ExportError(f"export.write {a.target} (action #{a.id}): unknown format {fmt!r}; nothing was changed")
+            raise ExportError(
+                f"export.write {a.target} (action #{a.id}): unknown format {fmt!r}; nothing was changed"
+            )
         if not isinstance(name, str) or not _SAFE_FILE.match(name) or name in seen:
-            raise ExportError(f"export.write {a.target} (action #{a.id}): unusable file name {name!r} "
-                              "(a plain name, once per plan); nothing was changed")
+            raise ExportError(
+                f"export.write {a.target} (action #{a.id}): unusable file name {name!r} "
+                "(a plain name, once per plan); nothing was changed"
+            )
         seen.add(name)
         path = export_dir / name
         out.append(PlannedExport(a, fmt, path, a.target in deleted))
@@ -121,23 +130,31 @@ def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
     try:
         scope = ReadScope.from_json(plan.scope)
     except ValueError as exc:
-        raise PlanRefused(f"plan {plan.plan_id} carries no usable read scope ({exc}): re-run plan; "
-                          "nothing was changed") from None
+        raise PlanRefused(
+            f"plan {plan.plan_id} carries no usable read scope ({exc}): re-run plan; "
+            "nothing was changed"
+        ) from None
     now = session.read_scoped(scope).fingerprint()
     if now != plan.db_fingerprint:
-        raise StalePlan(f"stale plan {plan.plan_id}: the rows it depends on changed since it was made "
-                        f"(fingerprint {plan.db_fingerprint[:19]}... is now {now[:19]}...); "
-                        "re-run plan and apply the new plan; nothing was changed")
+        raise StalePlan(
+            f"stale plan {plan.plan_id}: the rows it depends on changed since it was made "
+            f"(fingerprint {plan.db_fingerprint[:19]}... is now {now[:19]}...); "
+            "re-run plan and apply the new plan; nothing was changed"
+        )
 
 
 def check_deletion_actor(session: "ReadSession", plan: Plan, actor: str) -> None:
     """``client.delete`` needs an active staff id whose role is owner or practice
     manager or whose access is the entire practice."""
-    deletes = sorted(a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE)
+    deletes = sorted(
+        a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE
+    )
     if not deletes:
         return
-    need = ("--actor must be the staff id of an active owner, practice manager or staff member with "
-            "entire-practice access")
+    need = (
+        "--actor must be the staff id of an active owner, practice manager or staff member with "
+        "entire-practice access"
+    )
     row = session.staff_access(actor)
     if row is None:
         why = f"{actor!r} is not a staff id"
@@ -147,7 +164,9 @@ def check_deletion_actor(session: "ReadSession", plan: Plan, actor: str) -> None
         return
     else:
         why = f"staff {actor} is a {row.role} with {row.access} access"
-    raise PlanRefused(f"the plan deletes client(s) {', '.join(deletes)}: {need}; {why}; nothing was changed")
+    raise PlanRefused(
+        f"the plan deletes client(s) {', '.join(deletes)}: {need}; {why}; nothing was changed"
+    )
 
 
 def seat_credits(plan: Plan) -> dict[str, int]:
@@ -159,7 +178,11 @@ def seat_credits(plan: Plan) -> dict[str, int]:
     if isinstance(raw, Mapping):
         items = list(raw.items())
     elif isinstance(raw, list):
-        items = [(d.get("staff") or d.get("staff_id"), d) for d in raw if isinstance(d, Mapping)]
+        items = [
+            (d.get("staff") or d.get("staff_id"), d)
+            for d in raw
+            if isinstance(d, Mapping)
+        ]
     for staff, v in items:
         cents = v.get("credit_cents") if isinstance(v, Mapping) else v
         if staff is not None and isinstance(cents, int) and not isinstance(cents, bool):
@@ -178,13 +201,23 @@ def _same_file(path: Path, data: bytes) -> bool:
         st = path.lstat()
     except FileNotFoundError:
         return False
-    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o600 or st.st_size != len(data):
+    if (
+        not stat.S_ISREG(st.st_mode)
+        or stat.S_IMODE(st.st_mode) != 0o600
+        or st.st_size != len(data)
+    ):
         return False
     return path.read_bytes() == data
 
 
-def _write_exports(session: "ReadSession", exports: Sequence[PlannedExport], export_dir: Path,
-                   as_of: dt.datetime, created: list[Path], reused: list[Path]) -> None:
+def _write_exports(
+    session: "ReadSession",
+    exports: Sequence[PlannedExport],
+    export_dir: Path,
+    as_of: dt.datetime,
+    created: list[Path],
+    reused: list[Path],
+) -> None:
     """Render every export from the locked state, refuse any file already there,
     then create them (0600, fsync). An export's bytes depend only on the database
     rows and the plan's ``as_of``; so a file holding exactly these bytes can only be
@@ -216,13 +249,21 @@ def _write_exports(session: "ReadSession", exports: Sequence[PlannedExport], exp
 
 
 # ---------------------------------------------------------------- apply
-def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tuple[str, ...] = (),
-               export_dir: Path = Path("exports"), lock_timeout: float = 10.0, progress: bool = False,
-               now: dt.datetime | None = None,
-               after_group: Callable[[int], None] | None = None,
-               session_checks: Callable[["ReadSession"], None] | None = None,
-               signers: Mapping[str, str] | None = None,
-               time_travel: dt.datetime | None = None) -> ApplyResult:
+def apply_plan(
+    target: "Target",
+    plan: Plan,
+    *,
+    actor: str,
+    confirm_delete: tuple[str, ...] = (),
+    export_dir: Path = Path("exports"),
+    lock_timeout: float = 10.0,
+    progress: bool = False,
+    now: dt.datetime | None = None,
+    after_group: Callable[[int], None] | None = None,
+    session_checks: Callable[["ReadSession"], None] | None = None,
+    signers: Mapping[str, str] | None = None,
+    time_travel: dt.datetime | None = None,
+) -> ApplyResult:
     """Apply ``plan`` exactly, all or nothing (see the module docstring for the order).
 
     ``now`` stamps the audit events (default: the wall clock); the database writes
@@ -240,9 +281,13 @@ def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tupl
     if plan.is_empty:
         return ApplyResult(plan_id, 0, 0)
     check_confirmations(plan, confirm_delete)
-    missing = sorted({a.type.value for a in plan.actions} - {t.value for t in target.capabilities})
+    missing = sorted(
+        {a.type.value for a in plan.actions} - {t.value for t in target.capabilities}
+    )
     if missing:
-        raise PlanRefused(f"target {target.name} cannot apply {', '.join(missing)}; nothing was changed")
+        raise PlanRefused(
+            f"target {target.name} cannot apply {', '.join(missing)}; nothing was changed"
+        )
     exports = planned_exports(plan, export_dir)
     as_of = parse_iso_z(plan.as_of)
     ctx = WriteContext(plan_id=plan_id, as_of=as_of, seat_credits=seat_credits(plan))
@@ -261,22 +306,36 @@ def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tupl
                 check_fingerprint(session, plan)
                 check_deletion_actor(session, plan, actor)
                 _write_exports(session, exports, export_dir, as_of, created, reused)
-        with target.locked(actor=actor, plan_id=plan_id, timeout=lock_timeout,
-                           on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}")) as tx:
+        with target.locked(
+            actor=actor,
+            plan_id=plan_id,
+            timeout=lock_timeout,
+            on_wait=lambda who: _say(
+                progress, f"waiting for the apply lock held by {who}"
+            ),
+        ) as tx:
             # Authoritative checks, under the lock: the database may have moved since.
             if session_checks is not None:
                 session_checks(tx)
             check_fingerprint(tx, plan)
             check_deletion_actor(tx, plan, actor)
-            with progress_bar(len(plan.actions), f"Applying {plan_id}", enabled=progress) as bar:
+            with progress_bar(
+                len(plan.actions), f"Applying {plan_id}", enabled=progress
+            ) as bar:
                 for i, group in enumerate(groups, 1):
                     tx.write(group, ctx)
                     bar.advance(len(group))
                     if after_group is not None:
                         after_group(i)
-            events = write_audit(tx, plan, actor=actor, plan_id=plan_id,
-                                 at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
-                                 signers=signers, time_travel=time_travel)
+            events = write_audit(
+                tx,
+                plan,
+                actor=actor,
+                plan_id=plan_id,
+                at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+                signers=signers,
+                time_travel=time_travel,
+            )
             committing = True
     except BaseException as exc:
         if not committing:
@@ -291,13 +350,26 @@ def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tupl
                 # and a plan is only made against a database at the current schema.)
                 target.require_schema()
             if committing:
-                raise ApplyFailed(f"database error while committing plan {plan_id}: {line}; "
-                                  "run `reconciler plan` to see whether it took effect") from None
-            raise ApplyFailed(f"database error while applying plan {plan_id}: {line}; "
-                              "the transaction was rolled back and nothing was changed") from None
+                raise ApplyFailed(
+                    f"database error while committing plan {plan_id}: {line}; "
+                    "run `reconciler plan` to see whether it took effect"
+                ) from None
+            raise ApplyFailed(
+                f"database error while applying plan {plan_id}: {line}; "
+                "the transaction was rolled back and nothing was changed"
+            ) from None
         raise
-    return ApplyResult(plan_id, len(plan.actions), events, tuple(sorted(created + reused)))
+    return ApplyResult(
+        plan_id, len(plan.actions), events, tuple(sorted(created + reused))
+    )
 
 
-__all__ = ["ApplyResult", "apply_plan", "check_confirmations", "check_deletion_actor", "check_fingerprint",
-           "planned_exports", "seat_credits"]
+__all__ = [
+    "ApplyResult",
+    "apply_plan",
+    "check_confirmations",
+    "check_deletion_actor",
+    "check_fingerprint",
+    "planned_exports",
+    "seat_credits",
+]

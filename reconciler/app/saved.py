@@ -55,7 +55,9 @@ class ApplyTime:
     time_travel: dt.datetime | None = None
 
 
-def apply_instant(at_text: str | None, tz: str, now: dt.datetime, *, allow_time_travel: bool) -> ApplyTime:
+def apply_instant(
+    at_text: str | None, tz: str, now: dt.datetime, *, allow_time_travel: bool
+) -> ApplyTime:
     """The apply time for ``--at`` (read in the practice timezone ``tz``) or the clock
     ``now``; refuses ``--at`` more than five minutes away unless ``allow_time_travel``."""
     from reconciler.timeutil import resolve_at
@@ -66,9 +68,11 @@ def apply_instant(at_text: str | None, tz: str, now: dt.datetime, *, allow_time_
     if abs(at - to_utc(now)) <= MAX_CLOCK_SKEW:
         return ApplyTime(at)
     if not allow_time_travel:
-        raise PlanRefused(f"apply --at {iso_z(at)} is more than 5 minutes from the clock ({iso_z(now)}): "
-                          "--at is for tests and demos; add --allow-time-travel to apply at that time anyway "
-                          "(the audit trail records it)" + _NOTHING)
+        raise PlanRefused(
+            f"apply --at {iso_z(at)} is more than 5 minutes from the clock ({iso_z(now)}): "
+            "--at is for tests and demos; add --allow-time-travel to apply at that time anyway "
+            "(the audit trail records it)" + _NOTHING
+        )
     return ApplyTime(at, at)
 
 
@@ -78,13 +82,16 @@ def check_config(plan: Plan, desired: "DesiredState", config_dir: object) -> Non
         raise PlanRefused(
             f"config changed: the config in {config_dir} (digest {desired.config_digest[:19]}...) is not the one "
             f"plan {plan.plan_id} was made from ({plan.config_digest[:19]}...); check out the commit the plan was "
-            "made from, or re-run plan" + _NOTHING)
+            "made from, or re-run plan" + _NOTHING
+        )
 
 
 def check_not_applied(session: "ReadSession", plan: Plan) -> None:
     if session.audit_has_plan(plan.plan_id):
-        raise PlanRefused(f"plan {plan.plan_id} was already applied (its id is in the audit trail): a saved plan "
-                          "applies at most once; re-run plan" + _NOTHING)
+        raise PlanRefused(
+            f"plan {plan.plan_id} was already applied (its id is in the audit trail): a saved plan "
+            "applies at most once; re-run plan" + _NOTHING
+        )
 
 
 def check_times(plan: Plan, at: dt.datetime) -> None:
@@ -92,8 +99,10 @@ def check_times(plan: Plan, at: dt.datetime) -> None:
     cancels or moves has started by then."""
     as_of = parse_iso_z(plan.as_of)
     if as_of > at:
-        raise StalePlan(f"stale plan {plan.plan_id}: its as_of {plan.as_of} lies in the future "
-                        f"(apply time {iso_z(at)}); re-run plan" + _NOTHING)
+        raise StalePlan(
+            f"stale plan {plan.plan_id}: its as_of {plan.as_of} lies in the future "
+            f"(apply time {iso_z(at)}); re-run plan" + _NOTHING
+        )
     started = []
     for a in plan.actions:
         if a.type in _MOVED_SESSIONS:
@@ -101,35 +110,51 @@ def check_times(plan: Plan, at: dt.datetime) -> None:
             if isinstance(start, str) and parse_iso_z(start) <= at:
                 started.append(a.target)
     if started:
-        shown = ", ".join(started[:5]) + (f" and {len(started) - 5} more" if len(started) > 5 else "")
-        raise StalePlan(f"stale plan {plan.plan_id}: session(s) it cancels or moves have started by "
-                        f"{iso_z(at)} ({shown}); re-run plan" + _NOTHING)
+        shown = ", ".join(started[:5]) + (
+            f" and {len(started) - 5} more" if len(started) > 5 else ""
+        )
+        raise StalePlan(
+            f"stale plan {plan.plan_id}: session(s) it cancels or moves have started by "
+            f"{iso_z(at)} ({shown}); re-run plan" + _NOTHING
+        )
 
 
-def check_replan(session: "ReadSession", plan: Plan, desired: "DesiredState", *, now: dt.datetime) -> None:
+def check_replan(
+    session: "ReadSession", plan: Plan, desired: "DesiredState", *, now: dt.datetime
+) -> None:
     """Planning ``desired`` against the database at the plan's ``as_of`` must give
     exactly ``plan``; otherwise say whether the file was edited, made against another
     database, or is stale."""
     from reconciler.app.workflow import plan_in_session
 
     try:
-        again = plan_in_session(session, desired, at_text=plan.as_of, now=now, allow_mass_change=True)
+        again = plan_in_session(
+            session, desired, at_text=plan.as_of, now=now, allow_mass_change=True
+        )
     except ValidationFailed as exc:
-        raise StalePlan(f"stale plan {plan.plan_id}: its config, planned against the database now, is invalid "
-                        f"({exc}); re-run plan" + _NOTHING) from None
+        raise StalePlan(
+            f"stale plan {plan.plan_id}: its config, planned against the database now, is invalid "
+            f"({exc}); re-run plan" + _NOTHING
+        ) from None
     if again.plan_id == plan.plan_id:
         return
     first = _first_difference(plan, again)
     if again.db_fingerprint == plan.db_fingerprint:
-        raise PlanRefused(f"edited plan {plan.plan_id}: the config asks for other actions than the file holds "
-                          f"({first}), though the database rows it read are unchanged; "
-                          "apply only plans saved by `reconciler plan`" + _NOTHING)
+        raise PlanRefused(
+            f"edited plan {plan.plan_id}: the config asks for other actions than the file holds "
+            f"({first}), though the database rows it read are unchanged; "
+            "apply only plans saved by `reconciler plan`" + _NOTHING
+        )
     unknown = _unknown_ids(session, plan)
     if unknown:
-        raise PlanRefused(f"plan {plan.plan_id} was made against another database: it names {unknown} which "
-                          "this database does not hold; check --db / --target" + _NOTHING)
-    raise StalePlan(f"stale plan {plan.plan_id}: the rows it depends on changed since it was made ({first}); "
-                    "re-run plan and apply the new plan" + _NOTHING)
+        raise PlanRefused(
+            f"plan {plan.plan_id} was made against another database: it names {unknown} which "
+            "this database does not hold; check --db / --target" + _NOTHING
+        )
+    raise StalePlan(
+        f"stale plan {plan.plan_id}: the rows it depends on changed since it was made ({first}); "
+        "re-run plan and apply the new plan" + _NOTHING
+    )
 
 
 def _first_difference(plan: Plan, again: Plan) -> str:
@@ -146,13 +171,21 @@ def _first_difference(plan: Plan, again: Plan) -> str:
 def _unknown_ids(session: "ReadSession", plan: Plan) -> str:
     """Staff ids the plan names that this database has no row for ("" if none)."""
     _, staff = session.read_base()
-    named = {a.staff for a in plan.actions if a.staff} | {a.target for a in plan.actions if a.type.entity == "staff"}
+    named = {a.staff for a in plan.actions if a.staff} | {
+        a.target for a in plan.actions if a.type.entity == "staff"
+    }
     missing = sorted(s for s in named if s not in staff)
     return ("staff " + ", ".join(missing[:5])) if missing else ""
 
 
-def check_in_session(session: "ReadSession", plan: Plan, desired: "DesiredState", *, at: dt.datetime,
-                     now: dt.datetime) -> None:
+def check_in_session(
+    session: "ReadSession",
+    plan: Plan,
+    desired: "DesiredState",
+    *,
+    at: dt.datetime,
+    now: dt.datetime,
+) -> None:
     """Every database check of a saved plan (2, 4, 5 of the module docstring)."""
     check_not_applied(session, plan)
     check_times(plan, at)
@@ -172,5 +205,15 @@ def practice_tz(target: "Target", desired: "DesiredState") -> str:
     return practice.timezone
 
 
-__all__ = ["ApplyTime", "MAX_CLOCK_SKEW", "ReconcilerError", "apply_instant", "check_config", "check_in_session",
-           "check_not_applied", "check_replan", "check_times", "practice_tz"]
+__all__ = [
+    "ApplyTime",
+    "MAX_CLOCK_SKEW",
+    "ReconcilerError",
+    "apply_instant",
+    "check_config",
+    "check_in_session",
+    "check_not_applied",
+    "check_replan",
+    "check_times",
+    "practice_tz",
+]

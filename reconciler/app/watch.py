@@ -68,7 +68,9 @@ def config_files_state(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
         if path.is_file() and is_config_file(str(path), config_dir):
             try:
                 st = path.stat()
-            except OSError:  # deleted between listing and stat: counts as a change later
+            except (
+                OSError
+            ):  # deleted between listing and stat: counts as a change later
                 continue
             out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
@@ -107,7 +109,9 @@ class Watcher:
         self._lock = threading.Lock()
         self._change_due: float | None = None  # when the debounced change should fire
         self._changed_paths: set[str] = set()
-        self.changes_seen: list[str] = []  # every path that counted as a change, in order (for tests and logs)
+        self.changes_seen: list[
+            str
+        ] = []  # every path that counted as a change, in order (for tests and logs)
         self.started = threading.Event()  # set once the observer is running
         # settle() requests and loop passes that handled them: a sync point for tests.
         self._requested = 0
@@ -148,14 +152,23 @@ class Watcher:
 
     def _next_wait(self, now: float, next_tick: float) -> float:
         with self._lock:
-            due = next_tick if self._change_due is None else min(next_tick, self._change_due)
+            due = (
+                next_tick
+                if self._change_due is None
+                else min(next_tick, self._change_due)
+            )
         return max(0.0, due - now)
 
     def _run_cycle(self, reason: str) -> None:
         try:
             self.reconcile(reason)
         except Exception as exc:  # noqa: BLE001 - the watch must outlive any one cycle
-            log.error("reconcile.crashed", reason=reason, error=type(exc).__name__, message=str(exc))
+            log.error(
+                "reconcile.crashed",
+                reason=reason,
+                error=type(exc).__name__,
+                message=str(exc),
+            )
 
     def _start_observer(self) -> Any:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -177,7 +190,9 @@ class Watcher:
             observer.schedule(Handler(), str(self.config_dir), recursive=True)
             observer.start()
         except OSError as exc:
-            raise ReconcilerError(f"{self.config_dir}: cannot watch the config directory ({exc})") from exc
+            raise ReconcilerError(
+                f"{self.config_dir}: cannot watch the config directory ({exc})"
+            ) from exc
         return observer
 
     def run(self) -> None:
@@ -197,7 +212,9 @@ class Watcher:
                 if changed is not None:
                     log.info("config.changed", files=len(changed))
                     self._run_cycle("change")
-                    next_tick = self.clock() + self.interval  # the state was just looked at
+                    next_tick = (
+                        self.clock() + self.interval
+                    )  # the state was just looked at
                 elif now >= next_tick:
                     self._run_cycle("interval")
                     next_tick = self.clock() + self.interval
@@ -344,7 +361,19 @@ class WatchCycle:
             log.error("compliance.failed", reason=reason, **_error_fields(exc))
             return
         for v in result["violations"]:
-            fields = {k: v[k] for k in ("staff", "client", "ids", "event", "date", "source", "failure") if k in v}
+            fields = {
+                k: v[k]
+                for k in (
+                    "staff",
+                    "client",
+                    "ids",
+                    "event",
+                    "date",
+                    "source",
+                    "failure",
+                )
+                if k in v
+            }
             log.warning("compliance.violation", reason=reason, kind=v["kind"], **fields)
         if result["ok"]:
             log.debug("compliance.ok", reason=reason)
@@ -355,7 +384,9 @@ class WatchCycle:
             if leading:
                 log.info("leader", detail="this watcher applies plans")
             else:
-                log.info("standby", detail="another watcher leads; retrying every cycle")
+                log.info(
+                    "standby", detail="another watcher leads; retrying every cycle"
+                )
         self.was_leading = leading
         return leading
 
@@ -364,10 +395,20 @@ class WatchCycle:
 
         key = plan_key(plan)
         if key == self.last_key:
-            log.debug("plan.unchanged", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+            log.debug(
+                "plan.unchanged",
+                reason=reason,
+                plan_id=plan.plan_id,
+                actions=len(plan.actions),
+            )
             return
         self.last_key = key
-        log.info("plan.changed", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+        log.info(
+            "plan.changed",
+            reason=reason,
+            plan_id=plan.plan_id,
+            actions=len(plan.actions),
+        )
         self._print(render_plan(plan, "text"))
 
     def _apply(self, plan: "Plan", reason: str) -> None:
@@ -376,16 +417,40 @@ class WatchCycle:
             log.debug("plan.empty", reason=reason)
             self.last_key = plan_key(plan)
             return
-        log.info("apply.start", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+        log.info(
+            "apply.start",
+            reason=reason,
+            plan_id=plan.plan_id,
+            actions=len(plan.actions),
+        )
         try:
-            self.apply(self.target, plan, actor=self.actor, export_dir=self.export_dir, lock_timeout=5.0, progress=False)
+            self.apply(
+                self.target,
+                plan,
+                actor=self.actor,
+                export_dir=self.export_dir,
+                lock_timeout=5.0,
+                progress=False,
+            )
         except ReconcilerError as exc:
             # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
-            log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
+            log.warning(
+                "apply.failed",
+                reason=reason,
+                plan_id=plan.plan_id,
+                retry="next cycle",
+                **_error_fields(exc),
+            )
             return
         self.applied.append(plan.plan_id)
         self.last_key = plan_key(plan)
-        log.info("apply.done", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions), actor=self.actor)
+        log.info(
+            "apply.done",
+            reason=reason,
+            plan_id=plan.plan_id,
+            actions=len(plan.actions),
+            actor=self.actor,
+        )
 
 
 # ---------------------------------------------------------------- wiring
@@ -412,8 +477,14 @@ def run_watch(
     target.require_schema()
     stop = threading.Event()
     leadership = target.leadership() if auto_apply else SoleLeadership()
-    cycle = WatchCycle(config_dir, target, auto_apply=auto_apply, actor=actor, export_dir=export_dir,
-                       leadership=leadership)
+    cycle = WatchCycle(
+        config_dir,
+        target,
+        auto_apply=auto_apply,
+        actor=actor,
+        export_dir=export_dir,
+        leadership=leadership,
+    )
     watcher = Watcher(Path(config_dir), interval, cycle, stop)
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -427,8 +498,13 @@ def run_watch(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
-    log.info("watch.started", config=str(config_dir), interval=interval, auto_apply=auto_apply,
-             backend=target.backend)
+    log.info(
+        "watch.started",
+        config=str(config_dir),
+        interval=interval,
+        auto_apply=auto_apply,
+        backend=target.backend,
+    )
     try:
         watcher.run()
     finally:

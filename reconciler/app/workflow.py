@@ -38,7 +38,13 @@ def compute_plan(
     """
     target.require_schema()
     with target.reading(consistent=True) as session:
-        return plan_in_session(session, desired, at_text=at_text, now=now, allow_mass_change=allow_mass_change)
+        return plan_in_session(
+            session,
+            desired,
+            at_text=at_text,
+            now=now,
+            allow_mass_change=allow_mass_change,
+        )
 
 
 def plan_in_session(
@@ -66,14 +72,20 @@ def plan_in_session(
         today: dt.date | None = local_date(at, tz)
     except ValueError:
         today = None  # an unknown timezone: the static checks name it
-    static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
+    static_errors(
+        desired,
+        today=today,
+        known_staff={sid: row.active for sid, row in staff.items()},
+    )
     scope = read_scope(desired, practice, staff, at)
     actual = session.read_sets(scope, practice, staff)
     result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
     return dataclasses.replace(result, generated_at=iso_z(now))
 
 
-def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:
+def static_errors(
+    desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]
+) -> None:
     """Raise :class:`ValidationFailed` with every error of the static config checks
     (``reconciler.planner.checks``, as ``validate`` runs them), each fact once.
 
@@ -86,13 +98,18 @@ def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff
 
     seen: set[tuple[object, str]] = set()
     errors = []
-    for p in sorted(check_desired(desired, today=today, known_staff=known_staff), key=problem_key):
+    for p in sorted(
+        check_desired(desired, today=today, known_staff=known_staff), key=problem_key
+    ):
         if p.severity == "error" and (p.location, p.message) not in seen:
             seen.add((p.location, p.message))
             errors.append(p)
     if errors:
         n = len(errors)
-        raise ValidationFailed(errors[0].message if n == 1 else f"the config is invalid ({n} problems)", errors)
+        raise ValidationFailed(
+            errors[0].message if n == 1 else f"the config is invalid ({n} problems)",
+            errors,
+        )
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
@@ -106,12 +123,16 @@ def save_plan(plan: Plan, path: Path) -> None:
     """Write the plan file (the JSON plan, with scope and fingerprint) for ``apply``."""
     for parent in (path.parent, *path.parent.parents):
         if parent.exists() and not parent.is_dir():
-            raise ReconcilerError(f"{path}: cannot save the plan ({parent} is not a directory)")
+            raise ReconcilerError(
+                f"{path}: cannot save the plan ({parent} is not a directory)"
+            )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(plan.dumps(), encoding="utf-8")
     except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
+        raise ReconcilerError(
+            f"{path}: cannot save the plan ({exc.strerror or exc})"
+        ) from None
 
 
 def load_plan(path: Path) -> Plan:
@@ -121,27 +142,39 @@ def load_plan(path: Path) -> Plan:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from None
+        raise ReconcilerError(
+            f"{path}: cannot read the plan file ({exc.strerror or exc})"
+        ) from None
     except UnicodeDecodeError:
-        raise ReconcilerError(f"{path}: not a reconciler plan file (not UTF-8 text)") from None
+        raise ReconcilerError(
+            f"{path}: not a reconciler plan file (not UTF-8 text)"
+        ) from None
     try:
         doc = json.loads(text)
         if not isinstance(doc, dict):
-            raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
+            raise ValueError(
+                f"the file holds a JSON {type(doc).__name__}, not an object"
+            )
         plan = Plan.from_json(doc)
         parse_iso_z(plan.as_of)  # apply stamps its writes with it
         stated = doc.get("plan_id")
     except KeyError as exc:
-        raise ReconcilerError(f"{path}: not a reconciler plan file (missing key {exc})") from None
+        raise ReconcilerError(
+            f"{path}: not a reconciler plan file (missing key {exc})"
+        ) from None
     except RecursionError:
-        raise ReconcilerError(f"{path}: not a reconciler plan file (nested too deeply)") from None
+        raise ReconcilerError(
+            f"{path}: not a reconciler plan file (nested too deeply)"
+        ) from None
     except (ValueError, TypeError, AttributeError, IndexError) as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from None
     if stated is not None and stated != plan.plan_id:
         from reconciler.errors import PlanRefused
 
-        raise PlanRefused(f"{path}: edited plan: its content does not match its plan_id {str(stated)[:40]!r} "
-                          "(the file was changed after `reconciler plan` saved it); nothing was changed")
+        raise PlanRefused(
+            f"{path}: edited plan: its content does not match its plan_id {str(stated)[:40]!r} "
+            "(the file was changed after `reconciler plan` saved it); nothing was changed"
+        )
     return plan
 
 
@@ -182,7 +215,14 @@ def apply_plan(
     from reconciler.app.executor import apply_plan as _apply
 
     return _apply(
-        target, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
-        lock_timeout=lock_timeout, progress=progress, session_checks=session_checks, signers=signers,
+        target,
+        plan,
+        actor=actor,
+        confirm_delete=tuple(confirm_delete),
+        export_dir=export_dir,
+        lock_timeout=lock_timeout,
+        progress=progress,
+        session_checks=session_checks,
+        signers=signers,
         time_travel=time_travel,
     )

@@ -21,8 +21,15 @@ from reconciler.errors import Location
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 #: Key types a ``signing_keys`` line may have (ed25519 at least, SPEC §7.2).
-SIGNING_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-                     "ssh-rsa", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+SIGNING_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
 
 
 def _check_public_key(line: str) -> str:
@@ -35,12 +42,16 @@ def _check_public_key(line: str) -> str:
 
     parts = line.strip().split(None, 2)
     if len(parts) < 2 or parts[0] not in SIGNING_KEY_TYPES:
-        raise ValueError("not an OpenSSH public key line (TYPE BASE64 [COMMENT]) of a supported type")
-    if parts[0].startswith("sk-"):  # security keys: cryptography cannot load them; check the blob's type
+        raise ValueError(
+            "not an OpenSSH public key line (TYPE BASE64 [COMMENT]) of a supported type"
+        )
+    if parts[0].startswith(
+        "sk-"
+    ):  # security keys: cryptography cannot load them; check the blob's type
         try:
             blob = base64.b64decode(parts[1], validate=True)
             (n,) = struct.unpack(">I", blob[:4])
-            ok = blob[4:4 + n].decode("ascii") == parts[0]
+            ok = blob[4 : 4 + n].decode("ascii") == parts[0]
         except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
             ok = False
         if not ok:
@@ -55,11 +66,15 @@ def _check_public_key(line: str) -> str:
 
 SigningKey = Annotated[
     str,
-    StringConstraints(pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com"
-                              r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"),
+    StringConstraints(
+        pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com"
+        r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
+    ),
     AfterValidator(_check_public_key),
 ]
-ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+ClientId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+]
 
 
 class Role(str, enum.Enum):
@@ -113,19 +128,42 @@ class PracticeSpec(_Model):
     """The ``practice:`` mapping. Every field is optional; absent means "leave as is"."""
 
     name: str | None = Field(None, description="Practice name.")
-    timezone: str | None = Field(None, description="IANA timezone, e.g. America/New_York; dates in the config are read in it.")
+    timezone: str | None = Field(
+        None,
+        description="IANA timezone, e.g. America/New_York; dates in the config are read in it.",
+    )
     owner: Slug | None = Field(None, description="Staff id of the practice owner.")
-    clinical_director: Slug | None = Field(None, description="Staff id of the clinical director.")
-    client_plan_limit: int | None = Field(None, ge=0, description="Maximum number of active clients the practice's plan allows.")
+    clinical_director: Slug | None = Field(
+        None, description="Staff id of the clinical director."
+    )
+    client_plan_limit: int | None = Field(
+        None,
+        ge=0,
+        description="Maximum number of active clients the practice's plan allows.",
+    )
     unmanaged_staff: UnmanagedStaff = Field(
-        UnmanagedStaff.IGNORE, description="What to do with staff in the database but not in the config."
+        UnmanagedStaff.IGNORE,
+        description="What to do with staff in the database but not in the config.",
     )
     max_change_percent: float = Field(
-        20.0, gt=0, le=100, description="Blast-radius guard: refuse plans that deactivate/inactivate more than this share."
+        20.0,
+        gt=0,
+        le=100,
+        description="Blast-radius guard: refuse plans that deactivate/inactivate more than this share.",
     )
-    default_policy: str = Field("standard", description="Offboarding policy for staff without an `offboarding` key.")
-    seat_price_cents: int | None = Field(None, ge=0, description="Monthly price of one seat, for the mid-cycle credit.")
-    billing_cycle_day: int = Field(1, ge=1, le=28, description="Day of the month on which the billing cycle starts.")
+    default_policy: str = Field(
+        "standard",
+        description="Offboarding policy for staff without an `offboarding` key.",
+    )
+    seat_price_cents: int | None = Field(
+        None, ge=0, description="Monthly price of one seat, for the mid-cycle credit."
+    )
+    billing_cycle_day: int = Field(
+        1,
+        ge=1,
+        le=28,
+        description="Day of the month on which the billing cycle starts.",
+    )
 
 
 class StaffSpec(_Model):
@@ -136,18 +174,27 @@ class StaffSpec(_Model):
     role: Role | None = None
     access: Access | None = None
     billing_role: str | None = None
-    active: bool = Field(True, description="Desired activity; false offboards the professional now.")
-    deactivate_on: dt.date | None = Field(
-        None, description="Scheduled deactivation: inactive from 00:00 that day, practice timezone."
+    active: bool = Field(
+        True, description="Desired activity; false offboards the professional now."
     )
-    successor: Slug | None = Field(None, description="Takes over transferred clients and sessions.")
-    offboarding: str | None = Field(None, description="Offboarding policy name (default: practice.default_policy).")
+    deactivate_on: dt.date | None = Field(
+        None,
+        description="Scheduled deactivation: inactive from 00:00 that day, practice timezone.",
+    )
+    successor: Slug | None = Field(
+        None, description="Takes over transferred clients and sessions."
+    )
+    offboarding: str | None = Field(
+        None, description="Offboarding policy name (default: practice.default_policy)."
+    )
     max_caseload: int | None = Field(None, ge=0)
-    settings: dict[str, Any] | None = Field(None, description="Free-form settings, e.g. messaging_enabled.")
+    settings: dict[str, Any] | None = Field(
+        None, description="Free-form settings, e.g. messaging_enabled."
+    )
     signing_keys: list[SigningKey] = Field(
         default_factory=list,
         description="OpenSSH public keys (ssh-ed25519 AAAA... user@host) whose signatures approve client deletions "
-                    "when this staff member's role is owner or practice_manager or access is entire_practice.",
+        "when this staff member's role is owner or practice_manager or access is entire_practice.",
     )
 
 
@@ -166,7 +213,8 @@ class PolicySpec(_Model):
     name: Slug
     future_sessions: FutureSessions = FutureSessions.CANCEL
     clients_with_balance: str = Field(
-        "clinical_director", description="owner | clinical_director | successor | <staff id>"
+        "clinical_director",
+        description="owner | clinical_director | successor | <staff id>",
     )
     other_clients: OtherClients = OtherClients.INACTIVATE
     export: ExportFormat = ExportFormat.NONE
@@ -176,7 +224,9 @@ class PolicySpec(_Model):
 class ConfigFile(_Model):
     """One YAML file of the config directory."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="reconciler config file")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, title="reconciler config file"
+    )
 
     version: Literal[1]
     practice: PracticeSpec | None = None
@@ -196,7 +246,9 @@ class DesiredState(_Model):
     practice: PracticeSpec = PracticeSpec()
     staff: tuple[StaffSpec, ...] = ()
     clients: tuple[ClientSpec, ...] = ()
-    policies: tuple[PolicySpec, ...] = ()  # config policies and built-ins, config wins, sorted by name
+    policies: tuple[
+        PolicySpec, ...
+    ] = ()  # config policies and built-ins, config wins, sorted by name
     locations: dict[str, Location] = Field(default_factory=dict)
     config_digest: str = "sha256:" + "0" * 64
     source: str = "."
@@ -218,4 +270,6 @@ class DesiredState(_Model):
         if key in self.locations:
             return self.locations[key]
         base = key.split(".", 1)[0]
-        return self.locations.get(base, Location(entity=key.split(".")[0].replace(":", " ")))
+        return self.locations.get(
+            base, Location(entity=key.split(".")[0].replace(":", " "))
+        )

@@ -62,10 +62,22 @@ HASH_PREFIX = "sha256:"
 _UTC = dt.UTC
 
 #: The canonical JSON keys, in the order they are serialised (sorted).
-FIELDS = ("action_type", "actor", "after", "before", "plan_id", "prev_hash", "signer", "target", "time")
+FIELDS = (
+    "action_type",
+    "actor",
+    "after",
+    "before",
+    "plan_id",
+    "prev_hash",
+    "signer",
+    "target",
+    "time",
+)
 
 _PLAIN = (str, type(None), bool, int)
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 FailureKind = Literal["edited", "removed", "reordered"]
 
@@ -93,10 +105,14 @@ def canonical_time(value: dt.datetime | str) -> str:
         try:
             parsed = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise ChainError(f"audit time {value!r} is not an ISO 8601 date-time") from None
+            raise ChainError(
+                f"audit time {value!r} is not an ISO 8601 date-time"
+            ) from None
         value = parsed
     elif not isinstance(value, dt.datetime):
-        raise ChainError(f"audit time must be a datetime or an ISO 8601 string, not {type(value).__name__}")
+        raise ChainError(
+            f"audit time must be a datetime or an ISO 8601 string, not {type(value).__name__}"
+        )
     u = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
     return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
@@ -105,7 +121,9 @@ def _normal(value: Any, path: str) -> Any:
     kind = type(value)
     if kind is str or value is None or kind is bool:
         return value
-    if kind is dict and all(type(k) is str and type(v) in _PLAIN for k, v in value.items()):
+    if kind is dict and all(
+        type(k) is str and type(v) in _PLAIN for k, v in value.items()
+    ):
         return value  # the common case: a flat mapping of ids and strings
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -128,7 +146,9 @@ def _normal(value: Any, path: str) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [_normal(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    raise ChainError(f"audit value at {path} has unsupported type {type(value).__name__}")
+    raise ChainError(
+        f"audit value at {path} has unsupported type {type(value).__name__}"
+    )
 
 
 def canonical_json(
@@ -144,12 +164,21 @@ def canonical_json(
     prev_hash: str,
 ) -> bytes:
     """The exact bytes :func:`event_hash` hashes (see the module docstring)."""
-    for name, text in (("actor", actor), ("plan_id", plan_id), ("action_type", action_type),
-                       ("target", target), ("prev_hash", prev_hash)):
+    for name, text in (
+        ("actor", actor),
+        ("plan_id", plan_id),
+        ("action_type", action_type),
+        ("target", target),
+        ("prev_hash", prev_hash),
+    ):
         if not isinstance(text, str):
-            raise ChainError(f"audit field {name} must be a string, not {type(text).__name__}")
+            raise ChainError(
+                f"audit field {name} must be a string, not {type(text).__name__}"
+            )
     if signer is not None and not isinstance(signer, str):
-        raise ChainError(f"audit field signer must be a string or null, not {type(signer).__name__}")
+        raise ChainError(
+            f"audit field signer must be a string or null, not {type(signer).__name__}"
+        )
     doc = {
         "time": canonical_time(time),
         "actor": actor,
@@ -164,7 +193,9 @@ def canonical_json(
     try:
         return _ENCODER.encode(doc).encode("utf-8")
     except UnicodeEncodeError:
-        raise ChainError("audit event holds a string that is not valid Unicode") from None
+        raise ChainError(
+            "audit event holds a string that is not valid Unicode"
+        ) from None
 
 
 def event_hash(
@@ -180,8 +211,17 @@ def event_hash(
     prev_hash: str,
 ) -> str:
     """``sha256:<64 hex>`` of :func:`canonical_json` of the event."""
-    data = canonical_json(time=time, actor=actor, signer=signer, plan_id=plan_id, action_type=action_type,
-                          target=target, before=before, after=after, prev_hash=prev_hash)
+    data = canonical_json(
+        time=time,
+        actor=actor,
+        signer=signer,
+        plan_id=plan_id,
+        action_type=action_type,
+        target=target,
+        before=before,
+        after=after,
+        prev_hash=prev_hash,
+    )
     return HASH_PREFIX + hashlib.sha256(data).hexdigest()
 
 
@@ -211,15 +251,33 @@ class ChainEvent:
         ``time`` and ``action_type`` or ``type``; ``signer`` may be absent (null)."""
         time = row["time"] if "time" in row else row["at"]
         action_type = row["action_type"] if "action_type" in row else row["type"]
-        return cls(id=row.get("id"), time=time, actor=row["actor"], signer=row.get("signer"),
-                   plan_id=row["plan_id"], action_type=action_type, target=row["target"],
-                   before=row.get("before"), after=row.get("after"), prev_hash=row["prev_hash"], hash=row["hash"])
+        return cls(
+            id=row.get("id"),
+            time=time,
+            actor=row["actor"],
+            signer=row.get("signer"),
+            plan_id=row["plan_id"],
+            action_type=action_type,
+            target=row["target"],
+            before=row.get("before"),
+            after=row.get("after"),
+            prev_hash=row["prev_hash"],
+            hash=row["hash"],
+        )
 
     def computed_hash(self) -> str:
         """The hash of this event's fields (including its stored ``prev_hash``)."""
-        return event_hash(time=self.time, actor=self.actor, signer=self.signer, plan_id=self.plan_id,
-                          action_type=self.action_type, target=self.target, before=self.before,
-                          after=self.after, prev_hash=self.prev_hash)
+        return event_hash(
+            time=self.time,
+            actor=self.actor,
+            signer=self.signer,
+            plan_id=self.plan_id,
+            action_type=self.action_type,
+            target=self.target,
+            before=self.before,
+            after=self.after,
+            prev_hash=self.prev_hash,
+        )
 
 
 class Linker:
@@ -244,8 +302,17 @@ class Linker:
         after: Mapping[str, Any] | None,
     ) -> tuple[str, str]:
         prev = self.head
-        self.head = event_hash(time=time, actor=actor, signer=signer, plan_id=plan_id, action_type=action_type,
-                               target=target, before=before, after=after, prev_hash=prev)
+        self.head = event_hash(
+            time=time,
+            actor=actor,
+            signer=signer,
+            plan_id=plan_id,
+            action_type=action_type,
+            target=target,
+            before=before,
+            after=after,
+            prev_hash=prev,
+        )
         return prev, self.head
 
 
@@ -272,9 +339,14 @@ class ChainFailure:
     detail: str
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "event_id": self.event_id, "position": self.position,
-                "expected_prev_hash": self.expected_prev_hash, "found_prev_hash": self.found_prev_hash,
-                "message": str(self)}
+        return {
+            "kind": self.kind,
+            "event_id": self.event_id,
+            "position": self.position,
+            "expected_prev_hash": self.expected_prev_hash,
+            "found_prev_hash": self.found_prev_hash,
+            "message": str(self),
+        }
 
     def __str__(self) -> str:
         return f"audit event {self.event_id if self.event_id is not None else '#' + str(self.position)}: {self.detail}"
@@ -295,13 +367,19 @@ class VerifyResult:
 
     def to_json(self) -> dict[str, object]:
         """For ``audit verify --format json``."""
-        return {"ok": self.ok, "count": self.count, "head": self.head,
-                "failure": self.failure.to_json() if self.failure else None}
+        return {
+            "ok": self.ok,
+            "count": self.count,
+            "head": self.head,
+            "failure": self.failure.to_json() if self.failure else None,
+        }
 
 
 def _key(hash_text: str) -> int:
     """A 64-bit key of a stored hash, to remember earlier events in 8 bytes each."""
-    digest = hashlib.blake2b(hash_text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    digest = hashlib.blake2b(
+        hash_text.encode("utf-8", "surrogatepass"), digest_size=8
+    ).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -319,9 +397,18 @@ def verify(events: Iterable[ChainEvent]) -> VerifyResult:
     for event in it:
         computed = event.computed_hash()
         if computed != event.hash:
-            return VerifyResult(count, head, ChainFailure(
-                "edited", event.id, count, head, event.prev_hash,
-                "edited: its fields no longer match its stored hash"))
+            return VerifyResult(
+                count,
+                head,
+                ChainFailure(
+                    "edited",
+                    event.id,
+                    count,
+                    head,
+                    event.prev_hash,
+                    "edited: its fields no longer match its stored hash",
+                ),
+            )
         if event.prev_hash != head:
             return VerifyResult(count, head, _classify(event, count, head, seen, it))
         seen.append(_key(event.hash))
@@ -330,15 +417,39 @@ def verify(events: Iterable[ChainEvent]) -> VerifyResult:
     return VerifyResult(count, head)
 
 
-def _classify(event: ChainEvent, position: int, head: str, seen: array[int], rest: Iterator[ChainEvent]) -> ChainFailure:
+def _classify(
+    event: ChainEvent,
+    position: int,
+    head: str,
+    seen: array[int],
+    rest: Iterator[ChainEvent],
+) -> ChainFailure:
     wanted = event.prev_hash
     if wanted == GENESIS or _key(wanted) in seen:
-        return ChainFailure("reordered", event.id, position, head, wanted,
-                            "reordered: it follows an earlier event that is not the one before it")
+        return ChainFailure(
+            "reordered",
+            event.id,
+            position,
+            head,
+            wanted,
+            "reordered: it follows an earlier event that is not the one before it",
+        )
     for later in rest:
         if later.hash == wanted:
             label = later.id if later.id is not None else "a later event"
-            return ChainFailure("reordered", event.id, position, head, wanted,
-                                f"reordered: the event it follows ({label}) comes after it")
-    return ChainFailure("removed", event.id, position, head, wanted,
-                        "removed: the event it follows is missing (deleted, or the event before it was rewritten)")
+            return ChainFailure(
+                "reordered",
+                event.id,
+                position,
+                head,
+                wanted,
+                f"reordered: the event it follows ({label}) comes after it",
+            )
+    return ChainFailure(
+        "removed",
+        event.id,
+        position,
+        head,
+        wanted,
+        "removed: the event it follows is missing (deleted, or the event before it was rewritten)",
+    )

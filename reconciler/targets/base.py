@@ -64,7 +64,9 @@ class ReadSession(Protocol):
     def read_base(self) -> tuple[Practice | None, dict[str, Staff]]:
         """The practice row and every staff member (the planner's base set)."""
 
-    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
+    def read_sets(
+        self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]
+    ) -> ActualState:
         """The rows ``scope`` names (the planner's scoped sets), on top of the base set."""
 
     def read_scoped(self, scope: ReadScope) -> ActualState:
@@ -121,8 +123,14 @@ class Target(Protocol):
     def reading(self, *, consistent: bool = False) -> ContextManager[ReadSession]:
         """A read session; ``consistent`` asks for one snapshot across every read."""
 
-    def locked(self, *, actor: str, plan_id: str, timeout: float,
-               on_wait: Callable[[str], None] | None = None) -> ContextManager[WriteSession]:
+    def locked(
+        self,
+        *,
+        actor: str,
+        plan_id: str,
+        timeout: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> ContextManager[WriteSession]:
         """Take the apply lock (waiting at most ``timeout``), begin the transaction;
         commit when the block ends, roll back on an error. Raises LockHeld."""
 

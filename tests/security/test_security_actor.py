@@ -31,7 +31,11 @@ def test_valid_actor_is_returned_stripped(name: str, expected: str) -> None:
         ("empty", "", "empty"),
         ("only spaces", "   ", "empty"),
         ("too long", "a" * (MAX_ACTOR_LENGTH + 1), "longer than 128"),
-        ("newline (forged audit line)", "alee\n2026-12-02T00:00:00Z  owner  p-1 #1  client.delete", "U+000A"),
+        (
+            "newline (forged audit line)",
+            "alee\n2026-12-02T00:00:00Z  owner  p-1 #1  client.delete",
+            "U+000A",
+        ),
         ("trailing newline", "alee\n", "U+000A"),
         ("carriage return", "alee\rowner", "U+000D"),
         ("tab", "a\tb", "U+0009"),

@@ -33,9 +33,14 @@ T0 = dt.datetime(2026, 12, 2, 15, 30, 0, tzinfo=dt.UTC)
 
 def fields(i: int = 0, **over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "time": T0 + dt.timedelta(seconds=i), "actor": "alee", "signer": None, "plan_id": f"p-{i // 3}",
-        "action_type": "client.reassign", "target": f"C-{1000 + i}",
-        "before": {"primary": "jdoe"}, "after": {"primary": "egarcia"},
+        "time": T0 + dt.timedelta(seconds=i),
+        "actor": "alee",
+        "signer": None,
+        "plan_id": f"p-{i // 3}",
+        "action_type": "client.reassign",
+        "target": f"C-{1000 + i}",
+        "before": {"primary": "jdoe"},
+        "after": {"primary": "egarcia"},
     }
     base.update(over)
     return base
@@ -70,7 +75,10 @@ def test_canonical_json_has_exactly_the_spec_fields_sorted_without_spaces() -> N
     data = canonical_json(prev_hash=GENESIS, **fields())
     assert data == (
         b'{"action_type":"client.reassign","actor":"alee","after":{"primary":"egarcia"},'
-        b'"before":{"primary":"jdoe"},"plan_id":"p-0","prev_hash":"sha256:' + b"0" * 64 + b'",'
+        b'"before":{"primary":"jdoe"},"plan_id":"p-0","prev_hash":"sha256:'
+        + b"0"
+        * 64
+        + b'",'
         b'"signer":null,"target":"C-1000","time":"2026-12-02T15:30:00Z"}'
     )
     assert tuple(json.loads(data)) == FIELDS
@@ -78,50 +86,77 @@ def test_canonical_json_has_exactly_the_spec_fields_sorted_without_spaces() -> N
 
 def test_event_hash_is_sha256_of_canonical_json() -> None:
     data = canonical_json(prev_hash=GENESIS, **fields())
-    assert event_hash(prev_hash=GENESIS, **fields()) == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert (
+        event_hash(prev_hash=GENESIS, **fields())
+        == "sha256:" + hashlib.sha256(data).hexdigest()
+    )
 
 
 def test_known_hash_is_stable() -> None:
     """A fixed vector: changing the canonical form breaks every stored chain."""
     assert event_hash(prev_hash=GENESIS, **fields()) == (
-        "sha256:" + hashlib.sha256(
+        "sha256:"
+        + hashlib.sha256(
             b'{"action_type":"client.reassign","actor":"alee","after":{"primary":"egarcia"},'
             b'"before":{"primary":"jdoe"},"plan_id":"p-0","prev_hash":"sha256:'
             b'0000000000000000000000000000000000000000000000000000000000000000",'
-            b'"signer":null,"target":"C-1000","time":"2026-12-02T15:30:00Z"}').hexdigest())
+            b'"signer":null,"target":"C-1000","time":"2026-12-02T15:30:00Z"}'
+        ).hexdigest()
+    )
 
 
 def test_non_ascii_is_utf8_not_escaped() -> None:
-    data = canonical_json(prev_hash=GENESIS, **fields(actor="Zoë Ñúñez", after={"note": "漢字 ✓"}))
-    assert "Zoë Ñúñez".encode() in data and "漢字 ✓".encode() in data and b"\\u" not in data
+    data = canonical_json(
+        prev_hash=GENESIS, **fields(actor="Zoë Ñúñez", after={"note": "漢字 ✓"})
+    )
+    assert (
+        "Zoë Ñúñez".encode() in data
+        and "漢字 ✓".encode() in data
+        and b"\\u" not in data
+    )
 
 
 @pytest.mark.parametrize(
     ("label", "a", "b"),
     [
-        ("key order of nested before/after", {"x": {"b": 1, "a": [1, {"z": 0, "y": None}]}},
-         {"x": {"a": [1, {"y": None, "z": 0}], "b": 1}}),
-        ("integral float as stored by a JSON round trip", {"limit": 25.0}, {"limit": 25}),
+        (
+            "key order of nested before/after",
+            {"x": {"b": 1, "a": [1, {"z": 0, "y": None}]}},
+            {"x": {"a": [1, {"y": None, "z": 0}], "b": 1}},
+        ),
+        (
+            "integral float as stored by a JSON round trip",
+            {"limit": 25.0},
+            {"limit": 25},
+        ),
         ("tuple as list", {"ids": ("C-1", "C-2")}, {"ids": ["C-1", "C-2"]}),
-        ("datetime value as its canonical string", {"until": dt.datetime(2027, 1, 1, 9, 0, 0, 123456)},
-         {"until": "2027-01-01T09:00:00Z"}),
+        (
+            "datetime value as its canonical string",
+            {"until": dt.datetime(2027, 1, 1, 9, 0, 0, 123456)},
+            {"until": "2027-01-01T09:00:00Z"},
+        ),
         ("date value as ISO date", {"on": dt.date(2027, 1, 1)}, {"on": "2027-01-01"}),
     ],
 )
-def test_before_after_normalisation(label: str, a: dict[str, Any], b: dict[str, Any]) -> None:
-    assert event_hash(prev_hash=GENESIS, **fields(before=a, after=a)) == \
-        event_hash(prev_hash=GENESIS, **fields(before=b, after=b)), label
+def test_before_after_normalisation(
+    label: str, a: dict[str, Any], b: dict[str, Any]
+) -> None:
+    assert event_hash(prev_hash=GENESIS, **fields(before=a, after=a)) == event_hash(
+        prev_hash=GENESIS, **fields(before=b, after=b)
+    ), label
 
 
 def test_none_before_after_hash_as_empty_mapping() -> None:
-    assert event_hash(prev_hash=GENESIS, **fields(before=None, after=None)) == \
-        event_hash(prev_hash=GENESIS, **fields(before={}, after={}))
+    assert event_hash(
+        prev_hash=GENESIS, **fields(before=None, after=None)
+    ) == event_hash(prev_hash=GENESIS, **fields(before={}, after={}))
 
 
 def test_non_integral_float_is_kept_and_bool_is_not_an_int() -> None:
     assert b'"r":0.5' in canonical_json(prev_hash=GENESIS, **fields(after={"r": 0.5}))
-    assert event_hash(prev_hash=GENESIS, **fields(after={"v": True})) != \
-        event_hash(prev_hash=GENESIS, **fields(after={"v": 1}))
+    assert event_hash(prev_hash=GENESIS, **fields(after={"v": True})) != event_hash(
+        prev_hash=GENESIS, **fields(after={"v": 1})
+    )
 
 
 @pytest.mark.parametrize(
@@ -138,7 +173,9 @@ def test_non_integral_float_is_kept_and_bool_is_not_an_int() -> None:
         ("time of wrong type", {"time": 1700000000}),
     ],
 )
-def test_values_that_cannot_round_trip_are_refused(label: str, over: dict[str, Any]) -> None:
+def test_values_that_cannot_round_trip_are_refused(
+    label: str, over: dict[str, Any]
+) -> None:
     with pytest.raises(ChainError) as err:
         event_hash(prev_hash=GENESIS, **fields(**over))
     assert isinstance(err.value, ReconcilerError), label
@@ -148,9 +185,20 @@ def test_values_that_cannot_round_trip_are_refused(label: str, over: dict[str, A
     ("value", "expected"),
     [
         (dt.datetime(2026, 12, 2, 15, 30, 0, tzinfo=dt.UTC), "2026-12-02T15:30:00Z"),
-        (dt.datetime(2026, 12, 2, 15, 30, 0, 999999, tzinfo=dt.UTC), "2026-12-02T15:30:00Z"),
-        (dt.datetime(2026, 12, 2, 15, 30, 0), "2026-12-02T15:30:00Z"),  # naive = UTC (DB convention)
-        (dt.datetime(2026, 12, 2, 10, 30, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))), "2026-12-02T15:30:00Z"),
+        (
+            dt.datetime(2026, 12, 2, 15, 30, 0, 999999, tzinfo=dt.UTC),
+            "2026-12-02T15:30:00Z",
+        ),
+        (
+            dt.datetime(2026, 12, 2, 15, 30, 0),
+            "2026-12-02T15:30:00Z",
+        ),  # naive = UTC (DB convention)
+        (
+            dt.datetime(
+                2026, 12, 2, 10, 30, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))
+            ),
+            "2026-12-02T15:30:00Z",
+        ),
         ("2026-12-02T15:30:00Z", "2026-12-02T15:30:00Z"),
         ("2026-12-02T15:30:00.654321Z", "2026-12-02T15:30:00Z"),
         ("2026-12-02T15:30:00+00:00", "2026-12-02T15:30:00Z"),
@@ -158,7 +206,9 @@ def test_values_that_cannot_round_trip_are_refused(label: str, over: dict[str, A
         ("2026-12-02T16:30:00+01:00", "2026-12-02T15:30:00Z"),
     ],
 )
-def test_time_format_is_utc_whole_seconds_with_z(value: dt.datetime | str, expected: str) -> None:
+def test_time_format_is_utc_whole_seconds_with_z(
+    value: dt.datetime | str, expected: str
+) -> None:
     assert canonical_time(value) == expected
 
 
@@ -172,8 +222,14 @@ def test_chain_time_is_what_writers_store() -> None:
 def test_every_field_is_covered_by_the_hash() -> None:
     base = event_hash(prev_hash=GENESIS, **fields())
     changes: dict[str, Any] = {
-        "time": T0 + dt.timedelta(seconds=1), "actor": "mallory", "signer": "alee", "plan_id": "p-x",
-        "action_type": "client.delete", "target": "C-9", "before": {"primary": "x"}, "after": {"primary": "x"},
+        "time": T0 + dt.timedelta(seconds=1),
+        "actor": "mallory",
+        "signer": "alee",
+        "plan_id": "p-x",
+        "action_type": "client.delete",
+        "target": "C-9",
+        "before": {"primary": "x"},
+        "after": {"primary": "x"},
     }
     for name, value in changes.items():
         assert event_hash(prev_hash=GENESIS, **fields(**{name: value})) != base, name
@@ -199,7 +255,11 @@ def test_edited_event_is_named() -> None:
     events[4] = dataclasses.replace(events[4], actor="owner")
     result = verify(events)
     assert result.failure is not None
-    assert (result.failure.kind, result.failure.event_id, result.failure.position) == ("edited", 5, 4)
+    assert (result.failure.kind, result.failure.event_id, result.failure.position) == (
+        "edited",
+        5,
+        4,
+    )
     assert result.count == 4 and result.head == events[3].hash
     assert "edited" in str(result.failure) and "5" in str(result.failure)
 
@@ -222,13 +282,21 @@ def test_removed_event_names_the_event_after_the_gap() -> None:
     events = make_chain(10)
     del events[6]
     failure = verify(events).failure
-    assert failure is not None and (failure.kind, failure.event_id, failure.position) == ("removed", 8, 6)
+    assert failure is not None and (
+        failure.kind,
+        failure.event_id,
+        failure.position,
+    ) == ("removed", 8, 6)
 
 
 def test_removed_first_event() -> None:
     events = make_chain(4)[1:]
     failure = verify(events).failure
-    assert failure is not None and (failure.kind, failure.event_id, failure.position) == ("removed", 2, 0)
+    assert failure is not None and (
+        failure.kind,
+        failure.event_id,
+        failure.position,
+    ) == ("removed", 2, 0)
 
 
 def test_edited_and_rehashed_event_shows_as_a_break_after_it() -> None:
@@ -245,21 +313,33 @@ def test_swapped_events_are_reordered() -> None:
     events = make_chain(8)
     events[3], events[4] = events[4], events[3]
     failure = verify(events).failure
-    assert failure is not None and (failure.kind, failure.event_id, failure.position) == ("reordered", 5, 3)
+    assert failure is not None and (
+        failure.kind,
+        failure.event_id,
+        failure.position,
+    ) == ("reordered", 5, 3)
 
 
 def test_event_moved_to_the_front_is_reordered() -> None:
     events = make_chain(5)
     events.insert(0, events.pop(3))
     failure = verify(events).failure
-    assert failure is not None and (failure.kind, failure.event_id, failure.position) == ("reordered", 4, 0)
+    assert failure is not None and (
+        failure.kind,
+        failure.event_id,
+        failure.position,
+    ) == ("reordered", 4, 0)
 
 
 def test_first_event_moved_later_is_reordered() -> None:
     events = make_chain(5)
     events.insert(3, events.pop(0))
     failure = verify(events).failure
-    assert failure is not None and (failure.kind, failure.event_id, failure.position) == ("reordered", 2, 0)
+    assert failure is not None and (
+        failure.kind,
+        failure.event_id,
+        failure.position,
+    ) == ("reordered", 2, 0)
 
 
 def test_copied_earlier_event_is_reordered() -> None:
@@ -282,8 +362,12 @@ def test_verify_reads_events_from_database_shaped_values() -> None:
     """What a DB gives back (naive datetimes, text times, JSON numbers as floats) verifies."""
     events = make_chain(4)
     stored = [
-        dataclasses.replace(events[0], time=chain_time(events[0].time).replace(tzinfo=None)),
-        dataclasses.replace(events[1], time=canonical_time(events[1].time).replace("T", " ").rstrip("Z")),
+        dataclasses.replace(
+            events[0], time=chain_time(events[0].time).replace(tzinfo=None)
+        ),
+        dataclasses.replace(
+            events[1], time=canonical_time(events[1].time).replace("T", " ").rstrip("Z")
+        ),
         events[2],
         dataclasses.replace(events[3], before={"primary": "jdoe"}),
     ]
@@ -315,22 +399,45 @@ def test_verify_streams_without_holding_events() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(n=st.integers(2, 25), data=st.data())
-def test_any_single_edit_removal_or_swap_is_detected(n: int, data: st.DataObject) -> None:
+def test_any_single_edit_removal_or_swap_is_detected(
+    n: int, data: st.DataObject
+) -> None:
     events = make_chain(n)
     op = data.draw(st.sampled_from(["edit", "remove", "swap"]))
     if op == "edit":
         i = data.draw(st.integers(0, n - 1))
-        name = data.draw(st.sampled_from(["time", "actor", "signer", "plan_id", "action_type", "target",
-                                          "before", "after", "prev_hash"]))
+        name = data.draw(
+            st.sampled_from(
+                [
+                    "time",
+                    "actor",
+                    "signer",
+                    "plan_id",
+                    "action_type",
+                    "target",
+                    "before",
+                    "after",
+                    "prev_hash",
+                ]
+            )
+        )
         new: dict[str, Any] = {
-            "time": T0 - dt.timedelta(days=1), "actor": "owner", "signer": "mallory", "plan_id": "p-forged",
-            "action_type": "client.delete", "target": "C-0", "before": {"x": 1}, "after": {"x": 2},
+            "time": T0 - dt.timedelta(days=1),
+            "actor": "owner",
+            "signer": "mallory",
+            "plan_id": "p-forged",
+            "action_type": "client.delete",
+            "target": "C-0",
+            "before": {"x": 1},
+            "after": {"x": 2},
             "prev_hash": "sha256:" + "f" * 64,
         }
         events[i] = dataclasses.replace(events[i], **{name: new[name]})
         expected = ("edited", events[i].id)
     elif op == "remove":
-        i = data.draw(st.integers(0, n - 2))  # removing the last event leaves a valid, shorter chain
+        i = data.draw(
+            st.integers(0, n - 2)
+        )  # removing the last event leaves a valid, shorter chain
         del events[i]
         expected = ("removed", events[i].id)
     else:
@@ -346,18 +453,37 @@ def test_any_single_edit_removal_or_swap_is_detected(n: int, data: st.DataObject
 
 def test_event_from_a_database_row_mapping() -> None:
     e = make_chain(1)[0]
-    row = {"id": 1, "at": chain_time(e.time).replace(tzinfo=None), "actor": e.actor, "plan_id": e.plan_id,
-           "type": e.action_type, "target": e.target, "before": e.before, "after": e.after,
-           "prev_hash": e.prev_hash, "hash": e.hash, "reason": "not hashed"}
+    row = {
+        "id": 1,
+        "at": chain_time(e.time).replace(tzinfo=None),
+        "actor": e.actor,
+        "plan_id": e.plan_id,
+        "type": e.action_type,
+        "target": e.target,
+        "before": e.before,
+        "after": e.after,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+        "reason": "not hashed",
+    }
     assert verify([ChainEvent.from_mapping(row)]).ok
 
 
 def test_result_json() -> None:
     events = make_chain(3)
-    assert verify(events).to_json() == {"ok": True, "count": 3, "head": events[-1].hash, "failure": None}
+    assert verify(events).to_json() == {
+        "ok": True,
+        "count": 3,
+        "head": events[-1].hash,
+        "failure": None,
+    }
     del events[1]
     out = verify(events).to_json()
     failure = out["failure"]
     assert out["ok"] is False and out["count"] == 1 and isinstance(failure, dict)
-    assert failure["kind"] == "removed" and failure["event_id"] == 3 and failure["position"] == 1
+    assert (
+        failure["kind"] == "removed"
+        and failure["event_id"] == 3
+        and failure["position"] == 1
+    )
     assert failure["message"].startswith("audit event 3: removed")

@@ -44,7 +44,9 @@ class NativeSession:
 
         return read_base(self.conn)
 
-    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
+    def read_sets(
+        self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]
+    ) -> ActualState:
         from reconciler.targets.native.read import read_sets
 
         return read_sets(self.conn, scope, practice, staff)
@@ -58,7 +60,11 @@ class NativeSession:
         return queries.staff_access(self.conn, staff_id)
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
-        return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
+        return (
+            queries.collect_client(self.conn, ident)
+            if client
+            else queries.collect_staff(self.conn, ident)
+        )
 
     def audit_has_plan(self, plan_id: str) -> bool:
         return queries.audit_has_plan(self.conn, plan_id)
@@ -129,16 +135,28 @@ class NativeTarget:
             with self.engine.connect() as conn:
                 yield NativeSession(conn)
             return
-        opts = {"isolation_level": "REPEATABLE READ"} if self.engine.dialect.name == "postgresql" else {}
+        opts = (
+            {"isolation_level": "REPEATABLE READ"}
+            if self.engine.dialect.name == "postgresql"
+            else {}
+        )
         with self.engine.connect().execution_options(**opts) as conn, conn.begin():
             yield NativeSession(conn)
 
     @contextlib.contextmanager
-    def locked(self, *, actor: str, plan_id: str, timeout: float,
-               on_wait: Callable[[str], None] | None = None) -> Iterator[NativeSession]:
+    def locked(
+        self,
+        *,
+        actor: str,
+        plan_id: str,
+        timeout: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Iterator[NativeSession]:
         from reconciler.targets.native.lock import locked_transaction
 
-        with locked_transaction(self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait) as conn:
+        with locked_transaction(
+            self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait
+        ) as conn:
             yield NativeSession(conn)
 
     # ---------------------------------------------------------------- reads for other commands
@@ -148,10 +166,19 @@ class NativeTarget:
             rows = queries.read_audit_rows(conn, plan_id)
         return [
             {
-                "id": r.id, "at": iso_z(to_utc(r.at)), "actor": r.actor, "plan_id": r.plan_id,
-                "action_id": r.action_id, "type": r.action_type, "target": r.target, "staff": r.staff_id,
-                "before": r.before or {}, "after": r.after or {}, "reason": r.reason or "",
-                "signer": r.signer, "hash": r.hash,
+                "id": r.id,
+                "at": iso_z(to_utc(r.at)),
+                "actor": r.actor,
+                "plan_id": r.plan_id,
+                "action_id": r.action_id,
+                "type": r.action_type,
+                "target": r.target,
+                "staff": r.staff_id,
+                "before": r.before or {},
+                "after": r.after or {},
+                "reason": r.reason or "",
+                "signer": r.signer,
+                "hash": r.hash,
             }
             for r in rows
         ]

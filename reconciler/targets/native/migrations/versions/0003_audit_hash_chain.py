@@ -34,17 +34,36 @@ def upgrade() -> None:
         batch.add_column(sa.Column("hash", HASH, nullable=True))
     conn = op.get_bind()
     events = sa.table(
-        "audit_events", sa.column("id", sa.Integer()), sa.column("at", sa.DateTime()),
-        sa.column("actor", sa.String()), sa.column("signer", sa.String()), sa.column("plan_id", sa.String()),
-        sa.column("action_type", sa.String()), sa.column("target", sa.String()),
-        sa.column("before", sa.JSON()), sa.column("after", sa.JSON()),
-        sa.column("prev_hash", HASH), sa.column("hash", HASH),
+        "audit_events",
+        sa.column("id", sa.Integer()),
+        sa.column("at", sa.DateTime()),
+        sa.column("actor", sa.String()),
+        sa.column("signer", sa.String()),
+        sa.column("plan_id", sa.String()),
+        sa.column("action_type", sa.String()),
+        sa.column("target", sa.String()),
+        sa.column("before", sa.JSON()),
+        sa.column("after", sa.JSON()),
+        sa.column("prev_hash", HASH),
+        sa.column("hash", HASH),
     )
     linker = Linker()
     last_id = None
     while True:
-        stmt = sa.select(events.c.id, events.c.at, events.c.actor, events.c.plan_id, events.c.action_type,
-                         events.c.target, events.c.before, events.c.after).order_by(events.c.id).limit(_BATCH)
+        stmt = (
+            sa.select(
+                events.c.id,
+                events.c.at,
+                events.c.actor,
+                events.c.plan_id,
+                events.c.action_type,
+                events.c.target,
+                events.c.before,
+                events.c.after,
+            )
+            .order_by(events.c.id)
+            .limit(_BATCH)
+        )
         if last_id is not None:
             stmt = stmt.where(events.c.id > last_id)
         rows = conn.execute(stmt).all()
@@ -52,11 +71,23 @@ def upgrade() -> None:
             break
         updates = []
         for r in rows:
-            prev, digest = linker.link(time=r.at, actor=r.actor, signer=None, plan_id=r.plan_id,
-                                       action_type=r.action_type, target=r.target, before=r.before, after=r.after)
+            prev, digest = linker.link(
+                time=r.at,
+                actor=r.actor,
+                signer=None,
+                plan_id=r.plan_id,
+                action_type=r.action_type,
+                target=r.target,
+                before=r.before,
+                after=r.after,
+            )
             updates.append({"b_id": r.id, "b_prev": prev, "b_hash": digest})
-        conn.execute(events.update().where(events.c.id == sa.bindparam("b_id"))
-                     .values(prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash")), updates)
+        conn.execute(
+            events.update()
+            .where(events.c.id == sa.bindparam("b_id"))
+            .values(prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash")),
+            updates,
+        )
         last_id = rows[-1].id
     with op.batch_alter_table("audit_events") as batch:
         batch.alter_column("prev_hash", existing_type=HASH, nullable=False)
