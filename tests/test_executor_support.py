@@ -47,7 +47,9 @@ def practice_db(db_url: str) -> Engine:
 
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite":
-        if "sqlite" not in _TEMPLATES:
+        if (
+            "sqlite" not in _TEMPLATES or not Path(_TEMPLATES["sqlite"]).exists()
+        ):  # (a /tmp cleaner may remove it)
             tmp = tempfile.mkdtemp(prefix="reconciler-template-")
             atexit.register(shutil.rmtree, tmp, True)
             path = str(Path(tmp) / "practice.db")
