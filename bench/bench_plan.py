@@ -19,8 +19,8 @@ appointments table instead of searching an index.
 from __future__ import annotations
 
 import argparse
-import resource
 import datetime as dt
+import resource
 import statistics
 import subprocess
 import sys

@@ -36,8 +36,15 @@ import yaml  # noqa: E402
 from sqlalchemy import Table  # noqa: E402
 from sqlalchemy.engine import Connection  # noqa: E402
 
-from reconciler.targets.native.snapshot import appointments_t, clients_t, practice_t, series_t, staff_t  # noqa: E402
-from reconciler.targets.native.snapshot import DocumentRows, iter_json  # noqa: E402
+from reconciler.targets.native.snapshot import (  # noqa: E402  # noqa: E402
+    DocumentRows,
+    appointments_t,
+    clients_t,
+    iter_json,
+    practice_t,
+    series_t,
+    staff_t,
+)
 
 TZ_NAME = "America/New_York"
 TZ = ZoneInfo(TZ_NAME)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from pgserver import PgServer
 
 ROOT = Path(__file__).resolve().parent.parent

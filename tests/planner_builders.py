@@ -17,9 +17,9 @@ import dataclasses
 import datetime as dt
 from typing import Any, Iterable, Mapping
 
+from reconciler.config.loader import load_builtin_policies
 from reconciler.model.actions import Action, Plan
 from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
-from reconciler.config.loader import load_builtin_policies
 from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, PracticeSpec, StaffSpec
 
 UTC = dt.timezone.utc

@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from reconciler.app.workflow import render_plan
 from test_executor_support import (
     AT,
     EXAMPLES,
@@ -28,6 +26,8 @@ from test_executor_support import (
     run_cli,
     save_plan_file,
 )
+
+from reconciler.app.workflow import render_plan
 
 HANDOVER = (
     EXAMPLES / "handover"

@@ -9,12 +9,12 @@ import json
 import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
+from test_executor_support import practice_db
 
-from reconciler.model.actions import Action, ActionType, Plan
 from reconciler.app.audit import format_audit, read_audit, write_audit
 from reconciler.cli import main
+from reconciler.model.actions import Action, ActionType, Plan
 from reconciler.targets.native.target import NativeSession, NativeTarget
-from test_executor_support import practice_db
 
 T1 = dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.timezone.utc)
 T2 = dt.datetime(2026, 11, 25, 9, 30, tzinfo=dt.timezone.utc)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.config.loader import MarkedMap, MarkedSeq, load_config, safe_load_marked
-from reconciler.model.desired import ExportFormat, Role
 from reconciler.errors import ConfigError, Problem
+from reconciler.model.desired import ExportFormat, Role
 
 STAFF = """\
 version: 1

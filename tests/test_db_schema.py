@@ -8,14 +8,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
+from dbhelpers import fresh_db
 from sqlalchemy import inspect, text
 
-from dbhelpers import fresh_db
 from reconciler.cli import main
+from reconciler.errors import DatabaseError
 from reconciler.targets.native.engine import DEFAULT_URL, make_engine, require_schema, resolve_url, safe_url
 from reconciler.targets.native.migrate import head_revision, init_db, upgrade_db
 from reconciler.targets.native.schema import metadata
-from reconciler.errors import DatabaseError
 
 
 # ---------------------------------------------------------------- URL resolution
@@ -131,8 +131,8 @@ def test_require_schema_on_old_revision_says_run_upgrade(db_url: str) -> None:
 def test_upgrade_from_the_first_revision_keeps_the_data_and_reaches_the_models(db_url: str) -> None:
     """A practice at revision 0001 (with data) upgrades in place to head."""
     from alembic import command
-
     from dbhelpers import PRACTICE_YAML
+
     from reconciler.targets.native.migrate import alembic_config
     from reconciler.targets.native.snapshot import dump_snapshot
 

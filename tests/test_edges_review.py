@@ -18,11 +18,7 @@ from typing import Callable
 
 import pytest
 from click.testing import CliRunner, Result
-
 from dbhelpers import PRACTICE_YAML, fresh_db
-from reconciler.cli import main
-from reconciler.targets.native.snapshot import HIDDEN, parse_snapshot
-from reconciler.errors import SnapshotError
 from test_executor_support import (
     AT,
     CLIENT_NAMES,
@@ -36,9 +32,11 @@ from test_executor_support import (
     save_plan_file,
 )
 
-HANDOVER = (
-    EXAMPLES / "handover"
-)  # policy handover: an export file first, then 5 writer groups
+from reconciler.cli import main
+from reconciler.errors import SnapshotError
+from reconciler.targets.native.snapshot import HIDDEN, parse_snapshot
+
+HANDOVER = EXAMPLES / "handover"  # policy handover: an export file first, then 5 writer groups
 
 
 def cli(*args: str, db_url: str | None = None) -> Result:

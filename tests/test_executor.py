@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-
-from reconciler.model.actions import ActionType, Plan
-from reconciler.app.audit import format_audit, read_audit
-from reconciler.targets.native.schema import appointments_t, audit_t, clients_t, seats_t, series_t
-from reconciler.errors import ApplyFailed, ExportError, PlanRefused, StalePlan
-from reconciler.app.executor import ApplyResult, apply_plan
-from reconciler.targets.native.target import NativeTarget
 from test_executor_support import EXAMPLES, NOW, full_state, names_in, plan_for, practice_db
+
+from reconciler.app.audit import format_audit, read_audit
+from reconciler.app.executor import ApplyResult, apply_plan
+from reconciler.errors import ApplyFailed, ExportError, PlanRefused, StalePlan
+from reconciler.model.actions import ActionType, Plan
+from reconciler.targets.native.schema import appointments_t, audit_t, clients_t, seats_t, series_t
+from reconciler.targets.native.target import NativeTarget
 
 OFFBOARDING = EXAMPLES / "offboarding"  # bsmith leaves, standard policy
 HANDOVER = EXAMPLES / "handover"  # cdavis -> jdoe, FHIR export first
@@ -253,8 +253,8 @@ def test_audit_trail_and_progress_log_hold_no_client_names(engine: Engine, tmp_p
 
 def test_apply_to_an_uninitialised_database_says_how_to_fix_it(engine: Engine, tmp_path: Path, backend: str,
                                                                 request: pytest.FixtureRequest) -> None:
-    from reconciler.targets.native.engine import make_engine
     from reconciler.errors import DatabaseError
+    from reconciler.targets.native.engine import make_engine
 
     plan = plan_for(engine, OFFBOARDING)
     empty = (f"sqlite:///{tmp_path / 'empty.db'}" if backend == "sqlite"

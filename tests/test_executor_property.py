@@ -11,14 +11,14 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
+from test_executor_support import AT, NOW, practice_db
 
-from reconciler.model.actions import ActionType
-from reconciler.config.loader import load_config
-from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.app.executor import apply_plan
 from reconciler.app.workflow import compute_plan
+from reconciler.config.loader import load_config
+from reconciler.errors import PlanRefused, ValidationFailed
+from reconciler.model.actions import ActionType
 from reconciler.targets.native.target import NativeTarget
-from test_executor_support import AT, NOW, practice_db
 
 BASE_STAFF: list[dict[str, Any]] = [
     {"id": "alee", "name": "Ana Lee", "role": "owner", "access": "entire_practice"},

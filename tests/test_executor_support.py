@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dbhelpers import PRACTICE_YAML, ROOT
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dbhelpers import PRACTICE_YAML, ROOT
 from reconciler.model.actions import Plan
 from reconciler.targets.native.schema import metadata
 from reconciler.targets.native.target import NativeTarget
@@ -40,9 +40,9 @@ def practice_db(db_url: str) -> Engine:
     import shutil
     import tempfile
 
+    from dbhelpers import fresh_db
     from sqlalchemy.engine import make_url
 
-    from dbhelpers import fresh_db
     from reconciler.targets.native.engine import make_engine
 
     url = make_url(db_url)
@@ -82,8 +82,8 @@ def practice_db(db_url: str) -> Engine:
 
 def plan_for(engine: Engine, config_dir: Path, at: str = AT) -> Plan:
     """The plan `reconciler plan -c config_dir --at at` would make."""
-    from reconciler.config.loader import load_config
     from reconciler.app.workflow import compute_plan
+    from reconciler.config.loader import load_config
 
     return compute_plan(
         NativeTarget(engine), load_config(config_dir), at_text=at, now=NOW

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-
 from test_executor_support import practice_db
+
+from reconciler.errors import ApplyFailed
 from reconciler.model.actions import Action, ActionType
 from reconciler.targets.native.schema import appointments_t, clients_t, seats_t, series_t, staff_t
 from reconciler.targets.native.write import WRITERS, WriteContext, write_group
-from reconciler.errors import ApplyFailed
 
 AS_OF = "2026-11-24T17:00:00Z"
 AS_OF_DT = dt.datetime(2026, 11, 24, 17, 0)  # naive UTC, the storage convention

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from dbhelpers import PRACTICE_YAML
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy.engine import Engine
-
-from dbhelpers import PRACTICE_YAML
 from test_executor_support import practice_db
+
+from reconciler.app.exports import CSV_COLUMNS, FHIR_STATUS, export_client, export_staff
 from reconciler.cli import main
 from reconciler.errors import ExportError
-from reconciler.app.exports import CSV_COLUMNS, FHIR_STATUS, export_client, export_staff
 from reconciler.targets.native.target import NativeTarget
 
 SNAP: dict[str, Any] = yaml.safe_load(PRACTICE_YAML.read_text())

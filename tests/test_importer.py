@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from dbhelpers import PRACTICE_YAML, fresh_db
-from reconciler.errors import ReconcilerError
-from reconciler.model.actual import Client as ImportedClient
-from reconciler.model.actual import Staff as ImportedStaff
+
 from reconciler.app.importer import (
     describe_clients,
     describe_staff,
     import_config,
 )
+from reconciler.errors import ReconcilerError
+from reconciler.model.actual import Client as ImportedClient
+from reconciler.model.actual import Staff as ImportedStaff
 from reconciler.targets.native.target import NativeTarget
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +32,8 @@ def client_names(snapshot: Path) -> set[str]:
 
 
 def first_plan(engine: object, config_dir: Path) -> object:
-    from reconciler.config.loader import load_config
     from reconciler.app.workflow import compute_plan
+    from reconciler.config.loader import load_config
 
     return compute_plan(NativeTarget(engine), load_config(config_dir), at_text=None, now=NOW)  # type: ignore[arg-type]
 
@@ -53,8 +53,8 @@ def test_first_plan_against_the_imported_example_practice_is_empty(db_url: str, 
 
 def test_first_plan_is_empty_after_the_database_was_changed_by_an_apply(db_url: str, tmp_path: Path) -> None:
     """Inactive, duplicate and deleted clients and an offboarded professional survive the round trip."""
-    from reconciler.config.loader import load_config
     from reconciler.app.workflow import apply_plan, compute_plan
+    from reconciler.config.loader import load_config
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = tmp_path / "cfg"

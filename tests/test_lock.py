@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dbhelpers import PRACTICE_YAML, fresh_db
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-
-from dbhelpers import PRACTICE_YAML, fresh_db
 from test_executor_support import practice_db
+
+from reconciler.errors import LockHeld
 from reconciler.targets.native.engine import make_engine
 from reconciler.targets.native.lock import locked_transaction, sidecar_path
 from reconciler.targets.native.schema import staff_t
-from reconciler.errors import LockHeld
 
 SHORT = 0.3  # seconds a waiter gives up after (the holder never lets go in these tests)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
+
 from reconciler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,13 +17,13 @@ from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
 from planner_builders import AT, actual, appt, client, desired, practice, series, staff
+
+from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.model.actions import ActionType as T
 from reconciler.model.actions import Plan
 from reconciler.model.actual import ActualState, Client, Staff
 from reconciler.model.desired import DesiredState
-from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.planner import plan
 from reconciler.planner.scope import classify
 from reconciler.timeutil import parse_iso_z

@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from dbhelpers import fresh_db
 from sqlalchemy import text
 
-from dbhelpers import fresh_db
-from reconciler.targets.native.engine import HEAD_REVISION, require_schema
 from reconciler.errors import DatabaseError
+from reconciler.targets.native.engine import HEAD_REVISION, require_schema
 
 
 def test_the_head_constant_is_alembics_head() -> None:

@@ -1,6 +1,6 @@
 """`plan` rejects what `validate` rejects, in the same words, each fact once (both backends).
 
-compute_plan runs the static config checks (reconciler.planner.checks, with the database's
+compute_plan runs the static config checks (reconciler.planner.validator, with the database's
 staff and the practice-local date of ``--at``) before it reads or plans anything.
 """
 
@@ -10,13 +10,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
 from sqlalchemy.engine import Engine
 
-from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
-from reconciler.config.loader import load_config
-from reconciler.errors import ValidationFailed
 from reconciler.app.validation import validate_config
 from reconciler.app.workflow import compute_plan
+from reconciler.config.loader import load_config
+from reconciler.errors import ValidationFailed
 from reconciler.targets.native.target import NativeTarget
 
 AT = "2026-11-24T15:00:00Z"

@@ -6,12 +6,12 @@ import datetime as dt
 from typing import Any
 
 import pytest
-
 from planner_builders import AT, client, one, steps, t, world, world_desired
+
+from reconciler.errors import ValidationFailed
 from reconciler.model.actions import Plan
 from reconciler.model.actual import ActualState
 from reconciler.model.desired import DesiredState
-from reconciler.errors import ValidationFailed
 from reconciler.planner import plan
 
 
@@ -72,13 +72,13 @@ def test_purge_boundary_is_strictly_more_than_30_days() -> None:
 
 ERRORS = [
     ("reactivation needs a primary", {"id": "C-IN", "status": "active"}, "reactivation needs an active primary"),
-    ("reactivation to an inactive professional", {"id": "C-IN", "status": "active", "primary": "tnguyen"}, "primary tnguyen is not active"),
-    ("reassign to an unknown professional", {"id": "C-3", "primary": "nobody"}, "primary nobody is not a known professional"),
+    ("reactivation to an inactive professional", {"id": "C-IN", "status": "active", "primary": "tnguyen"}, "primary tnguyen is inactive"),
+    ("reassign to an unknown professional", {"id": "C-3", "primary": "nobody"}, "primary 'nobody' is not a declared staff member"),
     ("client not in the database", {"id": "C-404", "status": "inactive"}, "client C-404 is not in the database"),
     ("deleted client cannot come back", {"id": "C-DELNEW", "status": "active"}, "is deleted in the database"),
     ("duplicate of itself", {"id": "C-3", "duplicate_of": "C-3"}, "cannot be a duplicate of itself"),
     ("duplicate of a missing client", {"id": "C-3", "duplicate_of": "C-404"}, "duplicate_of C-404 is not in the database"),
-    ("inactive with a primary", {"id": "C-3", "status": "inactive", "primary": "jdoe"}, "an inactive client has no primary"),
+    ("inactive with a primary", {"id": "C-3", "status": "inactive", "primary": "jdoe"}, "is to be made inactive but names a primary (jdoe)"),
 ]
 
 

@@ -6,13 +6,12 @@ import datetime as dt
 from typing import Any
 
 import pytest
-
 from planner_builders import AT, TZ, appt, client, one, practice, series, steps, world, world_desired
+
+from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.model.actions import Plan
 from reconciler.model.actual import ActualState
 from reconciler.model.desired import DesiredState
-from reconciler.errors import PlanRefused, ValidationFailed
-from reconciler.planner.invariants import check
 from reconciler.planner import plan
 from reconciler.planner.seats import prorated_credit_cents
 
@@ -142,13 +141,21 @@ def test_plan_records_scope_and_fingerprint() -> None:
     assert p.as_of == "2026-11-24T15:00:00Z"
 
 
-def test_validate_config_alone_reports_located_problems() -> None:
+def test_plan_reports_the_validators_problems_in_its_words() -> None:
+    """One validator: plan() reports a config fact with validate's code and wording."""
+    from reconciler.planner.validator import check_desired
+
     d = world_desired({"bsmith": {"active": False, "offboarding": "nope"}, "alee": {"active": False}})
-    problems = check(d, None, AT)
-    text = "\n".join(str(p) for p in problems)
-    assert "unknown offboarding policy 'nope'" in text and "staff alee is the practice's owner" in text
+    with pytest.raises(ValidationFailed) as exc:
+        plan(d, world(), AT)
+    planned = {(p.code, p.message) for p in exc.value.problems}
+    validated = {(p.code, p.message) for p in check_desired(d, today=AT.date())}
+    assert validated <= planned
+    text = "\n".join(m for _, m in planned)
+    assert "unknown policy 'nope'" in text and "alee is the practice owner" in text
 
 
-def test_validate_with_database_runs_the_planner() -> None:
-    problems = check(world_desired(), world(extra_clients=[client("C-U", None)]), AT)
-    assert [p.location.entity for p in problems] == ["client C-U"]
+def test_plan_checks_the_projected_database_too() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        plan(world_desired(), world(extra_clients=[client("C-U", None)]), AT, allow_mass_change=True)
+    assert [p.location.entity for p in exc.value.problems] == ["client C-U"]

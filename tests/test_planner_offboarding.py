@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
-
 from planner_builders import AT, appt, by_target, one, series, staff, steps, t, world, world_desired
+
 from reconciler.model.actions import Plan
 from reconciler.model.actual import ActualState
 from reconciler.model.desired import DesiredState

@@ -17,8 +17,8 @@ import json
 from typing import Any
 
 import pytest
-
 from planner_builders import AT, TZ, appt, series, steps, world, world_desired
+
 from reconciler.model.actions import Action, ActionType, Plan
 from reconciler.model.desired import DesiredState
 from reconciler.planner import plan as _plan

@@ -7,17 +7,17 @@ import json
 from pathlib import Path
 
 import pytest
+from dbhelpers import PRACTICE_YAML, fresh_db
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 
-from dbhelpers import PRACTICE_YAML, fresh_db
-from reconciler.config.loader import load_config
-from reconciler.targets.native import read as dbread
-from reconciler.targets.native.read import read_for_plan, read_scoped
-from reconciler.targets.native.schema import appointments_t, clients_t
-from reconciler.errors import DatabaseError
-from reconciler.planner.scope import ReadScope
 from reconciler.app.workflow import compute_plan
+from reconciler.config.loader import load_config
+from reconciler.errors import DatabaseError
+from reconciler.planner.scope import ReadScope, read_scope
+from reconciler.targets.native import read as dbread
+from reconciler.targets.native.read import read_base, read_scoped, read_sets
+from reconciler.targets.native.schema import appointments_t, clients_t
 from reconciler.targets.native.target import NativeTarget
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,9 @@ def engine(db_url: str) -> Engine:
 def _read(engine: Engine, scenario: str = "offboarding"):  # type: ignore[no-untyped-def]
     desired = load_config(ROOT / "examples" / scenario)
     with engine.connect() as conn, conn.begin():
-        return read_for_plan(conn, desired, AT)
+        practice, staff = read_base(conn)
+        scope = read_scope(desired, practice, staff, AT)
+        return read_sets(conn, scope, practice, staff), scope
 
 
 def test_reads_only_what_the_offboarding_needs(engine: Engine) -> None:

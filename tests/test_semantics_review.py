@@ -16,24 +16,14 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from dbhelpers import fresh_db
-from planner_builders import (
-    AT,
-    appt,
-    client,
-    one,
-    staff,
-    steps,
-    t,
-    world,
-    world_desired,
-)
+from planner_builders import AT, appt, client, one, staff, steps, t, world, world_desired
+
+from reconciler.cli import main
+from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.model.actions import Plan
 from reconciler.model.actual import ActualState
-from reconciler.cli import main
 from reconciler.model.desired import DesiredState
-from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.planner import plan
 
 
@@ -244,7 +234,7 @@ def test_professional_long_gone_under_handover_needs_no_successor_when_nothing_i
 ):
     d = world_desired({"tnguyen": {"offboarding": "handover"}})
     assert steps(P(d)) == []
-    from reconciler.planner.checks import check_desired
+    from reconciler.planner.validator import check_desired
 
     known = {s: True for s in ("alee", "mkhan", "bsmith", "jdoe", "cdavis")} | {
         "tnguyen": False

@@ -9,22 +9,31 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
+from dbhelpers import PRACTICE_YAML, fresh_db
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
-from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 import reconciler.targets.native.bulkload as bulkload_mod
 import reconciler.targets.native.snapshot as snapshot_mod
-from dbhelpers import PRACTICE_YAML, fresh_db
 from reconciler.cli import main
+from reconciler.errors import DatabaseError, SnapshotError
 from reconciler.targets.native.engine import make_engine
 from reconciler.targets.native.schema import metadata
-from reconciler.targets.native.snapshot import appointments_t, clients_t, staff_t
-from reconciler.targets.native.snapshot import dump_snapshot, load_snapshot, natural_key, parse_snapshot, read_rows, snapshot_rows
-from reconciler.errors import DatabaseError, SnapshotError
+from reconciler.targets.native.snapshot import (
+    appointments_t,
+    clients_t,
+    dump_snapshot,
+    load_snapshot,
+    natural_key,
+    parse_snapshot,
+    read_rows,
+    snapshot_rows,
+    staff_t,
+)
 
 
 @pytest.fixture
@@ -463,9 +472,9 @@ def test_loaded_times_compare_exactly_at_the_boundary(db_url: str) -> None:
     with microseconds), or boundary comparisons silently drop rows."""
     import datetime as dt
 
+    from dbhelpers import PRACTICE_YAML, fresh_db
     from sqlalchemy import select
 
-    from dbhelpers import PRACTICE_YAML, fresh_db
     from reconciler.targets.native.schema import appointments_t
 
     engine = fresh_db(db_url, PRACTICE_YAML)

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from dbhelpers import fresh_db
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from dbhelpers import fresh_db
-from reconciler.cli import main
-from reconciler.targets.native.schema import audit_t, clients_t, practice_t, staff_t
-from reconciler.errors import DatabaseError
 from reconciler.app.status import collect_status, format_status
+from reconciler.cli import main
+from reconciler.errors import DatabaseError
+from reconciler.targets.native.schema import audit_t, clients_t, practice_t, staff_t
 from reconciler.targets.native.target import NativeTarget
 
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
@@ -336,7 +336,6 @@ def test_cli_status_on_an_uninitialised_database_is_one_clear_error(
 
 def test_status_of_the_sample_practice_names_no_client(db_url: str) -> None:
     import yaml
-
     from dbhelpers import PRACTICE_YAML
 
     s = collect_status(

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
 from dbhelpers import PRACTICE_YAML, fresh_db
+
+from reconciler.app.validation import validate_config
 from reconciler.cli import main
 from reconciler.config.loader import load_config
 from reconciler.errors import DatabaseError, Location, Problem
 from reconciler.render.diagnostics import format_problems
-from reconciler.app.validation import validate_config
 from reconciler.targets.native.target import NativeTarget
 
 ROOT = Path(__file__).resolve().parent.parent

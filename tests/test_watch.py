@@ -17,8 +17,8 @@ from typing import IO, Callable, Iterator
 
 import pytest
 import yaml
-
 from dbhelpers import PRACTICE_YAML, fresh_db
+
 from reconciler.app.watch import (
     WatchCycle,
     Watcher,
@@ -429,8 +429,8 @@ def test_without_auto_apply_a_plan_is_printed_only_when_it_changes(
 
 
 def test_plans_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_path: Path) -> None:
-    from reconciler.config.loader import load_config
     from reconciler.app.workflow import compute_plan
+    from reconciler.config.loader import load_config
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = tmp_path / "practice"
@@ -444,8 +444,8 @@ def test_plans_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_pat
 
 
 def test_plans_with_an_export_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_path: Path) -> None:
-    from reconciler.config.loader import load_config
     from reconciler.app.workflow import compute_plan
+    from reconciler.config.loader import load_config
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     desired = load_config(ROOT / "examples" / "handover")  # export file names carry the plan time

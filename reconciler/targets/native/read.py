@@ -24,8 +24,7 @@ from reconciler.model.actual import (
     Series,
     Staff,
 )
-from reconciler.model.desired import DesiredState
-from reconciler.planner.scope import ReadScope, read_scope
+from reconciler.planner.scope import ReadScope
 from reconciler.targets.native.schema import (
     appointments_t,
     clients_t,
@@ -201,12 +200,3 @@ def read_scoped(conn: Connection, scope: ReadScope) -> ActualState:
 
 #: The data-flow name (ARCHITECTURE.md): ``read_actual(conn, scope) -> ActualState``.
 read_actual = read_scoped
-
-
-def read_for_plan(conn: Connection, desired: DesiredState, at: dt.datetime) -> tuple[ActualState, ReadScope]:
-    """Both phases: practice and staff, then the scope they and ``desired`` imply."""
-    practice, staff = read_base(conn)
-    scope = read_scope(desired, practice, staff, at)
-    return read_sets(conn, scope, practice, staff), scope
-
-

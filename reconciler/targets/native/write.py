@@ -143,16 +143,16 @@ def _group_by_changes(actions: Sequence[Action]) -> list[_Batch]:
 
 
 def _conditional_update(conn: Connection, table: Table, cols: Mapping[str, Col],
-                        actions: Sequence[Action], *, fixed: Mapping[str, tuple[Any, Any]] | None = None) -> int:
+                        actions: Sequence[Action]) -> int:
     """``UPDATE table SET <after> WHERE id IN (...) AND <before>`` per group of equal changes.
 
-    ``fixed`` adds changes every action of the run implies (none today). Raises
+    Raises
     :class:`ApplyFailed` naming the rows that no longer hold the planned ``before``.
     """
     total = 0
     for batch in _group_by_changes(actions):
         kind, ids = batch.kind, batch.ids
-        changes = {**batch.changes, **(fixed or {})}
+        changes = batch.changes
         unknown = sorted(set(changes) - set(cols))
         if unknown:
             raise ApplyFailed(f"{kind.value} {ids[0]}: the plan changes unknown field(s) "

@@ -18,16 +18,21 @@ from typing import Mapping
 
 from reconciler.errors import Problem, problem_key
 from reconciler.model.desired import ClientStatus, DesiredState, StaffSpec
+from reconciler.model.records import DbFacts
 from reconciler.planner.policies import ROLE_TARGETS, needs_successor, policy_for
-from reconciler.timeutil import zone
+from reconciler.planner.scope import Roster
+from reconciler.planner.successors import SuccessorError, resolve
+from reconciler.timeutil import local_date, resolve_at, zone
 
 # First inactive date of a staff member who is inactive now (active: false).
 _ALREADY = dt.date.min
 
 
 class _Checker:
-    def __init__(self, desired: DesiredState, today: dt.date | None, known_staff: Mapping[str, bool]) -> None:
+    def __init__(self, desired: DesiredState, today: dt.date | None, known_staff: Mapping[str, bool],
+                 roster: Roster | None = None) -> None:
         self.d = desired
+        self.roster = roster
         self.today = today
         self.known = known_staff
         self.staff = desired.staff_by_id()
@@ -87,6 +92,24 @@ class _Checker:
                 if why is not None:
                     self.error(f"practice.{field}", f"{title} {why}", "unknown_staff")
 
+    def check_database_roles(self) -> None:
+        """Practice roles the plan would take away from someone the config does not
+        declare leaving: the database's owner or clinical director, or one the config
+        names but does not declare (unmanaged staff being deactivated)."""
+        if self.roster is None:
+            return
+        p = self.d.practice
+        for title, sid in self.roster.protected:
+            named_here = sid in (p.owner, p.clinical_director)
+            if (named_here and sid in self.staff) or self.roster.leaves.get(sid) is None:
+                continue  # the config's own roles: check_practice
+            spec = self.staff.get(sid)
+            key = f"staff:{sid}" if spec is None else (
+                f"staff:{sid}.active" if not spec.active else f"staff:{sid}.deactivate_on")
+            where = "" if named_here else " (in the database)"
+            self.error(key, f"{sid} is the practice {title}{where}; name another {title} before deactivating {sid}",
+                       "practice_role")
+
     def policy_hint(self) -> str:
         return " (known: " + ", ".join(p.name for p in self.d.policies) + ")"
 
@@ -115,7 +138,8 @@ class _Checker:
             if succ is None:
                 # Staff the database already holds inactive have nothing to hand over unless
                 # leftovers (drift) remain; the planner reports those when it meets them.
-                if policy is not None and needs_successor(policy) and self.known.get(sid, True):
+                drift = sid in self.roster.drift if self.roster is not None else not self.known.get(sid, True)
+                if policy is not None and needs_successor(policy) and not drift:
                     key = f"staff:{sid}.offboarding" if spec.offboarding else f"staff:{sid}"
                     self.error(
                         key,
@@ -127,40 +151,31 @@ class _Checker:
             self.check_chain(sid, reported_cycles)
 
     def check_chain(self, sid: str, reported_cycles: set[frozenset[str]]) -> None:
-        """Follow the successor chain of leaver ``sid`` past everyone gone by its date."""
+        """Follow the successor chain of leaver ``sid`` past everyone gone by its date
+        (:func:`reconciler.planner.successors.resolve`, the one chain walker)."""
         day = self.leaves[sid]
         assert day is not None
         on = self.today if day is _ALREADY and self.today is not None else day
-        chain = [sid]
-        cur = self.staff[sid].successor
-        while cur is not None:
-            if cur in chain:
-                cycle = chain[chain.index(cur):]
-                members = frozenset(cycle)
+        successor_of = {k: spec.successor for k, spec in self.staff.items()}
+        try:
+            resolve(sid, successor_of, self.leaves, on)
+        except SuccessorError as exc:
+            chain = exc.chain
+            if exc.kind == "cycle":
+                cur = chain[-1]
+                members = frozenset(chain[chain.index(cur):-1])
                 if members not in reported_cycles:
                     reported_cycles.add(members)
-                    self.error(
-                        f"staff:{sid}.successor",
-                        "successor cycle: " + " -> ".join(chain + [cur]) + " (nobody in it stays)",
-                        "successor_cycle",
-                    )
-                return
-            if cur not in self.staff:
-                return  # reported at that entry's successor field
-            chain.append(cur)
-            first_inactive = self.leaves[cur]
-            if first_inactive is None or first_inactive > on:
-                return  # active on the date: the chain resolves here
-            nxt = self.staff[cur].successor
-            if nxt is None:
-                gone = "inactive" if first_inactive is _ALREADY else f"leaving on {first_inactive.isoformat()}"
-                self.error(
-                    f"staff:{sid}.successor",
-                    f"successor chain {' -> '.join(chain)} ends at {cur}, who is {gone} and names no successor",
-                    "successor_inactive",
-                )
-                return
-            cur = nxt
+                    self.error(f"staff:{sid}.successor",
+                               "successor cycle: " + " -> ".join(chain) + " (nobody in it stays)", "successor_cycle")
+            elif exc.kind == "ends":
+                cur = chain[-1]
+                first_inactive = self.leaves[cur]
+                gone = "inactive" if first_inactive is _ALREADY else f"leaving on {first_inactive}"
+                self.error(f"staff:{sid}.successor",
+                           f"successor chain {' -> '.join(chain)} ends at {cur}, who is {gone} and names no successor",
+                           "successor_inactive")
+            # "unknown": reported at that entry's successor field
 
     # ------------------------------------------------------------------ policies
     def check_policies(self) -> None:
@@ -183,6 +198,13 @@ class _Checker:
             if c.primary is not None:
                 if c.status is ClientStatus.DELETED:
                     self.error(f"{key}.primary", f"client {c.id} is to be deleted but names a primary ({c.primary})", "contradiction")
+                elif c.status is ClientStatus.INACTIVE:
+                    self.error(f"{key}.primary", f"client {c.id} is to be made inactive but names a primary ({c.primary})",
+                               "contradiction")
+                elif c.duplicate_of is not None:
+                    self.error(f"{key}.primary",
+                               f"client {c.id} is marked a duplicate (made inactive) but names a primary ({c.primary})",
+                               "contradiction")
                 else:
                     why = self.staff_ref_problem(c.primary)
                     if why is not None:
@@ -228,15 +250,52 @@ def check_desired(
     *,
     today: dt.date | None = None,
     known_staff: Mapping[str, bool] | None = None,
+    roster: Roster | None = None,
 ) -> list[Problem]:
-    """All static problems of ``desired``, sorted by place. Pure.
+    """All problems of ``desired`` on its own, sorted by place. Pure. The one validator
+    of desired state: ``validate``, ``plan`` and ``watch`` report these codes and words.
 
     ``today``: the practice-timezone date validation is for (None: date-free checks
     only). ``known_staff``: staff ids in the database -> active (None: config only).
+    ``roster`` (from the planner's one :func:`classify` of a plan): also the practice
+    roles the database names.
     """
-    checker = _Checker(desired, today, known_staff or {})
+    checker = _Checker(desired, today, known_staff or {}, roster)
     checker.check_practice()
+    checker.check_database_roles()
     checker.check_staff()
     checker.check_policies()
     checker.check_clients()
     return sorted(checker.problems, key=problem_key)
+
+
+def db_reference_problems(desired: DesiredState, facts: DbFacts) -> list[Problem]:
+    """Client entries that do not exist, ``duplicate_of`` targets found nowhere. Pure."""
+    problems: list[Problem] = []
+    declared = {c.id for c in desired.clients}
+    for c in desired.clients:
+        if c.id not in facts.clients:
+            problems.append(Problem(desired.where(f"client:{c.id}.id"),
+                                    f"client {c.id} does not exist in the database", "unknown_client"))
+        dup = c.duplicate_of
+        if dup is not None and dup != c.id and dup not in declared and dup not in facts.clients:
+            problems.append(Problem(desired.where(f"client:{c.id}.duplicate_of"),
+                                    f"duplicate_of {dup}: no such client in the config or the database",
+                                    "unknown_client"))
+    return problems
+
+
+def validation_day(at_text: str | None, now: dt.datetime, timezone: str | None) -> dt.date | None:
+    """The practice-timezone date validation is for: ``--at``, else ``now``.
+
+    None when the practice timezone is not known (no config value, no database) or
+    not valid (the validator reports that): date-dependent checks are then skipped
+    rather than guessed in UTC. A malformed ``--at`` is always an error.
+    """
+    if timezone is not None:
+        try:
+            zone(timezone)
+        except ValueError:
+            timezone = None
+    at = resolve_at(at_text, timezone or "UTC", now)
+    return local_date(at, timezone) if timezone is not None else None
