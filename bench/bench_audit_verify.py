@@ -117,22 +117,16 @@ def bench_database(n: int, workdir: Path) -> bool:
     )
     took = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(
-        f"reconciler audit verify: exit {res.returncode} in {took:.1f} s, peak RSS {rss:.0f} MB"
-    )
+    print(f"reconciler audit verify: exit {res.returncode} in {took:.1f} s, peak RSS {rss:.0f} MB")
     print("  " + (res.stdout or res.stderr).strip())
     return res.returncode == 0 and f"{n} events" in res.stdout
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/audit-bench"))
-    ap.add_argument(
-        "--memory-only", action="store_true", help="Skip the database measurement."
-    )
+    ap.add_argument("--memory-only", action="store_true", help="Skip the database measurement.")
     args = ap.parse_args()
     ok = bench_memory(args.events)
     if not args.memory_only:

@@ -78,10 +78,7 @@ def _unexpected(exc: BaseException) -> str:
     line = error_line(exc)
     if line is not None:
         return f"database error: {line}"
-    return (
-        f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
-        "(re-run with --debug for the traceback)"
-    )
+    return f"unexpected {exc.__class__.__name__}; this is a bug in reconciler (re-run with --debug for the traceback)"
 
 
 def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
@@ -146,18 +143,14 @@ class _Group(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            setattr(
-                exc, "exit_code", 1
-            )  # click declares it per class; this one instance exits 1
+            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            setattr(
-                exc, "exit_code", 1
-            )  # click declares it per class; this one instance exits 1
+            setattr(exc, "exit_code", 1)  # click declares it per class; this one instance exits 1
             raise
 
 
@@ -191,11 +184,7 @@ def main(debug: bool, target: str | None) -> None:
 @_handle_errors
 def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None:
     """Check the config: schema, references, policies, invariants (and the database with --db)."""
-    _done(
-        commands.validate(
-            _echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()
-        )
-    )
+    _done(commands.validate(_echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
 
 
 # ---------------------------------------------------------------- plan
@@ -367,9 +356,7 @@ def apply(
     metavar="DURATION",
     help="How long the approval is valid: 7d, 12h, 30m.",
 )
-@click.option(
-    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--signer",
     "signer",
@@ -417,9 +404,7 @@ def approve_delete(
     metavar="SECONDS",
     callback=_seconds(False),
 )
-@click.option(
-    "--auto-apply", is_flag=True, help="Apply plans instead of only printing them."
-)
+@click.option("--auto-apply", is_flag=True, help="Apply plans instead of only printing them.")
 @click.option(
     "--actor",
     "actor",
@@ -467,9 +452,7 @@ def watch(
 # ---------------------------------------------------------------- import / export / audit / status
 @main.command("import")
 @db_option
-@click.option(
-    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path)
-)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @_handle_errors
 def import_(db: str | None, out: Path) -> None:
     """Write a config that describes the database as it is (the first plan is empty)."""
@@ -479,18 +462,12 @@ def import_(db: str | None, out: Path) -> None:
 @main.command()
 @click.option("--staff", "staff_id", required=True, metavar="ID")
 @click.option("--format", "fmt", type=click.Choice(["fhir", "csv"]), required=True)
-@click.option(
-    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path)
-)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @db_option
 @_handle_errors
 def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     """Write a professional's client records (mode 0600, never overwrites)."""
-    _done(
-        commands.export(
-            _echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out
-        )
-    )
+    _done(commands.export(_echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out))
 
 
 @main.group(cls=_Group, invoke_without_command=True)
@@ -559,9 +536,7 @@ def audit_verify(db: str | None, target: str | None, fmt: str) -> None:
     help="With --check: the config's intent counts too.",
 )
 @_handle_errors
-def status(
-    db: str | None, at: str | None, fmt: str, check: bool, config_dir: Path | None
-) -> None:
+def status(db: str | None, at: str | None, fmt: str, check: bool, config_dir: Path | None) -> None:
     """Active staff and seats, scheduled deactivations, unassigned clients, purges due
     (--check: compliance violations)."""
     if config_dir is not None and not check:
@@ -608,11 +583,7 @@ def db_upgrade(db: str | None) -> None:
 @_handle_errors
 def db_load(file: Path, db: str | None) -> None:
     """Load a YAML or JSON snapshot into an empty database (all or nothing)."""
-    _done(
-        commands.db_load(
-            _echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()
-        )
-    )
+    _done(commands.db_load(_echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()))
 
 
 @db.command("dump")

@@ -15,7 +15,6 @@ from test_executor_support import (
     AT,
     EXAMPLES,
     approved_clients_config,
-    cli_cmd,
     cli_env,
     full_state,
     invoke,
@@ -29,9 +28,7 @@ from test_executor_support import (
 
 from reconciler.app.workflow import render_plan
 
-HANDOVER = (
-    EXAMPLES / "handover"
-)  # 5 writer groups: export, sessions, series, clients, staff
+HANDOVER = EXAMPLES / "handover"  # 5 writer groups: export, sessions, series, clients, staff
 OFFBOARDING = EXAMPLES / "offboarding"
 WAIT_FOR_PAUSE = 90.0  # seconds; generous for a loaded CI machine (the test never sleeps this long normally)
 
@@ -79,9 +76,7 @@ def start_paused_apply(
     while not marker.exists():
         if proc.poll() is not None:
             out, err = proc.communicate()
-            pytest.fail(
-                f"apply ended before the pause point (rc {proc.returncode}): {out}{err}"
-            )
+            pytest.fail(f"apply ended before the pause point (rc {proc.returncode}): {out}{err}")
         assert time.monotonic() < deadline, "apply never reached the pause point"
         time.sleep(0.05)
     return proc
@@ -94,17 +89,13 @@ def kill(proc: subprocess.Popen[str]) -> None:
 
 
 # ---------------------------------------------------------------- atomicity
-@pytest.mark.parametrize(
-    "after", [2, 5], ids=["after-sessions-moved", "after-last-writer-before-commit"]
-)
+@pytest.mark.parametrize("after", [2, 5], ids=["after-sessions-moved", "after-last-writer-before-commit"])
 def test_sigkill_mid_transaction_leaves_the_database_as_before_and_reapply_converges(
     db_url: str, tmp_path: Path, after: int
 ) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
-    before = full_state(
-        engine
-    )  # every row of every table, audit and seat events included
+    before = full_state(engine)  # every row of every table, audit and seat events included
     kill(start_paused_apply(db_url, plan, tmp_path, after))
     assert full_state(engine) == before
     # The export was made before the first write; applying the same plan again reuses it and converges.
@@ -126,9 +117,7 @@ def test_sigkill_mid_transaction_leaves_the_database_as_before_and_reapply_conve
 
 
 # ---------------------------------------------------------------- concurrency
-def test_second_apply_waits_then_fails_naming_the_holder(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_second_apply_waits_then_fails_naming_the_holder(db_url: str, tmp_path: Path) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, OFFBOARDING, tmp_path / "plan.json")
     before = full_state(engine)
@@ -148,9 +137,7 @@ def test_second_apply_waits_then_fails_naming_the_holder(
             actor="pmorgan",
         )
         assert second.exit_code == 1
-        assert second.stderr.startswith(
-            f"Error: another apply holds the lock: alee (plan {plan_id}"
-        )
+        assert second.stderr.startswith(f"Error: another apply holds the lock: alee (plan {plan_id}")
     finally:
         kill(first)
     assert full_state(engine) == before
@@ -161,9 +148,7 @@ def test_second_apply_that_gets_the_lock_after_the_first_commits_finds_the_plan_
 ) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, OFFBOARDING, tmp_path / "plan.json")
-    first = start_paused_apply(
-        db_url, plan, tmp_path, after=1, seconds=2, config=OFFBOARDING
-    )
+    first = start_paused_apply(db_url, plan, tmp_path, after=1, seconds=2, config=OFFBOARDING)
     second = invoke(
         db_url,
         "apply",
@@ -181,22 +166,14 @@ def test_second_apply_that_gets_the_lock_after_the_first_commits_finds_the_plan_
     assert second.exit_code == 1
     assert "already applied" in second.stderr and "re-run plan" in second.stderr
     assert full_state(engine) == after_first
-    assert len(after_first["audit_events"]) == len(
-        json.loads(plan.read_text())["actions"]
-    )
+    assert len(after_first["audit_events"]) == len(json.loads(plan.read_text())["actions"])
 
 
 # ---------------------------------------------------------------- confirmation
 @pytest.mark.parametrize("how", ["saved-plan", "plan-and-apply"])
-def test_apply_without_auto_approve_and_no_terminal_refuses(
-    db_url: str, tmp_path: Path, how: str
-) -> None:
+def test_apply_without_auto_approve_and_no_terminal_refuses(db_url: str, tmp_path: Path, how: str) -> None:
     engine = practice_db(db_url)
-    args = (
-        [str(save_plan_file(engine, OFFBOARDING, tmp_path / "p.json"))]
-        if how == "saved-plan"
-        else []
-    )
+    args = [str(save_plan_file(engine, OFFBOARDING, tmp_path / "p.json"))] if how == "saved-plan" else []
     args += ["-c", str(OFFBOARDING), *TRAVEL]
     before = full_state(engine)
     res = invoke(db_url, "apply", *args)
@@ -206,9 +183,7 @@ def test_apply_without_auto_approve_and_no_terminal_refuses(
 
 
 # ---------------------------------------------------------------- PHI
-def test_no_client_name_in_plan_apply_audit_or_log_output(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_no_client_name_in_plan_apply_audit_or_log_output(db_url: str, tmp_path: Path) -> None:
     engine = practice_db(db_url)
     printed: list[str] = []
     clients, approval = approved_clients_config(tmp_path)

@@ -24,12 +24,26 @@ def plan_of(*actions: Action) -> Plan:
     return Plan(as_of="2026-11-24T17:00:00Z", db_fingerprint="sha256:x", config_digest="sha256:y", actions=actions)
 
 
-CANCEL = Action(1, ActionType.APPOINTMENT_CANCEL, "A-5", "bsmith",
-                {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "Provider left")}, "bsmith offboarding")
+CANCEL = Action(
+    1,
+    ActionType.APPOINTMENT_CANCEL,
+    "A-5",
+    "bsmith",
+    {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "Provider left")},
+    "bsmith offboarding",
+)
 REASSIGN = Action(2, ActionType.CLIENT_REASSIGN, "C-1002", "bsmith", {"primary": ("bsmith", "mkhan")}, "balance")
 PLAN_A = plan_of(CANCEL, REASSIGN)
-PLAN_B = plan_of(Action(1, ActionType.STAFF_DEACTIVATE, "bsmith", "bsmith",
-                        {"active": (True, False), "deactivated_at": (None, "2026-11-24T17:00:00Z")}, "left"))
+PLAN_B = plan_of(
+    Action(
+        1,
+        ActionType.STAFF_DEACTIVATE,
+        "bsmith",
+        "bsmith",
+        {"active": (True, False), "deactivated_at": (None, "2026-11-24T17:00:00Z")},
+        "left",
+    )
+)
 
 
 @pytest.fixture
@@ -61,8 +75,10 @@ def test_filter_by_plan(engine: Engine) -> None:
 def test_text_format_is_one_line_per_event_with_the_change(engine: Engine) -> None:
     lines = format_audit(read_audit(NativeTarget(engine)), "text").splitlines()
     assert len(lines) == 3
-    assert lines[1] == (f"2026-11-24T17:00:00Z  alee  {PLAN_A.plan_id} #2  client.reassign C-1002 (bsmith)  "
-                        "primary: bsmith -> mkhan  [balance]")
+    assert lines[1] == (
+        f"2026-11-24T17:00:00Z  alee  {PLAN_A.plan_id} #2  client.reassign C-1002 (bsmith)  "
+        "primary: bsmith -> mkhan  [balance]"
+    )
 
 
 def test_json_format_round_trips_the_events(engine: Engine) -> None:

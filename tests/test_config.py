@@ -50,26 +50,58 @@ def only_problem(exc: pytest.ExceptionInfo[ConfigError]) -> Problem:
 # ---------------------------------------------------------------- one located error per mistake
 # (id, file text with "# <-" on the offending line, field path, message fragment)
 SCHEMA_CASES = [
-    ("unknown role", "version: 1\nstaff:\n  - id: alee\n  - id: bsmith\n    role: clinican  # <-\n",
-     "staff[1].role", "Input should be 'owner'"),
-    ("unknown key in a staff entry", "version: 1\nstaff:\n  - id: bsmith\n    rolee: clinician  # <-\n",
-     "staff[0].rolee", "Extra inputs are not permitted"),
-    ("staff entry without id", "version: 1\nstaff:\n  - {id: alee}\n  - {name: Beth Smith}  # <-\n",
-     "staff[1].id", "Field required"),
+    (
+        "unknown role",
+        "version: 1\nstaff:\n  - id: alee\n  - id: bsmith\n    role: clinican  # <-\n",
+        "staff[1].role",
+        "Input should be 'owner'",
+    ),
+    (
+        "unknown key in a staff entry",
+        "version: 1\nstaff:\n  - id: bsmith\n    rolee: clinician  # <-\n",
+        "staff[0].rolee",
+        "Extra inputs are not permitted",
+    ),
+    (
+        "staff entry without id",
+        "version: 1\nstaff:\n  - {id: alee}\n  - {name: Beth Smith}  # <-\n",
+        "staff[1].id",
+        "Field required",
+    ),
     ("unknown top-level key", "version: 1\nstaf: []  # <-\n", "staf", "Extra inputs are not permitted"),
     ("version missing", "practice: {timezone: UTC}  # <-\n", "version", "Field required"),
     ("version 2", "version: 2  # <-\n", "version", "Input should be 1"),
-    ("unknown client status", "version: 1\nclients:\n  - {id: C-1, status: gone}  # <-\n",
-     "clients[0].status", "Input should be 'active', 'inactive' or 'deleted'"),
+    (
+        "unknown client status",
+        "version: 1\nclients:\n  - {id: C-1, status: gone}  # <-\n",
+        "clients[0].status",
+        "Input should be 'active', 'inactive' or 'deleted'",
+    ),
     ("bad staff id slug", "version: 1\nstaff:\n  - id: b smith  # <-\n", "staff[0].id", "should match pattern"),
-    ("active not a boolean", "version: 1\nstaff:\n  - id: bsmith\n    active: maybe  # <-\n",
-     "staff[0].active", "valid boolean"),
-    ("deactivate_on not a date", "version: 1\nstaff:\n  - id: bsmith\n    deactivate_on: soon  # <-\n",
-     "staff[0].deactivate_on", "valid date"),
-    ("unknown policy field value", "version: 1\npolicies:\n  - name: p\n    future_sessions: keep  # <-\n",
-     "policies[0].future_sessions", "Input should be 'cancel' or 'transfer'"),
-    ("unknown unmanaged_staff value", "version: 1\npractice:\n  unmanaged_staff: delete  # <-\n",
-     "practice.unmanaged_staff", "Input should be 'ignore', 'report' or 'deactivate'"),
+    (
+        "active not a boolean",
+        "version: 1\nstaff:\n  - id: bsmith\n    active: maybe  # <-\n",
+        "staff[0].active",
+        "valid boolean",
+    ),
+    (
+        "deactivate_on not a date",
+        "version: 1\nstaff:\n  - id: bsmith\n    deactivate_on: soon  # <-\n",
+        "staff[0].deactivate_on",
+        "valid date",
+    ),
+    (
+        "unknown policy field value",
+        "version: 1\npolicies:\n  - name: p\n    future_sessions: keep  # <-\n",
+        "policies[0].future_sessions",
+        "Input should be 'cancel' or 'transfer'",
+    ),
+    (
+        "unknown unmanaged_staff value",
+        "version: 1\npractice:\n  unmanaged_staff: delete  # <-\n",
+        "practice.unmanaged_staff",
+        "Input should be 'ignore', 'report' or 'deactivate'",
+    ),
     ("staff not a list", "version: 1\nstaff: bsmith  # <-\n", "staff", "valid list"),
 ]
 
@@ -89,10 +121,16 @@ def test_schema_error_is_one_located_problem(tmp_path: Path, text: str, field: s
 
 # (id, file text with "# <-" on the offending line, message fragment)
 YAML_CASES = [
-    ("python object tag", "version: 1\nx: !!python/object/apply:os.system [echo hi]  # <-\n",
-     "tag !!python/object/apply:os.system is not allowed"),
-    ("python name tag on a key's value", "version: 1\nstaff:\n  - id: !!python/name:os.system  # <-\n",
-     "tag !!python/name:os.system is not allowed"),
+    (
+        "python object tag",
+        "version: 1\nx: !!python/object/apply:os.system [echo hi]  # <-\n",
+        "tag !!python/object/apply:os.system is not allowed",
+    ),
+    (
+        "python name tag on a key's value",
+        "version: 1\nstaff:\n  - id: !!python/name:os.system  # <-\n",
+        "tag !!python/name:os.system is not allowed",
+    ),
     ("custom local tag", "version: 1\npractice: !practice {name: X}  # <-\n", "tag !practice is not allowed"),
     ("binary tag", "version: 1\nx: !!binary aGk=  # <-\n", "tag !!binary is not allowed"),
     ("set tag on a mapping", "version: 1\nx: !!set {a: null}  # <-\n", "tag !!set is not allowed"),
@@ -101,12 +139,18 @@ YAML_CASES = [
     ("recursive alias", "version: 1\nx: &a\n  - *a  # <-\n", "recursive YAML alias *a"),
     ("undefined alias", "version: 1\nx: *nowhere  # <-\n", "names no anchor"),
     ("second document", "version: 1\n---  # <-\nversion: 1\n", "expected a single YAML document"),
-    ("impossible date", "version: 1\nstaff:\n  - id: a\n    deactivate_on: 2026-13-40  # <-\n",
-     "invalid !!timestamp value '2026-13-40'"),
+    (
+        "impossible date",
+        "version: 1\nstaff:\n  - id: a\n    deactivate_on: 2026-13-40  # <-\n",
+        "invalid !!timestamp value '2026-13-40'",
+    ),
     ("non-string key", "version: 1\n1: x  # <-\n", "mapping key 1 must be a string"),
     ("deep nesting", "version: 1\nx: " + "[" * 100 + "]" * 100 + "  # <-\n", "nested deeper than"),
-    ("very deep nesting does not crash the parser", "version: 1\nx: " + "[" * 200_000 + "]" * 200_000 + "  # <-\n",
-     "nested deeper than"),
+    (
+        "very deep nesting does not crash the parser",
+        "version: 1\nx: " + "[" * 200_000 + "]" * 200_000 + "  # <-\n",
+        "nested deeper than",
+    ),
 ]
 
 
@@ -185,11 +229,14 @@ def test_scalars_follow_yaml_safe_load() -> None:
 
 # ---------------------------------------------------------------- merging and duplicates
 def test_lists_merge_across_files_in_sorted_order(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path, {
-        "b/clients.yaml": "version: 1\nclients:\n  - {id: C-2, status: inactive}\n",
-        "a.yaml": "version: 1\npractice: {timezone: UTC, owner: alee}\nstaff:\n  - {id: alee}\n",
-        "b/more.yml": "version: 1\nstaff:\n  - {id: bsmith, successor: alee}\nclients:\n  - {id: C-1}\n",
-    })
+    cfg = make_config(
+        tmp_path,
+        {
+            "b/clients.yaml": "version: 1\nclients:\n  - {id: C-2, status: inactive}\n",
+            "a.yaml": "version: 1\npractice: {timezone: UTC, owner: alee}\nstaff:\n  - {id: alee}\n",
+            "b/more.yml": "version: 1\nstaff:\n  - {id: bsmith, successor: alee}\nclients:\n  - {id: C-1}\n",
+        },
+    )
     desired = load_config(cfg)
     assert [s.id for s in desired.staff] == ["alee", "bsmith"]
     assert [c.id for c in desired.clients] == ["C-2", "C-1"]  # b/clients.yaml sorts before b/more.yml
@@ -207,12 +254,30 @@ def test_lists_merge_across_files_in_sorted_order(tmp_path: Path) -> None:
     ("files", "kind", "ident"),
     [
         ({"a.yaml": STAFF, "b.yaml": "version: 1\nstaff:\n  - id: bsmith  # <-\n"}, "staff", "bsmith"),
-        ({"a.yaml": "version: 1\nclients:\n  - {id: C-1}\n",
-          "b.yaml": "version: 1\nclients:\n  - {id: C-2}\n  - {id: C-1}  # <-\n"}, "client", "C-1"),
-        ({"a.yaml": "version: 1\npolicies:\n  - {name: p}\n",
-          "b.yaml": "version: 1\npolicies:\n  - {name: p, export: csv}  # <-\n"}, "policy", "p"),
-        ({"a.yaml": "version: 1\npractice: {timezone: UTC}\n",
-          "b.yaml": "version: 1\npractice: {owner: alee}  # <-\n"}, "practice", None),
+        (
+            {
+                "a.yaml": "version: 1\nclients:\n  - {id: C-1}\n",
+                "b.yaml": "version: 1\nclients:\n  - {id: C-2}\n  - {id: C-1}  # <-\n",
+            },
+            "client",
+            "C-1",
+        ),
+        (
+            {
+                "a.yaml": "version: 1\npolicies:\n  - {name: p}\n",
+                "b.yaml": "version: 1\npolicies:\n  - {name: p, export: csv}  # <-\n",
+            },
+            "policy",
+            "p",
+        ),
+        (
+            {
+                "a.yaml": "version: 1\npractice: {timezone: UTC}\n",
+                "b.yaml": "version: 1\npractice: {owner: alee}  # <-\n",
+            },
+            "practice",
+            None,
+        ),
     ],
     ids=["staff id in two files", "client id in two files", "policy name in two files", "practice in two files"],
 )
@@ -237,12 +302,15 @@ def test_same_id_twice_in_one_file_names_both_lines(tmp_path: Path) -> None:
 
 
 def test_all_problems_of_all_files_are_reported_together(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path, {
-        "a.yaml": "version: 1\nstaff:\n  - {id: a, role: boss}\n",
-        "b.yaml": "version: 1\nx: !!python/object:os.system y\n",
-        "c.yaml": "version: 1\nclients:\n  - {id: C-1, status: gone}\n",
-        "d.yaml": "version: 1\nstaff:\n  - {id: ok}\n",
-    })
+    cfg = make_config(
+        tmp_path,
+        {
+            "a.yaml": "version: 1\nstaff:\n  - {id: a, role: boss}\n",
+            "b.yaml": "version: 1\nx: !!python/object:os.system y\n",
+            "c.yaml": "version: 1\nclients:\n  - {id: C-1, status: gone}\n",
+            "d.yaml": "version: 1\nstaff:\n  - {id: ok}\n",
+        },
+    )
     with pytest.raises(ConfigError) as exc:
         load_config(cfg)
     places = sorted((Path(p.location.file or "").name, p.location.line) for p in exc.value.problems)

@@ -27,8 +27,9 @@ def client_names() -> set[str]:
 
 def run_cli(workdir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("RECONCILER_DB", "RECONCILER_ACTOR")}
-    return subprocess.run([str(RECONCILER), "demo", "--dir", str(workdir)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(RECONCILER), "demo", "--dir", str(workdir)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_demo_runs_end_to_end_in_a_clean_directory(tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ from test_executor_support import (
     AT,
     CLIENT_NAMES,
     EXAMPLES,
-    cli_cmd,
     cli_env,
     full_state,
     names_in,
@@ -40,9 +39,7 @@ HANDOVER = EXAMPLES / "handover"  # policy handover: an export file first, then 
 
 
 def cli(*args: str, db_url: str | None = None) -> Result:
-    env: dict[str, str | None] = {
-        k: None for k in os.environ if k.startswith("RECONCILER_")
-    }
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("RECONCILER_")}
     env.update({"RECONCILER_DB": db_url or "", "RECONCILER_ACTOR": "alee"})
     return CliRunner(env=env).invoke(main, list(args))
 
@@ -50,9 +47,7 @@ def cli(*args: str, db_url: str | None = None) -> Result:
 def assert_one_clear_error(res: Result, *words: str, code: int = 1) -> None:
     """Exit ``code``, a message on stderr holding ``words``, nothing on stdout, no traceback."""
     assert res.exit_code == code, (res.exit_code, res.stdout, res.stderr)
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(
-        res.exception
-    )
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
     assert res.stderr.strip(), "no message on stderr"
     for w in words:
@@ -77,9 +72,7 @@ UNINITIALISED = [
 ]
 
 
-@pytest.mark.parametrize(
-    "args", [a for _, a in UNINITIALISED], ids=[i for i, _ in UNINITIALISED]
-)
+@pytest.mark.parametrize("args", [a for _, a in UNINITIALISED], ids=[i for i, _ in UNINITIALISED])
 def test_every_command_on_an_uninitialised_database_says_run_db_init(
     db_url: str, tmp_path: Path, args: list[str]
 ) -> None:
@@ -94,13 +87,9 @@ def test_every_command_on_an_uninitialised_database_says_run_db_init(
     [["status"], ["audit"], ["plan", "-c", str(HANDOVER)], ["db", "dump"]],
     ids=["status", "audit", "plan", "db-dump"],
 )
-def test_a_missing_sqlite_file_is_named_and_not_created(
-    tmp_path: Path, args: list[str]
-) -> None:
+def test_a_missing_sqlite_file_is_named_and_not_created(tmp_path: Path, args: list[str]) -> None:
     db_file = tmp_path / "typo.db"
-    assert_one_clear_error(
-        cli(*args, "--db", f"sqlite:///{db_file}"), "not initialised", str(db_file)
-    )
+    assert_one_clear_error(cli(*args, "--db", f"sqlite:///{db_file}"), "not initialised", str(db_file))
     assert not db_file.exists()
 
 
@@ -125,12 +114,8 @@ BAD_URLS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "url,words", [(u, w) for _, u, w in BAD_URLS], ids=[i for i, _, _ in BAD_URLS]
-)
-def test_a_bad_database_url_is_one_clear_error_without_the_password(
-    tmp_path: Path, url: str, words: str
-) -> None:
+@pytest.mark.parametrize("url,words", [(u, w) for _, u, w in BAD_URLS], ids=[i for i, _, _ in BAD_URLS])
+def test_a_bad_database_url_is_one_clear_error_without_the_password(tmp_path: Path, url: str, words: str) -> None:
     (tmp_path / "notes.txt").write_text("not a database\n")
     res = cli("status", "--db", url.replace("{tmp}", str(tmp_path)))
     assert_one_clear_error(res, words)
@@ -145,24 +130,18 @@ PLAN_FILES: list[tuple[str, Callable[[str], bytes], str]] = [
     ("a-json-list", lambda good: b"[1, 2]", "JSON list, not an object"),
     (
         "format-version-2",
-        lambda good: good.replace(
-            '"format_version": 1', '"format_version": 2'
-        ).encode(),
+        lambda good: good.replace('"format_version": 1', '"format_version": 2').encode(),
         "unsupported plan format_version 2",
     ),
     ("not-utf-8", lambda good: b"\xff\xfe{}", "not UTF-8"),
     (
         "missing-actions",
-        lambda good: json.dumps(
-            {k: v for k, v in json.loads(good).items() if k != "actions"}
-        ).encode(),
+        lambda good: json.dumps({k: v for k, v in json.loads(good).items() if k != "actions"}).encode(),
         "missing key 'actions'",
     ),
     (
         "unknown-action-type",
-        lambda good: good.replace(
-            '"appointment.transfer"', '"appointment.teleport"'
-        ).encode(),
+        lambda good: good.replace('"appointment.transfer"', '"appointment.teleport"').encode(),
         "not a valid ActionType",
     ),
     (
@@ -173,9 +152,7 @@ PLAN_FILES: list[tuple[str, Callable[[str], bytes], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    "make,words", [(m, w) for _, m, w in PLAN_FILES], ids=[i for i, _, _ in PLAN_FILES]
-)
+@pytest.mark.parametrize("make,words", [(m, w) for _, m, w in PLAN_FILES], ids=[i for i, _, _ in PLAN_FILES])
 def test_a_damaged_plan_file_is_refused_before_touching_the_database(
     db_url: str, tmp_path: Path, make: Callable[[str], bytes], words: str
 ) -> None:
@@ -218,12 +195,8 @@ USAGE = [
 ]
 
 
-@pytest.mark.parametrize(
-    "args,words", [(a, w) for _, a, w in USAGE], ids=[i for i, _, _ in USAGE]
-)
-def test_a_usage_error_exits_1_so_it_cannot_read_as_plan_has_actions(
-    args: list[str], words: str
-) -> None:
+@pytest.mark.parametrize("args,words", [(a, w) for _, a, w in USAGE], ids=[i for i, _, _ in USAGE])
+def test_a_usage_error_exits_1_so_it_cannot_read_as_plan_has_actions(args: list[str], words: str) -> None:
     assert_one_clear_error(cli(*args), words)
 
 
@@ -251,9 +224,7 @@ def test_a_file_that_cannot_be_written_is_named(db_url: str, tmp_path: Path) -> 
         assert_one_clear_error(cli(*args, "--db", db_url), words)
 
 
-def test_db_dump_to_a_file_is_private_even_with_a_permissive_umask(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_db_dump_to_a_file_is_private_even_with_a_permissive_umask(db_url: str, tmp_path: Path) -> None:
     practice_db(db_url).dispose()
     out = tmp_path / "dump.yaml"
     out.write_text("old\n")
@@ -268,9 +239,7 @@ def test_db_dump_to_a_file_is_private_even_with_a_permissive_umask(
     assert names_in(out.read_text())  # ... really: it is a snapshot
 
 
-def test_export_file_is_0600_with_a_permissive_umask_and_never_overwritten(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_export_file_is_0600_with_a_permissive_umask_and_never_overwritten(db_url: str, tmp_path: Path) -> None:
     practice_db(db_url).dispose()
     out = tmp_path / "new" / "jdoe.csv"
     old = os.umask(0)
@@ -289,10 +258,7 @@ def test_export_file_is_0600_with_a_permissive_umask_and_never_overwritten(
     finally:
         os.umask(old)
     assert res.exit_code == 0, res.stderr
-    assert (
-        out.stat().st_mode & 0o777 == 0o600
-        and out.parent.stat().st_mode & 0o777 == 0o700
-    )
+    assert out.stat().st_mode & 0o777 == 0o600 and out.parent.stat().st_mode & 0o777 == 0o700
     body = out.read_bytes()
     assert_one_clear_error(
         cli(
@@ -356,9 +322,7 @@ SNAPSHOT_PHI = [
     [(o, n, w) for _, o, n, w in SNAPSHOT_PHI],
     ids=[i for i, *_ in SNAPSHOT_PHI],
 )
-def test_a_snapshot_error_on_a_client_row_never_echoes_a_name(
-    tmp_path: Path, old: str, new: str, words: str
-) -> None:
+def test_a_snapshot_error_on_a_client_row_never_echoes_a_name(tmp_path: Path, old: str, new: str, words: str) -> None:
     text = PRACTICE_YAML.read_text()
     assert CLIENT_ROW in text
     bad = tmp_path / "snap.yaml"
@@ -372,11 +336,7 @@ def test_a_snapshot_error_on_a_client_row_never_echoes_a_name(
 
 def test_a_snapshot_error_still_shows_a_value_that_is_no_name(tmp_path: Path) -> None:
     bad = tmp_path / "snap.yaml"
-    bad.write_text(
-        PRACTICE_YAML.read_text().replace(
-            CLIENT_ROW, CLIENT_ROW.replace("status: active", "status: bogus")
-        )
-    )
+    bad.write_text(PRACTICE_YAML.read_text().replace(CLIENT_ROW, CLIENT_ROW.replace("status: active", "status: bogus")))
     with pytest.raises(
         SnapshotError,
         match=r"snap.yaml:\d+: clients\[1\] \(C-1002\): status: .*\(got 'bogus'\)",
@@ -384,9 +344,7 @@ def test_a_snapshot_error_still_shows_a_value_that_is_no_name(tmp_path: Path) ->
         parse_snapshot(bad)
 
 
-def test_db_load_of_a_bad_client_row_prints_no_name_and_loads_nothing(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_db_load_of_a_bad_client_row_prints_no_name_and_loads_nothing(db_url: str, tmp_path: Path) -> None:
     engine = fresh_db(db_url)
     bad = tmp_path / "snap.yaml"
     bad.write_text(
@@ -410,9 +368,7 @@ DB_LOAD = [
     ),
     (
         "not-utf-8",
-        lambda tmp: (tmp / "b.yaml", (tmp / "b.yaml").write_bytes(b"practice: \xff\n"))[
-            0
-        ],
+        lambda tmp: (tmp / "b.yaml", (tmp / "b.yaml").write_bytes(b"practice: \xff\n"))[0],
         "cannot read",
     ),
     (
@@ -423,16 +379,12 @@ DB_LOAD = [
 ]
 
 
-@pytest.mark.parametrize(
-    "make,words", [(m, w) for _, m, w in DB_LOAD], ids=[i for i, _, _ in DB_LOAD]
-)
+@pytest.mark.parametrize("make,words", [(m, w) for _, m, w in DB_LOAD], ids=[i for i, _, _ in DB_LOAD])
 def test_db_load_of_a_bad_file_is_one_clear_error(
     db_url: str, tmp_path: Path, make: Callable[[Path], Path], words: str
 ) -> None:
     fresh_db(db_url).dispose()
-    assert_one_clear_error(
-        cli("db", "load", str(make(tmp_path)), "--db", db_url), words
-    )
+    assert_one_clear_error(cli("db", "load", str(make(tmp_path)), "--db", db_url), words)
 
 
 def test_db_load_twice_is_refused_and_changes_nothing(db_url: str) -> None:
@@ -447,9 +399,7 @@ def test_db_load_twice_is_refused_and_changes_nothing(db_url: str) -> None:
 
 
 # ---------------------------------------------------------------- Ctrl-C and --debug
-def test_ctrl_c_during_apply_exits_130_changes_nothing_and_leaves_no_export(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_ctrl_c_during_apply_exits_130_changes_nothing_and_leaves_no_export(db_url: str, tmp_path: Path) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
     before = full_state(engine)
@@ -488,9 +438,7 @@ def test_ctrl_c_during_apply_exits_130_changes_nothing_and_leaves_no_export(
     assert proc.returncode == 130, (out, err)
     assert err.strip() == "Interrupted." and "Traceback" not in err
     assert full_state(engine) == before
-    assert (
-        list((tmp_path / "exports").glob("*")) == []
-    )  # the export of a change that did not happen
+    assert list((tmp_path / "exports").glob("*")) == []  # the export of a change that did not happen
 
 
 def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path: Path) -> None:
@@ -501,9 +449,7 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path: Path) -> N
     assert type(debug.exception).__name__ == "ConfigError"
 
 
-def test_an_unexpected_error_is_one_line_without_its_text(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_an_unexpected_error_is_one_line_without_its_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The last line of defence: a bug is reported in one line, and the exception's own
     text (which may quote a database row, names included) is not printed."""
     import reconciler.config.loader as config
@@ -527,12 +473,8 @@ AT_GARBAGE = [
 ]
 
 
-@pytest.mark.parametrize(
-    "at,words", [(a, w) for _, a, w in AT_GARBAGE], ids=[i for i, _, _ in AT_GARBAGE]
-)
-def test_a_bad_at_is_one_clear_error_for_plan_status_and_validate(
-    db_url: str, at: str, words: str
-) -> None:
+@pytest.mark.parametrize("at,words", [(a, w) for _, a, w in AT_GARBAGE], ids=[i for i, _, _ in AT_GARBAGE])
+def test_a_bad_at_is_one_clear_error_for_plan_status_and_validate(db_url: str, at: str, words: str) -> None:
     practice_db(db_url).dispose()
     for args in (
         ["plan", "-c", str(HANDOVER), "--db", db_url],

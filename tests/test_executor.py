@@ -31,17 +31,35 @@ def engine(db_url: str) -> Engine:
     return practice_db(db_url)
 
 
-def apply(engine: Engine, plan: Plan, tmp_path: Path, actor: str = "alee", confirm: tuple[str, ...] = ()) -> ApplyResult:
-    return apply_plan(NativeTarget(engine), plan, actor=actor, confirm_delete=confirm, export_dir=tmp_path / "exports",
-                      lock_timeout=5, progress=False, now=NOW)
+def apply(
+    engine: Engine, plan: Plan, tmp_path: Path, actor: str = "alee", confirm: tuple[str, ...] = ()
+) -> ApplyResult:
+    return apply_plan(
+        NativeTarget(engine),
+        plan,
+        actor=actor,
+        confirm_delete=confirm,
+        export_dir=tmp_path / "exports",
+        lock_timeout=5,
+        progress=False,
+        now=NOW,
+    )
 
 
 def book(engine: Engine, staff: str, client: str, start: dt.datetime, id_: str = "A-900") -> None:
     """The practice's own application books a session (outside the reconciler)."""
     with engine.begin() as conn:
-        conn.execute(appointments_t.insert().values(
-            id=id_, client_id=client, staff_id=staff, start_at=start, end_at=start + dt.timedelta(minutes=50),
-            status="scheduled", telehealth=False))
+        conn.execute(
+            appointments_t.insert().values(
+                id=id_,
+                client_id=client,
+                staff_id=staff,
+                start_at=start,
+                end_at=start + dt.timedelta(minutes=50),
+                status="scheduled",
+                telehealth=False,
+            )
+        )
 
 
 # ---------------------------------------------------------------- converge
@@ -51,8 +69,9 @@ def test_apply_then_plan_again_is_empty(engine: Engine, tmp_path: Path, config: 
     assert not plan.is_empty
     result = apply(engine, plan, tmp_path)
     assert (result.actions, result.audit_events) == (len(plan.actions), len(plan.actions))
-    assert result.summary_line() .startswith(
-        f"Apply complete: {len(plan.actions)} actions, {len(plan.actions)} audit events (plan {plan.plan_id})")
+    assert result.summary_line().startswith(
+        f"Apply complete: {len(plan.actions)} actions, {len(plan.actions)} audit events (plan {plan.plan_id})"
+    )
     assert plan_for(engine, config).actions == ()
 
 
@@ -60,12 +79,14 @@ def test_offboarding_writes_one_audit_event_per_action_and_a_seat_event(engine: 
     plan = plan_for(engine, OFFBOARDING)
     apply(engine, plan, tmp_path)
     events = read_audit(NativeTarget(engine), plan_id=plan.plan_id)
-    assert [(e["action_id"], e["type"], e["target"]) for e in events] == \
-        [(a.id, a.type.value, a.target) for a in plan.actions]
+    assert [(e["action_id"], e["type"], e["target"]) for e in events] == [
+        (a.id, a.type.value, a.target) for a in plan.actions
+    ]
     assert {e["actor"] for e in events} == {"alee"}
     with engine.connect() as conn:
-        seats = conn.execute(select(seats_t.c.staff_id, seats_t.c.kind, seats_t.c.plan_id, seats_t.c.credit_cents)
-                             .order_by(seats_t.c.id)).all()
+        seats = conn.execute(
+            select(seats_t.c.staff_id, seats_t.c.kind, seats_t.c.plan_id, seats_t.c.credit_cents).order_by(seats_t.c.id)
+        ).all()
     credit = next(c["credit_cents"] for c in plan.extra["seat_credits"] if c["staff"] == "bsmith")
     assert [tuple(s) for s in seats] == [("bsmith", "deactivated", plan.plan_id, credit)]
 
@@ -142,8 +163,9 @@ def test_export_is_written_first_mode_0600_with_the_state_before(engine: Engine,
     assert booked and all(a["participant"][1]["actor"]["identifier"]["value"] == "cdavis" for a in booked)
 
 
-def test_export_file_exists_before_the_transaction_starts(engine: Engine, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_file_exists_before_the_transaction_starts(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import reconciler.targets.native.lock as lock
 
     plan = plan_for(engine, HANDOVER)
@@ -181,16 +203,21 @@ def test_existing_export_file_refuses_the_apply_and_changes_nothing(engine: Engi
 
 
 # ---------------------------------------------------------------- deletion rules
-@pytest.mark.parametrize("actor, confirm, why", [
-    ("alee", (), "--confirm-delete C-1013"),
-    ("alee", ("C-9999",), "--confirm-delete C-1013"),
-    ("jdoe", ("C-1013",), "staff jdoe is a clinician with assigned_clients access"),
-    ("rbill", ("C-1013",), "staff rbill is a biller"),
-    ("tnguyen", ("C-1013",), "staff tnguyen is inactive"),
-    ("root", ("C-1013",), "'root' is not a staff id"),
-], ids=["no-confirmation", "other-client-confirmed", "clinician", "biller", "inactive-staff", "not-a-staff-id"])
-def test_deletion_is_refused_before_any_write(engine: Engine, tmp_path: Path, actor: str,
-                                              confirm: tuple[str, ...], why: str) -> None:
+@pytest.mark.parametrize(
+    "actor, confirm, why",
+    [
+        ("alee", (), "--confirm-delete C-1013"),
+        ("alee", ("C-9999",), "--confirm-delete C-1013"),
+        ("jdoe", ("C-1013",), "staff jdoe is a clinician with assigned_clients access"),
+        ("rbill", ("C-1013",), "staff rbill is a biller"),
+        ("tnguyen", ("C-1013",), "staff tnguyen is inactive"),
+        ("root", ("C-1013",), "'root' is not a staff id"),
+    ],
+    ids=["no-confirmation", "other-client-confirmed", "clinician", "biller", "inactive-staff", "not-a-staff-id"],
+)
+def test_deletion_is_refused_before_any_write(
+    engine: Engine, tmp_path: Path, actor: str, confirm: tuple[str, ...], why: str
+) -> None:
     plan = plan_for(engine, CLIENTS)
     before = full_state(engine)
     with pytest.raises(PlanRefused) as err:
@@ -201,8 +228,9 @@ def test_deletion_is_refused_before_any_write(engine: Engine, tmp_path: Path, ac
 
 
 @pytest.mark.parametrize("actor", ["alee", "pmorgan", "mkhan"], ids=["owner", "practice-manager", "entire-practice"])
-def test_authorised_confirmed_deletion_exports_first_then_soft_deletes(engine: Engine, tmp_path: Path,
-                                                                       actor: str) -> None:
+def test_authorised_confirmed_deletion_exports_first_then_soft_deletes(
+    engine: Engine, tmp_path: Path, actor: str
+) -> None:
     plan = plan_for(engine, CLIENTS)
     kinds = [a.type for a in plan.actions]
     assert kinds.index(ActionType.EXPORT_WRITE) < kinds.index(ActionType.CLIENT_DELETE)
@@ -224,25 +252,37 @@ def test_purge_after_30_days_removes_rows_and_the_audit_keeps_ids(engine: Engine
     with engine.connect() as conn:
         assert conn.execute(select(clients_t.c.id).where(clients_t.c.id == "C-1013")).first() is None
         for table in (appointments_t, series_t):
-            assert conn.execute(select(func.count()).select_from(table)
-                                .where(table.c.client_id == "C-1013")).scalar_one() == 0
-        targets = conn.execute(select(audit_t.c.action_type).where(audit_t.c.target == "C-1013")
-                               .order_by(audit_t.c.id)).scalars().all()
+            assert (
+                conn.execute(select(func.count()).select_from(table).where(table.c.client_id == "C-1013")).scalar_one()
+                == 0
+            )
+        targets = (
+            conn.execute(select(audit_t.c.action_type).where(audit_t.c.target == "C-1013").order_by(audit_t.c.id))
+            .scalars()
+            .all()
+        )
     assert targets == ["client.delete", "client.purge"] or targets[-2:] == ["client.delete", "client.purge"]
     assert plan_for(engine, CLIENTS, at="2026-12-25T12:00:00-05:00").actions == ()
 
 
 # ---------------------------------------------------------------- PHI
 @pytest.mark.parametrize("config", [OFFBOARDING, HANDOVER, CLIENTS], ids=lambda p: p.name)
-def test_audit_trail_and_progress_log_hold_no_client_names(engine: Engine, tmp_path: Path, config: Path,
-                                                          capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_audit_trail_and_progress_log_hold_no_client_names(
+    engine: Engine, tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import reconciler.progress
 
     monkeypatch.setattr(reconciler.progress, "bar_wanted", lambda enabled, stream=None: enabled)  # a terminal
     plan = plan_for(engine, config)
-    apply_plan(NativeTarget(engine), plan, actor="alee", confirm_delete=("C-1013",),
-               export_dir=tmp_path / "exports", progress=True, now=NOW)
+    apply_plan(
+        NativeTarget(engine),
+        plan,
+        actor="alee",
+        confirm_delete=("C-1013",),
+        export_dir=tmp_path / "exports",
+        progress=True,
+        now=NOW,
+    )
     log = capsys.readouterr()
     assert f"Applying {plan.plan_id}" in log.err  # the progress bar was drawn
     events = read_audit(NativeTarget(engine))
@@ -251,13 +291,17 @@ def test_audit_trail_and_progress_log_hold_no_client_names(engine: Engine, tmp_p
         assert names_in(text) == []
 
 
-def test_apply_to_an_uninitialised_database_says_how_to_fix_it(engine: Engine, tmp_path: Path, backend: str,
-                                                                request: pytest.FixtureRequest) -> None:
+def test_apply_to_an_uninitialised_database_says_how_to_fix_it(
+    engine: Engine, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     from reconciler.errors import DatabaseError
     from reconciler.targets.native.engine import make_engine
 
     plan = plan_for(engine, OFFBOARDING)
-    empty = (f"sqlite:///{tmp_path / 'empty.db'}" if backend == "sqlite"
-             else request.getfixturevalue("pg_server").create_database())
+    empty = (
+        f"sqlite:///{tmp_path / 'empty.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_server").create_database()
+    )
     with pytest.raises(DatabaseError, match="not initialised: run `reconciler db init`"):
         apply(make_engine(empty), plan, tmp_path)

@@ -28,8 +28,11 @@ BASE_STAFF: list[dict[str, Any]] = [
 ]
 CLINICIANS = {"bsmith": "Beth Smith", "jdoe": "Jon Doe", "cdavis": "Cara Davis", "egarcia": "Eli Garcia"}
 CLIENT_IDS = [f"C-{n}" for n in range(1001, 1030)]  # the active ones; C-1030 is inactive
-LEAVE_MODES = {"now": {"active": False}, "dated-past": {"deactivate_on": "2026-11-20"},
-               "dated-future": {"deactivate_on": "2026-12-15"}}
+LEAVE_MODES = {
+    "now": {"active": False},
+    "dated-past": {"deactivate_on": "2026-11-20"},
+    "dated-future": {"deactivate_on": "2026-12-15"},
+}
 
 
 @st.composite
@@ -62,8 +65,12 @@ def desired_states(draw: st.DrawFn) -> dict[str, Any]:
             clients.append({"id": cid, "duplicate_of": draw(st.sampled_from(untouched))})
     if draw(st.booleans()):
         clients.append({"id": "C-1030", "status": "active", "primary": draw(st.sampled_from(staying))})
-    return {"version": 1, "practice": {"timezone": "America/New_York", "owner": "alee", "clinical_director": "mkhan"},
-            "staff": staff, "clients": clients}
+    return {
+        "version": 1,
+        "practice": {"timezone": "America/New_York", "owner": "alee", "clinical_director": "mkhan"},
+        "staff": staff,
+        "clients": clients,
+    }
 
 
 def new_db_url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:
@@ -74,9 +81,12 @@ def new_db_url(backend: str, tmp: Path, request: pytest.FixtureRequest) -> str:
 
 @pytest.mark.parametrize("backend, examples", [("sqlite", 12), ("postgresql", 4)], ids=["sqlite", "postgresql"])
 def test_random_desired_state_converges(backend: str, examples: int, request: pytest.FixtureRequest) -> None:
-    @settings(max_examples=examples, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.filter_too_much])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
     @given(config=desired_states())
     def check(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -91,8 +101,16 @@ def test_random_desired_state_converges(backend: str, examples: int, request: py
                 except (ValidationFailed, PlanRefused):
                     reject()  # an invalid random config is not a convergence case
                 deletes = tuple(a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE)
-                apply_plan(NativeTarget(engine), plan, actor="alee", confirm_delete=deletes, export_dir=tmp / "exports",
-                           lock_timeout=5, progress=False, now=NOW)
+                apply_plan(
+                    NativeTarget(engine),
+                    plan,
+                    actor="alee",
+                    confirm_delete=deletes,
+                    export_dir=tmp / "exports",
+                    lock_timeout=5,
+                    progress=False,
+                    now=NOW,
+                )
                 again = compute_plan(NativeTarget(engine), desired, at_text=AT, now=NOW, allow_mass_change=True)
                 assert [a.to_json() for a in again.actions] == []
             finally:

@@ -24,9 +24,7 @@ EXAMPLES = ROOT / "examples"
 AT = "2026-11-24T12:00:00-05:00"  # noon in the practice's timezone, "today"
 NOW = dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.timezone.utc)
 SNAP: dict[str, Any] = yaml.safe_load(PRACTICE_YAML.read_text())
-CLIENT_NAMES = sorted(
-    {c[k] for c in SNAP["clients"] for k in ("first_name", "last_name")}
-)
+CLIENT_NAMES = sorted({c[k] for c in SNAP["clients"] for k in ("first_name", "last_name")})
 
 
 _TEMPLATES: dict[str, str] = {}
@@ -47,15 +45,11 @@ def practice_db(db_url: str) -> Engine:
 
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite":
-        if (
-            "sqlite" not in _TEMPLATES or not Path(_TEMPLATES["sqlite"]).exists()
-        ):  # (a /tmp cleaner may remove it)
+        if "sqlite" not in _TEMPLATES or not Path(_TEMPLATES["sqlite"]).exists():  # (a /tmp cleaner may remove it)
             tmp = tempfile.mkdtemp(prefix="reconciler-template-")
             atexit.register(shutil.rmtree, tmp, True)
             path = str(Path(tmp) / "practice.db")
-            fresh_db(
-                f"sqlite:///{path}", PRACTICE_YAML
-            ).dispose()  # disposing checkpoints the WAL
+            fresh_db(f"sqlite:///{path}", PRACTICE_YAML).dispose()  # disposing checkpoints the WAL
             _TEMPLATES["sqlite"] = path
         shutil.copyfile(_TEMPLATES["sqlite"], str(url.database))
         return make_engine(db_url)
@@ -64,17 +58,11 @@ def practice_db(db_url: str) -> Engine:
     host = str(url.query["host"])
     if host not in _TEMPLATES:
         name = "tmpl_practice"
-        with psycopg.connect(
-            host=host, user=url.username, dbname="postgres", autocommit=True
-        ) as conn:
+        with psycopg.connect(host=host, user=url.username, dbname="postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        fresh_db(
-            url.set(database=name).render_as_string(hide_password=False), PRACTICE_YAML
-        ).dispose()
+        fresh_db(url.set(database=name).render_as_string(hide_password=False), PRACTICE_YAML).dispose()
         _TEMPLATES[host] = name
-    with psycopg.connect(
-        host=host, user=url.username, dbname="postgres", autocommit=True
-    ) as conn:
+    with psycopg.connect(host=host, user=url.username, dbname="postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{url.database}"')
         conn.execute(f'CREATE DATABASE "{url.database}" TEMPLATE "{_TEMPLATES[host]}"')
     return make_engine(db_url)
@@ -85,9 +73,7 @@ def plan_for(engine: Engine, config_dir: Path, at: str = AT) -> Plan:
     from reconciler.app.workflow import compute_plan
     from reconciler.config.loader import load_config
 
-    return compute_plan(
-        NativeTarget(engine), load_config(config_dir), at_text=at, now=NOW
-    )
+    return compute_plan(NativeTarget(engine), load_config(config_dir), at_text=at, now=NOW)
 
 
 def full_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -95,9 +81,7 @@ def full_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for table in metadata.sorted_tables:
-            rows = conn.execute(
-                select(table).order_by(*table.primary_key.columns)
-            ).all()
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
             out[table.name] = [tuple(r) for r in rows]
     return out
 
@@ -155,9 +139,7 @@ def save_plan_file(engine: Engine, config_dir: Path, out: Path, at: str = AT) ->
     return out
 
 
-def run_cli(
-    db_url: str, *args: str, cwd: Path, timeout: float = 120, **env: str
-) -> subprocess.CompletedProcess[str]:
+def run_cli(db_url: str, *args: str, cwd: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `reconciler ARGS` to completion (stdin closed: not a terminal)."""
     return subprocess.run(
         cli_cmd(*args),
@@ -186,13 +168,7 @@ def approved_clients_config(tmp_path: Path) -> tuple[Path, Path]:
         serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     )
-    public = (
-        key.public_key()
-        .public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        )
-        .decode()
-    )
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     cfg = tmp_path / "clients-approved"
     shutil.copytree(EXAMPLES / "clients", cfg)
     f = cfg / "practice.yaml"

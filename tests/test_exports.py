@@ -30,8 +30,9 @@ AT = dt.datetime(2026, 11, 24, 17, tzinfo=dt.timezone.utc)
 
 def staff_clients(staff: str) -> set[str]:
     """The SPEC's 'professional's clients': primary, plus anyone with a session with them."""
-    return ({c["id"] for c in SNAP["clients"] if c.get("primary") == staff}
-            | {a["client"] for a in SNAP["appointments"] if a["staff"] == staff})
+    return {c["id"] for c in SNAP["clients"] if c.get("primary") == staff} | {
+        a["client"] for a in SNAP["appointments"] if a["staff"] == staff
+    }
 
 
 def staff_appointments(staff: str) -> set[str]:
@@ -86,8 +87,13 @@ def test_csv_export_has_one_row_per_appointment_with_client_columns(engine: Engi
     assert {r["appointment_id"] for r in rows if r["appointment_id"]} == staff_appointments("bsmith")
     assert len([r for r in rows if r["appointment_id"]]) == len(staff_appointments("bsmith"))
     a5 = next(r for r in rows if r["appointment_id"] == "A-5")
-    assert (a5["client_id"], a5["first_name"], a5["start"], a5["appointment_status"], a5["series"]) == \
-        ("C-1001", "Tom", "2026-11-30T14:00:00Z", "scheduled", "S-1")
+    assert (a5["client_id"], a5["first_name"], a5["start"], a5["appointment_status"], a5["series"]) == (
+        "C-1001",
+        "Tom",
+        "2026-11-30T14:00:00Z",
+        "scheduled",
+        "S-1",
+    )
 
 
 def test_client_without_sessions_still_gets_a_row(engine: Engine, tmp_path: Path) -> None:
@@ -102,8 +108,9 @@ def test_client_export_holds_that_client_alone(engine: Engine, tmp_path: Path) -
     export_client(NativeTarget(engine), "C-1013", "fhir", out, generated_at=AT)
     doc = json.loads(out.read_text())
     assert [p["id"] for p in resources(doc, "Patient")] == ["C-1013"]
-    assert {a["identifier"][0]["value"] for a in resources(doc, "Appointment")} == \
-        {a["id"] for a in SNAP["appointments"] if a["client"] == "C-1013"}
+    assert {a["identifier"][0]["value"] for a in resources(doc, "Appointment")} == {
+        a["id"] for a in SNAP["appointments"] if a["client"] == "C-1013"
+    }
 
 
 @pytest.mark.parametrize("fmt", ["fhir", "csv"])
@@ -155,5 +162,7 @@ def test_export_command_writes_the_file_and_counts_clients(engine: Engine, tmp_p
     res = CliRunner().invoke(main, ["export", "--staff", "jdoe", "--format", "csv", "--out", str(out), "--db", db_url])
     assert res.exit_code == 0, res.output
     assert res.output.strip() == f"wrote {out} ({len(staff_clients('jdoe'))} clients)"
-    again = CliRunner().invoke(main, ["export", "--staff", "jdoe", "--format", "csv", "--out", str(out), "--db", db_url])
+    again = CliRunner().invoke(
+        main, ["export", "--staff", "jdoe", "--format", "csv", "--out", str(out), "--db", db_url]
+    )
     assert again.exit_code == 1 and "already exists" in again.output

@@ -60,32 +60,16 @@ def test_the_pull_request_job_validates_plans_comments_and_keeps_the_plan() -> N
     job = workflow()["jobs"]["plan"]
     scripts = run_scripts(job)
     assert 'reconciler validate -c "$CONFIG_DIR"' in scripts
-    assert (
-        'reconciler plan -c "$CONFIG_DIR" --format markdown --detailed-exitcode --out plan.json'
-        in scripts
-    )
-    assert re.search(r"^\s*2\) echo \"changes=true\"", scripts, re.M), (
-        "exit 2 means: the plan has changes"
-    )
+    assert 'reconciler plan -c "$CONFIG_DIR" --format markdown --detailed-exitcode --out plan.json' in scripts
+    assert re.search(r"^\s*2\) echo \"changes=true\"", scripts, re.M), "exit 2 means: the plan has changes"
     assert re.search(r"^\s*0\) echo \"changes=false\"", scripts, re.M)
     assert job["permissions"]["pull-requests"] == "write"
-    comment = next(
-        s for s in job["steps"] if s.get("uses", "").startswith("actions/github-script")
-    )
+    comment = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/github-script"))
     assert "<!-- reconciler-plan -->" in comment["with"]["script"]
-    assert (
-        "updateComment" in comment["with"]["script"]
-        and "createComment" in comment["with"]["script"]
-    )
-    upload = next(
-        s
-        for s in job["steps"]
-        if s.get("uses", "").startswith("actions/upload-artifact")
-    )
+    assert "updateComment" in comment["with"]["script"] and "createComment" in comment["with"]["script"]
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert "plan.json" in upload["with"]["path"]
-    assert any(s.get("run", "").strip() == "exit 1" for s in job["steps"]), (
-        "a failed plan fails the check"
-    )
+    assert any(s.get("run", "").strip() == "exit 1" for s in job["steps"]), "a failed plan fails the check"
 
 
 def test_the_merge_job_applies_the_saved_plan_and_publishes_the_audit() -> None:
@@ -93,22 +77,12 @@ def test_the_merge_job_applies_the_saved_plan_and_publishes_the_audit() -> None:
     scripts = run_scripts(job)
     assert "--out plan.json" in scripts
     # apply authenticates the saved plan against the merged config (SPEC 7.4): it must read it
-    assert (
-        'reconciler apply plan.json -c "$CONFIG_DIR" --auto-approve --actor "$ACTOR"'
-        in scripts
-    )
+    assert 'reconciler apply plan.json -c "$CONFIG_DIR" --auto-approve --actor "$ACTOR"' in scripts
     assert "--approval" in scripts and "approvals/*.approval" in scripts
-    assert (
-        "reconciler audit verify" in scripts
-        and 'reconciler status --check -c "$CONFIG_DIR"' in scripts
-    )
+    assert "reconciler audit verify" in scripts and 'reconciler status --check -c "$CONFIG_DIR"' in scripts
     assert 'reconciler audit --plan "$PLAN_ID" --format json > audit.json' in scripts
     assert "GITHUB_STEP_SUMMARY" in scripts
-    upload = next(
-        s
-        for s in job["steps"]
-        if s.get("uses", "").startswith("actions/upload-artifact")
-    )
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact"))
     assert "audit.json" in upload["with"]["path"]
     assert job["concurrency"]["cancel-in-progress"] is False
 
@@ -116,9 +90,7 @@ def test_the_merge_job_applies_the_saved_plan_and_publishes_the_audit() -> None:
 def test_the_database_url_comes_from_a_secret_only() -> None:
     text = WORKFLOW.read_text(encoding="utf-8")
     assert "${{ secrets.RECONCILER_DB }}" in text
-    assert "--db" not in text, (
-        "the URL is passed in the environment, never on a command line"
-    )
+    assert "--db" not in text, "the URL is passed in the environment, never on a command line"
 
 
 def test_exports_are_never_uploaded() -> None:
@@ -130,40 +102,26 @@ def test_exports_are_never_uploaded() -> None:
 
 def test_every_reconciler_command_and_flag_in_the_workflow_exists() -> None:
     calls = reconciler_invocations(
-        run_scripts(workflow()["jobs"]["plan"])
-        + "\n"
-        + run_scripts(workflow()["jobs"]["apply"])
+        run_scripts(workflow()["jobs"]["plan"]) + "\n" + run_scripts(workflow()["jobs"]["apply"])
     )
     assert {c[0] for c in calls} == {"validate", "plan", "apply", "audit", "status"}
     for call in calls:
         command: Any = main.commands[call[0]]
-        if (
-            isinstance(command, click.Group)
-            and len(call) > 1
-            and call[1] in command.commands
-        ):
+        if isinstance(command, click.Group) and len(call) > 1 and call[1] in command.commands:
             command = command.commands[call[1]]
-        known = {
-            opt for p in command.params if isinstance(p, click.Option) for opt in p.opts
-        }
+        known = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
         used = {arg for arg in call[1:] if arg.startswith("--")}
         assert used <= known, f"{call[0]}: unknown flags {sorted(used - known)}"
 
 
 def test_the_pre_commit_hook_runs_validate_on_the_config() -> None:
-    hooks = yaml.safe_load(
-        (GITOPS / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
-    )
+    hooks = yaml.safe_load((GITOPS / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     (hook,) = hooks
     assert hook["id"] == "reconciler-validate"
     assert hook["entry"] == "reconciler validate -c practice"
     assert hook["pass_filenames"] is False
-    assert re.match(hook["files"], "practice/staff.yaml") and not re.match(
-        hook["files"], "README.md"
-    )
-    config = yaml.safe_load(
-        (GITOPS / ".pre-commit-config.yaml").read_text(encoding="utf-8")
-    )
+    assert re.match(hook["files"], "practice/staff.yaml") and not re.match(hook["files"], "README.md")
+    config = yaml.safe_load((GITOPS / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
     ids = [h["id"] for repo in config["repos"] for h in repo["hooks"]]
     assert ids == ["reconciler-validate"]
 

@@ -64,8 +64,9 @@ def client_names() -> set[str]:
 
 
 def _diff(want: str, got: str, name: str) -> str:
-    return "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
-                                        f"golden/{name}", f"computed/{name}"))
+    return "".join(
+        difflib.unified_diff(want.splitlines(True), got.splitlines(True), f"golden/{name}", f"computed/{name}")
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -77,8 +78,10 @@ def test_example_plans_match_their_golden_files(db_url: str, example: str) -> No
         want = path.read_text(encoding="utf-8") if path.exists() else ""
         if text != want:
             diffs.append(_diff(want, text, path.name))
-    assert not diffs, "renderings differ from the golden files (run scripts/update_goldens.py " \
-                      "if the change is deliberate):\n" + "\n".join(diffs)
+    assert not diffs, (
+        "renderings differ from the golden files (run scripts/update_goldens.py "
+        "if the change is deliberate):\n" + "\n".join(diffs)
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -91,19 +94,24 @@ def test_example_plans_name_no_client(db_url: str, example: str) -> None:
         assert not found, f"{example}.{ext} contains client names {found}"
 
 
-
 def test_plan_does_not_depend_on_how_the_config_dir_is_spelled(db_url: str) -> None:
     """Reasons cite config files relative to the config directory: the plan JSON (and
     so plan_id) is the same for a relative, an absolute and a ./-prefixed spelling."""
     from reconciler.app.workflow import compute_plan
     from reconciler.config.loader import load_config
 
-    spellings = {"relative": Path("examples/clients"), "absolute": EXAMPLES_DIR / "clients",
-                 "dot-slash": Path("./examples/clients/")}
+    spellings = {
+        "relative": Path("examples/clients"),
+        "absolute": EXAMPLES_DIR / "clients",
+        "dot-slash": Path("./examples/clients/"),
+    }
     engine = fresh_db(db_url, SNAPSHOT)
     try:
         with contextlib.chdir(ROOT):
-            plans = {name: compute_plan(NativeTarget(engine), load_config(path), at_text=AT, now=NOW) for name, path in spellings.items()}
+            plans = {
+                name: compute_plan(NativeTarget(engine), load_config(path), at_text=AT, now=NOW)
+                for name, path in spellings.items()
+            }
     finally:
         engine.dispose()
     reasons = [a.reason for a in plans["absolute"].actions]

@@ -79,8 +79,25 @@ def test_first_plan_against_an_imported_generated_practice_is_empty(tmp_path: Pa
     from reconciler.targets.native.schema import clients_t
 
     url = f"sqlite:///{tmp_path / 'gen.db'}"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--staff", "20", "--clients", "500",
-                    "--appointments", "3000", "--seed", "7", "--db", url], check=True, cwd=tmp_path, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "generate.py"),
+            "--staff",
+            "20",
+            "--clients",
+            "500",
+            "--appointments",
+            "3000",
+            "--seed",
+            "7",
+            "--db",
+            url,
+        ],
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+    )
     engine = make_engine(url)
     out = tmp_path / "imported"
     import_config(NativeTarget(engine), out, now=NOW)
@@ -117,13 +134,26 @@ def test_the_example_practice_imports_as_expected(tmp_path: Path) -> None:
     out = tmp_path / "out"
     import_config(NativeTarget(engine), out, now=NOW)
     practice = yaml.safe_load((out / "practice.yaml").read_text(encoding="utf-8"))["practice"]
-    assert practice == {"name": "Sunrise Counseling", "timezone": "America/New_York", "owner": "alee",
-                        "clinical_director": "mkhan", "client_plan_limit": 500, "seat_price_cents": 6000}
+    assert practice == {
+        "name": "Sunrise Counseling",
+        "timezone": "America/New_York",
+        "owner": "alee",
+        "clinical_director": "mkhan",
+        "client_plan_limit": 500,
+        "seat_price_cents": 6000,
+    }
     staff = {s["id"]: s for s in yaml.safe_load((out / "staff.yaml").read_text(encoding="utf-8"))["staff"]}
     assert sorted(staff) == ["alee", "bsmith", "cdavis", "egarcia", "jdoe", "mkhan", "pmorgan", "rbill", "tnguyen"]
-    assert staff["bsmith"] == {"id": "bsmith", "name": "Beth Smith", "role": "clinician", "access": "assigned_clients",
-                               "billing_role": "rendering", "active": True, "max_caseload": 40,
-                               "settings": {"messaging_enabled": True}}
+    assert staff["bsmith"] == {
+        "id": "bsmith",
+        "name": "Beth Smith",
+        "role": "clinician",
+        "access": "assigned_clients",
+        "billing_role": "rendering",
+        "active": True,
+        "max_caseload": 40,
+        "settings": {"messaging_enabled": True},
+    }
     assert staff["tnguyen"]["active"] is False
     clients = yaml.safe_load((out / "clients.yaml").read_text(encoding="utf-8"))["clients"]
     assert clients == [{"id": "C-1030", "status": "inactive"}], "only non-default clients, by id"
@@ -181,13 +211,25 @@ def test_clients_are_described_by_state_only(client: ImportedClient, entry: dict
 @pytest.mark.parametrize(
     "staff, expected",
     [
-        (ImportedStaff("a", "A", "clinician", "assigned_clients", True),
-         {"id": "a", "name": "A", "role": "clinician", "access": "assigned_clients", "active": True}),
-        (ImportedStaff("b", "B", "clinician", "assigned_clients", True, deactivate_on=dt.date(2026, 12, 31)),
-         {"id": "b", "name": "B", "role": "clinician", "access": "assigned_clients", "active": True,
-          "deactivate_on": dt.date(2026, 12, 31)}),
-        (ImportedStaff("c", "C", "clinician", "assigned_clients", False, deactivate_on=dt.date(2026, 1, 1)),
-         {"id": "c", "name": "C", "role": "clinician", "access": "assigned_clients", "active": False}),
+        (
+            ImportedStaff("a", "A", "clinician", "assigned_clients", True),
+            {"id": "a", "name": "A", "role": "clinician", "access": "assigned_clients", "active": True},
+        ),
+        (
+            ImportedStaff("b", "B", "clinician", "assigned_clients", True, deactivate_on=dt.date(2026, 12, 31)),
+            {
+                "id": "b",
+                "name": "B",
+                "role": "clinician",
+                "access": "assigned_clients",
+                "active": True,
+                "deactivate_on": dt.date(2026, 12, 31),
+            },
+        ),
+        (
+            ImportedStaff("c", "C", "clinician", "assigned_clients", False, deactivate_on=dt.date(2026, 1, 1)),
+            {"id": "c", "name": "C", "role": "clinician", "access": "assigned_clients", "active": False},
+        ),
     ],
     ids=["plain", "scheduled-deactivation-kept", "inactive-date-is-history"],
 )

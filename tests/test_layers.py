@@ -38,6 +38,7 @@ def test_ruff_lint_is_clean() -> None:
 
 
 def test_ruff_format_is_applied() -> None:
-    result = subprocess.run([sys.executable, "-m", "ruff", "format", "--check", "."], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, "run `ruff format .`\n" + result.stdout + result.stderr

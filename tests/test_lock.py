@@ -36,8 +36,9 @@ def test_second_apply_gives_up_naming_the_holder(engine: Engine) -> None:
     waited: list[str] = []
     with locked_transaction(engine, actor="alee", plan_id="plan-aaaaaaaaaaaa", timeout=5):
         with pytest.raises(LockHeld) as err:
-            with locked_transaction(other, actor="pmorgan", plan_id="plan-bbbbbbbbbbbb", timeout=SHORT,
-                                    on_wait=waited.append):
+            with locked_transaction(
+                other, actor="pmorgan", plan_id="plan-bbbbbbbbbbbb", timeout=SHORT, on_wait=waited.append
+            ):
                 pytest.fail("the second apply must not get the lock")
     msg = str(err.value)
     assert msg.startswith("another apply holds the lock: alee (plan plan-aaaaaaaaaaaa")
@@ -77,8 +78,16 @@ def test_postgres_holder_is_labelled_in_pg_stat_activity(pg_server: Any) -> None
     engine = practice_db(pg_server.create_database())
     with locked_transaction(engine, actor="alee", plan_id="plan-x", timeout=SHORT):
         with second_engine(engine).connect() as conn:
-            names = conn.execute(sql("SELECT application_name FROM pg_stat_activity "
-                                     "WHERE datname = current_database() ORDER BY application_name")).scalars().all()
+            names = (
+                conn.execute(
+                    sql(
+                        "SELECT application_name FROM pg_stat_activity "
+                        "WHERE datname = current_database() ORDER BY application_name"
+                    )
+                )
+                .scalars()
+                .all()
+            )
     assert "reconciler apply alee plan-x" in names
 
 
@@ -129,5 +138,7 @@ def test_postgres_practice_writes_wait_while_an_apply_holds_the_lock(pg_server: 
             app.execute("SET lock_timeout = '200ms'")
             assert app.execute("SELECT count(*) FROM appointments").fetchone() == (261,)  # reads go on
             with pytest.raises(psycopg.errors.LockNotAvailable):
-                app.execute("INSERT INTO appointments (id, client_id, staff_id, start_at, end_at, status, telehealth) "
-                            "VALUES ('A-900', 'C-1001', 'bsmith', now(), now(), 'scheduled', false)")
+                app.execute(
+                    "INSERT INTO appointments (id, client_id, staff_id, start_at, end_at, status, telehealth) "
+                    "VALUES ('A-900', 'C-1001', 'bsmith', now(), now(), 'scheduled', false)"
+                )

@@ -27,14 +27,20 @@ def lines(buf: io.StringIO) -> list[str]:
 
 def test_json_lines_carry_time_level_event_and_fields(stream: io.StringIO) -> None:
     configure("json", stream)
-    get_logger("watch").info("plan.changed", plan_id="plan-0123456789ab", actions=12, file="practice/staff.yaml", line=7)
+    get_logger("watch").info(
+        "plan.changed", plan_id="plan-0123456789ab", actions=12, file="practice/staff.yaml", line=7
+    )
     (line,) = lines(stream)
     doc = json.loads(line)
     assert list(doc)[:3] == ["time", "level", "event"]
     assert doc["level"] == "info" and doc["event"] == "plan.changed"
     assert doc["time"].endswith("Z")
     assert {k: doc[k] for k in ("plan_id", "actions", "file", "line")} == {
-        "plan_id": "plan-0123456789ab", "actions": 12, "file": "practice/staff.yaml", "line": 7}
+        "plan_id": "plan-0123456789ab",
+        "actions": 12,
+        "file": "practice/staff.yaml",
+        "line": 7,
+    }
 
 
 def test_text_lines_read_as_event_then_sorted_key_values(stream: io.StringIO) -> None:

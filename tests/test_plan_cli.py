@@ -59,7 +59,12 @@ def test_empty_plan_exits_0(db: str, tmp_path: Path, flags: list[str]) -> None:
 
 
 def test_invariant_error_exits_1_naming_the_entity(db: str, tmp_path: Path) -> None:
-    cfg = _config(tmp_path, MATCHING.replace("{id: alee, name: Ana Lee, role: owner}", "{id: alee, name: Ana Lee, role: owner, active: false}"))
+    cfg = _config(
+        tmp_path,
+        MATCHING.replace(
+            "{id: alee, name: Ana Lee, role: owner}", "{id: alee, name: Ana Lee, role: owner, active: false}"
+        ),
+    )
     rc, out, err = run("-c", str(cfg), "--db", db, "--at", AT, "--format", "json", "--detailed-exitcode")
     assert rc == 1 and out == ""
     # The static check's words, as `validate` reports them (the planner is not reached).
@@ -73,14 +78,18 @@ def test_blast_radius_refusal_exits_1_unless_allowed(db: str, tmp_path: Path) ->
     cfg = _config(tmp_path, text)
     rc, _, err = run("-c", str(cfg), "--db", db, "--at", AT, "--format", "json")
     assert rc == 1 and "--allow-mass-change" in err
-    rc, out, err = run("-c", str(cfg), "--db", db, "--at", AT, "--format", "json", "--allow-mass-change", "--detailed-exitcode")
+    rc, out, err = run(
+        "-c", str(cfg), "--db", db, "--at", AT, "--format", "json", "--allow-mass-change", "--detailed-exitcode"
+    )
     assert rc == 2, err
     assert json.loads(out)["summary"]["staff.deactivate"] == 3
 
 
 def test_out_saves_the_plan_with_its_scope(db: str, tmp_path: Path) -> None:
     out_file = tmp_path / "plan.json"
-    rc, out, err = run("-c", str(ROOT / "examples" / "handover"), "--db", db, "--at", AT, "--format", "json", "--out", str(out_file))
+    rc, out, err = run(
+        "-c", str(ROOT / "examples" / "handover"), "--db", db, "--at", AT, "--format", "json", "--out", str(out_file)
+    )
     assert rc == 0, err
     saved = json.loads(out_file.read_text())
     assert saved["scope"]["now_staff"] == ["cdavis", "tnguyen"]
@@ -88,5 +97,7 @@ def test_out_saves_the_plan_with_its_scope(db: str, tmp_path: Path) -> None:
 
 
 def test_bad_at_exits_1(db: str) -> None:
-    rc, _, err = run("-c", str(ROOT / "examples" / "offboarding"), "--db", db, "--at", "next tuesday", "--format", "json")
+    rc, _, err = run(
+        "-c", str(ROOT / "examples" / "offboarding"), "--db", db, "--at", "next tuesday", "--format", "json"
+    )
     assert rc == 1 and "--at" in err

@@ -48,9 +48,15 @@ def apply_in_memory(a: ActualState, p: Plan) -> ActualState:
     for x in p.actions:
         after = {k: v[1] for k, v in x.changes.items()}
         if x.type is T.STAFF_CREATE:
-            staff_rows[x.target] = Staff(id=x.target, name=after["name"], role=after["role"], access=after["access"],
-                                         active=after["active"], max_caseload=after.get("max_caseload"),
-                                         deactivate_on=dt.date.fromisoformat(after["deactivate_on"]) if after.get("deactivate_on") else None)
+            staff_rows[x.target] = Staff(
+                id=x.target,
+                name=after["name"],
+                role=after["role"],
+                access=after["access"],
+                active=after["active"],
+                max_caseload=after.get("max_caseload"),
+                deactivate_on=dt.date.fromisoformat(after["deactivate_on"]) if after.get("deactivate_on") else None,
+            )
         elif x.type.entity == "staff":
             fields: dict[str, Any] = {}
             for k, v in after.items():
@@ -77,35 +83,74 @@ def apply_in_memory(a: ActualState, p: Plan) -> ActualState:
 def worlds(draw: st.DrawFn) -> tuple[DesiredState, ActualState]:
     rows = [staff("s0", role="owner"), staff("s1", role="clinical_director")]
     for sid in STAFF_IDS[2:]:
-        rows.append(staff(sid, active=draw(st.booleans()) or draw(st.booleans()),
-                          deactivate_on=draw(st.sampled_from([None, None, dt.date(2026, 12, 10)])),
-                          max_caseload=draw(st.sampled_from([None, None, 3]))))
+        rows.append(
+            staff(
+                sid,
+                active=draw(st.booleans()) or draw(st.booleans()),
+                deactivate_on=draw(st.sampled_from([None, None, dt.date(2026, 12, 10)])),
+                max_caseload=draw(st.sampled_from([None, None, 3])),
+            )
+        )
     active_ids = [r.id for r in rows if r.active]
     clients: list[Client] = []
     for i in range(draw(st.integers(0, 8))):
         status = draw(st.sampled_from(["active", "active", "active", "inactive", "deleted"]))
         primary = draw(st.sampled_from(active_ids + [None, "s5"])) if status == "active" else None
-        deleted_at = draw(st.sampled_from([AT - dt.timedelta(days=40), AT - dt.timedelta(days=5)])) if status == "deleted" else None
-        clients.append(client(f"C-{i}", primary, status=status, balance_cents=draw(st.sampled_from([0, 0, 700])), deleted_at=deleted_at))
+        deleted_at = (
+            draw(st.sampled_from([AT - dt.timedelta(days=40), AT - dt.timedelta(days=5)]))
+            if status == "deleted"
+            else None
+        )
+        clients.append(
+            client(
+                f"C-{i}",
+                primary,
+                status=status,
+                balance_cents=draw(st.sampled_from([0, 0, 700])),
+                deleted_at=deleted_at,
+            )
+        )
     appts = []
     series_rows = []
     for i in range(draw(st.integers(0, 10))) if clients else []:
         c = draw(st.sampled_from(clients))
         day = draw(st.integers(-10, 30))
         start = (AT + dt.timedelta(days=day, hours=draw(st.sampled_from([-1, 0, 1])))).isoformat()
-        appts.append(appt(f"A-{i}", c.id, draw(st.sampled_from(STAFF_IDS)), start,
-                          status=draw(st.sampled_from(["scheduled", "scheduled", "cancelled", "completed"]))))
+        appts.append(
+            appt(
+                f"A-{i}",
+                c.id,
+                draw(st.sampled_from(STAFF_IDS)),
+                start,
+                status=draw(st.sampled_from(["scheduled", "scheduled", "cancelled", "completed"])),
+            )
+        )
     for i in range(draw(st.integers(0, 3))) if clients else []:
         c = draw(st.sampled_from(clients))
-        series_rows.append(series(f"S-{i}", c.id, draw(st.sampled_from(STAFF_IDS)), active=draw(st.booleans()),
-                                  until=draw(st.sampled_from([None, AT + dt.timedelta(days=20), AT - dt.timedelta(days=2)]))))
-    a = actual(rows, clients, appts, series_rows, practice(owner="s0", clinical_director="s1", seat_price_cents=draw(st.sampled_from([None, 5000]))))
+        series_rows.append(
+            series(
+                f"S-{i}",
+                c.id,
+                draw(st.sampled_from(STAFF_IDS)),
+                active=draw(st.booleans()),
+                until=draw(st.sampled_from([None, AT + dt.timedelta(days=20), AT - dt.timedelta(days=2)])),
+            )
+        )
+    a = actual(
+        rows,
+        clients,
+        appts,
+        series_rows,
+        practice(owner="s0", clinical_director="s1", seat_price_cents=draw(st.sampled_from([None, 5000]))),
+    )
     specs: list[dict[str, Any]] = [{"id": "s0"}, {"id": "s1"}]
     for sid in STAFF_IDS[2:]:
         if draw(st.integers(0, 9)) == 0:
             continue  # unmanaged
         spec: dict[str, Any] = {"id": sid, "active": draw(st.sampled_from([True, True, False]))}
-        spec["deactivate_on"] = draw(st.sampled_from([None, None, dt.date(2026, 11, 20), dt.date(2026, 12, 5), dt.date(2026, 12, 20)]))
+        spec["deactivate_on"] = draw(
+            st.sampled_from([None, None, dt.date(2026, 11, 20), dt.date(2026, 12, 5), dt.date(2026, 12, 20)])
+        )
         spec["offboarding"] = draw(st.sampled_from(["standard", "handover"]))
         spec["successor"] = draw(st.sampled_from([None, "s0", "s1", "s1", *[s for s in STAFF_IDS if s != sid]]))
         specs.append(spec)
@@ -123,7 +168,13 @@ def worlds(draw: st.DrawFn) -> tuple[DesiredState, ActualState]:
             entries.append({"id": c.id, "primary": draw(st.sampled_from(["s0", "s1", *STAFF_IDS]))})
         elif choice == "dup" and len(clients) > 1:
             entries.append({"id": c.id, "duplicate_of": draw(st.sampled_from([x.id for x in clients if x.id != c.id]))})
-    d = desired(specs, entries, owner="s0", clinical_director="s1", unmanaged_staff=draw(st.sampled_from(["ignore", "report", "deactivate"])))
+    d = desired(
+        specs,
+        entries,
+        owner="s0",
+        clinical_director="s1",
+        unmanaged_staff=draw(st.sampled_from(["ignore", "report", "deactivate"])),
+    )
     return d, a
 
 
@@ -139,12 +190,17 @@ def _plan(d: DesiredState, a: ActualState) -> Plan | None:
 
 def _reversed(a: ActualState) -> ActualState:
     rev = lambda m: dict(reversed(list(m.items())))  # noqa: E731
-    return dataclasses.replace(a, staff=rev(a.staff), clients=rev(a.clients), appointments=rev(a.appointments), series=rev(a.series))
+    return dataclasses.replace(
+        a, staff=rev(a.staff), clients=rev(a.clients), appointments=rev(a.appointments), series=rev(a.series)
+    )
 
 
 # PLANNER_EXAMPLES=5000 for a deeper (slower) search; the suite's default stays quick.
-PROPS = settings(max_examples=int(os.environ.get("PLANNER_EXAMPLES", "300")), deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(
+    max_examples=int(os.environ.get("PLANNER_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @PROPS
@@ -173,8 +229,12 @@ SCALARS = st.none() | st.booleans() | st.integers() | st.text()
 ACTIONS = st.lists(
     st.builds(
         lambda t, target, staff, changes, reason, drift, context: (t, target, staff, changes, reason, drift, context),
-        st.sampled_from(list(T)), st.text(min_size=1), st.none() | st.text(),
-        st.dictionaries(st.text(), st.tuples(SCALARS, SCALARS), max_size=3), st.text(), st.booleans(),
+        st.sampled_from(list(T)),
+        st.text(min_size=1),
+        st.none() | st.text(),
+        st.dictionaries(st.text(), st.tuples(SCALARS, SCALARS), max_size=3),
+        st.text(),
+        st.booleans(),
         st.dictionaries(st.text(), SCALARS, max_size=2),
     ),
     max_size=8,
@@ -188,10 +248,18 @@ def test_the_plan_file_is_the_plan_json_one_action_per_line(raw: list[Any], warn
 
     from reconciler.model.actions import Action, Plan
 
-    actions = tuple(Action(i, t, target, staff, changes, reason, tuple(range(1, i)), drift, context)
-                    for i, (t, target, staff, changes, reason, drift, context) in enumerate(raw, 1))
-    p = Plan(as_of="2026-11-24T15:00:00Z", db_fingerprint="sha256:x", config_digest="sha256:y",
-             actions=actions, warnings=tuple(warnings), generated_at="2026-11-24T15:00:01Z")
+    actions = tuple(
+        Action(i, t, target, staff, changes, reason, tuple(range(1, i)), drift, context)
+        for i, (t, target, staff, changes, reason, drift, context) in enumerate(raw, 1)
+    )
+    p = Plan(
+        as_of="2026-11-24T15:00:00Z",
+        db_fingerprint="sha256:x",
+        config_digest="sha256:y",
+        actions=actions,
+        warnings=tuple(warnings),
+        generated_at="2026-11-24T15:00:01Z",
+    )
     text = p.dumps()
     assert json.loads(text) == {**p.to_json(), "plan_id": p.plan_id}
     lines = text.splitlines()

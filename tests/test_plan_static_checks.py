@@ -25,19 +25,26 @@ NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 BASE = MATCHING_CONFIG
 
 CASES = [
-    ("successor cycle",
-     {"{id: bsmith, name: Beth Smith, role: clinician}":
-      "{id: bsmith, name: Beth Smith, role: clinician, active: false, offboarding: handover, successor: jdoe}",
-      "{id: jdoe, name: Jon Doe, role: clinician}":
-      "{id: jdoe, name: Jon Doe, role: clinician, active: false, offboarding: handover, successor: bsmith}"},
-     "successor cycle"),
-    ("unknown offboarding policy",
-     {"{id: bsmith, name: Beth Smith, role: clinician}":
-      "{id: bsmith, name: Beth Smith, role: clinician, active: false, offboarding: gentle}"},
-     "unknown policy 'gentle'"),
-    ("owner leaving",
-     {"{id: alee, name: Ana Lee, role: owner}": "{id: alee, name: Ana Lee, role: owner, active: false}"},
-     "alee is the practice owner"),
+    (
+        "successor cycle",
+        {
+            "{id: bsmith, name: Beth Smith, role: clinician}": "{id: bsmith, name: Beth Smith, role: clinician, active: false, offboarding: handover, successor: jdoe}",
+            "{id: jdoe, name: Jon Doe, role: clinician}": "{id: jdoe, name: Jon Doe, role: clinician, active: false, offboarding: handover, successor: bsmith}",
+        },
+        "successor cycle",
+    ),
+    (
+        "unknown offboarding policy",
+        {
+            "{id: bsmith, name: Beth Smith, role: clinician}": "{id: bsmith, name: Beth Smith, role: clinician, active: false, offboarding: gentle}"
+        },
+        "unknown policy 'gentle'",
+    ),
+    (
+        "owner leaving",
+        {"{id: alee, name: Ana Lee, role: owner}": "{id: alee, name: Ana Lee, role: owner, active: false}"},
+        "alee is the practice owner",
+    ),
 ]
 
 
@@ -58,9 +65,15 @@ def _config(tmp_path: Path, edits: dict[str, str]) -> Path:
 
 
 @pytest.mark.parametrize("edits,needle", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_plan_reports_the_static_errors_validate_reports(engine: Engine, tmp_path: Path, edits: dict[str, str], needle: str) -> None:
+def test_plan_reports_the_static_errors_validate_reports(
+    engine: Engine, tmp_path: Path, edits: dict[str, str], needle: str
+) -> None:
     desired = load_config(_config(tmp_path, edits))
-    validated = [(str(p.location), p.message) for p in validate_config(desired, NativeTarget(engine), at_text=AT, now=NOW) if p.severity == "error"]
+    validated = [
+        (str(p.location), p.message)
+        for p in validate_config(desired, NativeTarget(engine), at_text=AT, now=NOW)
+        if p.severity == "error"
+    ]
     with pytest.raises(ValidationFailed) as err:
         compute_plan(NativeTarget(engine), desired, at_text=AT, now=NOW, allow_mass_change=True)
     planned = [(str(p.location), p.message) for p in err.value.problems]
@@ -71,6 +84,12 @@ def test_plan_reports_the_static_errors_validate_reports(engine: Engine, tmp_pat
 
 
 def test_a_valid_config_still_plans(engine: Engine, tmp_path: Path) -> None:
-    desired = load_config(_config(tmp_path, {"{id: bsmith, name: Beth Smith, role: clinician}":
-                                             "{id: bsmith, name: Beth Smith, role: clinician, active: false}"}))
+    desired = load_config(
+        _config(
+            tmp_path,
+            {
+                "{id: bsmith, name: Beth Smith, role: clinician}": "{id: bsmith, name: Beth Smith, role: clinician, active: false}"
+            },
+        )
+    )
     assert compute_plan(NativeTarget(engine), desired, at_text=AT, now=NOW).summary["staff.deactivate"] == 1

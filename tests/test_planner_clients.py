@@ -26,15 +26,36 @@ EXTRA = [
 ]
 
 CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]], dict[str, Any]]] = [
-    ("status inactive", {"id": "C-3", "status": "inactive"}, [("client.inactivate", "C-3")],
-     {"status": ("active", "inactive"), "primary": ("jdoe", None)}),
-    ("status active reactivates with primary", {"id": "C-IN", "status": "active", "primary": "jdoe"}, [("client.reactivate", "C-IN")],
-     {"status": ("inactive", "active"), "primary": (None, "jdoe")}),
-    ("primary reassigns", {"id": "C-3", "primary": "cdavis"}, [("client.reassign", "C-3")], {"primary": ("jdoe", "cdavis")}),
-    ("duplicate_of marks duplicate", {"id": "C-3", "duplicate_of": "C-4"}, [("client.mark_duplicate", "C-3")],
-     {"status": ("active", "inactive"), "duplicate_of": (None, "C-4"), "primary": ("jdoe", None)}),
-    ("status deleted exports then deletes", {"id": "C-3", "status": "deleted"}, [("export.write", "C-3"), ("client.delete", "C-3")],
-     {"status": ("active", "deleted"), "deleted_at": (None, "2026-11-24T15:00:00Z"), "primary": ("jdoe", None)}),
+    (
+        "status inactive",
+        {"id": "C-3", "status": "inactive"},
+        [("client.inactivate", "C-3")],
+        {"status": ("active", "inactive"), "primary": ("jdoe", None)},
+    ),
+    (
+        "status active reactivates with primary",
+        {"id": "C-IN", "status": "active", "primary": "jdoe"},
+        [("client.reactivate", "C-IN")],
+        {"status": ("inactive", "active"), "primary": (None, "jdoe")},
+    ),
+    (
+        "primary reassigns",
+        {"id": "C-3", "primary": "cdavis"},
+        [("client.reassign", "C-3")],
+        {"primary": ("jdoe", "cdavis")},
+    ),
+    (
+        "duplicate_of marks duplicate",
+        {"id": "C-3", "duplicate_of": "C-4"},
+        [("client.mark_duplicate", "C-3")],
+        {"status": ("active", "inactive"), "duplicate_of": (None, "C-4"), "primary": ("jdoe", None)},
+    ),
+    (
+        "status deleted exports then deletes",
+        {"id": "C-3", "status": "deleted"},
+        [("export.write", "C-3"), ("client.delete", "C-3")],
+        {"status": ("active", "deleted"), "deleted_at": (None, "2026-11-24T15:00:00Z"), "primary": ("jdoe", None)},
+    ),
     ("already matching: nothing", {"id": "C-3", "primary": "jdoe", "status": "active"}, [], {}),
     ("already inactive: nothing", {"id": "C-IN", "status": "inactive"}, [], {}),
     ("recently deleted: nothing yet", {"id": "C-DELNEW", "status": "deleted"}, [], {}),
@@ -72,13 +93,29 @@ def test_purge_boundary_is_strictly_more_than_30_days() -> None:
 
 ERRORS = [
     ("reactivation needs a primary", {"id": "C-IN", "status": "active"}, "reactivation needs an active primary"),
-    ("reactivation to an inactive professional", {"id": "C-IN", "status": "active", "primary": "tnguyen"}, "primary tnguyen is inactive"),
-    ("reassign to an unknown professional", {"id": "C-3", "primary": "nobody"}, "primary 'nobody' is not a declared staff member"),
+    (
+        "reactivation to an inactive professional",
+        {"id": "C-IN", "status": "active", "primary": "tnguyen"},
+        "primary tnguyen is inactive",
+    ),
+    (
+        "reassign to an unknown professional",
+        {"id": "C-3", "primary": "nobody"},
+        "primary 'nobody' is not a declared staff member",
+    ),
     ("client not in the database", {"id": "C-404", "status": "inactive"}, "client C-404 is not in the database"),
     ("deleted client cannot come back", {"id": "C-DELNEW", "status": "active"}, "is deleted in the database"),
     ("duplicate of itself", {"id": "C-3", "duplicate_of": "C-3"}, "cannot be a duplicate of itself"),
-    ("duplicate of a missing client", {"id": "C-3", "duplicate_of": "C-404"}, "duplicate_of C-404 is not in the database"),
-    ("inactive with a primary", {"id": "C-3", "status": "inactive", "primary": "jdoe"}, "is to be made inactive but names a primary (jdoe)"),
+    (
+        "duplicate of a missing client",
+        {"id": "C-3", "duplicate_of": "C-404"},
+        "duplicate_of C-404 is not in the database",
+    ),
+    (
+        "inactive with a primary",
+        {"id": "C-3", "status": "inactive", "primary": "jdoe"},
+        "is to be made inactive but names a primary (jdoe)",
+    ),
 ]
 
 
@@ -97,7 +134,11 @@ def test_primary_on_an_inactive_client_without_status_active_only_warns() -> Non
 
 
 def test_explicit_actions_are_grouped_under_the_current_primary() -> None:
-    p = P(world_desired(clients=[{"id": "C-3", "primary": "cdavis"}, {"id": "C-IN", "status": "active", "primary": "jdoe"}]),
-          world(extra_clients=EXTRA))
+    p = P(
+        world_desired(
+            clients=[{"id": "C-3", "primary": "cdavis"}, {"id": "C-IN", "status": "active", "primary": "jdoe"}]
+        ),
+        world(extra_clients=EXTRA),
+    )
     assert one(p, "client.reassign", "C-3").staff == "jdoe"
     assert one(p, "client.reactivate", "C-IN").staff == "jdoe"

@@ -44,21 +44,52 @@ def test_client_explicitly_assigned_to_a_leaving_professional_is_an_error() -> N
 
 
 DRIFT_CASES = [
-    ("client of an inactive professional, no balance -> inactivated", [client("C-T", "tnguyen")], [], [],
-     [("client.inactivate", "C-T")]),
-    ("client of an inactive professional with balance -> clinical director", [client("C-T", "tnguyen", balance_cents=10)], [], [],
-     [("client.reassign", "C-T")]),
-    ("future session with an inactive professional -> cancelled", [], [appt("A-T", "C-3", "tnguyen", "2026-12-01T15:00:00Z"),
-     appt("A-TPAST", "C-3", "tnguyen", "2026-11-01T15:00:00Z")], [], [("appointment.cancel", "A-T")]),
-    ("active series of an inactive professional -> ended", [], [], [series("S-T", "C-3", "tnguyen")], [("series.end", "S-T")]),
+    (
+        "client of an inactive professional, no balance -> inactivated",
+        [client("C-T", "tnguyen")],
+        [],
+        [],
+        [("client.inactivate", "C-T")],
+    ),
+    (
+        "client of an inactive professional with balance -> clinical director",
+        [client("C-T", "tnguyen", balance_cents=10)],
+        [],
+        [],
+        [("client.reassign", "C-T")],
+    ),
+    (
+        "future session with an inactive professional -> cancelled",
+        [],
+        [
+            appt("A-T", "C-3", "tnguyen", "2026-12-01T15:00:00Z"),
+            appt("A-TPAST", "C-3", "tnguyen", "2026-11-01T15:00:00Z"),
+        ],
+        [],
+        [("appointment.cancel", "A-T")],
+    ),
+    (
+        "active series of an inactive professional -> ended",
+        [],
+        [],
+        [series("S-T", "C-3", "tnguyen")],
+        [("series.end", "S-T")],
+    ),
 ]
 
 
-@pytest.mark.parametrize("clients,appts,series_rows,expected", [c[1:] for c in DRIFT_CASES], ids=[c[0] for c in DRIFT_CASES])
-def test_drift_is_planned_back_and_marked(clients: list[Any], appts: list[Any], series_rows: list[Any], expected: list[tuple[str, str]]) -> None:
+@pytest.mark.parametrize(
+    "clients,appts,series_rows,expected", [c[1:] for c in DRIFT_CASES], ids=[c[0] for c in DRIFT_CASES]
+)
+def test_drift_is_planned_back_and_marked(
+    clients: list[Any], appts: list[Any], series_rows: list[Any], expected: list[tuple[str, str]]
+) -> None:
     p = P(world_desired(), world(extra_clients=clients, extra_appts=appts, extra_series=series_rows))
     assert steps(p) == expected
-    assert all(a.drift and a.staff == "tnguyen" and a.reason.startswith("drift: tnguyen is inactive (policy standard)") for a in p.actions)
+    assert all(
+        a.drift and a.staff == "tnguyen" and a.reason.startswith("drift: tnguyen is inactive (policy standard)")
+        for a in p.actions
+    )
 
 
 def test_drift_with_a_policy_that_needs_an_absent_successor_is_flagged() -> None:
@@ -68,10 +99,14 @@ def test_drift_with_a_policy_that_needs_an_absent_successor_is_flagged() -> None
 
 
 def test_max_caseload_is_checked_after_transfers() -> None:
-    d = world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}, "jdoe": {"max_caseload": 2}})
+    d = world_desired(
+        {"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}, "jdoe": {"max_caseload": 2}}
+    )
     err = failure(d)
     assert "staff jdoe would have 3 active clients, above max_caseload 2" in str(err)
-    ok = world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}, "jdoe": {"max_caseload": 3}})
+    ok = world_desired(
+        {"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}, "jdoe": {"max_caseload": 3}}
+    )
     assert P(ok).actions
 
 
@@ -79,22 +114,36 @@ def test_client_plan_limit() -> None:
     a = world(extra_clients=[client("C-IN", None, status="inactive")])
     d = world_desired(clients=[{"id": "C-IN", "status": "active", "primary": "jdoe"}], client_plan_limit=4)
     assert "above the client plan limit 4" in str(failure(d, a))
-    assert P(world_desired(clients=[{"id": "C-IN", "status": "active", "primary": "jdoe"}], client_plan_limit=5), a).actions
+    assert P(
+        world_desired(clients=[{"id": "C-IN", "status": "active", "primary": "jdoe"}], client_plan_limit=5), a
+    ).actions
 
 
 GUARD_CASES = [
     ("one of four clients inactivated (25 %) is refused", {"bsmith": {"active": False}}, {}, True),
     ("bound raised to 30 % passes", {"bsmith": {"active": False}}, {"max_change_percent": 30}, False),
-    ("two of five staff (40 %) is refused", {"bsmith": {"active": False, "offboarding": "keep"}, "cdavis": {"active": False, "offboarding": "keep"}},
-     {"max_change_percent": 30}, True),
+    (
+        "two of five staff (40 %) is refused",
+        {"bsmith": {"active": False, "offboarding": "keep"}, "cdavis": {"active": False, "offboarding": "keep"}},
+        {"max_change_percent": 30},
+        True,
+    ),
 ]
 
 
-@pytest.mark.parametrize("overrides,practice_kw,is_refused", [c[1:] for c in GUARD_CASES], ids=[c[0] for c in GUARD_CASES])
+@pytest.mark.parametrize(
+    "overrides,practice_kw,is_refused", [c[1:] for c in GUARD_CASES], ids=[c[0] for c in GUARD_CASES]
+)
 def test_blast_radius_guard(overrides: dict[str, Any], practice_kw: dict[str, Any], is_refused: bool) -> None:
     keep = {"name": "keep", "other_clients": "transfer", "clients_with_balance": "clinical_director"}
     d = world_desired(overrides, policies=[keep], **practice_kw)
-    d = d.model_copy(update={"staff": tuple(s.model_copy(update={"successor": "jdoe"}) if s.id in ("bsmith", "cdavis") else s for s in d.staff)})
+    d = d.model_copy(
+        update={
+            "staff": tuple(
+                s.model_copy(update={"successor": "jdoe"}) if s.id in ("bsmith", "cdavis") else s for s in d.staff
+            )
+        }
+    )
     if is_refused:
         with pytest.raises(PlanRefused) as exc:
             P(d, allow_mass_change=False)
@@ -113,20 +162,26 @@ def test_seats_and_prorated_credit() -> None:
     assert p.extra["seat_credits"] == [{"staff": "bsmith", "action": deact.id, "credit_cents": 700}]
 
 
-@pytest.mark.parametrize("price,day,at,expected", [
-    (3000, 1, "2026-11-24T15:00:00+00:00", 700),
-    (3000, 1, "2026-11-01T05:00:00+00:00", 3000),     # first day of the cycle (00:00 local)
-    (3000, 1, "2026-11-01T03:00:00+00:00", 96),       # still 2026-10-31 in New York: 1 of 31 days
-    (3100, 15, "2026-12-20T12:00:00+00:00", 2600),    # cycle Dec 15 - Jan 15 (31 days), 26 remain
-    (999, 28, "2026-03-01T12:00:00+00:00", 963),      # cycle Feb 28 - Mar 28 (28 days), 27 remain
-], ids=["mid-cycle", "cycle-start", "timezone-date", "cycle-over-new-year", "short-february"])
+@pytest.mark.parametrize(
+    "price,day,at,expected",
+    [
+        (3000, 1, "2026-11-24T15:00:00+00:00", 700),
+        (3000, 1, "2026-11-01T05:00:00+00:00", 3000),  # first day of the cycle (00:00 local)
+        (3000, 1, "2026-11-01T03:00:00+00:00", 96),  # still 2026-10-31 in New York: 1 of 31 days
+        (3100, 15, "2026-12-20T12:00:00+00:00", 2600),  # cycle Dec 15 - Jan 15 (31 days), 26 remain
+        (999, 28, "2026-03-01T12:00:00+00:00", 963),  # cycle Feb 28 - Mar 28 (28 days), 27 remain
+    ],
+    ids=["mid-cycle", "cycle-start", "timezone-date", "cycle-over-new-year", "short-february"],
+)
 def test_prorated_credit_cents(price: int, day: int, at: str, expected: int) -> None:
     assert prorated_credit_cents(price, day, dt.datetime.fromisoformat(at), TZ) == expected
 
 
 def test_plan_is_deterministic_and_ids_follow_dependencies() -> None:
-    d = world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}},
-                      clients=[{"id": "C-3", "status": "deleted"}])
+    d = world_desired(
+        {"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}},
+        clients=[{"id": "C-3", "status": "deleted"}],
+    )
     first, second = P(d).dumps(), P(d).dumps()
     assert first == second
     p = P(d)

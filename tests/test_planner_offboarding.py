@@ -24,13 +24,20 @@ LEAVE = {"bsmith": {"active": False}}
 def test_standard_offboarding_is_the_four_steps_in_order() -> None:
     p = P(world_desired(LEAVE))
     assert steps(p) == [
-        ("appointment.cancel", "A-1"), ("appointment.cancel", "A-3"), ("series.end", "S-1"),
-        ("client.inactivate", "C-1"), ("client.reassign", "C-2"), ("staff.deactivate", "bsmith"),
+        ("appointment.cancel", "A-1"),
+        ("appointment.cancel", "A-3"),
+        ("series.end", "S-1"),
+        ("client.inactivate", "C-1"),
+        ("client.reassign", "C-2"),
+        ("staff.deactivate", "bsmith"),
     ]
     assert [a.id for a in p.actions] == [1, 2, 3, 4, 5, 6]
     cancel = one(p, "appointment.cancel", "A-1")
     assert cancel.reason == "bsmith offboarding (policy standard): future session cancelled"
-    assert dict(cancel.changes) == {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "Provider is no longer with the practice")}
+    assert dict(cancel.changes) == {
+        "status": ("scheduled", "cancelled"),
+        "cancel_reason": (None, "Provider is no longer with the practice"),
+    }
     assert all(a.staff == "bsmith" and not a.drift for a in p.actions)
     deact = one(p, "staff.deactivate", "bsmith")
     assert deact.depends_on == (1, 2, 3, 4, 5)
@@ -44,7 +51,12 @@ def test_past_cancelled_and_other_professionals_sessions_are_never_touched() -> 
 
 
 def test_session_starting_exactly_now_is_future() -> None:
-    a = world(extra_appts=[appt("A-NOW", "C-1", "bsmith", "2026-11-24T15:00:00Z"), appt("A-JUST", "C-1", "bsmith", "2026-11-24T14:59:59Z")])
+    a = world(
+        extra_appts=[
+            appt("A-NOW", "C-1", "bsmith", "2026-11-24T15:00:00Z"),
+            appt("A-JUST", "C-1", "bsmith", "2026-11-24T14:59:59Z"),
+        ]
+    )
     p = P(world_desired(LEAVE), a)
     assert by_target(p, "A-NOW") and not by_target(p, "A-JUST")
 
@@ -71,25 +83,80 @@ def test_client_actions_depend_on_their_sessions_and_sessions_on_the_export() ->
 
 
 POLICY_CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]], dict[str, Any]]] = [
-    ("future_sessions=cancel", {"future_sessions": "cancel"}, [("appointment.cancel", "A-1"), ("series.end", "S-1")], {}),
-    ("future_sessions=transfer", {"future_sessions": "transfer"}, [("appointment.transfer", "A-1"), ("series.transfer", "S-1")],
-     {"A-1": {"staff": ("bsmith", "jdoe")}, "S-1": {"staff": ("bsmith", "jdoe")}}),
-    ("balance->owner", {"clients_with_balance": "owner"}, [("client.reassign", "C-2")], {"C-2": {"primary": ("bsmith", "alee")}}),
-    ("balance->clinical_director", {"clients_with_balance": "clinical_director"}, [("client.reassign", "C-2")], {"C-2": {"primary": ("bsmith", "mkhan")}}),
-    ("balance->successor", {"clients_with_balance": "successor"}, [("client.reassign", "C-2")], {"C-2": {"primary": ("bsmith", "jdoe")}}),
-    ("balance->staff id", {"clients_with_balance": "cdavis"}, [("client.reassign", "C-2")], {"C-2": {"primary": ("bsmith", "cdavis")}}),
-    ("other_clients=inactivate", {"other_clients": "inactivate"}, [("client.inactivate", "C-1")],
-     {"C-1": {"status": ("active", "inactive"), "primary": ("bsmith", None)}}),
-    ("other_clients=transfer", {"other_clients": "transfer"}, [("client.reassign", "C-1")], {"C-1": {"primary": ("bsmith", "jdoe")}}),
-    ("export=csv", {"export": "csv"}, [("export.write", "bsmith")], {"bsmith": {"format": (None, "csv"), "file": (None, "bsmith-20261124T150000Z.csv")}}),
+    (
+        "future_sessions=cancel",
+        {"future_sessions": "cancel"},
+        [("appointment.cancel", "A-1"), ("series.end", "S-1")],
+        {},
+    ),
+    (
+        "future_sessions=transfer",
+        {"future_sessions": "transfer"},
+        [("appointment.transfer", "A-1"), ("series.transfer", "S-1")],
+        {"A-1": {"staff": ("bsmith", "jdoe")}, "S-1": {"staff": ("bsmith", "jdoe")}},
+    ),
+    (
+        "balance->owner",
+        {"clients_with_balance": "owner"},
+        [("client.reassign", "C-2")],
+        {"C-2": {"primary": ("bsmith", "alee")}},
+    ),
+    (
+        "balance->clinical_director",
+        {"clients_with_balance": "clinical_director"},
+        [("client.reassign", "C-2")],
+        {"C-2": {"primary": ("bsmith", "mkhan")}},
+    ),
+    (
+        "balance->successor",
+        {"clients_with_balance": "successor"},
+        [("client.reassign", "C-2")],
+        {"C-2": {"primary": ("bsmith", "jdoe")}},
+    ),
+    (
+        "balance->staff id",
+        {"clients_with_balance": "cdavis"},
+        [("client.reassign", "C-2")],
+        {"C-2": {"primary": ("bsmith", "cdavis")}},
+    ),
+    (
+        "other_clients=inactivate",
+        {"other_clients": "inactivate"},
+        [("client.inactivate", "C-1")],
+        {"C-1": {"status": ("active", "inactive"), "primary": ("bsmith", None)}},
+    ),
+    (
+        "other_clients=transfer",
+        {"other_clients": "transfer"},
+        [("client.reassign", "C-1")],
+        {"C-1": {"primary": ("bsmith", "jdoe")}},
+    ),
+    (
+        "export=csv",
+        {"export": "csv"},
+        [("export.write", "bsmith")],
+        {"bsmith": {"format": (None, "csv"), "file": (None, "bsmith-20261124T150000Z.csv")}},
+    ),
     ("export=none", {"export": "none"}, [], {}),
-    ("cancel_reason", {"cancel_reason": "Moving away"}, [("appointment.cancel", "A-1")], {"A-1": {"cancel_reason": (None, "Moving away")}}),
+    (
+        "cancel_reason",
+        {"cancel_reason": "Moving away"},
+        [("appointment.cancel", "A-1")],
+        {"A-1": {"cancel_reason": (None, "Moving away")}},
+    ),
 ]
 
 
-@pytest.mark.parametrize("fields,expected_steps,expected_changes", [c[1:] for c in POLICY_CASES], ids=[c[0] for c in POLICY_CASES])
-def test_each_policy_field(fields: dict[str, Any], expected_steps: list[tuple[str, str]], expected_changes: dict[str, Any]) -> None:
-    d = world_desired({"bsmith": {"active": False, "offboarding": "custom", "successor": "jdoe"}}, policies=[{"name": "custom", **fields}])
+@pytest.mark.parametrize(
+    "fields,expected_steps,expected_changes", [c[1:] for c in POLICY_CASES], ids=[c[0] for c in POLICY_CASES]
+)
+def test_each_policy_field(
+    fields: dict[str, Any], expected_steps: list[tuple[str, str]], expected_changes: dict[str, Any]
+) -> None:
+    d = world_desired(
+        {"bsmith": {"active": False, "offboarding": "custom", "successor": "jdoe"}},
+        policies=[{"name": "custom", **fields}],
+    )
     p = P(d)
     for step in expected_steps:
         assert step in steps(p)
@@ -102,16 +169,43 @@ def test_each_policy_field(fields: dict[str, Any], expected_steps: list[tuple[st
 
 
 EXPLICIT_CASES = [
-    ("explicit primary wins over inactivate", {"id": "C-1", "primary": "cdavis"}, "C-1", ("client.reassign", {"primary": ("bsmith", "cdavis")})),
-    ("explicit inactive wins over balance rule", {"id": "C-2", "status": "inactive"}, "C-2", ("client.inactivate", {"status": ("active", "inactive"), "primary": ("bsmith", None)})),
-    ("explicit duplicate wins", {"id": "C-1", "duplicate_of": "C-3"}, "C-1", ("client.mark_duplicate", {"duplicate_of": (None, "C-3")})),
-    ("entry without decision falls back to policy", {"id": "C-2"}, "C-2", ("client.reassign", {"primary": ("bsmith", "mkhan")})),
-    ("explicit active keeps policy reassignment", {"id": "C-2", "status": "active"}, "C-2", ("client.reassign", {"primary": ("bsmith", "mkhan")})),
+    (
+        "explicit primary wins over inactivate",
+        {"id": "C-1", "primary": "cdavis"},
+        "C-1",
+        ("client.reassign", {"primary": ("bsmith", "cdavis")}),
+    ),
+    (
+        "explicit inactive wins over balance rule",
+        {"id": "C-2", "status": "inactive"},
+        "C-2",
+        ("client.inactivate", {"status": ("active", "inactive"), "primary": ("bsmith", None)}),
+    ),
+    (
+        "explicit duplicate wins",
+        {"id": "C-1", "duplicate_of": "C-3"},
+        "C-1",
+        ("client.mark_duplicate", {"duplicate_of": (None, "C-3")}),
+    ),
+    (
+        "entry without decision falls back to policy",
+        {"id": "C-2"},
+        "C-2",
+        ("client.reassign", {"primary": ("bsmith", "mkhan")}),
+    ),
+    (
+        "explicit active keeps policy reassignment",
+        {"id": "C-2", "status": "active"},
+        "C-2",
+        ("client.reassign", {"primary": ("bsmith", "mkhan")}),
+    ),
 ]
 
 
 @pytest.mark.parametrize("entry,target,expected", [c[1:] for c in EXPLICIT_CASES], ids=[c[0] for c in EXPLICIT_CASES])
-def test_explicit_client_entry_wins_over_policy(entry: dict[str, Any], target: str, expected: tuple[str, dict[str, Any]]) -> None:
+def test_explicit_client_entry_wins_over_policy(
+    entry: dict[str, Any], target: str, expected: tuple[str, dict[str, Any]]
+) -> None:
     p = P(world_desired(LEAVE, clients=[entry]))
     acts = [a for a in by_target(p, target)]
     assert len(acts) == 1
@@ -135,10 +229,18 @@ SCHED = {"bsmith": {"deactivate_on": dt.date(2026, 12, 2)}}
 
 
 def test_scheduled_deactivation_records_the_date_and_handles_bookings_from_the_instant() -> None:
-    a = world(extra_appts=[appt("A-EDGE", "C-1", "bsmith", "2026-12-02T05:00:00Z"), appt("A-BEFORE", "C-1", "bsmith", "2026-12-02T04:59:00Z")])
+    a = world(
+        extra_appts=[
+            appt("A-EDGE", "C-1", "bsmith", "2026-12-02T05:00:00Z"),
+            appt("A-BEFORE", "C-1", "bsmith", "2026-12-02T04:59:00Z"),
+        ]
+    )
     p = P(world_desired(SCHED), a)
     assert steps(p) == [
-        ("staff.schedule_deactivation", "bsmith"), ("appointment.cancel", "A-EDGE"), ("appointment.cancel", "A-3"), ("series.end", "S-1"),
+        ("staff.schedule_deactivation", "bsmith"),
+        ("appointment.cancel", "A-EDGE"),
+        ("appointment.cancel", "A-3"),
+        ("series.end", "S-1"),
     ]
     assert dict(p.actions[0].changes) == {"deactivate_on": (None, "2026-12-02")}
     # Ahead of the date the series only stops at the instant: the sessions before it still happen.
@@ -154,8 +256,9 @@ def test_a_series_ended_ahead_of_the_date_is_left_alone_then_made_inactive_on_th
     s1 = dataclasses.replace(ended.series["S-1"], until=dt.datetime(2026, 12, 2, 5, 0, tzinfo=dt.timezone.utc))
     ended = dataclasses.replace(ended, series={**ended.series, "S-1": s1})
     assert ("series.end", "S-1") not in steps(P(world_desired(SCHED), ended))
-    on_the_date = plan(world_desired(SCHED), ended, dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.timezone.utc),
-                       allow_mass_change=True)
+    on_the_date = plan(
+        world_desired(SCHED), ended, dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.timezone.utc), allow_mass_change=True
+    )
     assert dict(one(on_the_date, "series.end", "S-1").changes) == {"active": (True, False)}
 
 
@@ -169,14 +272,18 @@ def test_scheduled_deactivation_is_recorded_once() -> None:
 def test_changed_date_is_recorded_again_and_withdrawn_date_cleared() -> None:
     a = world(replace={"bsmith": staff("bsmith", deactivate_on=dt.date(2026, 12, 20))})
     changed = P(world_desired(SCHED), a)
-    assert dict(one(changed, "staff.schedule_deactivation", "bsmith").changes) == {"deactivate_on": ("2026-12-20", "2026-12-02")}
+    assert dict(one(changed, "staff.schedule_deactivation", "bsmith").changes) == {
+        "deactivate_on": ("2026-12-20", "2026-12-02")
+    }
     withdrawn = P(world_desired(), a)
     assert steps(withdrawn) == [("staff.schedule_deactivation", "bsmith")]
     assert dict(withdrawn.actions[0].changes) == {"deactivate_on": ("2026-12-20", None)}
 
 
 def test_scheduled_transfer_moves_bookings_and_series_to_the_successor() -> None:
-    d = world_desired({"bsmith": {"deactivate_on": dt.date(2026, 12, 2), "successor": "jdoe", "offboarding": "handover"}})
+    d = world_desired(
+        {"bsmith": {"deactivate_on": dt.date(2026, 12, 2), "successor": "jdoe", "offboarding": "handover"}}
+    )
     p = P(d)
     assert ("appointment.transfer", "A-3") in steps(p) and ("series.transfer", "S-1") in steps(p)
     assert ("appointment.transfer", "A-1") not in steps(p)  # before the date: stays

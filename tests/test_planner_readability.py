@@ -43,20 +43,56 @@ def _with_source(d: DesiredState, source: str, file: str, line: int) -> DesiredS
 @pytest.mark.parametrize(
     "policy, want",
     [
-        ("standard", {
-            ("appointment.cancel", "A-1"): {"client": "C-1", "start": "2026-12-01T15:00:00Z", "end": "2026-12-01T15:50:00Z", "telehealth": False},
-            ("appointment.cancel", "A-3"): {"client": "C-2", "start": "2026-12-03T15:00:00Z", "end": "2026-12-03T15:50:00Z", "telehealth": False},
-            ("series.end", "S-1"): {"client": "C-1", "rrule": "FREQ=WEEKLY;BYDAY=MO", "first_start": "2026-11-02T14:00:00Z"},
-        }),
-        ("handover", {
-            ("appointment.transfer", "A-1"): {"client": "C-1", "start": "2026-12-01T15:00:00Z", "end": "2026-12-01T15:50:00Z", "telehealth": False},
-            ("appointment.transfer", "A-3"): {"client": "C-2", "start": "2026-12-03T15:00:00Z", "end": "2026-12-03T15:50:00Z", "telehealth": False},
-            ("series.transfer", "S-1"): {"client": "C-1", "rrule": "FREQ=WEEKLY;BYDAY=MO", "first_start": "2026-11-02T14:00:00Z"},
-        }),
+        (
+            "standard",
+            {
+                ("appointment.cancel", "A-1"): {
+                    "client": "C-1",
+                    "start": "2026-12-01T15:00:00Z",
+                    "end": "2026-12-01T15:50:00Z",
+                    "telehealth": False,
+                },
+                ("appointment.cancel", "A-3"): {
+                    "client": "C-2",
+                    "start": "2026-12-03T15:00:00Z",
+                    "end": "2026-12-03T15:50:00Z",
+                    "telehealth": False,
+                },
+                ("series.end", "S-1"): {
+                    "client": "C-1",
+                    "rrule": "FREQ=WEEKLY;BYDAY=MO",
+                    "first_start": "2026-11-02T14:00:00Z",
+                },
+            },
+        ),
+        (
+            "handover",
+            {
+                ("appointment.transfer", "A-1"): {
+                    "client": "C-1",
+                    "start": "2026-12-01T15:00:00Z",
+                    "end": "2026-12-01T15:50:00Z",
+                    "telehealth": False,
+                },
+                ("appointment.transfer", "A-3"): {
+                    "client": "C-2",
+                    "start": "2026-12-03T15:00:00Z",
+                    "end": "2026-12-03T15:50:00Z",
+                    "telehealth": False,
+                },
+                ("series.transfer", "S-1"): {
+                    "client": "C-1",
+                    "rrule": "FREQ=WEEKLY;BYDAY=MO",
+                    "first_start": "2026-11-02T14:00:00Z",
+                },
+            },
+        ),
     ],
     ids=["cancel-and-end", "transfer"],
 )
-def test_session_and_series_actions_say_whose_and_when(policy: str, want: dict[tuple[str, str], dict[str, Any]]) -> None:
+def test_session_and_series_actions_say_whose_and_when(
+    policy: str, want: dict[tuple[str, str], dict[str, Any]]
+) -> None:
     d = world_desired({"bsmith": {"active": False, "offboarding": policy, "successor": "jdoe"}})
     p = plan(d, world(), AT)
     got = {(a.type.value, a.target): dict(a.context) for a in p.actions if a.type.entity in ("appointment", "series")}
@@ -70,21 +106,48 @@ def test_the_plan_carries_the_practice_timezone_for_renderers() -> None:
 
 @pytest.mark.parametrize(
     "context, in_json",
-    [({}, False), ({"client": "C-1", "start": "2026-12-01T15:00:00Z", "end": "2026-12-01T15:50:00Z", "telehealth": True}, True)],
+    [
+        ({}, False),
+        ({"client": "C-1", "start": "2026-12-01T15:00:00Z", "end": "2026-12-01T15:50:00Z", "telehealth": True}, True),
+    ],
     ids=["no-context-no-key", "context-round-trips"],
 )
 def test_action_context_in_plan_json(context: dict[str, Any], in_json: bool) -> None:
     a = Action(1, T.APPOINTMENT_CANCEL, "A-1", "bsmith", {"status": ("scheduled", "cancelled")}, "r", context=context)
     doc = a.to_json()
     assert ("context" in doc) is in_json
-    assert list(doc)[:8] == ["id", "type", "target", "staff", "changes", "reason", "depends_on", "drift"]  # SPEC §5 keys unchanged
+    assert list(doc)[:8] == [
+        "id",
+        "type",
+        "target",
+        "staff",
+        "changes",
+        "reason",
+        "depends_on",
+        "drift",
+    ]  # SPEC §5 keys unchanged
     assert Action.from_json(json.loads(json.dumps(doc))) == a
 
 
 def test_a_plan_saved_before_context_existed_reads_with_empty_context() -> None:
-    doc = {"format_version": 1, "as_of": "2026-11-24T15:00:00Z", "db_fingerprint": "sha256:0", "config_digest": "sha256:0",
-           "actions": [{"id": 1, "type": "appointment.cancel", "target": "A-1", "staff": "bsmith",
-                        "changes": {"status": ["scheduled", "cancelled"]}, "reason": "r", "depends_on": [], "drift": False}]}
+    doc = {
+        "format_version": 1,
+        "as_of": "2026-11-24T15:00:00Z",
+        "db_fingerprint": "sha256:0",
+        "config_digest": "sha256:0",
+        "actions": [
+            {
+                "id": 1,
+                "type": "appointment.cancel",
+                "target": "A-1",
+                "staff": "bsmith",
+                "changes": {"status": ["scheduled", "cancelled"]},
+                "reason": "r",
+                "depends_on": [],
+                "drift": False,
+            }
+        ],
+    }
     assert Plan.from_json(doc).actions[0].context == {}
 
 
@@ -106,8 +169,11 @@ def test_config_relative(file: str, source: str, want: str) -> None:
 
 @pytest.mark.parametrize(
     "source, file",  # as config.load_config names them: "<directory as given>/<relative path>"
-    [("/home/ana/practice", "/home/ana/practice/clients.yaml"), ("practice", "practice/clients.yaml"),
-     ("../practice", "../practice/sub/clients.yaml")],
+    [
+        ("/home/ana/practice", "/home/ana/practice/clients.yaml"),
+        ("practice", "practice/clients.yaml"),
+        ("../practice", "../practice/sub/clients.yaml"),
+    ],
     ids=["absolute", "relative", "parent-relative-subdirectory"],
 )
 def test_reasons_cite_the_file_relative_to_the_config_dir(source: str, file: str) -> None:
@@ -126,15 +192,21 @@ PAST_C3 = appt("A-JP", "C-3", "jdoe", "2026-11-20T16:00:00Z")
 @pytest.mark.parametrize(
     "entry, want",
     [
-        ({"id": "C-3", "status": "inactive"},
-         "client C-3 becomes inactive but keeps 3 scheduled sessions and 1 active series (A-J, A-J2, A-J3; S-2): "
-         "cancel them or give them an explicit decision"),
-        ({"id": "C-3", "duplicate_of": "C-4"},
-         "client C-3 is marked a duplicate of C-4 but keeps 3 scheduled sessions and 1 active series (A-J, A-J2, A-J3; S-2): "
-         "cancel them or give them an explicit decision"),
-        ({"id": "C-3", "status": "deleted"},
-         "client C-3 is deleted but keeps 3 scheduled sessions and 1 active series (A-J, A-J2, A-J3; S-2): "
-         "cancel them or give them an explicit decision"),
+        (
+            {"id": "C-3", "status": "inactive"},
+            "client C-3 becomes inactive but keeps 3 scheduled sessions and 1 active series (A-J, A-J2, A-J3; S-2): "
+            "cancel them or give them an explicit decision",
+        ),
+        (
+            {"id": "C-3", "duplicate_of": "C-4"},
+            "client C-3 is marked a duplicate of C-4 but keeps 3 scheduled sessions and 1 active series (A-J, A-J2, A-J3; S-2): "
+            "cancel them or give them an explicit decision",
+        ),
+        (
+            {"id": "C-3", "status": "deleted"},
+            "client C-3 is deleted but keeps 3 scheduled sessions and 1 active series (A-J, A-J2, A-J3; S-2): "
+            "cancel them or give them an explicit decision",
+        ),
     ],
     ids=["inactivated", "marked-duplicate", "deleted"],
 )
@@ -149,8 +221,14 @@ def test_a_closing_client_that_keeps_bookings_is_warned_about(entry: dict[str, A
     [
         ({"id": "C-3", "primary": "cdavis"}, FUTURE_C3, ()),
         ({"id": "C-4", "status": "inactive"}, (), ()),
-        ({"id": "C-4", "status": "inactive"}, (appt("A-4", "C-4", "mkhan", "2026-11-20T15:00:00Z"),
-                                              appt("A-5", "C-4", "mkhan", "2026-12-20T15:00:00Z", status="cancelled")), ()),
+        (
+            {"id": "C-4", "status": "inactive"},
+            (
+                appt("A-4", "C-4", "mkhan", "2026-11-20T15:00:00Z"),
+                appt("A-5", "C-4", "mkhan", "2026-12-20T15:00:00Z", status="cancelled"),
+            ),
+            (),
+        ),
     ],
     ids=["entry-keeps-the-client-active", "no-bookings", "only-past-or-cancelled-bookings"],
 )
@@ -164,18 +242,28 @@ def test_bookings_the_plan_cancels_are_not_counted_as_kept() -> None:
     d = world_desired({"bsmith": {"active": False}}, clients=[{"id": "C-1", "status": "inactive"}])
     p = plan(d, world(extra_appts=(appt("A-X", "C-1", "jdoe", "2026-12-10T15:00:00Z"),)), AT)
     assert ("appointment.cancel", "A-1") in steps(p) and ("series.end", "S-1") in steps(p)
-    assert ("client C-1 becomes inactive but keeps 1 scheduled session (A-X): "
-            "cancel them or give them an explicit decision") in p.warnings
+    assert (
+        "client C-1 becomes inactive but keeps 1 scheduled session (A-X): cancel them or give them an explicit decision"
+    ) in p.warnings
     assert ("appointment.cancel", "A-X") not in steps(p)
 
 
 def test_a_closing_clients_bookings_before_a_scheduled_leavers_date_stay_put() -> None:
     # cdavis leaves on 2026-12-31: only bookings on/after that date move, also for a client the config inactivates.
-    before, after = appt("A-B", "C-3", "cdavis", "2026-12-15T15:00:00Z"), appt("A-A", "C-3", "cdavis", "2027-01-05T15:00:00Z")
-    d = world_desired({"cdavis": {"deactivate_on": "2026-12-31", "successor": "jdoe", "offboarding": "handover"}},
-                      clients=[{"id": "C-3", "status": "inactive"}])
+    before, after = (
+        appt("A-B", "C-3", "cdavis", "2026-12-15T15:00:00Z"),
+        appt("A-A", "C-3", "cdavis", "2027-01-05T15:00:00Z"),
+    )
+    d = world_desired(
+        {"cdavis": {"deactivate_on": "2026-12-31", "successor": "jdoe", "offboarding": "handover"}},
+        clients=[{"id": "C-3", "status": "inactive"}],
+    )
     p = plan(d, world(extra_appts=(before, after), extra_series=(series("S-9", "C-3", "cdavis"),)), AT)
     moved = [s for s in steps(p) if s[0].startswith("appointment.")]
     assert moved == [("appointment.transfer", "A-A")]
-    assert any(w.startswith("client C-3 becomes inactive but keeps 3 scheduled sessions and 2 active series (A-J, A-B, A-A; S-2, S-9)")
-               for w in p.warnings), p.warnings
+    assert any(
+        w.startswith(
+            "client C-3 becomes inactive but keeps 3 scheduled sessions and 2 active series (A-J, A-B, A-A; S-2, S-9)"
+        )
+        for w in p.warnings
+    ), p.warnings

@@ -37,38 +37,95 @@ REASON = "bsmith offboarding (policy standard): future sessions cancelled"
 
 # One realistic action per type, following the ``changes`` conventions of actions.py.
 SAMPLES: dict[ActionType, tuple[str, str | None, dict[str, tuple[Any, Any]]]] = {
-    ActionType.STAFF_CREATE: ("kwu", "kwu", {"name": (None, "Kim Wu"), "role": (None, "clinician"), "active": (None, True)}),
+    ActionType.STAFF_CREATE: (
+        "kwu",
+        "kwu",
+        {"name": (None, "Kim Wu"), "role": (None, "clinician"), "active": (None, True)},
+    ),
     ActionType.STAFF_UPDATE: ("jdoe", "jdoe", {"max_caseload": (40, 45)}),
     ActionType.STAFF_SCHEDULE_DEACTIVATION: ("egarcia", "egarcia", {"deactivate_on": (None, "2026-12-31")}),
     ActionType.STAFF_DEACTIVATE: ("bsmith", "bsmith", {"active": (True, False), "deactivated_at": (None, AS_OF)}),
-    ActionType.STAFF_REACTIVATE: ("tnguyen", "tnguyen", {"active": (False, True), "deactivated_at": ("2026-01-05T17:00:00Z", None)}),
-    ActionType.APPOINTMENT_CANCEL: ("A-5", "bsmith", {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "Provider left")}),
+    ActionType.STAFF_REACTIVATE: (
+        "tnguyen",
+        "tnguyen",
+        {"active": (False, True), "deactivated_at": ("2026-01-05T17:00:00Z", None)},
+    ),
+    ActionType.APPOINTMENT_CANCEL: (
+        "A-5",
+        "bsmith",
+        {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "Provider left")},
+    ),
     ActionType.APPOINTMENT_TRANSFER: ("A-140", "egarcia", {"staff": ("egarcia", "cdavis")}),
     ActionType.SERIES_END: ("S-1", "bsmith", {"active": (True, False), "until": (None, AS_OF)}),
     ActionType.SERIES_TRANSFER: ("S-11", "egarcia", {"staff": ("egarcia", "cdavis")}),
     ActionType.CLIENT_REASSIGN: ("C-1002", "bsmith", {"primary": ("bsmith", "mkhan")}),
-    ActionType.CLIENT_INACTIVATE: ("C-1001", "bsmith", {"status": ("active", "inactive"), "primary": ("bsmith", None), "portal_access": (False, False)}),
+    ActionType.CLIENT_INACTIVATE: (
+        "C-1001",
+        "bsmith",
+        {"status": ("active", "inactive"), "primary": ("bsmith", None), "portal_access": (False, False)},
+    ),
     ActionType.CLIENT_REACTIVATE: ("C-1030", "mkhan", {"status": ("inactive", "active"), "primary": (None, "mkhan")}),
-    ActionType.CLIENT_MARK_DUPLICATE: ("C-1012", "jdoe", {"status": ("active", "inactive"), "duplicate_of": (None, "C-1011"), "primary": ("jdoe", None), "portal_access": (True, False)}),
-    ActionType.CLIENT_DELETE: ("C-1013", "jdoe", {"status": ("active", "deleted"), "deleted_at": (None, AS_OF), "primary": ("jdoe", None), "portal_access": (False, False)}),
+    ActionType.CLIENT_MARK_DUPLICATE: (
+        "C-1012",
+        "jdoe",
+        {
+            "status": ("active", "inactive"),
+            "duplicate_of": (None, "C-1011"),
+            "primary": ("jdoe", None),
+            "portal_access": (True, False),
+        },
+    ),
+    ActionType.CLIENT_DELETE: (
+        "C-1013",
+        "jdoe",
+        {
+            "status": ("active", "deleted"),
+            "deleted_at": (None, AS_OF),
+            "primary": ("jdoe", None),
+            "portal_access": (False, False),
+        },
+    ),
     ActionType.CLIENT_PURGE: ("C-1099", None, {"deleted_at": ("2026-10-01T12:00:00Z", None), "exists": (True, False)}),
-    ActionType.EXPORT_WRITE: ("cdavis", "cdavis", {"format": (None, "fhir"), "file": (None, "cdavis-20261124T150000Z.fhir.json")}),
+    ActionType.EXPORT_WRITE: (
+        "cdavis",
+        "cdavis",
+        {"format": (None, "fhir"), "file": (None, "cdavis-20261124T150000Z.fhir.json")},
+    ),
 }
 
 
-def act(i: int, t: ActionType, *, target: str | None = None, staff: str | None = "default",
-        reason: str = REASON, drift: bool = False, changes: dict[str, tuple[Any, Any]] | None = None) -> Action:
+def act(
+    i: int,
+    t: ActionType,
+    *,
+    target: str | None = None,
+    staff: str | None = "default",
+    reason: str = REASON,
+    drift: bool = False,
+    changes: dict[str, tuple[Any, Any]] | None = None,
+) -> Action:
     s_target, s_staff, s_changes = SAMPLES[t]
     return Action(
-        id=i, type=t, target=target or s_target, staff=s_staff if staff == "default" else staff,
-        changes=changes if changes is not None else s_changes, reason=reason, drift=drift,
+        id=i,
+        type=t,
+        target=target or s_target,
+        staff=s_staff if staff == "default" else staff,
+        changes=changes if changes is not None else s_changes,
+        reason=reason,
+        drift=drift,
     )
 
 
 def plan_of(*actions: Action, **kw: Any) -> Plan:
     kw.setdefault("seats", {"before": 9, "after": 8})
-    return Plan(as_of=AS_OF, db_fingerprint=FP, config_digest=CFG, actions=tuple(actions),
-                generated_at="2026-11-24T15:00:03Z", **kw)
+    return Plan(
+        as_of=AS_OF,
+        db_fingerprint=FP,
+        config_digest=CFG,
+        actions=tuple(actions),
+        generated_at="2026-11-24T15:00:03Z",
+        **kw,
+    )
 
 
 def every_type_plan() -> Plan:
@@ -110,8 +167,12 @@ def test_every_action_type_renders_in_text_and_markdown(t: ActionType) -> None:
 
 @pytest.mark.parametrize("t", list(ActionType), ids=lambda t: t.value)
 def test_json_round_trip_for_every_action_type(t: ActionType) -> None:
-    plan = plan_of(act(1, t, drift=True), act(2, t, reason="second"), warnings=("w",),
-                   extra={"seat_credits": [{"staff": "bsmith", "credit_cents": 1200}]})
+    plan = plan_of(
+        act(1, t, drift=True),
+        act(2, t, reason="second"),
+        warnings=("w",),
+        extra={"seat_credits": [{"staff": "bsmith", "credit_cents": 1200}]},
+    )
     again = Plan.from_json(json.loads(plan.dumps()))
     assert again == plan
     assert again.dumps() == plan.dumps()
@@ -150,22 +211,27 @@ def test_text_groups_per_professional_ordered_by_first_action() -> None:
 
 
 def test_text_keeps_execution_order_inside_a_group() -> None:
-    plan = plan_of(act(1, ActionType.EXPORT_WRITE), act(2, ActionType.APPOINTMENT_CANCEL, staff="cdavis"),
-                   act(3, ActionType.SERIES_TRANSFER, staff="cdavis"), act(4, ActionType.STAFF_DEACTIVATE, staff="cdavis"))
+    plan = plan_of(
+        act(1, ActionType.EXPORT_WRITE),
+        act(2, ActionType.APPOINTMENT_CANCEL, staff="cdavis"),
+        act(3, ActionType.SERIES_TRANSFER, staff="cdavis"),
+        act(4, ActionType.STAFF_DEACTIVATE, staff="cdavis"),
+    )
     text = render_text(plan)
     positions = [text.index(t) for t in ("export.write", "appointment.cancel", "series.transfer", "staff.deactivate")]
     assert positions == sorted(positions)
 
 
 def test_text_shows_changes_compactly_most_telling_field_first() -> None:
-    line = next(ln for ln in render_text(plan_of(act(1, ActionType.CLIENT_INACTIVATE))).splitlines()
-                if "C-1001" in ln)
+    line = next(ln for ln in render_text(plan_of(act(1, ActionType.CLIENT_INACTIVATE))).splitlines() if "C-1001" in ln)
     assert line.endswith("C-1001  status: active → inactive, primary: bsmith → (none), portal_access: false → false")
 
 
 def test_text_shows_a_cancellations_reason_text_once_in_the_runs_header() -> None:
     lines = render_text(plan_of(*cancels(2))).splitlines()
-    assert [ln.strip() for ln in lines if ln.strip().startswith("# ")] == [f'# {REASON} — cancel reason: "Provider left"']
+    assert [ln.strip() for ln in lines if ln.strip().startswith("# ")] == [
+        f'# {REASON} — cancel reason: "Provider left"'
+    ]
     assert [ln for ln in lines if "A-1" in ln][0].endswith("A-1  status: scheduled → cancelled")
 
 
@@ -185,15 +251,20 @@ def test_format_changes(changes: dict[str, tuple[Any, Any]], want: str) -> None:
 
 
 def test_text_prints_a_reason_once_per_run_of_identical_reasons() -> None:
-    plan = plan_of(*cancels(3), act(4, ActionType.SERIES_END, reason="series ended"),
-                   act(5, ActionType.APPOINTMENT_CANCEL, target="A-9"))
+    plan = plan_of(
+        *cancels(3),
+        act(4, ActionType.SERIES_END, reason="series ended"),
+        act(5, ActionType.APPOINTMENT_CANCEL, target="A-9"),
+    )
     reason_lines = [ln.strip() for ln in render_text(plan).splitlines() if ln.strip().startswith("# ")]
     cancelled = f'# {REASON} — cancel reason: "Provider left"'
     assert reason_lines == [cancelled, "# series ended", cancelled]
 
 
 def test_text_marks_drift() -> None:
-    text = render_text(plan_of(act(1, ActionType.CLIENT_REASSIGN, drift=True), act(2, ActionType.CLIENT_REASSIGN, target="C-1003")))
+    text = render_text(
+        plan_of(act(1, ActionType.CLIENT_REASSIGN, drift=True), act(2, ActionType.CLIENT_REASSIGN, target="C-1003"))
+    )
     drifted = next(ln for ln in text.splitlines() if "C-1002" in ln)
     plain = next(ln for ln in text.splitlines() if "C-1003" in ln)
     assert drifted.lstrip().startswith("~!") and "(drift" in drifted
@@ -215,10 +286,16 @@ def test_text_lists_warnings_of_an_empty_plan_too() -> None:
     [
         ({"before": 14, "after": 13}, {}, "Seats: 14 → 13"),
         ({"before": 9, "after": 9}, {}, "Seats: 9 (unchanged)"),
-        ({"before": 9, "after": 8}, {"seat_credits": [{"staff": "bsmith", "credit_cents": 1200}]},
-         "Seats: 9 → 8 (mid-cycle credit $12.00: bsmith $12.00)"),
-        ({"before": 9, "after": 7}, {"seat_credits": {"bsmith": 1200, "cdavis": 350}},
-         "Seats: 9 → 7 (mid-cycle credit $15.50: bsmith $12.00, cdavis $3.50)"),
+        (
+            {"before": 9, "after": 8},
+            {"seat_credits": [{"staff": "bsmith", "credit_cents": 1200}]},
+            "Seats: 9 → 8 (mid-cycle credit $12.00: bsmith $12.00)",
+        ),
+        (
+            {"before": 9, "after": 7},
+            {"seat_credits": {"bsmith": 1200, "cdavis": 350}},
+            "Seats: 9 → 7 (mid-cycle credit $15.50: bsmith $12.00, cdavis $3.50)",
+        ),
         ({"before": 9, "after": 8}, {"seat_credits": 123456}, "Seats: 9 → 8 (mid-cycle credit $1,234.56)"),
     ],
     ids=["release", "unchanged", "credit-records", "credit-map", "credit-total"],
@@ -229,10 +306,14 @@ def test_text_seats_line(seats: dict[str, int], extra: dict[str, Any], want: str
 
 
 def test_text_summary_counts_exactly_in_execution_order() -> None:
-    plan = plan_of(*cancels(12), *(act(13 + k, ActionType.CLIENT_REASSIGN, target=f"C-{k}") for k in range(3)),
-                   act(16, ActionType.STAFF_DEACTIVATE))
+    plan = plan_of(
+        *cancels(12),
+        *(act(13 + k, ActionType.CLIENT_REASSIGN, target=f"C-{k}") for k in range(3)),
+        act(16, ActionType.STAFF_DEACTIVATE),
+    )
     assert render_text(plan).splitlines()[-1] == (
-        "Plan: 12 sessions to cancel, 3 clients to reassign, 1 staff member to deactivate.")
+        "Plan: 12 sessions to cancel, 3 clients to reassign, 1 staff member to deactivate."
+    )
 
 
 def test_an_empty_plan_says_no_changes() -> None:
@@ -325,8 +406,14 @@ def test_markdown_cells_are_escaped(raw: str, want: str) -> None:
 
 
 def test_a_reason_with_a_pipe_cannot_break_the_table() -> None:
-    plan = plan_of(act(1, ActionType.APPOINTMENT_CANCEL, reason="a | b",
-                       changes={"status": ("scheduled", "cancelled"), "cancel_reason": (None, "x | y")}))
+    plan = plan_of(
+        act(
+            1,
+            ActionType.APPOINTMENT_CANCEL,
+            reason="a | b",
+            changes={"status": ("scheduled", "cancelled"), "cancel_reason": (None, "x | y")},
+        )
+    )
     md = render_markdown(plan)
     row = next(ln for ln in md.splitlines() if ln.startswith("| 1 |"))
     assert len(re.findall(r"(?<!\\)\|", row)) == 6  # five cells
@@ -357,18 +444,49 @@ SERIES_CTX = {"client": "C-1001", "rrule": "FREQ=WEEKLY;BYDAY=MO", "first_start"
     "t, context, tz, want",
     [
         (ActionType.APPOINTMENT_CANCEL, APPT_CTX, "America/New_York", "C-1001 Mon 2026-12-07 10:00 EST"),
-        (ActionType.APPOINTMENT_TRANSFER, {**APPT_CTX, "telehealth": True}, "America/New_York", "C-1001 Mon 2026-12-07 10:00 EST (telehealth)"),
-        (ActionType.APPOINTMENT_CANCEL, {**APPT_CTX, "start": "2026-07-06T14:00:00Z"}, "America/New_York", "C-1001 Mon 2026-07-06 10:00 EDT"),
+        (
+            ActionType.APPOINTMENT_TRANSFER,
+            {**APPT_CTX, "telehealth": True},
+            "America/New_York",
+            "C-1001 Mon 2026-12-07 10:00 EST (telehealth)",
+        ),
+        (
+            ActionType.APPOINTMENT_CANCEL,
+            {**APPT_CTX, "start": "2026-07-06T14:00:00Z"},
+            "America/New_York",
+            "C-1001 Mon 2026-07-06 10:00 EDT",
+        ),
         (ActionType.APPOINTMENT_CANCEL, APPT_CTX, None, "C-1001 Mon 2026-12-07 15:00 UTC"),
         (ActionType.SERIES_END, SERIES_CTX, "America/New_York", "C-1001 weekly Mon 10:00 EST since 2026-11-02"),
-        (ActionType.SERIES_TRANSFER, {**SERIES_CTX, "rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH"}, "America/New_York",
-         "C-1001 every 2 weeks Mon/Thu 10:00 EST since 2026-11-02"),
-        (ActionType.SERIES_END, {**SERIES_CTX, "rrule": "FREQ=WEEKLY"}, "America/New_York", "C-1001 weekly Mon 10:00 EST since 2026-11-02"),
-        (ActionType.SERIES_END, {**SERIES_CTX, "rrule": "FREQ=MONTHLY;BYMONTHDAY=2"}, "America/New_York",
-         "C-1001 FREQ=MONTHLY;BYMONTHDAY=2 10:00 EST since 2026-11-02"),
+        (
+            ActionType.SERIES_TRANSFER,
+            {**SERIES_CTX, "rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH"},
+            "America/New_York",
+            "C-1001 every 2 weeks Mon/Thu 10:00 EST since 2026-11-02",
+        ),
+        (
+            ActionType.SERIES_END,
+            {**SERIES_CTX, "rrule": "FREQ=WEEKLY"},
+            "America/New_York",
+            "C-1001 weekly Mon 10:00 EST since 2026-11-02",
+        ),
+        (
+            ActionType.SERIES_END,
+            {**SERIES_CTX, "rrule": "FREQ=MONTHLY;BYMONTHDAY=2"},
+            "America/New_York",
+            "C-1001 FREQ=MONTHLY;BYMONTHDAY=2 10:00 EST since 2026-11-02",
+        ),
     ],
-    ids=["cancel-local-time", "telehealth", "summer-time", "plan-without-timezone-in-utc", "weekly-series",
-         "fortnightly-two-days", "weekday-from-first-start", "unusual-rule-shown-as-written"],
+    ids=[
+        "cancel-local-time",
+        "telehealth",
+        "summer-time",
+        "plan-without-timezone-in-utc",
+        "weekly-series",
+        "fortnightly-two-days",
+        "weekday-from-first-start",
+        "unusual-rule-shown-as-written",
+    ],
 )
 def test_a_session_line_says_whose_and_when(t: ActionType, context: dict[str, Any], tz: str | None, want: str) -> None:
     plan = plan_of(dataclasses.replace(act(1, t), context=context), extra={"timezone": tz} if tz else {})
@@ -378,8 +496,11 @@ def test_a_session_line_says_whose_and_when(t: ActionType, context: dict[str, An
 
 
 def test_client_lines_keep_the_client_id_as_their_subject() -> None:
-    plan = plan_of(dataclasses.replace(act(1, ActionType.APPOINTMENT_CANCEL), context=APPT_CTX),
-                   act(2, ActionType.CLIENT_REASSIGN, staff="bsmith"), extra={"timezone": "America/New_York"})
+    plan = plan_of(
+        dataclasses.replace(act(1, ActionType.APPOINTMENT_CANCEL), context=APPT_CTX),
+        act(2, ActionType.CLIENT_REASSIGN, staff="bsmith"),
+        extra={"timezone": "America/New_York"},
+    )
     line = next(ln for ln in render_text(plan).splitlines() if "client.reassign" in ln)
     assert line.endswith("C-1002  primary: bsmith → mkhan")
     md = render_markdown(plan)

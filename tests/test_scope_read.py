@@ -45,7 +45,9 @@ def test_reads_only_what_the_offboarding_needs(engine: Engine) -> None:
     assert set(actual.clients) == {f"C-{n}" for n in range(1001, 1008)}  # bsmith's active clients only
     assert {a.staff for a in actual.appointments.values()} == {"bsmith"}
     assert all(a.status == "scheduled" and a.start >= AT for a in actual.appointments.values())
-    assert "A-13" in actual.appointments and "A-12" not in actual.appointments  # 15:00Z today counts, last week's does not
+    assert (
+        "A-13" in actual.appointments and "A-12" not in actual.appointments
+    )  # 15:00Z today counts, last week's does not
     assert set(actual.series) == {"S-1", "S-2", "S-3", "S-4"}
     assert actual.caseloads == {"mkhan": 3}  # the clinical director may receive balances and has a max_caseload
     assert actual.active_client_total == 29 and actual.active_staff_total == 8
@@ -84,15 +86,35 @@ def test_large_in_lists_are_chunked(engine: Engine, monkeypatch: pytest.MonkeyPa
 def _book(engine: Engine, appt_id: str, staff: str, client: str, start: str) -> None:
     s = dt.datetime.fromisoformat(start)
     with engine.begin() as conn:
-        conn.execute(insert(appointments_t).values(id=appt_id, client_id=client, staff_id=staff, start_at=s,
-                                                   end_at=s + dt.timedelta(minutes=50), status="scheduled"))
+        conn.execute(
+            insert(appointments_t).values(
+                id=appt_id,
+                client_id=client,
+                staff_id=staff,
+                start_at=s,
+                end_at=s + dt.timedelta(minutes=50),
+                status="scheduled",
+            )
+        )
 
 
 CHANGES = [
-    ("new booking with the leaving professional", lambda e: _book(e, "A-900", "bsmith", "C-1001", "2026-12-05T15:00:00"), True),
+    (
+        "new booking with the leaving professional",
+        lambda e: _book(e, "A-900", "bsmith", "C-1001", "2026-12-05T15:00:00"),
+        True,
+    ),
     ("balance change of one of her clients", lambda e: _set_client(e, "C-1001", balance_cents=100), True),
-    ("booking with a staying professional", lambda e: _book(e, "A-901", "jdoe", "C-1008", "2026-12-05T15:00:00"), False),
-    ("past booking of the leaving professional", lambda e: _book(e, "A-902", "bsmith", "C-1001", "2026-11-01T15:00:00"), False),
+    (
+        "booking with a staying professional",
+        lambda e: _book(e, "A-901", "jdoe", "C-1008", "2026-12-05T15:00:00"),
+        False,
+    ),
+    (
+        "past booking of the leaving professional",
+        lambda e: _book(e, "A-902", "bsmith", "C-1001", "2026-11-01T15:00:00"),
+        False,
+    ),
     ("balance change of another professional's client", lambda e: _set_client(e, "C-1008", balance_cents=100), False),
 ]
 
@@ -115,7 +137,13 @@ def test_compute_plan_reads_plans_and_stamps(engine: Engine) -> None:
     desired = load_config(ROOT / "examples" / "offboarding")
     p = compute_plan(NativeTarget(engine), desired, at_text="2026-11-24T15:00:00Z", now=NOW)
     assert p.generated_at == "2026-11-24T18:30:00Z" and p.as_of == "2026-11-24T15:00:00Z"
-    assert p.summary == {"staff.deactivate": 1, "appointment.cancel": 40, "series.end": 4, "client.reassign": 2, "client.inactivate": 5}
+    assert p.summary == {
+        "staff.deactivate": 1,
+        "appointment.cancel": 40,
+        "series.end": 4,
+        "client.reassign": 2,
+        "client.inactivate": 5,
+    }
     assert p.scope["now_staff"] == ["bsmith", "tnguyen"]
     # no --at: now; a date means 00:00 in the practice timezone
     assert compute_plan(NativeTarget(engine), desired, at_text=None, now=NOW).as_of == "2026-11-24T18:30:00Z"
@@ -170,9 +198,17 @@ def _cancel(engine: Engine, appt_id: str) -> None:
 
 
 CLOSING_CHANGES = [
-    ("new booking of an inactivated client", lambda e: _book(e, "A-910", "cdavis", "C-1009", "2026-12-05T15:00:00"), True),
+    (
+        "new booking of an inactivated client",
+        lambda e: _book(e, "A-910", "cdavis", "C-1009", "2026-12-05T15:00:00"),
+        True,
+    ),
     ("a closing client's session cancelled", lambda e: _cancel(e, "A-76"), True),
-    ("new booking of a client the config keeps", lambda e: _book(e, "A-911", "cdavis", "C-1014", "2026-12-05T15:00:00"), False),
+    (
+        "new booking of a client the config keeps",
+        lambda e: _book(e, "A-911", "cdavis", "C-1014", "2026-12-05T15:00:00"),
+        False,
+    ),
 ]
 
 

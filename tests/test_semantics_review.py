@@ -87,9 +87,7 @@ CHAIN_CLIENTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "row", [c[1] for c in CHAIN_CLIENTS], ids=[c[0] for c in CHAIN_CLIENTS]
-)
+@pytest.mark.parametrize("row", [c[1] for c in CHAIN_CLIENTS], ids=[c[0] for c in CHAIN_CLIENTS])
 def test_successor_chain_hands_clients_to_the_successor_who_stays(row: Any) -> None:
     """A -> B -> C, B leaving later: the client (open-ended, like its series) goes to C,
     not to B for a few days and then on again."""
@@ -100,9 +98,7 @@ def test_successor_chain_hands_clients_to_the_successor_who_stays(row: Any) -> N
         "other_clients": "transfer",
         "export": "none",
     }
-    p = P(
-        world_desired(CHAIN, policies=[policy]), world(extra_clients=[row])
-    )  # replaces the default C-1
+    p = P(world_desired(CHAIN, policies=[policy]), world(extra_clients=[row]))  # replaces the default C-1
     assert one(p, "client.reassign", "C-1").changes["primary"] == ("bsmith", "cdavis")
 
 
@@ -199,57 +195,35 @@ EXPLICIT = [
 ]
 
 
-@pytest.mark.parametrize(
-    "entry,expected,primary", [c[1:] for c in EXPLICIT], ids=[c[0] for c in EXPLICIT]
-)
+@pytest.mark.parametrize("entry,expected,primary", [c[1:] for c in EXPLICIT], ids=[c[0] for c in EXPLICIT])
 def test_explicit_client_entry_wins_during_offboarding(
     entry: dict[str, Any], expected: tuple[str, str], primary: tuple[str, str] | None
 ) -> None:
     p = P(world_desired({"bsmith": {"active": False}}, clients=[entry]))
     a = one(p, *expected)
-    assert a.staff == "bsmith" and ("explicit clients: entry" in a.reason) == (
-        entry.get("status") != "active"
-    )
+    assert a.staff == "bsmith" and ("explicit clients: entry" in a.reason) == (entry.get("status") != "active")
     if primary is not None:
         assert a.changes["primary"] == primary
-    assert (
-        p.actions[-1].type.value == "staff.deactivate"
-        and a.id in p.actions[-1].depends_on
-    )
+    assert p.actions[-1].type.value == "staff.deactivate" and a.id in p.actions[-1].depends_on
 
 
 def test_client_declared_active_whose_leaver_would_inactivate_it_is_an_error() -> None:
-    err = failure(
-        world_desired(
-            {"bsmith": {"active": False}}, clients=[{"id": "C-1", "status": "active"}]
-        )
-    )
-    assert "client C-1 is declared active" in str(err) and "declare a primary" in str(
-        err
-    )
+    err = failure(world_desired({"bsmith": {"active": False}}, clients=[{"id": "C-1", "status": "active"}]))
+    assert "client C-1 is declared active" in str(err) and "declare a primary" in str(err)
 
 
-def test_professional_long_gone_under_handover_needs_no_successor_when_nothing_is_left() -> (
-    None
-):
+def test_professional_long_gone_under_handover_needs_no_successor_when_nothing_is_left() -> None:
     d = world_desired({"tnguyen": {"offboarding": "handover"}})
     assert steps(P(d)) == []
     from reconciler.planner.validator import check_desired
 
-    known = {s: True for s in ("alee", "mkhan", "bsmith", "jdoe", "cdavis")} | {
-        "tnguyen": False
-    }
+    known = {s: True for s in ("alee", "mkhan", "bsmith", "jdoe", "cdavis")} | {"tnguyen": False}
     assert check_desired(d, today=AT.date(), known_staff=known) == []
     # Config alone cannot tell a long-gone professional from one leaving now: still an error.
-    assert any(
-        "tnguyen" in p.message
-        for p in check_desired(d, today=AT.date(), known_staff={})
-    )
+    assert any("tnguyen" in p.message for p in check_desired(d, today=AT.date(), known_staff={}))
 
 
-def test_professional_long_gone_under_handover_with_leftovers_needs_a_successor() -> (
-    None
-):
+def test_professional_long_gone_under_handover_with_leftovers_needs_a_successor() -> None:
     err = failure(
         world_desired({"tnguyen": {"offboarding": "handover"}}),
         world(extra_appts=[appt("A-T", "C-3", "tnguyen", "2026-12-01T15:00:00Z")]),
@@ -276,9 +250,7 @@ DUPLICATE_TARGETS = [
     [c[1:] for c in DUPLICATE_TARGETS],
     ids=[c[0] for c in DUPLICATE_TARGETS],
 )
-def test_mark_duplicate_must_point_to_the_record_that_stays(
-    target: Any, message: str
-) -> None:
+def test_mark_duplicate_must_point_to_the_record_that_stays(target: Any, message: str) -> None:
     err = failure(
         world_desired(clients=[{"id": "C-3", "duplicate_of": "C-X"}]),
         world(extra_clients=[target]),
@@ -286,9 +258,7 @@ def test_mark_duplicate_must_point_to_the_record_that_stays(
     assert message in str(err) and "client C-3" in str(err)
 
 
-def test_mark_duplicate_already_applied_is_left_alone_even_if_the_original_is_deleted() -> (
-    None
-):
+def test_mark_duplicate_already_applied_is_left_alone_even_if_the_original_is_deleted() -> None:
     rows = [
         client("C-X", None, status="deleted", deleted_at=AT),
         client("C-D", None, status="inactive", duplicate_of="C-X"),
@@ -314,26 +284,16 @@ PURGE = [
 ]
 
 
-@pytest.mark.parametrize(
-    "deleted_at,expected", [c[1:] for c in PURGE], ids=[c[0] for c in PURGE]
-)
-def test_purge_after_more_than_30_days(
-    deleted_at: str, expected: list[tuple[str, str]]
-) -> None:
+@pytest.mark.parametrize("deleted_at,expected", [c[1:] for c in PURGE], ids=[c[0] for c in PURGE])
+def test_purge_after_more_than_30_days(deleted_at: str, expected: list[tuple[str, str]]) -> None:
     p = P(
         world_desired(),
-        world(
-            extra_clients=[
-                client("C-D", None, status="deleted", deleted_at=t(deleted_at))
-            ]
-        ),
+        world(extra_clients=[client("C-D", None, status="deleted", deleted_at=t(deleted_at))]),
     )
     assert steps(p) == expected
 
 
-def test_purge_of_an_original_and_its_duplicate_due_together_converges_in_one_plan() -> (
-    None
-):
+def test_purge_of_an_original_and_its_duplicate_due_together_converges_in_one_plan() -> None:
     old = t("2026-09-01T00:00:00Z")
     rows = [
         client("C-O", None, status="deleted", deleted_at=old),
@@ -395,9 +355,7 @@ BLAST = [
     [c[1:] for c in BLAST],
     ids=[c[0] for c in BLAST],
 )
-def test_blast_radius_guard_boundary(
-    active_staff: int, practice_kw: dict[str, Any], refused: bool
-) -> None:
+def test_blast_radius_guard_boundary(active_staff: int, practice_kw: dict[str, Any], refused: bool) -> None:
     # world() has 5 active staff; dropping cdavis leaves 4. bsmith leaves, and her clients move
     # (handover) so that only the staff share is tested.
     rows = {"cdavis": staff("cdavis", active=False)} if active_staff == 4 else {}
@@ -496,9 +454,7 @@ def _cli(*args: str) -> tuple[int, str]:
     return r.exit_code, r.output
 
 
-def test_purge_skips_an_original_a_duplicate_outside_the_config_points_to(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_purge_skips_an_original_a_duplicate_outside_the_config_points_to(db_url: str, tmp_path: Path) -> None:
     """C-Y is due for purge, but C-1 (not named in the config) is a duplicate of it: purging
     it would break C-1's link (a foreign key), so only C-Z goes, and apply converges."""
     snap = tmp_path / "snap.yaml"
@@ -511,9 +467,7 @@ def test_purge_skips_an_original_a_duplicate_outside_the_config_points_to(
     code, out = _cli("plan", *common, "--format", "json")
     assert code == 0, out
     doc = json.loads(out)
-    assert [(a["type"], a["target"]) for a in doc["actions"]] == [
-        ("client.purge", "C-Z")
-    ]
+    assert [(a["type"], a["target"]) for a in doc["actions"]] == [("client.purge", "C-Z")]
     assert any("C-Y" in w for w in doc["warnings"])
     code, out = _cli(
         "apply",
@@ -707,9 +661,7 @@ def test_scenario_plans_as_the_spec_says_and_converges(
         assert [(a["type"], a["target"]) for a in first["actions"]] == expected, at
         again = _cli("plan", *common, "--format", "json")[1]
         stamp = re.compile(r'"generated_at": "[^"]*"')
-        assert stamp.sub("", again) == stamp.sub(
-            "", out
-        )  # byte-identical apart from generated_at
+        assert stamp.sub("", again) == stamp.sub("", out)  # byte-identical apart from generated_at
         code, out = _cli(
             "apply",
             *common,

@@ -76,7 +76,13 @@ def test_loaded_dump_equals_the_original_data(db_url: str, tmp_path: Path) -> No
 
 def test_load_returns_counts_in_spec_order(db_url: str) -> None:
     counts = load_snapshot(fresh_db(db_url), PRACTICE_YAML)
-    assert list(counts.items()) == [("practice", 1), ("staff", 9), ("clients", 30), ("series", 15), ("appointments", 261)]
+    assert list(counts.items()) == [
+        ("practice", 1),
+        ("staff", 9),
+        ("clients", 30),
+        ("series", 15),
+        ("appointments", 261),
+    ]
 
 
 def test_times_are_stored_as_naive_utc(db_url: str) -> None:
@@ -106,8 +112,12 @@ def test_yaml_dump_is_one_flow_mapping_per_row(db_url: str) -> None:
 
 
 def test_duplicate_of_may_point_forward(db_url: str, tmp_path: Path) -> None:
-    path = write(tmp_path, BASE.replace(
-        "clients:\n", "clients:\n- {id: C-0, first_name: X, last_name: Y, status: inactive, duplicate_of: C-1}\n"))
+    path = write(
+        tmp_path,
+        BASE.replace(
+            "clients:\n", "clients:\n- {id: C-0, first_name: X, last_name: Y, status: inactive, duplicate_of: C-1}\n"
+        ),
+    )
     engine = fresh_db(db_url, path)
     with engine.connect() as conn:
         assert conn.execute(select(clients_t.c.duplicate_of).where(clients_t.c.id == "C-0")).scalar_one() == "C-1"
@@ -134,35 +144,98 @@ def write(tmp_path: Path, text: str, name: str = "snap.yaml") -> Path:
 
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(9))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(9)
+)
 
 BAD_YAML = [
-    ("unknown-key", ("series: S-1}", "series: S-1, colour: red}"),
-     r"snap.yaml:9: appointments\[0\] \(A-1\): unknown key 'colour'"),
+    (
+        "unknown-key",
+        ("series: S-1}", "series: S-1, colour: red}"),
+        r"snap.yaml:9: appointments\[0\] \(A-1\): unknown key 'colour'",
+    ),
     ("unknown-top-level-key", ("series:\n", "serie: []\nseries:\n"), r"snap.yaml:6: unknown key 'serie'"),
-    ("missing-required", ("first_name: A, ", ""), r"snap.yaml:5: clients\[0\] \(C-1\): missing required key 'first_name'"),
-    ("appointment-unknown-staff", ("staff: alee, start: '2026-11-02T09:00:00-05:00', end", "staff: zz, start: '2026-11-02T09:00:00-05:00', end"),
-     r"snap.yaml:9: appointments\[0\] \(A-1\): unknown staff 'zz'"),
-    ("appointment-unknown-client", ("{id: A-1, client: C-1,", "{id: A-1, client: C-9,"), r"snap.yaml:9: appointments\[0\] \(A-1\): unknown client 'C-9'"),
-    ("appointment-unknown-series", ("series: S-1}", "series: S-9}"), r"snap.yaml:9: appointments\[0\] \(A-1\): unknown series 'S-9'"),
-    ("series-unknown-client", ("{id: S-1, client: C-1,", "{id: S-1, client: C-9,"), r"snap.yaml:7: series\[0\] \(S-1\): unknown client 'C-9'"),
-    ("series-unknown-staff", ("client: C-1, staff: alee, rrule", "client: C-1, staff: zz, rrule"), r"snap.yaml:7: series\[0\] \(S-1\): unknown staff 'zz'"),
-    ("client-unknown-primary", ("primary: alee}", "primary: zz}"), r"snap.yaml:5: clients\[0\] \(C-1\): unknown staff 'zz'"),
-    ("client-unknown-duplicate-of", ("primary: alee}", "primary: alee, duplicate_of: C-7}"), r"snap.yaml:5: clients\[0\] \(C-1\): unknown client 'C-7'"),
+    (
+        "missing-required",
+        ("first_name: A, ", ""),
+        r"snap.yaml:5: clients\[0\] \(C-1\): missing required key 'first_name'",
+    ),
+    (
+        "appointment-unknown-staff",
+        ("staff: alee, start: '2026-11-02T09:00:00-05:00', end", "staff: zz, start: '2026-11-02T09:00:00-05:00', end"),
+        r"snap.yaml:9: appointments\[0\] \(A-1\): unknown staff 'zz'",
+    ),
+    (
+        "appointment-unknown-client",
+        ("{id: A-1, client: C-1,", "{id: A-1, client: C-9,"),
+        r"snap.yaml:9: appointments\[0\] \(A-1\): unknown client 'C-9'",
+    ),
+    (
+        "appointment-unknown-series",
+        ("series: S-1}", "series: S-9}"),
+        r"snap.yaml:9: appointments\[0\] \(A-1\): unknown series 'S-9'",
+    ),
+    (
+        "series-unknown-client",
+        ("{id: S-1, client: C-1,", "{id: S-1, client: C-9,"),
+        r"snap.yaml:7: series\[0\] \(S-1\): unknown client 'C-9'",
+    ),
+    (
+        "series-unknown-staff",
+        ("client: C-1, staff: alee, rrule", "client: C-1, staff: zz, rrule"),
+        r"snap.yaml:7: series\[0\] \(S-1\): unknown staff 'zz'",
+    ),
+    (
+        "client-unknown-primary",
+        ("primary: alee}", "primary: zz}"),
+        r"snap.yaml:5: clients\[0\] \(C-1\): unknown staff 'zz'",
+    ),
+    (
+        "client-unknown-duplicate-of",
+        ("primary: alee}", "primary: alee, duplicate_of: C-7}"),
+        r"snap.yaml:5: clients\[0\] \(C-1\): unknown client 'C-7'",
+    ),
     ("practice-unknown-owner", ("owner: alee}", "owner: zz}"), r"snap.yaml:1: practice: unknown staff 'zz'"),
-    ("practice-unknown-clinical-director", ("owner: alee}", "owner: alee, clinical_director: zz}"), r"snap.yaml:1: practice: unknown staff 'zz'"),
-    ("duplicate-id", ("series:\n", "- {id: C-1, first_name: C, last_name: D}\nseries:\n"),
-     r"snap.yaml:6: clients\[1\] \(C-1\): duplicate id 'C-1' \(also at clients\[0\], line 5\)"),
-    ("bad-time", ("start: '2026-11-02T09:00:00-05:00', end", "start: '2026-13-02T09:00:00-05:00', end"),
-     r"snap.yaml:9: appointments\[0\] \(A-1\): start: .*month"),
-    ("time-without-offset", ("end: '2026-11-02T09:50:00-05:00'", "end: '2026-11-02T09:50:00'"),
-     r"snap.yaml:9: appointments\[0\] \(A-1\): end: .*timezone"),
-    ("end-before-start", ("end: '2026-11-02T09:50:00-05:00'", "end: '2026-11-02T08:50:00-05:00'"),
-     r"snap.yaml:9: appointments\[0\] \(A-1\): end is not after start"),
+    (
+        "practice-unknown-clinical-director",
+        ("owner: alee}", "owner: alee, clinical_director: zz}"),
+        r"snap.yaml:1: practice: unknown staff 'zz'",
+    ),
+    (
+        "duplicate-id",
+        ("series:\n", "- {id: C-1, first_name: C, last_name: D}\nseries:\n"),
+        r"snap.yaml:6: clients\[1\] \(C-1\): duplicate id 'C-1' \(also at clients\[0\], line 5\)",
+    ),
+    (
+        "bad-time",
+        ("start: '2026-11-02T09:00:00-05:00', end", "start: '2026-13-02T09:00:00-05:00', end"),
+        r"snap.yaml:9: appointments\[0\] \(A-1\): start: .*month",
+    ),
+    (
+        "time-without-offset",
+        ("end: '2026-11-02T09:50:00-05:00'", "end: '2026-11-02T09:50:00'"),
+        r"snap.yaml:9: appointments\[0\] \(A-1\): end: .*timezone",
+    ),
+    (
+        "end-before-start",
+        ("end: '2026-11-02T09:50:00-05:00'", "end: '2026-11-02T08:50:00-05:00'"),
+        r"snap.yaml:9: appointments\[0\] \(A-1\): end is not after start",
+    ),
     ("bad-enum", ("role: owner", "role: wizard"), r"snap.yaml:3: staff\[0\] \(alee\): role: Input should be 'owner'"),
-    ("unknown-timezone", ("America/New_York", "Mars/Olympus"), r"snap.yaml:1: practice: timezone: unknown IANA timezone"),
-    ("string-for-bool", ("series: S-1}", "series: S-1, telehealth: 'yes'}"), r"snap.yaml:9: appointments\[0\] \(A-1\): telehealth: "),
-    ("python-tag", ("name: P,", "name: !!python/object:os.system x,"), r"snap.yaml:1: YAML tag !!python/object:os.system is not allowed"),
+    (
+        "unknown-timezone",
+        ("America/New_York", "Mars/Olympus"),
+        r"snap.yaml:1: practice: timezone: unknown IANA timezone",
+    ),
+    (
+        "string-for-bool",
+        ("series: S-1}", "series: S-1, telehealth: 'yes'}"),
+        r"snap.yaml:9: appointments\[0\] \(A-1\): telehealth: ",
+    ),
+    (
+        "python-tag",
+        ("name: P,", "name: !!python/object:os.system x,"),
+        r"snap.yaml:1: YAML tag !!python/object:os.system is not allowed",
+    ),
     ("duplicate-yaml-key", ("owner: alee}", "owner: alee, owner: alee}"), r"snap.yaml:1: duplicate key 'owner'"),
     ("syntax-error", ("- {id: alee,", "- {id: alee,,]"), r"snap.yaml:3: invalid YAML"),
     ("alias-bomb", (BASE, BOMB), r"snap.yaml:\d+: YAML aliases expand to more than \d+ nodes"),
@@ -245,8 +318,20 @@ def test_foreign_keys_are_enforced(db_url: str) -> None:
     engine = fresh_db(db_url)
     with pytest.raises(Exception):
         with engine.begin() as conn:
-            conn.execute(clients_t.insert(), [dict(id="C-1", first_name="A", last_name="B", status="active",
-                                                   primary_id="ghost", balance_cents=0, portal_access=False)])
+            conn.execute(
+                clients_t.insert(),
+                [
+                    dict(
+                        id="C-1",
+                        first_name="A",
+                        last_name="B",
+                        status="active",
+                        primary_id="ghost",
+                        balance_cents=0,
+                        portal_access=False,
+                    )
+                ],
+            )
 
 
 # ---------------------------------------------------------------- fast pass == detailed pass
@@ -280,8 +365,12 @@ JSON_FORMS = [
     ("compact", lambda: json.dumps(practice_doc(), separators=(",", ":"), default=str)),
     ("sections-reversed", lambda: json.dumps(dict(reversed(list(practice_doc().items()))), default=str)),
     ("only-practice", lambda: json.dumps({"practice": {"name": "P", "timezone": "UTC"}})),
-    ("empty-sections", lambda: json.dumps({"practice": {"name": "P", "timezone": "UTC"}, "staff": [], "clients": [],
-                                           "series": [], "appointments": []})),
+    (
+        "empty-sections",
+        lambda: json.dumps(
+            {"practice": {"name": "P", "timezone": "UTC"}, "staff": [], "clients": [], "series": [], "appointments": []}
+        ),
+    ),
     ("time-without-seconds", lambda: json.dumps(_retimed(practice_doc(), "2026-11-02T09:00-05:00"), default=str)),
     ("time-with-space-and-z", lambda: json.dumps(_retimed(practice_doc(), "2026-11-02 14:00:00Z"), default=str)),
 ]
@@ -316,8 +405,13 @@ def test_fast_pass_never_accepts_a_bad_snapshot(tmp_path: Path, edit: tuple[str,
 MINIMAL_ROWS = {
     "clients": {"id": "C-1", "first_name": "A", "last_name": "B"},
     "series": {"id": "S-1", "client": "C-1", "staff": "s", "rrule": "FREQ=DAILY", "start": "2026-01-01T00:00:00Z"},
-    "appointments": {"id": "A-1", "client": "C-1", "staff": "s", "start": "2026-01-01T00:00:00Z",
-                     "end": "2026-01-01T01:00:00Z"},
+    "appointments": {
+        "id": "A-1",
+        "client": "C-1",
+        "staff": "s",
+        "start": "2026-01-01T00:00:00Z",
+        "end": "2026-01-01T01:00:00Z",
+    },
 }
 
 
@@ -341,11 +435,25 @@ def test_fast_row_types_mirror_the_models(section: str) -> None:
 
 
 AWARE = TypeAdapter(AwareDatetime)
-TRICKY_TIMES = ["2026-11-02T09:00:00-05:00", "2026-11-02T14:00:00Z", "2026-11-02T09:00:00.5+05:30",
-                "2026-11-02T09:00:00.123456-00:00", "2026-02-29T09:00:00Z", "2026-13-02T09:00:00Z",
-                "2026-11-02T24:00:00Z", "2026-11-02T09:00:60Z", "2026-11-02T09:00:00+24:00", "2026-11-02T09:00:00",
-                "2026-11-02T09:00:00z", "2026-11-02T09:00:00.1234567Z", "0000-01-01T00:00:00Z", "1700000000",
-                "2026-11-02 09:00:00Z", "2026-W45-1T09:00:00Z", " 2026-11-02T09:00:00Z"]
+TRICKY_TIMES = [
+    "2026-11-02T09:00:00-05:00",
+    "2026-11-02T14:00:00Z",
+    "2026-11-02T09:00:00.5+05:30",
+    "2026-11-02T09:00:00.123456-00:00",
+    "2026-02-29T09:00:00Z",
+    "2026-13-02T09:00:00Z",
+    "2026-11-02T24:00:00Z",
+    "2026-11-02T09:00:60Z",
+    "2026-11-02T09:00:00+24:00",
+    "2026-11-02T09:00:00",
+    "2026-11-02T09:00:00z",
+    "2026-11-02T09:00:00.1234567Z",
+    "0000-01-01T00:00:00Z",
+    "1700000000",
+    "2026-11-02 09:00:00Z",
+    "2026-W45-1T09:00:00Z",
+    " 2026-11-02T09:00:00Z",
+]
 
 
 def fast_time(text: str) -> dt.datetime | None:
@@ -369,9 +477,11 @@ def test_fast_times_are_pydantic_times_or_left_to_it(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(when=st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)),
-       offset=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
-       spec=st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]))
+@given(
+    when=st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)),
+    offset=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+    spec=st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]),
+)
 def test_fast_times_agree_with_pydantic(when: dt.datetime, offset: int, spec: str) -> None:
     text = when.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset))).isoformat(timespec=spec)
     fast = fast_time(text)
@@ -388,8 +498,9 @@ def test_load_is_quiet_without_progress(db_url: str, capsys: pytest.CaptureFixtu
     assert capsys.readouterr() == ("", "")
 
 
-def test_progress_goes_to_stderr_on_a_terminal(db_url: str, capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_goes_to_stderr_on_a_terminal(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import reconciler.targets.native.snapshot as snapshot
 
     monkeypatch.setattr(snapshot, "bar_wanted", lambda enabled, stream=None: enabled)  # as on a terminal
@@ -400,8 +511,9 @@ def test_progress_goes_to_stderr_on_a_terminal(db_url: str, capsys: pytest.Captu
     assert out == "" and "loading appointments" in err
 
 
-def test_progress_stays_quiet_in_ci(db_url: str, capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_stays_quiet_in_ci(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CI", "true")
     engine = fresh_db(db_url)
     capsys.readouterr()
@@ -480,9 +592,16 @@ def test_loaded_times_compare_exactly_at_the_boundary(db_url: str) -> None:
     engine = fresh_db(db_url, PRACTICE_YAML)
     try:
         with engine.connect() as conn:
-            ids = conn.execute(select(appointments_t.c.id).where(
-                appointments_t.c.start_at >= dt.datetime(2026, 11, 24, 15, 0),
-                appointments_t.c.start_at <= dt.datetime(2026, 11, 24, 15, 0))).scalars().all()
+            ids = (
+                conn.execute(
+                    select(appointments_t.c.id).where(
+                        appointments_t.c.start_at >= dt.datetime(2026, 11, 24, 15, 0),
+                        appointments_t.c.start_at <= dt.datetime(2026, 11, 24, 15, 0),
+                    )
+                )
+                .scalars()
+                .all()
+            )
     finally:
         engine.dispose()
     assert ids == ["A-13"]

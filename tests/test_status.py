@@ -22,9 +22,7 @@ from reconciler.targets.native.target import NativeTarget
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 
 
-def _staff(
-    id: str, role: str = "clinician", active: bool = True, **kw: Any
-) -> dict[str, Any]:
+def _staff(id: str, role: str = "clinician", active: bool = True, **kw: Any) -> dict[str, Any]:
     row = {
         "id": id,
         "name": id.title(),
@@ -105,12 +103,8 @@ def practice_db(db_url: str) -> Engine:
                 _client("C-5", primary="tnguyen"),  # primary has left
                 _client("C-6", "inactive"),
                 _client("C-7", "inactive", primary="bsmith"),
-                _client(
-                    "C-8", "deleted", deleted_at=dt.datetime(2026, 10, 1, 12, 0)
-                ),  # due 2026-10-31
-                _client(
-                    "C-9", "deleted", deleted_at=dt.datetime(2026, 11, 20, 9, 30)
-                ),  # due 2026-12-20
+                _client("C-8", "deleted", deleted_at=dt.datetime(2026, 10, 1, 12, 0)),  # due 2026-10-31
+                _client("C-9", "deleted", deleted_at=dt.datetime(2026, 11, 20, 9, 30)),  # due 2026-12-20
             ],
         )
         # Chained like every audit write (SPEC 7.1): signer, prev_hash and hash are required.
@@ -174,10 +168,7 @@ def practice_db(db_url: str) -> Engine:
 def test_practice_and_seats(practice_db: Engine) -> None:
     s = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)
     assert s["as_of"] == "2026-11-24T15:00:00Z"
-    assert (
-        s["practice"]["name"] == "Sunrise Counseling"
-        and s["practice"]["timezone"] == "America/New_York"
-    )
+    assert s["practice"]["name"] == "Sunrise Counseling" and s["practice"]["timezone"] == "America/New_York"
     assert s["seats"] == {
         "active_staff": 4,
         "inactive_staff": 1,
@@ -212,27 +203,21 @@ def test_active_staff_with_roles_and_caseloads_in_id_order(practice_db: Engine) 
 def test_scheduled_deactivations_with_days_left(
     practice_db: Engine, at_text: str | None, want: list[tuple[str, str, int]]
 ) -> None:
-    got = collect_status(NativeTarget(practice_db), at_text=at_text, now=NOW)[
-        "scheduled_deactivations"
-    ]
+    got = collect_status(NativeTarget(practice_db), at_text=at_text, now=NOW)["scheduled_deactivations"]
     assert [(d["staff"], d["date"], d["days_left"]) for d in got] == want
 
 
 def test_unassigned_and_inactive_clients(practice_db: Engine) -> None:
     s = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)
     assert s["unassigned_clients"] == {"count": 2, "ids": ["C-0", "C-4"]}
-    assert s["clients_with_inactive_primary"] == [
-        {"client": "C-5", "primary": "tnguyen"}
-    ]
+    assert s["clients_with_inactive_primary"] == [{"client": "C-5", "primary": "tnguyen"}]
     assert s["clients"] == {"active": 6, "inactive": 2, "deleted": 2}
 
 
 def test_deleted_clients_awaiting_purge_are_due_30_days_after_deletion(
     practice_db: Engine,
 ) -> None:
-    got = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)[
-        "awaiting_purge"
-    ]
+    got = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)["awaiting_purge"]
     assert got == [
         {
             "client": "C-8",
@@ -250,9 +235,7 @@ def test_deleted_clients_awaiting_purge_are_due_30_days_after_deletion(
 
 
 def test_last_apply_is_the_newest_audit_plan(practice_db: Engine) -> None:
-    last = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)[
-        "last_apply"
-    ]
+    last = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)["last_apply"]
     assert last == {
         "plan_id": "plan-new",
         "at": "2026-11-23T16:00:00Z",
@@ -264,9 +247,7 @@ def test_last_apply_is_the_newest_audit_plan(practice_db: Engine) -> None:
 def test_text_format_reads_like_a_report_and_names_no_client(
     practice_db: Engine,
 ) -> None:
-    text = format_status(
-        collect_status(NativeTarget(practice_db), at_text=None, now=NOW), "text"
-    )
+    text = format_status(collect_status(NativeTarget(practice_db), at_text=None, now=NOW), "text")
     for want in [
         "Sunrise Counseling (America/New_York) — status as of 2026-11-24T15:00:00Z",
         "Seats: 4 active staff × $60.00 = $240.00 per cycle",
@@ -299,11 +280,7 @@ def test_an_empty_practice_database(db_url: str) -> None:
         )
     s = collect_status(NativeTarget(engine), at_text=None, now=NOW)
     assert s["seats"]["active_staff"] == 0 and s["seats"]["monthly_cents"] is None
-    assert (
-        s["last_apply"] is None
-        and s["awaiting_purge"] == []
-        and s["unassigned_clients"]["count"] == 0
-    )
+    assert s["last_apply"] is None and s["awaiting_purge"] == [] and s["unassigned_clients"]["count"] == 0
     text = format_status(s, "text")
     assert "Last apply: never" in text and "Seats: 0 active staff" in text.splitlines()
 
@@ -320,9 +297,7 @@ def test_cli_status_json(practice_db: Engine, db_url: str) -> None:
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc == collect_status(
-        NativeTarget(practice_db), at_text="2026-11-24T15:00:00Z", now=NOW
-    )
+    assert doc == collect_status(NativeTarget(practice_db), at_text="2026-11-24T15:00:00Z", now=NOW)
     assert doc["unassigned_clients"]["ids"] == ["C-0", "C-4"]
 
 
@@ -347,9 +322,5 @@ def test_status_of_the_sample_practice_names_no_client(db_url: str) -> None:
     assert {x["id"]: x["caseload"] for x in s["staff"]}["bsmith"] == 7
     assert s["clients"] == {"active": 29, "inactive": 1, "deleted": 0}
     text = format_status(s, "text") + format_status(s, "json")
-    names = {
-        c[k]
-        for c in yaml.safe_load(PRACTICE_YAML.read_text())["clients"]
-        for k in ("first_name", "last_name")
-    }
+    names = {c[k] for c in yaml.safe_load(PRACTICE_YAML.read_text())["clients"] for k in ("first_name", "last_name")}
     assert not [n for n in names if n in text]

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from security.trust_keys import keygen, pub
 from sqlalchemy.engine import Engine
+from test_executor_support import AT, EXAMPLES, full_state, invoke, practice_db
 
 from reconciler.security.approval import make_approval, render_document
-from security.trust_keys import keygen, pub
-from test_executor_support import AT, EXAMPLES, full_state, invoke, practice_db
 
 TRAVEL = ("--at", AT, "--allow-time-travel")
 PRACTICE = "sunrise-counseling"  # practice_id("Sunrise Counseling")
@@ -42,8 +42,7 @@ def setup(db_url: str, tmp_path: Path, keys: dict[str, Path]) -> tuple[Engine, P
     body = f.read_text()
     body = body.replace(
         "  - {id: alee, name: Ana Lee, role: owner, access: entire_practice}",
-        f"  - {{id: alee, name: Ana Lee, role: owner, access: entire_practice, "
-        f'signing_keys: ["{pub(keys["alee"])}"]}}',
+        f'  - {{id: alee, name: Ana Lee, role: owner, access: entire_practice, signing_keys: ["{pub(keys["alee"])}"]}}',
     )
     body = body.replace(
         "  - {id: rbill, name: Rae Billings, role: biller, access: assigned_clients}",
@@ -60,9 +59,7 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-def apply(
-    db_url: str, cfg: Path, tmp_path: Path, *approvals: Path, confirm: str = "C-1013"
-) -> Any:
+def apply(db_url: str, cfg: Path, tmp_path: Path, *approvals: Path, confirm: str = "C-1013") -> Any:
     args = [
         "apply",
         "-c",
@@ -90,9 +87,7 @@ def refused(res: Any, *words: str) -> None:
 
 def deleted_by(db_url: str) -> dict[str, Any]:
     events = json.loads(invoke(db_url, "audit", "--format", "json").output)
-    return next(
-        e for e in events if e["type"] == "client.delete" and e["target"] == "C-1013"
-    )
+    return next(e for e in events if e["type"] == "client.delete" and e["target"] == "C-1013")
 
 
 # ---------------------------------------------------------------- accepted
@@ -101,11 +96,7 @@ def test_an_approval_signed_by_ssh_keygen_applies_end_to_end(
 ) -> None:
     _, cfg = setup
     doc = tmp_path / "approval.yaml"
-    doc.write_text(
-        render_document(
-            PRACTICE, ["C-1013"], "alee", now() + dt.timedelta(days=1), now()
-        )
-    )
+    doc.write_text(render_document(PRACTICE, ["C-1013"], "alee", now() + dt.timedelta(days=1), now()))
     subprocess.run(
         [
             "ssh-keygen",
@@ -121,9 +112,7 @@ def test_an_approval_signed_by_ssh_keygen_applies_end_to_end(
         capture_output=True,
     )
     approval = tmp_path / "approval"
-    approval.write_bytes(
-        doc.read_bytes() + doc.with_name("approval.yaml.sig").read_bytes()
-    )
+    approval.write_bytes(doc.read_bytes() + doc.with_name("approval.yaml.sig").read_bytes())
     res = apply(db_url, cfg, tmp_path, approval)
     assert res.exit_code == 0, res.output
     event = deleted_by(db_url)
@@ -150,10 +139,7 @@ def test_an_approval_made_by_approve_delete_applies_end_to_end(
         str(cfg),
     )
     assert made.exit_code == 0, made.output
-    assert (
-        'signer: "alee"' in out.read_text()
-        and f'practice: "{PRACTICE}"' in out.read_text()
-    )
+    assert 'signer: "alee"' in out.read_text() and f'practice: "{PRACTICE}"' in out.read_text()
     res = apply(db_url, cfg, tmp_path, out)
     assert res.exit_code == 0, res.output
     assert deleted_by(db_url)["signer"] == "alee"
@@ -161,9 +147,7 @@ def test_an_approval_made_by_approve_delete_applies_end_to_end(
 
 # ---------------------------------------------------------------- refused
 def _tampered(tmp: Path, keys: dict[str, Path]) -> bytes:
-    good = make_approval(
-        PRACTICE, ["C-1001"], "alee", now() + dt.timedelta(days=1), keys["alee"]
-    )
+    good = make_approval(PRACTICE, ["C-1001"], "alee", now() + dt.timedelta(days=1), keys["alee"])
     return good.replace('"C-1001"', '"C-1013"').encode()
 
 
@@ -179,33 +163,23 @@ def _expired(tmp: Path, keys: dict[str, Path]) -> bytes:
 
 
 def _signer_not_allowed(tmp: Path, keys: dict[str, Path]) -> bytes:
-    return make_approval(
-        PRACTICE, ["C-1013"], "rbill", now() + dt.timedelta(days=1), keys["rbill"]
-    ).encode()
+    return make_approval(PRACTICE, ["C-1013"], "rbill", now() + dt.timedelta(days=1), keys["rbill"]).encode()
 
 
 def _claims_owner_with_other_key(tmp: Path, keys: dict[str, Path]) -> bytes:
-    return make_approval(
-        PRACTICE, ["C-1013"], "alee", now() + dt.timedelta(days=1), keys["rbill"]
-    ).encode()
+    return make_approval(PRACTICE, ["C-1013"], "alee", now() + dt.timedelta(days=1), keys["rbill"]).encode()
 
 
 def _unlisted_key(tmp: Path, keys: dict[str, Path]) -> bytes:
-    return make_approval(
-        PRACTICE, ["C-1013"], "alee", now() + dt.timedelta(days=1), keys["stranger"]
-    ).encode()
+    return make_approval(PRACTICE, ["C-1013"], "alee", now() + dt.timedelta(days=1), keys["stranger"]).encode()
 
 
 def _wrong_client(tmp: Path, keys: dict[str, Path]) -> bytes:
-    return make_approval(
-        PRACTICE, ["C-1001"], "alee", now() + dt.timedelta(days=1), keys["alee"]
-    ).encode()
+    return make_approval(PRACTICE, ["C-1001"], "alee", now() + dt.timedelta(days=1), keys["alee"]).encode()
 
 
 def _wrong_practice(tmp: Path, keys: dict[str, Path]) -> bytes:
-    return make_approval(
-        "other-practice", ["C-1013"], "alee", now() + dt.timedelta(days=1), keys["alee"]
-    ).encode()
+    return make_approval("other-practice", ["C-1013"], "alee", now() + dt.timedelta(days=1), keys["alee"]).encode()
 
 
 BAD = {
@@ -252,9 +226,7 @@ def test_no_approval_is_refused_even_with_confirm_delete_and_an_owner_actor(
     assert full_state(engine) == before
 
 
-def test_watch_never_applies_a_deletion(
-    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
-) -> None:
+def test_watch_never_applies_a_deletion(setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
     from reconciler.app.watch import WatchCycle
     from reconciler.targets.native.target import NativeTarget
 
@@ -279,12 +251,6 @@ def test_signing_keys_must_be_openssh_public_keys(tmp_path: Path) -> None:
 
     cfg = tmp_path / "cfg"
     cfg.mkdir()
-    (cfg / "staff.yaml").write_text(
-        'version: 1\nstaff:\n  - {id: alee, signing_keys: ["ssh-ed25519 AAAA"]}\n'
-    )
+    (cfg / "staff.yaml").write_text('version: 1\nstaff:\n  - {id: alee, signing_keys: ["ssh-ed25519 AAAA"]}\n')
     res = CliRunner().invoke(main, ["validate", "-c", str(cfg)])
-    assert (
-        res.exit_code == 1
-        and "staff.yaml:3" in res.stderr
-        and "signing_keys" in res.stderr
-    ), res.stderr
+    assert res.exit_code == 1 and "staff.yaml:3" in res.stderr and "signing_keys" in res.stderr, res.stderr

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-
 from test_executor_support import AT, EXAMPLES, invoke, names_in, practice_db
 
 AT_UTC = dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.timezone.utc)
@@ -31,20 +30,10 @@ def kinds(doc: dict[str, Any]) -> list[tuple[str, str | None]]:
 @pytest.fixture
 def engine(db_url: str) -> Engine:
     e = practice_db(db_url)
-    with (
-        e.begin() as conn
-    ):  # the sample's drift (tnguyen left but still holds clients) is fixed first
-        conn.execute(
-            text("UPDATE clients SET primary_id = 'mkhan' WHERE primary_id = 'tnguyen'")
-        )
-        conn.execute(
-            text(
-                "UPDATE appointments SET staff_id = 'mkhan' WHERE staff_id = 'tnguyen'"
-            )
-        )
-        conn.execute(
-            text("UPDATE series SET staff_id = 'mkhan' WHERE staff_id = 'tnguyen'")
-        )
+    with e.begin() as conn:  # the sample's drift (tnguyen left but still holds clients) is fixed first
+        conn.execute(text("UPDATE clients SET primary_id = 'mkhan' WHERE primary_id = 'tnguyen'"))
+        conn.execute(text("UPDATE appointments SET staff_id = 'mkhan' WHERE staff_id = 'tnguyen'"))
+        conn.execute(text("UPDATE series SET staff_id = 'mkhan' WHERE staff_id = 'tnguyen'"))
     yield e
     e.dispose()
 
@@ -58,22 +47,16 @@ def test_a_compliant_practice_exits_0(engine: Engine, db_url: str) -> None:
 
 def test_leave_date_passed_but_account_active(engine: Engine, db_url: str) -> None:
     with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE staff SET deactivate_on = '2026-11-20' WHERE id = 'bsmith'")
-        )
+        conn.execute(text("UPDATE staff SET deactivate_on = '2026-11-20' WHERE id = 'bsmith'"))
     code, doc = check(db_url)
     assert code == 1 and kinds(doc) == [("leave_date_passed", "bsmith")]
     res = invoke(db_url, "status", "--check", "--at", AT)
     assert res.exit_code == 1 and "leave date 2026-11-20 has passed" in res.output
 
 
-def test_the_configs_intent_counts_with_c(
-    engine: Engine, db_url: str, tmp_path: Path
-) -> None:
+def test_the_configs_intent_counts_with_c(engine: Engine, db_url: str, tmp_path: Path) -> None:
     assert check(db_url)[0] == 0
-    code, doc = check(
-        db_url, "-c", str(EXAMPLES / "offboarding")
-    )  # bsmith: active false
+    code, doc = check(db_url, "-c", str(EXAMPLES / "offboarding"))  # bsmith: active false
     assert code == 1 and ("config_says_inactive", "bsmith") in kinds(doc)
     cfg = tmp_path / "cfg"
     cfg.mkdir()
@@ -82,22 +65,16 @@ def test_the_configs_intent_counts_with_c(
         .read_text()
         .replace(
             "{id: jdoe, name: Jon Doe, role: clinician}",
-            "{id: jdoe, name: Jon Doe, role: clinician, "
-            "deactivate_on: 2026-11-01, successor: egarcia}",
+            "{id: jdoe, name: Jon Doe, role: clinician, deactivate_on: 2026-11-01, successor: egarcia}",
         )
     )
     (cfg / "practice.yaml").write_text(body)
     code, doc = check(db_url, "-c", str(cfg))
     assert code == 1 and ("leave_date_passed", "jdoe") in kinds(doc)
-    assert (
-        next(v for v in doc["violations"] if v.get("staff") == "jdoe")["source"]
-        == "config"
-    )
+    assert next(v for v in doc["violations"] if v.get("staff") == "jdoe")["source"] == "config"
 
 
-def test_an_inactive_professional_with_sessions_series_and_clients(
-    engine: Engine, db_url: str
-) -> None:
+def test_an_inactive_professional_with_sessions_series_and_clients(engine: Engine, db_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE staff SET active = false WHERE id = 'bsmith'"))
     code, doc = check(db_url)
@@ -107,12 +84,8 @@ def test_an_inactive_professional_with_sessions_series_and_clients(
         "inactive_has_series",
         "inactive_has_clients",
     ]
-    sessions = next(
-        v for v in doc["violations"] if v["kind"] == "inactive_has_sessions"
-    )
-    assert (
-        "A-58" in sessions["ids"] and "A-13" not in sessions["ids"]
-    )  # A-13 started before AT
+    sessions = next(v for v in doc["violations"] if v["kind"] == "inactive_has_sessions")
+    assert "A-58" in sessions["ids"] and "A-13" not in sessions["ids"]  # A-13 started before AT
     clients = next(v for v in doc["violations"] if v["kind"] == "inactive_has_clients")
     assert clients["ids"][:2] == ["C-1001", "C-1002"]
 
@@ -131,17 +104,13 @@ def test_a_purge_overdue(engine: Engine, db_url: str) -> None:
             )
         )
         conn.execute(
-            clients_t.update()
-            .where(clients_t.c.id == "C-1009")
-            .values(deleted_at=dt.datetime(2026, 11, 1, 12))
+            clients_t.update().where(clients_t.c.id == "C-1009").values(deleted_at=dt.datetime(2026, 11, 1, 12))
         )  # 23 days: not due yet
     code, doc = check(db_url)
     assert code == 1 and kinds(doc) == [("purge_overdue", "C-1008")]
 
 
-def test_an_audit_chain_that_does_not_verify(
-    engine: Engine, db_url: str, tmp_path: Path
-) -> None:
+def test_an_audit_chain_that_does_not_verify(engine: Engine, db_url: str, tmp_path: Path) -> None:
     res = invoke(
         db_url,
         "apply",
@@ -159,9 +128,7 @@ def test_an_audit_chain_that_does_not_verify(
     with engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET target = 'C-9999' WHERE id = 2"))
     code, doc = check(db_url)
-    assert code == 1 and [v["kind"] for v in doc["violations"]] == [
-        "audit_chain_broken"
-    ]
+    assert code == 1 and [v["kind"] for v in doc["violations"]] == ["audit_chain_broken"]
     assert doc["violations"][0]["event"] == 2
 
 
@@ -174,9 +141,7 @@ def test_watch_logs_each_violation_as_one_structured_event(
 
     with engine.begin() as conn:
         conn.execute(text("UPDATE staff SET active = false WHERE id = 'bsmith'"))
-        conn.execute(
-            text("UPDATE staff SET deactivate_on = '2026-11-20' WHERE id = 'jdoe'")
-        )
+        conn.execute(text("UPDATE staff SET deactivate_on = '2026-11-20' WHERE id = 'jdoe'"))
     import sys
 
     configure("json", sys.stderr)
@@ -191,11 +156,7 @@ def test_watch_logs_each_violation_as_one_structured_event(
     )
     cycle("interval")
     err = capsys.readouterr().err
-    events = [
-        json.loads(line)
-        for line in err.splitlines()
-        if '"compliance.violation"' in line
-    ]
+    events = [json.loads(line) for line in err.splitlines() if '"compliance.violation"' in line]
     got = sorted((e["kind"], e["staff"]) for e in events)
     assert got == [
         ("inactive_has_clients", "bsmith"),
@@ -204,7 +165,5 @@ def test_watch_logs_each_violation_as_one_structured_event(
         ("leave_date_passed", "jdoe"),
     ]
     assert not names_in(err)
-    cycle(
-        "change"
-    )  # a config change replans; the check runs at start and every interval
+    cycle("change")  # a config change replans; the check runs at start and every interval
     assert '"compliance.violation"' not in capsys.readouterr().err

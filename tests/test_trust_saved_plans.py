@@ -16,9 +16,9 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from test_executor_support import AT, EXAMPLES, full_state, invoke, practice_db
 
 from reconciler.model.actions import Plan
-from test_executor_support import AT, EXAMPLES, full_state, invoke, practice_db
 
 OFFBOARDING = EXAMPLES / "offboarding"
 TRAVEL = ("--at", AT, "--allow-time-travel")
@@ -50,9 +50,7 @@ def make_plan(db_url: str, cfg: Path, out: Path, at: str = AT) -> Path:
     return out
 
 
-def apply(
-    db_url: str, plan: Path, cfg: Path, tmp_path: Path, *extra: str, actor: str = "alee"
-) -> Any:
+def apply(db_url: str, plan: Path, cfg: Path, tmp_path: Path, *extra: str, actor: str = "alee") -> Any:
     return invoke(
         db_url,
         "apply",
@@ -67,9 +65,7 @@ def apply(
     )
 
 
-def edit(
-    plan: Path, change: Callable[[dict[str, Any]], None], *, rehash: bool = True
-) -> Path:
+def edit(plan: Path, change: Callable[[dict[str, Any]], None], *, rehash: bool = True) -> Path:
     """Change the plan file as an attacker would; ``rehash`` recomputes its plan_id too."""
     doc = json.loads(plan.read_text())
     change(doc)
@@ -101,9 +97,7 @@ def test_an_unedited_plan_applies_once_and_the_audit_records_the_time_travel(
     res = apply(db_url, plan, cfg, tmp_path, *TRAVEL)
     assert res.exit_code == 0, res.output
     events = json.loads(invoke(db_url, "audit", "--format", "json").output)
-    assert events and all(
-        e["after"]["time_travel"] == "2026-11-24T17:00:00Z" for e in events
-    )
+    assert events and all(e["after"]["time_travel"] == "2026-11-24T17:00:00Z" for e in events)
     before = full_state(engine)
     again = apply(db_url, plan, cfg, tmp_path, *TRAVEL)
     refused(again, "already applied")
@@ -121,9 +115,7 @@ def test_apply_without_c_reads_practice_in_the_current_directory(
     monkeypatch.chdir(tmp_path)
     before = full_state(engine)
     res = invoke(db_url, "apply", str(plan), "--auto-approve", *TRAVEL)
-    assert (
-        res.exit_code == 1 and "config directory practice does not exist" in res.stderr
-    ), res.stderr
+    assert res.exit_code == 1 and "config directory practice does not exist" in res.stderr, res.stderr
     assert full_state(engine) == before
 
 
@@ -174,17 +166,13 @@ ATTACKS = {
 }
 
 
-@pytest.mark.parametrize(
-    "rehash", [True, False], ids=["plan-id-recomputed", "plan-id-kept"]
-)
+@pytest.mark.parametrize("rehash", [True, False], ids=["plan-id-recomputed", "plan-id-kept"])
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_an_edited_plan_file_is_refused_and_changes_nothing(
     setup: tuple[Engine, Path], db_url: str, tmp_path: Path, attack: str, rehash: bool
 ) -> None:
     engine, cfg = setup
-    plan = edit(
-        make_plan(db_url, cfg, tmp_path / "plan.json"), ATTACKS[attack], rehash=rehash
-    )
+    plan = edit(make_plan(db_url, cfg, tmp_path / "plan.json"), ATTACKS[attack], rehash=rehash)
     before = full_state(engine)
     res = apply(db_url, plan, cfg, tmp_path, *TRAVEL)
     refused(res, "edited plan")
@@ -194,9 +182,7 @@ def test_an_edited_plan_file_is_refused_and_changes_nothing(
 
 
 # ---------------------------------------------------------------- config, database, time
-def test_a_changed_config_is_refused(
-    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
-) -> None:
+def test_a_changed_config_is_refused(setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
     engine, cfg = setup
     plan = make_plan(db_url, cfg, tmp_path / "plan.json")
     f = cfg / "practice.yaml"
@@ -206,14 +192,10 @@ def test_a_changed_config_is_refused(
     assert full_state(engine) == before
 
 
-def test_a_plan_whose_rows_changed_is_stale(
-    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
-) -> None:
+def test_a_plan_whose_rows_changed_is_stale(setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
     engine, cfg = setup
     plan = make_plan(db_url, cfg, tmp_path / "plan.json")
-    with (
-        engine.begin() as conn
-    ):  # the front desk books one more session with the leaving clinician
+    with engine.begin() as conn:  # the front desk books one more session with the leaving clinician
         conn.execute(
             text(
                 "INSERT INTO appointments (id, client_id, staff_id, start_at, end_at, status, telehealth) "
@@ -262,20 +244,14 @@ def test_a_plan_whose_as_of_lies_in_the_future_is_stale(
     import datetime as dt
 
     engine, cfg = setup
-    future = (
-        (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2))
-        .replace(microsecond=0)
-        .isoformat()
-    )
+    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)).replace(microsecond=0).isoformat()
     plan = make_plan(db_url, cfg, tmp_path / "plan.json", at=future)
     before = full_state(engine)
     refused(apply(db_url, plan, cfg, tmp_path), "stale plan", "in the future")
     assert full_state(engine) == before
 
 
-def test_a_plan_whose_sessions_have_started_is_stale(
-    setup: tuple[Engine, Path], db_url: str, tmp_path: Path
-) -> None:
+def test_a_plan_whose_sessions_have_started_is_stale(setup: tuple[Engine, Path], db_url: str, tmp_path: Path) -> None:
     engine, cfg = setup
     plan = make_plan(db_url, cfg, tmp_path / "plan.json")
     before = full_state(engine)
@@ -292,28 +268,20 @@ def test_a_plan_whose_sessions_have_started_is_stale(
     assert full_state(engine) == before
 
 
-def test_reapplying_plan_a_after_a_revert_like_change_is_already_applied(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_reapplying_plan_a_after_a_revert_like_change_is_already_applied(db_url: str, tmp_path: Path) -> None:
     """Plan A moves C-1010 to egarcia; someone moves it back in the database; plan A
     would apply again (same config, same rows) but its id is in the audit trail."""
     engine = practice_db(db_url)
     cfg = tmp_path / "a"
     cfg.mkdir()
     shutil.copy(EXAMPLES / "clients" / "practice.yaml", cfg / "practice.yaml")
-    (cfg / "clients.yaml").write_text(
-        "version: 1\nclients:\n  - {id: C-1010, primary: egarcia}\n"
-    )
+    (cfg / "clients.yaml").write_text("version: 1\nclients:\n  - {id: C-1010, primary: egarcia}\n")
     plan = make_plan(db_url, cfg, tmp_path / "planA.json")
     with engine.connect() as conn:
-        was = conn.execute(
-            text("SELECT primary_id FROM clients WHERE id = 'C-1010'")
-        ).scalar_one()
+        was = conn.execute(text("SELECT primary_id FROM clients WHERE id = 'C-1010'")).scalar_one()
     assert apply(db_url, plan, cfg, tmp_path, *TRAVEL).exit_code == 0
     with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE clients SET primary_id = :p WHERE id = 'C-1010'"), {"p": was}
-        )
+        conn.execute(text("UPDATE clients SET primary_id = :p WHERE id = 'C-1010'"), {"p": was})
     before = full_state(engine)
     refused(apply(db_url, plan, cfg, tmp_path, *TRAVEL), "already applied")
     assert full_state(engine) == before
@@ -321,9 +289,7 @@ def test_reapplying_plan_a_after_a_revert_like_change_is_already_applied(
 
 
 @pytest.mark.parametrize("at", ["2027-02-01", "1970-01-01"])
-def test_apply_at_far_from_the_clock_is_refused(
-    db_url: str, tmp_path: Path, at: str
-) -> None:
+def test_apply_at_far_from_the_clock_is_refused(db_url: str, tmp_path: Path, at: str) -> None:
     """`apply --at 2027-02-01` once purged a client seconds after deleting it;
     `--at 1970-01-01` cancelled past sessions and stamped 1970."""
     engine = practice_db(db_url)
@@ -349,9 +315,7 @@ def test_apply_at_far_from_the_clock_is_refused(
     ["alee\n2026-11-24T17:00:00Z  owner  forged line", "\x1b[2Kowner", "owner\u202e"],
     ids=["newline", "ansi-escape", "bidi-override"],
 )
-def test_a_forged_actor_name_is_refused_in_one_line(
-    db_url: str, tmp_path: Path, actor: str
-) -> None:
+def test_a_forged_actor_name_is_refused_in_one_line(db_url: str, tmp_path: Path, actor: str) -> None:
     engine = practice_db(db_url)
     before = full_state(engine)
     res = invoke(
@@ -364,10 +328,6 @@ def test_a_forged_actor_name_is_refused_in_one_line(
         actor,
         *TRAVEL,
     )
-    assert (
-        res.exit_code == 1
-        and res.stderr.startswith("Error: actor name")
-        and res.stderr.count("\n") == 1
-    )
+    assert res.exit_code == 1 and res.stderr.startswith("Error: actor name") and res.stderr.count("\n") == 1
     assert full_state(engine) == before
     engine.dispose()

@@ -51,7 +51,9 @@ def test_schema_error_exits_1_with_located_message(tmp_path: Path) -> None:
 
 
 def test_check_error_exits_1_with_located_message_and_summary(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path, {"staff.yaml": "version: 1\nstaff:\n  - {id: bsmith, active: false, successor: ghost}\n"})
+    cfg = make_config(
+        tmp_path, {"staff.yaml": "version: 1\nstaff:\n  - {id: bsmith, active: false, successor: ghost}\n"}
+    )
     result = run("-c", str(cfg))
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
@@ -86,14 +88,18 @@ def test_valid_config_exits_0_and_says_so() -> None:
     [
         ({"a.yaml": "version: 1\nstaff:\n  - {id: bsmith}\n"}, True, []),
         ({"a.yaml": BROKEN_ROLE}, False, [("a.yaml", 5, "staff[1].role", "schema")]),
-        ({"a.yaml": "version: 1\nclients:\n  - {id: C-1, duplicate_of: C-1}\n"}, False,
-         [("a.yaml", 3, "clients[0].duplicate_of", "duplicate_of")]),
+        (
+            {"a.yaml": "version: 1\nclients:\n  - {id: C-1, duplicate_of: C-1}\n"},
+            False,
+            [("a.yaml", 3, "clients[0].duplicate_of", "duplicate_of")],
+        ),
         ({"a.yaml": "version: 1\nx: &a [*a]\n"}, False, [("a.yaml", 2, "", "yaml")]),
     ],
     ids=["valid", "schema error", "check error", "yaml error"],
 )
-def test_json_format_shape(tmp_path: Path, files: dict[str, str], valid: bool,
-                           located: list[tuple[str, int, str, str]]) -> None:
+def test_json_format_shape(
+    tmp_path: Path, files: dict[str, str], valid: bool, located: list[tuple[str, int, str, str]]
+) -> None:
     cfg = make_config(tmp_path, files)
     result = run("-c", str(cfg), "--format", "json")
     assert result.exit_code == (0 if valid else 1)
@@ -110,7 +116,7 @@ def test_validate_without_db_imports_no_sqlalchemy_or_watchdog() -> None:
         import json, sys
         from reconciler.cli import main
         try:
-            main(["validate", "-c", {str(EXAMPLES / 'clients')!r}], standalone_mode=False)
+            main(["validate", "-c", {str(EXAMPLES / "clients")!r}], standalone_mode=False)
         except SystemExit as exc:
             assert not exc.code, exc.code
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("sqlalchemy", "watchdog", "psycopg", "alembic"))
@@ -156,13 +162,18 @@ def test_examples_validate_against_the_sample_database(db_url: str) -> None:
     ("clients", "line", "field", "fragment"),
     [
         ("  - {id: C-9999, status: inactive}\n", 3, "clients[0].id", "client C-9999 does not exist in the database"),
-        ("  - {id: C-1001, duplicate_of: C-9999}\n", 3, "clients[0].duplicate_of",
-         "duplicate_of C-9999: no such client in the config or the database"),
+        (
+            "  - {id: C-1001, duplicate_of: C-9999}\n",
+            3,
+            "clients[0].duplicate_of",
+            "duplicate_of C-9999: no such client in the config or the database",
+        ),
     ],
     ids=["client entry missing from the database", "duplicate of a client found nowhere"],
 )
-def test_database_references_are_located_errors(db_url: str, tmp_path: Path, clients: str, line: int,
-                                                field: str, fragment: str) -> None:
+def test_database_references_are_located_errors(
+    db_url: str, tmp_path: Path, clients: str, line: int, field: str, fragment: str
+) -> None:
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = make_config(tmp_path, {"clients.yaml": "version: 1\nclients:\n" + clients})
     problems = validate_config(load_config(cfg), NativeTarget(engine), at_text=AT, now=NOW)
@@ -175,7 +186,9 @@ def test_database_staff_may_be_referenced_without_being_declared(db_url: str, tm
     cfg = make_config(tmp_path, {"clients.yaml": "version: 1\nclients:\n  - {id: C-1001, primary: jdoe}\n"})
     desired = load_config(cfg)
     assert [p.code for p in validate_config(desired, None, at_text=AT, now=NOW)] == ["unknown_staff"]
-    assert [p for p in validate_config(desired, NativeTarget(engine), at_text=AT, now=NOW) if p.severity == "error"] == []
+    assert [
+        p for p in validate_config(desired, NativeTarget(engine), at_text=AT, now=NOW) if p.severity == "error"
+    ] == []
 
 
 def test_inactive_database_staff_is_no_primary(db_url: str, tmp_path: Path) -> None:
@@ -190,8 +203,11 @@ def test_plan_invariants_are_reported(db_url: str, tmp_path: Path) -> None:
     cfg = tmp_path / "handover"
     shutil.copytree(EXAMPLES / "handover", cfg)
     path = cfg / "practice.yaml"
-    path.write_text(path.read_text().replace("{id: jdoe, name: Jon Doe, role: clinician}",
-                                             "{id: jdoe, name: Jon Doe, role: clinician, max_caseload: 2}"))
+    path.write_text(
+        path.read_text().replace(
+            "{id: jdoe, name: Jon Doe, role: clinician}", "{id: jdoe, name: Jon Doe, role: clinician, max_caseload: 2}"
+        )
+    )
     result = run("-c", str(cfg), "--db", db_url, "--at", AT)
     assert result.exit_code == 1
     assert "max_caseload 2" in result.stderr and "Traceback" not in result.stderr

@@ -90,8 +90,14 @@ class Running:
 def start_watcher() -> Iterator[Callable[..., Running]]:
     running: list[Running] = []
 
-    def start(config_dir: Path, recorder: Recorder, *, interval: float = 3600.0,
-              clock: Callable[[], float] = time.monotonic, debounce: float = 0.3) -> Running:
+    def start(
+        config_dir: Path,
+        recorder: Recorder,
+        *,
+        interval: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        debounce: float = 0.3,
+    ) -> Running:
         stop = threading.Event()
         r = Running(Watcher(config_dir, interval, recorder, stop, clock, debounce=debounce), stop)
         r.thread.start()
@@ -118,11 +124,30 @@ def write(path: Path, text: str) -> None:
 
 @pytest.mark.parametrize(
     "name, watched",
-    [("practice.yaml", True), ("staff.yml", True), ("sub/clients.yaml", True), ("notes.txt", False),
-     (".practice.yaml.swp", False), (".#practice.yaml", False), ("practice.yaml~", False),
-     ("STAFF.YAML", True), ("Clients.Yml", True), (".git/config.yaml", False)],
-    ids=["yaml", "yml", "nested", "other-suffix", "vim-swap", "emacs-lock", "backup", "upper-case", "mixed-case",
-         "hidden-dir"],
+    [
+        ("practice.yaml", True),
+        ("staff.yml", True),
+        ("sub/clients.yaml", True),
+        ("notes.txt", False),
+        (".practice.yaml.swp", False),
+        (".#practice.yaml", False),
+        ("practice.yaml~", False),
+        ("STAFF.YAML", True),
+        ("Clients.Yml", True),
+        (".git/config.yaml", False),
+    ],
+    ids=[
+        "yaml",
+        "yml",
+        "nested",
+        "other-suffix",
+        "vim-swap",
+        "emacs-lock",
+        "backup",
+        "upper-case",
+        "mixed-case",
+        "hidden-dir",
+    ],
 )
 def test_only_yaml_config_files_count_as_changes(name: str, watched: bool) -> None:
     assert is_config_file(f"/cfg/{name}", Path("/cfg")) is watched
@@ -135,8 +160,11 @@ def test_watch_and_loader_agree_on_config_files(tmp_path: Path) -> None:
     for name in ("STAFF.YAML", "practice.yaml", "sub/c.yml", ".git/x.yaml", "notes.txt"):
         write(tmp_path / name, "version: 1\n")
     loaded = {rel for rel, _ in config_files(tmp_path)}
-    watched = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
-               if p.is_file() and is_config_file(str(p), tmp_path)}
+    watched = {
+        p.relative_to(tmp_path).as_posix()
+        for p in tmp_path.rglob("*")
+        if p.is_file() and is_config_file(str(p), tmp_path)
+    }
     assert loaded == watched == {"STAFF.YAML", "practice.yaml", "sub/c.yml"}
 
 
@@ -172,7 +200,9 @@ def test_a_non_yaml_file_does_not_trigger_a_reconcile(tmp_path: Path, start_watc
     assert set(r.watcher.changes_seen) == {str(tmp_path / "marker.yaml")}
 
 
-def test_a_burst_of_events_is_debounced_into_one_reconcile(tmp_path: Path, start_watcher: Callable[..., Running]) -> None:
+def test_a_burst_of_events_is_debounced_into_one_reconcile(
+    tmp_path: Path, start_watcher: Callable[..., Running]
+) -> None:
     clock = FakeClock()
     rec = Recorder()
     r = start_watcher(tmp_path, rec, clock=clock, debounce=0.3)
@@ -245,7 +275,9 @@ def test_stop_ends_the_run_and_joins_the_observer(tmp_path: Path) -> None:
     w.wake()
     t.join(WAIT)
     assert not t.is_alive()
-    observers = [th for th in threading.enumerate() if "Observer" in type(th).__name__ or "Emitter" in type(th).__name__]
+    observers = [
+        th for th in threading.enumerate() if "Observer" in type(th).__name__ or "Emitter" in type(th).__name__
+    ]
     assert observers == []
 
 
@@ -305,9 +337,13 @@ def test_postgresql_leader_loses_the_lock_when_its_session_dies(pg_server: objec
         assert not b.try_lead()
         # The leader's process dies / its connection drops: the server frees the lock.
         with e2.connect() as c:
-            c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                           "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = "
-                           "(SELECT oid FROM pg_database WHERE datname = current_database())"))
+            c.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
         assert b.try_lead(), "the standby takes over once the leader's session is gone"
         assert not a.try_lead(), "the old leader notices and stands by"
     finally:
@@ -399,14 +435,31 @@ def audit_count(engine: object) -> int:
     return len(read_audit(NativeTarget(engine)))  # type: ignore[arg-type]
 
 
-def make_cycle(cfg: Path, engine: object, tmp_path: Path, *, auto_apply: bool, out: io.StringIO | None = None,
-               leadership: object = None, actor: str = "alee") -> WatchCycle:
-    return WatchCycle(cfg, NativeTarget(engine), auto_apply=auto_apply, actor=actor, export_dir=tmp_path / "exports",  # type: ignore[arg-type]
-                      leadership=leadership, out=out, now=lambda: NOW)  # type: ignore[arg-type]
+def make_cycle(
+    cfg: Path,
+    engine: object,
+    tmp_path: Path,
+    *,
+    auto_apply: bool,
+    out: io.StringIO | None = None,
+    leadership: object = None,
+    actor: str = "alee",
+) -> WatchCycle:
+    return WatchCycle(
+        cfg,
+        NativeTarget(engine),
+        auto_apply=auto_apply,
+        actor=actor,
+        export_dir=tmp_path / "exports",  # type: ignore[arg-type]
+        leadership=leadership,
+        out=out,
+        now=lambda: NOW,
+    )  # type: ignore[arg-type]
 
 
 def test_without_auto_apply_a_plan_is_printed_only_when_it_changes(
-        db_url: str, tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]]) -> None:
+    db_url: str, tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]]
+) -> None:
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = tmp_path / "practice"
     write(cfg / "practice.yaml", STEADY)
@@ -419,7 +472,7 @@ def test_without_auto_apply_a_plan_is_printed_only_when_it_changes(
     assert out.getvalue() == first, "an unchanged plan is not printed again"
     write(cfg / "practice.yaml", OFFBOARDING)
     cycle("change")
-    printed = out.getvalue()[len(first):]
+    printed = out.getvalue()[len(first) :]
     assert "staff.deactivate" in printed and "bsmith" in printed
     cycle("interval")
     assert out.getvalue() == first + printed
@@ -436,7 +489,9 @@ def test_plans_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_pat
     cfg = tmp_path / "practice"
     write(cfg / "practice.yaml", OFFBOARDING)
     desired = load_config(cfg)
-    a = compute_plan(NativeTarget(engine), desired, at_text=None, now=NOW + dt.timedelta(minutes=1))  # no session starts
+    a = compute_plan(
+        NativeTarget(engine), desired, at_text=None, now=NOW + dt.timedelta(minutes=1)
+    )  # no session starts
     b = compute_plan(NativeTarget(engine), desired, at_text=None, now=NOW + dt.timedelta(minutes=2))  # in between
     assert a.as_of != b.as_of and a.plan_id != b.plan_id
     assert plan_key(a) == plan_key(b)
@@ -459,14 +514,20 @@ def test_plans_with_an_export_that_differ_only_in_their_clock_are_the_same(db_ur
 @pytest.mark.parametrize(
     "broken, line",
     [
-        (OFFBOARDING.replace("  - {id: jdoe, name: Jon Doe, role: clinician}\n", "  - {id: jdoe, name: Jon Doe, role: clin"), 22),
+        (
+            OFFBOARDING.replace(
+                "  - {id: jdoe, name: Jon Doe, role: clinician}\n", "  - {id: jdoe, name: Jon Doe, role: clin"
+            ),
+            22,
+        ),
         (OFFBOARDING.replace("role: clinician\n    active: false", "role: surgeon\n    active: false"), 19),
         (OFFBOARDING.replace("version: 1\n", "version: 1\nversion: 1\n"), 7),
     ],
     ids=["half-written", "invalid-value", "duplicate-key"],
 )
 def test_a_bad_edit_is_reported_with_file_and_line_and_never_applied(
-        db_url: str, tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]], broken: str, line: int) -> None:
+    db_url: str, tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]], broken: str, line: int
+) -> None:
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = tmp_path / "practice"
     write(cfg / "practice.yaml", broken)
@@ -485,7 +546,8 @@ def test_a_bad_edit_is_reported_with_file_and_line_and_never_applied(
 
 
 def test_a_failed_apply_is_logged_and_retried_on_the_next_cycle(
-        tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import reconciler.app.workflow as workflow
     from reconciler.errors import LockHeld
 
@@ -532,7 +594,8 @@ def test_watch_logs_never_name_a_client(db_url: str, tmp_path: Path) -> None:
 
 
 def test_two_postgresql_watchers_apply_once_and_the_standby_takes_over(
-        pg_server: object, tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]]) -> None:
+    pg_server: object, tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]]
+) -> None:
     url = pg_server.create_database()  # type: ignore[attr-defined]
     engine = fresh_db(url, PRACTICE_YAML)
     cfg = tmp_path / "practice"
@@ -602,9 +665,25 @@ def test_a_signal_stops_run_watch_cleanly(tmp_path: Path, sig: signal.Signals) -
     write(cfg / "practice.yaml", STEADY)
     env = {k: v for k, v in os.environ.items() if k != "RECONCILER_DB"}
     with subprocess.Popen(
-        [sys.executable, "-m", "reconciler.cli", "watch", "-c", str(cfg), "--db", f"sqlite:///{db}",
-         "--interval", "3600", "--log-format", "json"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "reconciler.cli",
+            "watch",
+            "-c",
+            str(cfg),
+            "--db",
+            f"sqlite:///{db}",
+            "--interval",
+            "3600",
+            "--log-format",
+            "json",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     ) as proc:
         try:
             assert proc.stderr is not None

@@ -42,9 +42,7 @@ def practice_name(desired: "DesiredState", target: "Target | None") -> str:
     if desired.practice.name:
         return desired.practice.name
     if target is None:
-        raise ReconcilerError(
-            "the practice name is needed: give --db (or set practice.name in the config)"
-        )
+        raise ReconcilerError("the practice name is needed: give --db (or set practice.name in the config)")
     from reconciler.errors import NoPractice
 
     with target.reading() as session:
@@ -97,9 +95,7 @@ def check_approvals(
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ReconcilerError(
-                f"{path}: cannot read the approval ({exc.strerror or exc})"
-            ) from None
+            raise ReconcilerError(f"{path}: cannot read the approval ({exc.strerror or exc})") from None
         try:
             approvals.append(
                 check_approval(
@@ -117,9 +113,7 @@ def check_approvals(
     for cid in needed:
         approval = next((a for a in approvals if a.covers(cid)), None)
         if approval is None:
-            raise ApprovalClientNotCovered(
-                f"no --approval covers the deletion of client {cid}; nothing was changed"
-            )
+            raise ApprovalClientNotCovered(f"no --approval covers the deletion of client {cid}; nothing was changed")
         signers[cid] = approval.signer
     return signers
 
@@ -166,9 +160,7 @@ def make_approval_file(
     try:
         out.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
-        raise ReconcilerError(
-            f"{out}: cannot write the approval ({exc.strerror or exc})"
-        ) from None
+        raise ReconcilerError(f"{out}: cannot write the approval ({exc.strerror or exc})") from None
     return who, practice
 
 

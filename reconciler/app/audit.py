@@ -63,11 +63,7 @@ def audit_rows(
         after = {k: v[1] for k, v in sorted(a.changes.items())}
         if travel is not None:
             after[TIME_TRAVEL_KEY] = travel
-        signer = (
-            (signers or {}).get(a.target)
-            if a.type is ActionType.CLIENT_DELETE
-            else None
-        )
+        signer = (signers or {}).get(a.target) if a.type is ActionType.CLIENT_DELETE else None
         prev, digest = linker.link(
             time=when,
             actor=actor,
@@ -136,10 +132,7 @@ def format_verify(result: "VerifyResult", fmt: str) -> str:
         return json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n"
     if result.failure is None:
         return f"audit chain verified: {result.count} events, head {result.head}\n"
-    return (
-        f"audit chain broken at {result.failure} "
-        f"({result.count} events before it verify, head {result.head})\n"
-    )
+    return f"audit chain broken at {result.failure} ({result.count} events before it verify, head {result.head})\n"
 
 
 def read_audit(target: "Target", plan_id: str | None = None) -> list[dict[str, Any]]:
@@ -150,19 +143,12 @@ def read_audit(target: "Target", plan_id: str | None = None) -> list[dict[str, A
 
 
 def _value(v: Any) -> str:
-    return (
-        json.dumps(v, sort_keys=True, ensure_ascii=False)
-        if not isinstance(v, str)
-        else v
-    )
+    return json.dumps(v, sort_keys=True, ensure_ascii=False) if not isinstance(v, str) else v
 
 
 def _event_line(e: dict[str, Any]) -> str:
     fields = sorted(set(e["before"]) | set(e["after"]))
-    diff = "; ".join(
-        f"{f}: {_value(e['before'].get(f))} -> {_value(e['after'].get(f))}"
-        for f in fields
-    )
+    diff = "; ".join(f"{f}: {_value(e['before'].get(f))} -> {_value(e['after'].get(f))}" for f in fields)
     staff = f" ({e['staff']})" if e["staff"] else ""
     line = f"{e['at']}  {e['actor']}  {e['plan_id']} #{e['action_id']}  {e['type']} {e['target']}{staff}"
     if diff:
@@ -175,10 +161,7 @@ def _event_line(e: dict[str, Any]) -> str:
 def format_audit(events: Sequence[dict[str, Any]], fmt: str) -> str:
     """``text`` (one line per event) or ``json`` (a list); newest last."""
     if fmt == "json":
-        return (
-            json.dumps(list(events), indent=2, ensure_ascii=False, sort_keys=True)
-            + "\n"
-        )
+        return json.dumps(list(events), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     if not events:
         return "No audit events.\n"
     return "".join(_event_line(e) + "\n" for e in events)

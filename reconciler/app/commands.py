@@ -24,9 +24,7 @@ class Echo(Protocol):
     def __call__(self, message: str, *, err: bool = False, nl: bool = True) -> None: ...
 
 
-def open_target(
-    target: str | None, db: str | None, *, create: bool = False
-) -> "Target":
+def open_target(target: str | None, db: str | None, *, create: bool = False) -> "Target":
     """The target (``--target``/$RECONCILER_TARGET, default native) at ``--db``. Only
     ``create`` (``db init``, ``db upgrade``) may make a new SQLite file; every other
     command names a missing one instead of leaving an empty file behind."""
@@ -93,9 +91,7 @@ def plan(
 
     desired = load_config(config_dir)
     tgt = open_target(target, db)
-    p = compute_plan(
-        tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change
-    )
+    p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
     echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
     if out is not None:
         save_plan(p, out)
@@ -146,9 +142,7 @@ def apply(
     who = resolve_actor(actor)
     session_checks: Callable[[Any], None] | None = None
     if planfile is not None:
-        p = load_plan(
-            planfile
-        )  # a damaged or edited plan file is named before any database work
+        p = load_plan(planfile)  # a damaged or edited plan file is named before any database work
         desired = load_config(config_dir)
         tgt = open_target(target, db)
         tgt.require_schema()
@@ -175,9 +169,7 @@ def apply(
             now,
             allow_time_travel=allow_time_travel,
         )
-        p = compute_plan(
-            tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change
-        )
+        p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
     if p.is_empty:
         echo("No changes. The practice matches the configuration.")
         return 0
@@ -185,9 +177,7 @@ def apply(
     signers: dict[str, str] = {}
     if deletes:
         check_confirmations(p, confirm_delete)
-        signers = check_approvals(
-            approvals, desired, practice_name(desired, tgt), deletes, now=now
-        )
+        signers = check_approvals(approvals, desired, practice_name(desired, tgt), deletes, now=now)
     if not auto_approve:
         echo(render_plan(p, "text", color=color), nl=False)
         if not interactive:
@@ -273,9 +263,7 @@ def watch(
     )
 
 
-def import_(
-    echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime
-) -> int:
+def import_(echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime) -> int:
     from reconciler.app.importer import import_config
 
     for path in import_config(open_target(target, db), out, now=now):
@@ -299,9 +287,7 @@ def export(
     return 0
 
 
-def audit(
-    echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str
-) -> int:
+def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str) -> int:
     from reconciler.app.audit import format_audit, read_audit
 
     echo(
@@ -335,13 +321,9 @@ def status(
     from reconciler.app.status import collect_status, format_status
 
     if check:
-        return status_check(
-            echo, target=target, db=db, at=at, fmt=fmt, now=now, config_dir=config_dir
-        )
+        return status_check(echo, target=target, db=db, at=at, fmt=fmt, now=now, config_dir=config_dir)
     echo(
-        format_status(
-            collect_status(open_target(target, db), at_text=at, now=now), fmt
-        ),
+        format_status(collect_status(open_target(target, db), at_text=at, now=now), fmt),
         nl=False,
     )
     return 0
@@ -384,9 +366,7 @@ def _native(target: str | None, db: str | None) -> Any:
     return open_target(target, db)
 
 
-def db_load(
-    echo: Echo, file: Path, *, target: str | None, db: str | None, progress: bool
-) -> int:
+def db_load(echo: Echo, file: Path, *, target: str | None, db: str | None, progress: bool) -> int:
     counts = _native(target, db).load_snapshot(file, progress=progress)
     echo("loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
@@ -409,17 +389,13 @@ def write_private_file(path: Path, text: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise ReconcilerError(
-            f"{path}: cannot write the file ({exc.strerror})"
-        ) from None
+        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
     try:
         os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:
-        raise ReconcilerError(
-            f"{path}: cannot write the file ({exc.strerror})"
-        ) from None
+        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
 
 
 def demo(workdir: Path) -> int:

@@ -38,9 +38,7 @@ _SHOWN = 10
 
 
 def _ids(ids: list[str]) -> str:
-    return ", ".join(ids[:_SHOWN]) + (
-        f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else ""
-    )
+    return ", ".join(ids[:_SHOWN]) + (f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else "")
 
 
 def check_compliance(
@@ -55,11 +53,7 @@ def check_compliance(
     from reconciler.planner.scope import PURGE_AFTER
 
     facts = target.read_status()
-    tz = (
-        desired.practice.timezone
-        if desired is not None and desired.practice.timezone
-        else facts.practice["timezone"]
-    )
+    tz = desired.practice.timezone if desired is not None and desired.practice.timezone else facts.practice["timezone"]
     at = resolve_at(at_text, tz, now)
     today = local_date(at, tz)
     out: list[dict[str, Any]] = []
@@ -98,8 +92,7 @@ def check_compliance(
                         "staff": spec.id,
                         "date": d,
                         "source": "config",
-                        "message": f"staff {spec.id}: leave date {d} (config) has passed but the account "
-                        "is active",
+                        "message": f"staff {spec.id}: leave date {d} (config) has passed but the account is active",
                     }
                 )
     held = target.read_compliance(at)
@@ -126,8 +119,7 @@ def check_compliance(
                     "kind": "purge_overdue",
                     "client": r["id"],
                     "deleted_at": iso_z(deleted_at),
-                    "message": f"client {r['id']}: deleted {iso_z(deleted_at)}, more than 30 days ago, "
-                    "and not purged",
+                    "message": f"client {r['id']}: deleted {iso_z(deleted_at)}, more than 30 days ago, and not purged",
                 }
             )
     chain = verify_audit(target)
@@ -148,9 +140,7 @@ def format_check(result: dict[str, Any], fmt: str) -> str:
         return json.dumps(result, indent=2, ensure_ascii=False) + "\n"
     if result["ok"]:
         return f"compliance check as of {result['as_of']}: no violations\n"
-    lines = [
-        f"compliance check as of {result['as_of']}: {len(result['violations'])} violation(s)"
-    ]
+    lines = [f"compliance check as of {result['as_of']}: {len(result['violations'])} violation(s)"]
     lines += [f"  {v['kind']}: {v['message']}" for v in result["violations"]]
     return "\n".join(lines) + "\n"
 

@@ -82,10 +82,7 @@ class PlannedExport:
 # ---------------------------------------------------------------- checks before the lock
 def check_confirmations(plan: Plan, confirm_delete: Sequence[str]) -> None:
     """Every ``client.delete`` target must be named by ``--confirm-delete``."""
-    missing = sorted(
-        {a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE}
-        - set(confirm_delete)
-    )
+    missing = sorted({a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE} - set(confirm_delete))
     if missing:
         flags = " ".join(f"--confirm-delete {m}" for m in missing)
         raise PlanRefused(
@@ -108,9 +105,7 @@ def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
         fmt = a.changes.get("format", (None, None))[1]
         name = a.changes.get("file", (None, None))[1]
         if fmt not in ("fhir", "csv"):
-            raise ExportError(
-                f"export.write {a.target} (action #{a.id}): unknown format {fmt!r}; nothing was changed"
-            )
+            raise ExportError(f"export.write {a.target} (action #{a.id}): unknown format {fmt!r}; nothing was changed")
         if not isinstance(name, str) or not _SAFE_FILE.match(name) or name in seen:
             raise ExportError(
                 f"export.write {a.target} (action #{a.id}): unusable file name {name!r} "
@@ -131,8 +126,7 @@ def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
         scope = ReadScope.from_json(plan.scope)
     except ValueError as exc:
         raise PlanRefused(
-            f"plan {plan.plan_id} carries no usable read scope ({exc}): re-run plan; "
-            "nothing was changed"
+            f"plan {plan.plan_id} carries no usable read scope ({exc}): re-run plan; nothing was changed"
         ) from None
     now = session.read_scoped(scope).fingerprint()
     if now != plan.db_fingerprint:
@@ -146,14 +140,11 @@ def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
 def check_deletion_actor(session: "ReadSession", plan: Plan, actor: str) -> None:
     """``client.delete`` needs an active staff id whose role is owner or practice
     manager or whose access is the entire practice."""
-    deletes = sorted(
-        a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE
-    )
+    deletes = sorted(a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE)
     if not deletes:
         return
     need = (
-        "--actor must be the staff id of an active owner, practice manager or staff member with "
-        "entire-practice access"
+        "--actor must be the staff id of an active owner, practice manager or staff member with entire-practice access"
     )
     row = session.staff_access(actor)
     if row is None:
@@ -164,9 +155,7 @@ def check_deletion_actor(session: "ReadSession", plan: Plan, actor: str) -> None
         return
     else:
         why = f"staff {actor} is a {row.role} with {row.access} access"
-    raise PlanRefused(
-        f"the plan deletes client(s) {', '.join(deletes)}: {need}; {why}; nothing was changed"
-    )
+    raise PlanRefused(f"the plan deletes client(s) {', '.join(deletes)}: {need}; {why}; nothing was changed")
 
 
 def seat_credits(plan: Plan) -> dict[str, int]:
@@ -178,11 +167,7 @@ def seat_credits(plan: Plan) -> dict[str, int]:
     if isinstance(raw, Mapping):
         items = list(raw.items())
     elif isinstance(raw, list):
-        items = [
-            (d.get("staff") or d.get("staff_id"), d)
-            for d in raw
-            if isinstance(d, Mapping)
-        ]
+        items = [(d.get("staff") or d.get("staff_id"), d) for d in raw if isinstance(d, Mapping)]
     for staff, v in items:
         cents = v.get("credit_cents") if isinstance(v, Mapping) else v
         if staff is not None and isinstance(cents, int) and not isinstance(cents, bool):
@@ -201,11 +186,7 @@ def _same_file(path: Path, data: bytes) -> bool:
         st = path.lstat()
     except FileNotFoundError:
         return False
-    if (
-        not stat.S_ISREG(st.st_mode)
-        or stat.S_IMODE(st.st_mode) != 0o600
-        or st.st_size != len(data)
-    ):
+    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o600 or st.st_size != len(data):
         return False
     return path.read_bytes() == data
 
@@ -281,13 +262,9 @@ def apply_plan(
     if plan.is_empty:
         return ApplyResult(plan_id, 0, 0)
     check_confirmations(plan, confirm_delete)
-    missing = sorted(
-        {a.type.value for a in plan.actions} - {t.value for t in target.capabilities}
-    )
+    missing = sorted({a.type.value for a in plan.actions} - {t.value for t in target.capabilities})
     if missing:
-        raise PlanRefused(
-            f"target {target.name} cannot apply {', '.join(missing)}; nothing was changed"
-        )
+        raise PlanRefused(f"target {target.name} cannot apply {', '.join(missing)}; nothing was changed")
     exports = planned_exports(plan, export_dir)
     as_of = parse_iso_z(plan.as_of)
     ctx = WriteContext(plan_id=plan_id, as_of=as_of, seat_credits=seat_credits(plan))
@@ -310,18 +287,14 @@ def apply_plan(
             actor=actor,
             plan_id=plan_id,
             timeout=lock_timeout,
-            on_wait=lambda who: _say(
-                progress, f"waiting for the apply lock held by {who}"
-            ),
+            on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}"),
         ) as tx:
             # Authoritative checks, under the lock: the database may have moved since.
             if session_checks is not None:
                 session_checks(tx)
             check_fingerprint(tx, plan)
             check_deletion_actor(tx, plan, actor)
-            with progress_bar(
-                len(plan.actions), f"Applying {plan_id}", enabled=progress
-            ) as bar:
+            with progress_bar(len(plan.actions), f"Applying {plan_id}", enabled=progress) as bar:
                 for i, group in enumerate(groups, 1):
                     tx.write(group, ctx)
                     bar.advance(len(group))
@@ -359,9 +332,7 @@ def apply_plan(
                 "the transaction was rolled back and nothing was changed"
             ) from None
         raise
-    return ApplyResult(
-        plan_id, len(plan.actions), events, tuple(sorted(created + reused))
-    )
+    return ApplyResult(plan_id, len(plan.actions), events, tuple(sorted(created + reused)))
 
 
 __all__ = [

@@ -55,9 +55,7 @@ class ApplyTime:
     time_travel: dt.datetime | None = None
 
 
-def apply_instant(
-    at_text: str | None, tz: str, now: dt.datetime, *, allow_time_travel: bool
-) -> ApplyTime:
+def apply_instant(at_text: str | None, tz: str, now: dt.datetime, *, allow_time_travel: bool) -> ApplyTime:
     """The apply time for ``--at`` (read in the practice timezone ``tz``) or the clock
     ``now``; refuses ``--at`` more than five minutes away unless ``allow_time_travel``."""
     from reconciler.timeutil import resolve_at
@@ -110,27 +108,21 @@ def check_times(plan: Plan, at: dt.datetime) -> None:
             if isinstance(start, str) and parse_iso_z(start) <= at:
                 started.append(a.target)
     if started:
-        shown = ", ".join(started[:5]) + (
-            f" and {len(started) - 5} more" if len(started) > 5 else ""
-        )
+        shown = ", ".join(started[:5]) + (f" and {len(started) - 5} more" if len(started) > 5 else "")
         raise StalePlan(
             f"stale plan {plan.plan_id}: session(s) it cancels or moves have started by "
             f"{iso_z(at)} ({shown}); re-run plan" + _NOTHING
         )
 
 
-def check_replan(
-    session: "ReadSession", plan: Plan, desired: "DesiredState", *, now: dt.datetime
-) -> None:
+def check_replan(session: "ReadSession", plan: Plan, desired: "DesiredState", *, now: dt.datetime) -> None:
     """Planning ``desired`` against the database at the plan's ``as_of`` must give
     exactly ``plan``; otherwise say whether the file was edited, made against another
     database, or is stale."""
     from reconciler.app.workflow import plan_in_session
 
     try:
-        again = plan_in_session(
-            session, desired, at_text=plan.as_of, now=now, allow_mass_change=True
-        )
+        again = plan_in_session(session, desired, at_text=plan.as_of, now=now, allow_mass_change=True)
     except ValidationFailed as exc:
         raise StalePlan(
             f"stale plan {plan.plan_id}: its config, planned against the database now, is invalid "
@@ -171,9 +163,7 @@ def _first_difference(plan: Plan, again: Plan) -> str:
 def _unknown_ids(session: "ReadSession", plan: Plan) -> str:
     """Staff ids the plan names that this database has no row for ("" if none)."""
     _, staff = session.read_base()
-    named = {a.staff for a in plan.actions if a.staff} | {
-        a.target for a in plan.actions if a.type.entity == "staff"
-    }
+    named = {a.staff for a in plan.actions if a.staff} | {a.target for a in plan.actions if a.type.entity == "staff"}
     missing = sorted(s for s in named if s not in staff)
     return ("staff " + ", ".join(missing[:5])) if missing else ""
 

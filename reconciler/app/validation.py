@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from reconciler.model.desired import DesiredState
     from reconciler.targets.base import Target
 
+
 def read_db_facts(target: "Target", client_ids: list[str]) -> DbFacts:
     """Read the practice timezone, all staff ids and which of ``client_ids`` exist."""
     return target.read_db_facts(client_ids)

@@ -68,9 +68,7 @@ def config_files_state(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
         if path.is_file() and is_config_file(str(path), config_dir):
             try:
                 st = path.stat()
-            except (
-                OSError
-            ):  # deleted between listing and stat: counts as a change later
+            except OSError:  # deleted between listing and stat: counts as a change later
                 continue
             out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
@@ -109,9 +107,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._change_due: float | None = None  # when the debounced change should fire
         self._changed_paths: set[str] = set()
-        self.changes_seen: list[
-            str
-        ] = []  # every path that counted as a change, in order (for tests and logs)
+        self.changes_seen: list[str] = []  # every path that counted as a change, in order (for tests and logs)
         self.started = threading.Event()  # set once the observer is running
         # settle() requests and loop passes that handled them: a sync point for tests.
         self._requested = 0
@@ -152,11 +148,7 @@ class Watcher:
 
     def _next_wait(self, now: float, next_tick: float) -> float:
         with self._lock:
-            due = (
-                next_tick
-                if self._change_due is None
-                else min(next_tick, self._change_due)
-            )
+            due = next_tick if self._change_due is None else min(next_tick, self._change_due)
         return max(0.0, due - now)
 
     def _run_cycle(self, reason: str) -> None:
@@ -190,9 +182,7 @@ class Watcher:
             observer.schedule(Handler(), str(self.config_dir), recursive=True)
             observer.start()
         except OSError as exc:
-            raise ReconcilerError(
-                f"{self.config_dir}: cannot watch the config directory ({exc})"
-            ) from exc
+            raise ReconcilerError(f"{self.config_dir}: cannot watch the config directory ({exc})") from exc
         return observer
 
     def run(self) -> None:
@@ -212,9 +202,7 @@ class Watcher:
                 if changed is not None:
                     log.info("config.changed", files=len(changed))
                     self._run_cycle("change")
-                    next_tick = (
-                        self.clock() + self.interval
-                    )  # the state was just looked at
+                    next_tick = self.clock() + self.interval  # the state was just looked at
                 elif now >= next_tick:
                     self._run_cycle("interval")
                     next_tick = self.clock() + self.interval
@@ -384,9 +372,7 @@ class WatchCycle:
             if leading:
                 log.info("leader", detail="this watcher applies plans")
             else:
-                log.info(
-                    "standby", detail="another watcher leads; retrying every cycle"
-                )
+                log.info("standby", detail="another watcher leads; retrying every cycle")
         self.was_leading = leading
         return leading
 

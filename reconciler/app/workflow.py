@@ -84,9 +84,7 @@ def plan_in_session(
     return dataclasses.replace(result, generated_at=iso_z(now))
 
 
-def static_errors(
-    desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]
-) -> None:
+def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:
     """Raise :class:`ValidationFailed` with every error of the static config checks
     (``reconciler.planner.validator``, as ``validate`` runs them), each fact once.
 
@@ -99,9 +97,7 @@ def static_errors(
 
     seen: set[tuple[object, str]] = set()
     errors = []
-    for p in sorted(
-        check_desired(desired, today=today, known_staff=known_staff), key=problem_key
-    ):
+    for p in sorted(check_desired(desired, today=today, known_staff=known_staff), key=problem_key):
         if p.severity == "error" and (p.location, p.message) not in seen:
             seen.add((p.location, p.message))
             errors.append(p)
@@ -124,16 +120,12 @@ def save_plan(plan: Plan, path: Path) -> None:
     """Write the plan file (the JSON plan, with scope and fingerprint) for ``apply``."""
     for parent in (path.parent, *path.parent.parents):
         if parent.exists() and not parent.is_dir():
-            raise ReconcilerError(
-                f"{path}: cannot save the plan ({parent} is not a directory)"
-            )
+            raise ReconcilerError(f"{path}: cannot save the plan ({parent} is not a directory)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(plan.dumps(), encoding="utf-8")
     except OSError as exc:
-        raise ReconcilerError(
-            f"{path}: cannot save the plan ({exc.strerror or exc})"
-        ) from None
+        raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
 
 
 def load_plan(path: Path) -> Plan:
@@ -143,30 +135,20 @@ def load_plan(path: Path) -> Plan:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ReconcilerError(
-            f"{path}: cannot read the plan file ({exc.strerror or exc})"
-        ) from None
+        raise ReconcilerError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
-        raise ReconcilerError(
-            f"{path}: not a reconciler plan file (not UTF-8 text)"
-        ) from None
+        raise ReconcilerError(f"{path}: not a reconciler plan file (not UTF-8 text)") from None
     try:
         doc = json.loads(text)
         if not isinstance(doc, dict):
-            raise ValueError(
-                f"the file holds a JSON {type(doc).__name__}, not an object"
-            )
+            raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
         plan = Plan.from_json(doc)
         parse_iso_z(plan.as_of)  # apply stamps its writes with it
         stated = doc.get("plan_id")
     except KeyError as exc:
-        raise ReconcilerError(
-            f"{path}: not a reconciler plan file (missing key {exc})"
-        ) from None
+        raise ReconcilerError(f"{path}: not a reconciler plan file (missing key {exc})") from None
     except RecursionError:
-        raise ReconcilerError(
-            f"{path}: not a reconciler plan file (nested too deeply)"
-        ) from None
+        raise ReconcilerError(f"{path}: not a reconciler plan file (nested too deeply)") from None
     except (ValueError, TypeError, AttributeError, IndexError) as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from None
     if stated is not None and stated != plan.plan_id:

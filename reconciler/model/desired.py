@@ -42,12 +42,8 @@ def _check_public_key(line: str) -> str:
 
     parts = line.strip().split(None, 2)
     if len(parts) < 2 or parts[0] not in SIGNING_KEY_TYPES:
-        raise ValueError(
-            "not an OpenSSH public key line (TYPE BASE64 [COMMENT]) of a supported type"
-        )
-    if parts[0].startswith(
-        "sk-"
-    ):  # security keys: cryptography cannot load them; check the blob's type
+        raise ValueError("not an OpenSSH public key line (TYPE BASE64 [COMMENT]) of a supported type")
+    if parts[0].startswith("sk-"):  # security keys: cryptography cannot load them; check the blob's type
         try:
             blob = base64.b64decode(parts[1], validate=True)
             (n,) = struct.unpack(">I", blob[:4])
@@ -72,9 +68,7 @@ SigningKey = Annotated[
     ),
     AfterValidator(_check_public_key),
 ]
-ClientId = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-]
+ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class Role(str, enum.Enum):
@@ -133,9 +127,7 @@ class PracticeSpec(_Model):
         description="IANA timezone, e.g. America/New_York; dates in the config are read in it.",
     )
     owner: Slug | None = Field(None, description="Staff id of the practice owner.")
-    clinical_director: Slug | None = Field(
-        None, description="Staff id of the clinical director."
-    )
+    clinical_director: Slug | None = Field(None, description="Staff id of the clinical director.")
     client_plan_limit: int | None = Field(
         None,
         ge=0,
@@ -155,9 +147,7 @@ class PracticeSpec(_Model):
         "standard",
         description="Offboarding policy for staff without an `offboarding` key.",
     )
-    seat_price_cents: int | None = Field(
-        None, ge=0, description="Monthly price of one seat, for the mid-cycle credit."
-    )
+    seat_price_cents: int | None = Field(None, ge=0, description="Monthly price of one seat, for the mid-cycle credit.")
     billing_cycle_day: int = Field(
         1,
         ge=1,
@@ -174,23 +164,15 @@ class StaffSpec(_Model):
     role: Role | None = None
     access: Access | None = None
     billing_role: str | None = None
-    active: bool = Field(
-        True, description="Desired activity; false offboards the professional now."
-    )
+    active: bool = Field(True, description="Desired activity; false offboards the professional now.")
     deactivate_on: dt.date | None = Field(
         None,
         description="Scheduled deactivation: inactive from 00:00 that day, practice timezone.",
     )
-    successor: Slug | None = Field(
-        None, description="Takes over transferred clients and sessions."
-    )
-    offboarding: str | None = Field(
-        None, description="Offboarding policy name (default: practice.default_policy)."
-    )
+    successor: Slug | None = Field(None, description="Takes over transferred clients and sessions.")
+    offboarding: str | None = Field(None, description="Offboarding policy name (default: practice.default_policy).")
     max_caseload: int | None = Field(None, ge=0)
-    settings: dict[str, Any] | None = Field(
-        None, description="Free-form settings, e.g. messaging_enabled."
-    )
+    settings: dict[str, Any] | None = Field(None, description="Free-form settings, e.g. messaging_enabled.")
     signing_keys: list[SigningKey] = Field(
         default_factory=list,
         description="OpenSSH public keys (ssh-ed25519 AAAA... user@host) whose signatures approve client deletions "
@@ -224,9 +206,7 @@ class PolicySpec(_Model):
 class ConfigFile(_Model):
     """One YAML file of the config directory."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, title="reconciler config file"
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, title="reconciler config file")
 
     version: Literal[1]
     practice: PracticeSpec | None = None
@@ -246,9 +226,7 @@ class DesiredState(_Model):
     practice: PracticeSpec = PracticeSpec()
     staff: tuple[StaffSpec, ...] = ()
     clients: tuple[ClientSpec, ...] = ()
-    policies: tuple[
-        PolicySpec, ...
-    ] = ()  # config policies and built-ins, config wins, sorted by name
+    policies: tuple[PolicySpec, ...] = ()  # config policies and built-ins, config wins, sorted by name
     locations: dict[str, Location] = Field(default_factory=dict)
     config_digest: str = "sha256:" + "0" * 64
     source: str = "."
@@ -270,6 +248,4 @@ class DesiredState(_Model):
         if key in self.locations:
             return self.locations[key]
         base = key.split(".", 1)[0]
-        return self.locations.get(
-            base, Location(entity=key.split(".")[0].replace(":", " "))
-        )
+        return self.locations.get(base, Location(entity=key.split(".")[0].replace(":", " ")))

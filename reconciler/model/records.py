@@ -43,9 +43,7 @@ class StatusFacts:
     """The rows behind ``reconciler status`` (ids only, no client names)."""
 
     practice: Mapping[str, Any]
-    staff: Sequence[
-        Mapping[str, Any]
-    ]  # active staff: id, role, access, max_caseload, deactivate_on, caseload
+    staff: Sequence[Mapping[str, Any]]  # active staff: id, role, access, max_caseload, deactivate_on, caseload
     inactive_staff: int
     unassigned: Sequence[str]
     orphaned: Sequence[Mapping[str, Any]]  # id, primary_id

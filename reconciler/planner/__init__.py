@@ -36,10 +36,15 @@ def _warn_practice(ctx: Ctx) -> None:
     p, db = ctx.desired.practice, ctx.actual.practice
     if db is None:
         return
-    for fld, want, have in (("owner", p.owner, db.owner), ("clinical_director", p.clinical_director, db.clinical_director),
-                            ("timezone", p.timezone, db.timezone)):
+    for fld, want, have in (
+        ("owner", p.owner, db.owner),
+        ("clinical_director", p.clinical_director, db.clinical_director),
+        ("timezone", p.timezone, db.timezone),
+    ):
         if want is not None and want != have:
-            ctx.warn(f"practice {fld} is {want} in the config but {have} in the database; the reconciler does not change practice settings")
+            ctx.warn(
+                f"practice {fld} is {want} in the config but {have} in the database; the reconciler does not change practice settings"
+            )
 
 
 def _seats(ctx: Ctx) -> tuple[dict[str, int], list[dict[str, object]]]:
@@ -57,15 +62,26 @@ def _seats(ctx: Ctx) -> tuple[dict[str, int], list[dict[str, object]]]:
         if a.type is ActionType.STAFF_DEACTIVATE:
             delta -= 1
             if price is not None:
-                credits.append({"staff": a.target, "action": a.id,
-                                "credit_cents": prorated_credit_cents(price, cycle_day, ctx.at, ctx.roster.tz)})
+                credits.append(
+                    {
+                        "staff": a.target,
+                        "action": a.id,
+                        "credit_cents": prorated_credit_cents(price, cycle_day, ctx.at, ctx.roster.tz),
+                    }
+                )
         elif a.type is ActionType.STAFF_REACTIVATE or (a.type is ActionType.STAFF_CREATE and a.changes["active"][1]):
             delta += 1
     return {"before": before, "after": before + delta}, credits
 
 
-def plan(desired: DesiredState, actual: ActualState, at: dt.datetime, *, allow_mass_change: bool = False,
-         roster: Roster | None = None) -> Plan:
+def plan(
+    desired: DesiredState,
+    actual: ActualState,
+    at: dt.datetime,
+    *,
+    allow_mass_change: bool = False,
+    roster: Roster | None = None,
+) -> Plan:
     """The ordered actions that make ``actual`` match ``desired`` as of ``at`` (aware).
 
     Raises :class:`ValidationFailed` (every located problem at once) or

@@ -56,7 +56,9 @@ def resolve(
         if cur in chain:
             raise SuccessorError("successor cycle: " + " -> ".join(chain + [cur]), "cycle", chain + [cur])
         if cur not in leaves:
-            raise SuccessorError(f"successor {cur} of {chain[-1]} is not a known professional", "unknown", chain + [cur])
+            raise SuccessorError(
+                f"successor {cur} of {chain[-1]} is not a known professional", "unknown", chain + [cur]
+            )
         chain.append(cur)
         is_active = active_on(leaves, cur, on)
         nxt = successor_of.get(cur)
@@ -65,7 +67,8 @@ def resolve(
         if nxt is None:
             raise SuccessorError(
                 f"successor chain {' -> '.join(chain)} ends at {cur}, who is not active on {on.isoformat()}",
-                "ends", list(chain),
+                "ends",
+                list(chain),
             )
         cur = nxt
 
@@ -80,7 +83,7 @@ def find_cycles(successor_of: Mapping[str, str | None]) -> list[list[str]]:
             path.append(cur)
             cur = successor_of.get(cur)
         if cur is not None:
-            cyc = path[path.index(cur):]
+            cyc = path[path.index(cur) :]
             i = cyc.index(min(cyc))
             cycles.add(tuple(cyc[i:] + cyc[:i]))
     return [list(c) for c in sorted(cycles)]

@@ -29,8 +29,13 @@ _ALREADY = dt.date.min
 
 
 class _Checker:
-    def __init__(self, desired: DesiredState, today: dt.date | None, known_staff: Mapping[str, bool],
-                 roster: Roster | None = None) -> None:
+    def __init__(
+        self,
+        desired: DesiredState,
+        today: dt.date | None,
+        known_staff: Mapping[str, bool],
+        roster: Roster | None = None,
+    ) -> None:
         self.d = desired
         self.roster = roster
         self.today = today
@@ -57,7 +62,9 @@ class _Checker:
             if first_inactive is _ALREADY:
                 return f"{sid} is inactive ({self.place(f'staff:{sid}.active')})"
             if first_inactive is not None and self.today is not None and first_inactive <= self.today:
-                return f"{sid} is inactive since {first_inactive.isoformat()} ({self.place(f'staff:{sid}.deactivate_on')})"
+                return (
+                    f"{sid} is inactive since {first_inactive.isoformat()} ({self.place(f'staff:{sid}.deactivate_on')})"
+                )
             return None
         if sid in self.known:
             return None if self.known[sid] else f"{sid} is inactive in the database"
@@ -70,9 +77,13 @@ class _Checker:
             try:
                 zone(p.timezone)
             except ValueError:
-                self.error("practice.timezone", f"unknown IANA timezone {p.timezone!r} (e.g. America/New_York)", "timezone")
+                self.error(
+                    "practice.timezone", f"unknown IANA timezone {p.timezone!r} (e.g. America/New_York)", "timezone"
+                )
         if self.d.policy(p.default_policy) is None:
-            self.error("practice.default_policy", f"unknown policy {p.default_policy!r}{self.policy_hint()}", "unknown_policy")
+            self.error(
+                "practice.default_policy", f"unknown policy {p.default_policy!r}{self.policy_hint()}", "unknown_policy"
+            )
         for field, title in (("owner", "owner"), ("clinical_director", "clinical director")):
             sid = getattr(p, field)
             if sid is None:
@@ -104,11 +115,17 @@ class _Checker:
             if (named_here and sid in self.staff) or self.roster.leaves.get(sid) is None:
                 continue  # the config's own roles: check_practice
             spec = self.staff.get(sid)
-            key = f"staff:{sid}" if spec is None else (
-                f"staff:{sid}.active" if not spec.active else f"staff:{sid}.deactivate_on")
+            key = (
+                f"staff:{sid}"
+                if spec is None
+                else (f"staff:{sid}.active" if not spec.active else f"staff:{sid}.deactivate_on")
+            )
             where = "" if named_here else " (in the database)"
-            self.error(key, f"{sid} is the practice {title}{where}; name another {title} before deactivating {sid}",
-                       "practice_role")
+            self.error(
+                key,
+                f"{sid} is the practice {title}{where}; name another {title} before deactivating {sid}",
+                "practice_role",
+            )
 
     def policy_hint(self) -> str:
         return " (known: " + ", ".join(p.name for p in self.d.policies) + ")"
@@ -119,7 +136,11 @@ class _Checker:
         for spec in self.d.staff:
             sid = spec.id
             if spec.offboarding is not None and self.d.policy(spec.offboarding) is None:
-                self.error(f"staff:{sid}.offboarding", f"unknown policy {spec.offboarding!r}{self.policy_hint()}", "unknown_policy")
+                self.error(
+                    f"staff:{sid}.offboarding",
+                    f"unknown policy {spec.offboarding!r}{self.policy_hint()}",
+                    "unknown_policy",
+                )
             succ = spec.successor
             if succ is not None:
                 if succ == sid:
@@ -163,18 +184,23 @@ class _Checker:
             chain = exc.chain
             if exc.kind == "cycle":
                 cur = chain[-1]
-                members = frozenset(chain[chain.index(cur):-1])
+                members = frozenset(chain[chain.index(cur) : -1])
                 if members not in reported_cycles:
                     reported_cycles.add(members)
-                    self.error(f"staff:{sid}.successor",
-                               "successor cycle: " + " -> ".join(chain) + " (nobody in it stays)", "successor_cycle")
+                    self.error(
+                        f"staff:{sid}.successor",
+                        "successor cycle: " + " -> ".join(chain) + " (nobody in it stays)",
+                        "successor_cycle",
+                    )
             elif exc.kind == "ends":
                 cur = chain[-1]
                 first_inactive = self.leaves[cur]
                 gone = "inactive" if first_inactive is _ALREADY else f"leaving on {first_inactive}"
-                self.error(f"staff:{sid}.successor",
-                           f"successor chain {' -> '.join(chain)} ends at {cur}, who is {gone} and names no successor",
-                           "successor_inactive")
+                self.error(
+                    f"staff:{sid}.successor",
+                    f"successor chain {' -> '.join(chain)} ends at {cur}, who is {gone} and names no successor",
+                    "successor_inactive",
+                )
             # "unknown": reported at that entry's successor field
 
     # ------------------------------------------------------------------ policies
@@ -197,14 +223,23 @@ class _Checker:
             key = f"client:{c.id}"
             if c.primary is not None:
                 if c.status is ClientStatus.DELETED:
-                    self.error(f"{key}.primary", f"client {c.id} is to be deleted but names a primary ({c.primary})", "contradiction")
+                    self.error(
+                        f"{key}.primary",
+                        f"client {c.id} is to be deleted but names a primary ({c.primary})",
+                        "contradiction",
+                    )
                 elif c.status is ClientStatus.INACTIVE:
-                    self.error(f"{key}.primary", f"client {c.id} is to be made inactive but names a primary ({c.primary})",
-                               "contradiction")
+                    self.error(
+                        f"{key}.primary",
+                        f"client {c.id} is to be made inactive but names a primary ({c.primary})",
+                        "contradiction",
+                    )
                 elif c.duplicate_of is not None:
-                    self.error(f"{key}.primary",
-                               f"client {c.id} is marked a duplicate (made inactive) but names a primary ({c.primary})",
-                               "contradiction")
+                    self.error(
+                        f"{key}.primary",
+                        f"client {c.id} is marked a duplicate (made inactive) but names a primary ({c.primary})",
+                        "contradiction",
+                    )
                 else:
                     why = self.staff_ref_problem(c.primary)
                     if why is not None:
@@ -275,13 +310,22 @@ def db_reference_problems(desired: DesiredState, facts: DbFacts) -> list[Problem
     declared = {c.id for c in desired.clients}
     for c in desired.clients:
         if c.id not in facts.clients:
-            problems.append(Problem(desired.where(f"client:{c.id}.id"),
-                                    f"client {c.id} does not exist in the database", "unknown_client"))
+            problems.append(
+                Problem(
+                    desired.where(f"client:{c.id}.id"),
+                    f"client {c.id} does not exist in the database",
+                    "unknown_client",
+                )
+            )
         dup = c.duplicate_of
         if dup is not None and dup != c.id and dup not in declared and dup not in facts.clients:
-            problems.append(Problem(desired.where(f"client:{c.id}.duplicate_of"),
-                                    f"duplicate_of {dup}: no such client in the config or the database",
-                                    "unknown_client"))
+            problems.append(
+                Problem(
+                    desired.where(f"client:{c.id}.duplicate_of"),
+                    f"duplicate_of {dup}: no such client in the config or the database",
+                    "unknown_client",
+                )
+            )
     return problems
 
 

@@ -30,22 +30,10 @@ def validate_actor(name: object) -> str:
     if not stripped:
         raise InvalidActor("actor name is empty")
     if len(stripped) > MAX_ACTOR_LENGTH:
-        raise InvalidActor(
-            f"actor name is longer than {MAX_ACTOR_LENGTH} characters ({len(stripped)})"
-        )
+        raise InvalidActor(f"actor name is longer than {MAX_ACTOR_LENGTH} characters ({len(stripped)})")
     for pos, ch in enumerate(stripped, start=1):
         category = unicodedata.category(ch)
-        if (
-            category[0] == "C"
-            or category in ("Zl", "Zp")
-            or (category == "Zs" and ch != " ")
-        ):
-            kind = (
-                "a control character"
-                if category == "Cc"
-                else "a character that is not allowed"
-            )
-            raise InvalidActor(
-                f"actor name holds {kind} (U+{ord(ch):04X}) at position {pos}"
-            )
+        if category[0] == "C" or category in ("Zl", "Zp") or (category == "Zs" and ch != " "):
+            kind = "a control character" if category == "Cc" else "a character that is not allowed"
+            raise InvalidActor(f"actor name holds {kind} (U+{ord(ch):04X}) at position {pos}")
     return stripped

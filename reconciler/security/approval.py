@@ -51,9 +51,7 @@ from . import sshsig
 NAMESPACE = "reconciler-approval"
 KIND = "reconciler-deletion-approval"
 VERSION = 1
-HEADER = (
-    "# reconciler deletion approval (sign: ssh-keygen -Y sign -n reconciler-approval)\n"
-)
+HEADER = "# reconciler deletion approval (sign: ssh-keygen -Y sign -n reconciler-approval)\n"
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _UTC = dt.UTC
 _KEYS = {"kind", "version", "practice", "signer", "clients", "created", "expires"}
@@ -190,13 +188,9 @@ def make_approval(
     signature (namespace ``reconciler-approval``), signed with ``private_key`` (an
     OpenSSH private key's path or bytes). ``created_at`` defaults to the clock."""
     created = created_at if created_at is not None else dt.datetime.now(_UTC)
-    document = render_document(
-        practice, client_ids, signer_staff_id, expires_at, created
-    )
+    document = render_document(practice, client_ids, signer_staff_id, expires_at, created)
     try:
-        signature = sshsig.sign(
-            document.encode("utf-8"), private_key, NAMESPACE, passphrase=passphrase
-        )
+        signature = sshsig.sign(document.encode("utf-8"), private_key, NAMESPACE, passphrase=passphrase)
     except sshsig.SignatureError as exc:
         raise ApprovalMalformed(str(exc)) from None
     return document + signature
@@ -213,9 +207,7 @@ def split_approval(text: str | bytes) -> tuple[bytes, str]:
     else:
         at = data.find(b"\n" + marker)
         if at < 0:
-            raise ApprovalMalformed(
-                "approval has no SSH signature (-----BEGIN SSH SIGNATURE----- line)"
-            )
+            raise ApprovalMalformed("approval has no SSH signature (-----BEGIN SSH SIGNATURE----- line)")
         at += 1
     try:
         signature = data[at:].decode("ascii")
@@ -228,32 +220,22 @@ class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys."""
 
 
-def _construct_mapping(
-    loader: yaml.SafeLoader, node: yaml.MappingNode
-) -> dict[Any, Any]:
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
         if key in seen:
-            raise ApprovalMalformed(
-                f"approval document repeats the key {str(key)[:32]!r}"
-            )
+            raise ApprovalMalformed(f"approval document repeats the key {str(key)[:32]!r}")
         seen.add(key)
     return loader.construct_mapping(node)
 
 
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _parse_time(value: object, what: str) -> dt.datetime:
-    if not isinstance(value, str) or not re.match(
-        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", value
-    ):
-        raise ApprovalMalformed(
-            f'approval {what} is not a quoted UTC time like "2026-12-09T15:30:00Z"'
-        )
+    if not isinstance(value, str) or not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", value):
+        raise ApprovalMalformed(f'approval {what} is not a quoted UTC time like "2026-12-09T15:30:00Z"')
     try:
         return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_UTC)
     except ValueError:
@@ -272,9 +254,7 @@ class _Document:
 def parse_document(document: bytes) -> _Document:
     """The fields of an approval document, checked for shape (not for authenticity)."""
     try:
-        raw = yaml.load(
-            document.decode("utf-8"), Loader=_StrictLoader
-        )  # a SafeLoader subclass
+        raw = yaml.load(document.decode("utf-8"), Loader=_StrictLoader)  # a SafeLoader subclass
     except UnicodeDecodeError:
         raise ApprovalMalformed("approval document is not UTF-8") from None
     except yaml.YAMLError as exc:
@@ -301,9 +281,7 @@ def parse_document(document: bytes) -> _Document:
         raise ApprovalMalformed(f"approval document version must be {VERSION}")
     clients = raw["clients"]
     if not isinstance(clients, list) or not clients:
-        raise ApprovalMalformed(
-            "approval clients must be a non-empty list of client ids"
-        )
+        raise ApprovalMalformed("approval clients must be a non-empty list of client ids")
     ids = tuple(_check_id(c, "client") for c in clients)
     if len(set(ids)) != len(ids):
         raise ApprovalMalformed("approval lists a client id twice")
@@ -363,9 +341,7 @@ def check_approval(
     except sshsig.SignatureError as exc:
         raise ApprovalMalformed(f"approval signature is malformed: {exc}") from None
     if sig_namespace != NAMESPACE:
-        raise ApprovalWrongNamespace(
-            f"approval is signed for another purpose (namespace not {NAMESPACE})"
-        )
+        raise ApprovalWrongNamespace(f"approval is signed for another purpose (namespace not {NAMESPACE})")
     # Authenticate before parsing: the YAML is read only once a listed key signed it.
     every_key = [line for lines in staff_keys.values() for line in lines]
     try:
@@ -378,9 +354,7 @@ def check_approval(
     except sshsig.BadArmor as exc:
         raise ApprovalMalformed(f"approval signature is malformed: {exc}") from None
     except sshsig.SignatureError:
-        raise ApprovalTampered(
-            "approval signature does not verify: the approval was altered after signing"
-        ) from None
+        raise ApprovalTampered("approval signature does not verify: the approval was altered after signing") from None
     doc = parse_document(document)
     if sig_key not in {_blob_or_none(k) for k in staff_keys.get(doc.signer, ())}:
         raise ApprovalKeyNotListed(
@@ -388,28 +362,20 @@ def check_approval(
             f"signing_keys of staff {doc.signer}"
         )
     line = next(k for k in staff_keys[doc.signer] if _blob_or_none(k) == sig_key)
-    allowed = (
-        staff_may_delete(doc.signer)
-        if callable(staff_may_delete)
-        else doc.signer in staff_may_delete
-    )
+    allowed = staff_may_delete(doc.signer) if callable(staff_may_delete) else doc.signer in staff_may_delete
     if not allowed:
         raise ApprovalSignerNotAuthorised(
             f"approval signer staff {doc.signer} may not approve deletions "
             "(role owner or practice manager, or entire-practice access, is required)"
         )
     if doc.practice != practice:
-        raise ApprovalWrongPractice(
-            f"approval is for practice {doc.practice}, not {practice}"
-        )
+        raise ApprovalWrongPractice(f"approval is for practice {doc.practice}, not {practice}")
     at = now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)
     if at >= doc.expires:
         raise ApprovalExpired(f"approval expired at {_iso(doc.expires)}")
     missing = sorted(set(client_ids_needed) - set(doc.clients))
     if missing:
-        raise ApprovalClientNotCovered(
-            f"approval does not cover client {', '.join(missing)}"
-        )
+        raise ApprovalClientNotCovered(f"approval does not cover client {', '.join(missing)}")
     return Approval(
         doc.practice,
         doc.clients,

@@ -75,9 +75,7 @@ FIELDS = (
 )
 
 _PLAIN = (str, type(None), bool, int)
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 FailureKind = Literal["edited", "removed", "reordered"]
 
@@ -105,14 +103,10 @@ def canonical_time(value: dt.datetime | str) -> str:
         try:
             parsed = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise ChainError(
-                f"audit time {value!r} is not an ISO 8601 date-time"
-            ) from None
+            raise ChainError(f"audit time {value!r} is not an ISO 8601 date-time") from None
         value = parsed
     elif not isinstance(value, dt.datetime):
-        raise ChainError(
-            f"audit time must be a datetime or an ISO 8601 string, not {type(value).__name__}"
-        )
+        raise ChainError(f"audit time must be a datetime or an ISO 8601 string, not {type(value).__name__}")
     u = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
     return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
@@ -121,9 +115,7 @@ def _normal(value: Any, path: str) -> Any:
     kind = type(value)
     if kind is str or value is None or kind is bool:
         return value
-    if kind is dict and all(
-        type(k) is str and type(v) in _PLAIN for k, v in value.items()
-    ):
+    if kind is dict and all(type(k) is str and type(v) in _PLAIN for k, v in value.items()):
         return value  # the common case: a flat mapping of ids and strings
     if value is None or isinstance(value, (bool, str)):
         return value
@@ -146,9 +138,7 @@ def _normal(value: Any, path: str) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [_normal(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    raise ChainError(
-        f"audit value at {path} has unsupported type {type(value).__name__}"
-    )
+    raise ChainError(f"audit value at {path} has unsupported type {type(value).__name__}")
 
 
 def canonical_json(
@@ -172,13 +162,9 @@ def canonical_json(
         ("prev_hash", prev_hash),
     ):
         if not isinstance(text, str):
-            raise ChainError(
-                f"audit field {name} must be a string, not {type(text).__name__}"
-            )
+            raise ChainError(f"audit field {name} must be a string, not {type(text).__name__}")
     if signer is not None and not isinstance(signer, str):
-        raise ChainError(
-            f"audit field signer must be a string or null, not {type(signer).__name__}"
-        )
+        raise ChainError(f"audit field signer must be a string or null, not {type(signer).__name__}")
     doc = {
         "time": canonical_time(time),
         "actor": actor,
@@ -193,9 +179,7 @@ def canonical_json(
     try:
         return _ENCODER.encode(doc).encode("utf-8")
     except UnicodeEncodeError:
-        raise ChainError(
-            "audit event holds a string that is not valid Unicode"
-        ) from None
+        raise ChainError("audit event holds a string that is not valid Unicode") from None
 
 
 def event_hash(
@@ -377,9 +361,7 @@ class VerifyResult:
 
 def _key(hash_text: str) -> int:
     """A 64-bit key of a stored hash, to remember earlier events in 8 bytes each."""
-    digest = hashlib.blake2b(
-        hash_text.encode("utf-8", "surrogatepass"), digest_size=8
-    ).digest()
+    digest = hashlib.blake2b(hash_text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
 

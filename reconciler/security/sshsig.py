@@ -120,23 +120,13 @@ class _Reader:
 
 
 def _mpint(value: int) -> bytes:
-    raw = (
-        value.to_bytes((value.bit_length() + 8) // 8, "big", signed=True)
-        if value
-        else b""
-    )
+    raw = value.to_bytes((value.bit_length() + 8) // 8, "big", signed=True) if value else b""
     return _string(raw)
 
 
 def _signed_data(namespace: str, hash_algorithm: str, message: bytes) -> bytes:
     digest = _HASHES[hash_algorithm](message).digest()
-    return (
-        MAGIC
-        + _string(namespace.encode())
-        + _string(b"")
-        + _string(hash_algorithm.encode())
-        + _string(digest)
-    )
+    return MAGIC + _string(namespace.encode()) + _string(b"") + _string(hash_algorithm.encode()) + _string(digest)
 
 
 def _check_namespace(namespace: str) -> None:
@@ -155,9 +145,7 @@ def unarmor(text: str) -> bytes:
     """The signature blob inside armored ``text`` (surrounding whitespace allowed)."""
     lines = [line.strip() for line in text.strip().splitlines()]
     if len(lines) < 3 or lines[0] != BEGIN or lines[-1] != END:
-        raise BadArmor(
-            "not an SSH signature (expected -----BEGIN SSH SIGNATURE----- ... -----END SSH SIGNATURE-----)"
-        )
+        raise BadArmor("not an SSH signature (expected -----BEGIN SSH SIGNATURE----- ... -----END SSH SIGNATURE-----)")
     body = "".join(lines[1:-1])
     try:
         return base64.b64decode(body, validate=True)
@@ -171,9 +159,7 @@ PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPri
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
-def load_private_key(
-    key: str | Path | bytes, passphrase: bytes | str | None = None
-) -> PrivateKey:
+def load_private_key(key: str | Path | bytes, passphrase: bytes | str | None = None) -> PrivateKey:
     """An OpenSSH private key (``-----BEGIN OPENSSH PRIVATE KEY-----``) from its bytes or
     a file path. An encrypted key needs ``passphrase``."""
     if isinstance(key, bytes):
@@ -184,20 +170,14 @@ def load_private_key(
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise KeyUnreadable(
-                f"{where}: cannot be read ({exc.strerror or exc})"
-            ) from None
+            raise KeyUnreadable(f"{where}: cannot be read ({exc.strerror or exc})") from None
     password = passphrase.encode() if isinstance(passphrase, str) else passphrase
     try:
         loaded = serialization.load_ssh_private_key(data, password=password)
     except TypeError as exc:
         if "not encrypted" in str(exc):
-            raise KeyUnreadable(
-                f"{where} is not encrypted; do not pass a passphrase"
-            ) from None
-        raise KeyUnreadable(
-            f"{where} is encrypted: give its passphrase (or use ssh-keygen -Y sign)"
-        ) from None
+            raise KeyUnreadable(f"{where} is not encrypted; do not pass a passphrase") from None
+        raise KeyUnreadable(f"{where} is encrypted: give its passphrase (or use ssh-keygen -Y sign)") from None
     except UnsupportedAlgorithm as exc:
         if "bcrypt" in str(exc):
             raise KeyUnreadable(
@@ -207,14 +187,8 @@ def load_private_key(
         raise KeyUnreadable(f"{where}: unsupported ({exc})") from None
     except ValueError as exc:
         msg = str(exc)
-        if (
-            "bcrypt" in msg.lower()
-            or "password" in msg.lower()
-            or "decrypt" in msg.lower()
-        ):
-            raise KeyUnreadable(
-                f"{where}: wrong passphrase or unsupported encryption"
-            ) from None
+        if "bcrypt" in msg.lower() or "password" in msg.lower() or "decrypt" in msg.lower():
+            raise KeyUnreadable(f"{where}: wrong passphrase or unsupported encryption") from None
         raise KeyUnreadable(f"{where} is not an OpenSSH private key") from None
     if not isinstance(
         loaded,
@@ -225,9 +199,7 @@ def load_private_key(
 
 
 def _openssh_line(public: PublicKey) -> str:
-    return public.public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode("ascii")
+    return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode("ascii")
 
 
 def public_key_blob(line: str) -> bytes:
@@ -240,27 +212,17 @@ def public_key_blob(line: str) -> bytes:
         serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode("ascii"))
         blob = base64.b64decode(parts[1], validate=True)
     except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm, binascii.Error):
-        raise KeyUnreadable(
-            f"public key of type {parts[0][:40]!r} cannot be read"
-        ) from None
+        raise KeyUnreadable(f"public key of type {parts[0][:40]!r} cannot be read") from None
     return blob
 
 
 def fingerprint(line_or_blob: str | bytes) -> str:
     """``SHA256:…`` as ``ssh-keygen -l`` prints it."""
-    blob = (
-        line_or_blob
-        if isinstance(line_or_blob, bytes)
-        else public_key_blob(line_or_blob)
-    )
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode(
-        "ascii"
-    ).rstrip("=")
+    blob = line_or_blob if isinstance(line_or_blob, bytes) else public_key_blob(line_or_blob)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
 
 
-def public_key_line(
-    private_key: str | Path | bytes, passphrase: bytes | str | None = None
-) -> str:
+def public_key_line(private_key: str | Path | bytes, passphrase: bytes | str | None = None) -> str:
     """``TYPE BASE64`` of a private key's public half (no comment)."""
     return _openssh_line(load_private_key(private_key, passphrase).public_key())
 
@@ -287,13 +249,9 @@ def sign(
     elif isinstance(key, ec.EllipticCurvePrivateKey):
         curve, _, digest = _CURVES[key.curve.name]
         r, s = decode_dss_signature(key.sign(data, ec.ECDSA(digest)))
-        sig_blob = _string(f"ecdsa-sha2-{curve}".encode()) + _string(
-            _mpint(r) + _mpint(s)
-        )
+        sig_blob = _string(f"ecdsa-sha2-{curve}".encode()) + _string(_mpint(r) + _mpint(s))
     else:
-        sig_blob = _string(b"rsa-sha2-512") + _string(
-            key.sign(data, padding.PKCS1v15(), hashes.SHA512())
-        )
+        sig_blob = _string(b"rsa-sha2-512") + _string(key.sign(data, padding.PKCS1v15(), hashes.SHA512()))
     blob = (
         MAGIC
         + struct.pack(">I", VERSION)
@@ -334,19 +292,10 @@ def _verify_sk(pub_blob: bytes, sig_blob: bytes, data: bytes) -> None:
     counter = reader.take(4)
     reader.done()
     if algorithm != key_type:
-        raise BadSignature(
-            f"signature algorithm {algorithm[:40]!r} does not match the {key_type} key"
-        )
+        raise BadSignature(f"signature algorithm {algorithm[:40]!r} does not match the {key_type} key")
     if not flags & SK_USER_PRESENT:
-        raise BadSignature(
-            "security key signature was made without user presence (touch)"
-        )
-    signed = (
-        hashlib.sha256(application).digest()
-        + bytes([flags])
-        + counter
-        + hashlib.sha256(data).digest()
-    )
+        raise BadSignature("security key signature was made without user presence (touch)")
+    signed = hashlib.sha256(application).digest() + bytes([flags]) + counter + hashlib.sha256(data).digest()
     try:
         if key_type == SK_ED25519:
             ed25519.Ed25519PublicKey.from_public_bytes(point).verify(raw, signed)
@@ -360,9 +309,7 @@ def _verify_sk(pub_blob: bytes, sig_blob: bytes, data: bytes) -> None:
     except ValueError:
         raise BadSignature("security key public key is invalid") from None
     except InvalidSignature:
-        raise BadSignature(
-            "signature does not verify: the signed text or the signature was altered"
-        ) from None
+        raise BadSignature("signature does not verify: the signed text or the signature was altered") from None
 
 
 def _verify_raw(public: object, sig_blob: bytes, data: bytes) -> None:
@@ -373,18 +320,12 @@ def _verify_raw(public: object, sig_blob: bytes, data: bytes) -> None:
     try:
         if isinstance(public, ed25519.Ed25519PublicKey):
             if algorithm != "ssh-ed25519":
-                raise BadSignature(
-                    f"signature algorithm {algorithm!r} does not match an ed25519 key"
-                )
+                raise BadSignature(f"signature algorithm {algorithm!r} does not match an ed25519 key")
             public.verify(raw, data)
         elif isinstance(public, ec.EllipticCurvePublicKey):
-            curve, _, digest = _CURVES.get(
-                public.curve.name, ("", ec.SECP256R1, hashes.SHA256())
-            )
+            curve, _, digest = _CURVES.get(public.curve.name, ("", ec.SECP256R1, hashes.SHA256()))
             if not curve or algorithm != f"ecdsa-sha2-{curve}":
-                raise BadSignature(
-                    f"signature algorithm {algorithm!r} does not match the ecdsa key"
-                )
+                raise BadSignature(f"signature algorithm {algorithm!r} does not match the ecdsa key")
             inner = _Reader(raw)
             r, s = inner.mpint(), inner.mpint()
             inner.done()
@@ -396,16 +337,12 @@ def _verify_raw(public: object, sig_blob: bytes, data: bytes) -> None:
             elif algorithm == "rsa-sha2-256":
                 rsa_hash = hashes.SHA256()
             else:
-                raise BadSignature(
-                    f"signature algorithm {algorithm!r} is not accepted for an rsa key"
-                )
+                raise BadSignature(f"signature algorithm {algorithm!r} is not accepted for an rsa key")
             public.verify(raw, data, padding.PKCS1v15(), rsa_hash)
         else:
             raise UnknownKey("unsupported key type")
     except InvalidSignature:
-        raise BadSignature(
-            "signature does not verify: the signed text or the signature was altered"
-        ) from None
+        raise BadSignature("signature does not verify: the signed text or the signature was altered") from None
 
 
 def parse(armored: str) -> tuple[bytes, str, str, bytes]:
@@ -445,9 +382,7 @@ def verify(
     _check_namespace(namespace)
     pub_blob, sig_namespace, hash_algorithm, sig_blob = parse(armored_signature)
     if sig_namespace != namespace:
-        raise WrongNamespace(
-            f"signature is for namespace {sig_namespace[:64]!r}, not {namespace!r}"
-        )
+        raise WrongNamespace(f"signature is for namespace {sig_namespace[:64]!r}, not {namespace!r}")
     match = None
     for line in allowed_public_keys:
         try:
@@ -457,16 +392,12 @@ def verify(
         except KeyUnreadable:
             continue
     if match is None:
-        raise UnknownKey(
-            f"signed by a key that is not allowed ({fingerprint(pub_blob)})"
-        )
+        raise UnknownKey(f"signed by a key that is not allowed ({fingerprint(pub_blob)})")
     key_type = match.split()[0]
     data = _signed_data(namespace, hash_algorithm, message)
     if key_type.startswith("sk-"):
         _verify_sk(pub_blob, sig_blob, data)
     else:
-        public = serialization.load_ssh_public_key(
-            f"{key_type} {match.split()[1]}".encode("ascii")
-        )
+        public = serialization.load_ssh_public_key(f"{key_type} {match.split()[1]}".encode("ascii"))
         _verify_raw(public, sig_blob, data)
     return match

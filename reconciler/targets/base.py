@@ -64,9 +64,7 @@ class ReadSession(Protocol):
     def read_base(self) -> tuple[Practice | None, dict[str, Staff]]:
         """The practice row and every staff member (the planner's base set)."""
 
-    def read_sets(
-        self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]
-    ) -> ActualState:
+    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
         """The rows ``scope`` names (the planner's scoped sets), on top of the base set."""
 
     def read_scoped(self, scope: ReadScope) -> ActualState:

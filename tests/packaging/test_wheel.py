@@ -15,7 +15,9 @@ import pytest
 from constants import AT, ROOT
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _run(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -52,9 +54,17 @@ def cli(installed: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_installed_package_is_not_the_checkout(installed: Path) -> None:
-    out = subprocess.run([str(installed / "python"), "-c",
-                          "import reconciler, reconciler.resources as r; print(reconciler.__file__); print(r.data_root())"],
-                         cwd=installed, capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [
+            str(installed / "python"),
+            "-c",
+            "import reconciler, reconciler.resources as r; print(reconciler.__file__); print(r.data_root())",
+        ],
+        cwd=installed,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert not out[0].startswith(str(ROOT)), out
     assert out[1].endswith(os.path.join("reconciler", "_data")), out
 

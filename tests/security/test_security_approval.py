@@ -63,9 +63,7 @@ def approve(
     practice: str = "acme",
     expires: dt.datetime = EXPIRES,
 ) -> str:
-    return make_approval(
-        practice, clients, signer, expires, keys[key], created_at=CREATED
-    )
+    return make_approval(practice, clients, signer, expires, keys[key], created_at=CREATED)
 
 
 def check(
@@ -100,9 +98,7 @@ def test_document_is_deterministic_sorted_and_yaml() -> None:
         EXPIRES,
         CREATED.replace(microsecond=123),
     )
-    assert doc == render_document(
-        "acme", ["C-1", "C-10", "C-2"], "alee", EXPIRES, CREATED
-    )
+    assert doc == render_document("acme", ["C-1", "C-10", "C-2"], "alee", EXPIRES, CREATED)
     assert yaml.safe_load(doc) == {
         "kind": "reconciler-deletion-approval",
         "version": 1,
@@ -115,9 +111,7 @@ def test_document_is_deterministic_sorted_and_yaml() -> None:
     assert doc.endswith("\n") and doc.startswith("# reconciler deletion approval")
 
 
-def test_approval_file_is_document_then_signature_over_exactly_its_bytes(
-    keys: dict[str, Path], tmp_path: Path
-) -> None:
+def test_approval_file_is_document_then_signature_over_exactly_its_bytes(keys: dict[str, Path], tmp_path: Path) -> None:
     text = approve(keys)
     document, signature = split_approval(text)
     assert text == document.decode() + signature
@@ -128,26 +122,17 @@ def test_approval_file_is_document_then_signature_over_exactly_its_bytes(
 
 def test_valid_approval_is_accepted(keys: dict[str, Path]) -> None:
     got = check(approve(keys), keys, needed=["C-1001", "C-1002"])
-    assert (
-        got.practice == "acme"
-        and got.signer == "alee"
-        and got.clients == ("C-1001", "C-1002")
-    )
+    assert got.practice == "acme" and got.signer == "alee" and got.clients == ("C-1001", "C-1002")
     assert got.expires == EXPIRES and got.created == CREATED
     assert got.key == pub(keys["alee"]) and got.fingerprint.startswith("SHA256:")
     assert got.covers("C-1001") and not got.covers("C-9")
 
 
 def test_bytes_input_and_predicate_role_check(keys: dict[str, Path]) -> None:
-    assert (
-        check(approve(keys).encode(), keys, may_delete=lambda s: s == "alee").signer
-        == "alee"
-    )
+    assert check(approve(keys).encode(), keys, may_delete=lambda s: s == "alee").signer == "alee"
 
 
-def test_approval_made_with_plain_ssh_keygen_is_accepted(
-    keys: dict[str, Path], tmp_path: Path
-) -> None:
+def test_approval_made_with_plain_ssh_keygen_is_accepted(keys: dict[str, Path], tmp_path: Path) -> None:
     """The docstring's recipe: write the document, ssh-keygen -Y sign it, cat both."""
     doc = render_document("acme", ["C-1001"], "alee", EXPIRES, CREATED).encode()
     (tmp_path / "approval.yaml").write_bytes(doc)
@@ -168,22 +153,15 @@ def test_approval_made_with_plain_ssh_keygen_is_accepted(
     combined = doc + (tmp_path / "approval.yaml.sig").read_bytes()
     assert check(combined, keys).signer == "alee"
     # detached form: document and .sig given separately
-    assert (
-        check(doc, keys, signature=(tmp_path / "approval.yaml.sig").read_text()).signer
-        == "alee"
-    )
+    assert check(doc, keys, signature=(tmp_path / "approval.yaml.sig").read_text()).signer == "alee"
 
 
-def test_hand_written_document_signed_by_ssh_keygen_is_accepted(
-    keys: dict[str, Path], tmp_path: Path
-) -> None:
+def test_hand_written_document_signed_by_ssh_keygen_is_accepted(keys: dict[str, Path], tmp_path: Path) -> None:
     doc = (
         b"kind: reconciler-deletion-approval\nversion: 1\npractice: acme\nsigner: alee\n"
         b"clients: [C-1001]\ncreated: '2026-12-02T15:30:00Z'\nexpires: '2026-12-09T15:30:00Z'\n"
     )
-    assert check(
-        doc + ssh_sign(keys["alee"], doc, tmp_path).encode(), keys
-    ).clients == ("C-1001",)
+    assert check(doc + ssh_sign(keys["alee"], doc, tmp_path).encode(), keys).clients == ("C-1001",)
 
 
 # ---------------------------------------------------------------------------- refusals, one per rule
@@ -234,9 +212,7 @@ def test_unknown_key_is_refused(keys: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize("signer", ["nokeys", "ghost"])
-def test_signer_without_listed_keys_is_refused(
-    signer: str, keys: dict[str, Path]
-) -> None:
+def test_signer_without_listed_keys_is_refused(signer: str, keys: dict[str, Path]) -> None:
     with pytest.raises(ApprovalKeyNotListed):
         check(approve(keys, signer=signer), keys, may_delete={signer})
 
@@ -263,9 +239,7 @@ def test_wrong_practice_is_refused(keys: dict[str, Path]) -> None:
 def test_wrong_namespace_is_refused(keys: dict[str, Path], tmp_path: Path) -> None:
     doc = render_document("acme", ["C-1001"], "alee", EXPIRES, CREATED).encode()
     with pytest.raises(ApprovalWrongNamespace):
-        check(
-            doc + ssh_sign(keys["alee"], doc, tmp_path, namespace="git").encode(), keys
-        )
+        check(doc + ssh_sign(keys["alee"], doc, tmp_path, namespace="git").encode(), keys)
 
 
 def _signed(doc: str, keys: dict[str, Path]) -> str:
@@ -315,9 +289,7 @@ _GOOD = (
         ),
     ],
 )
-def test_malformed_document_is_refused(
-    label: str, doc: str, keys: dict[str, Path]
-) -> None:
+def test_malformed_document_is_refused(label: str, doc: str, keys: dict[str, Path]) -> None:
     with pytest.raises(ApprovalMalformed):
         check(_signed(doc, keys), keys)
 
@@ -335,9 +307,7 @@ def test_malformed_document_is_refused(
         ("binary", "\udcff"),
     ],
 )
-def test_malformed_signature_is_refused(
-    label: str, text: str, keys: dict[str, Path]
-) -> None:
+def test_malformed_signature_is_refused(label: str, text: str, keys: dict[str, Path]) -> None:
     data = text.encode("utf-8", "surrogateescape")
     with pytest.raises(ApprovalMalformed):
         check(data, keys)
@@ -372,9 +342,7 @@ def test_every_refusal_is_a_plan_refusal_with_a_reason_code() -> None:
         "expired",
         "client-not-covered",
     }
-    assert issubclass(ApprovalError, PlanRefused) and issubclass(
-        ApprovalError, ReconcilerError
-    )
+    assert issubclass(ApprovalError, PlanRefused) and issubclass(ApprovalError, ReconcilerError)
 
 
 # ---------------------------------------------------------------------------- making approvals
@@ -389,25 +357,19 @@ def test_every_refusal_is_a_plan_refusal_with_a_reason_code() -> None:
         ("expiry not after creation", {"expires": CREATED}),
     ],
 )
-def test_make_approval_refuses_bad_input(
-    label: str, kwargs: dict[str, Any], keys: dict[str, Path]
-) -> None:
+def test_make_approval_refuses_bad_input(label: str, kwargs: dict[str, Any], keys: dict[str, Path]) -> None:
     with pytest.raises(ApprovalMalformed):
         approve(keys, **kwargs)
 
 
 def test_make_approval_with_unreadable_key(tmp_path: Path) -> None:
     with pytest.raises(ApprovalMalformed, match="cannot be read"):
-        make_approval(
-            "acme", ["C-1"], "alee", EXPIRES, tmp_path / "missing", created_at=CREATED
-        )
+        make_approval("acme", ["C-1"], "alee", EXPIRES, tmp_path / "missing", created_at=CREATED)
 
 
 def test_make_approval_defaults_created_to_the_clock(keys: dict[str, Path]) -> None:
     before = dt.datetime.now(UTC).replace(microsecond=0)
-    text = make_approval(
-        "acme", ["C-1001"], "alee", before + dt.timedelta(days=1), keys["alee"]
-    )
+    text = make_approval("acme", ["C-1001"], "alee", before + dt.timedelta(days=1), keys["alee"])
     assert check(text, keys, now=before).created >= before
 
 
@@ -424,9 +386,7 @@ def test_parse_duration(text: str, expected: dt.timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize(
-    "text", ["", "7", "d", "0d", "-1d", "1w", "1.5h", "7 d", "999999d", "7D"]
-)
+@pytest.mark.parametrize("text", ["", "7", "d", "0d", "-1d", "1w", "1.5h", "7 d", "999999d", "7D"])
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(InvalidDuration):
         parse_duration(text)

@@ -75,10 +75,7 @@ def test_canonical_json_has_exactly_the_spec_fields_sorted_without_spaces() -> N
     data = canonical_json(prev_hash=GENESIS, **fields())
     assert data == (
         b'{"action_type":"client.reassign","actor":"alee","after":{"primary":"egarcia"},'
-        b'"before":{"primary":"jdoe"},"plan_id":"p-0","prev_hash":"sha256:'
-        + b"0"
-        * 64
-        + b'",'
+        b'"before":{"primary":"jdoe"},"plan_id":"p-0","prev_hash":"sha256:' + b"0" * 64 + b'",'
         b'"signer":null,"target":"C-1000","time":"2026-12-02T15:30:00Z"}'
     )
     assert tuple(json.loads(data)) == FIELDS
@@ -86,10 +83,7 @@ def test_canonical_json_has_exactly_the_spec_fields_sorted_without_spaces() -> N
 
 def test_event_hash_is_sha256_of_canonical_json() -> None:
     data = canonical_json(prev_hash=GENESIS, **fields())
-    assert (
-        event_hash(prev_hash=GENESIS, **fields())
-        == "sha256:" + hashlib.sha256(data).hexdigest()
-    )
+    assert event_hash(prev_hash=GENESIS, **fields()) == "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def test_known_hash_is_stable() -> None:
@@ -106,14 +100,8 @@ def test_known_hash_is_stable() -> None:
 
 
 def test_non_ascii_is_utf8_not_escaped() -> None:
-    data = canonical_json(
-        prev_hash=GENESIS, **fields(actor="Zoë Ñúñez", after={"note": "漢字 ✓"})
-    )
-    assert (
-        "Zoë Ñúñez".encode() in data
-        and "漢字 ✓".encode() in data
-        and b"\\u" not in data
-    )
+    data = canonical_json(prev_hash=GENESIS, **fields(actor="Zoë Ñúñez", after={"note": "漢字 ✓"}))
+    assert "Zoë Ñúñez".encode() in data and "漢字 ✓".encode() in data and b"\\u" not in data
 
 
 @pytest.mark.parametrize(
@@ -138,18 +126,16 @@ def test_non_ascii_is_utf8_not_escaped() -> None:
         ("date value as ISO date", {"on": dt.date(2027, 1, 1)}, {"on": "2027-01-01"}),
     ],
 )
-def test_before_after_normalisation(
-    label: str, a: dict[str, Any], b: dict[str, Any]
-) -> None:
+def test_before_after_normalisation(label: str, a: dict[str, Any], b: dict[str, Any]) -> None:
     assert event_hash(prev_hash=GENESIS, **fields(before=a, after=a)) == event_hash(
         prev_hash=GENESIS, **fields(before=b, after=b)
     ), label
 
 
 def test_none_before_after_hash_as_empty_mapping() -> None:
-    assert event_hash(
-        prev_hash=GENESIS, **fields(before=None, after=None)
-    ) == event_hash(prev_hash=GENESIS, **fields(before={}, after={}))
+    assert event_hash(prev_hash=GENESIS, **fields(before=None, after=None)) == event_hash(
+        prev_hash=GENESIS, **fields(before={}, after={})
+    )
 
 
 def test_non_integral_float_is_kept_and_bool_is_not_an_int() -> None:
@@ -173,9 +159,7 @@ def test_non_integral_float_is_kept_and_bool_is_not_an_int() -> None:
         ("time of wrong type", {"time": 1700000000}),
     ],
 )
-def test_values_that_cannot_round_trip_are_refused(
-    label: str, over: dict[str, Any]
-) -> None:
+def test_values_that_cannot_round_trip_are_refused(label: str, over: dict[str, Any]) -> None:
     with pytest.raises(ChainError) as err:
         event_hash(prev_hash=GENESIS, **fields(**over))
     assert isinstance(err.value, ReconcilerError), label
@@ -194,9 +178,7 @@ def test_values_that_cannot_round_trip_are_refused(
             "2026-12-02T15:30:00Z",
         ),  # naive = UTC (DB convention)
         (
-            dt.datetime(
-                2026, 12, 2, 10, 30, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))
-            ),
+            dt.datetime(2026, 12, 2, 10, 30, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
             "2026-12-02T15:30:00Z",
         ),
         ("2026-12-02T15:30:00Z", "2026-12-02T15:30:00Z"),
@@ -206,9 +188,7 @@ def test_values_that_cannot_round_trip_are_refused(
         ("2026-12-02T16:30:00+01:00", "2026-12-02T15:30:00Z"),
     ],
 )
-def test_time_format_is_utc_whole_seconds_with_z(
-    value: dt.datetime | str, expected: str
-) -> None:
+def test_time_format_is_utc_whole_seconds_with_z(value: dt.datetime | str, expected: str) -> None:
     assert canonical_time(value) == expected
 
 
@@ -362,12 +342,8 @@ def test_verify_reads_events_from_database_shaped_values() -> None:
     """What a DB gives back (naive datetimes, text times, JSON numbers as floats) verifies."""
     events = make_chain(4)
     stored = [
-        dataclasses.replace(
-            events[0], time=chain_time(events[0].time).replace(tzinfo=None)
-        ),
-        dataclasses.replace(
-            events[1], time=canonical_time(events[1].time).replace("T", " ").rstrip("Z")
-        ),
+        dataclasses.replace(events[0], time=chain_time(events[0].time).replace(tzinfo=None)),
+        dataclasses.replace(events[1], time=canonical_time(events[1].time).replace("T", " ").rstrip("Z")),
         events[2],
         dataclasses.replace(events[3], before={"primary": "jdoe"}),
     ]
@@ -399,9 +375,7 @@ def test_verify_streams_without_holding_events() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(n=st.integers(2, 25), data=st.data())
-def test_any_single_edit_removal_or_swap_is_detected(
-    n: int, data: st.DataObject
-) -> None:
+def test_any_single_edit_removal_or_swap_is_detected(n: int, data: st.DataObject) -> None:
     events = make_chain(n)
     op = data.draw(st.sampled_from(["edit", "remove", "swap"]))
     if op == "edit":
@@ -435,9 +409,7 @@ def test_any_single_edit_removal_or_swap_is_detected(
         events[i] = dataclasses.replace(events[i], **{name: new[name]})
         expected = ("edited", events[i].id)
     elif op == "remove":
-        i = data.draw(
-            st.integers(0, n - 2)
-        )  # removing the last event leaves a valid, shorter chain
+        i = data.draw(st.integers(0, n - 2))  # removing the last event leaves a valid, shorter chain
         del events[i]
         expected = ("removed", events[i].id)
     else:
@@ -481,9 +453,5 @@ def test_result_json() -> None:
     out = verify(events).to_json()
     failure = out["failure"]
     assert out["ok"] is False and out["count"] == 1 and isinstance(failure, dict)
-    assert (
-        failure["kind"] == "removed"
-        and failure["event_id"] == 3
-        and failure["position"] == 1
-    )
+    assert failure["kind"] == "removed" and failure["event_id"] == 3 and failure["position"] == 1
     assert failure["message"].startswith("audit event 3: removed")

@@ -36,9 +36,7 @@ RAW_EVENTS: list[dict[str, Any]] = [
         "after": {"primary": "egarcia"},
     },
     {
-        "time": dt.datetime(
-            2026, 12, 2, 10, 30, 1, 500000, tzinfo=dt.timezone(dt.timedelta(hours=-5))
-        ),
+        "time": dt.datetime(2026, 12, 2, 10, 30, 1, 500000, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
         "actor": "Zoë Ñúñez",
         "signer": "alee",
         "plan_id": "p-2",
@@ -102,9 +100,7 @@ def _round_trip(db_url: str, col_type: Any) -> None:
         written = []
         with engine.begin() as conn:
             for e in RAW_EVENTS:
-                stored_at = chain_time(e["time"]).replace(
-                    tzinfo=None
-                )  # naive UTC, whole seconds
+                stored_at = chain_time(e["time"]).replace(tzinfo=None)  # naive UTC, whole seconds
                 prev, h = linker.link(**{**e, "time": stored_at})
                 written.append(h)
                 conn.execute(

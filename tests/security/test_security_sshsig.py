@@ -20,49 +20,32 @@ KINDS = ["ed25519", "ecdsa", "rsa"]
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("keys")
-    return {kind: keygen(d, kind, kind) for kind in KINDS} | {
-        "other": keygen(d, "other")
-    }
+    return {kind: keygen(d, kind, kind) for kind in KINDS} | {"other": keygen(d, "other")}
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_ssh_keygen_signature_verifies_here(
-    kind: str, keys: dict[str, Path], tmp_path: Path
-) -> None:
+def test_ssh_keygen_signature_verifies_here(kind: str, keys: dict[str, Path], tmp_path: Path) -> None:
     armored = ssh_sign(keys[kind], MESSAGE, tmp_path)
-    assert sshsig.verify(
-        MESSAGE, armored, [pub(keys["other"]), pub(keys[kind])], NAMESPACE
-    ) == pub(keys[kind])
+    assert sshsig.verify(MESSAGE, armored, [pub(keys["other"]), pub(keys[kind])], NAMESPACE) == pub(keys[kind])
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_our_signature_verifies_with_ssh_keygen(
-    kind: str, keys: dict[str, Path], tmp_path: Path
-) -> None:
+def test_our_signature_verifies_with_ssh_keygen(kind: str, keys: dict[str, Path], tmp_path: Path) -> None:
     armored = sshsig.sign(MESSAGE, keys[kind], NAMESPACE)
     result = ssh_verify(pub(keys[kind]), MESSAGE, armored, tmp_path)
     assert result.returncode == 0, result.stderr
     assert b'Good "reconciler-approval" signature for signer' in result.stdout
 
 
-def test_ssh_keygen_refuses_our_signature_over_other_bytes(
-    keys: dict[str, Path], tmp_path: Path
-) -> None:
+def test_ssh_keygen_refuses_our_signature_over_other_bytes(keys: dict[str, Path], tmp_path: Path) -> None:
     armored = sshsig.sign(MESSAGE, keys["ed25519"], NAMESPACE)
-    assert (
-        ssh_verify(pub(keys["ed25519"]), MESSAGE + b"x", armored, tmp_path).returncode
-        != 0
-    )
+    assert ssh_verify(pub(keys["ed25519"]), MESSAGE + b"x", armored, tmp_path).returncode != 0
 
 
-def test_ed25519_output_is_byte_identical_to_ssh_keygen(
-    keys: dict[str, Path], tmp_path: Path
-) -> None:
+def test_ed25519_output_is_byte_identical_to_ssh_keygen(keys: dict[str, Path], tmp_path: Path) -> None:
     """Ed25519 is deterministic: same key, message and namespace give the same armor,
     including the 70-column wrapping and the final newline."""
-    assert sshsig.sign(MESSAGE, keys["ed25519"], NAMESPACE) == ssh_sign(
-        keys["ed25519"], MESSAGE, tmp_path
-    )
+    assert sshsig.sign(MESSAGE, keys["ed25519"], NAMESPACE) == ssh_sign(keys["ed25519"], MESSAGE, tmp_path)
 
 
 def test_sign_accepts_key_bytes(keys: dict[str, Path]) -> None:
@@ -113,23 +96,17 @@ def test_no_allowed_keys_is_unknown_key(keys: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_altered_message_is_bad_signature(
-    kind: str, keys: dict[str, Path], tmp_path: Path
-) -> None:
+def test_altered_message_is_bad_signature(kind: str, keys: dict[str, Path], tmp_path: Path) -> None:
     armored = ssh_sign(keys[kind], MESSAGE, tmp_path)
     with pytest.raises(sshsig.BadSignature):
-        sshsig.verify(
-            MESSAGE.replace(b"1001", b"1002"), armored, [pub(keys[kind])], NAMESPACE
-        )
+        sshsig.verify(MESSAGE.replace(b"1001", b"1002"), armored, [pub(keys[kind])], NAMESPACE)
 
 
 def test_signature_bytes_altered_is_bad_signature(keys: dict[str, Path]) -> None:
     blob = bytearray(sshsig.unarmor(sshsig.sign(MESSAGE, keys["ed25519"], NAMESPACE)))
     blob[-1] ^= 1
     with pytest.raises(sshsig.BadSignature):
-        sshsig.verify(
-            MESSAGE, sshsig.armor(bytes(blob)), [pub(keys["ed25519"])], NAMESPACE
-        )
+        sshsig.verify(MESSAGE, sshsig.armor(bytes(blob)), [pub(keys["ed25519"])], NAMESPACE)
 
 
 def test_public_key_swapped_in_signature_is_refused(keys: dict[str, Path]) -> None:
@@ -140,15 +117,7 @@ def test_public_key_swapped_in_signature_is_refused(keys: dict[str, Path]) -> No
     def s(b: bytes) -> bytes:
         return struct.pack(">I", len(b)) + b
 
-    forged = (
-        b"SSHSIG"
-        + struct.pack(">I", 1)
-        + s(other_blob)
-        + s(ns.encode())
-        + s(b"")
-        + s(alg.encode())
-        + s(sig_blob)
-    )
+    forged = b"SSHSIG" + struct.pack(">I", 1) + s(other_blob) + s(ns.encode()) + s(b"") + s(alg.encode()) + s(sig_blob)
     with pytest.raises(sshsig.BadSignature):
         sshsig.verify(MESSAGE, sshsig.armor(forged), [pub(keys["ed25519"])], NAMESPACE)
 
@@ -167,30 +136,17 @@ def test_public_key_swapped_in_signature_is_refused(keys: dict[str, Path]) -> No
         ("wrong version", sshsig.armor(b"SSHSIG" + struct.pack(">I", 2) + b"\0" * 20)),
         (
             "truncated",
-            sshsig.armor(
-                b"SSHSIG" + struct.pack(">I", 1) + struct.pack(">I", 500) + b"abc"
-            ),
+            sshsig.armor(b"SSHSIG" + struct.pack(">I", 1) + struct.pack(">I", 500) + b"abc"),
         ),
         (
             "trailing bytes",
             sshsig.armor(
-                b"SSHSIG"
-                + struct.pack(">I", 1)
-                + b"\0\0\0\0" * 5
-                + b"\0\0\0\x06sha512"
-                + b"\0\0\0\0"
-                + b"junk"
+                b"SSHSIG" + struct.pack(">I", 1) + b"\0\0\0\0" * 5 + b"\0\0\0\x06sha512" + b"\0\0\0\0" + b"junk"
             ),
         ),
         (
             "unknown hash",
-            sshsig.armor(
-                b"SSHSIG"
-                + struct.pack(">I", 1)
-                + b"\0\0\0\0" * 3
-                + b"\0\0\0\x03md5"
-                + b"\0\0\0\0"
-            ),
+            sshsig.armor(b"SSHSIG" + struct.pack(">I", 1) + b"\0\0\0\0" * 3 + b"\0\0\0\x03md5" + b"\0\0\0\0"),
         ),
     ],
 )
@@ -207,9 +163,7 @@ def test_every_signature_error_is_a_reconciler_error() -> None:
         sshsig.BadSignature,
         sshsig.KeyUnreadable,
     ):
-        assert issubclass(cls, sshsig.SignatureError) and issubclass(
-            cls, ReconcilerError
-        )
+        assert issubclass(cls, sshsig.SignatureError) and issubclass(cls, ReconcilerError)
 
 
 # ---------------------------------------------------------------------------- private keys
@@ -270,9 +224,7 @@ def _mp(v: int) -> bytes:
     return _s(v.to_bytes((v.bit_length() + 8) // 8, "big"))
 
 
-def _sk_signature(
-    kind: str, message: bytes, flags: int = 0x01, namespace: str = NAMESPACE
-) -> tuple[str, str]:
+def _sk_signature(kind: str, message: bytes, flags: int = 0x01, namespace: str = NAMESPACE) -> tuple[str, str]:
     """(public key line, armored signature) of a simulated security key."""
     import hashlib
 
@@ -281,33 +233,20 @@ def _sk_signature(
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
     app = b"ssh:"
-    signed_data = (
-        b"SSHSIG"
-        + _s(namespace.encode())
-        + _s(b"")
-        + _s(b"sha512")
-        + _s(hashlib.sha512(message).digest())
-    )
+    signed_data = b"SSHSIG" + _s(namespace.encode()) + _s(b"") + _s(b"sha512") + _s(hashlib.sha512(message).digest())
     to_sign = (
-        hashlib.sha256(app).digest()
-        + bytes([flags])
-        + struct.pack(">I", 7)
-        + hashlib.sha256(signed_data).digest()
+        hashlib.sha256(app).digest() + bytes([flags]) + struct.pack(">I", 7) + hashlib.sha256(signed_data).digest()
     )
     if kind == "ed25519":
         algo = b"sk-ssh-ed25519@openssh.com"
         ed = ed25519.Ed25519PrivateKey.generate()
-        raw = ed.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        raw = ed.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         pub_blob = _s(algo) + _s(raw) + _s(app)
         sig = _s(ed.sign(to_sign))
     else:
         algo = b"sk-ecdsa-sha2-nistp256@openssh.com"
         eck = ec.generate_private_key(ec.SECP256R1())
-        point = eck.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
+        point = eck.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         pub_blob = _s(algo) + _s(b"nistp256") + _s(point) + _s(app)
         r, s = decode_dss_signature(eck.sign(to_sign, ec.ECDSA(hashes.SHA256())))
         sig = _s(_mp(r) + _mp(s))
@@ -328,9 +267,7 @@ def _sk_signature(
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa"])
-def test_security_key_signature_verifies_like_ssh_keygen(
-    kind: str, tmp_path: Path
-) -> None:
+def test_security_key_signature_verifies_like_ssh_keygen(kind: str, tmp_path: Path) -> None:
     line, armored = _sk_signature(kind, MESSAGE)
     result = ssh_verify(line, MESSAGE, armored, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -340,9 +277,7 @@ def test_security_key_signature_verifies_like_ssh_keygen(
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa"])
-def test_security_key_signature_without_user_presence_is_refused(
-    kind: str, tmp_path: Path
-) -> None:
+def test_security_key_signature_without_user_presence_is_refused(kind: str, tmp_path: Path) -> None:
     """Stricter than ssh-keygen 9.2's -Y verify, which accepts it: approving a deletion
     takes a touch."""
     line, armored = _sk_signature(kind, MESSAGE, flags=0x00)

@@ -16,9 +16,7 @@ requires_ssh_keygen = pytest.mark.skipif(
 )
 
 
-def keygen(
-    directory: Path, name: str, kind: str = "ed25519", passphrase: str = ""
-) -> Path:
+def keygen(directory: Path, name: str, kind: str = "ed25519", passphrase: str = "") -> Path:
     """A new key pair ``directory/name`` (+ ``.pub``) made by ssh-keygen."""
     path = directory / name
     args = [
@@ -43,9 +41,7 @@ def pub(key: Path) -> str:
     return key.with_name(key.name + ".pub").read_text().strip()
 
 
-def ssh_sign(
-    key: Path, message: bytes, directory: Path, namespace: str = NAMESPACE
-) -> str:
+def ssh_sign(key: Path, message: bytes, directory: Path, namespace: str = NAMESPACE) -> str:
     """The armored signature ``ssh-keygen -Y sign -n NAMESPACE -f KEY FILE`` writes."""
     msg = directory / "to-sign"
     sig = directory / "to-sign.sig"

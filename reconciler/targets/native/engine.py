@@ -85,17 +85,12 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         # No pooling: a command makes few connections, and none must outlive its
         # use (watch runs for days; tests create many engines and never leak one).
         kwargs["poolclass"] = NullPool
-    if (
-        parsed.get_backend_name() == "postgresql"
-        and "connect_timeout" not in parsed.query
-    ):
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
     try:
         engine = create_engine(parsed, **kwargs)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
-        raise DatabaseError(
-            f"cannot use database URL {shown!r}: {_first_line(exc)}"
-        ) from None
+        raise DatabaseError(f"cannot use database URL {shown!r}: {_first_line(exc)}") from None
     if engine.dialect.name == "sqlite":
         _require_sqlite_file(parsed, shown, must_exist)
         _configure_sqlite(engine)
@@ -104,9 +99,7 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
             pass
     except sa_exc.DBAPIError as exc:
         engine.dispose()
-        raise DatabaseError(
-            f"cannot connect to database {shown}: {_first_line(exc)}"
-        ) from None
+        raise DatabaseError(f"cannot connect to database {shown}: {_first_line(exc)}") from None
     return engine
 
 
@@ -118,13 +111,10 @@ def _require_sqlite_file(parsed: URL, shown: str, must_exist: bool) -> None:
         return
     path = Path(database)
     if path.is_dir():
-        raise DatabaseError(
-            f"cannot connect to database {shown}: {path} is a directory, not a SQLite file"
-        )
+        raise DatabaseError(f"cannot connect to database {shown}: {path} is a directory, not a SQLite file")
     if must_exist and not path.exists():
         raise DatabaseError(
-            f"database {shown} is not initialised: run `reconciler db init` "
-            f"(the file {path} does not exist)"
+            f"database {shown} is not initialised: run `reconciler db init` (the file {path} does not exist)"
         )
 
 
@@ -168,16 +158,11 @@ def require_schema(engine: Engine) -> None:
                 )
             if "alembic_version" not in present:
                 return  # created without Alembic (tests' metadata.create_all); nothing to compare
-            rev = conn.execute(
-                text("SELECT version_num FROM alembic_version ORDER BY version_num")
-            ).scalar()
+            rev = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalar()
     except sa_exc.DBAPIError as exc:
-        raise DatabaseError(
-            f"cannot read database {shown}: {_first_line(exc)}"
-        ) from None
+        raise DatabaseError(f"cannot read database {shown}: {_first_line(exc)}") from None
     head = HEAD_REVISION
     if rev != head:
         raise DatabaseError(
-            f"database {shown} schema is at revision {rev}, this version needs {head}: "
-            "run `reconciler db upgrade`"
+            f"database {shown} schema is at revision {rev}, this version needs {head}: run `reconciler db upgrade`"
         )

@@ -46,29 +46,16 @@ def _staff_rows(conn: Connection, ids: set[str]) -> list[Row[Any]]:
     return list(rows)  # type: ignore[arg-type]
 
 
-def _referenced_staff(
-    clients: Sequence[Row[Any]], appointments: Sequence[Row[Any]], *extra: str
-) -> set[str]:
-    ids = (
-        {c.primary_id for c in clients if c.primary_id}
-        | {a.staff_id for a in appointments}
-        | set(extra)
-    )
+def _referenced_staff(clients: Sequence[Row[Any]], appointments: Sequence[Row[Any]], *extra: str) -> set[str]:
+    ids = {c.primary_id for c in clients if c.primary_id} | {a.staff_id for a in appointments} | set(extra)
     return {i for i in ids if i}
 
 
 def collect_staff(conn: Connection, staff_id: str) -> ExportData:
     """A professional's clients (primary or with an appointment) and their appointments."""
-    if (
-        conn.execute(select(staff_t.c.id).where(staff_t.c.id == staff_id)).first()
-        is None
-    ):
-        raise ExportError(
-            f"staff {staff_id}: no such staff member; nothing was exported"
-        )
-    with_sessions = select(appointments_t.c.client_id).where(
-        appointments_t.c.staff_id == staff_id
-    )
+    if conn.execute(select(staff_t.c.id).where(staff_t.c.id == staff_id)).first() is None:
+        raise ExportError(f"staff {staff_id}: no such staff member; nothing was exported")
+    with_sessions = select(appointments_t.c.client_id).where(appointments_t.c.staff_id == staff_id)
     clients = list(
         conn.execute(
             select(clients_t)
@@ -92,16 +79,12 @@ def collect_staff(conn: Connection, staff_id: str) -> ExportData:
             )
         ).all()
     )
-    return ExportData(
-        _staff_rows(conn, _referenced_staff(clients, appts, staff_id)), clients, appts
-    )
+    return ExportData(_staff_rows(conn, _referenced_staff(clients, appts, staff_id)), clients, appts)
 
 
 def collect_client(conn: Connection, client_id: str) -> ExportData:
     """One client and all of the client's appointments (the export before a deletion)."""
-    clients = list(
-        conn.execute(select(clients_t).where(clients_t.c.id == client_id)).all()
-    )
+    clients = list(conn.execute(select(clients_t).where(clients_t.c.id == client_id)).all())
     if not clients:
         raise ExportError(f"client {client_id}: no such client; nothing was exported")
     appts = list(
@@ -111,9 +94,7 @@ def collect_client(conn: Connection, client_id: str) -> ExportData:
             .order_by(appointments_t.c.start_at, appointments_t.c.id)
         ).all()
     )
-    return ExportData(
-        _staff_rows(conn, _referenced_staff(clients, appts)), clients, appts
-    )
+    return ExportData(_staff_rows(conn, _referenced_staff(clients, appts)), clients, appts)
 
 
 # ---------------------------------------------------------------- import
@@ -149,12 +130,7 @@ def read_for_import(conn: Connection) -> Imported:
         .all()
     )
     staff = tuple(staff_by_id[k] for k in sorted(staff_by_id))
-    clients = tuple(
-        Client(
-            id=r.id, status=r.status, primary=r.primary_id, duplicate_of=r.duplicate_of
-        )
-        for r in crows
-    )
+    clients = tuple(Client(id=r.id, status=r.status, primary=r.primary_id, duplicate_of=r.duplicate_of) for r in crows)
     return Imported(practice, staff, clients, tuple(orphans))
 
 
@@ -168,11 +144,7 @@ def read_db_facts(conn: Connection, client_ids: list[str]) -> DbFacts:
     for start in range(0, len(client_ids), _CHUNK):
         chunk = client_ids[start : start + _CHUNK]
         found.update(
-            conn.execute(
-                select(clients_t.c.id)
-                .where(clients_t.c.id.in_(chunk))
-                .order_by(clients_t.c.id)
-            ).scalars()
+            conn.execute(select(clients_t.c.id).where(clients_t.c.id.in_(chunk)).order_by(clients_t.c.id)).scalars()
         )
     return DbFacts(tz, staff, frozenset(found))
 
@@ -180,11 +152,7 @@ def read_db_facts(conn: Connection, client_ids: list[str]) -> DbFacts:
 # ---------------------------------------------------------------- status
 def read_status(conn: Connection) -> StatusFacts:
     """A handful of set-based, ordered queries; raises DatabaseError without a practice."""
-    practice = (
-        conn.execute(select(practice_t).order_by(practice_t.c.id).limit(1))
-        .mappings()
-        .first()
-    )
+    practice = conn.execute(select(practice_t).order_by(practice_t.c.id).limit(1)).mappings().first()
     if practice is None:
         raise NoPractice()
     # Caseload = active clients whose primary is the staff member: one grouped join.
@@ -228,9 +196,7 @@ def read_status(conn: Connection) -> StatusFacts:
     orphaned = (
         conn.execute(
             select(clients_t.c.id, clients_t.c.primary_id)
-            .select_from(
-                clients_t.join(staff_t, staff_t.c.id == clients_t.c.primary_id)
-            )
+            .select_from(clients_t.join(staff_t, staff_t.c.id == clients_t.c.primary_id))
             .where(clients_t.c.status == "active", staff_t.c.active.is_(False))
             .order_by(clients_t.c.id)
         )
@@ -240,9 +206,7 @@ def read_status(conn: Connection) -> StatusFacts:
     by_status = {
         status: int(n)
         for status, n in conn.execute(
-            select(clients_t.c.status, func.count())
-            .group_by(clients_t.c.status)
-            .order_by(clients_t.c.status)
+            select(clients_t.c.status, func.count()).group_by(clients_t.c.status).order_by(clients_t.c.status)
         )
     }
     deleted = (
@@ -266,9 +230,7 @@ def read_status(conn: Connection) -> StatusFacts:
     last_apply: dict[str, Any] | None = None
     if last is not None:
         n_events = conn.execute(
-            select(func.count())
-            .select_from(audit_t)
-            .where(audit_t.c.plan_id == last["plan_id"])
+            select(func.count()).select_from(audit_t).where(audit_t.c.plan_id == last["plan_id"])
         ).scalar_one()
         last_apply = {
             "plan_id": last["plan_id"],
@@ -325,15 +287,9 @@ def read_compliance(conn: Connection, at: dt.datetime) -> ComplianceFacts:
 # ---------------------------------------------------------------- deletion actor
 def staff_access(conn: Connection, staff_id: str) -> StaffAccess | None:
     row = conn.execute(
-        select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active).where(
-            staff_t.c.id == staff_id
-        )
+        select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active).where(staff_t.c.id == staff_id)
     ).first()
-    return (
-        None
-        if row is None
-        else StaffAccess(row.id, row.role, row.access, bool(row.active))
-    )
+    return None if row is None else StaffAccess(row.id, row.role, row.access, bool(row.active))
 
 
 # ---------------------------------------------------------------- audit
@@ -348,20 +304,13 @@ def audit_head(conn: Connection) -> str:
     """The ``hash`` of the newest event (the chain's head), or the genesis hash."""
     from reconciler.security.chain import GENESIS
 
-    head = conn.execute(
-        select(audit_t.c.hash).order_by(audit_t.c.id.desc()).limit(1)
-    ).scalar()
+    head = conn.execute(select(audit_t.c.hash).order_by(audit_t.c.id.desc()).limit(1)).scalar()
     return str(head) if head is not None else GENESIS
 
 
 def audit_has_plan(conn: Connection, plan_id: str) -> bool:
     """Whether any audit event names ``plan_id`` (the plan was applied)."""
-    return (
-        conn.execute(
-            select(audit_t.c.id).where(audit_t.c.plan_id == plan_id).limit(1)
-        ).first()
-        is not None
-    )
+    return conn.execute(select(audit_t.c.id).where(audit_t.c.plan_id == plan_id).limit(1)).first() is not None
 
 
 _CHAIN_BATCH = 2000

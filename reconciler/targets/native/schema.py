@@ -48,9 +48,7 @@ class Base(DeclarativeBase):
 
 class PracticeRow(Base):
     __tablename__ = "practice"
-    id: Mapped[int] = mapped_column(
-        Integer, primary_key=True
-    )  # always 1: one practice per database
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1: one practice per database
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     owner_id: Mapped[str | None] = mapped_column(String(64))
@@ -83,17 +81,13 @@ class ClientRow(Base):
     primary_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("staff.id"))
     balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     portal_access: Mapped[bool] = mapped_column(Boolean, default=False)
-    duplicate_of: Mapped[str | None] = mapped_column(
-        String(64), ForeignKey("clients.id")
-    )
+    duplicate_of: Mapped[str | None] = mapped_column(String(64), ForeignKey("clients.id"))
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
         Index("ix_clients_primary_status", "primary_id", "status"),
         Index("ix_clients_status_deleted_at", "status", "deleted_at"),
-        Index(
-            "ix_clients_duplicate_of", "duplicate_of"
-        ),  # purge: who still points here
+        Index("ix_clients_duplicate_of", "duplicate_of"),  # purge: who still points here
     )
 
 

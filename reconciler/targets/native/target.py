@@ -44,9 +44,7 @@ class NativeSession:
 
         return read_base(self.conn)
 
-    def read_sets(
-        self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]
-    ) -> ActualState:
+    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
         from reconciler.targets.native.read import read_sets
 
         return read_sets(self.conn, scope, practice, staff)
@@ -60,11 +58,7 @@ class NativeSession:
         return queries.staff_access(self.conn, staff_id)
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
-        return (
-            queries.collect_client(self.conn, ident)
-            if client
-            else queries.collect_staff(self.conn, ident)
-        )
+        return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
 
     def audit_has_plan(self, plan_id: str) -> bool:
         return queries.audit_has_plan(self.conn, plan_id)
@@ -135,11 +129,7 @@ class NativeTarget:
             with self.engine.connect() as conn:
                 yield NativeSession(conn)
             return
-        opts = (
-            {"isolation_level": "REPEATABLE READ"}
-            if self.engine.dialect.name == "postgresql"
-            else {}
-        )
+        opts = {"isolation_level": "REPEATABLE READ"} if self.engine.dialect.name == "postgresql" else {}
         with self.engine.connect().execution_options(**opts) as conn, conn.begin():
             yield NativeSession(conn)
 
@@ -154,9 +144,7 @@ class NativeTarget:
     ) -> Iterator[NativeSession]:
         from reconciler.targets.native.lock import locked_transaction
 
-        with locked_transaction(
-            self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait
-        ) as conn:
+        with locked_transaction(self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait) as conn:
             yield NativeSession(conn)
 
     # ---------------------------------------------------------------- reads for other commands
