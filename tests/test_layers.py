@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from constants import ROOT
 
 
 def test_layers_and_pure_core_contracts_hold() -> None:

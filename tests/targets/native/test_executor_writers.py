@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from test_executor_support import practice_db
 
 from reconciler.errors import ApplyFailed
 from reconciler.model.actions import Action, ActionType
@@ -37,11 +36,6 @@ def row(engine: Engine, table: Any, id_: str) -> Any:
 def run(engine: Engine, actions: list[Action]) -> int:
     with engine.begin() as conn:
         return write_group(conn, actions, CTX)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Engine:
-    return practice_db(db_url)
 
 
 def test_every_action_type_has_a_writer() -> None:

@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from dbhelpers import PRACTICE_YAML
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy.engine import Engine
-from test_executor_support import practice_db
 
 from reconciler.app.exports import CSV_COLUMNS, FHIR_STATUS, export_client, export_staff
 from reconciler.cli import main
@@ -37,11 +36,6 @@ def staff_clients(staff: str) -> set[str]:
 
 def staff_appointments(staff: str) -> set[str]:
     return {a["id"] for a in SNAP["appointments"] if a["staff"] == staff}
-
-
-@pytest.fixture
-def engine(db_url: str) -> Engine:
-    return practice_db(db_url)
 
 
 def resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import IO, Callable, Iterator
 
 import pytest
 import yaml
+from constants import ROOT
 from dbhelpers import PRACTICE_YAML, fresh_db
 
 from reconciler.app.watch import (
@@ -28,7 +29,6 @@ from reconciler.app.watch import (
 from reconciler.targets.native.leader import FileLeadership, PgLeadership
 from reconciler.targets.native.target import NativeTarget
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 WAIT = 5.0  # generous upper bound for event waits; tests return as soon as the event fires
 

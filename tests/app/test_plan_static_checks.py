@@ -6,10 +6,11 @@ staff and the practice-local date of ``--at``) before it reads or plans anything
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+from constants import AT, NOW
 from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
 from sqlalchemy.engine import Engine
 
@@ -18,9 +19,6 @@ from reconciler.app.workflow import compute_plan
 from reconciler.config.loader import load_config
 from reconciler.errors import ValidationFailed
 from reconciler.targets.native.target import NativeTarget
-
-AT = "2026-11-24T15:00:00Z"
-NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 
 BASE = MATCHING_CONFIG
 
@@ -49,8 +47,10 @@ CASES = [
 
 
 @pytest.fixture
-def engine(db_url: str) -> Engine:
-    return fresh_db(db_url, PRACTICE_YAML)
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = fresh_db(db_url, PRACTICE_YAML)
+    yield eng
+    eng.dispose()
 
 
 def _config(tmp_path: Path, edits: dict[str, str]) -> Path:

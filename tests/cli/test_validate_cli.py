@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from constants import ROOT
 from dbhelpers import PRACTICE_YAML, fresh_db
 
 from reconciler.app.validation import validate_config
@@ -21,7 +22,6 @@ from reconciler.errors import DatabaseError, Location, Problem
 from reconciler.render.diagnostics import format_problems
 from reconciler.targets.native.target import NativeTarget
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 AT = "2026-11-24T14:00:00Z"
 NOW = dt.datetime(2026, 11, 24, 14, 0, tzinfo=dt.timezone.utc)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+from constants import ROOT
 from dbhelpers import PRACTICE_YAML, fresh_db
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
@@ -20,14 +22,15 @@ from reconciler.targets.native.read import read_base, read_scoped, read_sets
 from reconciler.targets.native.schema import appointments_t, clients_t
 from reconciler.targets.native.target import NativeTarget
 
-ROOT = Path(__file__).resolve().parent.parent
 AT = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 NOW = dt.datetime(2026, 11, 24, 18, 30, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
-def engine(db_url: str) -> Engine:
-    return fresh_db(db_url, PRACTICE_YAML)
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = fresh_db(db_url, PRACTICE_YAML)
+    yield eng
+    eng.dispose()
 
 
 def _read(engine: Engine, scenario: str = "offboarding"):  # type: ignore[no-untyped-def]

@@ -9,11 +9,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from constants import ROOT
 
 from reconciler.config.loader import config_files, safe_load_marked
 from reconciler.config.schema_gen import SCHEMA_PATH, config_schema, main, render_schema
 
-ROOT = Path(__file__).resolve().parent.parent
 # The files the loader reads from each example config directory (hidden CI files are not config).
 EXAMPLE_FILES = sorted(path for d in (ROOT / "examples").iterdir() if d.is_dir() for _, path in config_files(d))
 

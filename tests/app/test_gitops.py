@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 import yaml
+from constants import EXAMPLES_DIR, NOW
 
 from reconciler.cli import main
 
-GITOPS = Path(__file__).resolve().parent.parent / "examples" / "gitops"
+GITOPS = EXAMPLES_DIR / "gitops"
 WORKFLOW = GITOPS / ".github" / "workflows" / "reconciler.yml"
-NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 
 
 def workflow() -> dict[Any, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from constants import NOW, ROOT
 from dbhelpers import PRACTICE_YAML, fresh_db
 
 from reconciler.app.importer import (
@@ -21,9 +22,6 @@ from reconciler.errors import ReconcilerError
 from reconciler.model.actual import Client as ImportedClient
 from reconciler.model.actual import Staff as ImportedStaff
 from reconciler.targets.native.target import NativeTarget
-
-ROOT = Path(__file__).resolve().parent.parent
-NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 
 
 def client_names(snapshot: Path) -> set[str]:

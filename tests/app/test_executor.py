@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from test_executor_support import EXAMPLES, NOW, full_state, names_in, plan_for, practice_db
+from test_executor_support import EXAMPLES, NOW, full_state, names_in, plan_for
 
 from reconciler.app.audit import format_audit, read_audit
 from reconciler.app.executor import ApplyResult, apply_plan
@@ -24,11 +24,6 @@ from reconciler.targets.native.target import NativeTarget
 OFFBOARDING = EXAMPLES / "offboarding"  # bsmith leaves, standard policy
 HANDOVER = EXAMPLES / "handover"  # cdavis -> jdoe, FHIR export first
 CLIENTS = EXAMPLES / "clients"  # housekeeping incl. deleting C-1013
-
-
-@pytest.fixture
-def engine(db_url: str) -> Engine:
-    return practice_db(db_url)
 
 
 def apply(

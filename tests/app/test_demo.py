@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from constants import ROOT
 
 from reconciler.app.demo import MARKER, run_demo
 from reconciler.errors import ReconcilerError
 
-ROOT = Path(__file__).resolve().parent.parent
 RECONCILER = Path(sys.executable).parent / "reconciler"
 STEPS = ["Step 1/5: validate", "Step 2/5: plan", "Step 3/5: apply", "Step 4/5: plan again", "Step 5/5: audit"]
 

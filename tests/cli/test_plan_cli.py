@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from constants import AT, ROOT
 from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
 
 from reconciler.cli import main
-
-ROOT = Path(__file__).resolve().parent.parent
-AT = "2026-11-24T15:00:00Z"
 
 MATCHING = MATCHING_CONFIG
 

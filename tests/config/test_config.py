@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from constants import EXAMPLES_DIR
 
 from reconciler.config.loader import MarkedMap, MarkedSeq, load_config, safe_load_marked
 from reconciler.errors import ConfigError, Problem
@@ -378,7 +379,7 @@ def test_large_config_loads(tmp_path: Path) -> None:
 
 
 def test_examples_copy_loads_the_same_from_elsewhere(tmp_path: Path) -> None:
-    src = Path(__file__).resolve().parent.parent / "examples" / "scheduled"
+    src = EXAMPLES_DIR / "scheduled"
     shutil.copytree(src, tmp_path / "scheduled")
     assert load_config(tmp_path / "scheduled").config_digest == load_config(src).config_digest
 

@@ -21,11 +21,6 @@ from reconciler.targets.native.schema import staff_t
 SHORT = 0.3  # seconds a waiter gives up after (the holder never lets go in these tests)
 
 
-@pytest.fixture
-def engine(db_url: str) -> Engine:
-    return practice_db(db_url)
-
-
 def second_engine(engine: Engine) -> Engine:
     """Another engine on the same database, as a second `reconciler apply` would have."""
     return make_engine(engine.url.render_as_string(hide_password=False))

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from constants import NOW
 from dbhelpers import fresh_db
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -18,8 +19,6 @@ from reconciler.cli import main
 from reconciler.errors import DatabaseError
 from reconciler.targets.native.schema import audit_t, clients_t, practice_t, staff_t
 from reconciler.targets.native.target import NativeTarget
-
-NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 
 
 def _staff(id: str, role: str = "clinician", active: bool = True, **kw: Any) -> dict[str, Any]:

@@ -13,7 +13,6 @@ The same renderings must not contain any client's first or last name.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import difflib
 import json
 import re
@@ -21,17 +20,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from constants import AT, EXAMPLES_DIR, NOW, ROOT
 from dbhelpers import fresh_db
 
 from reconciler.targets.native.target import NativeTarget
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES_DIR = ROOT / "examples"
 SNAPSHOT = EXAMPLES_DIR / "practice.yaml"
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+GOLDEN_DIR = ROOT / "tests" / "golden"
 EXAMPLES = ("offboarding", "handover", "scheduled", "clients")
-AT = "2026-11-24T15:00:00Z"
-NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 FORMATS = {"txt": "text", "json": "json", "md": "markdown"}
 GENERATED_AT = "<normalised>"
 
