@@ -85,7 +85,7 @@ def test_random_desired_state_converges(backend: str, examples: int, request: py
         max_examples=examples,
         deadline=None,
         derandomize=True,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+        suppress_health_check=[HealthCheck.too_slow],  # each example loads a database: slow by design
     )
     @given(config=desired_states())
     def check(config: dict[str, Any]) -> None:
