@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ("offboarding", "handover", "scheduled", "clients", "gitops")
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 EXPECTED_EXIT = re.compile(r"\s#\s*exit (\d+)\b")
 FAILED = 100  # the script's own exit code when a command's exit code is not the documented one
 
