@@ -120,6 +120,7 @@ def test_the_example_has_a_readme_with_commands_and_output(example: str) -> None
     assert shown_output(readme), "show what the commands print (ids only)"
 
 
+@pytest.mark.slow  # ~40 s of CPU in all (about 30 reconciler processes), run 5 at a time
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_the_readme_commands_run_as_written(example: str, runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     result = runs[example]
