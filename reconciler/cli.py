@@ -189,8 +189,9 @@ def _no_loc() -> Any:
 @config_option
 @db_option
 @at_option
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply`.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the plan for `apply` (with --format html: write the HTML report there instead).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html"]), default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has actions, 0 when empty.")
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard.")
 @_handle_errors
@@ -203,7 +204,14 @@ def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt
     desired = load_config(config_dir)
     engine = _engine(db)
     p = compute_plan(engine, desired, at_text=at, now=_now(), allow_mass_change=allow_mass_change)
-    click.echo(render_plan(p, fmt, color=sys.stdout.isatty() and fmt == "text"), nl=False)
+    if fmt == "html" and out is not None:  # the report is the file asked for (a saved plan is JSON)
+        from .workflow import save_report
+
+        save_report(render_plan(p, fmt), out)
+        click.echo(f"Wrote the HTML report of {p.plan_id} to {out}", err=True)
+        out = None
+    else:
+        click.echo(render_plan(p, fmt, color=sys.stdout.isatty() and fmt == "text"), nl=False)
     if out is not None:
         save_plan(p, out)
         click.echo(f"Saved plan {p.plan_id} to {out}", err=True)

@@ -88,9 +88,13 @@ def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
-    """``text`` | ``json`` | ``markdown`` rendering of a plan."""
+    """``text`` | ``json`` | ``markdown`` | ``html`` rendering of a plan."""
     if fmt == "json":
         return plan.dumps()
+    if fmt == "html":
+        from .render.html import render_html
+
+        return render_html(plan)
     if fmt == "markdown":
         from .render.markdown import render_markdown
 
@@ -110,6 +114,15 @@ def save_plan(plan: Plan, path: Path) -> None:
         path.write_text(plan.dumps(), encoding="utf-8")
     except OSError as exc:
         raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
+
+
+def save_report(text: str, path: Path) -> None:
+    """Write a rendered report (``plan --format html --out FILE``); a clear error, never a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
 def load_plan(path: Path) -> Plan:
