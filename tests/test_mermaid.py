@@ -122,6 +122,12 @@ for _i, _block in enumerate(mermaid_blocks(_plan(*MIXED.actions, extra={"caseloa
     DIAGRAMS[f"given-caseloads#{_i}"] = _block
 for _i, _block in enumerate(mermaid_blocks(ODD)):
     DIAGRAMS[f"odd-ids#{_i}"] = _block
+README_DIAGRAMS = FENCE.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+def test_readme_shows_the_offboarding_charts_as_rendered() -> None:
+    """The README's example diagrams are the offboarding plan's, not a stale copy (they are parsed below too)."""
+    assert README_DIAGRAMS == FENCE.findall((GOLDEN_DIR / "offboarding.md").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
