@@ -100,6 +100,7 @@ def test_what_each_example_shows(page: Page, reports: dict[str, Path]) -> None:
     assert "Week of Mon 2026-11-23: 5 sessions" in text["offboarding"] and "✕ cancelled" in text["offboarding"]
     assert "→ moved to jdoe" in text["handover"] and "cdavis\n−6" in text["handover"].replace("\t", "\n")
     assert "leaves on this date (scheduled; handled then)" in text["scheduled"]
+    assert "Thu 12-31\nleaves: inactive from this day" in text["scheduled"]  # marked on the strip
     assert "Warnings (4)" in text["clients"] and "Sessions, week by week" not in text["clients"]
 
 

@@ -90,6 +90,7 @@ td.num, th.num { text-align: right; }
 .strip th { font-weight: 600; font-size: 0.85rem; }
 .strip td { height: 64px; padding: 3px; }
 .strip td.off { background: #fafbfc; }
+.strip th.leave { background: var(--warn-bg); color: #3d2c00; border-bottom: 3px solid var(--warn); }
 .chip { display: block; border-radius: 4px; padding: 2px 5px; margin: 2px 0; font-size: 0.8rem; line-height: 1.3; border-left: 4px solid; }
 .chip.cancel { background: var(--cancel-bg); color: var(--cancel); border-color: var(--cancel); }
 .chip.move { background: var(--move-bg); color: var(--move); border-color: var(--move); }
@@ -312,7 +313,8 @@ def _sessions(plan: Plan, tz: dt.tzinfo) -> list[str]:
                 (f'<h3 id="{sid}">{e(name)}: {len(sessions)} session{"s" if len(sessions) != 1 else ""}'
                 f'{f", {len(series)} series" if series else ""}</h3>')]
         if sessions:
-            out += _strip(sessions)
+            leaves = {m.day for m in deactivation_dates(plan) if m.staff == name and m.kind == "scheduled"}
+            out += _strip(sessions, leaves)
         if series:
             out.append("<ul>")
             for a in series:
@@ -329,8 +331,9 @@ def _sessions(plan: Plan, tz: dt.tzinfo) -> list[str]:
             *out, "</section>"]
 
 
-def _strip(sessions: Iterable[tuple[Action, dt.datetime]]) -> list[str]:
-    """One small calendar table per affected week: days as columns, sessions as chips."""
+def _strip(sessions: Iterable[tuple[Action, dt.datetime]], leaves: set[dt.date]) -> list[str]:
+    """One small calendar table per affected week: days as columns, sessions as chips;
+    a scheduled leave date is marked, so a reviewer sees why sessions from then on move."""
     weeks: dict[dt.date, dict[int, list[str]]] = {}
     for a, start in sorted(sessions, key=lambda p: (p[1], p[0].id)):
         monday = start.date() - dt.timedelta(days=start.weekday())
@@ -342,7 +345,9 @@ def _strip(sessions: Iterable[tuple[Action, dt.datetime]]) -> list[str]:
                 f"<caption>Week of {monday:%a %Y-%m-%d}: {n} session{'s' if n != 1 else ''}</caption>", "<thead><tr>"]
         for i, name in enumerate(_DAY_NAMES):
             day = monday + dt.timedelta(days=i)
-            out.append(f'<th scope="col"><time datetime="{day.isoformat()}">{name} {day:%m-%d}</time></th>')
+            mark = ' class="leave"' if day in leaves else ""
+            note = "<br><span>leaves: inactive from this day</span>" if day in leaves else ""
+            out.append(f'<th scope="col"{mark}><time datetime="{day.isoformat()}">{name} {day:%m-%d}</time>{note}</th>')
         out += ["</tr></thead>", "<tbody><tr>"]
         for i in range(7):
             chips = days.get(i)
