@@ -14,7 +14,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "fetching mermaid $VERSION (npm pack)" >&2
 (cd "$tmp" && npm pack --silent "mermaid@$VERSION" >/dev/null)
-got="sha512-$(openssl dgst -sha512 -binary "$tmp/mermaid-$VERSION.tgz" | base64 -w0)"
+got=$(python3 -c 'import base64, hashlib, sys
+print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$tmp/mermaid-$VERSION.tgz")
 if [ "$got" != "$INTEGRITY" ]; then
   echo "mermaid-$VERSION.tgz: digest $got, expected $INTEGRITY" >&2
   exit 1
