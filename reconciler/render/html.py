@@ -93,6 +93,7 @@ td.num, th.num { text-align: right; }
 .strip th.leave { background: var(--warn-bg); color: #3d2c00; border-bottom: 3px solid var(--warn); }
 .chip { display: block; border-radius: 4px; padding: 2px 5px; margin: 2px 0; font-size: 0.8rem; line-height: 1.3; border-left: 4px solid; }
 .chip.cancel { background: var(--cancel-bg); color: var(--cancel); border-color: var(--cancel); }
+.chip .muted { white-space: nowrap; }
 .chip.move { background: var(--move-bg); color: var(--move); border-color: var(--move); }
 .legend { display: flex; gap: 16px; padding: 0; list-style: none; font-size: 0.9rem; }
 .legend .chip { display: inline-block; }
