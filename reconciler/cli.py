@@ -178,7 +178,12 @@ def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None
 @config_option
 @db_option
 @at_option
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply`.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan for `apply` (with --format html: write the HTML report there instead).",
+)
 @click.option("--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has actions, 0 when empty.")
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard.")

@@ -80,7 +80,14 @@ def plan(
     desired = load_config(config_dir)
     tgt = open_target(target, db)
     p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
-    echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
+    if fmt == "html" and out is not None:  # the report is the file asked for (a saved plan is JSON)
+        from reconciler.app.workflow import save_report
+
+        save_report(render_plan(p, fmt), out)
+        echo(f"Wrote the HTML report of {p.plan_id} to {out}", err=True)
+        out = None
+    else:
+        echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
     if out is not None:
         save_plan(p, out)
         echo(f"Saved plan {p.plan_id} to {out}", err=True)

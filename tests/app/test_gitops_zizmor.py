@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", ".venv", ".venv-latest", "node_modules", "build", "reconciler-demo"}
 FULL_SHA = re.compile(r"^\s*-?\s*uses:\s*[\w.-]+/[\w./-]+@[0-9a-f]{40}\s+#\s*v\d+\.\d+\.\d+\s*$")
 
@@ -45,7 +45,11 @@ def zizmor(*paths: Path) -> tuple[int, list[dict[str, Any]], str]:
     env = {k: v for k, v in os.environ.items() if k not in {"GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN"}}
     proc = subprocess.run(
         [zizmor_exe(), "--offline", "--no-config", "--format", "json", *map(str, paths)],
-        check=False, capture_output=True, text=True, env=env, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     findings = json.loads(proc.stdout) if proc.stdout.strip() else []
     return proc.returncode, findings, proc.stderr

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ("offboarding", "handover", "scheduled", "clients", "gitops")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 EXPECTED_EXIT = re.compile(r"\s#\s*exit (\d+)\b")
@@ -52,17 +52,23 @@ def commands(readme: Path) -> list[Command]:
 
 
 def shown_output(readme: Path) -> list[str]:
-    return [line.strip() for body in blocks(readme, "text") for line in body.splitlines()
-            if line.strip() and line.strip() != "..."]
+    return [
+        line.strip()
+        for body in blocks(readme, "text")
+        for line in body.splitlines()
+        if line.strip() and line.strip() != "..."
+    ]
 
 
 def script(cmds: list[Command]) -> str:
     lines = []
     for n, cmd in enumerate(cmds, 1):
         lines.append(cmd.line)
-        lines.append(f'rc=$?; if [ "$rc" != {cmd.expected} ]; then '
-                     f'echo "README command {n} exited $rc, expected {cmd.expected}:" {shlex.quote(cmd.line)} >&2; '
-                     f"exit {FAILED}; fi")
+        lines.append(
+            f'rc=$?; if [ "$rc" != {cmd.expected} ]; then '
+            f'echo "README command {n} exited $rc, expected {cmd.expected}:" {shlex.quote(cmd.line)} >&2; '
+            f"exit {FAILED}; fi"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -78,7 +84,8 @@ def fresh_copy(tmp: Path) -> Path:
     else:  # not a venv: an activate script that puts this interpreter's scripts on PATH
         (clone / ".venv" / "bin").mkdir(parents=True)
         (clone / ".venv" / "bin" / "activate").write_text(
-            f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"\n', encoding="utf-8")
+            f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"\n', encoding="utf-8"
+        )
     return clone
 
 
@@ -94,12 +101,21 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.Compl
         tmp = tmp_path_factory.mktemp(f"readme-{example}")
         clone = fresh_copy(tmp)
         (tmp / "t").mkdir()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("RECONCILER_") and k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("RECONCILER_") and k not in {"VIRTUAL_ENV", "PYTHONPATH"}
+        }
         env.update(CI="true", TMPDIR=str(tmp / "t"), NO_COLOR="1", COLUMNS="200")
         procs[example] = subprocess.Popen(
-            [bash, "--noprofile", "--norc", "-c", script(commands(readme))], cwd=clone, env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [bash, "--noprofile", "--norc", "-c", script(commands(readme))],
+            cwd=clone,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     results = {}
     for example, proc in procs.items():
         out, _ = proc.communicate(timeout=300)
@@ -126,7 +142,9 @@ def test_the_readme_commands_run_as_written(example: str, runs: dict[str, subpro
     result = runs[example]
     assert result.returncode == 0, result.stdout[-4000:]
     missing = [line for line in shown_output(ROOT / "examples" / example / "README.md") if line not in result.stdout]
-    assert not missing, f"README shows lines the commands did not print: {missing}\n--- output ---\n{result.stdout[-4000:]}"
+    assert not missing, (
+        f"README shows lines the commands did not print: {missing}\n--- output ---\n{result.stdout[-4000:]}"
+    )
 
 
 def test_a_wrong_exit_code_fails_the_script(tmp_path: Path) -> None:
