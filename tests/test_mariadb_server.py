@@ -9,7 +9,6 @@ from __future__ import annotations
 import pymysql
 import pytest
 import sqlalchemy as sa
-
 from mariadb_server import MariaDbServer
 
 

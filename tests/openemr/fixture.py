@@ -22,10 +22,11 @@ import datetime as dt
 import hashlib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import phpserialize
 import sqlalchemy as sa
@@ -345,7 +346,7 @@ def insert_payment(conn: sa.Connection, pid: int, encounter: int, *, user_id: in
     session_id = _insert(conn, "ar_session", {
         "payer_id": 0, "user_id": user_id, "closed": 0, "reference": "", "check_date": now.date(),
         "deposit_date": now.date(), "pay_total": pay_d, "created_time": now, "modified_time": now,
-        "global_amount": Decimal("0"), "payment_type": "patient", "description": "",
+        "global_amount": Decimal(0), "payment_type": "patient", "description": "",
         "adjustment_code": "patient_payment" if pay_d else "adjustment", "post_to_date": now.date(),
         "patient_id": pid, "payment_method": "cash",
     })

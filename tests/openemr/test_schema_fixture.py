@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
-
 from mariadb_server import MariaDbServer
+
 from openemr import fixture as fx
 
 STRICT = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION"
