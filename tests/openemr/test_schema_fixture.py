@@ -120,6 +120,11 @@ def test_zero_date_round_trips_as_the_string_pymysql_returns(loaded: sa.Engine) 
             "SELECT pc_eventDate, pc_endDate, pc_startTime, pc_endTime, pc_duration, pc_recurrtype, "
             "pc_aid, pc_pid, pc_apptstatus FROM openemr_postcalendar_events WHERE pc_eid = :e"),
             {"e": eid}).one()
+    with loaded.begin() as conn:
+        # Writing back what was read, in a strict session, keeps the zero date.
+        _strict(conn).execute(sa.text(
+            "UPDATE openemr_postcalendar_events SET pc_endDate = :v WHERE pc_eid = :e"),
+            {"v": row.pc_endDate, "e": eid})
         zero_in_sql = conn.execute(sa.text(
             "SELECT COUNT(*) FROM openemr_postcalendar_events WHERE pc_endDate = '0000-00-00'")).scalar_one()
     assert row.pc_eventDate == dt.date(2026, 12, 15)
