@@ -158,6 +158,7 @@ def watch(
     actor: str | None,
     export_dir: Path,
     log_format: str,
+    metrics_addr: str | None = None,
 ) -> int:
     from reconciler.app.watch import run_watch
     from reconciler.app.workflow import default_actor
@@ -170,6 +171,7 @@ def watch(
         actor=actor or default_actor(),
         export_dir=export_dir,
         log_format=log_format,
+        metrics_addr=metrics_addr,
     )
 
 
