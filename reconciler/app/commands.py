@@ -163,6 +163,10 @@ def watch(
     from reconciler.app.watch import run_watch
     from reconciler.app.workflow import default_actor
 
+    if metrics_addr is not None:  # a bad flag is reported before the database is touched
+        from reconciler.app.metrics import parse_address
+
+        parse_address(metrics_addr)
     return run_watch(
         config_dir,
         open_target(target, db),
