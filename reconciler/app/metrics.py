@@ -286,6 +286,7 @@ def parse_address(text: str) -> tuple[str, int]:
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a connection may sit idle: a stuck client cannot hold a thread forever
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -464,7 +465,11 @@ def test_reconciler_watch_serves_metrics_and_stops_on_sigterm(tmp_path: Path) ->
                     break
             (listening,) = [e for e in events if e["event"] == "metrics.listening"]
             url = str(listening["url"])
-            code, body = get(url + "/healthz")
+            # plan.changed is logged inside the cycle: poll until the cycle has finished.
+            deadline = time.monotonic() + 60
+            while (health := get(url + "/healthz"))[0] != 200 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            code, body = health
             assert code == 200 and body.startswith("ok"), body
             code, body = get(url + "/metrics")
             assert code == 200 and value(body, "reconciler_cycle_duration_seconds_count") == 1
