@@ -165,10 +165,15 @@ def watch(
     actor: str | None,
     export_dir: Path,
     log_format: str,
+    metrics_addr: str | None = None,
 ) -> int:
     from reconciler.app.watch import run_watch
     from reconciler.app.workflow import default_actor
 
+    if metrics_addr is not None:  # a bad flag is reported before the database is touched
+        from reconciler.app.metrics import parse_address
+
+        parse_address(metrics_addr)
     return run_watch(
         config_dir,
         open_target(target, db),
@@ -177,6 +182,7 @@ def watch(
         actor=actor or default_actor(),
         export_dir=export_dir,
         log_format=log_format,
+        metrics_addr=metrics_addr,
     )
 
 
