@@ -16,6 +16,9 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   need+=(chromium)
 fi
+# promtool checks the example alert rules; systemd-analyze verifies the example unit.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages the tests need)" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
