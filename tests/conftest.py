@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import settings
 
 from pgserver import PgServer
+
+# HYPOTHESIS_PROFILE=mutation (scripts/mutation.sh): the same examples on every run and no
+# example database, so a mutation score is reproducible.
+settings.register_profile("mutation", derandomize=True, database=None, print_blob=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Mutation testing of the pure planning layer (issue 15) with mutmut 3.8.1.
+#
+#   scripts/mutation.sh                     # the whole layer, from scratch (~20 min on 2 cores)
+#   scripts/mutation.sh 'reconciler.seats.*' # only these mutants (mutmut name globs), reusing mutants/
+#
+# Prints the surviving mutants, the score per module and, last, exactly one line
+# `mutation score: NN.N% (caught/total)`. Exits 1 below MIN_TOTAL % overall or below
+# MIN_MODULE % for any module. Mutants listed in scripts/mutation-allow.txt (reviewed
+# equivalent mutants, one reason each) are left out of the totals.
+# Needs: the venv of requirements/mutation.lock (PY=... to use another interpreter).
+set -euo pipefail
+
+# What is mutated (mutmut only_mutate globs, relative to the project root) and which pure
+# tests run against it (no database tests). After the layout change: reconciler/planner/*
+# reconciler/model/*, tests/planner ...
+MODULES="reconciler/planner/*.py reconciler/successors.py reconciler/seats.py reconciler/scope.py reconciler/policies.py reconciler/invariants.py reconciler/actions.py"
+TESTS="tests/test_planner_*.py tests/test_plan_properties.py tests/test_checks.py tests/planner"
+
+MIN_TOTAL=${MIN_TOTAL:-90}
+MIN_MODULE=${MIN_MODULE:-85}
+MAX_CHILDREN=${MAX_CHILDREN:-2}
+# Property tests: derandomised (tests/conftest.py registers the profile) and a bounded
+# number of examples, so every run gives the same score within the time budget.
+export HYPOTHESIS_PROFILE=mutation
+export PLANNER_EXAMPLES=${PLANNER_EXAMPLES:-60}
+export PYTHONHASHSEED=0
+
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+ALLOW=scripts/mutation-allow.txt
+
+if [ "$#" -eq 0 ]; then
+  rm -rf mutants  # a fresh copy: mutmut never refreshes files it has copied before
+fi
+mkdir -p mutants
+TEST_FILES=""
+for f in $TESTS; do  # globbed; a pattern matching nothing is left out
+  if [ -e "$f" ]; then TEST_FILES="$TEST_FILES $f"; fi
+done
+
+start=$(date +%s)
+MUT_MODULES="$MODULES" MUT_TESTS="$TEST_FILES" "$PY" - --max-children "$MAX_CHILDREN" "$@" <<'PYEOF' >mutants/mutation.log 2>&1 || { tail -40 mutants/mutation.log; echo "mutmut failed (full log: mutants/mutation.log)"; exit 1; }
+import os, sys
+from mutmut.configuration import config
+cfg = config()  # [tool.mutmut] in pyproject.toml, then the script's two lists:
+cfg.only_mutate = os.environ["MUT_MODULES"].split()
+cfg.pytest_add_cli_args_test_selection = os.environ["MUT_TESTS"].split()
+from mutmut.__main__ import cli
+cli(["run", *sys.argv[1:]])
+PYEOF
+elapsed=$(( $(date +%s) - start ))
+echo "mutmut run: ${elapsed}s (log: mutants/mutation.log)"
+
+MUT_MODULES="$MODULES" "$PY" - "$ALLOW" "$MIN_TOTAL" "$MIN_MODULE" <<'PYEOF'
+import fnmatch, json, sys
+from collections import defaultdict
+from pathlib import Path
+
+allow_file, min_total, min_module = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+patterns = __import__("os").environ["MUT_MODULES"].split()
+allowed = {}
+for n, line in enumerate(allow_file.read_text().splitlines() if allow_file.exists() else [], 1):
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    name, _, reason = line.partition(" ")
+    if not reason.strip():
+        sys.exit(f"{allow_file}:{n}: {name} has no reason")
+    allowed[name] = reason.strip()
+
+CAUGHT = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", 37: "type check"}
+per_module = defaultdict(lambda: [0, 0])  # caught, total
+survivors, seen = [], set()
+for meta in sorted(Path("mutants").rglob("*.py.meta")):
+    src = meta.relative_to("mutants").with_suffix("").as_posix()
+    if not any(fnmatch.fnmatch(src, p) for p in patterns):
+        continue
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    for name, code in sorted(codes.items()):
+        seen.add(name)
+        if name in allowed:
+            continue
+        per_module[src][1] += 1
+        if code in CAUGHT:
+            per_module[src][0] += 1
+        else:
+            status = {0: "survived", 33: "no tests", 5: "no tests", None: "not checked"}.get(code, f"suspicious ({code})")
+            survivors.append((name, status))
+
+print(f"\nsurviving mutants ({len(survivors)}; `mutmut show NAME` shows one):")
+for name, status in survivors:
+    print(f"  {name}: {status}")
+print(f"\nallow-listed as equivalent ({len(allowed)}, {allow_file}):")
+for name, reason in sorted(allowed.items()):
+    print(f"  {name}: {reason}" + ("" if name in seen else "   [STALE: no such mutant]"))
+print("\nper module:")
+bad = []
+for src, (c, t) in sorted(per_module.items()):
+    pct = 100.0 * c / t if t else 100.0
+    print(f"  {src:36s} {pct:5.1f}% ({c}/{t})")
+    if pct < min_module:
+        bad.append(src)
+caught = sum(c for c, _ in per_module.values())
+total = sum(t for _, t in per_module.values())
+score = 100.0 * caught / total if total else 0.0
+if bad:
+    print(f"\nbelow {min_module:g} %: {', '.join(bad)}")
+if score < min_total:
+    print(f"\noverall below {min_total:g} %")
+print(f"mutation score: {score:.1f}% ({caught}/{total})")
+sys.exit(1 if bad or score < min_total or not total else 0)
+PYEOF
