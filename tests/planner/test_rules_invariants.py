@@ -1,0 +1,179 @@
+"""SPEC §3.6 invariants, §3.8 blast-radius guard, and ``validate``'s check: located problems
+with their stable codes, pinned exactly (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from planner_builders import AT, client, practice, staff, world, world_desired
+from reconciler.actions import Plan
+from reconciler.actual import ActualState
+from reconciler.desired import DesiredState
+from reconciler.errors import Location, PlanRefused, Problem, ValidationFailed
+from reconciler.invariants import check
+from reconciler.planner import plan
+
+
+def P(d: DesiredState, a: ActualState | None = None, **kw: Any) -> Plan:
+    return plan(d, a if a is not None else world(), AT, **kw)
+
+
+IDS = ["alee", "mkhan", "bsmith", "jdoe", "cdavis", "tnguyen", "C-1", "C-2", "C-3", "C-4", "C-U", "C-X", "C-IN", "C-T"]
+FIELDS = ["successor", "offboarding", "max_caseload", "status", "primary", "duplicate_of"]
+
+
+def with_locations(d: DesiredState) -> DesiredState:
+    """Every entity and field key located at a 'file' named after the key: a problem's
+    file then says which key it was located with."""
+    keys = [f"{kind}:{i}" for kind in ("staff", "client") for i in IDS] + ["practice.client_plan_limit", "practice.default_policy"]
+    keys += [f"{k}.{f}" for k in keys[:2 * len(IDS)] for f in FIELDS]
+    return d.model_copy(update={"locations": {k: Location(file=k, line=1) for k in keys}})
+
+
+def located(d: DesiredState, a: ActualState | None = None) -> list[tuple[str | None, str | None, str, str]]:
+    """(where, entity, message, code) per problem, in the order reported; ``where`` is the located key."""
+    with pytest.raises(ValidationFailed) as exc:
+        P(with_locations(d), a, allow_mass_change=True)
+    return [(p.location.file, p.location.entity, p.message, p.code) for p in exc.value.problems]
+
+
+# ---------------------------------------------------------------- blast radius
+KEEP = {"name": "keep", "other_clients": "transfer", "clients_with_balance": "clinical_director"}
+
+
+def _staff_leaving(*ids: str, **practice_kw: Any) -> DesiredState:
+    return world_desired({sid: {"active": False, "offboarding": "keep", "successor": "jdoe"} for sid in ids}, policies=[KEEP], **practice_kw)
+
+
+def _refusal(d: DesiredState, a: ActualState | None = None) -> PlanRefused:
+    with pytest.raises(PlanRefused) as exc:
+        P(d, a)
+    return exc.value
+
+
+def test_guard_refuses_deactivating_more_than_the_share_of_active_staff() -> None:
+    err = _refusal(_staff_leaving("bsmith", "cdavis", max_change_percent=30))
+    msg = "the plan would deactivate 2 of 5 active staff (40 %), more than 30 %; refused (check the config, or pass --allow-mass-change)"
+    assert str(err) == "practice: max_change_percent: " + msg
+    assert err.problems == (Problem(Location(entity="practice", field="max_change_percent"), msg, "blast_radius"),)
+
+
+def test_guard_bound_is_inclusive_and_one_more_is_refused() -> None:
+    assert P(_staff_leaving("bsmith", max_change_percent=20)).actions  # 1 of 5 = 20 %: allowed
+    assert "1 of 5 active staff (20 %), more than 19.5 %" in str(_refusal(_staff_leaving("bsmith", max_change_percent=19.5)))
+
+
+def test_guard_counts_clients_that_were_active_and_shows_the_share_rounded() -> None:
+    # 1 of 3 active clients inactivated: 33.3 %.
+    a = world(extra_clients=[client("C-IN", None, status="inactive")])
+    d = world_desired(clients=[{"id": "C-3", "status": "inactive"}, {"id": "C-IN", "status": "deleted"}], max_change_percent=20)
+    err = _refusal(d, a)
+    assert str(err) == ("practice: max_change_percent: the plan would inactivate or delete 1 of 4 active clients (25 %), more than 20 %; "
+                        "refused (check the config, or pass --allow-mass-change)")
+    share = _refusal(world_desired(clients=[{"id": "C-3", "status": "inactive"}], max_change_percent=10),
+                     world(extra_clients=[client("C-5", "jdoe"), client("C-6", "jdoe")]))
+    assert "1 of 6 active clients (16.7 %), more than 10 %" in str(share)
+
+
+def test_guard_with_both_staff_and_clients_over_the_bound() -> None:
+    err = _refusal(world_desired({"bsmith": {"active": False}, "cdavis": {"active": False}}))
+    assert str(err).splitlines()[0] == "plan refused by the blast-radius guard"
+    assert [p.message.split(" (")[0] for p in err.problems] == [
+        "the plan would deactivate 2 of 5 active staff", "the plan would inactivate or delete 1 of 4 active clients"]
+
+
+def test_guard_is_lifted_by_allow_mass_change_and_ignores_an_empty_practice() -> None:
+    assert P(_staff_leaving("bsmith", "cdavis", max_change_percent=30), allow_mass_change=True).actions
+    from planner_builders import actual
+    empty = actual([staff("alee", role="owner"), staff("mkhan", role="clinical_director")])
+    assert P(world_desired(omit=["bsmith", "jdoe", "cdavis", "tnguyen"]), empty).actions == ()
+
+
+# ---------------------------------------------------------------- invariants after the plan, located
+def test_unassigned_unknown_and_inactive_primaries_are_located_errors() -> None:
+    a = world(extra_clients=[client("C-U", None), client("C-X", "ghost"), client("C-T", "tnguyen", status="inactive")])
+    assert located(world_desired(), a) == [
+        ("client:C-U", "client C-U", "client C-U would be active without a primary professional (unassigned clients drop out of reports): "
+         "add a clients: entry with primary or status", "unassigned"),
+        ("client:C-X", "client C-X", "client C-X is assigned to ghost, who is not a known professional", "reference"),
+    ]
+
+
+def test_caseload_and_plan_limit_are_located_errors() -> None:
+    d = world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}, "jdoe": {"max_caseload": 2}})
+    assert located(d) == [("staff:jdoe.max_caseload", "staff jdoe", "staff jdoe would have 3 active clients, above max_caseload 2", "caseload")]
+    a = world(extra_clients=[client("C-IN", None, status="inactive")], practice_row=practice(client_plan_limit=4))
+    d = world_desired(clients=[{"id": "C-IN", "status": "active", "primary": "jdoe"}])
+    assert located(d, a) == [("practice.client_plan_limit", "practice", "the plan would leave 5 active clients, above the client plan limit 4", "plan_limit")]
+
+
+def test_caseload_counts_only_professionals_who_gain_clients() -> None:
+    # mkhan is above the limit already but gains nobody: no error; jdoe at the limit after gaining: fine.
+    a = world(replace={"mkhan": staff("mkhan", role="clinical_director", access="entire_practice", max_caseload=0)})
+    d = world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}, "jdoe": {"max_caseload": 3}})
+    assert P(d, a, allow_mass_change=True).actions
+
+
+def test_database_max_caseload_applies_when_none_is_declared() -> None:
+    a = world(replace={"jdoe": staff("jdoe", max_caseload=2)})
+    d = world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"}})
+    assert located(d, a) == [("staff:jdoe.max_caseload", "staff jdoe", "staff jdoe would have 3 active clients, above max_caseload 2", "caseload")]
+
+
+def test_plan_limit_is_not_checked_when_the_plan_adds_no_client() -> None:
+    a = world(practice_row=practice(client_plan_limit=2))  # already 4 active: not this plan's doing
+    assert P(world_desired(), a).actions == ()
+
+
+# ---------------------------------------------------------------- balance targets and successors: located
+def test_balance_target_errors_are_located_at_the_leavers_offboarding() -> None:
+    d = world_desired({"bsmith": {"active": False, "offboarding": "custom"}, "cdavis": {"active": False}},
+                      policies=[{"name": "custom", "clients_with_balance": "cdavis"}])
+    assert located(d)[0] == ("staff:bsmith.offboarding", None, "staff bsmith: cdavis is not active on 2026-11-24 and names no successor", "successor")
+    none = world_desired({"bsmith": {"active": False, "offboarding": "custom"}}, policies=[{"name": "custom", "clients_with_balance": "owner"}],
+                         owner=None)
+    assert located(none, world(practice_row=practice(owner=None)))[0] == (
+        "staff:bsmith.offboarding", None, "staff bsmith: policy custom sends balances to the owner, but the practice names none", "reference")
+
+
+def test_planned_successor_errors_are_located_at_the_successor_field() -> None:
+    a = world(extra_clients=[client("C-T", "tnguyen")])
+    assert located(world_desired({"tnguyen": {"active": False, "offboarding": "handover"}}), a)[0] == (
+        "staff:tnguyen.successor", None, "staff tnguyen: tnguyen has no successor", "successor")
+
+
+def test_declared_active_client_of_a_leaver_is_located_at_its_status() -> None:
+    d = world_desired({"bsmith": {"active": False}}, clients=[{"id": "C-1", "status": "active"}])
+    assert located(d)[0] == ("client:C-1.status", "client C-1", "client C-1 is declared active, but its primary bsmith is leaving and policy "
+                                                    "standard would inactivate it: declare a primary", "unassigned")
+
+
+# ---------------------------------------------------------------- validate's check
+def test_check_without_a_database_reports_config_problems_sorted() -> None:
+    d = world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "zed"}, "alee": {"active": False}})
+    got = check(d, None, AT)
+    assert [(p.location.entity, p.message, p.code) for p in got] == [
+        ("staff alee", "staff alee is the practice's owner and cannot be deactivated while the practice names them", "protected"),
+        ("staff bsmith", "staff bsmith: successor zed is not declared", "reference"),
+    ]
+
+
+def test_check_without_a_database_does_not_know_database_staff() -> None:
+    # A primary only the database could know is not reported without one.
+    assert check(world_desired(clients=[{"id": "C-1", "primary": "ghost"}]), None, AT) == []
+
+
+def test_check_with_a_database_runs_the_planner_without_the_guard_and_returns_warnings() -> None:
+    d = world_desired({"bsmith": {"active": False}, "cdavis": {"active": False}}, omit=["jdoe"], unmanaged_staff="report")
+    got = check(d, world(), AT)
+    assert got == [Problem(Location(), "staff jdoe is active in the database but not declared in the config (unmanaged)", "warning", "warning")]
+
+
+def test_check_with_a_database_returns_the_plans_problems_sorted_once() -> None:
+    a = world(extra_clients=[client("C-U2", None), client("C-U1", None)])
+    got = check(world_desired(), a, AT)
+    assert [p.location.entity for p in got] == ["client C-U1", "client C-U2"]
+    assert {p.code for p in got} == {"unassigned"}
