@@ -52,12 +52,13 @@ PYEOF
 elapsed=$(( $(date +%s) - start ))
 echo "mutmut run: ${elapsed}s (log: mutants/mutation.log)"
 
-MUT_MODULES="$MODULES" "$PY" - "$ALLOW" "$MIN_TOTAL" "$MIN_MODULE" <<'PYEOF'
+MUT_MODULES="$MODULES" "$PY" - "$ALLOW" "$MIN_TOTAL" "$MIN_MODULE" "$#" <<'PYEOF'
 import fnmatch, json, sys
 from collections import defaultdict
 from pathlib import Path
 
 allow_file, min_total, min_module = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+restricted = sys.argv[4] != "0"  # mutant names given: score only the mutants checked so far
 patterns = __import__("os").environ["MUT_MODULES"].split()
 allowed = {}
 for n, line in enumerate(allow_file.read_text().splitlines() if allow_file.exists() else [], 1):
@@ -71,7 +72,7 @@ for n, line in enumerate(allow_file.read_text().splitlines() if allow_file.exist
 
 CAUGHT = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", 37: "type check"}
 per_module = defaultdict(lambda: [0, 0])  # caught, total
-survivors, seen = [], set()
+survivors, seen, unchecked = [], set(), 0
 for meta in sorted(Path("mutants").rglob("*.py.meta")):
     src = meta.relative_to("mutants").with_suffix("").as_posix()
     if not any(fnmatch.fnmatch(src, p) for p in patterns):
@@ -80,6 +81,9 @@ for meta in sorted(Path("mutants").rglob("*.py.meta")):
     for name, code in sorted(codes.items()):
         seen.add(name)
         if name in allowed:
+            continue
+        if code is None and restricted:
+            unchecked += 1
             continue
         per_module[src][1] += 1
         if code in CAUGHT:
@@ -94,6 +98,8 @@ for name, status in survivors:
 print(f"\nallow-listed as equivalent ({len(allowed)}, {allow_file}):")
 for name, reason in sorted(allowed.items()):
     print(f"  {name}: {reason}" + ("" if name in seen else "   [STALE: no such mutant]"))
+if restricted:
+    print(f"\nrestricted run: {unchecked} mutants not checked are left out of the scores")
 print("\nper module:")
 bad = []
 for src, (c, t) in sorted(per_module.items()):

@@ -177,3 +177,31 @@ def test_check_with_a_database_returns_the_plans_problems_sorted_once() -> None:
     got = check(world_desired(), a, AT)
     assert [p.location.entity for p in got] == ["client C-U1", "client C-U2"]
     assert {p.code for p in got} == {"unassigned"}
+
+
+CLIENT_ERRORS = [
+    ("not in the database", {"id": "C-X", "status": "inactive"}, ("client:C-X", "client C-X", "client C-X is not in the database", "reference")),
+    ("deleted in the database", {"id": "C-T", "status": "active"},
+     ("client:C-T.status", "client C-T", "client C-T is deleted in the database and cannot be changed", "deleted")),
+    ("duplicate of a missing client", {"id": "C-3", "duplicate_of": "C-X"},
+     ("client:C-3.duplicate_of", "client C-3", "client C-3: duplicate_of C-X is not in the database", "reference")),
+    ("duplicate of a deleted client", {"id": "C-3", "duplicate_of": "C-T"},
+     ("client:C-3.duplicate_of", "client C-3", "client C-3: duplicate_of C-T is deleted in the database; point to the record that stays", "duplicate_of")),
+    ("reactivation without a primary", {"id": "C-IN", "status": "active"},
+     ("client:C-IN.status", "client C-IN", "client C-IN: reactivation needs an active primary (add primary:)", "unassigned")),
+]
+
+
+@pytest.mark.parametrize("entry,problem", [c[1:] for c in CLIENT_ERRORS], ids=[c[0] for c in CLIENT_ERRORS])
+def test_client_entry_errors_are_located_with_their_codes(entry: dict[str, Any], problem: tuple[str, str, str, str]) -> None:
+    from planner_builders import t
+
+    a = world(extra_clients=[client("C-T", None, status="deleted", deleted_at=t("2026-11-20T00:00:00Z")), client("C-IN", None, status="inactive")])
+    assert located(world_desired(clients=[entry]), a) == [problem]
+
+
+def test_balance_target_unknown_to_the_roster_is_reported_by_the_planner_and_the_config_checks() -> None:
+    d = world_desired({"bsmith": {"active": False, "offboarding": "custom"}}, policies=[{"name": "custom", "clients_with_balance": "ghost"}])
+    got = located(d)
+    assert ("staff:bsmith.offboarding", None, "staff bsmith: ghost is not a known professional", "reference") in got
+    assert any(m == "policy custom: clients_with_balance names unknown staff ghost" for _, _, m, _ in got)
