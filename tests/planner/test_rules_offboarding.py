@@ -204,3 +204,11 @@ def test_transfer_without_a_resolvable_successor_transfers_nothing() -> None:
     # An inactive leaver naming no successor: the leftovers are reported, never given to someone.
     msgs = problems(world_desired({"tnguyen": {"active": False, "offboarding": "handover"}}), world(**LEFTOVERS))
     assert msgs == ["staff tnguyen: tnguyen has no successor", "client C-T is assigned to tnguyen, who is inactive on 2026-11-24"]
+
+
+def test_a_past_date_hands_over_to_who_is_active_today() -> None:
+    # bsmith's date passed on 11-20; jdoe, active then, has left since and names nobody: nothing goes to jdoe.
+    d = world_desired({"bsmith": {"deactivate_on": dt.date(2026, 11, 20), **HANDOVER}, "jdoe": {"active": False}})
+    msgs = problems(d)
+    assert msgs[0] == "staff bsmith: successor chain bsmith -> jdoe ends at jdoe, who is not active on 2026-11-24"
+    assert not any("assigned to jdoe" in m for m in msgs)

@@ -148,3 +148,14 @@ def test_moving_the_date_later_warns_that_handled_bookings_stay_handled() -> Non
 def test_unmanaged_active_staff_are_reported_by_id() -> None:
     p = P(world_desired(omit=["jdoe"], unmanaged_staff="report"))
     assert p.warnings == ("staff jdoe is active in the database but not declared in the config (unmanaged)",)
+
+
+def test_a_recorded_date_is_left_alone_for_a_professional_who_left_or_is_leaving_now() -> None:
+    left = world(replace={"tnguyen": staff("tnguyen", active=False, deactivate_on=dt.date(2026, 1, 5))})
+    assert P(world_desired(), left).actions == ()
+    on_the_date = world(replace={"bsmith": staff("bsmith", deactivate_on=dt.date(2026, 12, 2))})
+    p = plan(world_desired({"bsmith": {"deactivate_on": dt.date(2026, 12, 2)}}), on_the_date,
+             dt.datetime(2026, 12, 3, 15, 0, tzinfo=dt.timezone.utc), allow_mass_change=True)
+    assert "staff.schedule_deactivation" not in [s[0] for s in steps(p)]
+    deact = one(p, "staff.deactivate", "bsmith")
+    assert dict(deact.changes) == {"active": (True, False), "deactivated_at": (None, "2026-12-03T15:00:00Z")}
