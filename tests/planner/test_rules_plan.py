@@ -161,3 +161,12 @@ def test_action_json_reads_with_defaults() -> None:
     a = Action.from_json({"id": "3", "type": "series.end", "target": "S-1"})
     assert a == Action(3, ActionType.SERIES_END, "S-1", None, {}, "", (), False, {})
     assert [t.entity for t in (ActionType.EXPORT_WRITE, ActionType.CLIENT_PURGE, ActionType.SERIES_END)] == ["export", "client", "series"]
+
+
+def test_a_series_cut_at_a_future_date_still_counts_as_kept_until_then() -> None:
+    # cdavis leaves on 12-31 (standard): S-9 only stops at the date, so C-3 keeps it for now.
+    d = world_desired({"cdavis": {"deactivate_on": dt.date(2026, 12, 31)}}, clients=[{"id": "C-3", "status": "inactive"}])
+    p = P(d, world(extra_series=[series("S-9", "C-3", "cdavis")]))
+    assert dict(one(p, "series.end", "S-9").changes) == {"until": (None, "2026-12-31T05:00:00Z")}
+    assert ("client C-3 becomes inactive but keeps 1 scheduled session and 2 active series (A-J; S-2, S-9): "
+            "cancel them or give them an explicit decision") in p.warnings
