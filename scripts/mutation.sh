@@ -72,7 +72,7 @@ for n, line in enumerate(allow_file.read_text().splitlines() if allow_file.exist
 
 CAUGHT = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", 37: "type check"}
 per_module = defaultdict(lambda: [0, 0])  # caught, total
-survivors, seen, unchecked = [], set(), 0
+survivors, seen, unchecked, allowed_caught = [], set(), 0, set()
 for meta in sorted(Path("mutants").rglob("*.py.meta")):
     src = meta.relative_to("mutants").with_suffix("").as_posix()
     if not any(fnmatch.fnmatch(src, p) for p in patterns):
@@ -81,6 +81,8 @@ for meta in sorted(Path("mutants").rglob("*.py.meta")):
     for name, code in sorted(codes.items()):
         seen.add(name)
         if name in allowed:
+            if code in CAUGHT:
+                allowed_caught.add(name)
             continue
         if code is None and restricted:
             unchecked += 1
@@ -97,7 +99,8 @@ for name, status in survivors:
     print(f"  {name}: {status}")
 print(f"\nallow-listed as equivalent ({len(allowed)}, {allow_file}):")
 for name, reason in sorted(allowed.items()):
-    print(f"  {name}: {reason}" + ("" if name in seen else "   [STALE: no such mutant]"))
+    note = "   [STALE: no such mutant]" if name not in seen else "   [CAUGHT: not equivalent, remove it]" if name in allowed_caught else ""
+    print(f"  {name}: {reason}{note}")
 if restricted:
     print(f"\nrestricted run: {unchecked} mutants not checked are left out of the scores")
 print("\nper module:")
