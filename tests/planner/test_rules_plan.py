@@ -170,3 +170,34 @@ def test_a_series_cut_at_a_future_date_still_counts_as_kept_until_then() -> None
     assert dict(one(p, "series.end", "S-9").changes) == {"until": (None, "2026-12-31T05:00:00Z")}
     assert ("client C-3 becomes inactive but keeps 1 scheduled session and 2 active series (A-J; S-2, S-9): "
             "cancel them or give them an explicit decision") in p.warnings
+
+
+# ---------------------------------------------------------------- order and errors
+def test_scheduled_leavers_are_planned_by_date_then_id() -> None:
+    d = world_desired({"cdavis": {"deactivate_on": dt.date(2026, 12, 2)}, "bsmith": {"deactivate_on": dt.date(2026, 12, 20)},
+                       "jdoe": {"deactivate_on": dt.date(2026, 12, 2)}})
+    p = P(d)
+    assert [a.target for a in p.actions if a.type.value == "staff.schedule_deactivation"] == ["cdavis", "jdoe", "bsmith"]
+
+
+def test_sessions_are_handled_by_start_then_id() -> None:
+    a = world(extra_appts=[appt("A-Z", "C-1", "bsmith", "2026-11-25T15:00:00Z"), appt("A-B", "C-1", "bsmith", "2026-12-05T15:00:00Z"),
+                           appt("A-A", "C-1", "bsmith", "2026-12-05T15:00:00Z")])
+    p = P(world_desired({"bsmith": {"active": False}}), a)
+    assert [a.target for a in p.actions if a.type.value == "appointment.cancel"] == ["A-Z", "A-1", "A-3", "A-A", "A-B"]
+
+
+def test_a_plan_needs_an_aware_time() -> None:
+    with pytest.raises(ValueError, match="must be timezone-aware"):
+        plan(world_desired(), world(), dt.datetime(2026, 11, 24, 15, 0))
+
+
+def test_several_problems_are_raised_together() -> None:
+    from reconciler.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as exc:
+        P(world_desired(), world(extra_clients=[client("C-U1", None), client("C-U2", None)]))
+    assert str(exc.value).splitlines()[0] == "the plan is invalid (2 problems)"
+    with pytest.raises(ValidationFailed) as one_problem:
+        P(world_desired(), world(extra_clients=[client("C-U1", None)]))
+    assert str(one_problem.value).startswith("client C-U1: client C-U1 would be active without a primary professional")
