@@ -58,6 +58,8 @@ def _custom(target: str, **staff_over: Any) -> DesiredState:
 BALANCE_TARGET_CASES: list[tuple[str, DesiredState, str]] = [
     ("named professional who stays", _custom("cdavis"), "cdavis"),
     ("named professional leaving too: their successor", _custom("cdavis", cdavis={"active": False, "successor": "jdoe"}), "jdoe"),
+    ("named professional leaving too: their successor who leaves later",
+     _custom("cdavis", cdavis={"active": False, "successor": "jdoe"}, jdoe={"deactivate_on": dt.date(2026, 12, 20)}), "jdoe"),
     ("named professional leaving later: still them today", _custom("cdavis", cdavis={"deactivate_on": dt.date(2026, 12, 20)}), "cdavis"),
     ("successor", _custom("successor"), "jdoe"),
     ("successor leaving later with their own: the final one",

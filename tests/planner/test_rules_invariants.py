@@ -205,3 +205,38 @@ def test_balance_target_unknown_to_the_roster_is_reported_by_the_planner_and_the
     got = located(d)
     assert ("staff:bsmith.offboarding", None, "staff bsmith: ghost is not a known professional", "reference") in got
     assert any(m == "policy custom: clients_with_balance names unknown staff ghost" for _, _, m, _ in got)
+
+
+def test_guard_message_for_one_problem_is_that_problem() -> None:
+    err = _refusal(_staff_leaving("bsmith", "cdavis", max_change_percent=30))
+    assert err.args[0] == err.problems[0].message
+
+
+def test_guard_refuses_losing_the_only_active_client() -> None:
+    from planner_builders import actual
+
+    a = actual(world().staff.values(), [client("C-1", "jdoe")])
+    err = _refusal(world_desired(clients=[{"id": "C-1", "status": "inactive"}]), a)
+    assert err.args[0].startswith("the plan would inactivate or delete 1 of 1 active clients (100 %)")
+
+
+def test_guard_counts_a_duplicate_that_was_already_inactive_as_no_loss() -> None:
+    a = world(extra_clients=[client("C-D", None, status="inactive")])
+    p = P(world_desired(clients=[{"id": "C-D", "duplicate_of": "C-3"}], max_change_percent=1), a)
+    assert dict(p.actions[0].changes) == {"duplicate_of": (None, "C-3")}
+
+
+def _partly_located(d: DesiredState, *keys: str) -> DesiredState:
+    return d.model_copy(update={"locations": {k: Location(file=f"{k}.yaml", line=3) for k in keys}})
+
+
+def test_check_sorts_unlocated_problems_before_located_ones() -> None:
+    d = _partly_located(world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "zed"}, "alee": {"active": False}}),
+                        "staff:bsmith.successor")
+    assert [(p.location.file, p.message) for p in check(d, None, AT)] == [
+        (None, "staff alee is the practice's owner and cannot be deactivated while the practice names them"),
+        ("staff:bsmith.successor.yaml", "staff bsmith: successor zed is not declared"),
+    ]
+    a = world(extra_clients=[client("C-U2", None), client("C-U1", None)])
+    got = check(_partly_located(world_desired(), "client:C-U1"), a, AT)
+    assert [(p.location.file, p.location.entity) for p in got] == [(None, "client C-U2"), ("client:C-U1.yaml", "client C-U1")]
