@@ -230,3 +230,13 @@ def test_inactivation_turns_portal_access_off() -> None:
         "status": ("active", "inactive"), "primary": ("bsmith", None), "portal_access": (True, False)}
     p = P(world_desired(clients=[{"id": "C-P", "status": "inactive"}]), a)
     assert dict(one(p, "client.inactivate", "C-P").changes)["portal_access"] == (True, False)
+
+
+def test_other_clients_go_to_the_successor_who_stays_like_their_series() -> None:
+    # jdoe takes over but leaves on 12-20 naming cdavis: C-1 goes to cdavis with S-1, not to jdoe for a few weeks.
+    d = world_desired({"bsmith": {"active": False, "offboarding": "handover", "successor": "jdoe"},
+                       "jdoe": {"deactivate_on": dt.date(2026, 12, 20), "successor": "cdavis"}})
+    p = P(d)
+    assert dict(one(p, "client.reassign", "C-1").changes) == {"primary": ("bsmith", "cdavis")}
+    assert dict(one(p, "series.transfer", "S-1").changes) == {"staff": ("bsmith", "cdavis")}
+    assert dict(one(p, "appointment.transfer", "A-1").changes) == {"staff": ("bsmith", "jdoe")}  # a dated session: who is there that day
