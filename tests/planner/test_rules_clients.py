@@ -240,3 +240,10 @@ def test_other_clients_go_to_the_successor_who_stays_like_their_series() -> None
     assert dict(one(p, "client.reassign", "C-1").changes) == {"primary": ("bsmith", "cdavis")}
     assert dict(one(p, "series.transfer", "S-1").changes) == {"staff": ("bsmith", "cdavis")}
     assert dict(one(p, "appointment.transfer", "A-1").changes) == {"staff": ("bsmith", "jdoe")}  # a dated session: who is there that day
+
+
+def test_a_duplicate_target_whose_entry_keeps_it_a_duplicate_in_the_database_is_reported() -> None:
+    # C-O's own entry only says inactive: it stays a duplicate of C-3 in the database, so it cannot be the original.
+    a = world(extra_clients=[client("C-D", "jdoe"), client("C-O", None, status="inactive", duplicate_of="C-3")])
+    msgs = problems(world_desired(clients=[{"id": "C-D", "duplicate_of": "C-O"}, {"id": "C-O", "status": "inactive"}]), a)
+    assert msgs == ["client C-D: duplicate_of C-O is itself a duplicate of C-3 in the database; point to the record that stays"]
