@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from planner_builders import AT, by_target, client, one, practice, staff, steps, t, world, world_desired
+from planner_builders import AT, by_target, client, one, practice, steps, t, world, world_desired
 from reconciler.actions import Plan
 from reconciler.actual import ActualState
 from reconciler.desired import DesiredState

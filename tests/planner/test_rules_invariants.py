@@ -3,7 +3,6 @@ with their stable codes, pinned exactly (pure)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from planner_builders import AT, appt, client, one, practice, series, staff, steps, t, world, world_desired
+from planner_builders import AT, appt, client, one, practice, series, steps, t, world, world_desired
 from reconciler.actions import Action, ActionType, Plan
 from reconciler.actual import ActualState
 from reconciler.desired import DesiredState, PolicySpec, StaffSpec
