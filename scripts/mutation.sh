@@ -3,6 +3,7 @@
 #
 #   scripts/mutation.sh                     # the whole layer, from scratch (~20 min on 2 cores)
 #   scripts/mutation.sh 'reconciler.seats.*' # only these mutants (mutmut name globs), reusing mutants/
+#                                           # (rm -rf mutants first after changing code or tests)
 #
 # Prints the surviving mutants, the score per module and, last, exactly one line
 # `mutation score: NN.N% (caught/total)`. Exits 1 below MIN_TOTAL % overall or below
