@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the pure planning layer (issue 15) with mutmut 3.8.1.
 #
-#   scripts/mutation.sh                     # the whole layer, from scratch (~20 min on 2 cores)
+#   scripts/mutation.sh                     # the whole layer, from scratch (budget: MAX_MINUTES, 30)
 #   scripts/mutation.sh 'reconciler.seats.*' # only these mutants (mutmut name globs), reusing mutants/
 #                                           # (rm -rf mutants first after changing code or tests)
 #
@@ -21,6 +21,7 @@ TESTS="tests/test_planner_*.py tests/test_plan_properties.py tests/test_checks.p
 MIN_TOTAL=${MIN_TOTAL:-90}
 MIN_MODULE=${MIN_MODULE:-85}
 MAX_CHILDREN=${MAX_CHILDREN:-2}
+MAX_MINUTES=${MAX_MINUTES:-30}  # the mutmut run is stopped (and the script fails) after this long
 # Property tests: derandomised (tests/conftest.py registers the profile) and a bounded
 # number of examples, so every run gives the same score within the time budget.
 export HYPOTHESIS_PROFILE=mutation
@@ -41,7 +42,7 @@ for f in $TESTS; do  # globbed; a pattern matching nothing is left out
 done
 
 start=$(date +%s)
-MUT_MODULES="$MODULES" MUT_TESTS="$TEST_FILES" "$PY" - --max-children "$MAX_CHILDREN" "$@" <<'PYEOF' >mutants/mutation.log 2>&1 || { tail -40 mutants/mutation.log; echo "mutmut failed (full log: mutants/mutation.log)"; exit 1; }
+MUT_MODULES="$MODULES" MUT_TESTS="$TEST_FILES" timeout "${MAX_MINUTES}m" "$PY" - --max-children "$MAX_CHILDREN" "$@" <<'PYEOF' >mutants/mutation.log 2>&1 || { rc=$?; tail -40 mutants/mutation.log; [ "$rc" = 124 ] && echo "stopped after ${MAX_MINUTES} minutes"; echo "mutmut failed (full log: mutants/mutation.log)"; exit 1; }
 import os, sys
 from mutmut.configuration import config
 cfg = config()  # [tool.mutmut] in pyproject.toml, then the script's two lists:
