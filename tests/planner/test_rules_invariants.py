@@ -239,3 +239,8 @@ def test_check_sorts_unlocated_problems_before_located_ones() -> None:
     a = world(extra_clients=[client("C-U2", None), client("C-U1", None)])
     got = check(_partly_located(world_desired(), "client:C-U1"), a, AT)
     assert [(p.location.file, p.location.entity) for p in got] == [(None, "client C-U2"), ("client:C-U1.yaml", "client C-U1")]
+
+
+def test_creating_a_professional_without_name_or_role_is_located_at_the_entry() -> None:
+    d = world_desired(extra_staff=[{"id": "newbie", "role": "clinician"}])
+    assert located(d) == [(None, "staff newbie", "staff newbie is not in the database; creating it needs name", "create")]

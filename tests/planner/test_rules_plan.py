@@ -188,7 +188,7 @@ def test_sessions_are_handled_by_start_then_id() -> None:
 
 
 def test_a_plan_needs_an_aware_time() -> None:
-    with pytest.raises(ValueError, match="must be timezone-aware"):
+    with pytest.raises(ValueError, match=r"^plan\(\): `at` must be timezone-aware$"):
         plan(world_desired(), world(), dt.datetime(2026, 11, 24, 15, 0))
 
 
@@ -201,3 +201,18 @@ def test_several_problems_are_raised_together() -> None:
     with pytest.raises(ValidationFailed) as one_problem:
         P(world_desired(), world(extra_clients=[client("C-U1", None)]))
     assert str(one_problem.value).startswith("client C-U1: client C-U1 would be active without a primary professional")
+
+
+def test_kept_booking_ids_sort_by_their_last_number_and_plain_ids_first() -> None:
+    same = [appt(i, "C-3", "jdoe", "2026-12-05T16:00:00Z") for i in ("A-X-10", "A-X-9", "A-0", "A")]
+    p = P(world_desired(clients=[{"id": "C-3", "status": "inactive"}]), world(extra_appts=same))
+    assert ("client C-3 becomes inactive but keeps 5 scheduled sessions and 1 active series (A-J, A, A-0, A-X-9, A-X-10; S-2): "
+            "cancel them or give them an explicit decision") in p.warnings
+
+
+def test_an_entry_located_without_a_line_cites_its_file() -> None:
+    from reconciler.errors import Location
+
+    d = world_desired(clients=[{"id": "C-3", "primary": "cdavis"}])
+    d = d.model_copy(update={"locations": {"client:C-3": Location(file="clients.yaml")}})
+    assert one(P(d), "client.reassign", "C-3").reason == "explicit clients: entry (clients.yaml): client reassigned to cdavis"

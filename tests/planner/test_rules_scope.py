@@ -106,3 +106,15 @@ def test_timezone_comes_from_the_config_then_the_database_then_utc() -> None:
     assert classify(world_desired(timezone="Asia/Tokyo"), a.practice, a.staff, AT).tz == "Asia/Tokyo"
     assert classify(world_desired(timezone=None), a.practice, a.staff, AT).tz == "America/New_York"
     assert classify(world_desired(timezone=None), None, {}, AT).tz == "UTC"
+
+
+def test_a_scope_holding_only_its_time_reads_with_empty_sets() -> None:
+    assert ReadScope.from_json({"version": 1, "at": "2026-11-24T15:00:00Z"}) == ReadScope(at=AT)
+
+
+def test_read_scope_takes_the_timezone_from_the_database_when_the_config_has_none() -> None:
+    from planner_builders import practice
+
+    scope = read_scope(world_desired({"jdoe": {"deactivate_on": dt.date(2026, 12, 2)}}, timezone=None),
+                       practice(timezone="Asia/Tokyo"), world().staff, AT)
+    assert scope.scheduled_staff == (("jdoe", dt.datetime(2026, 12, 1, 15, 0, tzinfo=dt.timezone.utc)),)
