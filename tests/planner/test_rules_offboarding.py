@@ -212,3 +212,9 @@ def test_a_past_date_hands_over_to_who_is_active_today() -> None:
     msgs = problems(d)
     assert msgs[0] == "staff bsmith: successor chain bsmith -> jdoe ends at jdoe, who is not active on 2026-11-24"
     assert not any("assigned to jdoe" in m for m in msgs)
+
+
+def test_deleting_a_leftover_client_is_drift_from_its_export_on() -> None:
+    p = P(world_desired(clients=[{"id": "C-T", "status": "deleted"}]), world(**LEFTOVERS))
+    export, delete = one(p, "export.write", "C-T"), one(p, "client.delete", "C-T")
+    assert (export.drift, delete.drift, export.staff, delete.staff) == (True, True, "tnguyen", "tnguyen")

@@ -200,7 +200,7 @@ def test_several_problems_are_raised_together() -> None:
     assert str(exc.value).splitlines()[0] == "the plan is invalid (2 problems)"
     with pytest.raises(ValidationFailed) as one_problem:
         P(world_desired(), world(extra_clients=[client("C-U1", None)]))
-    assert str(one_problem.value).startswith("client C-U1: client C-U1 would be active without a primary professional")
+    assert one_problem.value.args[0].startswith("client C-U1 would be active without a primary professional")
 
 
 def test_kept_booking_ids_sort_by_their_last_number_and_plain_ids_first() -> None:
@@ -216,3 +216,13 @@ def test_an_entry_located_without_a_line_cites_its_file() -> None:
     d = world_desired(clients=[{"id": "C-3", "primary": "cdavis"}])
     d = d.model_copy(update={"locations": {"client:C-3": Location(file="clients.yaml")}})
     assert one(P(d), "client.reassign", "C-3").reason == "explicit clients: entry (clients.yaml): client reassigned to cdavis"
+
+
+def test_the_plan_carries_the_configs_digest_and_config_problems_keep_their_codes() -> None:
+    from reconciler.errors import ValidationFailed
+
+    d = world_desired().model_copy(update={"config_digest": "sha256:" + "1" * 64})
+    assert P(d).config_digest == "sha256:" + "1" * 64
+    with pytest.raises(ValidationFailed) as exc:
+        P(world_desired({"jdoe": {"successor": "ghost"}}))
+    assert [(p.message, p.code) for p in exc.value.problems] == [("staff jdoe: successor ghost is not declared", "reference")]
