@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from constants import ROOT
+from hypothesis import settings
 from mariadb_server import MariaDbServer
 from pgserver import PgServer
+
+# HYPOTHESIS_PROFILE=mutation (scripts/mutation.sh): the same examples on every run and no
+# example database, so a mutation score is reproducible.
+settings.register_profile("mutation", derandomize=True, database=None, print_blob=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 EXAMPLES = ROOT / "examples"
 
