@@ -14,7 +14,6 @@ set -euo pipefail
 
 # What is mutated (mutmut only_mutate globs, relative to the project root) and which pure
 # tests run against it (no database tests): the layers contract calls planner/ and model/ pure.
-# reconciler/model/*, tests/planner ...
 MODULES="reconciler/planner/*.py reconciler/model/*.py"
 TESTS="tests/planner"
 
