@@ -1,0 +1,44 @@
+"""The apply lock of the openemr target: a named server lock plus one transaction.
+
+``GET_LOCK('reconciler-apply', timeout)`` is taken on the apply's own connection
+(MariaDB/MySQL release it when that session ends, so a killed apply never leaves it
+held); the transaction begins after it and the lock is released after the commit or
+rollback. A second apply waits at most ``timeout`` seconds, then fails with
+:class:`LockHeld` naming the server connection that holds the lock.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
+
+from ...errors import LockHeld
+
+LOCK_NAME = "reconciler-apply"
+
+
+def lock_holder(conn: Connection) -> str:
+    cid = conn.execute(text("SELECT IS_USED_LOCK(:n)"), {"n": LOCK_NAME}).scalar()
+    return "unknown (the lock was just released)" if cid is None else f"server connection {cid}"
+
+
+@contextmanager
+def locked_transaction(engine: Engine, *, timeout: float) -> Iterator[Connection]:
+    """A connection holding the apply lock, inside one transaction (commit on normal
+    exit, rollback on exception), the lock released afterwards."""
+    with engine.connect() as conn:
+        got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": LOCK_NAME, "t": max(0, math.ceil(timeout))}).scalar()
+        conn.commit()  # GET_LOCK's implicit transaction; the apply's own begins below
+        if got != 1:
+            raise LockHeld(f"another apply holds the lock: {lock_holder(conn)}; waited {timeout:g} s, "
+                           "nothing was changed")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
+            conn.commit()
