@@ -215,21 +215,21 @@ def _series(conn: Connection, where: ColumnElement[bool], at: dt.datetime, tz: s
          .select_from(ev.join(patient_data, patient_data.c.pid == ev.c.pc_pid)
                       .join(staff_u, cast(staff_u.c.id, String) == ev.c.pc_aid))
          .where(where, ev.c.pc_recurrtype > 0, ev.c.pc_apptstatus.not_in(("x", "%")),
-                or_(ev.c.pc_endDate >= day0, ev.c.pc_endDate == literal("0000-00-00")),
+                ev.c.pc_endDate >= day0,
                 staff_u.c.username.is_not(None), staff_u.c.username != "", patient_data.c.pubpid != "")
          .order_by(ev.c.pc_eid))
     for r in conn.execute(q).mappings():
         try:
-            rule = ser.rule_of(r)
-        except ValueError:
-            continue  # a spec OpenEMR itself could not expand either
-        if not ser.is_active(rule, at, tz):
+            er = ser.event_row(r)
+        except ser.rec.RecurrenceError:
+            continue  # a row OpenEMR's calendar cannot show either
+        if not ser.is_active(er, at, tz):
             continue
         sid = str(r["pc_eid"])
         out[sid] = Series(
-            id=sid, client=r["pubpid"], staff=r["username"], rrule=rule.rrule,
-            start=ser.local_instant(rule.first, rule.start_time, tz),
-            duration_minutes=int(r["pc_duration"] or 0) // 60, until=ser.until_of(rule, tz), active=True,
+            id=sid, client=r["pubpid"], staff=r["username"], rrule=ser.rrule_of(er),
+            start=ser.local_instant(er.event_date, er.start_time, tz),
+            duration_minutes=int(r["pc_duration"] or 0) // 60, until=ser.until_of(er, tz), active=True,
         )
 
 

@@ -1,48 +1,32 @@
-"""Recurring ``openemr_postcalendar_events`` rows as series: the bridge between a
-row's columns and :mod:`reconciler.targets.openemr.recurrence` (the pure
-``pc_recurrspec`` <-> RRULE module). Pure: rows in, values out.
+"""Recurring ``openemr_postcalendar_events`` rows as the planner's series: the bridge
+between a row's columns and :mod:`.recurrence` (the pure ``pc_recurrspec`` <-> RRULE
+module). Pure: rows in, values out.
 
-What a row means for the planner:
-
-* ``rrule``: the RFC 5545 rule of its ``pc_recurrtype`` / ``pc_recurrspec``;
+* ``rrule``: the RFC 5545 rule of ``pc_recurrtype`` / ``pc_recurrspec``;
 * ``start``: the first occurrence, ``pc_eventDate`` + ``pc_startTime`` in the practice timezone;
-* ``until``: the start of the day after ``pc_endDate`` (exclusive end), None when
-  ``pc_endDate`` is a zero date or the far-future marker (open-ended);
-* ``active``: the row is not cancelled and has an occurrence at or after the read's
-  ``at`` (``exdate`` days skipped).
+* ``until``: the start of the day after ``pc_endDate`` (exclusive; OpenEMR shows no
+  recurring row whose end date is the zero date, so a shown series always has one);
+* ``active``: the row has a session at or after the read's ``at`` (``exdate`` honoured).
 
-:func:`end_before` is OpenEMR's own "this and future" split: the new ``pc_endDate``
-is the day before the first occurrence at or after the cutoff, so no occurrence
-before the cutoff changes.
+Writes go through :func:`.recurrence.split_at` (OpenEMR's own "this and future"):
+nothing before the cutoff ever changes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
 
-from ...timeutil import start_of_day, zone
-
-#: Written as ``pc_endDate`` for an open-ended successor series: a valid date (the
-#: server may be strict, and a zero date is not one) that OpenEMR's calendar treats
-#: as "no end".
-OPEN_END = dt.date(9999, 12, 31)
-_FAR = dt.date(9000, 1, 1)
+from . import recurrence as rec
 
 
 def as_date(value: Any) -> dt.date | None:
     """A DATE column's value: a ``date``, or None for NULL and zero dates
     (``0000-00-00``, which the driver returns as a string)."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
     try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
+        return rec.parse_db_date(value)
+    except rec.RecurrenceError:
         return None
 
 
@@ -50,77 +34,41 @@ def as_time(value: Any) -> dt.time:
     """A TIME column (PyMySQL returns ``timedelta``); NULL is midnight (all-day)."""
     if value is None:
         return dt.time(0, 0)
-    if isinstance(value, dt.timedelta):
-        secs = int(value.total_seconds()) % 86400
-        return dt.time(secs // 3600, secs // 60 % 60, secs % 60)
-    if isinstance(value, dt.time):
-        return value
-    h, m, *s = str(value).split(":")
-    return dt.time(int(h) % 24, int(m), int(s[0]) if s else 0)
+    return rec.parse_db_time(value)
 
 
 def local_instant(day: dt.date, at: dt.time, tz: str) -> dt.datetime:
-    """``day`` + ``at`` in ``tz`` as aware UTC."""
-    return dt.datetime.combine(day, at, tzinfo=zone(tz)).astimezone(dt.timezone.utc)
+    """``day`` + ``at`` in ``tz`` as aware UTC (DST as RFC 5545 prescribes)."""
+    return rec.local_to_utc(day, at, ZoneInfo(tz))
 
 
-@dataclass(frozen=True)
-class Rule:
-    """A row's recurrence, decoded once."""
-
-    first: dt.date
-    last: dt.date | None  # inclusive; None = open-ended
-    start_time: dt.time
-    rrule: str
-    exdates: frozenset[dt.date]
-    recurrence: Any  # the recurrence module's own value
-
-    def days(self, since: dt.date, until: dt.date | None = None) -> Iterator[dt.date]:
-        """Occurrence days from ``since`` (inclusive) up to ``until`` (inclusive, else the last day)."""
-        from . import _interim_recurrence as recurrence
-
-        end = self.last if until is None else (until if self.last is None else min(until, self.last))
-        for day in recurrence.occurrence_days(self.recurrence, self.first, since, end):
-            if day not in self.exdates:
-                yield day
+def event_row(row: Mapping[str, Any]) -> rec.EventRow:
+    """Decode a row (raises :class:`recurrence.RecurrenceError` naming the column)."""
+    return rec.EventRow.from_db(pc_eventDate=row["pc_eventDate"], pc_endDate=row["pc_endDate"],
+                                pc_startTime=row["pc_startTime"], pc_recurrtype=row["pc_recurrtype"],
+                                pc_recurrspec=row["pc_recurrspec"])
 
 
-def rule_of(row: Mapping[str, Any]) -> Rule:
-    """Decode a recurring row (raises ValueError for a spec the module cannot read)."""
-    from . import _interim_recurrence as recurrence
-
-    first = as_date(row["pc_eventDate"])
-    if first is None:
-        raise ValueError("recurring event without a valid pc_eventDate")
-    last = as_date(row["pc_endDate"])
-    if last is not None and last >= _FAR:
-        last = None
-    rec = recurrence.from_row(int(row["pc_recurrtype"]), row["pc_recurrspec"])
-    return Rule(first=first, last=last, start_time=as_time(row["pc_startTime"]),
-                rrule=recurrence.to_rrule(rec), exdates=frozenset(recurrence.exdates(rec)), recurrence=rec)
+def rrule_of(er: rec.EventRow) -> str:
+    try:
+        return rec.to_rrule(er.recurrtype, er.spec, er.event_date, None, exact=False)
+    except rec.RecurrenceError:
+        return f"X-OPENEMR-RECURRTYPE={er.recurrtype}"
 
 
-def until_of(rule: Rule, tz: str) -> dt.datetime | None:
-    return None if rule.last is None else start_of_day(rule.last + dt.timedelta(days=1), tz)
+def until_of(er: rec.EventRow, tz: str) -> dt.datetime | None:
+    return None if er.end_date is None else rec.until_for_end_date(er.end_date, ZoneInfo(tz))
 
 
-def first_at_or_after(rule: Rule, cutoff: dt.datetime, tz: str) -> dt.date | None:
-    """The day of the first occurrence starting at or after ``cutoff``, if any."""
-    day0 = cutoff.astimezone(zone(tz)).date()
-    for day in rule.days(max(day0, rule.first)):
-        if local_instant(day, rule.start_time, tz) >= cutoff:
-            return day
-    return None
+def is_active(er: rec.EventRow, at: dt.datetime, tz: str) -> bool:
+    """A session at or after ``at`` remains."""
+    if er.end_date is None:
+        return False
+    try:
+        return rec.split_at(er, at, ZoneInfo(tz)).kind != "nothing"
+    except rec.RecurrenceError:
+        return False
 
 
-def is_active(rule: Rule, at: dt.datetime, tz: str) -> bool:
-    return first_at_or_after(rule, at, tz) is not None
-
-
-def end_before(rule: Rule, cutoff: dt.datetime, tz: str) -> tuple[dt.date, dt.date | None]:
-    """(new ``pc_endDate``, first day kept for a successor or None): the day before the
-    first occurrence at or after ``cutoff``; occurrences before it are untouched."""
-    nxt = first_at_or_after(rule, cutoff, tz)
-    if nxt is None:
-        return (rule.last or cutoff.astimezone(zone(tz)).date()), None
-    return nxt - dt.timedelta(days=1), nxt
+def split(er: rec.EventRow, cutoff: dt.datetime, tz: str) -> rec.Split:
+    return rec.split_at(er, cutoff, ZoneInfo(tz))

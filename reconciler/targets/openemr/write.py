@@ -27,7 +27,6 @@ from ...actions import Action, ActionType as T
 from ...errors import ApplyFailed
 from ...timeutil import naive_utc, parse_iso_z
 from . import series as ser
-from ._interim_recurrence import with_exdates_from
 from .read import CANCELLED, DEFAULT_ACCESS, DEFAULT_ROLE, client_active_cond, scheduled_cond, unassigned_cond
 from .tables import client_links, patient_data, postcalendar_events as ev, seat_events, staff_facts, users
 
@@ -246,89 +245,98 @@ def _series_rows(conn: Connection, actions: Sequence[Action]) -> dict[str, Mappi
     return {str(r["pc_eid"]): r for r in rows}
 
 
-def _iso_until(rule: ser.Rule, tz: str) -> str | None:
-    u = ser.until_of(rule, tz)
+def _iso_until(er: ser.rec.EventRow, tz: str) -> str | None:
+    u = ser.until_of(er, tz)
     return None if u is None else u.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _check_series(a: Action, row: Mapping[str, Any] | None, ctx: WriteContext, staff: str) -> ser.Rule:
+def _check_series(a: Action, row: Mapping[str, Any] | None, ctx: WriteContext, staff: str) -> ser.rec.EventRow:
     if row is None:
         raise _stale(a.type, [a.target], " (an active recurring event)")
     if row["pc_aid"] != str(_user(ctx, staff, a.type, a.target)):
         raise _stale(a.type, [a.target], f" (with {staff})")
-    rule = ser.rule_of(row)
+    er = ser.event_row(row)
     if "until" in a.changes:
         before = a.changes["until"][0]
-        now = _iso_until(rule, ctx.tz)
+        now = _iso_until(er, ctx.tz)
         if (None if before is None else parse_iso_z(str(before))) != (None if now is None else parse_iso_z(now)):
             raise _stale(a.type, [a.target], " (its end date)")
-    if not ser.is_active(rule, ctx.as_of, ctx.tz) and a.changes.get("active") == (True, False):
-        raise _stale(a.type, [a.target], " (active)")
-    return rule
+    if not ser.is_active(er, ctx.as_of, ctx.tz):
+        raise _stale(a.type, [a.target], " (a session at or after the plan's time)")
+    return er
 
 
-def _set_end(conn: Connection, row: Mapping[str, Any], new_end: dt.date, target: str, kind: T) -> None:
-    raw_end = row["pc_endDate"]
+def _set_end(conn: Connection, row: Mapping[str, Any], new_end: dt.date, target: str, kind: T,
+             spec: ser.rec.RecurrSpec | None = None) -> None:
+    values: dict[str, Any] = {"pc_endDate": new_end}
+    if spec is not None:
+        values["pc_recurrspec"] = ser.rec.dump_recurrspec(spec)
     n = conn.execute(update(ev).where(ev.c.pc_eid == row["pc_eid"], ev.c.pc_aid == row["pc_aid"],
-                                      ev.c.pc_endDate == (raw_end if raw_end is not None else literal("0000-00-00")))
-                     .values(pc_endDate=new_end)).rowcount
+                                      ev.c.pc_endDate == row["pc_endDate"],
+                                      ev.c.pc_recurrspec == row["pc_recurrspec"])
+                     .values(**values)).rowcount
     if n != 1:
         raise _stale(kind, [target])
 
 
 def write_series_end(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
-    """``pc_endDate`` = the day before the first occurrence at or after the cutoff (the
-    plan's ``until``, else its ``as_of``): OpenEMR's own "this and future" end. Earlier
-    occurrences are untouched."""
+    """``pc_endDate`` = the last day whose session starts before the cutoff (the plan's
+    ``until``, else its ``as_of``): OpenEMR's own "this and future" end. Earlier
+    sessions are untouched; a series with no session before the cutoff keeps
+    ``pc_endDate >= pc_eventDate`` with its first day excluded (never an end before the start)."""
     rows = _series_rows(conn, actions)
     for a in actions:
         _only(a.type, a.changes, {"active", "until"}, a.target)
-        rule = _check_series(a, rows.get(a.target), ctx, a.staff or "")
+        er = _check_series(a, rows.get(a.target), ctx, a.staff or "")
         if "until" not in a.changes:
             continue
         after = a.changes["until"][1]
         cutoff = parse_iso_z(str(after)) if after is not None else ctx.as_of
-        new_end, _first = ser.end_before(rule, cutoff, ctx.tz)
-        _set_end(conn, rows[a.target], new_end, a.target, a.type)
+        sp = ser.split(er, cutoff, ctx.tz)
+        if sp.kind == "nothing":
+            continue
+        assert sp.old_end_date is not None
+        _set_end(conn, rows[a.target], sp.old_end_date, a.target, a.type, sp.old_spec)
     return len(actions)
 
 
 def write_series_transfer(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
-    """Split the row at the plan's ``as_of``: the leaver's row ends the day before the
-    first occurrence at or after it, and a new recurring row (every column OpenEMR
-    fills, copied from the old row) starts on that occurrence for the successor. A
-    series that has not started yet simply changes hands (no past to keep)."""
+    """Split the row at the plan's ``as_of`` (:func:`recurrence.split_at`): the leaver's
+    row ends on the last day before the cutoff, and a new recurring row — every column
+    copied from the old row, as OpenEMR's own "this and future" inserts it — starts on the
+    first session at or after it for the successor. A series whose every session is
+    still ahead simply changes hands (no past to keep)."""
     rows = _series_rows(conn, actions)
     for a in actions:
         _only(a.type, a.changes, {"staff"}, a.target)
         old, new = a.changes["staff"]
         row = rows.get(a.target)
-        rule = _check_series(a, row, ctx, old)
+        er = _check_series(a, row, ctx, old)
         assert row is not None
         new_id = str(_user(ctx, new, a.type, a.target))
-        new_end, first_kept = ser.end_before(rule, ctx.as_of, ctx.tz)
-        if first_kept is None:
-            raise _stale(a.type, [a.target], " (an occurrence after now)")
-        if first_kept <= rule.first:
+        sp = ser.split(er, ctx.as_of, ctx.tz)
+        if sp.kind == "nothing":
+            raise _stale(a.type, [a.target], " (a session after now)")
+        if sp.kind == "whole":
             n = conn.execute(update(ev).where(ev.c.pc_eid == row["pc_eid"], ev.c.pc_aid == row["pc_aid"])
                              .values(pc_aid=new_id)).rowcount
             if n != 1:
                 raise _stale(a.type, [a.target])
             continue
-        _set_end(conn, row, new_end, a.target, a.type)
+        assert sp.old_end_date is not None and sp.new_start_date is not None and sp.new_spec is not None
+        _set_end(conn, row, sp.old_end_date, a.target, a.type)
         copy = {c.name: row[c.name] for c in ev.c if c.name not in ("pc_eid", "uuid")}
-        old_end = ser.as_date(row["pc_endDate"])
         copy.update(
-            pc_aid=new_id, pc_eventDate=first_kept, pc_endDate=old_end if old_end is not None else ser.OPEN_END,
-            pc_recurrspec=with_exdates_from(row["pc_recurrspec"], first_kept),
-            pc_time=naive_utc(ctx.as_of), uuid=uuid.uuid4().bytes,
+            pc_aid=new_id, pc_eventDate=sp.new_start_date, pc_endDate=sp.new_end_date,
+            pc_recurrspec=ser.rec.dump_recurrspec(sp.new_spec), pc_time=naive_utc(ctx.as_of),
+            uuid=uuid.uuid4().bytes,
         )
-        for c in ev.c:  # a zero or NULL value in a NOT NULL column of the old row: OpenEMR's default
-            if c.name in copy and copy[c.name] is None and not c.nullable:
-                raise ApplyFailed(f"series.transfer {a.target}: column {c.name} of the recurring event is empty; "
-                                  "nothing was changed")
+        empty = [c.name for c in ev.c if c.name in copy and copy[c.name] is None and not c.nullable]
+        if empty:
+            raise ApplyFailed(f"series.transfer {a.target}: column {empty[0]} of the recurring event is empty; "
+                              "nothing was changed")
         new_eid = conn.execute(insert(ev).values(**copy)).inserted_primary_key[0]
-        ctx.notes[a.id] = f"successor series {new_eid} from {first_kept.isoformat()}"
+        ctx.notes[a.id] = f"successor series {new_eid} from {sp.new_start_date.isoformat()}"
     return len(actions)
 
 

@@ -168,7 +168,7 @@ class OE:
                  phpserialize.dumps({b"event_location": b""}).decode(), uuid.uuid4().bytes))
             return int(cur.lastrowid)
 
-    def series(self, aid: int, pid: int, first: str, end: str = "0000-00-00", time_: str = "09:00:00",
+    def series(self, aid: int, pid: int, first: str, end: str = "2027-06-30", time_: str = "09:00:00",
                minutes: int = 50, freq: int = 1, unit: int = 1, exdate: str = "") -> int:
         with self.c.cursor() as cur:
             cur.execute(

@@ -62,6 +62,6 @@ def test_offboarding_round_trip(oedb, tmp_path: Path) -> None:
     assert oe.q("SELECT pc_apptstatus FROM openemr_postcalendar_events WHERE pc_eid=%s", (past,)) == [("-",)]
     assert oe.q("SELECT providerID, care_team_status, allow_patient_portal FROM patient_data WHERE pubpid='C-1001'") == [(0, "inactive", "NO")]
     assert oe.q("SELECT providerID FROM patient_data WHERE pubpid='C-1002'") == [(mkhan,)]
-    assert oe.q("SELECT pc_endDate FROM openemr_postcalendar_events WHERE pc_eid=%s", (s,)) == [(dt.date(2026, 12, 6),)]
+    assert oe.q("SELECT pc_endDate FROM openemr_postcalendar_events WHERE pc_eid=%s", (s,)) == [(dt.date(2026, 12, 2),)]
     logs = oe.q("SELECT user, event, category FROM log ORDER BY id")
     assert len(logs) == len(plan.actions) and all(r[0] == "alee" for r in logs)
