@@ -75,9 +75,9 @@ def explain(db: Path, cfg: Path) -> list[tuple[str, list[str]]]:
     """EXPLAIN QUERY PLAN of every statement the plan's read executes."""
     from sqlalchemy import event
 
-    from reconciler.config import load_config
-    from reconciler.db.engine import make_engine
-    from reconciler.db.read import read_for_plan
+    from reconciler.config.loader import load_config
+    from reconciler.targets.native.engine import make_engine
+    from reconciler.targets.native.read import read_for_plan
 
     engine = make_engine(f"sqlite:///{db}")
     seen: list[tuple[str, Any]] = []

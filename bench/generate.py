@@ -36,8 +36,8 @@ import yaml  # noqa: E402
 from sqlalchemy import Table  # noqa: E402
 from sqlalchemy.engine import Connection  # noqa: E402
 
-from reconciler.db.snapshot import appointments_t, clients_t, practice_t, series_t, staff_t  # noqa: E402
-from reconciler.db.snapshot import DocumentRows, iter_json  # noqa: E402
+from reconciler.targets.native.snapshot import appointments_t, clients_t, practice_t, series_t, staff_t  # noqa: E402
+from reconciler.targets.native.snapshot import DocumentRows, iter_json  # noqa: E402
 
 TZ_NAME = "America/New_York"
 TZ = ZoneInfo(TZ_NAME)
@@ -174,8 +174,8 @@ def chunked(rows: Iterable[dict[str, Any]], size: int = CHUNK) -> Iterator[list[
 
 def write_db(url: str, practice: Practice) -> dict[str, int]:
     """Initialise ``url`` and insert the practice in one transaction."""
-    from reconciler.db.engine import make_engine
-    from reconciler.db.migrate import init_db
+    from reconciler.targets.native.engine import make_engine
+    from reconciler.targets.native.migrate import init_db
 
     engine = make_engine(url)
     init_db(engine)

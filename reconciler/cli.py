@@ -21,7 +21,7 @@ from typing import Any, Callable, NoReturn, TypeVar
 
 import click
 
-from .errors import ReconcilerError
+from reconciler.errors import ReconcilerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,7 +85,7 @@ def _engine(db: str | None, *, create: bool = False) -> Any:
     """The engine for ``--db``. Only ``create`` (``db init``, ``db upgrade``) may make a
     new SQLite file; every other command names a missing one instead of leaving an
     empty file behind."""
-    from .db.engine import make_engine, resolve_url
+    from reconciler.targets.native.engine import make_engine, resolve_url
 
     return make_engine(resolve_url(db), must_exist=not create)
 
@@ -153,10 +153,10 @@ def main(debug: bool) -> None:
 @_handle_errors
 def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None:
     """Check the config: schema, references, policies, invariants (and the database with --db)."""
-    from .config import load_config
-    from .errors import ConfigError, Problem
-    from .render.diagnostics import format_problems
-    from .validation import validate_config
+    from reconciler.config.loader import load_config
+    from reconciler.errors import ConfigError, Problem
+    from reconciler.render.diagnostics import format_problems
+    from reconciler.app.validation import validate_config
 
     try:
         desired = load_config(config_dir)
@@ -179,7 +179,7 @@ def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None
 
 
 def _no_loc() -> Any:
-    from .errors import Location
+    from reconciler.errors import Location
 
     return Location()
 
@@ -197,8 +197,8 @@ def _no_loc() -> Any:
 def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt: str,
          detailed_exitcode: bool, allow_mass_change: bool) -> None:
     """Show what apply would change, in execution order."""
-    from .config import load_config
-    from .workflow import compute_plan, render_plan, save_plan
+    from reconciler.config.loader import load_config
+    from reconciler.app.workflow import compute_plan, render_plan, save_plan
 
     desired = load_config(config_dir)
     engine = _engine(db)
@@ -229,13 +229,13 @@ def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | Non
           auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path, allow_mass_change: bool,
           lock_timeout: float) -> None:
     """Apply a saved plan exactly, or plan and apply, in one transaction with an audit trail."""
-    from .workflow import apply_plan, compute_plan, default_actor, load_plan, render_plan
+    from reconciler.app.workflow import apply_plan, compute_plan, default_actor, load_plan, render_plan
 
     if planfile is not None:
         p = load_plan(planfile)  # a damaged plan file is named before any database work
         engine = _engine(db)
     else:
-        from .config import load_config
+        from reconciler.config.loader import load_config
 
         desired = load_config(config_dir)
         engine = _engine(db)
@@ -269,8 +269,8 @@ def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | Non
 def watch(config_dir: Path, db: str | None, interval: float, auto_apply: bool, actor: str | None,
           export_dir: Path, log_format: str) -> None:
     """Reconcile on every config change and at every interval; Ctrl-C stops cleanly."""
-    from .watch import run_watch
-    from .workflow import default_actor
+    from reconciler.app.watch import run_watch
+    from reconciler.app.workflow import default_actor
 
     sys.exit(run_watch(config_dir, _engine(db), interval=interval, auto_apply=auto_apply,
                        actor=actor or default_actor(), export_dir=export_dir, log_format=log_format))
@@ -283,7 +283,7 @@ def watch(config_dir: Path, db: str | None, interval: float, auto_apply: bool, a
 @_handle_errors
 def import_(db: str | None, out: Path) -> None:
     """Write a config that describes the database as it is (the first plan is empty)."""
-    from .importer import import_config
+    from reconciler.app.importer import import_config
 
     written = import_config(_engine(db), out, now=_now())
     for path in written:
@@ -298,7 +298,7 @@ def import_(db: str | None, out: Path) -> None:
 @_handle_errors
 def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     """Write a professional's client records (mode 0600, never overwrites)."""
-    from .exports import export_staff
+    from reconciler.app.exports import export_staff
 
     n = export_staff(_engine(db), staff_id, fmt, out)
     click.echo(f"wrote {out} ({n} clients)")
@@ -311,7 +311,7 @@ def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
 @_handle_errors
 def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
     """Show the audit trail, newest last."""
-    from .audit import format_audit, read_audit
+    from reconciler.app.audit import format_audit, read_audit
 
     click.echo(format_audit(read_audit(_engine(db), plan_id=plan_id), fmt), nl=False)
 
@@ -323,7 +323,7 @@ def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
 @_handle_errors
 def status(db: str | None, at: str | None, fmt: str) -> None:
     """Active staff and seats, scheduled deactivations, unassigned clients, purges due."""
-    from .status import collect_status, format_status
+    from reconciler.app.status import collect_status, format_status
 
     click.echo(format_status(collect_status(_engine(db), at_text=at, now=_now()), fmt), nl=False)
 
@@ -339,7 +339,7 @@ def db() -> None:
 @_handle_errors
 def db_init(db: str | None) -> None:
     """Create the schema (Alembic upgrade to head on an empty database)."""
-    from .db.migrate import init_db
+    from reconciler.targets.native.migrate import init_db
 
     init_db(_engine(db, create=True))
     click.echo("database initialised")
@@ -350,7 +350,7 @@ def db_init(db: str | None) -> None:
 @_handle_errors
 def db_upgrade(db: str | None) -> None:
     """Migrate the schema to the newest revision."""
-    from .db.migrate import upgrade_db
+    from reconciler.targets.native.migrate import upgrade_db
 
     rev = upgrade_db(_engine(db, create=True))
     click.echo(f"database at revision {rev}")
@@ -362,7 +362,7 @@ def db_upgrade(db: str | None) -> None:
 @_handle_errors
 def db_load(file: Path, db: str | None) -> None:
     """Load a YAML or JSON snapshot into an empty database (all or nothing)."""
-    from .db.snapshot import load_snapshot
+    from reconciler.targets.native.snapshot import load_snapshot
 
     counts = load_snapshot(_engine(db), file, progress=sys.stderr.isatty())
     click.echo("loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()))
@@ -374,7 +374,7 @@ def db_load(file: Path, db: str | None) -> None:
 @_handle_errors
 def db_dump(out: Path | None, db: str | None) -> None:
     """Write the practice as a snapshot (YAML to stdout, or to FILE)."""
-    from .db.snapshot import dump_snapshot
+    from reconciler.targets.native.snapshot import dump_snapshot
 
     fmt = "json" if out is not None and out.suffix.lower() == ".json" else "yaml"
     text = dump_snapshot(_engine(db), fmt)
@@ -407,7 +407,7 @@ def write_private_file(path: Path, text: str) -> None:
 @_handle_errors
 def demo(workdir: Path) -> None:
     """Create a sample practice and walk through validate, plan and apply."""
-    from .demo import run_demo
+    from reconciler.app.demo import run_demo
 
     sys.exit(run_demo(workdir))
 

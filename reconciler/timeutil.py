@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ReconcilerError
+from reconciler.errors import ReconcilerError
 
 UTC = dt.timezone.utc
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from reconciler.db.engine import make_engine
-from reconciler.db.migrate import init_db
+from reconciler.targets.native.engine import make_engine
+from reconciler.targets.native.migrate import init_db
 
 ROOT = Path(__file__).resolve().parent.parent
 PRACTICE_YAML = ROOT / "examples" / "practice.yaml"
@@ -39,7 +39,7 @@ def fresh_db(db_url: str, snapshot: Path | None = None) -> Engine:
     engine = make_engine(db_url)
     init_db(engine)
     if snapshot is not None:
-        from reconciler.db.snapshot import load_snapshot
+        from reconciler.targets.native.snapshot import load_snapshot
 
         load_snapshot(engine, snapshot)
     return engine

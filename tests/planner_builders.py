@@ -17,10 +17,10 @@ import dataclasses
 import datetime as dt
 from typing import Any, Iterable, Mapping
 
-from reconciler.actions import Action, Plan
-from reconciler.actual import ActualState, Appointment, Client, Practice, Series, Staff
-from reconciler.config import load_builtin_policies
-from reconciler.desired import ClientSpec, DesiredState, PolicySpec, PracticeSpec, StaffSpec
+from reconciler.model.actions import Action, Plan
+from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
+from reconciler.config.loader import load_builtin_policies
+from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, PracticeSpec, StaffSpec
 
 UTC = dt.timezone.utc
 AT = dt.datetime(2026, 11, 24, 15, 0, tzinfo=UTC)

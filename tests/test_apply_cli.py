@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.workflow import render_plan
+from reconciler.app.workflow import render_plan
 from test_executor_support import (
     AT, EXAMPLES, cli_cmd, cli_env, full_state, invoke, names_in, plan_for, practice_db, run_cli, save_plan_file,
 )

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
-from reconciler.actions import Action, ActionType, Plan
-from reconciler.audit import format_audit, read_audit, write_audit
+from reconciler.model.actions import Action, ActionType, Plan
+from reconciler.app.audit import format_audit, read_audit, write_audit
 from reconciler.cli import main
 from test_executor_support import practice_db
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.checks import check_desired
-from reconciler.config import load_config
-from reconciler.desired import DesiredState, PolicySpec, StaffSpec
+from reconciler.planner.checks import check_desired
+from reconciler.config.loader import load_config
+from reconciler.model.desired import DesiredState, PolicySpec, StaffSpec
 
 TODAY = dt.date(2026, 11, 24)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import MarkedMap, MarkedSeq, load_config, safe_load_marked
-from reconciler.desired import ExportFormat, Role
+from reconciler.config.loader import MarkedMap, MarkedSeq, load_config, safe_load_marked
+from reconciler.model.desired import ExportFormat, Role
 from reconciler.errors import ConfigError, Problem
 
 STAFF = """\
@@ -316,7 +316,7 @@ def test_examples_copy_loads_the_same_from_elsewhere(tmp_path: Path) -> None:
 
 
 def test_an_oversized_file_is_one_located_error_without_parsing_it(tmp_path: Path) -> None:
-    from reconciler.config import MAX_FILE_BYTES
+    from reconciler.config.loader import MAX_FILE_BYTES
 
     (tmp_path / "a.yaml").write_text("version: 1\n")
     (tmp_path / "big.yaml").write_text("version: 1\n# " + "x" * MAX_FILE_BYTES + "\n")

@@ -12,9 +12,9 @@ from sqlalchemy import inspect, text
 
 from dbhelpers import fresh_db
 from reconciler.cli import main
-from reconciler.db.engine import DEFAULT_URL, make_engine, require_schema, resolve_url, safe_url
-from reconciler.db.migrate import head_revision, init_db, upgrade_db
-from reconciler.db.schema import metadata
+from reconciler.targets.native.engine import DEFAULT_URL, make_engine, require_schema, resolve_url, safe_url
+from reconciler.targets.native.migrate import head_revision, init_db, upgrade_db
+from reconciler.targets.native.schema import metadata
 from reconciler.errors import DatabaseError
 
 
@@ -133,8 +133,8 @@ def test_upgrade_from_the_first_revision_keeps_the_data_and_reaches_the_models(d
     from alembic import command
 
     from dbhelpers import PRACTICE_YAML
-    from reconciler.db.migrate import alembic_config
-    from reconciler.db.snapshot import dump_snapshot
+    from reconciler.targets.native.migrate import alembic_config
+    from reconciler.targets.native.snapshot import dump_snapshot
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     before = dump_snapshot(engine, "yaml")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.demo import MARKER, run_demo
+from reconciler.app.demo import MARKER, run_demo
 from reconciler.errors import ReconcilerError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from dbhelpers import PRACTICE_YAML, fresh_db
 from reconciler.cli import main
-from reconciler.db.snapshot import HIDDEN, parse_snapshot
+from reconciler.targets.native.snapshot import HIDDEN, parse_snapshot
 from reconciler.errors import SnapshotError
 from test_executor_support import (
     AT, CLIENT_NAMES, EXAMPLES, cli_cmd, cli_env, full_state, names_in, practice_db, save_plan_file,
@@ -300,7 +300,7 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path: Path) -> N
 def test_an_unexpected_error_is_one_line_without_its_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The last line of defence: a bug is reported in one line, and the exception's own
     text (which may quote a database row, names included) is not printed."""
-    import reconciler.config as config
+    import reconciler.config.loader as config
 
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError(f"row ({CLIENT_NAMES[0]}, {CLIENT_NAMES[1]}) broke")

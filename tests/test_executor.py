@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from reconciler.actions import ActionType, Plan
-from reconciler.audit import format_audit, read_audit
-from reconciler.db.schema import appointments_t, audit_t, clients_t, seats_t, series_t
+from reconciler.model.actions import ActionType, Plan
+from reconciler.app.audit import format_audit, read_audit
+from reconciler.targets.native.schema import appointments_t, audit_t, clients_t, seats_t, series_t
 from reconciler.errors import ApplyFailed, ExportError, PlanRefused, StalePlan
-from reconciler.executor import ApplyResult, apply_plan
+from reconciler.app.executor import ApplyResult, apply_plan
 from test_executor_support import EXAMPLES, NOW, full_state, names_in, plan_for, practice_db
 
 OFFBOARDING = EXAMPLES / "offboarding"  # bsmith leaves, standard policy
@@ -143,7 +143,7 @@ def test_export_is_written_first_mode_0600_with_the_state_before(engine: Engine,
 
 def test_export_file_exists_before_the_transaction_starts(engine: Engine, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import reconciler.db.lock as lock
+    import reconciler.targets.native.lock as lock
 
     plan = plan_for(engine, HANDOVER)
     export = tmp_path / "exports" / plan.actions[0].changes["file"][1]
@@ -252,7 +252,7 @@ def test_audit_trail_and_progress_log_hold_no_client_names(engine: Engine, tmp_p
 
 def test_apply_to_an_uninitialised_database_says_how_to_fix_it(engine: Engine, tmp_path: Path, backend: str,
                                                                 request: pytest.FixtureRequest) -> None:
-    from reconciler.db.engine import make_engine
+    from reconciler.targets.native.engine import make_engine
     from reconciler.errors import DatabaseError
 
     plan = plan_for(engine, OFFBOARDING)

@@ -12,11 +12,11 @@ import yaml
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from reconciler.actions import ActionType
-from reconciler.config import load_config
+from reconciler.model.actions import ActionType
+from reconciler.config.loader import load_config
 from reconciler.errors import PlanRefused, ValidationFailed
-from reconciler.executor import apply_plan
-from reconciler.workflow import compute_plan
+from reconciler.app.executor import apply_plan
+from reconciler.app.workflow import compute_plan
 from test_executor_support import AT, NOW, practice_db
 
 BASE_STAFF: list[dict[str, Any]] = [

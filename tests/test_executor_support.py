@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from dbhelpers import PRACTICE_YAML, ROOT
-from reconciler.actions import Plan
-from reconciler.db.schema import metadata
+from reconciler.model.actions import Plan
+from reconciler.targets.native.schema import metadata
 
 EXAMPLES = ROOT / "examples"
 AT = "2026-11-24T12:00:00-05:00"  # noon in the practice's timezone, "today"
@@ -40,7 +40,7 @@ def practice_db(db_url: str) -> Engine:
     from sqlalchemy.engine import make_url
 
     from dbhelpers import fresh_db
-    from reconciler.db.engine import make_engine
+    from reconciler.targets.native.engine import make_engine
 
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite":
@@ -69,8 +69,8 @@ def practice_db(db_url: str) -> Engine:
 
 def plan_for(engine: Engine, config_dir: Path, at: str = AT) -> Plan:
     """The plan `reconciler plan -c config_dir --at at` would make."""
-    from reconciler.config import load_config
-    from reconciler.workflow import compute_plan
+    from reconciler.config.loader import load_config
+    from reconciler.app.workflow import compute_plan
 
     return compute_plan(engine, load_config(config_dir), at_text=at, now=NOW)
 
@@ -115,7 +115,7 @@ def invoke(db_url: str, *args: str, actor: str = "alee") -> Any:
 
 def save_plan_file(engine: Engine, config_dir: Path, out: Path, at: str = AT) -> Path:
     """`reconciler plan -c config_dir --at at --out out`, in this process."""
-    from reconciler.workflow import save_plan
+    from reconciler.app.workflow import save_plan
 
     save_plan(plan_for(engine, config_dir, at), out)
     return out

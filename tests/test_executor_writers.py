@@ -1,4 +1,4 @@
-"""The set-based writers (reconciler.db.write): one per action type, conditional on
+"""The set-based writers (reconciler.targets.native.write): one per action type, conditional on
 the state the plan saw, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from test_executor_support import practice_db
-from reconciler.actions import Action, ActionType
-from reconciler.db.schema import appointments_t, clients_t, seats_t, series_t, staff_t
-from reconciler.db.write import WRITERS, WriteContext, write_group
+from reconciler.model.actions import Action, ActionType
+from reconciler.targets.native.schema import appointments_t, clients_t, seats_t, series_t, staff_t
+from reconciler.targets.native.write import WRITERS, WriteContext, write_group
 from reconciler.errors import ApplyFailed
 
 AS_OF = "2026-11-24T17:00:00Z"
@@ -48,7 +48,7 @@ def test_every_action_type_has_a_writer() -> None:
 
 
 def test_writer_runs_join_consecutive_actions_of_one_writer_on_distinct_rows() -> None:
-    from reconciler.db.write import writer_groups
+    from reconciler.targets.native.write import writer_groups
 
     plan = [act(1, ActionType.APPOINTMENT_CANCEL, "A-5"), act(2, ActionType.APPOINTMENT_TRANSFER, "A-6"),
             act(3, ActionType.SERIES_END, "S-1"),
@@ -136,7 +136,7 @@ STALE = [
 
 @pytest.mark.parametrize("action", STALE)
 def test_writer_refuses_rows_not_as_planned_and_changes_nothing(engine: Engine, action: Action) -> None:
-    from reconciler.db.snapshot import dump_snapshot
+    from reconciler.targets.native.snapshot import dump_snapshot
 
     before = dump_snapshot(engine, "json")
     with pytest.raises(ApplyFailed) as err:
@@ -146,7 +146,7 @@ def test_writer_refuses_rows_not_as_planned_and_changes_nothing(engine: Engine, 
 
 
 def test_one_stale_row_fails_the_whole_group_and_names_it(engine: Engine) -> None:
-    from reconciler.db.snapshot import dump_snapshot
+    from reconciler.targets.native.snapshot import dump_snapshot
 
     before = dump_snapshot(engine, "json")
     group = [act(i, ActionType.APPOINTMENT_CANCEL, a, "bsmith", status=("scheduled", "cancelled"),
@@ -171,7 +171,7 @@ def test_same_target_twice_in_a_group_is_refused(engine: Engine) -> None:
 
 
 def test_large_groups_are_chunked(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    import reconciler.db.write as write_mod
+    import reconciler.targets.native.write as write_mod
 
     monkeypatch.setattr(write_mod, "CHUNK", 3)
     with engine.connect() as conn:

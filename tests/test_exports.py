@@ -21,7 +21,7 @@ from dbhelpers import PRACTICE_YAML
 from test_executor_support import practice_db
 from reconciler.cli import main
 from reconciler.errors import ExportError
-from reconciler.exports import CSV_COLUMNS, FHIR_STATUS, export_client, export_staff
+from reconciler.app.exports import CSV_COLUMNS, FHIR_STATUS, export_client, export_staff
 
 SNAP: dict[str, Any] = yaml.safe_load(PRACTICE_YAML.read_text())
 AT = dt.datetime(2026, 11, 24, 17, tzinfo=dt.timezone.utc)
@@ -139,7 +139,7 @@ def test_unknown_staff_is_an_export_error_and_writes_nothing(engine: Engine, tmp
 
 
 def test_csv_cells_that_look_like_formulas_are_defused(engine: Engine, tmp_path: Path) -> None:
-    from reconciler.db.schema import clients_t
+    from reconciler.targets.native.schema import clients_t
 
     with engine.begin() as conn:
         conn.execute(clients_t.update().where(clients_t.c.id == "C-1008").values(first_name="=HYPERLINK(1)"))

@@ -130,8 +130,8 @@ def test_the_example_config_files_carry_the_schema_modeline(name: str) -> None:
 
 
 def test_the_example_config_validates() -> None:
-    from reconciler.config import load_config
-    from reconciler.validation import validate_config
+    from reconciler.config.loader import load_config
+    from reconciler.app.validation import validate_config
 
     desired = load_config(GITOPS / "practice")
     problems = validate_config(desired, None, at_text=None, now=NOW)

@@ -37,8 +37,8 @@ GENERATED_AT = "<normalised>"
 
 def golden_texts(db_url: str, example: str) -> dict[str, str]:
     """The example's plan rendered per golden file suffix (``txt``, ``json``, ``md``)."""
-    from reconciler.config import load_config
-    from reconciler.workflow import compute_plan, render_plan
+    from reconciler.config.loader import load_config
+    from reconciler.app.workflow import compute_plan, render_plan
 
     # An absolute config path on purpose: reasons cite files relative to the config
     # directory, so the goldens do not depend on where this checkout lives.
@@ -94,8 +94,8 @@ def test_example_plans_name_no_client(db_url: str, example: str) -> None:
 def test_plan_does_not_depend_on_how_the_config_dir_is_spelled(db_url: str) -> None:
     """Reasons cite config files relative to the config directory: the plan JSON (and
     so plan_id) is the same for a relative, an absolute and a ./-prefixed spelling."""
-    from reconciler.config import load_config
-    from reconciler.workflow import compute_plan
+    from reconciler.config.loader import load_config
+    from reconciler.app.workflow import compute_plan
 
     spellings = {"relative": Path("examples/clients"), "absolute": EXAMPLES_DIR / "clients",
                  "dot-slash": Path("./examples/clients/")}

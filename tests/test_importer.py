@@ -13,9 +13,9 @@ import yaml
 
 from dbhelpers import PRACTICE_YAML, fresh_db
 from reconciler.errors import ReconcilerError
-from reconciler.actual import Client as ImportedClient
-from reconciler.actual import Staff as ImportedStaff
-from reconciler.importer import (
+from reconciler.model.actual import Client as ImportedClient
+from reconciler.model.actual import Staff as ImportedStaff
+from reconciler.app.importer import (
     describe_clients,
     describe_staff,
     import_config,
@@ -31,8 +31,8 @@ def client_names(snapshot: Path) -> set[str]:
 
 
 def first_plan(engine: object, config_dir: Path) -> object:
-    from reconciler.config import load_config
-    from reconciler.workflow import compute_plan
+    from reconciler.config.loader import load_config
+    from reconciler.app.workflow import compute_plan
 
     return compute_plan(engine, load_config(config_dir), at_text=None, now=NOW)  # type: ignore[arg-type]
 
@@ -52,8 +52,8 @@ def test_first_plan_against_the_imported_example_practice_is_empty(db_url: str, 
 
 def test_first_plan_is_empty_after_the_database_was_changed_by_an_apply(db_url: str, tmp_path: Path) -> None:
     """Inactive, duplicate and deleted clients and an offboarded professional survive the round trip."""
-    from reconciler.config import load_config
-    from reconciler.workflow import apply_plan, compute_plan
+    from reconciler.config.loader import load_config
+    from reconciler.app.workflow import apply_plan, compute_plan
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = tmp_path / "cfg"
@@ -74,8 +74,8 @@ def test_first_plan_is_empty_after_the_database_was_changed_by_an_apply(db_url: 
 def test_first_plan_against_an_imported_generated_practice_is_empty(tmp_path: Path) -> None:
     from sqlalchemy import select
 
-    from reconciler.db.engine import make_engine
-    from reconciler.db.schema import clients_t
+    from reconciler.targets.native.engine import make_engine
+    from reconciler.targets.native.schema import clients_t
 
     url = f"sqlite:///{tmp_path / 'gen.db'}"
     subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--staff", "20", "--clients", "500",
@@ -197,7 +197,7 @@ def test_staff_are_described_fully(staff: ImportedStaff, expected: dict[str, obj
 def test_active_clients_without_an_active_primary_are_flagged_for_attention(tmp_path: Path) -> None:
     from sqlalchemy import update
 
-    from reconciler.db.schema import clients_t
+    from reconciler.targets.native.schema import clients_t
 
     engine = fresh_db(f"sqlite:///{tmp_path / 'p.db'}", PRACTICE_YAML)
     with engine.begin() as conn:  # changes made outside the tool: the database breaks an invariant

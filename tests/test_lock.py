@@ -1,4 +1,4 @@
-"""The practice apply lock (reconciler.db.lock) on SQLite and PostgreSQL: one apply
+"""The practice apply lock (reconciler.targets.native.lock) on SQLite and PostgreSQL: one apply
 at a time, the waiter names the holder, the lock goes with the transaction."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 
 from dbhelpers import PRACTICE_YAML, fresh_db
 from test_executor_support import practice_db
-from reconciler.db.engine import make_engine
-from reconciler.db.lock import locked_transaction, sidecar_path
-from reconciler.db.schema import staff_t
+from reconciler.targets.native.engine import make_engine
+from reconciler.targets.native.lock import locked_transaction, sidecar_path
+from reconciler.targets.native.schema import staff_t
 from reconciler.errors import LockHeld
 
 SHORT = 0.3  # seconds a waiter gives up after (the holder never lets go in these tests)

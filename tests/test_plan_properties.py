@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from planner_builders import AT, actual, appt, client, desired, practice, series, staff
-from reconciler.actions import ActionType as T
-from reconciler.actions import Plan
-from reconciler.actual import ActualState, Client, Staff
-from reconciler.desired import DesiredState
+from reconciler.model.actions import ActionType as T
+from reconciler.model.actions import Plan
+from reconciler.model.actual import ActualState, Client, Staff
+from reconciler.model.desired import DesiredState
 from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.planner import plan
-from reconciler.scope import classify
+from reconciler.planner.scope import classify
 from reconciler.timeutil import parse_iso_z
 
 STAFF_IDS = ["s0", "s1", "s2", "s3", "s4", "s5"]  # s0 owner, s1 clinical director
@@ -186,7 +186,7 @@ ACTIONS = st.lists(
 def test_the_plan_file_is_the_plan_json_one_action_per_line(raw: list[Any], warnings: list[str]) -> None:
     import json
 
-    from reconciler.actions import Action, Plan
+    from reconciler.model.actions import Action, Plan
 
     actions = tuple(Action(i, t, target, staff, changes, reason, tuple(range(1, i)), drift, context)
                     for i, (t, target, staff, changes, reason, drift, context) in enumerate(raw, 1))

@@ -9,21 +9,21 @@ import pytest
 from sqlalchemy import text
 
 from dbhelpers import fresh_db
-from reconciler.db.engine import HEAD_REVISION, require_schema
+from reconciler.targets.native.engine import HEAD_REVISION, require_schema
 from reconciler.errors import DatabaseError
 
 
 def test_the_head_constant_is_alembics_head() -> None:
-    from reconciler.db.migrate import head_revision
+    from reconciler.targets.native.migrate import head_revision
 
-    assert HEAD_REVISION == head_revision(), "a migration was added: update reconciler.db.engine.HEAD_REVISION"
+    assert HEAD_REVISION == head_revision(), "a migration was added: update reconciler.targets.native.engine.HEAD_REVISION"
 
 
 def test_require_schema_does_not_import_alembic(db_url: str) -> None:
     fresh_db(db_url).dispose()
     code = (
         "import sys\n"
-        "from reconciler.db.engine import make_engine, require_schema\n"
+        "from reconciler.targets.native.engine import make_engine, require_schema\n"
         f"require_schema(make_engine({db_url!r}))\n"
         "print(sorted(m for m in sys.modules if m == 'alembic' or m.startswith('alembic.')))\n"
     )

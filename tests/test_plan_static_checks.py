@@ -1,6 +1,6 @@
 """`plan` rejects what `validate` rejects, in the same words, each fact once (both backends).
 
-compute_plan runs the static config checks (reconciler.checks, with the database's
+compute_plan runs the static config checks (reconciler.planner.checks, with the database's
 staff and the practice-local date of ``--at``) before it reads or plans anything.
 """
 
@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from dbhelpers import MATCHING_CONFIG, PRACTICE_YAML, fresh_db
-from reconciler.config import load_config
+from reconciler.config.loader import load_config
 from reconciler.errors import ValidationFailed
-from reconciler.validation import validate_config
-from reconciler.workflow import compute_plan
+from reconciler.app.validation import validate_config
+from reconciler.app.workflow import compute_plan
 
 AT = "2026-11-24T15:00:00Z"
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)

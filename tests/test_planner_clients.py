@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from planner_builders import AT, client, one, steps, t, world, world_desired
-from reconciler.actions import Plan
-from reconciler.actual import ActualState
-from reconciler.desired import DesiredState
+from reconciler.model.actions import Plan
+from reconciler.model.actual import ActualState
+from reconciler.model.desired import DesiredState
 from reconciler.errors import ValidationFailed
 from reconciler.planner import plan
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from planner_builders import AT, TZ, appt, client, one, practice, series, steps, world, world_desired
-from reconciler.actions import Plan
-from reconciler.actual import ActualState
-from reconciler.desired import DesiredState
+from reconciler.model.actions import Plan
+from reconciler.model.actual import ActualState
+from reconciler.model.desired import DesiredState
 from reconciler.errors import PlanRefused, ValidationFailed
-from reconciler.invariants import check
+from reconciler.planner.invariants import check
 from reconciler.planner import plan
-from reconciler.seats import prorated_credit_cents
+from reconciler.planner.seats import prorated_credit_cents
 
 
 def P(d: DesiredState, a: ActualState | None = None, **kw: Any) -> Plan:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from planner_builders import AT, TZ, appt, series, steps, world, world_desired
-from reconciler.actions import Action, ActionType, Plan
-from reconciler.desired import DesiredState
+from reconciler.model.actions import Action, ActionType, Plan
+from reconciler.model.desired import DesiredState
 from reconciler.planner import plan as _plan
 from reconciler.planner.clients import config_relative
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.actions import Action, ActionType, Plan
+from reconciler.model.actions import Action, ActionType, Plan
 from reconciler.render.markdown import MARKER, escape_cell, render_markdown
 from reconciler.render.text import (
     FOLD_KEEP,
@@ -28,7 +28,7 @@ from reconciler.render.text import (
     render_text,
     summary_line,
 )
-from reconciler.workflow import render_plan
+from reconciler.app.workflow import render_plan
 
 AS_OF = "2026-11-24T15:00:00Z"
 FP = "sha256:" + "1a2b3c4d5e6f" + "0" * 52

@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reconciler.config import config_files, safe_load_marked
-from reconciler.schema_gen import SCHEMA_PATH, config_schema, main, render_schema
+from reconciler.config.loader import config_files, safe_load_marked
+from reconciler.config.schema_gen import SCHEMA_PATH, config_schema, main, render_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 # The files the loader reads from each example config directory (hidden CI files are not config).
@@ -31,7 +31,7 @@ def plain(value: Any) -> Any:
 
 def test_schema_file_is_up_to_date() -> None:
     assert SCHEMA_PATH.read_text(encoding="utf-8") == render_schema(), (
-        "schemas/config.schema.json is stale: run `python -m reconciler.schema_gen`"
+        "schemas/config.schema.json is stale: run `python -m reconciler.config.schema_gen`"
     )
 
 

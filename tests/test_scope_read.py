@@ -11,13 +11,13 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 
 from dbhelpers import PRACTICE_YAML, fresh_db
-from reconciler.config import load_config
-from reconciler.db import read as dbread
-from reconciler.db.read import read_for_plan, read_scoped
-from reconciler.db.schema import appointments_t, clients_t
+from reconciler.config.loader import load_config
+from reconciler.targets.native import read as dbread
+from reconciler.targets.native.read import read_for_plan, read_scoped
+from reconciler.targets.native.schema import appointments_t, clients_t
 from reconciler.errors import DatabaseError
-from reconciler.scope import ReadScope
-from reconciler.workflow import compute_plan
+from reconciler.planner.scope import ReadScope
+from reconciler.app.workflow import compute_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
@@ -122,7 +122,7 @@ def test_compute_plan_reads_plans_and_stamps(engine: Engine) -> None:
 def test_compute_plan_needs_an_initialised_database_with_a_practice(db_url: str) -> None:
     desired = load_config(ROOT / "examples" / "offboarding")
     with pytest.raises(DatabaseError):
-        from reconciler.db.engine import make_engine
+        from reconciler.targets.native.engine import make_engine
 
         compute_plan(make_engine(db_url), desired, at_text=None, now=NOW)
     empty = fresh_db(db_url)

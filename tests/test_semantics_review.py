@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from dbhelpers import fresh_db
 from planner_builders import AT, appt, client, one, staff, steps, t, world, world_desired
-from reconciler.actions import Plan
-from reconciler.actual import ActualState
+from reconciler.model.actions import Plan
+from reconciler.model.actual import ActualState
 from reconciler.cli import main
-from reconciler.desired import DesiredState
+from reconciler.model.desired import DesiredState
 from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.planner import plan
 
@@ -134,7 +134,7 @@ def test_client_declared_active_whose_leaver_would_inactivate_it_is_an_error() -
 def test_professional_long_gone_under_handover_needs_no_successor_when_nothing_is_left() -> None:
     d = world_desired({"tnguyen": {"offboarding": "handover"}})
     assert steps(P(d)) == []
-    from reconciler.checks import check_desired
+    from reconciler.planner.checks import check_desired
 
     known = {s: True for s in ("alee", "mkhan", "bsmith", "jdoe", "cdavis")} | {"tnguyen": False}
     assert check_desired(d, today=AT.date(), known_staff=known) == []

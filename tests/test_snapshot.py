@@ -16,14 +16,14 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-import reconciler.db.bulkload as bulkload_mod
-import reconciler.db.snapshot as snapshot_mod
+import reconciler.targets.native.bulkload as bulkload_mod
+import reconciler.targets.native.snapshot as snapshot_mod
 from dbhelpers import PRACTICE_YAML, fresh_db
 from reconciler.cli import main
-from reconciler.db.engine import make_engine
-from reconciler.db.schema import metadata
-from reconciler.db.snapshot import appointments_t, clients_t, staff_t
-from reconciler.db.snapshot import dump_snapshot, load_snapshot, natural_key, parse_snapshot, read_rows, snapshot_rows
+from reconciler.targets.native.engine import make_engine
+from reconciler.targets.native.schema import metadata
+from reconciler.targets.native.snapshot import appointments_t, clients_t, staff_t
+from reconciler.targets.native.snapshot import dump_snapshot, load_snapshot, natural_key, parse_snapshot, read_rows, snapshot_rows
 from reconciler.errors import DatabaseError, SnapshotError
 
 
@@ -381,7 +381,7 @@ def test_load_is_quiet_without_progress(db_url: str, capsys: pytest.CaptureFixtu
 
 def test_progress_goes_to_stderr_on_a_terminal(db_url: str, capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import reconciler.db.snapshot as snapshot
+    import reconciler.targets.native.snapshot as snapshot
 
     monkeypatch.setattr(snapshot, "bar_wanted", lambda enabled, stream=None: enabled)  # as on a terminal
     engine = fresh_db(db_url)
@@ -466,7 +466,7 @@ def test_loaded_times_compare_exactly_at_the_boundary(db_url: str) -> None:
     from sqlalchemy import select
 
     from dbhelpers import PRACTICE_YAML, fresh_db
-    from reconciler.db.schema import appointments_t
+    from reconciler.targets.native.schema import appointments_t
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     try:

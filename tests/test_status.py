@@ -14,9 +14,9 @@ from sqlalchemy.engine import Engine
 
 from dbhelpers import fresh_db
 from reconciler.cli import main
-from reconciler.db.schema import audit_t, clients_t, practice_t, staff_t
+from reconciler.targets.native.schema import audit_t, clients_t, practice_t, staff_t
 from reconciler.errors import DatabaseError
-from reconciler.status import collect_status, format_status
+from reconciler.app.status import collect_status, format_status
 
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 

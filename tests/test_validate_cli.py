@@ -15,10 +15,10 @@ from click.testing import CliRunner, Result
 
 from dbhelpers import PRACTICE_YAML, fresh_db
 from reconciler.cli import main
-from reconciler.config import load_config
+from reconciler.config.loader import load_config
 from reconciler.errors import DatabaseError, Location, Problem
 from reconciler.render.diagnostics import format_problems
-from reconciler.validation import validate_config
+from reconciler.app.validation import validate_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -205,7 +205,7 @@ def test_uninitialised_database_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_uninitialised_database_raises_database_error(db_url: str) -> None:
-    from reconciler.db.engine import make_engine
+    from reconciler.targets.native.engine import make_engine
 
     with pytest.raises(DatabaseError):
         validate_config(load_config(EXAMPLES / "offboarding"), make_engine(db_url), at_text=AT, now=NOW)

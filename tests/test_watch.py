@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from dbhelpers import PRACTICE_YAML, fresh_db
-from reconciler.watch import (
+from reconciler.app.watch import (
     FileLeadership,
     PgLeadership,
     WatchCycle,
@@ -259,7 +259,7 @@ def test_sqlite_file_leadership_admits_one_leader_and_hands_over(tmp_path: Path)
 
 
 def test_postgresql_leadership_admits_one_leader_and_hands_over(pg_server: object) -> None:
-    from reconciler.db.engine import make_engine
+    from reconciler.targets.native.engine import make_engine
 
     url = pg_server.create_database()  # type: ignore[attr-defined]
     e1, e2 = make_engine(url), make_engine(url)
@@ -281,7 +281,7 @@ def test_postgresql_leadership_admits_one_leader_and_hands_over(pg_server: objec
 def test_postgresql_leader_loses_the_lock_when_its_session_dies(pg_server: object) -> None:
     from sqlalchemy import text
 
-    from reconciler.db.engine import make_engine
+    from reconciler.targets.native.engine import make_engine
 
     url = pg_server.create_database()  # type: ignore[attr-defined]
     e1, e2 = make_engine(url), make_engine(url)
@@ -304,7 +304,7 @@ def test_postgresql_leader_loses_the_lock_when_its_session_dies(pg_server: objec
 
 
 def test_two_postgresql_watchers_never_lead_at_once(pg_server: object) -> None:
-    from reconciler.db.engine import make_engine
+    from reconciler.targets.native.engine import make_engine
 
     url = pg_server.create_database()  # type: ignore[attr-defined]
     engines = [make_engine(url), make_engine(url)]
@@ -380,7 +380,7 @@ def events(lines: list[dict[str, object]], name: str) -> list[dict[str, object]]
 
 
 def audit_count(engine: object) -> int:
-    from reconciler.audit import read_audit
+    from reconciler.app.audit import read_audit
 
     return len(read_audit(engine))  # type: ignore[arg-type]
 
@@ -415,8 +415,8 @@ def test_without_auto_apply_a_plan_is_printed_only_when_it_changes(
 
 
 def test_plans_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_path: Path) -> None:
-    from reconciler.config import load_config
-    from reconciler.workflow import compute_plan
+    from reconciler.config.loader import load_config
+    from reconciler.app.workflow import compute_plan
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = tmp_path / "practice"
@@ -430,8 +430,8 @@ def test_plans_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_pat
 
 
 def test_plans_with_an_export_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_path: Path) -> None:
-    from reconciler.config import load_config
-    from reconciler.workflow import compute_plan
+    from reconciler.config.loader import load_config
+    from reconciler.app.workflow import compute_plan
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     desired = load_config(ROOT / "examples" / "handover")  # export file names carry the plan time
@@ -472,7 +472,7 @@ def test_a_bad_edit_is_reported_with_file_and_line_and_never_applied(
 
 def test_a_failed_apply_is_logged_and_retried_on_the_next_cycle(
         tmp_path: Path, log_lines: Callable[[], list[dict[str, object]]], monkeypatch: pytest.MonkeyPatch) -> None:
-    import reconciler.workflow as workflow
+    import reconciler.app.workflow as workflow
     from reconciler.errors import LockHeld
 
     engine = fresh_db(f"sqlite:///{tmp_path / 'p.db'}", PRACTICE_YAML)

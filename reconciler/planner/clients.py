@@ -6,13 +6,13 @@ import datetime as dt
 from pathlib import PurePath, PurePosixPath
 from typing import Sequence
 
-from ..actions import ActionType as T
-from ..actual import Client
-from ..desired import ClientSpec, ClientStatus, OtherClients, PolicySpec
-from ..policies import balance_target_kind
-from ..scope import PURGE_AFTER, closing_clients
-from ..timeutil import iso_z
-from .context import Ctx
+from reconciler.model.actions import ActionType as T
+from reconciler.model.actual import Client
+from reconciler.model.desired import ClientSpec, ClientStatus, OtherClients, PolicySpec
+from reconciler.planner.policies import balance_target_kind
+from reconciler.planner.scope import PURGE_AFTER, closing_clients
+from reconciler.timeutil import iso_z
+from reconciler.planner.context import Ctx
 
 ACTIVE = "active"
 INACTIVE = "inactive"

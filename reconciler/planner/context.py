@@ -13,13 +13,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ..actions import Action, ActionType
-from ..actual import ActualState, Appointment, Client, Series
-from ..desired import DesiredState
-from ..errors import Location, ProblemList
-from ..scope import Roster
-from ..successors import SuccessorError, active_on, resolve
-from ..timeutil import iso_z
+from reconciler.model.actions import Action, ActionType
+from reconciler.model.actual import ActualState, Appointment, Client, Series
+from reconciler.model.desired import DesiredState
+from reconciler.errors import Location, ProblemList
+from reconciler.planner.scope import Roster
+from reconciler.planner.successors import SuccessorError, active_on, resolve
+from reconciler.timeutil import iso_z
 
 
 _SHOW_CHANGED_ONLY = frozenset(t for t in ActionType if t.entity == "client" and t is not ActionType.CLIENT_PURGE)
@@ -91,7 +91,7 @@ class Ctx:
 
     # ------------------------------------------------------------ successors
     def takes_over(self, sid: str, day: dt.date, *, open_ended: bool = False) -> str | None:
-        """The successor of ``sid`` on ``day`` (see :func:`reconciler.successors.resolve`);
+        """The successor of ``sid`` on ``day`` (see :func:`reconciler.planner.successors.resolve`);
         None after recording a located problem."""
         try:
             return resolve(sid, self.roster.successor_of, self.roster.leaves, day, prefer_permanent=open_ended)

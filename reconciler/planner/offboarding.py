@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from ..actions import ActionType as T
-from ..actual import Series
-from ..desired import ExportFormat, FutureSessions, PolicySpec
-from ..policies import policy_for, policy_name
-from ..timeutil import iso_z, local_date, start_of_day
-from . import clients as client_rules
-from .context import Ctx, series_context, session_context
+from reconciler.model.actions import ActionType as T
+from reconciler.model.actual import Series
+from reconciler.model.desired import ExportFormat, FutureSessions, PolicySpec
+from reconciler.planner.policies import policy_for, policy_name
+from reconciler.timeutil import iso_z, local_date, start_of_day
+from reconciler.planner import clients as client_rules
+from reconciler.planner.context import Ctx, series_context, session_context
 
 Mode = Literal["now", "scheduled", "drift"]
 

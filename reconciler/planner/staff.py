@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..actions import ActionType as T
-from ..desired import Access, Role, StaffSpec, UnmanagedStaff
-from ..timeutil import iso_z
-from .context import Ctx
+from reconciler.model.actions import ActionType as T
+from reconciler.model.desired import Access, Role, StaffSpec, UnmanagedStaff
+from reconciler.timeutil import iso_z
+from reconciler.planner.context import Ctx
 
 #: Access given to a created professional whose entry has no ``access`` key.
 DEFAULT_ACCESS = {

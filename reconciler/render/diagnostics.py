@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..errors import Problem
+from reconciler.errors import Problem
 
 
 def problem_key(problem: Problem) -> tuple[int, str, int, str, str, str]:

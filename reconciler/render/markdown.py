@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..actions import Action, Plan
-from .text import (
+from reconciler.model.actions import Action, Plan
+from reconciler.render.text import (
     DRIFT_GLYPH,
     GLYPHS,
     NO_CHANGES,

@@ -37,8 +37,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..actions import Action, ActionType, Plan
-from ..timeutil import parse_iso_z, zone
+from reconciler.model.actions import Action, ActionType, Plan
+from reconciler.timeutil import parse_iso_z, zone
 
 #: One symbol per action type: ``+`` adds, ``~`` changes or moves, ``-`` removes/ends.
 GLYPHS: Mapping[ActionType, str] = {

@@ -1,1 +1,1 @@
-"""Targets: the systems whose records the reconciler reads and changes (SPEC §6)."""
+"""Where the practice records live: one Target per kind of system (SPEC §6)."""

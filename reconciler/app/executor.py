@@ -1,0 +1,307 @@
+"""Apply a plan: decides nothing the plan did not say.
+
+Order of work (SPEC §3.5, §4 "Saved plans and safety")::
+
+    pure checks      every client.delete named by --confirm-delete; export file
+                     names valid and not already present           -> PlanRefused / ExportError
+    exports          only if the plan has export.write actions: a read that checks the
+                     fingerprint and the deletion actor, then every export file (0600,
+                     O_EXCL, fsync) — before the transaction starts
+    lock + BEGIN     db.lock.locked_transaction (waits at most lock_timeout) -> LockHeld
+    fingerprint      re-read plan.scope (db.read.read_scoped), compare with
+                     plan.db_fingerprint                             -> StalePlan
+    deletion rules   the actor is an active owner / practice manager /
+                     entire-practice staff id                        -> PlanRefused
+    writers          one set-based writer per run of consecutive same-type actions,
+                     in plan order (db.write.WRITERS)                -> ApplyFailed
+    audit            one event per action (executemany)
+    COMMIT
+
+Everything from BEGIN to COMMIT is one transaction: an error rolls it back (and the
+export files this apply created are removed again); a crash or kill leaves the
+database as it was. Exports are written before the transaction, after a first
+fingerprint and deletion check, so that a stale or refused plan never leaves a PHI
+file behind; the checks are repeated under the lock. An export file is never overwritten; one already holding exactly the bytes this plan
+would write (left by an interrupted apply of the same plan) is kept and reused, so
+the plan can simply be applied again after a crash.
+
+Test-only pause point: with ``RECONCILER_TEST_PAUSE_AFTER_WRITES=<n>`` the executor,
+after the n-th writer group and still inside the open transaction, creates the file
+named by ``RECONCILER_TEST_PAUSE_MARKER`` and sleeps ``RECONCILER_TEST_PAUSE_SECONDS``
+(default 60) so that a test can kill the process mid-transaction. Never set these
+outside tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+
+from reconciler.model.actions import Action, ActionType, Plan
+from reconciler.errors import ApplyFailed, ExportError, PlanRefused, StalePlan
+from reconciler.progress import progress_bar
+from reconciler.timeutil import parse_iso_z
+
+PAUSE_AFTER_ENV = "RECONCILER_TEST_PAUSE_AFTER_WRITES"
+PAUSE_MARKER_ENV = "RECONCILER_TEST_PAUSE_MARKER"
+PAUSE_SECONDS_ENV = "RECONCILER_TEST_PAUSE_SECONDS"
+
+DELETE_ROLES = ("owner", "practice_manager")
+DELETE_ACCESS = "entire_practice"
+_SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What an apply did."""
+
+    plan_id: str
+    actions: int
+    audit_events: int
+    exports: tuple[Path, ...] = ()
+
+    def summary_line(self) -> str:
+        """``Apply complete: 25 actions, 25 audit events (plan plan-ab12...)``."""
+        return f"Apply complete: {self.actions} actions, {self.audit_events} audit events (plan {self.plan_id})"
+
+
+@dataclass(frozen=True)
+class PlannedExport:
+    action: Action
+    fmt: str
+    path: Path
+    of_client: bool  # a deleted client's records (else a leaving professional's)
+
+
+# ---------------------------------------------------------------- checks before the lock
+def check_confirmations(plan: Plan, confirm_delete: Sequence[str]) -> None:
+    """Every ``client.delete`` target must be named by ``--confirm-delete``."""
+    missing = sorted({a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE} - set(confirm_delete))
+    if missing:
+        flags = " ".join(f"--confirm-delete {m}" for m in missing)
+        raise PlanRefused(f"the plan deletes client(s) {', '.join(missing)}: confirm each on the command line "
+                          f"({flags}); nothing was changed")
+
+
+def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
+    """The export files the plan asks for, checked: a plain file name, a known
+    format, no name twice. (Whether a file is already there is checked inside the
+    lock, after the fingerprint: a re-applied plan is reported stale, not blocked.)"""
+    out: list[PlannedExport] = []
+    seen: set[str] = set()
+    # The planner writes a client's export only ahead of that client's deletion.
+    deleted = {a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE}
+    for a in plan.actions:
+        if a.type is not ActionType.EXPORT_WRITE:
+            continue
+        fmt = a.changes.get("format", (None, None))[1]
+        name = a.changes.get("file", (None, None))[1]
+        if fmt not in ("fhir", "csv"):
+            raise ExportError(f"export.write {a.target} (action #{a.id}): unknown format {fmt!r}; nothing was changed")
+        if not isinstance(name, str) or not _SAFE_FILE.match(name) or name in seen:
+            raise ExportError(f"export.write {a.target} (action #{a.id}): unusable file name {name!r} "
+                              "(a plain name, once per plan); nothing was changed")
+        seen.add(name)
+        path = export_dir / name
+        out.append(PlannedExport(a, fmt, path, a.target in deleted))
+    return out
+
+
+# ---------------------------------------------------------------- checks inside the lock
+def check_fingerprint(conn: Connection, plan: Plan) -> None:
+    """Re-read what the plan read; refuse (StalePlan) if it changed."""
+    from reconciler.targets.native.read import read_scoped
+    from reconciler.planner.scope import ReadScope
+
+    try:
+        scope = ReadScope.from_json(plan.scope)
+    except ValueError as exc:
+        raise PlanRefused(f"plan {plan.plan_id} carries no usable read scope ({exc}): re-run plan; "
+                          "nothing was changed") from None
+    now = read_scoped(conn, scope).fingerprint()
+    if now != plan.db_fingerprint:
+        raise StalePlan(f"stale plan {plan.plan_id}: the rows it depends on changed since it was made "
+                        f"(fingerprint {plan.db_fingerprint[:19]}... is now {now[:19]}...); "
+                        "re-run plan and apply the new plan; nothing was changed")
+
+
+def check_deletion_actor(conn: Connection, plan: Plan, actor: str) -> None:
+    """``client.delete`` needs an active staff id whose role is owner or practice
+    manager or whose access is the entire practice."""
+    from reconciler.targets.native.schema import staff_t
+
+    deletes = sorted(a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE)
+    if not deletes:
+        return
+    need = ("--actor must be the staff id of an active owner, practice manager or staff member with "
+            "entire-practice access")
+    row = conn.execute(select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active)
+                       .where(staff_t.c.id == actor)).first()
+    if row is None:
+        why = f"{actor!r} is not a staff id"
+    elif not row.active:
+        why = f"staff {actor} is inactive"
+    elif row.role in DELETE_ROLES or row.access == DELETE_ACCESS:
+        return
+    else:
+        why = f"staff {actor} is a {row.role} with {row.access} access"
+    raise PlanRefused(f"the plan deletes client(s) {', '.join(deletes)}: {need}; {why}; nothing was changed")
+
+
+def seat_credits(plan: Plan) -> dict[str, int]:
+    """Per-staff seat credit in cents from ``plan.extra["seat_credits"]`` (a mapping
+    staff -> cents or -> {"credit_cents": n}, or a list of {"staff", "credit_cents"})."""
+    raw: Any = plan.extra.get("seat_credits") if plan.extra else None
+    out: dict[str, int] = {}
+    items: list[tuple[Any, Any]] = []
+    if isinstance(raw, Mapping):
+        items = list(raw.items())
+    elif isinstance(raw, list):
+        items = [(d.get("staff") or d.get("staff_id"), d) for d in raw if isinstance(d, Mapping)]
+    for staff, v in items:
+        cents = v.get("credit_cents") if isinstance(v, Mapping) else v
+        if staff is not None and isinstance(cents, int) and not isinstance(cents, bool):
+            out[str(staff)] = cents
+    return out
+
+
+def _maybe_pause(done_groups: int) -> None:
+    """Test-only: stop inside the open transaction so a test can kill the process."""
+    want = os.environ.get(PAUSE_AFTER_ENV)
+    if not want or int(want) != done_groups:
+        return
+    marker = os.environ.get(PAUSE_MARKER_ENV)
+    if marker:
+        Path(marker).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "60")))
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _same_file(path: Path, data: bytes) -> bool:
+    """``path`` is a private regular file (not a link) holding exactly ``data``."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o600 or st.st_size != len(data):
+        return False
+    return path.read_bytes() == data
+
+
+def _write_exports(conn: Connection, exports: Sequence[PlannedExport], export_dir: Path,
+                   as_of: dt.datetime, created: list[Path], reused: list[Path]) -> None:
+    """Render every export from the locked state, refuse any file already there,
+    then create them (0600, fsync). An export's bytes depend only on the database
+    rows and the plan's ``as_of``; so a file holding exactly these bytes can only be
+    the export of this very plan left by an interrupted apply: it is kept as it is
+    (not rewritten), which lets the same plan be applied again after a crash."""
+    from reconciler.app.exports import collect_client, collect_staff, ensure_dir, refuse_existing, render_export, write_new_file
+
+    rendered: list[tuple[Path, bytes]] = []
+    for e in exports:
+        data = collect_client(conn, e.action.target) if e.of_client else collect_staff(conn, e.action.target)
+        rendered.append((e.path, render_export(data, e.fmt, as_of)))
+    fresh = []
+    for path, body in rendered:  # every refusal before the first file is made
+        if _same_file(path, body):
+            reused.append(path)
+        else:
+            refuse_existing(path)
+            fresh.append((path, body))
+    if fresh:
+        ensure_dir(export_dir)
+    for path, body in fresh:
+        write_new_file(path, body)
+        created.append(path)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else exc.__class__.__name__
+
+
+# ---------------------------------------------------------------- apply
+def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[str, ...] = (),
+               export_dir: Path = Path("exports"), lock_timeout: float = 10.0, progress: bool = False,
+               now: dt.datetime | None = None) -> ApplyResult:
+    """Apply ``plan`` exactly, all or nothing (see the module docstring for the order).
+
+    ``now`` stamps the audit events (default: the wall clock); the database writes
+    use the plan's ``as_of``. Raises PlanRefused, ExportError, LockHeld, StalePlan or
+    ApplyFailed, each after changing nothing.
+    """
+    from reconciler.app.audit import write_audit
+    from reconciler.targets.native.engine import require_schema
+    from reconciler.targets.native.lock import locked_transaction
+    from reconciler.targets.native.write import WriteContext, write_group, writer_groups
+
+    plan_id = plan.plan_id
+    if plan.is_empty:
+        return ApplyResult(plan_id, 0, 0)
+    check_confirmations(plan, confirm_delete)
+    exports = planned_exports(plan, export_dir)
+    as_of = parse_iso_z(plan.as_of)
+    ctx = WriteContext(plan_id=plan_id, as_of=as_of, seat_credits=seat_credits(plan))
+    groups = writer_groups(plan.actions)
+    created: list[Path] = []
+    reused: list[Path] = []
+    committing = False
+    try:
+        if exports:
+            # Exports are written before the transaction starts (SPEC §3.1: before anything
+            # changes), from a read that first checks the plan is current and the actor
+            # may apply it, so that a stale or refused plan leaves no file of PHI behind.
+            with engine.connect() as conn:
+                check_fingerprint(conn, plan)
+                check_deletion_actor(conn, plan, actor)
+                _write_exports(conn, exports, export_dir, as_of, created, reused)
+        with locked_transaction(engine, actor=actor, plan_id=plan_id, timeout=lock_timeout,
+                                on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}")) as conn:
+            # Authoritative checks, under the lock: the database may have moved since.
+            check_fingerprint(conn, plan)
+            check_deletion_actor(conn, plan, actor)
+            with progress_bar(len(plan.actions), f"Applying {plan_id}", enabled=progress) as bar:
+                for i, group in enumerate(groups, 1):
+                    write_group(conn, group, ctx)
+                    bar.advance(len(group))
+                    _maybe_pause(i)
+            events = write_audit(conn, plan, actor=actor, plan_id=plan_id,
+                                 at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+            committing = True
+    except BaseException as exc:
+        if not committing:
+            # Rolled back: the files this apply made describe a change that did not happen.
+            for path in created:
+                path.unlink(missing_ok=True)
+        if isinstance(exc, sa_exc.DBAPIError):
+            if not committing:
+                # Most likely an uninitialised or outdated database: say so. (Checked only on
+                # failure: the schema check imports Alembic, a large share of apply's budget,
+                # and a plan is only made against a database at the current schema.)
+                require_schema(engine)
+            if committing:
+                raise ApplyFailed(f"database error while committing plan {plan_id}: {_first_line(exc)}; "
+                                  "run `reconciler plan` to see whether it took effect") from None
+            raise ApplyFailed(f"database error while applying plan {plan_id}: {_first_line(exc)}; "
+                              "the transaction was rolled back and nothing was changed") from None
+        raise
+    return ApplyResult(plan_id, len(plan.actions), events, tuple(sorted(created + reused)))
+
+
+__all__ = ["ApplyResult", "apply_plan", "check_confirmations", "check_deletion_actor", "check_fingerprint",
+           "planned_exports", "seat_credits", "PAUSE_AFTER_ENV", "PAUSE_MARKER_ENV", "PAUSE_SECONDS_ENV"]

@@ -1,0 +1,556 @@
+"""``reconciler watch``: reconcile on every config change and at every interval.
+
+Three parts, each testable alone:
+
+* :class:`Watcher` — *when* to reconcile. A watchdog observer on the config
+  directory (recursive, ``*.yaml``/``*.yml``) whose bursts of events are debounced,
+  plus a tick every ``interval`` seconds (scheduled dates arrive and drift appears
+  without any file changing). The clock and the stop event are injected, so tests
+  drive it without sleeping.
+* :class:`Leadership` — *who* may apply. Several watchers may run against one
+  PostgreSQL database; only the holder of a session-level advisory lock (held on a
+  dedicated connection for as long as it leads) applies, the others stand by and
+  retry every cycle, taking over when the leader's connection closes. On SQLite a
+  lock file next to the database (``fcntl.flock``) gives the same semantics.
+* :class:`WatchCycle` — *what* one reconcile does: load the config (an invalid or
+  half-written file is reported with file:line and skipped, never applied), plan,
+  then print the plan when it changed, or apply it (``--auto-apply``, leader only).
+
+:func:`run_watch` wires them together with SIGINT/SIGTERM handling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Callable, Protocol
+
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.logs import configure, get_logger
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy.engine import Connection, Engine
+
+    from reconciler.model.actions import Plan
+
+YAML_SUFFIXES = (".yaml", ".yml")
+DEFAULT_DEBOUNCE = 0.3
+
+#: Advisory-lock key of watch leadership (PostgreSQL). Derived from a name so it
+#: cannot collide with the apply lock, which uses its own key.
+LEADER_LOCK_KEY = int.from_bytes(hashlib.sha256(b"reconciler.app.watch.leader").digest()[:8], "big", signed=True)
+
+log = get_logger("watch")
+
+
+# ---------------------------------------------------------------- when
+
+
+def is_config_file(path: str | bytes, root: Path | None = None) -> bool:
+    """A path the watcher cares about: a YAML file that the config loader reads, i.e.
+    not an editor's hidden temp file and not under a hidden directory such as ``.git/``
+    (relative to ``root``, the config directory)."""
+    text = os.fsdecode(path)
+    name = os.path.basename(text)
+    if not name.endswith(YAML_SUFFIXES) or name.startswith("."):
+        return False
+    if root is not None:
+        try:
+            parts = Path(text).relative_to(root).parts
+        except ValueError:
+            return False
+        return not any(part.startswith(".") for part in parts)
+    return True
+
+
+def config_files_state(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """(path, size, mtime_ns) of every config file, sorted: cheap "did anything move?" check."""
+    out: list[tuple[str, int, int]] = []
+    for path in sorted(config_dir.rglob("*")):
+        if path.is_file() and is_config_file(str(path)):
+            try:
+                st = path.stat()
+            except OSError:  # deleted between listing and stat: counts as a change later
+                continue
+            out.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+class Watcher:
+    """Calls ``reconcile(reason)`` at start, after each (debounced) config change, and
+    every ``interval`` seconds after the previous reconcile, until ``stop`` is set.
+
+    ``reason`` is ``"start"``, ``"change"`` or ``"interval"``. ``clock`` returns
+    monotonic seconds; the loop waits on an internal event with timeouts computed
+    from it, and :meth:`wake` makes it re-read the clock at once (tests advance a
+    fake clock and call ``wake``). An exception from ``reconcile`` is logged and the
+    watcher keeps running: one bad cycle must not end the watch.
+    """
+
+    def __init__(
+        self,
+        config_dir: Path,
+        interval: float,
+        reconcile: Callable[[str], None],
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        debounce: float = DEFAULT_DEBOUNCE,
+    ) -> None:
+        if interval <= 0:
+            raise ReconcilerError(f"--interval must be positive, got {interval}")
+        self.config_dir = Path(config_dir).absolute()
+        self.interval = float(interval)
+        self.reconcile = reconcile
+        self.stop = stop
+        self.clock = clock
+        self.debounce = debounce
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._change_due: float | None = None  # when the debounced change should fire
+        self._changed_paths: set[str] = set()
+        self.changes_seen: list[str] = []  # every path that counted as a change, in order (for tests and logs)
+        self.started = threading.Event()  # set once the observer is running
+        # settle() requests and loop passes that handled them: a sync point for tests.
+        self._requested = 0
+        self._handled = 0
+        self._pass_cond = threading.Condition()
+
+    def wake(self) -> None:
+        """Make the loop re-evaluate now (a file event, a stop, or a test's clock step)."""
+        self._wake.set()
+
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wake the loop and wait until it has handled everything due at the current
+        clock and is about to wait again. A sync point for tests (no blind sleeps);
+        False on timeout."""
+        with self._pass_cond:
+            self._requested += 1
+            target = self._requested
+        self.wake()
+        with self._pass_cond:
+            return self._pass_cond.wait_for(lambda: self._handled >= target, timeout)
+
+    def notify_change(self, path: str) -> None:
+        """Record a config change; the reconcile fires ``debounce`` seconds after the last one."""
+        with self._lock:
+            self._change_due = self.clock() + self.debounce
+            self._changed_paths.add(path)
+            self.changes_seen.append(path)
+        self.wake()
+
+    def _take_due_change(self, now: float) -> list[str] | None:
+        with self._lock:
+            if self._change_due is None or now < self._change_due:
+                return None
+            paths = sorted(self._changed_paths)
+            self._change_due = None
+            self._changed_paths.clear()
+            return paths
+
+    def _next_wait(self, now: float, next_tick: float) -> float:
+        with self._lock:
+            due = next_tick if self._change_due is None else min(next_tick, self._change_due)
+        return max(0.0, due - now)
+
+    def _run_cycle(self, reason: str) -> None:
+        try:
+            self.reconcile(reason)
+        except Exception as exc:  # noqa: BLE001 - the watch must outlive any one cycle
+            log.error("reconcile.crashed", reason=reason, error=type(exc).__name__, message=str(exc))
+
+    def _start_observer(self) -> Any:
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in ("opened", "closed_no_write"):
+                    return  # reads (ours included) are not changes
+                paths = [event.src_path, getattr(event, "dest_path", "") or ""]
+                for p in paths:
+                    if p and is_config_file(p, watcher.config_dir):
+                        watcher.notify_change(os.fsdecode(p))
+
+        observer = Observer()
+        try:
+            observer.schedule(Handler(), str(self.config_dir), recursive=True)
+            observer.start()
+        except OSError as exc:
+            raise ReconcilerError(f"{self.config_dir}: cannot watch the config directory ({exc})") from exc
+        return observer
+
+    def run(self) -> None:
+        """Watch until ``stop`` is set; then stop and join the observer."""
+        if not self.config_dir.is_dir():
+            raise ConfigError(f"{self.config_dir}: config directory not found")
+        observer = self._start_observer()
+        self.started.set()
+        try:
+            self._run_cycle("start")
+            next_tick = self.clock() + self.interval
+            while not self.stop.is_set():
+                with self._pass_cond:
+                    seen = self._requested
+                now = self.clock()
+                changed = self._take_due_change(now)
+                if changed is not None:
+                    log.info("config.changed", files=len(changed))
+                    self._run_cycle("change")
+                    next_tick = self.clock() + self.interval  # the state was just looked at
+                elif now >= next_tick:
+                    self._run_cycle("interval")
+                    next_tick = self.clock() + self.interval
+                with self._pass_cond:
+                    self._handled = seen
+                    self._pass_cond.notify_all()
+                if self.stop.is_set():
+                    break
+                self._wake.wait(self._next_wait(self.clock(), next_tick))
+                self._wake.clear()
+        finally:
+            observer.stop()
+            observer.join(timeout=10)
+
+
+# ---------------------------------------------------------------- who
+
+
+class Leadership(Protocol):
+    """Who may apply. ``try_lead`` is called every cycle; it is cheap when already leading."""
+
+    def try_lead(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class SoleLeadership:
+    """No coordination needed (an in-memory database): always the leader."""
+
+    def try_lead(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
+class PgLeadership:
+    """Session-level ``pg_try_advisory_lock`` on a dedicated connection.
+
+    The lock lives as long as the session: if this process dies or its connection
+    drops, PostgreSQL releases it and a standby takes over on its next cycle. Each
+    cycle the leader checks that its connection is still alive; a dead one means
+    leadership was lost (someone else may hold it now), so it tries again from scratch.
+    The apply itself still takes the apply lock and checks the plan's fingerprint, so
+    even a leadership handover mid-cycle cannot apply a plan twice.
+    """
+
+    def __init__(self, engine: "Engine", key: int = LEADER_LOCK_KEY) -> None:
+        self.engine = engine
+        self.key = key
+        self._conn: "Connection | None" = None
+
+    @property
+    def leading(self) -> bool:
+        return self._conn is not None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()  # close the session for real: never return a locked session to the pool
+            except Exception:  # noqa: BLE001 - it is already gone
+                pass
+
+    def try_lead(self) -> bool:
+        """True if this process leads (now or already); never blocks."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT 1"))
+                return True
+            except SQLAlchemyError:
+                log.warning("leadership.lost", reason="connection closed")
+                self._drop()
+        try:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError as exc:
+            log.warning("leadership.unavailable", error=type(exc).__name__)
+            return False
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
+        except SQLAlchemyError as exc:
+            log.warning("leadership.unavailable", error=type(exc).__name__)
+            conn.invalidate()
+            return False
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        """Unlock and close the dedicated session (a standby takes over on its next cycle)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            except SQLAlchemyError:
+                pass
+        self._drop()
+
+
+class FileLeadership:
+    """``fcntl.flock`` on a lock file next to the SQLite database: the same semantics
+    as the advisory lock (held while the file descriptor is open; released by the
+    kernel when the process dies)."""
+
+    def __init__(self, lock_path: Path) -> None:
+        self.lock_path = lock_path
+        self._fd: int | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self._fd is not None
+
+    def try_lead(self) -> bool:
+        import fcntl
+
+        if self._fd is not None:
+            return True
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        import fcntl
+
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def leadership_for(engine: "Engine") -> Leadership:
+    """The leadership that suits the engine's backend."""
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        return PgLeadership(engine)
+    database = url.database
+    if url.get_backend_name() == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+        return FileLeadership(Path(database + ".watch.lock"))
+    return SoleLeadership()
+
+
+# ---------------------------------------------------------------- what
+
+
+def plan_key(plan: "Plan") -> str:
+    """What makes two plans "the same" for the watcher: the JSON without
+    ``generated_at`` — and without the clock itself (``as_of`` moves every cycle and
+    appears inside time-stamped changes), so an unchanged plan is not printed again."""
+    doc = plan.to_json(include_generated_at=False)
+    # Digests and the read scope (whose windows are measured from the clock) say how
+    # the plan was made, not what it would change.
+    for key in ("db_fingerprint", "config_digest", "scope"):
+        doc.pop(key, None)
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    # Export file names carry the plan time as a compact stamp (20261124T150000Z).
+    stamp = plan.as_of.replace("-", "").replace(":", "")
+    return raw.replace(json.dumps(plan.as_of), '"<as_of>"').replace(stamp, "<as_of>")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _error_fields(exc: ReconcilerError) -> dict[str, Any]:
+    """file/line (or entity) of the first located problem, plus the message."""
+    loc = exc.location or (exc.problems[0].location if exc.problems else None)
+    fields: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+    if loc is not None:
+        if loc.file:
+            fields["file"] = loc.file
+        if loc.line is not None:
+            fields["line"] = loc.line
+        if loc.entity:
+            fields["entity"] = loc.entity
+    if len(exc.problems) > 1:
+        fields["problems"] = len(exc.problems)
+    return fields
+
+
+class WatchCycle:
+    """One reconcile: load → plan → print-if-changed, or apply (leader only).
+
+    Never raises for a user error: every :class:`ReconcilerError` becomes a log line
+    and the next cycle tries again. ``compute``/``apply``/``render`` default to the
+    workflow functions and are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        config_dir: Path,
+        engine: "Engine",
+        *,
+        auto_apply: bool,
+        actor: str,
+        export_dir: Path,
+        leadership: Leadership | None = None,
+        out: IO[str] | None = None,
+        now: Callable[[], dt.datetime] = _now,
+    ) -> None:
+        self.config_dir = Path(config_dir)
+        self.engine = engine
+        self.auto_apply = auto_apply
+        self.actor = actor
+        self.export_dir = export_dir
+        self.leadership = leadership if leadership is not None else SoleLeadership()
+        self.out = out
+        self.now = now
+        self.last_key: str | None = None
+        self.was_leading: bool | None = None
+        self.applied: list[str] = []  # plan ids applied by this watcher, in order
+
+    def _print(self, text: str) -> None:
+        out = self.out if self.out is not None else sys.stdout
+        out.write(text)
+        out.flush()
+
+    def __call__(self, reason: str) -> None:
+        from reconciler.config.loader import load_config
+        from reconciler.app.workflow import compute_plan
+
+        before = config_files_state(self.config_dir)
+        try:
+            desired = load_config(self.config_dir)
+        except ConfigError as exc:
+            # Likely a half-written or broken edit: report where, apply nothing, keep watching.
+            log.error("config.invalid", reason=reason, **_error_fields(exc))
+            return
+        if self.auto_apply and not self._lead():
+            return
+        try:
+            plan = compute_plan(self.engine, desired, at_text=None, now=self.now())
+        except ReconcilerError as exc:
+            log.error("plan.failed", reason=reason, **_error_fields(exc))
+            return
+        if config_files_state(self.config_dir) != before:
+            # The files moved while we read them: this plan may mix two versions.
+            # The change event that is already queued triggers a fresh cycle.
+            log.info("config.changed_while_planning", reason=reason)
+            return
+        if self.auto_apply:
+            self._apply(plan, reason)
+        else:
+            self._show(plan, reason)
+
+    def _lead(self) -> bool:
+        leading = self.leadership.try_lead()
+        if leading != self.was_leading:
+            if leading:
+                log.info("leader", detail="this watcher applies plans")
+            else:
+                log.info("standby", detail="another watcher leads; retrying every cycle")
+        self.was_leading = leading
+        return leading
+
+    def _show(self, plan: "Plan", reason: str) -> None:
+        from reconciler.app.workflow import render_plan
+
+        key = plan_key(plan)
+        if key == self.last_key:
+            log.debug("plan.unchanged", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+            return
+        self.last_key = key
+        log.info("plan.changed", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+        self._print(render_plan(plan, "text"))
+
+    def _apply(self, plan: "Plan", reason: str) -> None:
+        from reconciler.app.workflow import apply_plan
+
+        if plan.is_empty:
+            log.debug("plan.empty", reason=reason)
+            self.last_key = plan_key(plan)
+            return
+        log.info("apply.start", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
+        try:
+            apply_plan(self.engine, plan, actor=self.actor, export_dir=self.export_dir, lock_timeout=5.0, progress=False)
+        except ReconcilerError as exc:
+            # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
+            log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
+            return
+        self.applied.append(plan.plan_id)
+        self.last_key = plan_key(plan)
+        log.info("apply.done", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions), actor=self.actor)
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def run_watch(
+    config_dir: Path,
+    engine: "Engine",
+    *,
+    interval: float,
+    auto_apply: bool,
+    actor: str,
+    export_dir: Path,
+    log_format: str,
+) -> int:
+    """Run the watch until SIGINT/SIGTERM; returns the exit code (0 on a clean stop).
+
+    The first signal asks for a clean stop (the cycle in progress finishes, the
+    observer is joined, leadership released); a second one interrupts at once.
+    """
+    from reconciler.targets.native.engine import require_schema
+
+    configure(log_format, sys.stderr)
+    if not Path(config_dir).is_dir():
+        raise ConfigError(f"{config_dir}: config directory not found")
+    require_schema(engine)
+    stop = threading.Event()
+    leadership = leadership_for(engine) if auto_apply else SoleLeadership()
+    cycle = WatchCycle(config_dir, engine, auto_apply=auto_apply, actor=actor, export_dir=export_dir,
+                       leadership=leadership)
+    watcher = Watcher(Path(config_dir), interval, cycle, stop)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("watch.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+        watcher.wake()
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    log.info("watch.started", config=str(config_dir), interval=interval, auto_apply=auto_apply,
+             backend=engine.url.get_backend_name())
+    try:
+        watcher.run()
+    finally:
+        leadership.release()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    log.info("watch.stopped")
+    return 0

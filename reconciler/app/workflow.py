@@ -1,0 +1,168 @@
+"""The operations the CLI, `watch` and `demo` share: plan, render, save/load, apply.
+
+Effects live here and below (database, files); the planning core stays pure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from reconciler.model.actions import Plan
+from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy.engine import Engine
+
+    from reconciler.model.desired import DesiredState
+
+
+def compute_plan(
+    engine: "Engine",
+    desired: "DesiredState",
+    *,
+    at_text: str | None,
+    now: dt.datetime,
+    allow_mass_change: bool = False,
+) -> Plan:
+    """Read what the desired state touches, then plan (pure) as of ``--at`` or ``now``.
+
+    Raises ValidationFailed / PlanRefused for invariant and guard violations,
+    DatabaseError when the schema or the practice row is missing, ReconcilerError
+    for a bad ``--at``. The reads happen in one read transaction (REPEATABLE READ on
+    PostgreSQL), so the plan sees one consistent database state.
+    """
+    from reconciler.targets.native.engine import require_schema
+    from reconciler.targets.native.read import read_base, read_sets
+    from reconciler.errors import DatabaseError
+    from reconciler.planner import plan as make_plan
+    from reconciler.planner.scope import practice_timezone, read_scope
+    from reconciler.timeutil import iso_z, local_date, resolve_at
+
+    require_schema(engine)
+    conn_opts = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**conn_opts) as conn, conn.begin():
+        practice, staff = read_base(conn)
+        if practice is None:
+            raise DatabaseError("the database holds no practice: load a snapshot (`reconciler db load FILE`)")
+        tz = practice_timezone(desired, practice)
+        at = resolve_at(at_text, tz, now)
+        # `plan` rejects what `validate` rejects, in the same words, before reading more.
+        try:
+            today: dt.date | None = local_date(at, tz)
+        except ValueError:
+            today = None  # an unknown timezone: the static checks name it
+        static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
+        scope = read_scope(desired, practice, staff, at)
+        actual = read_sets(conn, scope, practice, staff)
+    result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
+    return dataclasses.replace(result, generated_at=iso_z(now))
+
+
+def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:
+    """Raise :class:`ValidationFailed` with every error of the static config checks
+    (``reconciler.planner.checks``, as ``validate`` runs them), each fact once.
+
+    When these fail the planner is not run: its own config checks cover the same facts
+    in other words (a successor cycle, an unknown policy), and one fact reported twice
+    in two wordings reads like two problems.
+    """
+    from reconciler.planner.checks import check_desired
+    from reconciler.errors import ValidationFailed
+    from reconciler.render.diagnostics import problem_key
+
+    seen: set[tuple[object, str]] = set()
+    errors = []
+    for p in sorted(check_desired(desired, today=today, known_staff=known_staff), key=problem_key):
+        if p.severity == "error" and (p.location, p.message) not in seen:
+            seen.add((p.location, p.message))
+            errors.append(p)
+    if errors:
+        n = len(errors)
+        raise ValidationFailed(errors[0].message if n == 1 else f"the config is invalid ({n} problems)", errors)
+
+
+def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
+    """``text`` | ``json`` | ``markdown`` rendering of a plan."""
+    if fmt == "json":
+        return plan.dumps()
+    if fmt == "markdown":
+        from reconciler.render.markdown import render_markdown
+
+        return render_markdown(plan)
+    from reconciler.render.text import render_text
+
+    return render_text(plan, color=color)
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    """Write the plan file (the JSON plan, with scope and fingerprint) for ``apply``."""
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ReconcilerError(f"{path}: cannot save the plan ({parent} is not a directory)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(plan.dumps(), encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
+
+
+def load_plan(path: Path) -> Plan:
+    """Read a saved plan; a damaged or foreign file is one clear error."""
+    from reconciler.timeutil import parse_iso_z
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot read the plan file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ReconcilerError(f"{path}: not a reconciler plan file (not UTF-8 text)") from None
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
+        plan = Plan.from_json(doc)
+        parse_iso_z(plan.as_of)  # apply stamps its writes with it
+    except KeyError as exc:
+        raise ReconcilerError(f"{path}: not a reconciler plan file (missing key {exc})") from None
+    except RecursionError:
+        raise ReconcilerError(f"{path}: not a reconciler plan file (nested too deeply)") from None
+    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from None
+    return plan
+
+
+def default_actor() -> str:
+    """``$RECONCILER_ACTOR``, else the login name."""
+    env = os.environ.get("RECONCILER_ACTOR")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def apply_plan(
+    engine: "Engine",
+    plan: Plan,
+    *,
+    actor: str,
+    confirm_delete: Iterable[str] = (),
+    export_dir: Path = Path("exports"),
+    lock_timeout: float = 10.0,
+    progress: bool = False,
+) -> Any:
+    """Apply ``plan``: exports first, then one locked transaction with a fingerprint
+    check, set-based writes and one audit event per action. Returns an ApplyResult."""
+    from reconciler.app.executor import apply_plan as _apply
+
+    return _apply(
+        engine, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
+        lock_timeout=lock_timeout, progress=progress,
+    )

@@ -1,0 +1,245 @@
+"""Bulk loading of validated snapshot rows into an empty database, all or nothing.
+
+``reconciler.targets.native.snapshot`` reads and validates a snapshot into :class:`LoadRows`;
+this module inserts them in one transaction by the fastest path each backend
+offers: a raw DBAPI executemany of plain tuples on SQLite (with a larger page
+cache), ``COPY`` on PostgreSQL; secondary indexes (and, on PostgreSQL, foreign
+keys) are dropped for the load and rebuilt over all rows at the end, which beats
+maintaining them row by row. Values are converted exactly as SQLAlchemy would
+bind them, so the stored bytes match what Core writes elsewhere.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Callable, Iterator, Sequence, TypeVar, cast
+
+from sqlalchemy import ForeignKeyConstraint, Table, bindparam, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.schema import AddConstraint, DropConstraint
+
+from reconciler.errors import DatabaseError
+from reconciler.targets.native.engine import safe_url
+from reconciler.targets.native.schema import appointments_t, clients_t, metadata, practice_t, series_t, staff_t
+
+CHUNK = 10_000
+SECTIONS = ("practice", "staff", "clients", "series", "appointments")
+#: Bind-processor results are memoised per distinct value up to this many entries.
+MEMO_LIMIT = 100_000
+
+TABLES: dict[str, Table] = {
+    "practice": practice_t, "staff": staff_t, "clients": clients_t, "series": series_t,
+    "appointments": appointments_t,
+}
+
+# The large sections. Their rows travel as tuples in table column order: a tuple
+# takes about a third of the memory of a dict, and the bulk paths (a raw DBAPI
+# executemany, PostgreSQL COPY) take tuples as they are.
+BULK = ("clients", "series", "appointments")
+COLUMNS: dict[str, tuple[str, ...]] = {s: tuple(c.name for c in TABLES[s].columns) for s in BULK}
+
+
+@dataclass
+class LoadRows:
+    """A validated snapshot as the rows :func:`load_snapshot` inserts.
+
+    ``practice`` and ``staff`` are Core row mappings (one and a few rows);
+    ``bulk[section]`` holds tuples in the order of ``COLUMNS[section]``, with the
+    values :func:`snapshot_rows` would give (naive UTC datetimes, enum values).
+    """
+
+    practice: dict[str, Any]
+    staff: list[dict[str, Any]]
+    bulk: dict[str, list[tuple[Any, ...]]]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per section, in SPEC order."""
+        return {"practice": 1, "staff": len(self.staff), **{s: len(self.bulk[s]) for s in BULK}}
+
+
+def column_index(section: str, name: str) -> int:
+    """The position of column ``name`` in the bulk tuples of ``section``."""
+    return COLUMNS[section].index(name)
+
+
+
+def _first_nonempty_table(conn: Connection) -> str | None:
+    for table in metadata.sorted_tables:
+        if conn.execute(select(1).select_from(table).limit(1)).first() is not None:
+            return table.name
+    return None
+
+
+def require_empty(conn: Connection, engine: Engine) -> None:
+    busy = _first_nonempty_table(conn)
+    if busy is not None:
+        raise DatabaseError(
+            f"database {safe_url(engine.url)} is not empty (table {busy} has rows): "
+            "`db load` only loads into an empty database; nothing was loaded")
+
+
+_R = TypeVar("_R")
+
+
+def chunks(rows: Sequence[_R], size: int | None = None) -> Iterator[Sequence[_R]]:
+    size = size or CHUNK  # read at call time: tests shrink CHUNK
+    for i in range(0, len(rows), size):
+        yield rows[i:i + size]
+
+
+class Progress:
+    """A rich progress bar on stderr, or nothing."""
+
+    def __init__(self, enabled: bool, stack: ExitStack) -> None:
+        self.bar: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = stack.enter_context(Progress(
+                TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=Console(stderr=True)))
+
+    def task(self, description: str, total: int | None) -> Callable[[int], None]:
+        if self.bar is None:
+            return lambda _n: None
+        tid = self.bar.add_task(description, total=total)
+        if total is None:
+            return lambda _n: self.bar.update(tid, total=1, completed=1)
+        return lambda n: self.bar.advance(tid, n)
+
+
+# SQLite's page cache during a load, in KiB (negative PRAGMA values are KiB): the
+# default 2 MB makes every insert into the id indexes go to disk once the tables
+# outgrow it. Counted in the 2 GB the load of a large practice may use.
+SQLITE_LOAD_CACHE_KIB = 256 * 1024
+
+
+def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
+    """Insert all rows in one transaction (all or nothing)."""
+    with engine.begin() as conn:
+        require_empty(conn, engine)
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_LOAD_CACHE_KIB}")
+        # Building an index once over all rows beats updating it row by row (about
+        # a fifth of a large load); DDL is transactional on both backends, so a
+        # failed load still leaves the schema as it was.
+        indexes = [ix for section in SECTIONS for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))]
+        for ix in indexes:
+            ix.drop(conn)
+        # Likewise PostgreSQL checks a foreign key added over loaded rows in one
+        # join, instead of one look-up (and parent row lock) per inserted row.
+        # SQLite cannot drop a constraint; it checks each row against the parent's
+        # primary key, which is cheap there.
+        fks = [] if sqlite else _foreign_keys()
+        for fk in fks:
+            conn.execute(DropConstraint(fk))
+        conn.execute(practice_t.insert(), [rows.practice])
+        bar.task("loading practice", 1)(1)
+        advance = bar.task("loading staff", len(rows.staff))
+        for chunk in chunks(rows.staff):
+            conn.execute(staff_t.insert(), list(chunk))
+            advance(len(chunk))
+        dup = column_index("clients", "duplicate_of")
+        for section in BULK:
+            table_rows = rows.bulk[section]
+            if section == "clients":
+                # duplicate_of may name a client further down: link in a second pass.
+                table_rows = [r[:dup] + (None,) + r[dup + 1:] if r[dup] else r for r in table_rows]
+            _bulk_insert(conn, TABLES[section], table_rows, bar.task(f"loading {section}", len(table_rows)))
+        links = [{"b_id": r[0], "b_dup": r[dup]} for r in rows.bulk["clients"] if r[dup]]
+        if links:
+            stmt = (clients_t.update().where(clients_t.c.id == bindparam("b_id"))
+                    .values(duplicate_of=bindparam("b_dup")))
+            for chunk in chunks(links):
+                conn.execute(stmt, list(chunk))
+        done = bar.task("indexing", None)
+        for fk in fks:
+            conn.execute(AddConstraint(fk))
+        for ix in indexes:
+            ix.create(conn)
+        if sqlite:
+            conn.exec_driver_sql(f"PRAGMA cache_size={int(cast(int, cache))}")
+        done(1)
+
+
+def _foreign_keys() -> list[ForeignKeyConstraint]:
+    """The foreign keys of the bulk tables, in a fixed order."""
+    return [fk for s in BULK for fk in sorted(TABLES[s].foreign_key_constraints, key=lambda f: str(f.name))]
+
+
+def _bulk_insert(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
+                 advance: Callable[[int], None]) -> None:
+    """Insert tuples in ``table``'s column order, in chunks, by the fastest path
+    each backend offers; values are converted as SQLAlchemy would bind them."""
+    convert = _converter(table, conn.dialect)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_psycopg(conn, table, rows, convert, advance)
+        return
+    # Everything else (SQLite): a raw DBAPI executemany of plain tuples, through
+    # the same connection and transaction, skipping Core's per-row dict handling.
+    compiled = table.insert().compile(dialect=conn.dialect)
+    if conn.dialect.paramstyle not in ("qmark", "format", "numeric") or \
+            list(compiled.positiontup or ()) != [c.key for c in table.columns]:
+        for chunk in chunks(rows):  # a named-parameter driver: the Core path
+            conn.execute(table.insert(), [dict(zip(COLUMNS[table.name], r)) for r in chunk])
+            advance(len(chunk))
+        return
+    sql = str(compiled)
+    for chunk in chunks(rows):
+        conn.exec_driver_sql(sql, convert(chunk))
+        advance(len(chunk))
+
+
+def _copy_psycopg(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
+                  convert: Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]],
+                  advance: Callable[[int], None]) -> None:
+    """PostgreSQL COPY through psycopg 3, on the SQLAlchemy connection's own driver
+    connection, so inside the load's transaction."""
+    quote = conn.dialect.identifier_preparer
+    columns = ", ".join(quote.quote(c.name) for c in table.columns)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur, cur.copy(f"COPY {quote.format_table(table)} ({columns}) FROM STDIN") as copy:
+        for chunk in chunks(rows):
+            for row in convert(chunk):
+                copy.write_row(row)
+            advance(len(chunk))
+
+
+class _Processed(dict[Any, Any]):
+    """One column's bind processor, memoised (the bulk columns that need one hold
+    few distinct values: times on a grid, booleans); cleared before it grows large."""
+
+    def __init__(self, proc: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.proc = proc
+
+    def __missing__(self, value: Any) -> Any:
+        if len(self) >= MEMO_LIMIT:
+            self.clear()
+        out = self[value] = self.proc(value)
+        return out
+
+
+def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
+    """Applies to chunks of tuples the bind processors SQLAlchemy would (SQLite:
+    datetimes to text, booleans to 0/1), column by column with ``map`` and ``zip``
+    (which run in C; see ``_tuples``)."""
+    memos: list[_Processed | None] = []
+    for column in table.columns:
+        proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+        memos.append(None if proc is None else _Processed(proc))
+    if all(memo is None for memo in memos):  # (an empty memo is falsy: test for None)
+        return lambda chunk: chunk
+
+    def convert(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
+        columns = [map(itemgetter(i), chunk) if memo is None else map(memo.__getitem__, map(itemgetter(i), chunk))
+                   for i, memo in enumerate(memos)]
+        return list(zip(*columns))
+
+    return convert
