@@ -23,9 +23,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from ...actions import ActionType as T, Plan
-from ...errors import ApplyFailed, PlanRefused, StalePlan
-from ...executor import (
+from reconciler.model.actions import ActionType as T, Plan
+from reconciler.errors import ApplyFailed, PlanRefused, StalePlan
+from reconciler.app.executor import (
     ApplyResult,
     _maybe_pause,
     _same_file,
@@ -33,8 +33,8 @@ from ...executor import (
     planned_exports,
     seat_credits,
 )
-from ...scope import ReadScope
-from ...timeutil import parse_iso_z
+from reconciler.planner.scope import ReadScope
+from reconciler.timeutil import parse_iso_z
 from .audit import write_audit, write_openemr_log
 from .lock import locked_transaction
 from .read import practice_tz, read_practice, read_scoped, user_ids
@@ -105,7 +105,7 @@ def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[
                export_dir: Path = Path("exports"), lock_timeout: float = 10.0, progress: bool = False,
                now: dt.datetime | None = None) -> ApplyResult:
     """Apply ``plan`` to OpenEMR, all or nothing (see the module docstring)."""
-    from ...exports import ensure_dir, refuse_existing, render_export, write_new_file
+    from reconciler.app.exports import ensure_dir, refuse_existing, render_export, write_new_file
     from .exports import collect_staff
 
     plan_id = plan.plan_id

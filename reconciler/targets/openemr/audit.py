@@ -23,8 +23,8 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import String, cast, func, insert, inspect, select
 from sqlalchemy.engine import Connection, Engine
 
-from ...actions import Action, Plan
-from ...timeutil import iso_z, naive_utc, to_utc
+from reconciler.model.actions import Action, Plan
+from reconciler.timeutil import iso_z, naive_utc, to_utc
 from .tables import audit_events, log, log_comment_encrypt, patient_data, postcalendar_events as ev
 
 GENESIS = "sha256:" + "0" * 64

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from ...errors import ExportError
-from ...exports import ExportData
+from reconciler.errors import ExportError
+from reconciler.app.exports import ExportData
 from . import series as ser
 from .read import appt_status, cents, practice_tz, read_practice, user_ids
 from .tables import client_links, patient_data as pd, postcalendar_events as ev, users
@@ -66,7 +66,7 @@ def collect_staff(conn: Connection, staff_id: str) -> ExportData:
 
 def export_staff(engine: Engine, staff_id: str, fmt: str, out: Path, *, now: dt.datetime | None = None) -> int:
     """``reconciler export --target openemr``: write the file (0600, never overwrites)."""
-    from ...exports import refuse_existing, render_export, write_new_file
+    from reconciler.app.exports import refuse_existing, render_export, write_new_file
 
     if fmt not in ("fhir", "csv"):
         raise ExportError(f"unknown export format {fmt!r} (fhir or csv)")

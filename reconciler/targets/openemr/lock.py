@@ -16,7 +16,7 @@ from typing import Iterator
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from ...errors import LockHeld
+from reconciler.errors import LockHeld
 
 LOCK_NAME = "reconciler-apply"
 

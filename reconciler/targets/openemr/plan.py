@@ -9,9 +9,9 @@ import datetime as dt
 
 from sqlalchemy.engine import Engine
 
-from ...actions import Plan
-from ...desired import DesiredState
-from ...errors import DatabaseError, Location, Problem, ValidationFailed
+from reconciler.model.actions import Plan
+from reconciler.model.desired import DesiredState
+from reconciler.errors import DatabaseError, Location, Problem, ValidationFailed
 from .write import CAPABILITIES, UNSUPPORTED
 
 TARGET = "openemr"
@@ -40,10 +40,10 @@ def compute_plan(engine: Engine, desired: DesiredState, *, at_text: str | None, 
                  allow_mass_change: bool = False) -> Plan:
     """Read what the desired state touches from OpenEMR (one REPEATABLE READ
     transaction), plan (pure), refuse unsupported actions."""
-    from ...planner import plan as make_plan
-    from ...scope import practice_timezone, read_scope
-    from ...timeutil import iso_z, local_date, resolve_at
-    from ...workflow import static_errors
+    from reconciler.planner import plan as make_plan
+    from reconciler.planner.scope import practice_timezone, read_scope
+    from reconciler.timeutil import iso_z, local_date, resolve_at
+    from reconciler.app.workflow import static_errors
     from .migrate import require_schema
     from .read import read_base, read_sets
 

@@ -32,10 +32,10 @@ from sqlalchemy import String, and_, cast, func, literal, not_, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from ...actual import ActualState, Appointment, Client, Practice, Series, Staff
-from ...desired import DesiredState
-from ...scope import ReadScope, read_scope
-from ...timeutil import UTC, zone
+from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
+from reconciler.model.desired import DesiredState
+from reconciler.planner.scope import ReadScope, read_scope
+from reconciler.timeutil import UTC, zone
 from . import series as ser
 from .tables import (
     ar_activity,

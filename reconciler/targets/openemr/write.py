@@ -23,9 +23,9 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from ...actions import Action, ActionType as T
-from ...errors import ApplyFailed
-from ...timeutil import naive_utc, parse_iso_z
+from reconciler.model.actions import Action, ActionType as T
+from reconciler.errors import ApplyFailed
+from reconciler.timeutil import naive_utc, parse_iso_z
 from . import series as ser
 from .read import CANCELLED, DEFAULT_ACCESS, DEFAULT_ROLE, client_active_cond, scheduled_cond, unassigned_cond
 from .tables import client_links, patient_data, postcalendar_events as ev, seat_events, staff_facts, users

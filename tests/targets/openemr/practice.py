@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from reconciler.actions import Plan
-from reconciler.config import load_config
-from reconciler.db.engine import make_engine
+from reconciler.model.actions import Plan
+from reconciler.config.loader import load_config
+from reconciler.targets.native.engine import make_engine
 from reconciler.targets.openemr.apply import apply_plan
 from reconciler.targets.openemr.migrate import init_db
 from reconciler.targets.openemr.plan import compute_plan

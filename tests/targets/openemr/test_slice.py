@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from reconciler.config import load_config
-from reconciler.db.engine import make_engine
+from reconciler.config.loader import load_config
+from reconciler.targets.native.engine import make_engine
 from reconciler.targets.openemr.apply import apply_plan
 from reconciler.targets.openemr.migrate import init_db
 from reconciler.targets.openemr.plan import compute_plan

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from reconciler.actions import ActionType as T
+from reconciler.model.actions import ActionType as T
 from reconciler.errors import LockHeld, PlanRefused, StalePlan, ValidationFailed
-from reconciler.scope import ReadScope
+from reconciler.planner.scope import ReadScope
 from reconciler.targets.openemr.read import read_base, read_scoped
 from reconciler.targets.openemr.tables import users
 
@@ -282,8 +282,8 @@ def test_kill_mid_transaction_leaves_nothing(oedb, tmp_path):
     plan_file.write_text(plan.dumps())
     marker = tmp_path / "paused"
     before = _snapshot(p)
-    code = ("import sys, datetime as dt; from reconciler.workflow import load_plan; from pathlib import Path;"
-            "from reconciler.db.engine import make_engine; from reconciler.targets.openemr.apply import apply_plan;"
+    code = ("import sys, datetime as dt; from reconciler.app.workflow import load_plan; from pathlib import Path;"
+            "from reconciler.targets.native.engine import make_engine; from reconciler.targets.openemr.apply import apply_plan;"
             f"apply_plan(make_engine({p.url!r}), load_plan(Path({str(plan_file)!r})), actor='alee')")
     env = dict(os.environ, RECONCILER_TEST_PAUSE_AFTER_WRITES="2", RECONCILER_TEST_PAUSE_MARKER=str(marker),
                RECONCILER_TEST_PAUSE_SECONDS="60")
@@ -344,7 +344,7 @@ def test_db_init_creates_only_reconciler_tables(oedb, tmp_path):
 
 def test_each_writer_checks_the_state_it_was_planned_on(oedb, tmp_path):
     """Below the fingerprint: a writer handed a row that moved fails, and the transaction rolls back."""
-    from reconciler.actions import Action
+    from reconciler.model.actions import Action
     from reconciler.errors import ApplyFailed
     from reconciler.targets.openemr.read import user_ids
     from reconciler.targets.openemr.write import WRITERS, WriteContext
