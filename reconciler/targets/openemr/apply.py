@@ -35,6 +35,8 @@ from reconciler.app.executor import (
 )
 from reconciler.planner.scope import ReadScope
 from reconciler.timeutil import parse_iso_z
+from reconciler.app.audit import audit_rows
+
 from .audit import write_audit, write_openemr_log
 from .lock import locked_transaction
 from .read import practice_tz, read_practice, read_scoped, user_ids
@@ -51,11 +53,16 @@ _ENTITY_TABLES = {
 _ALWAYS = ("log", "reconciler_audit_events")
 
 
-def tables_written(plan: Plan, with_checksums: bool) -> list[str]:
+def tables_written_by_types(kinds: set[T] | frozenset[T], with_checksums: bool) -> list[str]:
+    """Every table an apply of these action types writes (OpenEMR's and the reconciler's)."""
     names = set(_ALWAYS) | ({log_comment_encrypt.name} if with_checksums else set())
-    for a in plan.actions:
-        names.update(_ENTITY_TABLES[a.type.entity])
+    for kind in kinds:
+        names.update(_ENTITY_TABLES[kind.entity])
     return sorted(names)
+
+
+def tables_written(plan: Plan, with_checksums: bool) -> list[str]:
+    return tables_written_by_types({a.type for a in plan.actions}, with_checksums)
 
 
 def check_capabilities(plan: Plan) -> None:
@@ -145,9 +152,9 @@ def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[
                 WRITERS[group[0].type](conn, group, ctx)
                 _maybe_pause(i)
             stamp = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-            events = write_audit(conn, plan, actor=actor, at=stamp, plan_id=plan_id)
-            write_openemr_log(conn, plan, actor=actor, at=stamp, plan_id=plan_id, notes=ctx.notes,
-                              with_checksums=checksums)
+            rows = audit_rows(plan, actor=actor, at=stamp, plan_id=plan_id)
+            events = write_audit(conn, rows)
+            write_openemr_log(conn, rows, notes=ctx.notes, with_checksums=checksums)
             committing = True
     except BaseException as exc:
         if not committing:

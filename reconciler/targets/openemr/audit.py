@@ -53,31 +53,36 @@ def _head(conn: Connection) -> str:
     return row[0] if row else GENESIS
 
 
-def write_audit(conn: Connection, plan: Plan, *, actor: str, at: dt.datetime, plan_id: str,
-                signer: str | None = None) -> int:
-    """One chained event per action, in the caller's transaction."""
+def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Append one chained event per audit row (``reconciler.app.audit.audit_rows``:
+    at (naive UTC), actor, plan_id, action_id, action_type, target, staff_id, before,
+    after, reason, and optionally signer) in the caller's transaction."""
     prev = _head(conn)
-    stamp = to_utc(at).replace(microsecond=0)
-    rows = []
-    for a in plan.actions:
-        ev_doc = {"time": iso_z(stamp), "actor": actor, "signer": signer, "plan_id": plan_id,
-                  "action_type": a.type.value, "target": a.target,
-                  "before": {k: v[0] for k, v in sorted(a.changes.items())},
-                  "after": {k: v[1] for k, v in sorted(a.changes.items())}, "prev_hash": prev}
-        h = event_hash(ev_doc)
-        rows.append({"at": naive_utc(stamp), "actor": actor, "signer": signer, "plan_id": plan_id, "action_id": a.id,
-                     "action_type": a.type.value, "target": a.target, "staff_id": a.staff, "before": ev_doc["before"],
-                     "after": ev_doc["after"], "reason": a.reason, "prev_hash": prev, "hash": h})
+    out = []
+    for r in rows:
+        at = r["at"].replace(microsecond=0)
+        doc = {"time": iso_z(to_utc(at)), "actor": r["actor"], "signer": r.get("signer"), "plan_id": r["plan_id"],
+               "action_type": r["action_type"], "target": r["target"], "before": r["before"], "after": r["after"],
+               "prev_hash": prev}
+        h = event_hash(doc)
+        out.append({"at": naive_utc(to_utc(at)), "actor": r["actor"], "signer": r.get("signer"), "plan_id": r["plan_id"],
+                    "action_id": r["action_id"], "action_type": r["action_type"], "target": r["target"],
+                    "staff_id": r.get("staff_id"), "before": r["before"], "after": r["after"], "reason": r.get("reason"),
+                    "prev_hash": prev, "hash": h})
         prev = h
-    if rows:
-        conn.execute(insert(audit_events), rows)
-    return len(rows)
+    if out:
+        conn.execute(insert(audit_events), out)
+    return len(out)
 
 
-def _patient_ids(conn: Connection, actions: Sequence[Action]) -> dict[int, int]:
+def _entity(row: Mapping[str, Any]) -> str:
+    return str(row["action_type"]).split(".", 1)[0]
+
+
+def _patient_ids(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[int, int]:
     """action id -> patient pid, for client and session actions (ids only)."""
-    clients = sorted({a.target for a in actions if a.type.entity == "client"})
-    events = sorted({int(a.target) for a in actions if a.type.entity in ("appointment", "series")})
+    clients = sorted({r["target"] for r in rows if _entity(r) == "client"})
+    events = sorted({int(r["target"]) for r in rows if _entity(r) in ("appointment", "series")})
     by_pubpid: dict[str, int] = {}
     if clients:
         for pubpid, pid in conn.execute(select(patient_data.c.pubpid, patient_data.c.pid)
@@ -89,19 +94,19 @@ def _patient_ids(conn: Connection, actions: Sequence[Action]) -> dict[int, int]:
             if pid and str(pid).isdigit():
                 by_eid[str(eid)] = int(pid)
     out: dict[int, int] = {}
-    for a in actions:
-        pid = by_pubpid.get(a.target) if a.type.entity == "client" else by_eid.get(a.target)
+    for r in rows:
+        pid = by_pubpid.get(r["target"]) if _entity(r) == "client" else by_eid.get(r["target"])
         if pid is not None:
-            out[a.id] = pid
+            out[r["action_id"]] = pid
     return out
 
 
-def _comment(plan_id: str, a: Action, note: str | None) -> str:
-    text = f"reconciler plan {plan_id} action #{a.id}: {a.type.value} {a.target}"
-    if a.staff:
-        text += f" (staff {a.staff})"
-    changes = "; ".join(f"{k}: {json.dumps(v[0])} -> {json.dumps(v[1])}" for k, v in sorted(a.changes.items())
-                        if k not in ("cancel_reason",))
+def _comment(r: Mapping[str, Any], note: str | None) -> str:
+    text = f"reconciler plan {r['plan_id']} action #{r['action_id']}: {r['action_type']} {r['target']}"
+    if r.get("staff_id"):
+        text += f" (staff {r['staff_id']})"
+    changes = "; ".join(f"{k}: {json.dumps(r['before'].get(k))} -> {json.dumps(r['after'].get(k))}"
+                        for k in sorted(set(r["before"]) | set(r["after"])) if k != "cancel_reason")
     if changes:
         text += f"; {changes}"
     if note:
@@ -113,20 +118,21 @@ def _php_implode(values: Sequence[Any]) -> str:
     return "".join("" if v is None else str(v) for v in values)
 
 
-def write_openemr_log(conn: Connection, plan: Plan, *, actor: str, at: dt.datetime, plan_id: str,
-                      notes: Mapping[int, str], with_checksums: bool) -> int:
-    """One ``log`` row per action (and its ``log_comment_encrypt`` row), as OpenEMR writes them."""
-    pids = _patient_ids(conn, plan.actions)
-    stamp = naive_utc(to_utc(at)).replace(microsecond=0)
-    date_text = stamp.strftime("%Y-%m-%d %H:%M:%S")
+def write_openemr_log(conn: Connection, rows: Sequence[Mapping[str, Any]], *, notes: Mapping[int, str],
+                      with_checksums: bool) -> int:
+    """One ``log`` row per audit row (and its ``log_comment_encrypt`` row), as OpenEMR writes them."""
+    pids = _patient_ids(conn, rows)
     n = 0
-    for a in plan.actions:
-        event, category = LOG_EVENT[a.type.entity]
-        comments = base64.b64encode(_comment(plan_id, a, notes.get(a.id)).encode("utf-8")).decode("ascii")
-        entry = [date_text, event, category, actor, GROUPNAME, comments, "", pids.get(a.id), 1, "", LOG_FROM, None, None]
+    for r in rows:
+        stamp = naive_utc(to_utc(r["at"])).replace(microsecond=0)
+        event, category = LOG_EVENT[_entity(r)]
+        comments = base64.b64encode(_comment(r, notes.get(r["action_id"])).encode("utf-8")).decode("ascii")
+        pid = pids.get(r["action_id"])
+        entry = [stamp.strftime("%Y-%m-%d %H:%M:%S"), event, category, r["actor"], GROUPNAME, comments, "", pid, 1, "",
+                 LOG_FROM, None, None]
         log_id = conn.execute(insert(log).values(
-            date=stamp, event=event, category=category, user=actor, groupname=GROUPNAME, comments=comments,
-            user_notes="", patient_id=pids.get(a.id), success=1, crt_user="", log_from=LOG_FROM,
+            date=stamp, event=event, category=category, user=r["actor"], groupname=GROUPNAME, comments=comments,
+            user_notes="", patient_id=pid, success=1, crt_user="", log_from=LOG_FROM,
             menu_item_id=None, ccda_doc_id=None)).inserted_primary_key[0]
         if with_checksums:
             conn.execute(insert(log_comment_encrypt).values(

@@ -369,3 +369,62 @@ def test_each_writer_checks_the_state_it_was_planned_on(oedb, tmp_path):
             with pytest.raises(ApplyFailed, match=a.target):
                 WRITERS[a.type](conn, [a], ctx)
     assert _snapshot(p) == before
+
+
+# ---------------------------------------------------------------- import, status, export, the Target object
+def test_import_then_plan_is_empty(oedb, tmp_path):
+    from reconciler.config.loader import load_config
+    from reconciler.targets.openemr.plan import compute_plan
+    from reconciler.targets.openemr.target import import_config
+
+    p = build(*oedb, tmp_path)
+    p.oe.patient("C-1006", "Zed", "Quill", p.ids["jdoe"], status="inactive", portal="NO")
+    p.oe.q("UPDATE reconciler_practice SET owner_id='alee', clinical_director_id='mkhan'")
+    out = tmp_path / "imported"
+    written = import_config(p.engine, out, now=NOW)
+    assert [w.name for w in written] == ["practice.yaml", "staff.yaml", "clients.yaml"]
+    text = "".join(w.read_text() for w in written)
+    assert "C-1006" in text and all(name not in text for name in PHI)
+    plan = compute_plan(p.engine, load_config(out), at_text=None, now=NOW)
+    assert plan.actions == ()
+
+
+def test_status_and_export(oedb, tmp_path):
+    from reconciler.targets.openemr.exports import export_staff
+    from reconciler.targets.openemr.target import OpenEMRTarget
+
+    p = build(*oedb, tmp_path)
+    st = OpenEMRTarget(p.engine).read_status()
+    assert [s["id"] for s in st["staff"]] == ["alee", "bsmith", "jdoe", "mkhan"]
+    assert {s["id"]: s["caseload"] for s in st["staff"]}["bsmith"] == 2
+    assert st["by_status"] == {"active": 3, "inactive": 0} and st["unassigned"] == []
+    out = tmp_path / "bsmith.json"
+    assert export_staff(p.engine, "bsmith", "fhir", out) == 2
+    body = out.read_text()
+    assert oct(out.stat().st_mode & 0o777) == "0o600" and "Reyes" in body and "Practitioner" in body
+    csv_out = tmp_path / "bsmith.csv"
+    export_staff(p.engine, "bsmith", "csv", csv_out)
+    assert "C-1001" in csv_out.read_text()
+
+
+def test_target_sessions_apply_like_the_executor(oedb, tmp_path):
+    """The protocol path: read session for the fingerprint, locked write session, audit sink."""
+    from reconciler.app.audit import audit_rows
+    from reconciler.app.executor import seat_credits
+    from reconciler.targets.native.write import WriteContext
+    from reconciler.targets.openemr.target import OpenEMRTarget
+    from reconciler.timeutil import parse_iso_z
+
+    p = build(*oedb, tmp_path)
+    plan = p.plan(LEAVE % "")
+    t = OpenEMRTarget(p.engine)
+    assert T.CLIENT_DELETE not in t.capabilities and T.SERIES_TRANSFER in t.capabilities
+    with t.locked(actor="alee", plan_id=plan.plan_id, timeout=5) as s:
+        assert s.read_scoped(ReadScope.from_json(plan.scope)).fingerprint() == plan.db_fingerprint
+        ctx = WriteContext(plan.plan_id, parse_iso_z(plan.as_of), seat_credits(plan))
+        for group in t.writer_groups(plan.actions):
+            s.write(group, ctx)
+        assert s.audit(audit_rows(plan, actor="alee", at=NOW, plan_id=plan.plan_id)) == len(plan.actions)
+    assert p.plan(LEAVE % "").actions == ()
+    assert [e["type"] for e in t.read_audit()] == [a.type.value for a in plan.actions]
+    assert t.verify_audit()[2] is None
