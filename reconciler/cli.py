@@ -11,17 +11,17 @@ Heavy imports (SQLAlchemy, watchdog) happen inside the commands that need them, 
 
 from __future__ import annotations
 
-import sys
 import datetime as dt
 import functools
-import json
-import os
+import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 import click
 
+from reconciler.app import commands
 from reconciler.errors import ReconcilerError
+from reconciler.render import FORMATS as PLAN_FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +30,7 @@ DEFAULT_CONFIG = "practice"
 
 class Ctx:
     debug: bool = False
+    target: str | None = None
 
 
 def _handle_errors(fn: F) -> F:
@@ -72,22 +73,25 @@ def _unexpected(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename is not None else ""
         return f"{where}{exc.strerror or exc.__class__.__name__}"
-    from sqlalchemy import exc as sa_exc
+    from reconciler.targets import error_line
 
-    if isinstance(exc, sa_exc.DBAPIError):
-        lines = str(exc.orig or exc.__class__.__name__).strip().splitlines()
-        return f"database error: {lines[0] if lines else exc.__class__.__name__}"
+    line = error_line(exc)
+    if line is not None:
+        return f"database error: {line}"
     return (f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
             "(re-run with --debug for the traceback)")
 
 
-def _engine(db: str | None, *, create: bool = False) -> Any:
-    """The engine for ``--db``. Only ``create`` (``db init``, ``db upgrade``) may make a
-    new SQLite file; every other command names a missing one instead of leaving an
-    empty file behind."""
-    from reconciler.targets.native.engine import make_engine, resolve_url
 
-    return make_engine(resolve_url(db), must_exist=not create)
+
+def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
+    click.echo(message, err=err, nl=nl)
+
+
+def _done(code: int) -> None:
+    """Exit with a command's non-zero code (0 returns normally)."""
+    if code:
+        sys.exit(code)
 
 
 def _now() -> dt.datetime:
@@ -138,10 +142,13 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--target", "target", metavar="NAME",
+              help="Where the practice records live (default: $RECONCILER_TARGET, then native).")
 @click.version_option(package_name="reconciler")
-def main(debug: bool) -> None:
+def main(debug: bool, target: str | None) -> None:
     """GitOps for the people side of a health or therapy practice."""
     Ctx.debug = debug
+    Ctx.target = target
 
 
 # ---------------------------------------------------------------- validate
@@ -153,35 +160,9 @@ def main(debug: bool) -> None:
 @_handle_errors
 def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None:
     """Check the config: schema, references, policies, invariants (and the database with --db)."""
-    from reconciler.config.loader import load_config
-    from reconciler.errors import ConfigError, Problem
-    from reconciler.render.diagnostics import format_problems
-    from reconciler.app.validation import validate_config
-
-    try:
-        desired = load_config(config_dir)
-        engine = _engine(db) if db else None
-        problems = validate_config(desired, engine, at_text=at, now=_now())
-    except ConfigError as exc:
-        if fmt != "json":
-            raise
-        problems = list(exc.problems) or [Problem(exc.location or _no_loc(), str(exc))]
-    errors = [p for p in problems if p.severity == "error"]
-    if fmt == "json":
-        click.echo(json.dumps({"valid": not errors, "problems": [p.to_json() for p in problems]}, indent=2))
-    else:
-        if problems:
-            click.echo(format_problems(problems), err=True)
-        if not errors:
-            click.echo(f"{config_dir}: valid")
-    if errors:
-        sys.exit(1)
+    _done(commands.validate(_echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
 
 
-def _no_loc() -> Any:
-    from reconciler.errors import Location
-
-    return Location()
 
 
 # ---------------------------------------------------------------- plan
@@ -190,25 +171,16 @@ def _no_loc() -> Any:
 @db_option
 @at_option
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan for `apply`.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has actions, 0 when empty.")
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard.")
 @_handle_errors
 def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt: str,
          detailed_exitcode: bool, allow_mass_change: bool) -> None:
     """Show what apply would change, in execution order."""
-    from reconciler.config.loader import load_config
-    from reconciler.app.workflow import compute_plan, render_plan, save_plan
-
-    desired = load_config(config_dir)
-    engine = _engine(db)
-    p = compute_plan(engine, desired, at_text=at, now=_now(), allow_mass_change=allow_mass_change)
-    click.echo(render_plan(p, fmt, color=sys.stdout.isatty() and fmt == "text"), nl=False)
-    if out is not None:
-        save_plan(p, out)
-        click.echo(f"Saved plan {p.plan_id} to {out}", err=True)
-    if detailed_exitcode and not p.is_empty:
-        sys.exit(2)
+    _done(commands.plan(_echo, config_dir, target=Ctx.target, db=db, at=at, out=out, fmt=fmt,
+                        detailed_exitcode=detailed_exitcode, allow_mass_change=allow_mass_change, now=_now(),
+                        color=sys.stdout.isatty()))
 
 
 # ---------------------------------------------------------------- apply
@@ -229,31 +201,11 @@ def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | Non
           auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path, allow_mass_change: bool,
           lock_timeout: float) -> None:
     """Apply a saved plan exactly, or plan and apply, in one transaction with an audit trail."""
-    from reconciler.app.workflow import apply_plan, compute_plan, default_actor, load_plan, render_plan
-
-    if planfile is not None:
-        p = load_plan(planfile)  # a damaged plan file is named before any database work
-        engine = _engine(db)
-    else:
-        from reconciler.config.loader import load_config
-
-        desired = load_config(config_dir)
-        engine = _engine(db)
-        p = compute_plan(engine, desired, at_text=at, now=_now(), allow_mass_change=allow_mass_change)
-    if p.is_empty:
-        click.echo("No changes. The practice matches the configuration.")
-        return
-    if not auto_approve:
-        click.echo(render_plan(p, "text", color=sys.stdout.isatty()), nl=False)
-        if not sys.stdin.isatty():
-            raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)")
-        if not click.confirm("Apply these changes?", default=False):
-            raise ReconcilerError("apply cancelled; nothing was changed")
-    result = apply_plan(
-        engine, p, actor=actor or default_actor(), confirm_delete=confirm_delete,
-        export_dir=export_dir, lock_timeout=lock_timeout, progress=sys.stderr.isatty(),
-    )
-    click.echo(result.summary_line())
+    _done(commands.apply(
+        _echo, planfile, config_dir, target=Ctx.target, db=db, at=at, actor=actor, auto_approve=auto_approve,
+        confirm_delete=confirm_delete, export_dir=export_dir, allow_mass_change=allow_mass_change,
+        lock_timeout=lock_timeout, now=_now(), confirm=lambda q: click.confirm(q, default=False),
+        interactive=sys.stdin.isatty(), color=sys.stdout.isatty(), progress=sys.stderr.isatty()))
 
 
 # ---------------------------------------------------------------- watch
@@ -269,11 +221,8 @@ def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | Non
 def watch(config_dir: Path, db: str | None, interval: float, auto_apply: bool, actor: str | None,
           export_dir: Path, log_format: str) -> None:
     """Reconcile on every config change and at every interval; Ctrl-C stops cleanly."""
-    from reconciler.app.watch import run_watch
-    from reconciler.app.workflow import default_actor
-
-    sys.exit(run_watch(config_dir, _engine(db), interval=interval, auto_apply=auto_apply,
-                       actor=actor or default_actor(), export_dir=export_dir, log_format=log_format))
+    sys.exit(commands.watch(config_dir, target=Ctx.target, db=db, interval=interval, auto_apply=auto_apply,
+                            actor=actor, export_dir=export_dir, log_format=log_format))
 
 
 # ---------------------------------------------------------------- import / export / audit / status
@@ -283,11 +232,7 @@ def watch(config_dir: Path, db: str | None, interval: float, auto_apply: bool, a
 @_handle_errors
 def import_(db: str | None, out: Path) -> None:
     """Write a config that describes the database as it is (the first plan is empty)."""
-    from reconciler.app.importer import import_config
-
-    written = import_config(_engine(db), out, now=_now())
-    for path in written:
-        click.echo(f"wrote {path}")
+    _done(commands.import_(_echo, target=Ctx.target, db=db, out=out, now=_now()))
 
 
 @main.command()
@@ -298,10 +243,7 @@ def import_(db: str | None, out: Path) -> None:
 @_handle_errors
 def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     """Write a professional's client records (mode 0600, never overwrites)."""
-    from reconciler.app.exports import export_staff
-
-    n = export_staff(_engine(db), staff_id, fmt, out)
-    click.echo(f"wrote {out} ({n} clients)")
+    _done(commands.export(_echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out))
 
 
 @main.command()
@@ -311,9 +253,7 @@ def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
 @_handle_errors
 def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
     """Show the audit trail, newest last."""
-    from reconciler.app.audit import format_audit, read_audit
-
-    click.echo(format_audit(read_audit(_engine(db), plan_id=plan_id), fmt), nl=False)
+    _done(commands.audit(_echo, target=Ctx.target, db=db, plan_id=plan_id, fmt=fmt))
 
 
 @main.command()
@@ -323,9 +263,7 @@ def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
 @_handle_errors
 def status(db: str | None, at: str | None, fmt: str) -> None:
     """Active staff and seats, scheduled deactivations, unassigned clients, purges due."""
-    from reconciler.app.status import collect_status, format_status
-
-    click.echo(format_status(collect_status(_engine(db), at_text=at, now=_now()), fmt), nl=False)
+    _done(commands.status(_echo, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
 
 
 # ---------------------------------------------------------------- db
@@ -339,10 +277,7 @@ def db() -> None:
 @_handle_errors
 def db_init(db: str | None) -> None:
     """Create the schema (Alembic upgrade to head on an empty database)."""
-    from reconciler.targets.native.migrate import init_db
-
-    init_db(_engine(db, create=True))
-    click.echo("database initialised")
+    _done(commands.db_init(_echo, target=Ctx.target, db=db))
 
 
 @db.command("upgrade")
@@ -350,10 +285,7 @@ def db_init(db: str | None) -> None:
 @_handle_errors
 def db_upgrade(db: str | None) -> None:
     """Migrate the schema to the newest revision."""
-    from reconciler.targets.native.migrate import upgrade_db
-
-    rev = upgrade_db(_engine(db, create=True))
-    click.echo(f"database at revision {rev}")
+    _done(commands.db_upgrade(_echo, target=Ctx.target, db=db))
 
 
 @db.command("load")
@@ -362,10 +294,7 @@ def db_upgrade(db: str | None) -> None:
 @_handle_errors
 def db_load(file: Path, db: str | None) -> None:
     """Load a YAML or JSON snapshot into an empty database (all or nothing)."""
-    from reconciler.targets.native.snapshot import load_snapshot
-
-    counts = load_snapshot(_engine(db), file, progress=sys.stderr.isatty())
-    click.echo("loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    _done(commands.db_load(_echo, file, target=Ctx.target, db=db, progress=sys.stderr.isatty()))
 
 
 @db.command("dump")
@@ -374,30 +303,9 @@ def db_load(file: Path, db: str | None) -> None:
 @_handle_errors
 def db_dump(out: Path | None, db: str | None) -> None:
     """Write the practice as a snapshot (YAML to stdout, or to FILE)."""
-    from reconciler.targets.native.snapshot import dump_snapshot
-
-    fmt = "json" if out is not None and out.suffix.lower() == ".json" else "yaml"
-    text = dump_snapshot(_engine(db), fmt)
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        write_private_file(out, text)
+    _done(commands.db_dump(_echo, target=Ctx.target, db=db, out=out))
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (mode 0600, whatever the
-    umask): a snapshot holds client names (PHI), like an export file. An unwritable
-    place is one :class:`ReconcilerError` naming the file."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
-    try:
-        os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
 
 
 # ---------------------------------------------------------------- demo
@@ -407,9 +315,7 @@ def write_private_file(path: Path, text: str) -> None:
 @_handle_errors
 def demo(workdir: Path) -> None:
     """Create a sample practice and walk through validate, plan and apply."""
-    from reconciler.app.demo import run_demo
-
-    sys.exit(run_demo(workdir))
+    sys.exit(commands.demo(workdir))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -69,11 +69,19 @@ class Problem:
         }
 
 
-def problem_sort_key(p: Problem) -> tuple[str, int, str, str, str]:
-    """Sort key for problems whose locations mix None and values (plain ``sorted``
-    would compare None with str and fail)."""
-    loc = p.location
-    return (loc.file or "", loc.line or 0, loc.entity or "", loc.field or "", p.message)
+def problem_key(problem: Problem) -> tuple[int, str, int, str, str, str]:
+    """The one sort key of problems: errors before warnings, then file, line, field,
+    entity, message. Missing parts sort first; unlike ``sorted(problems)`` this never
+    compares None with a string."""
+    loc = problem.location
+    return (
+        0 if problem.severity == "error" else 1,
+        loc.file or "",
+        loc.line or 0,
+        loc.field or "",
+        loc.entity or "",
+        problem.message,
+    )
 
 
 class ReconcilerError(Exception):
@@ -93,7 +101,7 @@ class ReconcilerError(Exception):
         if len(self.problems) == 1:
             return str(self.problems[0])
         if self.problems:
-            lines = [str(head)] + [f"  {p}" for p in sorted(self.problems, key=problem_sort_key)]
+            lines = [str(head)] + [f"  {p}" for p in sorted(self.problems, key=problem_key)]
             return "\n".join(lines)
         return str(head)
 
@@ -112,6 +120,13 @@ class SnapshotError(ReconcilerError):
 
 class DatabaseError(ReconcilerError):
     """The database is unreachable, not initialised, or in the wrong state."""
+
+
+class NoPractice(DatabaseError):
+    """The database holds no practice row yet (one message wherever it is found)."""
+
+    def __init__(self) -> None:
+        super().__init__("the database holds no practice: load one with `reconciler db load FILE`")
 
 
 class PlanRefused(ReconcilerError):
@@ -150,8 +165,3 @@ class ProblemList:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "warning"]
-
-    def raise_if_errors(self, headline: str, cls: type[ReconcilerError] = ValidationFailed) -> None:
-        errs = self.errors
-        if errs:
-            raise cls(headline if len(errs) > 1 else errs[0].message, errs)

@@ -73,6 +73,11 @@ def to_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def iso_z_or_none(value: dt.datetime | None) -> str | None:
+    """:func:`iso_z`, passing None through."""
+    return iso_z(value) if value is not None else None
+
+
 def naive_utc(value: dt.datetime) -> dt.datetime:
     """Naive UTC, the database storage convention."""
     return to_utc(value).replace(tzinfo=None)

@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.app.workflow import render_plan
 from test_executor_support import (
-    AT, EXAMPLES, cli_cmd, cli_env, full_state, invoke, names_in, plan_for, practice_db, run_cli, save_plan_file,
+    AT, EXAMPLES, cli_cmd, cli_env, full_state, invoke, names_in, paused_cli_cmd, plan_for, practice_db, run_cli, save_plan_file,
 )
 
 HANDOVER = EXAMPLES / "handover"  # 5 writer groups: export, sessions, series, clients, staff
@@ -25,9 +25,9 @@ WAIT_FOR_PAUSE = 90.0  # seconds; generous for a loaded CI machine (the test nev
 def start_paused_apply(db_url: str, plan: Path, tmp_path: Path, after: int, seconds: float = 120) -> subprocess.Popen[str]:
     """Start `apply PLAN --auto-approve` that stops inside its transaction after writer group ``after``."""
     marker = tmp_path / "paused"
-    env = cli_env(db_url, RECONCILER_TEST_PAUSE_AFTER_WRITES=str(after), RECONCILER_TEST_PAUSE_MARKER=str(marker),
-                  RECONCILER_TEST_PAUSE_SECONDS=str(seconds))
-    proc = subprocess.Popen(cli_cmd("apply", str(plan), "--auto-approve", "--export-dir", str(tmp_path / "exports")),
+    env = cli_env(db_url)
+    proc = subprocess.Popen(paused_cli_cmd(after, marker, seconds, "apply", str(plan), "--auto-approve",
+                                           "--export-dir", str(tmp_path / "exports")),
                             cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + WAIT_FOR_PAUSE

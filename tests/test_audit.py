@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from reconciler.model.actions import Action, ActionType, Plan
 from reconciler.app.audit import format_audit, read_audit, write_audit
 from reconciler.cli import main
+from reconciler.targets.native.target import NativeSession, NativeTarget
 from test_executor_support import practice_db
 
 T1 = dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.timezone.utc)
@@ -35,13 +36,13 @@ PLAN_B = plan_of(Action(1, ActionType.STAFF_DEACTIVATE, "bsmith", "bsmith",
 def engine(db_url: str) -> Engine:
     eng = practice_db(db_url)
     with eng.begin() as conn:
-        write_audit(conn, PLAN_A, actor="alee", at=T1)
-        write_audit(conn, PLAN_B, actor="pmorgan", at=T2)
+        write_audit(NativeSession(conn), PLAN_A, actor="alee", at=T1)
+        write_audit(NativeSession(conn), PLAN_B, actor="pmorgan", at=T2)
     return eng
 
 
 def test_one_event_per_action_newest_last(engine: Engine) -> None:
-    events = read_audit(engine)
+    events = read_audit(NativeTarget(engine))
     assert [(e["plan_id"], e["action_id"], e["type"], e["target"], e["actor"], e["at"]) for e in events] == [
         (PLAN_A.plan_id, 1, "appointment.cancel", "A-5", "alee", "2026-11-24T17:00:00Z"),
         (PLAN_A.plan_id, 2, "client.reassign", "C-1002", "alee", "2026-11-24T17:00:00Z"),
@@ -53,19 +54,19 @@ def test_one_event_per_action_newest_last(engine: Engine) -> None:
 
 
 def test_filter_by_plan(engine: Engine) -> None:
-    assert [e["target"] for e in read_audit(engine, plan_id=PLAN_B.plan_id)] == ["bsmith"]
-    assert read_audit(engine, plan_id="plan-unknown") == []
+    assert [e["target"] for e in read_audit(NativeTarget(engine), plan_id=PLAN_B.plan_id)] == ["bsmith"]
+    assert read_audit(NativeTarget(engine), plan_id="plan-unknown") == []
 
 
 def test_text_format_is_one_line_per_event_with_the_change(engine: Engine) -> None:
-    lines = format_audit(read_audit(engine), "text").splitlines()
+    lines = format_audit(read_audit(NativeTarget(engine)), "text").splitlines()
     assert len(lines) == 3
     assert lines[1] == (f"2026-11-24T17:00:00Z  alee  {PLAN_A.plan_id} #2  client.reassign C-1002 (bsmith)  "
                         "primary: bsmith -> mkhan  [balance]")
 
 
 def test_json_format_round_trips_the_events(engine: Engine) -> None:
-    events = read_audit(engine)
+    events = read_audit(NativeTarget(engine))
     assert json.loads(format_audit(events, "json")) == events
 
 
@@ -78,4 +79,4 @@ def test_empty_trail() -> None:
 def test_audit_command(engine: Engine, db_url: str, fmt: str) -> None:
     res = CliRunner().invoke(main, ["audit", "--db", db_url, "--plan", PLAN_A.plan_id, "--format", fmt])
     assert res.exit_code == 0, res.output
-    assert res.output == format_audit(read_audit(engine, plan_id=PLAN_A.plan_id), fmt)
+    assert res.output == format_audit(read_audit(NativeTarget(engine), plan_id=PLAN_A.plan_id), fmt)

@@ -24,7 +24,7 @@ from reconciler.cli import main
 from reconciler.targets.native.snapshot import HIDDEN, parse_snapshot
 from reconciler.errors import SnapshotError
 from test_executor_support import (
-    AT, CLIENT_NAMES, EXAMPLES, cli_cmd, cli_env, full_state, names_in, practice_db, save_plan_file,
+    AT, CLIENT_NAMES, EXAMPLES, cli_cmd, cli_env, full_state, names_in, paused_cli_cmd, practice_db, save_plan_file,
 )
 
 HANDOVER = EXAMPLES / "handover"  # policy handover: an export file first, then 5 writer groups
@@ -271,9 +271,9 @@ def test_ctrl_c_during_apply_exits_130_changes_nothing_and_leaves_no_export(db_u
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
     before = full_state(engine)
     marker = tmp_path / "paused"
-    env = cli_env(db_url, RECONCILER_TEST_PAUSE_AFTER_WRITES="2", RECONCILER_TEST_PAUSE_MARKER=str(marker),
-                  RECONCILER_TEST_PAUSE_SECONDS="120")
-    proc = subprocess.Popen(cli_cmd("apply", str(plan), "--auto-approve", "--export-dir", str(tmp_path / "exports")),
+    env = cli_env(db_url)
+    proc = subprocess.Popen(paused_cli_cmd(2, marker, 120, "apply", str(plan), "--auto-approve",
+                                           "--export-dir", str(tmp_path / "exports")),
                             cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90

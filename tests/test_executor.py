@@ -18,6 +18,7 @@ from reconciler.app.audit import format_audit, read_audit
 from reconciler.targets.native.schema import appointments_t, audit_t, clients_t, seats_t, series_t
 from reconciler.errors import ApplyFailed, ExportError, PlanRefused, StalePlan
 from reconciler.app.executor import ApplyResult, apply_plan
+from reconciler.targets.native.target import NativeTarget
 from test_executor_support import EXAMPLES, NOW, full_state, names_in, plan_for, practice_db
 
 OFFBOARDING = EXAMPLES / "offboarding"  # bsmith leaves, standard policy
@@ -31,7 +32,7 @@ def engine(db_url: str) -> Engine:
 
 
 def apply(engine: Engine, plan: Plan, tmp_path: Path, actor: str = "alee", confirm: tuple[str, ...] = ()) -> ApplyResult:
-    return apply_plan(engine, plan, actor=actor, confirm_delete=confirm, export_dir=tmp_path / "exports",
+    return apply_plan(NativeTarget(engine), plan, actor=actor, confirm_delete=confirm, export_dir=tmp_path / "exports",
                       lock_timeout=5, progress=False, now=NOW)
 
 
@@ -58,7 +59,7 @@ def test_apply_then_plan_again_is_empty(engine: Engine, tmp_path: Path, config: 
 def test_offboarding_writes_one_audit_event_per_action_and_a_seat_event(engine: Engine, tmp_path: Path) -> None:
     plan = plan_for(engine, OFFBOARDING)
     apply(engine, plan, tmp_path)
-    events = read_audit(engine, plan_id=plan.plan_id)
+    events = read_audit(NativeTarget(engine), plan_id=plan.plan_id)
     assert [(e["action_id"], e["type"], e["target"]) for e in events] == \
         [(a.id, a.type.value, a.target) for a in plan.actions]
     assert {e["actor"] for e in events} == {"alee"}
@@ -240,11 +241,11 @@ def test_audit_trail_and_progress_log_hold_no_client_names(engine: Engine, tmp_p
 
     monkeypatch.setattr(reconciler.progress, "bar_wanted", lambda enabled, stream=None: enabled)  # a terminal
     plan = plan_for(engine, config)
-    apply_plan(engine, plan, actor="alee", confirm_delete=("C-1013",),
+    apply_plan(NativeTarget(engine), plan, actor="alee", confirm_delete=("C-1013",),
                export_dir=tmp_path / "exports", progress=True, now=NOW)
     log = capsys.readouterr()
     assert f"Applying {plan.plan_id}" in log.err  # the progress bar was drawn
-    events = read_audit(engine)
+    events = read_audit(NativeTarget(engine))
     assert events
     for text in (format_audit(events, "text"), format_audit(events, "json"), log.out, log.err):
         assert names_in(text) == []

@@ -17,6 +17,7 @@ from reconciler.config.loader import load_config
 from reconciler.errors import PlanRefused, ValidationFailed
 from reconciler.app.executor import apply_plan
 from reconciler.app.workflow import compute_plan
+from reconciler.targets.native.target import NativeTarget
 from test_executor_support import AT, NOW, practice_db
 
 BASE_STAFF: list[dict[str, Any]] = [
@@ -86,13 +87,13 @@ def test_random_desired_state_converges(backend: str, examples: int, request: py
             try:
                 desired = load_config(tmp / "cfg")
                 try:
-                    plan = compute_plan(engine, desired, at_text=AT, now=NOW, allow_mass_change=True)
+                    plan = compute_plan(NativeTarget(engine), desired, at_text=AT, now=NOW, allow_mass_change=True)
                 except (ValidationFailed, PlanRefused):
                     reject()  # an invalid random config is not a convergence case
                 deletes = tuple(a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE)
-                apply_plan(engine, plan, actor="alee", confirm_delete=deletes, export_dir=tmp / "exports",
+                apply_plan(NativeTarget(engine), plan, actor="alee", confirm_delete=deletes, export_dir=tmp / "exports",
                            lock_timeout=5, progress=False, now=NOW)
-                again = compute_plan(engine, desired, at_text=AT, now=NOW, allow_mass_change=True)
+                again = compute_plan(NativeTarget(engine), desired, at_text=AT, now=NOW, allow_mass_change=True)
                 assert [a.to_json() for a in again.actions] == []
             finally:
                 engine.dispose()

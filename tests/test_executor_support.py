@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from dbhelpers import PRACTICE_YAML, ROOT
 from reconciler.model.actions import Plan
 from reconciler.targets.native.schema import metadata
+from reconciler.targets.native.target import NativeTarget
 
 EXAMPLES = ROOT / "examples"
 AT = "2026-11-24T12:00:00-05:00"  # noon in the practice's timezone, "today"
@@ -72,7 +73,7 @@ def plan_for(engine: Engine, config_dir: Path, at: str = AT) -> Plan:
     from reconciler.config.loader import load_config
     from reconciler.app.workflow import compute_plan
 
-    return compute_plan(engine, load_config(config_dir), at_text=at, now=NOW)
+    return compute_plan(NativeTarget(engine), load_config(config_dir), at_text=at, now=NOW)
 
 
 def full_state(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -100,6 +101,13 @@ def cli_env(db_url: str, **extra: str) -> dict[str, str]:
 
 def cli_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "reconciler.cli", *args]
+
+
+def paused_cli_cmd(after: int, marker: Path, seconds: float, *args: str) -> list[str]:
+    """The CLI that pauses inside the apply transaction after writer group ``after``
+    (tests/paused_cli.py injects the executor's ``after_group`` seam)."""
+    return [sys.executable, str(Path(__file__).with_name("paused_cli.py")), str(after), str(marker), str(seconds),
+            "--", *args]
 
 
 def invoke(db_url: str, *args: str, actor: str = "alee") -> Any:

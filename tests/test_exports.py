@@ -22,6 +22,7 @@ from test_executor_support import practice_db
 from reconciler.cli import main
 from reconciler.errors import ExportError
 from reconciler.app.exports import CSV_COLUMNS, FHIR_STATUS, export_client, export_staff
+from reconciler.targets.native.target import NativeTarget
 
 SNAP: dict[str, Any] = yaml.safe_load(PRACTICE_YAML.read_text())
 AT = dt.datetime(2026, 11, 24, 17, tzinfo=dt.timezone.utc)
@@ -48,7 +49,7 @@ def resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 def test_fhir_export_is_a_valid_r4_collection_of_the_professionals_records(engine: Engine, tmp_path: Path) -> None:
     out = tmp_path / "bsmith.fhir.json"
-    n = export_staff(engine, "bsmith", "fhir", out, generated_at=AT)
+    n = export_staff(NativeTarget(engine), "bsmith", "fhir", out, generated_at=AT)
     text = out.read_text()
     Bundle.model_validate_json(text)  # fhir.resources validates every resource
     doc = json.loads(text)
@@ -68,7 +69,7 @@ def test_fhir_export_is_a_valid_r4_collection_of_the_professionals_records(engin
 
 def test_every_reference_in_the_bundle_resolves(engine: Engine, tmp_path: Path) -> None:
     out = tmp_path / "b.json"
-    export_staff(engine, "bsmith", "fhir", out, generated_at=AT)
+    export_staff(NativeTarget(engine), "bsmith", "fhir", out, generated_at=AT)
     doc = json.loads(out.read_text())
     urls = {e["fullUrl"] for e in doc["entry"]}
     refs = [p["actor"]["reference"] for a in resources(doc, "Appointment") for p in a["participant"]]
@@ -78,7 +79,7 @@ def test_every_reference_in_the_bundle_resolves(engine: Engine, tmp_path: Path) 
 
 def test_csv_export_has_one_row_per_appointment_with_client_columns(engine: Engine, tmp_path: Path) -> None:
     out = tmp_path / "bsmith.csv"
-    n = export_staff(engine, "bsmith", "csv", out, generated_at=AT)
+    n = export_staff(NativeTarget(engine), "bsmith", "csv", out, generated_at=AT)
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert n == len({r["client_id"] for r in rows}) == len(staff_clients("bsmith"))
@@ -91,14 +92,14 @@ def test_csv_export_has_one_row_per_appointment_with_client_columns(engine: Engi
 
 def test_client_without_sessions_still_gets_a_row(engine: Engine, tmp_path: Path) -> None:
     out = tmp_path / "c.csv"
-    assert export_client(engine, "C-1030", "csv", out, generated_at=AT) == 1
+    assert export_client(NativeTarget(engine), "C-1030", "csv", out, generated_at=AT) == 1
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [(r["client_id"], r["appointment_id"]) for r in rows] == [("C-1030", "")]
 
 
 def test_client_export_holds_that_client_alone(engine: Engine, tmp_path: Path) -> None:
     out = tmp_path / "c.json"
-    export_client(engine, "C-1013", "fhir", out, generated_at=AT)
+    export_client(NativeTarget(engine), "C-1013", "fhir", out, generated_at=AT)
     doc = json.loads(out.read_text())
     assert [p["id"] for p in resources(doc, "Patient")] == ["C-1013"]
     assert {a["identifier"][0]["value"] for a in resources(doc, "Appointment")} == \
@@ -112,7 +113,7 @@ def test_export_file_is_mode_0600_whatever_the_umask(engine: Engine, tmp_path: P
     old = os.umask(0)
     try:
         out = tmp_path / "x"
-        export_staff(engine, "jdoe", fmt, out, generated_at=AT)
+        export_staff(NativeTarget(engine), "jdoe", fmt, out, generated_at=AT)
     finally:
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -127,14 +128,14 @@ def test_export_never_overwrites(engine: Engine, tmp_path: Path, existing: str) 
         (tmp_path / "target").write_text("keep me")
         out.symlink_to(tmp_path / "target")
     with pytest.raises(ExportError, match="already exists"):
-        export_staff(engine, "jdoe", "fhir", out, generated_at=AT)
+        export_staff(NativeTarget(engine), "jdoe", "fhir", out, generated_at=AT)
     assert out.read_text() == "keep me"
 
 
 def test_unknown_staff_is_an_export_error_and_writes_nothing(engine: Engine, tmp_path: Path) -> None:
     out = tmp_path / "x.json"
     with pytest.raises(ExportError, match="staff nobody"):
-        export_staff(engine, "nobody", "fhir", out)
+        export_staff(NativeTarget(engine), "nobody", "fhir", out)
     assert not out.exists()
 
 
@@ -144,7 +145,7 @@ def test_csv_cells_that_look_like_formulas_are_defused(engine: Engine, tmp_path:
     with engine.begin() as conn:
         conn.execute(clients_t.update().where(clients_t.c.id == "C-1008").values(first_name="=HYPERLINK(1)"))
     out = tmp_path / "j.csv"
-    export_staff(engine, "jdoe", "csv", out, generated_at=AT)
+    export_staff(NativeTarget(engine), "jdoe", "csv", out, generated_at=AT)
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert {r["first_name"] for r in rows if r["client_id"] == "C-1008"} == {"'=HYPERLINK(1)"}
 

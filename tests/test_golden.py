@@ -11,6 +11,7 @@ The same renderings must not contain any client's first or last name.
 """
 
 from __future__ import annotations
+from reconciler.targets.native.target import NativeTarget
 
 import contextlib
 import datetime as dt
@@ -45,7 +46,7 @@ def golden_texts(db_url: str, example: str) -> dict[str, str]:
     desired = load_config(EXAMPLES_DIR / example)
     engine = fresh_db(db_url, SNAPSHOT)
     try:
-        plan = compute_plan(engine, desired, at_text=AT, now=NOW)
+        plan = compute_plan(NativeTarget(engine), desired, at_text=AT, now=NOW)
     finally:
         engine.dispose()
     out = {ext: render_plan(plan, fmt) for ext, fmt in FORMATS.items()}
@@ -102,7 +103,7 @@ def test_plan_does_not_depend_on_how_the_config_dir_is_spelled(db_url: str) -> N
     engine = fresh_db(db_url, SNAPSHOT)
     try:
         with contextlib.chdir(ROOT):
-            plans = {name: compute_plan(engine, load_config(path), at_text=AT, now=NOW) for name, path in spellings.items()}
+            plans = {name: compute_plan(NativeTarget(engine), load_config(path), at_text=AT, now=NOW) for name, path in spellings.items()}
     finally:
         engine.dispose()
     reasons = [a.reason for a in plans["absolute"].actions]

@@ -20,6 +20,7 @@ from reconciler.app.importer import (
     describe_staff,
     import_config,
 )
+from reconciler.targets.native.target import NativeTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
@@ -34,7 +35,7 @@ def first_plan(engine: object, config_dir: Path) -> object:
     from reconciler.config.loader import load_config
     from reconciler.app.workflow import compute_plan
 
-    return compute_plan(engine, load_config(config_dir), at_text=None, now=NOW)  # type: ignore[arg-type]
+    return compute_plan(NativeTarget(engine), load_config(config_dir), at_text=None, now=NOW)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- the rule: first plan is empty
@@ -43,7 +44,7 @@ def first_plan(engine: object, config_dir: Path) -> object:
 def test_first_plan_against_the_imported_example_practice_is_empty(db_url: str, tmp_path: Path) -> None:
     engine = fresh_db(db_url, PRACTICE_YAML)
     out = tmp_path / "imported"
-    written = import_config(engine, out, now=NOW)
+    written = import_config(NativeTarget(engine), out, now=NOW)
     assert [p.name for p in written] == ["practice.yaml", "staff.yaml", "clients.yaml"]
     plan = first_plan(engine, out)
     assert plan.actions == (), [a.to_json() for a in plan.actions]  # type: ignore[attr-defined]
@@ -60,10 +61,10 @@ def test_first_plan_is_empty_after_the_database_was_changed_by_an_apply(db_url: 
     cfg.mkdir()
     for src in (ROOT / "examples" / "clients").glob("*.yaml"):
         (cfg / src.name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
-    plan = compute_plan(engine, load_config(cfg), at_text=None, now=NOW)
-    apply_plan(engine, plan, actor="alee", confirm_delete=("C-1013",), export_dir=tmp_path / "exports")
+    plan = compute_plan(NativeTarget(engine), load_config(cfg), at_text=None, now=NOW)
+    apply_plan(NativeTarget(engine), plan, actor="alee", confirm_delete=("C-1013",), export_dir=tmp_path / "exports")
     out = tmp_path / "imported"
-    import_config(engine, out, now=NOW)
+    import_config(NativeTarget(engine), out, now=NOW)
     clients = yaml.safe_load((out / "clients.yaml").read_text(encoding="utf-8"))["clients"]
     assert {"id": "C-1013", "status": "deleted"} in clients
     assert {"id": "C-1012", "duplicate_of": "C-1011"} in clients
@@ -82,7 +83,7 @@ def test_first_plan_against_an_imported_generated_practice_is_empty(tmp_path: Pa
                     "--appointments", "3000", "--seed", "7", "--db", url], check=True, cwd=tmp_path, capture_output=True)
     engine = make_engine(url)
     out = tmp_path / "imported"
-    import_config(engine, out, now=NOW)
+    import_config(NativeTarget(engine), out, now=NOW)
     plan = first_plan(engine, out)
     assert plan.actions == (), [a.to_json() for a in plan.actions][:5]  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -99,7 +100,7 @@ def test_first_plan_against_an_imported_generated_practice_is_empty(tmp_path: Pa
 
 def test_files_carry_the_schema_modeline_and_say_they_were_generated(tmp_path: Path) -> None:
     engine = fresh_db(f"sqlite:///{tmp_path / 'p.db'}", PRACTICE_YAML)
-    written = import_config(engine, tmp_path / "out", now=NOW)
+    written = import_config(NativeTarget(engine), tmp_path / "out", now=NOW)
     for path in written:
         first, second = path.read_text(encoding="utf-8").splitlines()[:2]
         assert first.startswith("# yaml-language-server: $schema=")
@@ -114,7 +115,7 @@ def test_files_carry_the_schema_modeline_and_say_they_were_generated(tmp_path: P
 def test_the_example_practice_imports_as_expected(tmp_path: Path) -> None:
     engine = fresh_db(f"sqlite:///{tmp_path / 'p.db'}", PRACTICE_YAML)
     out = tmp_path / "out"
-    import_config(engine, out, now=NOW)
+    import_config(NativeTarget(engine), out, now=NOW)
     practice = yaml.safe_load((out / "practice.yaml").read_text(encoding="utf-8"))["practice"]
     assert practice == {"name": "Sunrise Counseling", "timezone": "America/New_York", "owner": "alee",
                         "clinical_director": "mkhan", "client_plan_limit": 500, "seat_price_cents": 6000}
@@ -132,7 +133,7 @@ def test_the_example_practice_imports_as_expected(tmp_path: Path) -> None:
 def test_no_client_name_is_ever_written(tmp_path: Path) -> None:
     engine = fresh_db(f"sqlite:///{tmp_path / 'p.db'}", PRACTICE_YAML)
     out = tmp_path / "out"
-    import_config(engine, out, now=NOW)
+    import_config(NativeTarget(engine), out, now=NOW)
     text = "".join(p.read_text(encoding="utf-8") for p in sorted(out.iterdir()))
     leaked = sorted(n for n in client_names(PRACTICE_YAML) if n in text)
     assert leaked == []
@@ -146,7 +147,7 @@ def test_a_non_empty_out_dir_is_refused_and_left_alone(tmp_path: Path, content: 
     out.mkdir()
     (out / "mine.yaml").write_text("keep me") if content == "file" else (out / "sub").mkdir()
     with pytest.raises(ReconcilerError, match="not empty"):
-        import_config(engine, out, now=NOW)
+        import_config(NativeTarget(engine), out, now=NOW)
     assert sorted(p.name for p in out.iterdir()) == (["mine.yaml"] if content == "file" else ["sub"])
     engine.dispose()
 
@@ -154,7 +155,7 @@ def test_a_non_empty_out_dir_is_refused_and_left_alone(tmp_path: Path, content: 
 def test_an_empty_existing_out_dir_is_fine(tmp_path: Path) -> None:
     engine = fresh_db(f"sqlite:///{tmp_path / 'p.db'}", PRACTICE_YAML)
     (tmp_path / "out").mkdir()
-    assert len(import_config(engine, tmp_path / "out", now=NOW)) == 3
+    assert len(import_config(NativeTarget(engine), tmp_path / "out", now=NOW)) == 3
     engine.dispose()
 
 
@@ -204,7 +205,7 @@ def test_active_clients_without_an_active_primary_are_flagged_for_attention(tmp_
         conn.execute(update(clients_t).where(clients_t.c.id == "C-1008").values(primary_id="tnguyen"))
         conn.execute(update(clients_t).where(clients_t.c.id == "C-1009").values(primary_id=None))
     out = tmp_path / "out"
-    import_config(engine, out, now=NOW)
+    import_config(NativeTarget(engine), out, now=NOW)
     header = [line for line in (out / "clients.yaml").read_text(encoding="utf-8").splitlines() if line.startswith("#")]
     assert any("Needs attention" in line for line in header)
     assert any("C-1008, C-1009" in line for line in header)

@@ -17,6 +17,7 @@ from reconciler.config.loader import load_config
 from reconciler.errors import ValidationFailed
 from reconciler.app.validation import validate_config
 from reconciler.app.workflow import compute_plan
+from reconciler.targets.native.target import NativeTarget
 
 AT = "2026-11-24T15:00:00Z"
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
@@ -59,9 +60,9 @@ def _config(tmp_path: Path, edits: dict[str, str]) -> Path:
 @pytest.mark.parametrize("edits,needle", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_plan_reports_the_static_errors_validate_reports(engine: Engine, tmp_path: Path, edits: dict[str, str], needle: str) -> None:
     desired = load_config(_config(tmp_path, edits))
-    validated = [(str(p.location), p.message) for p in validate_config(desired, engine, at_text=AT, now=NOW) if p.severity == "error"]
+    validated = [(str(p.location), p.message) for p in validate_config(desired, NativeTarget(engine), at_text=AT, now=NOW) if p.severity == "error"]
     with pytest.raises(ValidationFailed) as err:
-        compute_plan(engine, desired, at_text=AT, now=NOW, allow_mass_change=True)
+        compute_plan(NativeTarget(engine), desired, at_text=AT, now=NOW, allow_mass_change=True)
     planned = [(str(p.location), p.message) for p in err.value.problems]
     assert planned == validated
     assert any(needle in message for _, message in planned), planned
@@ -72,4 +73,4 @@ def test_plan_reports_the_static_errors_validate_reports(engine: Engine, tmp_pat
 def test_a_valid_config_still_plans(engine: Engine, tmp_path: Path) -> None:
     desired = load_config(_config(tmp_path, {"{id: bsmith, name: Beth Smith, role: clinician}":
                                              "{id: bsmith, name: Beth Smith, role: clinician, active: false}"}))
-    assert compute_plan(engine, desired, at_text=AT, now=NOW).summary["staff.deactivate"] == 1
+    assert compute_plan(NativeTarget(engine), desired, at_text=AT, now=NOW).summary["staff.deactivate"] == 1

@@ -18,6 +18,7 @@ from reconciler.targets.native.schema import appointments_t, clients_t
 from reconciler.errors import DatabaseError
 from reconciler.planner.scope import ReadScope
 from reconciler.app.workflow import compute_plan
+from reconciler.targets.native.target import NativeTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
@@ -110,13 +111,13 @@ def test_fingerprint_covers_what_the_plan_read_and_nothing_else(engine: Engine, 
 
 def test_compute_plan_reads_plans_and_stamps(engine: Engine) -> None:
     desired = load_config(ROOT / "examples" / "offboarding")
-    p = compute_plan(engine, desired, at_text="2026-11-24T15:00:00Z", now=NOW)
+    p = compute_plan(NativeTarget(engine), desired, at_text="2026-11-24T15:00:00Z", now=NOW)
     assert p.generated_at == "2026-11-24T18:30:00Z" and p.as_of == "2026-11-24T15:00:00Z"
     assert p.summary == {"staff.deactivate": 1, "appointment.cancel": 40, "series.end": 4, "client.reassign": 2, "client.inactivate": 5}
     assert p.scope["now_staff"] == ["bsmith", "tnguyen"]
     # no --at: now; a date means 00:00 in the practice timezone
-    assert compute_plan(engine, desired, at_text=None, now=NOW).as_of == "2026-11-24T18:30:00Z"
-    assert compute_plan(engine, desired, at_text="2026-11-25", now=NOW).as_of == "2026-11-25T05:00:00Z"
+    assert compute_plan(NativeTarget(engine), desired, at_text=None, now=NOW).as_of == "2026-11-24T18:30:00Z"
+    assert compute_plan(NativeTarget(engine), desired, at_text="2026-11-25", now=NOW).as_of == "2026-11-25T05:00:00Z"
 
 
 def test_compute_plan_needs_an_initialised_database_with_a_practice(db_url: str) -> None:
@@ -124,17 +125,17 @@ def test_compute_plan_needs_an_initialised_database_with_a_practice(db_url: str)
     with pytest.raises(DatabaseError):
         from reconciler.targets.native.engine import make_engine
 
-        compute_plan(make_engine(db_url), desired, at_text=None, now=NOW)
+        compute_plan(NativeTarget(make_engine(db_url)), desired, at_text=None, now=NOW)
     empty = fresh_db(db_url)
     with pytest.raises(DatabaseError, match="no practice"):
-        compute_plan(empty, desired, at_text=None, now=NOW)
+        compute_plan(NativeTarget(empty), desired, at_text=None, now=NOW)
 
 
 def test_plans_are_identical_on_both_backends(tmp_path: Path, pg_server) -> None:  # type: ignore[no-untyped-def]
     desired = load_config(ROOT / "examples" / "handover")
     bodies = []
     for url in (f"sqlite:///{tmp_path / 'p.db'}", pg_server.create_database()):
-        p = compute_plan(fresh_db(url, PRACTICE_YAML), desired, at_text="2026-11-24T15:00:00Z", now=NOW)
+        p = compute_plan(NativeTarget(fresh_db(url, PRACTICE_YAML)), desired, at_text="2026-11-24T15:00:00Z", now=NOW)
         bodies.append(p.dumps())
     assert bodies[0] == bodies[1]
     assert json.loads(bodies[0])["summary"]["appointment.transfer"] == 34

@@ -17,6 +17,7 @@ from reconciler.cli import main
 from reconciler.targets.native.schema import audit_t, clients_t, practice_t, staff_t
 from reconciler.errors import DatabaseError
 from reconciler.app.status import collect_status, format_status
+from reconciler.targets.native.target import NativeTarget
 
 NOW = dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc)
 
@@ -68,14 +69,14 @@ def practice_db(db_url: str) -> Engine:
 
 
 def test_practice_and_seats(practice_db: Engine) -> None:
-    s = collect_status(practice_db, at_text=None, now=NOW)
+    s = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)
     assert s["as_of"] == "2026-11-24T15:00:00Z"
     assert s["practice"]["name"] == "Sunrise Counseling" and s["practice"]["timezone"] == "America/New_York"
     assert s["seats"] == {"active_staff": 4, "inactive_staff": 1, "seat_price_cents": 6000, "monthly_cents": 24000}
 
 
 def test_active_staff_with_roles_and_caseloads_in_id_order(practice_db: Engine) -> None:
-    staff = collect_status(practice_db, at_text=None, now=NOW)["staff"]
+    staff = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)["staff"]
     assert [(s["id"], s["role"], s["caseload"], s["max_caseload"]) for s in staff] == [
         ("alee", "owner", 0, None), ("bsmith", "clinician", 2, 40),
         ("egarcia", "clinician", 0, None), ("mkhan", "clinical_director", 1, 60),
@@ -93,19 +94,19 @@ def test_active_staff_with_roles_and_caseloads_in_id_order(practice_db: Engine) 
     ids=["today", "at-a-later-date", "practice-timezone"],
 )
 def test_scheduled_deactivations_with_days_left(practice_db: Engine, at_text: str | None, want: list[tuple[str, str, int]]) -> None:
-    got = collect_status(practice_db, at_text=at_text, now=NOW)["scheduled_deactivations"]
+    got = collect_status(NativeTarget(practice_db), at_text=at_text, now=NOW)["scheduled_deactivations"]
     assert [(d["staff"], d["date"], d["days_left"]) for d in got] == want
 
 
 def test_unassigned_and_inactive_clients(practice_db: Engine) -> None:
-    s = collect_status(practice_db, at_text=None, now=NOW)
+    s = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)
     assert s["unassigned_clients"] == {"count": 2, "ids": ["C-0", "C-4"]}
     assert s["clients_with_inactive_primary"] == [{"client": "C-5", "primary": "tnguyen"}]
     assert s["clients"] == {"active": 6, "inactive": 2, "deleted": 2}
 
 
 def test_deleted_clients_awaiting_purge_are_due_30_days_after_deletion(practice_db: Engine) -> None:
-    got = collect_status(practice_db, at_text=None, now=NOW)["awaiting_purge"]
+    got = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)["awaiting_purge"]
     assert got == [
         {"client": "C-8", "deleted_at": "2026-10-01T12:00:00Z", "purge_due": "2026-10-31T12:00:00Z", "due": True},
         {"client": "C-9", "deleted_at": "2026-11-20T09:30:00Z", "purge_due": "2026-12-20T09:30:00Z", "due": False},
@@ -113,12 +114,12 @@ def test_deleted_clients_awaiting_purge_are_due_30_days_after_deletion(practice_
 
 
 def test_last_apply_is_the_newest_audit_plan(practice_db: Engine) -> None:
-    last = collect_status(practice_db, at_text=None, now=NOW)["last_apply"]
+    last = collect_status(NativeTarget(practice_db), at_text=None, now=NOW)["last_apply"]
     assert last == {"plan_id": "plan-new", "at": "2026-11-23T16:00:00Z", "actor": "alee", "actions": 2}
 
 
 def test_text_format_reads_like_a_report_and_names_no_client(practice_db: Engine) -> None:
-    text = format_status(collect_status(practice_db, at_text=None, now=NOW), "text")
+    text = format_status(collect_status(NativeTarget(practice_db), at_text=None, now=NOW), "text")
     for want in [
         "Sunrise Counseling (America/New_York) — status as of 2026-11-24T15:00:00Z",
         "Seats: 4 active staff × $60.00 = $240.00 per cycle",
@@ -139,7 +140,7 @@ def test_an_empty_practice_database(db_url: str) -> None:
     engine = fresh_db(db_url)
     with engine.begin() as conn:
         conn.execute(insert(practice_t), [{"id": 1, "name": "New", "timezone": "Europe/Berlin", "billing_cycle_day": 1}])
-    s = collect_status(engine, at_text=None, now=NOW)
+    s = collect_status(NativeTarget(engine), at_text=None, now=NOW)
     assert s["seats"]["active_staff"] == 0 and s["seats"]["monthly_cents"] is None
     assert s["last_apply"] is None and s["awaiting_purge"] == [] and s["unassigned_clients"]["count"] == 0
     text = format_status(s, "text")
@@ -148,14 +149,14 @@ def test_an_empty_practice_database(db_url: str) -> None:
 
 def test_a_database_without_practice_is_a_clear_error(db_url: str) -> None:
     with pytest.raises(DatabaseError, match="no practice"):
-        collect_status(fresh_db(db_url), at_text=None, now=NOW)
+        collect_status(NativeTarget(fresh_db(db_url)), at_text=None, now=NOW)
 
 
 def test_cli_status_json(practice_db: Engine, db_url: str) -> None:
     result = CliRunner().invoke(main, ["status", "--db", db_url, "--at", "2026-11-24T15:00:00Z", "--format", "json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc == collect_status(practice_db, at_text="2026-11-24T15:00:00Z", now=NOW)
+    assert doc == collect_status(NativeTarget(practice_db), at_text="2026-11-24T15:00:00Z", now=NOW)
     assert doc["unassigned_clients"]["ids"] == ["C-0", "C-4"]
 
 
@@ -170,7 +171,7 @@ def test_status_of_the_sample_practice_names_no_client(db_url: str) -> None:
 
     from dbhelpers import PRACTICE_YAML
 
-    s = collect_status(fresh_db(db_url, PRACTICE_YAML), at_text="2026-11-24T15:00:00Z", now=NOW)
+    s = collect_status(NativeTarget(fresh_db(db_url, PRACTICE_YAML)), at_text="2026-11-24T15:00:00Z", now=NOW)
     assert s["seats"]["active_staff"] == 8 and s["seats"]["monthly_cents"] == 48000
     assert {x["id"]: x["caseload"] for x in s["staff"]}["bsmith"] == 7
     assert s["clients"] == {"active": 29, "inactive": 1, "deleted": 0}

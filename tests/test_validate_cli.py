@@ -19,6 +19,7 @@ from reconciler.config.loader import load_config
 from reconciler.errors import DatabaseError, Location, Problem
 from reconciler.render.diagnostics import format_problems
 from reconciler.app.validation import validate_config
+from reconciler.targets.native.target import NativeTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -164,7 +165,7 @@ def test_database_references_are_located_errors(db_url: str, tmp_path: Path, cli
                                                 field: str, fragment: str) -> None:
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = make_config(tmp_path, {"clients.yaml": "version: 1\nclients:\n" + clients})
-    problems = validate_config(load_config(cfg), engine, at_text=AT, now=NOW)
+    problems = validate_config(load_config(cfg), NativeTarget(engine), at_text=AT, now=NOW)
     assert [(p.location.line, p.location.field, p.code) for p in problems] == [(line, field, "unknown_client")]
     assert fragment in problems[0].message
 
@@ -174,13 +175,13 @@ def test_database_staff_may_be_referenced_without_being_declared(db_url: str, tm
     cfg = make_config(tmp_path, {"clients.yaml": "version: 1\nclients:\n  - {id: C-1001, primary: jdoe}\n"})
     desired = load_config(cfg)
     assert [p.code for p in validate_config(desired, None, at_text=AT, now=NOW)] == ["unknown_staff"]
-    assert [p for p in validate_config(desired, engine, at_text=AT, now=NOW) if p.severity == "error"] == []
+    assert [p for p in validate_config(desired, NativeTarget(engine), at_text=AT, now=NOW) if p.severity == "error"] == []
 
 
 def test_inactive_database_staff_is_no_primary(db_url: str, tmp_path: Path) -> None:
     engine = fresh_db(db_url, PRACTICE_YAML)
     cfg = make_config(tmp_path, {"clients.yaml": "version: 1\nclients:\n  - {id: C-1001, primary: tnguyen}\n"})
-    problems = validate_config(load_config(cfg), engine, at_text=AT, now=NOW)
+    problems = validate_config(load_config(cfg), NativeTarget(engine), at_text=AT, now=NOW)
     assert [(p.location.line, p.message) for p in problems] == [(3, "primary tnguyen is inactive in the database")]
 
 
@@ -208,7 +209,7 @@ def test_uninitialised_database_raises_database_error(db_url: str) -> None:
     from reconciler.targets.native.engine import make_engine
 
     with pytest.raises(DatabaseError):
-        validate_config(load_config(EXAMPLES / "offboarding"), make_engine(db_url), at_text=AT, now=NOW)
+        validate_config(load_config(EXAMPLES / "offboarding"), NativeTarget(make_engine(db_url)), at_text=AT, now=NOW)
 
 
 def test_malformed_at_is_one_clear_error() -> None:

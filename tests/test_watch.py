@@ -20,13 +20,13 @@ import yaml
 
 from dbhelpers import PRACTICE_YAML, fresh_db
 from reconciler.app.watch import (
-    FileLeadership,
-    PgLeadership,
     WatchCycle,
     Watcher,
     is_config_file,
     plan_key,
 )
+from reconciler.targets.native.leader import FileLeadership, PgLeadership
+from reconciler.targets.native.target import NativeTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -119,11 +119,25 @@ def write(path: Path, text: str) -> None:
 @pytest.mark.parametrize(
     "name, watched",
     [("practice.yaml", True), ("staff.yml", True), ("sub/clients.yaml", True), ("notes.txt", False),
-     (".practice.yaml.swp", False), (".#practice.yaml", False), ("practice.yaml~", False)],
-    ids=["yaml", "yml", "nested", "other-suffix", "vim-swap", "emacs-lock", "backup"],
+     (".practice.yaml.swp", False), (".#practice.yaml", False), ("practice.yaml~", False),
+     ("STAFF.YAML", True), ("Clients.Yml", True), (".git/config.yaml", False)],
+    ids=["yaml", "yml", "nested", "other-suffix", "vim-swap", "emacs-lock", "backup", "upper-case", "mixed-case",
+         "hidden-dir"],
 )
 def test_only_yaml_config_files_count_as_changes(name: str, watched: bool) -> None:
-    assert is_config_file(f"/cfg/{name}") is watched
+    assert is_config_file(f"/cfg/{name}", Path("/cfg")) is watched
+
+
+def test_watch_and_loader_agree_on_config_files(tmp_path: Path) -> None:
+    """One answer to "is this a config file": what the loader reads is what watch watches."""
+    from reconciler.config.loader import config_files
+
+    for name in ("STAFF.YAML", "practice.yaml", "sub/c.yml", ".git/x.yaml", "notes.txt"):
+        write(tmp_path / name, "version: 1\n")
+    loaded = {rel for rel, _ in config_files(tmp_path)}
+    watched = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
+               if p.is_file() and is_config_file(str(p), tmp_path)}
+    assert loaded == watched == {"STAFF.YAML", "practice.yaml", "sub/c.yml"}
 
 
 def test_a_changed_file_is_reconciled_within_two_seconds(tmp_path: Path, start_watcher: Callable[..., Running]) -> None:
@@ -382,12 +396,12 @@ def events(lines: list[dict[str, object]], name: str) -> list[dict[str, object]]
 def audit_count(engine: object) -> int:
     from reconciler.app.audit import read_audit
 
-    return len(read_audit(engine))  # type: ignore[arg-type]
+    return len(read_audit(NativeTarget(engine)))  # type: ignore[arg-type]
 
 
 def make_cycle(cfg: Path, engine: object, tmp_path: Path, *, auto_apply: bool, out: io.StringIO | None = None,
                leadership: object = None, actor: str = "alee") -> WatchCycle:
-    return WatchCycle(cfg, engine, auto_apply=auto_apply, actor=actor, export_dir=tmp_path / "exports",  # type: ignore[arg-type]
+    return WatchCycle(cfg, NativeTarget(engine), auto_apply=auto_apply, actor=actor, export_dir=tmp_path / "exports",  # type: ignore[arg-type]
                       leadership=leadership, out=out, now=lambda: NOW)  # type: ignore[arg-type]
 
 
@@ -422,8 +436,8 @@ def test_plans_that_differ_only_in_their_clock_are_the_same(db_url: str, tmp_pat
     cfg = tmp_path / "practice"
     write(cfg / "practice.yaml", OFFBOARDING)
     desired = load_config(cfg)
-    a = compute_plan(engine, desired, at_text=None, now=NOW + dt.timedelta(minutes=1))  # no session starts
-    b = compute_plan(engine, desired, at_text=None, now=NOW + dt.timedelta(minutes=2))  # in between
+    a = compute_plan(NativeTarget(engine), desired, at_text=None, now=NOW + dt.timedelta(minutes=1))  # no session starts
+    b = compute_plan(NativeTarget(engine), desired, at_text=None, now=NOW + dt.timedelta(minutes=2))  # in between
     assert a.as_of != b.as_of and a.plan_id != b.plan_id
     assert plan_key(a) == plan_key(b)
     engine.dispose()
@@ -435,8 +449,8 @@ def test_plans_with_an_export_that_differ_only_in_their_clock_are_the_same(db_ur
 
     engine = fresh_db(db_url, PRACTICE_YAML)
     desired = load_config(ROOT / "examples" / "handover")  # export file names carry the plan time
-    a = compute_plan(engine, desired, at_text=None, now=NOW + dt.timedelta(minutes=1))
-    b = compute_plan(engine, desired, at_text=None, now=NOW + dt.timedelta(minutes=1, seconds=7))
+    a = compute_plan(NativeTarget(engine), desired, at_text=None, now=NOW + dt.timedelta(minutes=1))
+    b = compute_plan(NativeTarget(engine), desired, at_text=None, now=NOW + dt.timedelta(minutes=1, seconds=7))
     assert a.actions[0].changes["file"] != b.actions[0].changes["file"]
     assert plan_key(a) == plan_key(b)
     engine.dispose()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Sequence
-
-from sqlalchemy import insert, select
-from sqlalchemy.engine import Connection, Engine
+from typing import TYPE_CHECKING, Any, Sequence
 
 from reconciler.model.actions import Plan
-from reconciler.timeutil import iso_z, naive_utc, to_utc
+from reconciler.timeutil import naive_utc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reconciler.targets.base import Target, WriteSession
 
 
 def audit_rows(plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None = None) -> list[dict[str, Any]]:
@@ -36,37 +36,17 @@ def audit_rows(plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None =
     ]
 
 
-def write_audit(conn: Connection, plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None = None) -> int:
-    """Insert one event per action (executemany) in the caller's transaction."""
-    from reconciler.targets.native.schema import audit_t
-
-    rows = audit_rows(plan, actor=actor, at=at, plan_id=plan_id)
-    if rows:
-        conn.execute(insert(audit_t), rows)
-    return len(rows)
+def write_audit(session: "WriteSession", plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None = None) -> int:
+    """Append one event per action to the target's audit sink, in the apply transaction."""
+    return session.audit(audit_rows(plan, actor=actor, at=at, plan_id=plan_id))
 
 
-def read_audit(engine: Engine, plan_id: str | None = None) -> list[dict[str, Any]]:
+def read_audit(target: "Target", plan_id: str | None = None) -> list[dict[str, Any]]:
     """Audit events, oldest first (newest last), optionally of one plan only.
 
     Raises :class:`DatabaseError` when the database is not initialised."""
-    from reconciler.targets.native.engine import require_schema
-    from reconciler.targets.native.schema import audit_t
+    return target.read_audit(plan_id)
 
-    require_schema(engine)
-    stmt = select(audit_t).order_by(audit_t.c.id)
-    if plan_id is not None:
-        stmt = stmt.where(audit_t.c.plan_id == plan_id)
-    with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return [
-        {
-            "id": r.id, "at": iso_z(to_utc(r.at)), "actor": r.actor, "plan_id": r.plan_id,
-            "action_id": r.action_id, "type": r.action_type, "target": r.target, "staff": r.staff_id,
-            "before": r.before or {}, "after": r.after or {}, "reason": r.reason or "",
-        }
-        for r in rows
-    ]
 
 
 def _value(v: Any) -> str:

@@ -110,13 +110,11 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
     Raises :class:`ReconcilerError` if ``workdir`` is in the way or a step fails.
     """
     from reconciler.app.audit import format_audit, read_audit
-    from reconciler.config.loader import load_config
-    from reconciler.targets.native.engine import make_engine
-    from reconciler.targets.native.migrate import init_db
-    from reconciler.targets.native.snapshot import load_snapshot
-    from reconciler.render.diagnostics import format_problems
     from reconciler.app.validation import validate_config
     from reconciler.app.workflow import apply_plan, compute_plan, render_plan
+    from reconciler.config.loader import load_config
+    from reconciler.render.diagnostics import format_problems
+    from reconciler.targets.native.target import NativeTarget
 
     say = _Narrator(out if out is not None else sys.stdout)
     root = project_root()
@@ -138,10 +136,10 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
     say.say("A sample practice, Sunrise Counseling (9 staff, 30 clients, a season of sessions), is loaded into")
     say.say(f"a local SQLite database ({db_path.name}). The config in practice/ says that Beth Smith (bsmith)")
     say.say("leaves today, offboarded with the built-in 'standard' policy. Clients appear by id only.")
-    engine = make_engine(url)
+    target = NativeTarget.open(url, create=True)
     try:
-        init_db(engine)
-        counts = load_snapshot(engine, snapshot, progress=False)
+        target.init_schema()
+        counts = target.load_snapshot(snapshot, progress=False)
         say.say("Loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
         copy_config(example, config_dir)
 
@@ -149,7 +147,7 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
         say.step(1, "validate", "check the config: schema, references, policies and invariants, "
                  "against the database.", f"reconciler validate -c {cfg_arg} --db {db_arg}")
         desired = load_config(config_dir)
-        problems = validate_config(desired, engine, at_text=None, now=at)
+        problems = validate_config(desired, target, at_text=None, now=at)
         if problems:
             say.say(format_problems(problems))
         if any(p.severity == "error" for p in problems):
@@ -159,18 +157,18 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
 
         say.step(2, "plan", "compare the config with the database and list, in order, what apply would "
                  "change (nothing changes yet).", f"reconciler plan -c {cfg_arg} --db {db_arg}")
-        plan = compute_plan(engine, desired, at_text=None, now=at)
+        plan = compute_plan(target, desired, at_text=None, now=at)
         say.say(render_plan(plan, "text").rstrip("\n"))
 
         say.step(3, "apply", f"carry the plan out in one transaction as {ACTOR} (the owner), auto-approved, "
                  "writing one audit event per action.",
                  f"reconciler apply -c {cfg_arg} --db {db_arg} --auto-approve --actor {ACTOR}")
-        result = apply_plan(engine, plan, actor=ACTOR, export_dir=export_dir, progress=False)
+        result = apply_plan(target, plan, actor=ACTOR, export_dir=export_dir, progress=False)
         say.say(result.summary_line())
 
         say.step(4, "plan again", "the database now matches the config, so the new plan is empty "
                  "(convergence).", f"reconciler plan -c {cfg_arg} --db {db_arg}")
-        again = compute_plan(engine, load_config(config_dir), at_text=None, now=now())
+        again = compute_plan(target, load_config(config_dir), at_text=None, now=now())
         say.say(render_plan(again, "text").rstrip("\n"))
         if not again.is_empty:
             say.say("Unexpected: the second plan is not empty.")
@@ -178,9 +176,9 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
 
         say.step(5, "audit", "who changed what, when and why: the append-only trail of the apply.",
                  f"reconciler audit --db {db_arg} --plan {result.plan_id}")
-        say.say(_fold(format_audit(read_audit(engine, plan_id=result.plan_id), "text").splitlines(), result.plan_id))
+        say.say(_fold(format_audit(read_audit(target, plan_id=result.plan_id), "text").splitlines(), result.plan_id))
     finally:
-        engine.dispose()
+        target.dispose()
 
     say.say()
     say.say("Done. Try it yourself:")

@@ -25,37 +25,28 @@ file behind; the checks are repeated under the lock. An export file is never ove
 would write (left by an interrupted apply of the same plan) is kept and reused, so
 the plan can simply be applied again after a crash.
 
-Test-only pause point: with ``RECONCILER_TEST_PAUSE_AFTER_WRITES=<n>`` the executor,
-after the n-th writer group and still inside the open transaction, creates the file
-named by ``RECONCILER_TEST_PAUSE_MARKER`` and sleeps ``RECONCILER_TEST_PAUSE_SECONDS``
-(default 60) so that a test can kill the process mid-transaction. Never set these
-outside tests.
+``after_group`` (an argument, default none) is called after each writer group, still
+inside the open transaction: tests use it to pause there and kill the process.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import stat
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
-from sqlalchemy.engine import Connection, Engine
-
-from reconciler.model.actions import Action, ActionType, Plan
 from reconciler.errors import ApplyFailed, ExportError, PlanRefused, StalePlan
+from reconciler.model.actions import Action, ActionType, Plan
 from reconciler.progress import progress_bar
 from reconciler.timeutil import parse_iso_z
 
-PAUSE_AFTER_ENV = "RECONCILER_TEST_PAUSE_AFTER_WRITES"
-PAUSE_MARKER_ENV = "RECONCILER_TEST_PAUSE_MARKER"
-PAUSE_SECONDS_ENV = "RECONCILER_TEST_PAUSE_SECONDS"
+if TYPE_CHECKING:  # pragma: no cover
+    from reconciler.targets.base import ReadSession, Target
+
 
 DELETE_ROLES = ("owner", "practice_manager")
 DELETE_ACCESS = "entire_practice"
@@ -119,9 +110,8 @@ def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
 
 
 # ---------------------------------------------------------------- checks inside the lock
-def check_fingerprint(conn: Connection, plan: Plan) -> None:
+def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
     """Re-read what the plan read; refuse (StalePlan) if it changed."""
-    from reconciler.targets.native.read import read_scoped
     from reconciler.planner.scope import ReadScope
 
     try:
@@ -129,25 +119,22 @@ def check_fingerprint(conn: Connection, plan: Plan) -> None:
     except ValueError as exc:
         raise PlanRefused(f"plan {plan.plan_id} carries no usable read scope ({exc}): re-run plan; "
                           "nothing was changed") from None
-    now = read_scoped(conn, scope).fingerprint()
+    now = session.read_scoped(scope).fingerprint()
     if now != plan.db_fingerprint:
         raise StalePlan(f"stale plan {plan.plan_id}: the rows it depends on changed since it was made "
                         f"(fingerprint {plan.db_fingerprint[:19]}... is now {now[:19]}...); "
                         "re-run plan and apply the new plan; nothing was changed")
 
 
-def check_deletion_actor(conn: Connection, plan: Plan, actor: str) -> None:
+def check_deletion_actor(session: "ReadSession", plan: Plan, actor: str) -> None:
     """``client.delete`` needs an active staff id whose role is owner or practice
     manager or whose access is the entire practice."""
-    from reconciler.targets.native.schema import staff_t
-
     deletes = sorted(a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE)
     if not deletes:
         return
     need = ("--actor must be the staff id of an active owner, practice manager or staff member with "
             "entire-practice access")
-    row = conn.execute(select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active)
-                       .where(staff_t.c.id == actor)).first()
+    row = session.staff_access(actor)
     if row is None:
         why = f"{actor!r} is not a staff id"
     elif not row.active:
@@ -176,17 +163,6 @@ def seat_credits(plan: Plan) -> dict[str, int]:
     return out
 
 
-def _maybe_pause(done_groups: int) -> None:
-    """Test-only: stop inside the open transaction so a test can kill the process."""
-    want = os.environ.get(PAUSE_AFTER_ENV)
-    if not want or int(want) != done_groups:
-        return
-    marker = os.environ.get(PAUSE_MARKER_ENV)
-    if marker:
-        Path(marker).write_text(f"{os.getpid()}\n", encoding="utf-8")
-    time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "60")))
-
-
 def _say(progress: bool, message: str) -> None:
     if progress:
         print(message, file=sys.stderr, flush=True)
@@ -203,18 +179,23 @@ def _same_file(path: Path, data: bytes) -> bool:
     return path.read_bytes() == data
 
 
-def _write_exports(conn: Connection, exports: Sequence[PlannedExport], export_dir: Path,
+def _write_exports(session: "ReadSession", exports: Sequence[PlannedExport], export_dir: Path,
                    as_of: dt.datetime, created: list[Path], reused: list[Path]) -> None:
     """Render every export from the locked state, refuse any file already there,
     then create them (0600, fsync). An export's bytes depend only on the database
     rows and the plan's ``as_of``; so a file holding exactly these bytes can only be
     the export of this very plan left by an interrupted apply: it is kept as it is
     (not rewritten), which lets the same plan be applied again after a crash."""
-    from reconciler.app.exports import collect_client, collect_staff, ensure_dir, refuse_existing, render_export, write_new_file
+    from reconciler.app.exports import (
+        ensure_dir,
+        refuse_existing,
+        render_export,
+        write_new_file,
+    )
 
     rendered: list[tuple[Path, bytes]] = []
     for e in exports:
-        data = collect_client(conn, e.action.target) if e.of_client else collect_staff(conn, e.action.target)
+        data = session.export_data(e.action.target, client=e.of_client)
         rendered.append((e.path, render_export(data, e.fmt, as_of)))
     fresh = []
     for path, body in rendered:  # every refusal before the first file is made
@@ -230,34 +211,32 @@ def _write_exports(conn: Connection, exports: Sequence[PlannedExport], export_di
         created.append(path)
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return lines[0] if lines else exc.__class__.__name__
-
-
 # ---------------------------------------------------------------- apply
-def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[str, ...] = (),
+def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tuple[str, ...] = (),
                export_dir: Path = Path("exports"), lock_timeout: float = 10.0, progress: bool = False,
-               now: dt.datetime | None = None) -> ApplyResult:
+               now: dt.datetime | None = None,
+               after_group: Callable[[int], None] | None = None) -> ApplyResult:
     """Apply ``plan`` exactly, all or nothing (see the module docstring for the order).
 
     ``now`` stamps the audit events (default: the wall clock); the database writes
-    use the plan's ``as_of``. Raises PlanRefused, ExportError, LockHeld, StalePlan or
+    use the plan's ``as_of``. ``after_group(n)`` runs after the n-th writer group,
+    inside the transaction (a test seam). Raises PlanRefused, ExportError, LockHeld, StalePlan or
     ApplyFailed, each after changing nothing.
     """
     from reconciler.app.audit import write_audit
-    from reconciler.targets.native.engine import require_schema
-    from reconciler.targets.native.lock import locked_transaction
-    from reconciler.targets.native.write import WriteContext, write_group, writer_groups
+    from reconciler.targets.base import WriteContext
 
     plan_id = plan.plan_id
     if plan.is_empty:
         return ApplyResult(plan_id, 0, 0)
     check_confirmations(plan, confirm_delete)
+    missing = sorted({a.type.value for a in plan.actions} - {t.value for t in target.capabilities})
+    if missing:
+        raise PlanRefused(f"target {target.name} cannot apply {', '.join(missing)}; nothing was changed")
     exports = planned_exports(plan, export_dir)
     as_of = parse_iso_z(plan.as_of)
     ctx = WriteContext(plan_id=plan_id, as_of=as_of, seat_credits=seat_credits(plan))
-    groups = writer_groups(plan.actions)
+    groups = target.writer_groups(plan.actions)
     created: list[Path] = []
     reused: list[Path] = []
     committing = False
@@ -266,21 +245,22 @@ def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[
             # Exports are written before the transaction starts (SPEC §3.1: before anything
             # changes), from a read that first checks the plan is current and the actor
             # may apply it, so that a stale or refused plan leaves no file of PHI behind.
-            with engine.connect() as conn:
-                check_fingerprint(conn, plan)
-                check_deletion_actor(conn, plan, actor)
-                _write_exports(conn, exports, export_dir, as_of, created, reused)
-        with locked_transaction(engine, actor=actor, plan_id=plan_id, timeout=lock_timeout,
-                                on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}")) as conn:
+            with target.reading() as session:
+                check_fingerprint(session, plan)
+                check_deletion_actor(session, plan, actor)
+                _write_exports(session, exports, export_dir, as_of, created, reused)
+        with target.locked(actor=actor, plan_id=plan_id, timeout=lock_timeout,
+                           on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}")) as tx:
             # Authoritative checks, under the lock: the database may have moved since.
-            check_fingerprint(conn, plan)
-            check_deletion_actor(conn, plan, actor)
+            check_fingerprint(tx, plan)
+            check_deletion_actor(tx, plan, actor)
             with progress_bar(len(plan.actions), f"Applying {plan_id}", enabled=progress) as bar:
                 for i, group in enumerate(groups, 1):
-                    write_group(conn, group, ctx)
+                    tx.write(group, ctx)
                     bar.advance(len(group))
-                    _maybe_pause(i)
-            events = write_audit(conn, plan, actor=actor, plan_id=plan_id,
+                    if after_group is not None:
+                        after_group(i)
+            events = write_audit(tx, plan, actor=actor, plan_id=plan_id,
                                  at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
             committing = True
     except BaseException as exc:
@@ -288,20 +268,21 @@ def apply_plan(engine: Engine, plan: Plan, *, actor: str, confirm_delete: tuple[
             # Rolled back: the files this apply made describe a change that did not happen.
             for path in created:
                 path.unlink(missing_ok=True)
-        if isinstance(exc, sa_exc.DBAPIError):
+        line = target.error_line(exc) if isinstance(exc, Exception) else None
+        if line is not None:
             if not committing:
                 # Most likely an uninitialised or outdated database: say so. (Checked only on
                 # failure: the schema check imports Alembic, a large share of apply's budget,
                 # and a plan is only made against a database at the current schema.)
-                require_schema(engine)
+                target.require_schema()
             if committing:
-                raise ApplyFailed(f"database error while committing plan {plan_id}: {_first_line(exc)}; "
+                raise ApplyFailed(f"database error while committing plan {plan_id}: {line}; "
                                   "run `reconciler plan` to see whether it took effect") from None
-            raise ApplyFailed(f"database error while applying plan {plan_id}: {_first_line(exc)}; "
+            raise ApplyFailed(f"database error while applying plan {plan_id}: {line}; "
                               "the transaction was rolled back and nothing was changed") from None
         raise
     return ApplyResult(plan_id, len(plan.actions), events, tuple(sorted(created + reused)))
 
 
 __all__ = ["ApplyResult", "apply_plan", "check_confirmations", "check_deletion_actor", "check_fingerprint",
-           "planned_exports", "seat_credits", "PAUSE_AFTER_ENV", "PAUSE_MARKER_ENV", "PAUSE_SECONDS_ENV"]
+           "planned_exports", "seat_credits"]

@@ -34,14 +34,15 @@ import io
 import os
 import re
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
-
-from sqlalchemy import or_, select
-from sqlalchemy.engine import Connection, Engine, Row
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ExportError
+from reconciler.model.records import ExportData
+from reconciler.timeutil import iso_z_or_none
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reconciler.targets.base import Target
 
 FORMATS = ("fhir", "csv")
 CSV_COLUMNS = (
@@ -57,66 +58,7 @@ _UUID_NS = uuid.UUID("6b1f6c4e-6d0b-4a53-9d8e-3f6a2c1b7e10")
 _FHIR_ID_BAD = re.compile(r"[^A-Za-z0-9\-.]")
 
 
-@dataclass(frozen=True)
-class ExportData:
-    """The rows of one export, read in one ordered pass (names included: PHI)."""
-
-    practitioners: Sequence[Row[Any]]
-    clients: Sequence[Row[Any]]
-    appointments: Sequence[Row[Any]]
-
-
-# ---------------------------------------------------------------- reading
-def _staff_rows(conn: Connection, ids: set[str]) -> list[Row[Any]]:
-    from reconciler.targets.native.schema import staff_t
-
-    if not ids:
-        return []
-    rows = conn.execute(select(staff_t.c.id, staff_t.c.name, staff_t.c.active, staff_t.c.role)
-                        .where(staff_t.c.id.in_(sorted(ids))).order_by(staff_t.c.id)).all()
-    return list(rows)  # type: ignore[arg-type]
-
-
-def _referenced_staff(clients: Sequence[Row[Any]], appointments: Sequence[Row[Any]], *extra: str) -> set[str]:
-    ids = {c.primary_id for c in clients if c.primary_id} | {a.staff_id for a in appointments} | set(extra)
-    return {i for i in ids if i}
-
-
-def collect_staff(conn: Connection, staff_id: str) -> ExportData:
-    """A professional's clients (primary or with an appointment) and their appointments."""
-    from reconciler.targets.native.schema import appointments_t, clients_t, staff_t
-
-    if conn.execute(select(staff_t.c.id).where(staff_t.c.id == staff_id)).first() is None:
-        raise ExportError(f"staff {staff_id}: no such staff member; nothing was exported")
-    with_sessions = select(appointments_t.c.client_id).where(appointments_t.c.staff_id == staff_id)
-    clients = list(conn.execute(select(clients_t).where(
-        or_(clients_t.c.primary_id == staff_id, clients_t.c.id.in_(with_sessions))).order_by(clients_t.c.id)).all())
-    appts = list(conn.execute(select(appointments_t).where(appointments_t.c.staff_id == staff_id)
-                              .order_by(appointments_t.c.client_id, appointments_t.c.start_at,
-                                        appointments_t.c.id)).all())
-    return ExportData(_staff_rows(conn, _referenced_staff(clients, appts, staff_id)), clients, appts)
-
-
-def collect_client(conn: Connection, client_id: str) -> ExportData:
-    """One client and all of the client's appointments (the export before a deletion)."""
-    from reconciler.targets.native.schema import appointments_t, clients_t
-
-    clients = list(conn.execute(select(clients_t).where(clients_t.c.id == client_id)).all())
-    if not clients:
-        raise ExportError(f"client {client_id}: no such client; nothing was exported")
-    appts = list(conn.execute(select(appointments_t).where(appointments_t.c.client_id == client_id)
-                              .order_by(appointments_t.c.start_at, appointments_t.c.id)).all())
-    return ExportData(_staff_rows(conn, _referenced_staff(clients, appts)), clients, appts)
-
-
 # ---------------------------------------------------------------- rendering
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    aware = value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
-    return aware.isoformat().replace("+00:00", "Z")
-
-
 def _fhir_id(raw: str) -> str:
     return _FHIR_ID_BAD.sub("-", raw)[:64]
 
@@ -162,7 +104,7 @@ def render_fhir(data: ExportData, generated_at: dt.datetime) -> str:
     for a in data.appointments:
         appt: dict[str, Any] = {
             "id": _fhir_id(a.id), "identifier": _ident("appointment", a.id),
-            "status": FHIR_STATUS.get(a.status, "booked"), "start": _iso(a.start_at), "end": _iso(a.end_at),
+            "status": FHIR_STATUS.get(a.status, "booked"), "start": iso_z_or_none(a.start_at), "end": iso_z_or_none(a.end_at),
             "participant": [{"actor": _ref("Patient", a.client_id), "status": "accepted"},
                             {"actor": _ref("Practitioner", a.staff_id), "status": "accepted"}],
             "extension": [{"url": EXT_TELEHEALTH, "valueBoolean": bool(a.telehealth)}],
@@ -172,7 +114,7 @@ def render_fhir(data: ExportData, generated_at: dt.datetime) -> str:
         if a.cancel_reason:
             appt["cancelationReason"] = {"text": a.cancel_reason}
         entries.append({"fullUrl": _full_url("Appointment", a.id), "resource": Appointment(**appt)})
-    bundle = Bundle(type="collection", timestamp=_iso(generated_at), entry=entries)
+    bundle = Bundle(type="collection", timestamp=iso_z_or_none(generated_at), entry=entries)
     return bundle.model_dump_json(indent=2) + "\n"
 
 
@@ -182,7 +124,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
-        return _iso(value) or ""
+        return iso_z_or_none(value) or ""
     text = str(value)
     # A spreadsheet would run these as formulas (CSV injection).
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not isinstance(value, int) else text
@@ -190,7 +132,7 @@ def _cell(value: Any) -> str:
 
 def render_csv(data: ExportData) -> str:
     """One row per appointment with the client's columns (see module docstring)."""
-    by_client: dict[str, list[Row[Any]]] = {}
+    by_client: dict[str, list[Any]] = {}
     for a in data.appointments:
         by_client.setdefault(a.client_id, []).append(a)
     buf = io.StringIO()
@@ -268,28 +210,26 @@ def _check_format(fmt: str) -> None:
         raise ExportError(f"unknown export format {fmt!r} (expected one of: {', '.join(FORMATS)})")
 
 
-def export_staff(engine: Engine, staff_id: str, fmt: str, out: Path,
+def export_staff(target: "Target", staff_id: str, fmt: str, out: Path,
                  generated_at: dt.datetime | None = None) -> int:
     """Write ``staff_id``'s client records to ``out`` (0600, never overwrites);
     returns the number of clients exported."""
-    return _export(engine, collect_staff, staff_id, fmt, out, generated_at)
+    return _export(target, False, staff_id, fmt, out, generated_at)
 
 
-def export_client(engine: Engine, client_id: str, fmt: str, out: Path,
+def export_client(target: "Target", client_id: str, fmt: str, out: Path,
                   generated_at: dt.datetime | None = None) -> int:
     """Write one client's records to ``out`` (0600, never overwrites); returns 1."""
-    return _export(engine, collect_client, client_id, fmt, out, generated_at)
+    return _export(target, True, client_id, fmt, out, generated_at)
 
 
-def _export(engine: Engine, collect: Callable[[Connection, str], ExportData], ident: str, fmt: str, out: Path,
+def _export(target: "Target", of_client: bool, ident: str, fmt: str, out: Path,
             generated_at: dt.datetime | None) -> int:
-    from reconciler.targets.native.engine import require_schema
-
     _check_format(fmt)
     refuse_existing(out)
-    require_schema(engine)  # an uninitialised database is one clear error, not a SQL one
-    with engine.connect() as conn:
-        data = collect(conn, ident)
+    target.require_schema()  # an uninitialised database is one clear error, not a SQL one
+    with target.reading() as session:
+        data = session.export_data(ident, client=of_client)
     if out.parent != Path(""):
         ensure_dir(out.parent)
     write_new_file(out, render_export(data, fmt, generated_at or dt.datetime.now(dt.timezone.utc)))

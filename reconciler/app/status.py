@@ -13,90 +13,37 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
-
-from reconciler.targets.native.engine import require_schema
-from reconciler.targets.native.schema import audit_t, clients_t, practice_t, staff_t
-from reconciler.errors import DatabaseError, ReconcilerError
+from reconciler.errors import ReconcilerError
+from reconciler.render.text import format_cents
 from reconciler.timeutil import iso_z, local_date, resolve_at, to_utc
 
+if TYPE_CHECKING:  # pragma: no cover
+    from reconciler.targets.base import Target
+
 #: A deleted client is purged once it has been deleted this long (SPEC §3.5).
-PURGE_AFTER = dt.timedelta(days=30)
+from reconciler.planner.scope import PURGE_AFTER  # noqa: E402 - the one definition (SPEC §3.5)
 
 
-def collect_status(engine: Engine, *, at_text: str | None, now: dt.datetime) -> dict[str, Any]:
+def collect_status(target: "Target", *, at_text: str | None, now: dt.datetime) -> dict[str, Any]:
     """The practice's status as of ``--at`` (``at_text``) or ``now``, as a JSON-ready dict.
 
     Raises :class:`DatabaseError` when the database is not initialised or holds no
     practice, and :class:`ReconcilerError` for an unreadable ``--at``.
     """
-    require_schema(engine)
-    with engine.connect() as conn:
-        practice = conn.execute(select(practice_t).order_by(practice_t.c.id).limit(1)).mappings().first()
-        if practice is None:
-            raise DatabaseError("the database holds no practice: run `reconciler db load FILE` first")
-        tz = practice["timezone"]
-        at = resolve_at(at_text, tz, now)
-        today = local_date(at, tz)
-
-        # Caseload = active clients whose primary is the staff member: one grouped join.
-        caseload = (
-            select(clients_t.c.primary_id.label("sid"), func.count().label("n"))
-            .where(clients_t.c.status == "active")
-            .group_by(clients_t.c.primary_id)
-            .subquery()
-        )
-        staff_rows = conn.execute(
-            select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.max_caseload,
-                   staff_t.c.deactivate_on, func.coalesce(caseload.c.n, 0).label("caseload"))
-            .select_from(staff_t.outerjoin(caseload, caseload.c.sid == staff_t.c.id))
-            .where(staff_t.c.active.is_(True))
-            .order_by(staff_t.c.id)
-        ).mappings().all()
-        inactive_staff = conn.execute(
-            select(func.count()).select_from(staff_t).where(staff_t.c.active.is_(False))
-        ).scalar_one()
-
-        unassigned = conn.execute(
-            select(clients_t.c.id)
-            .where(clients_t.c.status == "active", clients_t.c.primary_id.is_(None))
-            .order_by(clients_t.c.id)
-        ).scalars().all()
-        # Active clients whose primary has left drop out of that professional's reports
-        # just like unassigned ones: drift worth seeing.
-        orphaned = conn.execute(
-            select(clients_t.c.id, clients_t.c.primary_id)
-            .select_from(clients_t.join(staff_t, staff_t.c.id == clients_t.c.primary_id))
-            .where(clients_t.c.status == "active", staff_t.c.active.is_(False))
-            .order_by(clients_t.c.id)
-        ).mappings().all()
-        by_status = {
-            status: int(n)
-            for status, n in conn.execute(
-                select(clients_t.c.status, func.count()).group_by(clients_t.c.status).order_by(clients_t.c.status)
-            )
-        }
-        deleted = conn.execute(
-            select(clients_t.c.id, clients_t.c.deleted_at)
-            .where(clients_t.c.status == "deleted")
-            .order_by(clients_t.c.deleted_at, clients_t.c.id)
-        ).mappings().all()
-
-        last = conn.execute(
-            select(audit_t.c.plan_id, audit_t.c.at, audit_t.c.actor)
-            .order_by(audit_t.c.at.desc(), audit_t.c.id.desc())
-            .limit(1)
-        ).mappings().first()
-        last_apply: dict[str, Any] | None = None
-        if last is not None:
-            n_events = conn.execute(
-                select(func.count()).select_from(audit_t).where(audit_t.c.plan_id == last["plan_id"])
-            ).scalar_one()
-            last_apply = {"plan_id": last["plan_id"], "at": iso_z(last["at"]), "actor": last["actor"],
-                          "actions": int(n_events)}
+    facts = target.read_status()
+    practice = facts.practice
+    tz = practice["timezone"]
+    at = resolve_at(at_text, tz, now)
+    today = local_date(at, tz)
+    staff_rows, inactive_staff, unassigned = facts.staff, facts.inactive_staff, facts.unassigned
+    orphaned, by_status, deleted = facts.orphaned, facts.by_status, facts.deleted
+    last_apply: dict[str, Any] | None = None
+    if facts.last_apply is not None:
+        last = facts.last_apply
+        last_apply = {"plan_id": last["plan_id"], "at": iso_z(last["at"]), "actor": last["actor"],
+                      "actions": int(last["actions"])}
 
     seat_price = practice["seat_price_cents"]
     seats = len(staff_rows)
@@ -147,7 +94,7 @@ def format_status(status: dict[str, Any], fmt: str) -> str:
     out = [f"{p['name']} ({p['timezone']}) — status as of {status['as_of']}", ""]
     seat_line = f"Seats: {seats['active_staff']} active staff"
     if seats["seat_price_cents"] is not None:
-        seat_line += f" × {_money(seats['seat_price_cents'])} = {_money(seats['monthly_cents'])} per cycle"
+        seat_line += f" × {format_cents(seats['seat_price_cents'])} = {format_cents(seats['monthly_cents'])} per cycle"
     out += [seat_line, ""]
     out.append("Active staff:")
     width = max((len(s["id"]) for s in status["staff"]), default=0)
@@ -190,7 +137,3 @@ def format_status(status: dict[str, Any], fmt: str) -> str:
     out.append(f"Last apply: {last['plan_id']} at {last['at']} by {last['actor']} ({last['actions']} actions)"
                if last else "Last apply: never")
     return "\n".join(out) + "\n"
-
-
-def _money(cents: int) -> str:
-    return f"${cents // 100:,}.{cents % 100:02d}"

@@ -22,30 +22,24 @@ Three parts, each testable alone:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Protocol
+from pathlib import Path, PurePath
+from typing import IO, TYPE_CHECKING, Any, Callable
 
+from reconciler.config import is_config_path
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.logs import configure, get_logger
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sqlalchemy.engine import Connection, Engine
-
     from reconciler.model.actions import Plan
+    from reconciler.targets.base import Target
 
-YAML_SUFFIXES = (".yaml", ".yml")
 DEFAULT_DEBOUNCE = 0.3
-
-#: Advisory-lock key of watch leadership (PostgreSQL). Derived from a name so it
-#: cannot collide with the apply lock, which uses its own key.
-LEADER_LOCK_KEY = int.from_bytes(hashlib.sha256(b"reconciler.app.watch.leader").digest()[:8], "big", signed=True)
 
 log = get_logger("watch")
 
@@ -54,27 +48,24 @@ log = get_logger("watch")
 
 
 def is_config_file(path: str | bytes, root: Path | None = None) -> bool:
-    """A path the watcher cares about: a YAML file that the config loader reads, i.e.
-    not an editor's hidden temp file and not under a hidden directory such as ``.git/``
-    (relative to ``root``, the config directory)."""
+    """A path the watcher cares about: a file the config loader reads
+    (:func:`reconciler.config.is_config_path`: ``*.yaml``/``*.yml`` in any case, not
+    hidden, not under a hidden directory such as ``.git/`` relative to ``root``)."""
     text = os.fsdecode(path)
-    name = os.path.basename(text)
-    if not name.endswith(YAML_SUFFIXES) or name.startswith("."):
+    if root is None:
+        return is_config_path(PurePath(os.path.basename(text)))
+    try:
+        rel = Path(text).relative_to(root)
+    except ValueError:
         return False
-    if root is not None:
-        try:
-            parts = Path(text).relative_to(root).parts
-        except ValueError:
-            return False
-        return not any(part.startswith(".") for part in parts)
-    return True
+    return is_config_path(rel)
 
 
 def config_files_state(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
     """(path, size, mtime_ns) of every config file, sorted: cheap "did anything move?" check."""
     out: list[tuple[str, int, int]] = []
     for path in sorted(config_dir.rglob("*")):
-        if path.is_file() and is_config_file(str(path)):
+        if path.is_file() and is_config_file(str(path), config_dir):
             try:
                 st = path.stat()
             except OSError:  # deleted between listing and stat: counts as a change later
@@ -225,140 +216,7 @@ class Watcher:
 # ---------------------------------------------------------------- who
 
 
-class Leadership(Protocol):
-    """Who may apply. ``try_lead`` is called every cycle; it is cheap when already leading."""
-
-    def try_lead(self) -> bool: ...
-
-    def release(self) -> None: ...
-
-
-class SoleLeadership:
-    """No coordination needed (an in-memory database): always the leader."""
-
-    def try_lead(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        return None
-
-
-class PgLeadership:
-    """Session-level ``pg_try_advisory_lock`` on a dedicated connection.
-
-    The lock lives as long as the session: if this process dies or its connection
-    drops, PostgreSQL releases it and a standby takes over on its next cycle. Each
-    cycle the leader checks that its connection is still alive; a dead one means
-    leadership was lost (someone else may hold it now), so it tries again from scratch.
-    The apply itself still takes the apply lock and checks the plan's fingerprint, so
-    even a leadership handover mid-cycle cannot apply a plan twice.
-    """
-
-    def __init__(self, engine: "Engine", key: int = LEADER_LOCK_KEY) -> None:
-        self.engine = engine
-        self.key = key
-        self._conn: "Connection | None" = None
-
-    @property
-    def leading(self) -> bool:
-        return self._conn is not None
-
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.invalidate()  # close the session for real: never return a locked session to the pool
-            except Exception:  # noqa: BLE001 - it is already gone
-                pass
-
-    def try_lead(self) -> bool:
-        """True if this process leads (now or already); never blocks."""
-        from sqlalchemy import text
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT 1"))
-                return True
-            except SQLAlchemyError:
-                log.warning("leadership.lost", reason="connection closed")
-                self._drop()
-        try:
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except SQLAlchemyError as exc:
-            log.warning("leadership.unavailable", error=type(exc).__name__)
-            return False
-        try:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
-        except SQLAlchemyError as exc:
-            log.warning("leadership.unavailable", error=type(exc).__name__)
-            conn.invalidate()
-            return False
-        if not got:
-            conn.close()
-            return False
-        self._conn = conn
-        return True
-
-    def release(self) -> None:
-        """Unlock and close the dedicated session (a standby takes over on its next cycle)."""
-        from sqlalchemy import text
-        from sqlalchemy.exc import SQLAlchemyError
-
-        if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            except SQLAlchemyError:
-                pass
-        self._drop()
-
-
-class FileLeadership:
-    """``fcntl.flock`` on a lock file next to the SQLite database: the same semantics
-    as the advisory lock (held while the file descriptor is open; released by the
-    kernel when the process dies)."""
-
-    def __init__(self, lock_path: Path) -> None:
-        self.lock_path = lock_path
-        self._fd: int | None = None
-
-    @property
-    def leading(self) -> bool:
-        return self._fd is not None
-
-    def try_lead(self) -> bool:
-        import fcntl
-
-        if self._fd is not None:
-            return True
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        import fcntl
-
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-
-def leadership_for(engine: "Engine") -> Leadership:
-    """The leadership that suits the engine's backend."""
-    url = engine.url
-    if url.get_backend_name() == "postgresql":
-        return PgLeadership(engine)
-    database = url.database
-    if url.get_backend_name() == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
-        return FileLeadership(Path(database + ".watch.lock"))
-    return SoleLeadership()
-
+from reconciler.targets.base import Leadership, SoleLeadership  # noqa: E402
 
 # ---------------------------------------------------------------- what
 
@@ -409,7 +267,7 @@ class WatchCycle:
     def __init__(
         self,
         config_dir: Path,
-        engine: "Engine",
+        target: "Target",
         *,
         auto_apply: bool,
         actor: str,
@@ -417,9 +275,15 @@ class WatchCycle:
         leadership: Leadership | None = None,
         out: IO[str] | None = None,
         now: Callable[[], dt.datetime] = _now,
+        compute: Callable[..., "Plan"] | None = None,
+        apply: Callable[..., Any] | None = None,
     ) -> None:
+        from reconciler.app.workflow import apply_plan, compute_plan
+
         self.config_dir = Path(config_dir)
-        self.engine = engine
+        self.target = target
+        self.compute = compute if compute is not None else compute_plan
+        self.apply = apply if apply is not None else apply_plan
         self.auto_apply = auto_apply
         self.actor = actor
         self.export_dir = export_dir
@@ -437,7 +301,6 @@ class WatchCycle:
 
     def __call__(self, reason: str) -> None:
         from reconciler.config.loader import load_config
-        from reconciler.app.workflow import compute_plan
 
         before = config_files_state(self.config_dir)
         try:
@@ -449,7 +312,7 @@ class WatchCycle:
         if self.auto_apply and not self._lead():
             return
         try:
-            plan = compute_plan(self.engine, desired, at_text=None, now=self.now())
+            plan = self.compute(self.target, desired, at_text=None, now=self.now())
         except ReconcilerError as exc:
             log.error("plan.failed", reason=reason, **_error_fields(exc))
             return
@@ -485,7 +348,6 @@ class WatchCycle:
         self._print(render_plan(plan, "text"))
 
     def _apply(self, plan: "Plan", reason: str) -> None:
-        from reconciler.app.workflow import apply_plan
 
         if plan.is_empty:
             log.debug("plan.empty", reason=reason)
@@ -493,7 +355,7 @@ class WatchCycle:
             return
         log.info("apply.start", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
         try:
-            apply_plan(self.engine, plan, actor=self.actor, export_dir=self.export_dir, lock_timeout=5.0, progress=False)
+            self.apply(self.target, plan, actor=self.actor, export_dir=self.export_dir, lock_timeout=5.0, progress=False)
         except ReconcilerError as exc:
             # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
             log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
@@ -508,7 +370,7 @@ class WatchCycle:
 
 def run_watch(
     config_dir: Path,
-    engine: "Engine",
+    target: "Target",
     *,
     interval: float,
     auto_apply: bool,
@@ -521,15 +383,13 @@ def run_watch(
     The first signal asks for a clean stop (the cycle in progress finishes, the
     observer is joined, leadership released); a second one interrupts at once.
     """
-    from reconciler.targets.native.engine import require_schema
-
     configure(log_format, sys.stderr)
     if not Path(config_dir).is_dir():
         raise ConfigError(f"{config_dir}: config directory not found")
-    require_schema(engine)
+    target.require_schema()
     stop = threading.Event()
-    leadership = leadership_for(engine) if auto_apply else SoleLeadership()
-    cycle = WatchCycle(config_dir, engine, auto_apply=auto_apply, actor=actor, export_dir=export_dir,
+    leadership = target.leadership() if auto_apply else SoleLeadership()
+    cycle = WatchCycle(config_dir, target, auto_apply=auto_apply, actor=actor, export_dir=export_dir,
                        leadership=leadership)
     watcher = Watcher(Path(config_dir), interval, cycle, stop)
 
@@ -545,7 +405,7 @@ def run_watch(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     log.info("watch.started", config=str(config_dir), interval=interval, auto_apply=auto_apply,
-             backend=engine.url.get_backend_name())
+             backend=target.backend)
     try:
         watcher.run()
     finally:

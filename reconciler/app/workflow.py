@@ -13,17 +13,16 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from reconciler.model.actions import Plan
 from reconciler.errors import ReconcilerError
+from reconciler.model.actions import Plan
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sqlalchemy.engine import Engine
-
     from reconciler.model.desired import DesiredState
+    from reconciler.targets.base import Target
 
 
 def compute_plan(
-    engine: "Engine",
+    target: "Target",
     desired: "DesiredState",
     *,
     at_text: str | None,
@@ -37,19 +36,16 @@ def compute_plan(
     for a bad ``--at``. The reads happen in one read transaction (REPEATABLE READ on
     PostgreSQL), so the plan sees one consistent database state.
     """
-    from reconciler.targets.native.engine import require_schema
-    from reconciler.targets.native.read import read_base, read_sets
-    from reconciler.errors import DatabaseError
+    from reconciler.errors import NoPractice
     from reconciler.planner import plan as make_plan
     from reconciler.planner.scope import practice_timezone, read_scope
     from reconciler.timeutil import iso_z, local_date, resolve_at
 
-    require_schema(engine)
-    conn_opts = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
-    with engine.connect().execution_options(**conn_opts) as conn, conn.begin():
-        practice, staff = read_base(conn)
+    target.require_schema()
+    with target.reading(consistent=True) as session:
+        practice, staff = session.read_base()
         if practice is None:
-            raise DatabaseError("the database holds no practice: load a snapshot (`reconciler db load FILE`)")
+            raise NoPractice()
         tz = practice_timezone(desired, practice)
         at = resolve_at(at_text, tz, now)
         # `plan` rejects what `validate` rejects, in the same words, before reading more.
@@ -59,7 +55,7 @@ def compute_plan(
             today = None  # an unknown timezone: the static checks name it
         static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
         scope = read_scope(desired, practice, staff, at)
-        actual = read_sets(conn, scope, practice, staff)
+        actual = session.read_sets(scope, practice, staff)
     result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
     return dataclasses.replace(result, generated_at=iso_z(now))
 
@@ -72,9 +68,8 @@ def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff
     in other words (a successor cycle, an unknown policy), and one fact reported twice
     in two wordings reads like two problems.
     """
+    from reconciler.errors import ValidationFailed, problem_key
     from reconciler.planner.checks import check_desired
-    from reconciler.errors import ValidationFailed
-    from reconciler.render.diagnostics import problem_key
 
     seen: set[tuple[object, str]] = set()
     errors = []
@@ -88,16 +83,10 @@ def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff
 
 
 def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
-    """``text`` | ``json`` | ``markdown`` rendering of a plan."""
-    if fmt == "json":
-        return plan.dumps()
-    if fmt == "markdown":
-        from reconciler.render.markdown import render_markdown
+    """The plan in one of :data:`reconciler.render.FORMATS` (text, json, markdown)."""
+    from reconciler.render import render_plan as render
 
-        return render_markdown(plan)
-    from reconciler.render.text import render_text
-
-    return render_text(plan, color=color)
+    return render(plan, fmt, color=color)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -149,7 +138,7 @@ def default_actor() -> str:
 
 
 def apply_plan(
-    engine: "Engine",
+    target: "Target",
     plan: Plan,
     *,
     actor: str,
@@ -163,6 +152,6 @@ def apply_plan(
     from reconciler.app.executor import apply_plan as _apply
 
     return _apply(
-        engine, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
+        target, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
         lock_timeout=lock_timeout, progress=progress,
     )

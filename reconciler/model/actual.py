@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+from reconciler.timeutil import iso_z
+
 
 @dataclass(frozen=True)
 class Practice:
@@ -90,7 +92,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, _SCALARS):  # the common case first: fingerprints digest many rows
         return value
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        return iso_z(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Mapping):

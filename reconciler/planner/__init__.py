@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from reconciler.errors import ValidationFailed
 from reconciler.model.actions import ActionType, Plan
 from reconciler.model.actual import ActualState
 from reconciler.model.desired import DesiredState
-from reconciler.errors import ValidationFailed
+from reconciler.planner import clients, offboarding, staff
+from reconciler.planner.context import Ctx
 from reconciler.planner.invariants import after_plan, blast_radius, config_problems
 from reconciler.planner.scope import classify, scope_from_roster
 from reconciler.planner.seats import prorated_credit_cents
-from reconciler.planner import clients, offboarding, staff
-from reconciler.planner.context import Ctx
 
 __all__ = ["plan"]
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Mapping
 
+from reconciler.errors import Problem, problem_key
 from reconciler.model.desired import ClientStatus, DesiredState, StaffSpec
-from reconciler.errors import Problem
 from reconciler.planner.policies import ROLE_TARGETS, needs_successor, policy_for
-from reconciler.render.diagnostics import problem_key
 from reconciler.timeutil import zone
 
 # First inactive date of a staff member who is inactive now (active: false).

@@ -9,10 +9,10 @@ from typing import Sequence
 from reconciler.model.actions import ActionType as T
 from reconciler.model.actual import Client
 from reconciler.model.desired import ClientSpec, ClientStatus, OtherClients, PolicySpec
+from reconciler.planner.context import Ctx
 from reconciler.planner.policies import balance_target_kind
 from reconciler.planner.scope import PURGE_AFTER, closing_clients
 from reconciler.timeutil import iso_z
-from reconciler.planner.context import Ctx
 
 ACTIVE = "active"
 INACTIVE = "inactive"

@@ -13,14 +13,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from reconciler.errors import Location, ProblemList
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Appointment, Client, Series
 from reconciler.model.desired import DesiredState
-from reconciler.errors import Location, ProblemList
 from reconciler.planner.scope import Roster
 from reconciler.planner.successors import SuccessorError, active_on, resolve
 from reconciler.timeutil import iso_z
-
 
 _SHOW_CHANGED_ONLY = frozenset(t for t in ActionType if t.entity == "client" and t is not ActionType.CLIENT_PURGE)
 

@@ -16,10 +16,16 @@ import dataclasses
 import datetime as dt
 from typing import Iterable, Mapping
 
+from reconciler.errors import (
+    Location,
+    PlanRefused,
+    Problem,
+    ReconcilerError,
+    problem_key,
+)
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Client
 from reconciler.model.desired import ClientStatus, DesiredState
-from reconciler.errors import Location, PlanRefused, Problem, ReconcilerError, problem_sort_key
 from reconciler.planner.policies import balance_target_kind, needs_successor, policy_for
 from reconciler.planner.scope import Roster, classify, max_caseload
 from reconciler.planner.successors import SuccessorError, find_cycles, resolve
@@ -163,11 +169,11 @@ def check(desired: DesiredState, actual: ActualState | None, at: dt.datetime) ->
     config against the database, including a dry run of the planner."""
     if actual is None:
         roster = classify(desired, None, {}, at)
-        return sorted(set(config_problems(desired, roster, with_db=False)), key=problem_sort_key)
+        return sorted(set(config_problems(desired, roster, with_db=False)), key=problem_key)
     from reconciler.planner import plan  # late: the planner uses this module
 
     try:
         result = plan(desired, actual, at, allow_mass_change=True)
     except ReconcilerError as exc:
-        return sorted(set(exc.problems), key=problem_sort_key)
+        return sorted(set(exc.problems), key=problem_key)
     return [Problem(Location(), w, "warning", "warning") for w in result.warnings]

@@ -13,10 +13,10 @@ from typing import Literal
 from reconciler.model.actions import ActionType as T
 from reconciler.model.actual import Series
 from reconciler.model.desired import ExportFormat, FutureSessions, PolicySpec
-from reconciler.planner.policies import policy_for, policy_name
-from reconciler.timeutil import iso_z, local_date, start_of_day
 from reconciler.planner import clients as client_rules
 from reconciler.planner.context import Ctx, series_context, session_context
+from reconciler.planner.policies import policy_for, policy_name
+from reconciler.timeutil import iso_z, local_date, start_of_day
 
 Mode = Literal["now", "scheduled", "drift"]
 

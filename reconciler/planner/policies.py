@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from reconciler.model.desired import DesiredState, FutureSessions, OtherClients, PolicySpec, StaffSpec
+from reconciler.model.desired import (
+    DesiredState,
+    FutureSessions,
+    OtherClients,
+    PolicySpec,
+    StaffSpec,
+)
 
 #: Values of ``clients_with_balance`` that are not a staff id.
 ROLE_TARGETS = ("owner", "clinical_director", "successor")

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from reconciler.model.actual import Practice, Staff
-from reconciler.model.desired import ClientStatus, DesiredState, StaffSpec, UnmanagedStaff
+from reconciler.model.desired import (
+    ClientStatus,
+    DesiredState,
+    StaffSpec,
+    UnmanagedStaff,
+)
 from reconciler.planner.policies import balance_target_kind, policy_for
 from reconciler.timeutil import iso_z, local_date, parse_iso_z, start_of_day
 

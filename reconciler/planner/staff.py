@@ -6,8 +6,8 @@ from typing import Any
 
 from reconciler.model.actions import ActionType as T
 from reconciler.model.desired import Access, Role, StaffSpec, UnmanagedStaff
-from reconciler.timeutil import iso_z
 from reconciler.planner.context import Ctx
+from reconciler.timeutil import iso_z_or_none
 
 #: Access given to a created professional whose entry has no ``access`` key.
 DEFAULT_ACCESS = {
@@ -61,7 +61,7 @@ def plan_staff(ctx: Ctx) -> None:
             ctx.add(T.STAFF_UPDATE, sid, sid, diff, f"{sid}: declared {', '.join(sorted(diff))} differ from the database: updated")
         if sid in r.reactivate:
             changes: dict[str, tuple[Any, Any]] = {
-                "active": (False, True), "deactivated_at": (_iso(row.deactivated_at), None),
+                "active": (False, True), "deactivated_at": (iso_z_or_none(row.deactivated_at), None),
             }
             if row.deactivate_on is not None and spec.deactivate_on is None:
                 changes["deactivate_on"] = (row.deactivate_on.isoformat(), None)
@@ -83,7 +83,3 @@ def plan_staff(ctx: Ctx) -> None:
 def _db(row: Any, name: str) -> Any:
     v = getattr(row, name)
     return dict(v) if name == "settings" and v is not None else v
-
-
-def _iso(value: Any) -> str | None:
-    return iso_z(value) if value is not None else None

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from reconciler.errors import Problem
+from reconciler.errors import Problem, problem_key
 
-
-def problem_key(problem: Problem) -> tuple[int, str, int, str, str, str]:
-    """Sort key: errors before warnings, then file, line, field, entity, message.
-
-    Missing parts sort first; unlike ``sorted(problems)`` this never compares None
-    with a string.
-    """
-    loc = problem.location
-    return (
-        0 if problem.severity == "error" else 1,
-        loc.file or "",
-        loc.line or 0,
-        loc.field or "",
-        loc.entity or "",
-        problem.message,
-    )
+__all__ = ["format_problem", "format_problems", "problem_key"]
 
 
 def format_problem(problem: Problem) -> str:

@@ -22,7 +22,14 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from reconciler.errors import DatabaseError
 from reconciler.targets.native.engine import safe_url
-from reconciler.targets.native.schema import appointments_t, clients_t, metadata, practice_t, series_t, staff_t
+from reconciler.targets.native.schema import (
+    appointments_t,
+    clients_t,
+    metadata,
+    practice_t,
+    series_t,
+    staff_t,
+)
 
 CHUNK = 10_000
 SECTIONS = ("practice", "staff", "clients", "series", "appointments")
@@ -96,7 +103,13 @@ class Progress:
         self.bar: Any = None
         if enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self.bar = stack.enter_context(Progress(
                 TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -16,8 +16,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler.errors import DatabaseError

@@ -16,11 +16,24 @@ from sqlalchemy import String, and_, func, select, type_coerce
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
+from reconciler.model.actual import (
+    ActualState,
+    Appointment,
+    Client,
+    Practice,
+    Series,
+    Staff,
+)
 from reconciler.model.desired import DesiredState
 from reconciler.planner.scope import ReadScope, read_scope
+from reconciler.targets.native.schema import (
+    appointments_t,
+    clients_t,
+    practice_t,
+    series_t,
+    staff_t,
+)
 from reconciler.timeutil import UTC, naive_utc
-from reconciler.targets.native.schema import appointments_t, clients_t, practice_t, series_t, staff_t
 
 #: Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
 CHUNK = 500

@@ -51,17 +51,34 @@ from pydantic import (
 from sqlalchemy import Table, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
-from typing_extensions import NotRequired, TypedDict  # pydantic needs typing_extensions' TypedDict before 3.12
+from typing_extensions import (  # pydantic needs typing_extensions' TypedDict before 3.12
+    NotRequired,
+    TypedDict,
+)
 
+from reconciler.errors import (
+    DatabaseError,
+    Location,
+    NoPractice,
+    Problem,
+    SnapshotError,
+)
 from reconciler.model.desired import Access, ClientId, ClientStatus, Role, Slug
 from reconciler.progress import bar_wanted
-from reconciler.errors import DatabaseError, Location, Problem, SnapshotError
-from reconciler.timeutil import zone
+from reconciler.targets.native import schema
 from reconciler.targets.native.bulkload import (
-    BULK, CHUNK, COLUMNS, SECTIONS, LoadRows, Progress, column_index, insert_rows, require_empty,
+    BULK,
+    CHUNK,
+    COLUMNS,
+    SECTIONS,
+    LoadRows,
+    Progress,
+    column_index,
+    insert_rows,
+    require_empty,
 )
 from reconciler.targets.native.engine import require_schema, safe_url
-from reconciler.targets.native import schema
+from reconciler.timeutil import zone
 
 # The schema's Core tables, under the names this module has always exported.
 practice_t = schema.practice_t
@@ -162,7 +179,7 @@ class Snapshot(_Row):
 class _Lines:
     """Maps a path in the document (``("appointments", 17, "staff")``) to a line number.
 
-    YAML documents come from :func:`reconciler.config.loader.safe_load_marked`, whose
+    YAML documents come from :func:`reconciler.safeyaml.safe_load_marked`, whose
     mappings and sequences remember their lines; JSON knows no lines.
     """
 
@@ -172,15 +189,15 @@ class _Lines:
     def line(self, path: Sequence[str | int]) -> int | None:
         if self.marked is None:
             return None
-        from reconciler.config.loader import line_of
+        from reconciler.safeyaml import line_of
 
         return line_of(self.marked, path)
 
 
 def _read_yaml(text: str, file: str) -> tuple[Any, _Lines]:
     """Safe YAML with line marks, bounded aliases, no duplicate keys (the config loader's rules)."""
-    from reconciler.config.loader import safe_load_marked
     from reconciler.errors import ConfigError
+    from reconciler.safeyaml import safe_load_marked
 
     try:
         data = safe_load_marked(text, file)
@@ -884,7 +901,7 @@ def snapshot_document(conn: Connection) -> dict[str, Any]:
     """The database as a snapshot document (plain data, deterministic order)."""
     practice = conn.execute(select(practice_t).order_by(practice_t.c.id)).mappings().first()
     if practice is None:
-        raise DatabaseError("the database holds no practice: nothing to dump (load a snapshot first)")
+        raise NoPractice()
     conv = DocumentRows(practice["timezone"])
     return {
         "practice": conv.practice(practice),

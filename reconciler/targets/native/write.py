@@ -17,31 +17,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Table, and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from reconciler.model.actions import Action, ActionType
 from reconciler.errors import ApplyFailed
+from reconciler.model.actions import Action, ActionType
+from reconciler.targets.base import WriteContext
+from reconciler.targets.native.schema import (
+    appointments_t,
+    clients_t,
+    seats_t,
+    series_t,
+    staff_t,
+)
 from reconciler.timeutil import naive_utc, parse_iso_z
-from reconciler.targets.native.schema import appointments_t, clients_t, seats_t, series_t, staff_t
 
 # Ids per statement: well under SQLite's bound-parameter limit (32766) and small
 # enough that PostgreSQL plans an index scan.
 CHUNK = 900
-
-
-@dataclass(frozen=True)
-class WriteContext:
-    """What every writer may need besides the actions: the plan id (seat events),
-    the plan's ``as_of`` instant (aware UTC) and per-staff seat credits in cents."""
-
-    plan_id: str
-    as_of: dt.datetime
-    seat_credits: Mapping[str, int] = field(default_factory=dict)
 
 
 Writer = Callable[[Connection, Sequence[Action], WriteContext], int]

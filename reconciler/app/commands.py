@@ -1,0 +1,210 @@
+"""One function per command (the shape of Alembic's ``command.py``).
+
+Each takes the parsed options, does the work through the other ``app`` modules and
+a target, writes through ``echo`` (``echo(text, err=False, nl=True)``) and returns
+the exit code. ``cli.py`` only parses, calls one of these and maps errors to exit
+codes. ``now`` is an argument everywhere: the clock is read once, at the edge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from reconciler.errors import ReconcilerError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reconciler.targets.base import Target
+
+
+class Echo(Protocol):
+    def __call__(self, message: str, *, err: bool = False, nl: bool = True) -> None: ...
+
+
+def open_target(target: str | None, db: str | None, *, create: bool = False) -> "Target":
+    """The target (``--target``/$RECONCILER_TARGET, default native) at ``--db``. Only
+    ``create`` (``db init``, ``db upgrade``) may make a new SQLite file; every other
+    command names a missing one instead of leaving an empty file behind."""
+    from reconciler.targets import open_target as _open
+
+    return _open(target, db, create=create)
+
+
+def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, fmt: str,
+             now: dt.datetime) -> int:
+    from reconciler.app.validation import validate_config
+    from reconciler.config.loader import load_config
+    from reconciler.errors import ConfigError, Location, Problem
+    from reconciler.render.diagnostics import format_problems
+
+    try:
+        desired = load_config(config_dir)
+        tgt = open_target(target, db) if db else None
+        problems = validate_config(desired, tgt, at_text=at, now=now)
+    except ConfigError as exc:
+        if fmt != "json":
+            raise
+        problems = list(exc.problems) or [Problem(exc.location or Location(), str(exc))]
+    errors = [p for p in problems if p.severity == "error"]
+    if fmt == "json":
+        echo(json.dumps({"valid": not errors, "problems": [p.to_json() for p in problems]}, indent=2))
+    else:
+        if problems:
+            echo(format_problems(problems), err=True)
+        if not errors:
+            echo(f"{config_dir}: valid")
+    return 1 if errors else 0
+
+
+def plan(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, out: Path | None,
+         fmt: str, detailed_exitcode: bool, allow_mass_change: bool, now: dt.datetime, color: bool) -> int:
+    from reconciler.app.workflow import compute_plan, render_plan, save_plan
+    from reconciler.config.loader import load_config
+
+    desired = load_config(config_dir)
+    tgt = open_target(target, db)
+    p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
+    echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
+    if out is not None:
+        save_plan(p, out)
+        echo(f"Saved plan {p.plan_id} to {out}", err=True)
+    return 2 if detailed_exitcode and not p.is_empty else 0
+
+
+def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | None, db: str | None,
+          at: str | None, actor: str | None, auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path,
+          allow_mass_change: bool, lock_timeout: float, now: dt.datetime,
+          confirm: Callable[[str], bool], interactive: bool, color: bool, progress: bool) -> int:
+    from reconciler.app.workflow import (
+        apply_plan,
+        compute_plan,
+        default_actor,
+        load_plan,
+        render_plan,
+    )
+
+    if planfile is not None:
+        p = load_plan(planfile)  # a damaged plan file is named before any database work
+        tgt = open_target(target, db)
+    else:
+        from reconciler.config.loader import load_config
+
+        desired = load_config(config_dir)
+        tgt = open_target(target, db)
+        p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
+    if p.is_empty:
+        echo("No changes. The practice matches the configuration.")
+        return 0
+    if not auto_approve:
+        echo(render_plan(p, "text", color=color), nl=False)
+        if not interactive:
+            raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)")
+        if not confirm("Apply these changes?"):
+            raise ReconcilerError("apply cancelled; nothing was changed")
+    result = apply_plan(
+        tgt, p, actor=actor or default_actor(), confirm_delete=confirm_delete,
+        export_dir=export_dir, lock_timeout=lock_timeout, progress=progress,
+    )
+    echo(result.summary_line())
+    return 0
+
+
+def watch(config_dir: Path, *, target: str | None, db: str | None, interval: float, auto_apply: bool,
+          actor: str | None, export_dir: Path, log_format: str) -> int:
+    from reconciler.app.watch import run_watch
+    from reconciler.app.workflow import default_actor
+
+    return run_watch(config_dir, open_target(target, db), interval=interval, auto_apply=auto_apply,
+                     actor=actor or default_actor(), export_dir=export_dir, log_format=log_format)
+
+
+def import_(echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime) -> int:
+    from reconciler.app.importer import import_config
+
+    for path in import_config(open_target(target, db), out, now=now):
+        echo(f"wrote {path}")
+    return 0
+
+
+def export(echo: Echo, *, target: str | None, db: str | None, staff_id: str, fmt: str, out: Path) -> int:
+    from reconciler.app.exports import export_staff
+
+    n = export_staff(open_target(target, db), staff_id, fmt, out)
+    echo(f"wrote {out} ({n} clients)")
+    return 0
+
+
+def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str) -> int:
+    from reconciler.app.audit import format_audit, read_audit
+
+    echo(format_audit(read_audit(open_target(target, db), plan_id=plan_id), fmt), nl=False)
+    return 0
+
+
+def status(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime) -> int:
+    from reconciler.app.status import collect_status, format_status
+
+    echo(format_status(collect_status(open_target(target, db), at_text=at, now=now), fmt), nl=False)
+    return 0
+
+
+def db_init(echo: Echo, *, target: str | None, db: str | None) -> int:
+    open_target(target, db, create=True).init_schema()
+    echo("database initialised")
+    return 0
+
+
+def db_upgrade(echo: Echo, *, target: str | None, db: str | None) -> int:
+    rev = open_target(target, db, create=True).upgrade_schema()
+    echo(f"database at revision {rev}")
+    return 0
+
+
+def _native(target: str | None, db: str | None) -> Any:
+    """Snapshots are the native schema's format (SPEC §1)."""
+    return open_target(target, db)
+
+
+def db_load(echo: Echo, file: Path, *, target: str | None, db: str | None, progress: bool) -> int:
+    counts = _native(target, db).load_snapshot(file, progress=progress)
+    echo("loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    return 0
+
+
+def db_dump(echo: Echo, *, target: str | None, db: str | None, out: Path | None) -> int:
+    fmt = "json" if out is not None and out.suffix.lower() == ".json" else "yaml"
+    text = _native(target, db).dump_snapshot(fmt)
+    if out is None:
+        echo(text, nl=False)
+    else:
+        write_private_file(out, text)
+    return 0
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (mode 0600, whatever the
+    umask): a snapshot holds client names (PHI), like an export file. An unwritable
+    place is one :class:`ReconcilerError` naming the file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
+
+
+def demo(workdir: Path) -> int:
+    from reconciler.app.demo import run_demo
+
+    return run_demo(workdir)
+
+
+__all__ = ["apply", "audit", "db_dump", "db_init", "db_load", "db_upgrade", "demo", "export", "import_",
+           "open_target", "plan", "status", "validate", "watch", "write_private_file"]
