@@ -7,6 +7,7 @@ from typing import Iterator
 
 import pytest
 
+from mariadb_server import MariaDbServer
 from pgserver import PgServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,6 +17,16 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     server = PgServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDbServer]:
+    """A real MariaDB for the OpenEMR target (tests/mariadb_server.py); started on first use only."""
+    server = MariaDbServer().start()
     try:
         yield server
     finally:
