@@ -5,7 +5,6 @@ and only here (PHI goes to the 0600 export file, nowhere else)."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler.errors import ExportError
-from reconciler.app.exports import ExportData
+from reconciler.model.records import ExportData
 from . import series as ser
 from .read import appt_status, cents, practice_tz, read_practice, user_ids
 from .tables import client_links, patient_data as pd, postcalendar_events as ev, users
@@ -62,16 +61,3 @@ def collect_staff(conn: Connection, staff_id: str) -> ExportData:
     practitioners = [SimpleNamespace(id=r.username, name=f"{r.fname or ''} {r.lname or ''}".strip() or r.username,
                                      active=bool(r.active), role=None) for r in srows]
     return ExportData(practitioners, clients, appts)  # type: ignore[arg-type]
-
-
-def export_staff(engine: Engine, staff_id: str, fmt: str, out: Path, *, now: dt.datetime | None = None) -> int:
-    """``reconciler export --target openemr``: write the file (0600, never overwrites)."""
-    from reconciler.app.exports import refuse_existing, render_export, write_new_file
-
-    if fmt not in ("fhir", "csv"):
-        raise ExportError(f"unknown export format {fmt!r} (fhir or csv)")
-    refuse_existing(out)
-    with engine.connect() as conn:
-        data = collect_staff(conn, staff_id)
-    write_new_file(out, render_export(data, fmt, now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)))
-    return len(data.clients)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -27,11 +27,17 @@ def lock_holder(conn: Connection) -> str:
 
 
 @contextmanager
-def locked_transaction(engine: Engine, *, timeout: float) -> Iterator[Connection]:
+def locked_transaction(engine: Engine, *, timeout: float,
+                       on_wait: Callable[[str], None] | None = None) -> Iterator[Connection]:
     """A connection holding the apply lock, inside one transaction (commit on normal
-    exit, rollback on exception), the lock released afterwards."""
+    exit, rollback on exception), the lock released afterwards. ``on_wait`` is told
+    the holder once when the lock is taken."""
     with engine.connect() as conn:
-        got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": LOCK_NAME, "t": max(0, math.ceil(timeout))}).scalar()
+        got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": LOCK_NAME}).scalar()
+        if got != 1 and timeout > 0:
+            if on_wait is not None:
+                on_wait(lock_holder(conn))
+            got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": LOCK_NAME, "t": max(1, math.ceil(timeout))}).scalar()
         conn.commit()  # GET_LOCK's implicit transaction; the apply's own begins below
         if got != 1:
             raise LockHeld(f"another apply holds the lock: {lock_holder(conn)}; waited {timeout:g} s, "
@@ -42,3 +48,39 @@ def locked_transaction(engine: Engine, *, timeout: float) -> Iterator[Connection
         finally:
             conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
             conn.commit()
+
+
+class ServerLockLeadership:
+    """``watch --auto-apply`` leadership: a named server lock held on a connection
+    kept open while leading (released when the process or its session ends)."""
+
+    NAME = "reconciler-watch-leader"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection | None = None
+
+    def try_lead(self) -> bool:
+        if self.conn is not None:
+            try:
+                self.conn.execute(text("SELECT 1"))
+                return True
+            except Exception:  # noqa: BLE001 - the session is gone: lead again if we can
+                self.conn = None
+        conn = self.engine.connect()
+        got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": self.NAME}).scalar()
+        conn.commit()
+        if got == 1:
+            self.conn = conn
+            return True
+        conn.close()
+        return False
+
+    def release(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": self.NAME})
+                self.conn.commit()
+            finally:
+                self.conn.close()
+                self.conn = None

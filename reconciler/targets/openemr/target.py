@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import exc as sa_exc
@@ -21,12 +20,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
+from reconciler.model.records import DbFacts, ExportData, Imported, StaffAccess, StatusFacts
 from reconciler.planner.scope import ReadScope
+from reconciler.targets.base import Leadership, WriteContext as BaseWriteContext
 
 from . import audit as audit_mod
 from . import facts, read
-from .apply import check_transactional, has_checksum_table, tables_written_by_types
 from .lock import locked_transaction
+from .safety import ALWAYS_WRITTEN, check_transactional, has_checksum_table, tables_written_by_types
 from .write import CAPABILITIES, UNSUPPORTED, WRITERS, WriteContext, writer_groups
 
 NAME = "openemr"
@@ -47,10 +48,11 @@ class ReadSession:
     def read_scoped(self, scope: ReadScope) -> ActualState:
         return read.read_scoped(self.conn, scope)
 
-    def staff_access(self, staff_id: str) -> tuple[str, str, str, bool] | None:
-        return facts.staff_access(self.conn, staff_id)
+    def staff_access(self, staff_id: str) -> StaffAccess | None:
+        got = facts.staff_access(self.conn, staff_id)
+        return None if got is None else StaffAccess(*got)
 
-    def export_data(self, ident: str, *, client: bool) -> Any:
+    def export_data(self, ident: str, *, client: bool) -> ExportData:
         from .exports import collect_staff
 
         if client:
@@ -71,7 +73,7 @@ class WriteSession(ReadSession):
         self.checksums = has_checksum_table(conn)
         self._ctx: WriteContext | None = None
 
-    def write(self, actions: Sequence[Action], ctx: Any) -> int:
+    def write(self, actions: Sequence[Action], ctx: BaseWriteContext) -> int:
         if not actions:
             return 0
         kind = actions[0].type
@@ -80,7 +82,11 @@ class WriteSession(ReadSession):
 
             raise PlanRefused(f"{kind.entity} {actions[0].target}: {kind.value} is not supported by the openemr "
                               f"target ({UNSUPPORTED.get(kind, 'no writer')}); nothing was changed")
-        check_transactional(self.conn, tables_written_by_types({a.type for a in actions}, self.checksums))
+        # Before this run writes anything: every table it and the audit sink write is
+        # transactional (SPEC §6). The first run checks the audit tables too, so a
+        # MyISAM log is refused before the first change.
+        first = self._ctx is None
+        check_transactional(self.conn, tables_written_by_types({kind}, self.checksums, audit=first))
         if self._ctx is None or self._ctx.plan_id != ctx.plan_id:
             self._ctx = WriteContext(plan_id=ctx.plan_id, as_of=ctx.as_of,
                                      tz=read.practice_tz(read.read_practice(self.conn)), uid=read.user_ids(self.conn),
@@ -88,6 +94,8 @@ class WriteSession(ReadSession):
         return WRITERS[kind](self.conn, actions, self._ctx)
 
     def audit(self, rows: list[dict[str, Any]]) -> int:
+        if self._ctx is None:  # a plan of no writes (only exports): still refuse a MyISAM log
+            check_transactional(self.conn, tables_written_by_types(set(), self.checksums, audit=True))
         n = audit_mod.write_audit(self.conn, rows)
         audit_mod.write_openemr_log(self.conn, rows, notes=self.notes, with_checksums=self.checksums)
         return n
@@ -101,6 +109,18 @@ class OpenEMRTarget:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None, *, create: bool = False) -> "OpenEMRTarget":
+        """The target for ``--db`` (default $RECONCILER_DB): a MariaDB/MySQL URL."""
+        from reconciler.errors import DatabaseError
+        from reconciler.targets.native.engine import make_engine, resolve_url, safe_url
+
+        resolved = resolve_url(url)
+        if not resolved.startswith(("mysql", "mariadb")):
+            raise DatabaseError(f"the openemr target needs a MariaDB or MySQL URL (mysql+pymysql://user:password@host/"
+                                f"openemr), not {safe_url(resolved)}")
+        return cls(make_engine(resolved))
 
     @property
     def backend(self) -> str:
@@ -138,27 +158,35 @@ class OpenEMRTarget:
     @contextmanager
     def locked(self, *, actor: str, plan_id: str, timeout: float,
                on_wait: Callable[[str], None] | None = None) -> Iterator[WriteSession]:
-        with locked_transaction(self.engine, timeout=timeout) as conn:
+        with locked_transaction(self.engine, timeout=timeout, on_wait=on_wait) as conn:
             yield WriteSession(conn)
 
     # -- the commands around planning
     def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
+        self.require_schema()
         return audit_mod.read_audit(self.engine, plan_id)
 
     def verify_audit(self) -> tuple[int, str, str | None]:
         return audit_mod.verify_chain(self.engine)
 
-    def read_status(self) -> dict[str, Any]:
+    def read_status(self) -> StatusFacts:
+        self.require_schema()
         with self.engine.connect() as conn:
-            return facts.read_status(conn)
+            return StatusFacts(**facts.read_status(conn))
 
-    def read_import(self) -> tuple[Any, ...]:
+    def read_import(self) -> Imported:
+        self.require_schema()
         with self.engine.connect() as conn:
-            return facts.read_import(conn)
+            return Imported(*facts.read_import(conn))
 
-    def read_db_facts(self, client_ids: list[str]) -> tuple[Any, ...]:
+    def read_db_facts(self, client_ids: list[str]) -> DbFacts:
         with self.engine.connect() as conn:
-            return facts.read_db_facts(conn, client_ids)
+            return DbFacts(*facts.read_db_facts(conn, client_ids))
+
+    def leadership(self) -> Leadership:
+        from .lock import ServerLockLeadership
+
+        return ServerLockLeadership(self.engine)
 
     def error_line(self, exc: BaseException) -> str | None:
         if isinstance(exc, sa_exc.DBAPIError):
@@ -168,36 +196,3 @@ class OpenEMRTarget:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def import_config(engine: Engine, out_dir: Path, *, now: dt.datetime) -> list[Path]:
-    """``reconciler import --target openemr``: practice.yaml, staff.yaml, clients.yaml
-    describing OpenEMR as it is (the first plan is empty)."""
-    from reconciler.app import importer as imp
-    from reconciler.errors import ReconcilerError
-
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ReconcilerError(f"{out_dir}: exists and is not an empty directory; refusing to overwrite it")
-    target = OpenEMRTarget(engine)
-    target.require_schema()
-    practice, staff, clients, orphaned = target.read_import()
-    if practice is None:
-        raise ReconcilerError("the OpenEMR database holds no practice settings: run `reconciler db init --target openemr`")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ref = imp.schema_reference(out_dir)
-    notes = ["Clients are named by id (OpenEMR's pubpid) only: no PHI in git. Active clients not listed here",
-             "are governed by the offboarding policies."]
-    if orphaned:
-        notes += ["", "Needs attention: these active clients have no active primary professional,",
-                  "which breaks an invariant; give each a `primary:` here:"]
-        notes += ["  " + ", ".join(orphaned[i:i + 8]) for i in range(0, len(orphaned), 8)]
-    files = [("practice.yaml", imp.describe_practice(practice), []),
-             ("staff.yaml", imp.describe_staff(staff), ["Staff are OpenEMR users with a username; never deleted."]),
-             ("clients.yaml", imp.describe_clients(clients), notes)]
-    written = []
-    for name, doc, extra in files:
-        path = out_dir / name
-        path.write_text(imp._header(ref, now, extra) + imp._dump(doc, compact=name != "practice.yaml"), encoding="utf-8")
-        written.append(path)
-    return written

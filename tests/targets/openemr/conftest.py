@@ -1,54 +1,45 @@
 from __future__ import annotations
 
-import re
 from typing import Iterator
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
-from .oe import OE, MariaDB
+from openemr import fixture as fx
 
-_AUTO_INC = re.compile(r" AUTO_INCREMENT=\d+")
-
-
-@pytest.fixture(scope="session")
-def mariadb() -> Iterator[MariaDB]:
-    server = MariaDB().start()
-    yield server
-    server.stop()
+from .oe import OE
 
 
-def openemr_ddl(oe: OE) -> dict[str, str]:
-    """``SHOW CREATE TABLE`` of every OpenEMR (non-reconciler) table, counters removed."""
-    out = {}
-    for (name,) in oe.q("SHOW TABLES"):
-        if not name.startswith("reconciler_"):
-            out[name] = _AUTO_INC.sub("", oe.q(f"SHOW CREATE TABLE `{name}`")[0][1])
-    return out
-
-
-class OEDB:
-    def __init__(self, url: str, oe: OE) -> None:
-        self.url, self.oe = url, oe
-        self.ddl = openemr_ddl(oe)
-        self.ddl_may_change = False
+def _engine(url: str) -> sa.Engine:
+    return sa.create_engine(url, poolclass=NullPool)
 
 
 @pytest.fixture
-def oedb(mariadb: MariaDB) -> Iterator[tuple[str, OE]]:
-    """A fresh OpenEMR database: (SQLAlchemy URL, row inserter). OpenEMR's table
-    definitions must be unchanged when the test ends (SPEC §6)."""
-    name = mariadb.create_database()
-    conn = mariadb.raw(name)
-    db = OEDB(mariadb.url(name), OE(conn))
-    yield db.url, db.oe
-    assert openemr_ddl(db.oe) == db.ddl, "an OpenEMR table definition changed"
-    conn.close()
+def oedb(mariadb_server) -> Iterator[tuple[str, OE]]:  # type: ignore[no-untyped-def]
+    """A fresh OpenEMR database (OpenEMR 7's own table definitions, tests/openemr/schema.sql):
+    (SQLAlchemy URL, row inserter). OpenEMR's table definitions must be unchanged when the
+    test ends (SPEC §6)."""
+    url = mariadb_server.create_database()
+    engine = _engine(url)
+    with engine.begin() as conn:
+        fx.create_tables(conn)
+    before = fx.table_definitions(engine)
+    oe = OE(engine)
+    yield url, oe
+    oe.close()
+    assert fx.table_definitions(engine) == before, "an OpenEMR table definition changed"
+    engine.dispose()
 
 
 @pytest.fixture
-def oedb_raw(mariadb: MariaDB) -> Iterator[tuple[str, OE, str]]:
+def oedb_raw(mariadb_server) -> Iterator[tuple[str, OE, str]]:  # type: ignore[no-untyped-def]
     """Like ``oedb`` for tests that alter OpenEMR's tables themselves (MyISAM)."""
-    name = mariadb.create_database()
-    conn = mariadb.raw(name)
-    yield mariadb.url(name), OE(conn), name
-    conn.close()
+    url = mariadb_server.create_database()
+    engine = _engine(url)
+    with engine.begin() as conn:
+        fx.create_tables(conn)
+    oe = OE(engine)
+    yield url, oe, url
+    oe.close()
+    engine.dispose()

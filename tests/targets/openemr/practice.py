@@ -1,4 +1,6 @@
-"""A small OpenEMR practice for the target tests, and plan/apply helpers."""
+"""A small OpenEMR practice for the target tests, and plan/apply helpers that go
+through the application layer exactly as the CLI does (workflow.compute_plan,
+executor.apply_plan) with the openemr target."""
 
 from __future__ import annotations
 
@@ -7,14 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
-from reconciler.model.actions import Plan
+from reconciler.app.executor import apply_plan
+from reconciler.app.workflow import compute_plan
 from reconciler.config.loader import load_config
-from reconciler.targets.native.engine import make_engine
-from reconciler.targets.openemr.apply import apply_plan
-from reconciler.targets.openemr.migrate import init_db
-from reconciler.targets.openemr.plan import compute_plan
+from reconciler.model.actions import Plan
+from reconciler.targets.openemr.target import OpenEMRTarget
 
 from .oe import OE
 
@@ -29,23 +28,30 @@ staff:
   - {id: mkhan, name: Mo Khan, role: clinical_director, access: entire_practice}
   - {id: jdoe, name: Jon Doe, role: clinician}
 """
+LEAVE = "  - {id: bsmith, name: Beth Smith, role: clinician, active: false, successor: jdoe%s}\n"
 
 
 @dataclass
 class Practice:
     url: str
     oe: OE
-    engine: Engine
+    target: OpenEMRTarget
     ids: dict[str, int]
     cfg: Path
 
+    @property
+    def engine(self) -> Any:
+        return self.target.engine
+
     def plan(self, extra: str = "", at: dt.datetime = NOW, **kw: Any) -> Plan:
         (self.cfg / "practice.yaml").write_text(BASE + extra)
-        return compute_plan(self.engine, load_config(self.cfg), at_text=None, now=at, allow_mass_change=True, **kw)
+        kw.setdefault("allow_mass_change", True)
+        return compute_plan(self.target, load_config(self.cfg), at_text=None, now=at, **kw)
 
     def apply(self, plan: Plan, **kw: Any) -> Any:
         kw.setdefault("now", NOW)
-        return apply_plan(self.engine, plan, actor=kw.pop("actor", "alee"), **kw)
+        kw.setdefault("export_dir", self.cfg.parent / "exports")
+        return apply_plan(self.target, plan, actor=kw.pop("actor", "alee"), **kw)
 
     def q(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         return self.oe.q(sql, args)
@@ -69,13 +75,10 @@ def build(url: str, oe: OE, tmp_path: Path, *, init: bool = True) -> Practice:
     ids["today_future"] = oe.appt(ids["bsmith"], ids["p1"], "2026-12-02", "11:00:00")
     ids["past"] = oe.appt(ids["bsmith"], ids["p1"], "2026-11-30")
     ids["series"] = oe.series(ids["bsmith"], ids["p2"], "2026-11-02", "2027-03-29")  # Mondays 09:00
-    engine = make_engine(url)
+    target = OpenEMRTarget.open(url)
     if init:
-        init_db(engine)
+        target.init_schema()
         oe.q("UPDATE reconciler_practice SET timezone='America/New_York'")
     cfg = tmp_path / "practice"
     cfg.mkdir(exist_ok=True)
-    return Practice(url, oe, engine, ids, cfg)
-
-
-LEAVE = "  - {id: bsmith, name: Beth Smith, role: clinician, active: false, successor: jdoe%s}\n"
+    return Practice(url, oe, target, ids, cfg)

@@ -118,11 +118,14 @@ def test_balance_as_openemr_computes_it(oedb, tmp_path):
 
 
 # ---------------------------------------------------------------- the writers
-@pytest.mark.parametrize("sql_mode", ["", "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO"])
+@pytest.mark.parametrize("sql_mode", ["", "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO"])
 def test_standard_offboarding_converges(oedb, tmp_path, sql_mode):
     p = build(*oedb, tmp_path)
-    p.engine = create_engine(p.url + "&init_command=" + f"SET SESSION sql_mode='{sql_mode}'".replace(" ", "%20"),
-                             poolclass=NullPool)
+    from reconciler.targets.openemr.target import OpenEMRTarget
+
+    p.target = OpenEMRTarget(create_engine(
+        p.url + "&init_command=" + f"SET SESSION sql_mode='{sql_mode}'".replace(" ", "%20"), poolclass=NullPool))
+    assert p.target.engine.connect().exec_driver_sql("SELECT @@SESSION.sql_mode").scalar() == sql_mode
     plan = p.plan(LEAVE % "")
     got = _types(plan)
     ids = p.ids
@@ -256,14 +259,12 @@ def test_myisam_table_is_refused_before_anything_changes(oedb_raw, tmp_path):
     assert _snapshot(p) == before
 
 
-def test_lock_contention(oedb, tmp_path, mariadb):
+def test_lock_contention(oedb, tmp_path):
     p = build(*oedb, tmp_path)
     plan = p.plan(LEAVE % "")
-    other = mariadb.raw()
+    other = p.engine.connect()
     try:
-        with other.cursor() as cur:
-            cur.execute("SELECT GET_LOCK('reconciler-apply', 0)")
-            assert cur.fetchone() == (1,)
+        assert other.exec_driver_sql("SELECT GET_LOCK('reconciler-apply', 0)").scalar() == 1
         before = _snapshot(p)
         t0 = time.monotonic()
         with pytest.raises(LockHeld, match="another apply holds the lock: server connection"):
@@ -282,12 +283,11 @@ def test_kill_mid_transaction_leaves_nothing(oedb, tmp_path):
     plan_file.write_text(plan.dumps())
     marker = tmp_path / "paused"
     before = _snapshot(p)
-    code = ("import sys, datetime as dt; from reconciler.app.workflow import load_plan; from pathlib import Path;"
-            "from reconciler.targets.native.engine import make_engine; from reconciler.targets.openemr.apply import apply_plan;"
-            f"apply_plan(make_engine({p.url!r}), load_plan(Path({str(plan_file)!r})), actor='alee')")
-    env = dict(os.environ, RECONCILER_TEST_PAUSE_AFTER_WRITES="2", RECONCILER_TEST_PAUSE_MARKER=str(marker),
-               RECONCILER_TEST_PAUSE_SECONDS="60")
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    cli = Path(__file__).resolve().parents[2] / "paused_cli.py"
+    (p.cfg / "practice.yaml").write_text((p.cfg / "practice.yaml").read_text())
+    proc = subprocess.Popen([sys.executable, str(cli), "2", str(marker), "60", "--", "--target", "openemr", "apply",
+                             str(plan_file), "--db", p.url, "-c", str(p.cfg), "--auto-approve",
+                             "--actor", "alee", "--export-dir", str(tmp_path / "exports")])
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -374,36 +374,36 @@ def test_each_writer_checks_the_state_it_was_planned_on(oedb, tmp_path):
 # ---------------------------------------------------------------- import, status, export, the Target object
 def test_import_then_plan_is_empty(oedb, tmp_path):
     from reconciler.config.loader import load_config
-    from reconciler.targets.openemr.plan import compute_plan
-    from reconciler.targets.openemr.target import import_config
+    from reconciler.app.importer import import_config
+    from reconciler.app.workflow import compute_plan
 
     p = build(*oedb, tmp_path)
     p.oe.patient("C-1006", "Zed", "Quill", p.ids["jdoe"], status="inactive", portal="NO")
     p.oe.q("UPDATE reconciler_practice SET owner_id='alee', clinical_director_id='mkhan'")
     out = tmp_path / "imported"
-    written = import_config(p.engine, out, now=NOW)
+    written = import_config(p.target, out, now=NOW)
     assert [w.name for w in written] == ["practice.yaml", "staff.yaml", "clients.yaml"]
     text = "".join(w.read_text() for w in written)
     assert "C-1006" in text and all(name not in text for name in PHI)
-    plan = compute_plan(p.engine, load_config(out), at_text=None, now=NOW)
+    plan = compute_plan(p.target, load_config(out), at_text=None, now=NOW)
     assert plan.actions == ()
 
 
 def test_status_and_export(oedb, tmp_path):
-    from reconciler.targets.openemr.exports import export_staff
+    from reconciler.app.exports import export_staff
     from reconciler.targets.openemr.target import OpenEMRTarget
 
     p = build(*oedb, tmp_path)
     st = OpenEMRTarget(p.engine).read_status()
-    assert [s["id"] for s in st["staff"]] == ["alee", "bsmith", "jdoe", "mkhan"]
-    assert {s["id"]: s["caseload"] for s in st["staff"]}["bsmith"] == 2
-    assert st["by_status"] == {"active": 3, "inactive": 0} and st["unassigned"] == []
+    assert [s["id"] for s in st.staff] == ["alee", "bsmith", "jdoe", "mkhan"]
+    assert {s["id"]: s["caseload"] for s in st.staff}["bsmith"] == 2
+    assert st.by_status == {"active": 3, "inactive": 0} and st.unassigned == []
     out = tmp_path / "bsmith.json"
-    assert export_staff(p.engine, "bsmith", "fhir", out) == 2
+    assert export_staff(p.target, "bsmith", "fhir", out) == 2
     body = out.read_text()
     assert oct(out.stat().st_mode & 0o777) == "0o600" and "Reyes" in body and "Practitioner" in body
     csv_out = tmp_path / "bsmith.csv"
-    export_staff(p.engine, "bsmith", "csv", csv_out)
+    export_staff(p.target, "bsmith", "csv", csv_out)
     assert "C-1001" in csv_out.read_text()
 
 
@@ -411,7 +411,7 @@ def test_target_sessions_apply_like_the_executor(oedb, tmp_path):
     """The protocol path: read session for the fingerprint, locked write session, audit sink."""
     from reconciler.app.audit import audit_rows
     from reconciler.app.executor import seat_credits
-    from reconciler.targets.native.write import WriteContext
+    from reconciler.targets.base import WriteContext
     from reconciler.targets.openemr.target import OpenEMRTarget
     from reconciler.timeutil import parse_iso_z
 
