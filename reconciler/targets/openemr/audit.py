@@ -15,17 +15,18 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import String, cast, func, insert, inspect, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
-from reconciler.model.actions import Action, Plan
 from reconciler.timeutil import iso_z, naive_utc, to_utc
-from .tables import audit_events, log, log_comment_encrypt, patient_data, postcalendar_events as ev
+
+from .tables import audit_events, log, log_comment_encrypt, patient_data
+from .tables import postcalendar_events as ev
 
 GENESIS = "sha256:" + "0" * 64
 LOG_FROM = "open-emr"
@@ -133,10 +134,11 @@ def write_openemr_log(conn: Connection, rows: Sequence[Mapping[str, Any]], *, no
         log_id = conn.execute(insert(log).values(
             date=stamp, event=event, category=category, user=r["actor"], groupname=GROUPNAME, comments=comments,
             user_notes="", patient_id=pid, success=1, crt_user="", log_from=LOG_FROM,
-            menu_item_id=None, ccda_doc_id=None)).inserted_primary_key[0]
+            menu_item_id=None, ccda_doc_id=None)).inserted_primary_key
+        assert log_id is not None
         if with_checksums:
             conn.execute(insert(log_comment_encrypt).values(
-                log_id=log_id, encrypt="No", checksum=hashlib.sha3_512(_php_implode(entry).encode("utf-8")).hexdigest(),
+                log_id=log_id[0], encrypt="No", checksum=hashlib.sha3_512(_php_implode(entry).encode("utf-8")).hexdigest(),
                 checksum_api="", version=4))
         n += 1
     return n

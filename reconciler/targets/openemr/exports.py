@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 from types import SimpleNamespace
-from typing import Any
 
-from sqlalchemy import String, and_, cast, or_, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection
 
 from reconciler.errors import ExportError
 from reconciler.model.records import ExportData
+
 from . import series as ser
-from .read import appt_status, cents, practice_tz, read_practice, user_ids
-from .tables import client_links, patient_data as pd, postcalendar_events as ev, users
+from .read import appt_status, practice_tz, read_practice, user_ids
+from .tables import client_links, users
+from .tables import patient_data as pd
+from .tables import postcalendar_events as ev
 
 
 def collect_staff(conn: Connection, staff_id: str) -> ExportData:
@@ -60,4 +62,4 @@ def collect_staff(conn: Connection, staff_id: str) -> ExportData:
                          .where(users.c.username.in_(referenced)).order_by(users.c.username)).all()
     practitioners = [SimpleNamespace(id=r.username, name=f"{r.fname or ''} {r.lname or ''}".strip() or r.username,
                                      active=bool(r.active), role=None) for r in srows]
-    return ExportData(practitioners, clients, appts)  # type: ignore[arg-type]
+    return ExportData(practitioners, clients, appts)

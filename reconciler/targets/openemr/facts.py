@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 from reconciler.model.actual import Client
 
 from .read import client_active_cond, read_base, unassigned_cond
-from .tables import audit_events, client_links, patient_data as pd, users
+from .tables import audit_events, client_links, users
+from .tables import patient_data as pd
 
 
 def read_import(conn: Connection) -> tuple[Any, tuple[Any, ...], tuple[Client, ...], tuple[str, ...]]:
@@ -44,11 +45,11 @@ def read_status(conn: Connection) -> dict[str, Any]:
     """The rows behind ``reconciler status`` (the fields of ``model.records.StatusFacts``)."""
     practice, staff = read_base(conn)
     owner = users.alias("owner")
-    caseload = dict(conn.execute(
+    caseload: dict[str, int] = dict(conn.execute(
         select(owner.c.username, func.count())
         .select_from(pd.join(owner, owner.c.id == pd.c.providerID))
         .where(client_active_cond(), pd.c.pubpid != "", owner.c.username != "")
-        .group_by(owner.c.username).order_by(owner.c.username)).all())
+        .group_by(owner.c.username).order_by(owner.c.username)).tuples().all())
     active = [s for s in staff.values() if s.active]
     unassigned = conn.execute(select(pd.c.pubpid).where(client_active_cond(), unassigned_cond(), pd.c.pubpid != "")
                               .order_by(pd.c.pubpid)).scalars().all()

@@ -10,8 +10,8 @@ rollback. A second apply waits at most ``timeout`` seconds, then fails with
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine

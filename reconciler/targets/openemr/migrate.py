@@ -18,8 +18,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from reconciler.targets.native.engine import safe_url
 from reconciler.errors import DatabaseError
+from reconciler.targets.native.engine import safe_url
+
 from .tables import HEAD_REVISION, VERSION_TABLE, ours, practice
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

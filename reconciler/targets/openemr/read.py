@@ -25,17 +25,27 @@ Every query has an ORDER BY; IN lists are chunked; zero dates read as None.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import String, and_, cast, func, literal, not_, or_, select
+from sqlalchemy import String, and_, cast, func, not_, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
+from reconciler.model.actual import (
+    ActualState,
+    Appointment,
+    Client,
+    Practice,
+    Series,
+    Staff,
+)
 from reconciler.model.desired import DesiredState
 from reconciler.planner.scope import ReadScope, read_scope
 from reconciler.timeutil import UTC, zone
+
+from . import recurrence as rec
 from . import series as ser
 from .tables import (
     ar_activity,
@@ -44,10 +54,14 @@ from .tables import (
     drug_sales,
     form_encounter,
     patient_data,
-    postcalendar_events as ev,
-    practice as practice_t,
     staff_facts,
     users,
+)
+from .tables import (
+    postcalendar_events as ev,
+)
+from .tables import (
+    practice as practice_t,
 )
 
 CHUNK = 500
@@ -70,12 +84,12 @@ def _chunks(ids: Sequence[Any]) -> Iterator[list[Any]]:
 
 
 def _aware(value: Any) -> dt.datetime | None:
-    if value is None or isinstance(value, str):
-        return None  # a zero datetime
+    if not isinstance(value, dt.datetime):
+        return None  # NULL, or a zero datetime (the driver's string)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def cents(value: Decimal | int | float | None) -> int:
+def cents(value: Decimal | float | None) -> int:
     if value is None:
         return 0
     return int((Decimal(value) * 100).to_integral_value())
@@ -221,7 +235,7 @@ def _series(conn: Connection, where: ColumnElement[bool], at: dt.datetime, tz: s
     for r in conn.execute(q).mappings():
         try:
             er = ser.event_row(r)
-        except ser.rec.RecurrenceError:
+        except rec.RecurrenceError:
             continue  # a row OpenEMR's calendar cannot show either
         if not ser.is_active(er, at, tz):
             continue

@@ -15,7 +15,8 @@ nothing before the cutoff ever changes.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import recurrence as rec
@@ -42,7 +43,7 @@ def local_instant(day: dt.date, at: dt.time, tz: str) -> dt.datetime:
     return rec.local_to_utc(day, at, ZoneInfo(tz))
 
 
-def event_row(row: Mapping[str, Any]) -> rec.EventRow:
+def event_row(row: Mapping[Any, Any]) -> rec.EventRow:
     """Decode a row (raises :class:`recurrence.RecurrenceError` naming the column)."""
     return rec.EventRow.from_db(pc_eventDate=row["pc_eventDate"], pc_endDate=row["pc_endDate"],
                                 pc_startTime=row["pc_startTime"], pc_recurrtype=row["pc_recurrtype"],

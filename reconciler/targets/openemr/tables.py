@@ -180,9 +180,11 @@ WRITTEN_OPENEMR_TABLES = ("users", "patient_data", "openemr_postcalendar_events"
 
 #: Indexes the target's reads would use and OpenEMR 7 does not define. Reported, never created.
 MISSING_INDEXES = (
-    "openemr_postcalendar_events(pc_aid, pc_eventDate): a professional's sessions are found through "
-    "the pc_eventDate key and filtered by pc_aid",
+    ("openemr_postcalendar_events(pc_aid, pc_eventDate): a professional's sessions are found through "
+     "the pc_eventDate key and filtered by pc_aid"),
     "patient_data(providerID): a professional's clients are found by scanning patient_data",
+    "patient_data(pubpid): clients named in the config are found by scanning patient_data",
+    "drug_sales(pid, encounter): the balance's drug sales are summed by scanning drug_sales",
 )
 
 # ---------------------------------------------------------------- the reconciler's own tables

@@ -11,23 +11,34 @@ conditional writer per action type), :mod:`.lock` (``GET_LOCK`` + one transactio
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
-from reconciler.model.records import DbFacts, ExportData, Imported, StaffAccess, StatusFacts
+from reconciler.model.records import (
+    DbFacts,
+    ExportData,
+    Imported,
+    StaffAccess,
+    StatusFacts,
+)
 from reconciler.planner.scope import ReadScope
-from reconciler.targets.base import Leadership, WriteContext as BaseWriteContext
+from reconciler.targets.base import Leadership
+from reconciler.targets.base import WriteContext as BaseWriteContext
 
 from . import audit as audit_mod
 from . import facts, read
 from .lock import locked_transaction
-from .safety import ALWAYS_WRITTEN, check_transactional, has_checksum_table, tables_written_by_types
+from .safety import (
+    check_transactional,
+    has_checksum_table,
+    tables_written_by_types,
+)
 from .write import CAPABILITIES, UNSUPPORTED, WRITERS, WriteContext, writer_groups
 
 NAME = "openemr"
@@ -111,7 +122,7 @@ class OpenEMRTarget:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str | None, *, create: bool = False) -> "OpenEMRTarget":
+    def open(cls, url: str | None, *, create: bool = False) -> OpenEMRTarget:
         """The target for ``--db`` (default $RECONCILER_DB): a MariaDB/MySQL URL."""
         from reconciler.errors import DatabaseError
         from reconciler.targets.native.engine import make_engine, resolve_url, safe_url

@@ -15,20 +15,31 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, insert, literal, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from reconciler.model.actions import Action, ActionType as T
 from reconciler.errors import ApplyFailed
+from reconciler.model.actions import Action
+from reconciler.model.actions import ActionType as T
 from reconciler.timeutil import naive_utc, parse_iso_z
+
+from . import recurrence as rec
 from . import series as ser
-from .read import CANCELLED, DEFAULT_ACCESS, DEFAULT_ROLE, client_active_cond, scheduled_cond, unassigned_cond
-from .tables import client_links, patient_data, postcalendar_events as ev, seat_events, staff_facts, users
+from .read import (
+    CANCELLED,
+    DEFAULT_ACCESS,
+    DEFAULT_ROLE,
+    client_active_cond,
+    scheduled_cond,
+    unassigned_cond,
+)
+from .tables import client_links, patient_data, seat_events, staff_facts, users
+from .tables import postcalendar_events as ev
 
 CHUNK = 500
 
@@ -123,7 +134,7 @@ def _current_facts(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, 
             "access": r["access"] or DEFAULT_ACCESS, "billing_role": r["billing_role"],
             "max_caseload": r["max_caseload"], "settings": dict(r["settings"] or {}),
             "deactivate_on": d_on.isoformat() if d_on else None,
-            "deactivated_at": (d_at.replace(tzinfo=dt.timezone.utc).isoformat().replace("+00:00", "Z")
+            "deactivated_at": (d_at.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
                                if isinstance(d_at, dt.datetime) else None),
             "_has_facts": r["role"] is not None,
         }
@@ -237,20 +248,20 @@ def write_appointment_transfer(conn: Connection, actions: Sequence[Action], ctx:
 
 
 # ---------------------------------------------------------------- series
-def _series_rows(conn: Connection, actions: Sequence[Action]) -> dict[str, Mapping[str, Any]]:
+def _series_rows(conn: Connection, actions: Sequence[Action]) -> dict[str, dict[str, Any]]:
     ids = [int(a.target) for a in actions]
     rows = conn.execute(select(ev).where(ev.c.pc_eid.in_(ids), ev.c.pc_recurrtype > 0,
                                          ev.c.pc_apptstatus.not_in(("x", "%")))
                         .order_by(ev.c.pc_eid).with_for_update()).mappings().all()
-    return {str(r["pc_eid"]): r for r in rows}
+    return {str(r["pc_eid"]): dict(r) for r in rows}
 
 
-def _iso_until(er: ser.rec.EventRow, tz: str) -> str | None:
+def _iso_until(er: rec.EventRow, tz: str) -> str | None:
     u = ser.until_of(er, tz)
-    return None if u is None else u.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if u is None else u.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _check_series(a: Action, row: Mapping[str, Any] | None, ctx: WriteContext, staff: str) -> ser.rec.EventRow:
+def _check_series(a: Action, row: Mapping[str, Any] | None, ctx: WriteContext, staff: str) -> rec.EventRow:
     if row is None:
         raise _stale(a.type, [a.target], " (an active recurring event)")
     if row["pc_aid"] != str(_user(ctx, staff, a.type, a.target)):
@@ -267,10 +278,10 @@ def _check_series(a: Action, row: Mapping[str, Any] | None, ctx: WriteContext, s
 
 
 def _set_end(conn: Connection, row: Mapping[str, Any], new_end: dt.date, target: str, kind: T,
-             spec: ser.rec.RecurrSpec | None = None) -> None:
+             spec: rec.RecurrSpec | None = None) -> None:
     values: dict[str, Any] = {"pc_endDate": new_end}
     if spec is not None:
-        values["pc_recurrspec"] = ser.rec.dump_recurrspec(spec)
+        values["pc_recurrspec"] = rec.dump_recurrspec(spec)
     n = conn.execute(update(ev).where(ev.c.pc_eid == row["pc_eid"], ev.c.pc_aid == row["pc_aid"],
                                       ev.c.pc_endDate == row["pc_endDate"],
                                       ev.c.pc_recurrspec == row["pc_recurrspec"])
@@ -328,14 +339,16 @@ def write_series_transfer(conn: Connection, actions: Sequence[Action], ctx: Writ
         copy = {c.name: row[c.name] for c in ev.c if c.name not in ("pc_eid", "uuid")}
         copy.update(
             pc_aid=new_id, pc_eventDate=sp.new_start_date, pc_endDate=sp.new_end_date,
-            pc_recurrspec=ser.rec.dump_recurrspec(sp.new_spec), pc_time=naive_utc(ctx.as_of),
+            pc_recurrspec=rec.dump_recurrspec(sp.new_spec), pc_time=naive_utc(ctx.as_of),
             uuid=uuid.uuid4().bytes,
         )
         empty = [c.name for c in ev.c if c.name in copy and copy[c.name] is None and not c.nullable]
         if empty:
             raise ApplyFailed(f"series.transfer {a.target}: column {empty[0]} of the recurring event is empty; "
                               "nothing was changed")
-        new_eid = conn.execute(insert(ev).values(**copy)).inserted_primary_key[0]
+        key = conn.execute(insert(ev).values(**copy)).inserted_primary_key
+        assert key is not None
+        new_eid = key[0]
         ctx.notes[a.id] = f"successor series {new_eid} from {sp.new_start_date.isoformat()}"
     return len(actions)
 

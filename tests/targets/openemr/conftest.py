@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
-
 from openemr import fixture as fx
+from sqlalchemy.pool import NullPool
 
 from .oe import OE
 

@@ -17,7 +17,7 @@ from reconciler.targets.openemr.target import OpenEMRTarget
 
 from .oe import OE
 
-NOW = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.timezone.utc)  # 10:00 in New York, a Wednesday
+NOW = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC)  # 10:00 in New York, a Wednesday
 PHI = ("Reyes", "Poe", "Ray", "Quill", "Tom", "Ann")
 
 BASE = """\

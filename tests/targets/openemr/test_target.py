@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,11 +14,10 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from reconciler.model.actions import ActionType as T
 from reconciler.errors import LockHeld, PlanRefused, StalePlan, ValidationFailed
+from reconciler.model.actions import ActionType as T
 from reconciler.planner.scope import ReadScope
 from reconciler.targets.openemr.read import read_base, read_scoped
-from reconciler.targets.openemr.tables import users
 
 from .practice import LEAVE, NOW, PHI, build
 
@@ -67,12 +65,12 @@ def test_client_and_session_mapping(oedb, tmp_path):
     # scheduled, at or after now: the session at 11:00 today and next Monday's; not 09:00 today, not last week
     assert sorted(actual.appointments) == sorted([str(ids["future"]), str(ids["today_future"])])
     a = actual.appointments[str(ids["today_future"])]
-    assert a.start == dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.timezone.utc)  # 11:00 EST
+    assert a.start == dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.UTC)  # 11:00 EST
     assert a.end - a.start == dt.timedelta(minutes=50) and a.staff == "bsmith" and a.client == "C-1001"
     s = actual.series[str(ids["series"])]
     assert s.rrule == "FREQ=WEEKLY;BYDAY=MO" and s.client == "C-1002" and s.active
-    assert s.start == dt.datetime(2026, 11, 2, 14, 0, tzinfo=dt.timezone.utc)
-    assert s.until == dt.datetime(2027, 3, 30, 4, 0, tzinfo=dt.timezone.utc)
+    assert s.start == dt.datetime(2026, 11, 2, 14, 0, tzinfo=dt.UTC)
+    assert s.until == dt.datetime(2027, 3, 30, 4, 0, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("raw,status", [("x", None), ("%", None), ("?", None), (">", None), ("-", "scheduled"),
@@ -97,7 +95,7 @@ def test_zero_dates_and_null_times(oedb, tmp_path):
     with p.engine.connect() as conn:
         actual = read_scoped(conn, ReadScope(at=NOW, now_staff=("bsmith",)))
     assert str(zero_series) not in actual.series
-    assert actual.appointments[str(allday)].start == dt.datetime(2026, 12, 10, 5, 0, tzinfo=dt.timezone.utc)
+    assert actual.appointments[str(allday)].start == dt.datetime(2026, 12, 10, 5, 0, tzinfo=dt.UTC)
 
 
 # ---------------------------------------------------------------- balance
@@ -344,8 +342,8 @@ def test_db_init_creates_only_reconciler_tables(oedb, tmp_path):
 
 def test_each_writer_checks_the_state_it_was_planned_on(oedb, tmp_path):
     """Below the fingerprint: a writer handed a row that moved fails, and the transaction rolls back."""
-    from reconciler.model.actions import Action
     from reconciler.errors import ApplyFailed
+    from reconciler.model.actions import Action
     from reconciler.targets.openemr.read import user_ids
     from reconciler.targets.openemr.write import WRITERS, WriteContext
 
@@ -373,9 +371,9 @@ def test_each_writer_checks_the_state_it_was_planned_on(oedb, tmp_path):
 
 # ---------------------------------------------------------------- import, status, export, the Target object
 def test_import_then_plan_is_empty(oedb, tmp_path):
-    from reconciler.config.loader import load_config
     from reconciler.app.importer import import_config
     from reconciler.app.workflow import compute_plan
+    from reconciler.config.loader import load_config
 
     p = build(*oedb, tmp_path)
     p.oe.patient("C-1006", "Zed", "Quill", p.ids["jdoe"], status="inactive", portal="NO")
@@ -428,3 +426,42 @@ def test_target_sessions_apply_like_the_executor(oedb, tmp_path):
     assert p.plan(LEAVE % "").actions == ()
     assert [e["type"] for e in t.read_audit()] == [a.type.value for a in plan.actions]
     assert t.verify_audit()[2] is None
+
+
+def test_missing_indexes_are_reported_not_created(oedb, tmp_path):
+    """The indexes the reads would like are absent from OpenEMR 7's definitions; the
+    target names them (tables.MISSING_INDEXES) and never creates them (the fixture
+    checks every definition is unchanged)."""
+    from reconciler.targets.openemr.tables import MISSING_INDEXES
+
+    p = build(*oedb, tmp_path)
+    p.apply(p.plan(LEAVE % ""))
+    keys = {(t, k) for t, k in p.q("SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+                                    "WHERE TABLE_SCHEMA = DATABASE() AND SEQ_IN_INDEX = 1")}
+    for table, column in (("patient_data", "providerID"), ("patient_data", "pubpid"), ("drug_sales", "pid")):
+        assert (table, column) not in keys
+        assert any(m.startswith(f"{table}({column}") for m in MISSING_INDEXES)
+
+
+def test_series_with_exdates_and_weekdays(oedb, tmp_path):
+    """exdate days are no sessions (a series whose only remaining days are excluded is not
+    active), and a days-of-week series (type 3) splits on its own occurrences."""
+    from openemr import fixture as fx
+
+    p = build(*oedb, tmp_path)
+    done = p.oe.series(p.ids["bsmith"], p.ids["p3"], "2026-11-02", "2026-12-07",
+                       exdates=(dt.date(2026, 12, 7),))  # Mondays; the last one (Dec 7) excluded
+    tuth = fx.insert_series(p.oe.c, p.ids["p3"], p.ids["bsmith"], dt.date(2026, 11, 3), dt.time(16, 0),
+                            fx.REPEAT_DAYS_OF_WEEK, fx.days_of_week((3, 5)), until=dt.date(2027, 1, 28))
+    with p.engine.connect() as conn:
+        actual = read_scoped(conn, ReadScope(at=NOW, now_staff=("bsmith",)))
+    assert str(done) not in actual.series
+    assert actual.series[str(tuth)].rrule.startswith("FREQ=WEEKLY") and "TU" in actual.series[str(tuth)].rrule
+    plan = p.plan(LEAVE % ", offboarding: handover")
+    p.apply(plan)
+    rows = p.q("SELECT pc_aid, pc_eventDate, pc_endDate, pc_recurrtype FROM openemr_postcalendar_events "
+               "WHERE pc_recurrtype = 3 ORDER BY pc_eid")
+    # Wednesday Dec 2, 10:00 EST: the leaver keeps Tue Dec 1; the successor starts Thu Dec 3
+    assert rows == [(str(p.ids["bsmith"]), dt.date(2026, 11, 3), dt.date(2026, 12, 1), 3),
+                    (str(p.ids["jdoe"]), dt.date(2026, 12, 3), dt.date(2027, 1, 28), 3)]
+    assert p.plan(LEAVE % ", offboarding: handover").actions == ()
