@@ -45,11 +45,11 @@ def read_status(conn: Connection) -> dict[str, Any]:
     """The rows behind ``reconciler status`` (the fields of ``model.records.StatusFacts``)."""
     practice, staff = read_base(conn)
     owner = users.alias("owner")
-    caseload: dict[str, int] = dict(conn.execute(
+    caseload: dict[str, int] = {str(k): int(v) for k, v in conn.execute(
         select(owner.c.username, func.count())
         .select_from(pd.join(owner, owner.c.id == pd.c.providerID))
         .where(client_active_cond(), pd.c.pubpid != "", owner.c.username != "")
-        .group_by(owner.c.username).order_by(owner.c.username)).tuples().all())
+        .group_by(owner.c.username).order_by(owner.c.username))}
     active = [s for s in staff.values() if s.active]
     unassigned = conn.execute(select(pd.c.pubpid).where(client_active_cond(), unassigned_cond(), pd.c.pubpid != "")
                               .order_by(pd.c.pubpid)).scalars().all()

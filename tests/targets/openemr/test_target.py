@@ -465,3 +465,50 @@ def test_series_with_exdates_and_weekdays(oedb, tmp_path):
     assert rows == [(str(p.ids["bsmith"]), dt.date(2026, 11, 3), dt.date(2026, 12, 1), 3),
                     (str(p.ids["jdoe"]), dt.date(2026, 12, 3), dt.date(2027, 1, 28), 3)]
     assert p.plan(LEAVE % ", offboarding: handover").actions == ()
+
+
+#: The apply user's minimum grants, as README "Using it with OpenEMR" lists them
+#: (``db init`` runs once as a user that may create tables).
+MINIMUM_GRANTS = (
+    "GRANT SELECT ON `{db}`.`users` TO {u}",
+    "GRANT UPDATE (`active`, `fname`, `lname`) ON `{db}`.`users` TO {u}",
+    "GRANT SELECT ON `{db}`.`patient_data` TO {u}",
+    "GRANT UPDATE (`providerID`, `care_team_status`, `allow_patient_portal`) ON `{db}`.`patient_data` TO {u}",
+    "GRANT SELECT, INSERT ON `{db}`.`openemr_postcalendar_events` TO {u}",
+    "GRANT UPDATE (`pc_apptstatus`, `pc_aid`, `pc_endDate`, `pc_recurrspec`) ON `{db}`.`openemr_postcalendar_events` TO {u}",
+    "GRANT SELECT ON `{db}`.`form_encounter` TO {u}",
+    "GRANT SELECT ON `{db}`.`billing` TO {u}",
+    "GRANT SELECT ON `{db}`.`drug_sales` TO {u}",
+    "GRANT SELECT ON `{db}`.`ar_activity` TO {u}",
+    "GRANT INSERT ON `{db}`.`log` TO {u}",
+    "GRANT INSERT ON `{db}`.`log_comment_encrypt` TO {u}",
+    "GRANT SELECT ON `{db}`.`reconciler_alembic_version` TO {u}",
+    "GRANT SELECT ON `{db}`.`reconciler_practice` TO {u}",
+    "GRANT SELECT, INSERT, UPDATE ON `{db}`.`reconciler_staff` TO {u}",
+    "GRANT SELECT, INSERT ON `{db}`.`reconciler_seat_events` TO {u}",
+    "GRANT SELECT, INSERT ON `{db}`.`reconciler_audit_events` TO {u}",
+    "GRANT SELECT, INSERT, DELETE ON `{db}`.`reconciler_client_links` TO {u}",
+)
+
+
+def test_minimum_grants_are_enough(oedb, tmp_path, mariadb_server):
+    """plan and apply (cancel, series split, reassign, inactivate, mark duplicate,
+    deactivate, audit, OpenEMR log) as a user holding only the README's grants."""
+    from reconciler.targets.openemr.target import OpenEMRTarget
+
+    p = build(*oedb, tmp_path)  # db init as the database's owner
+    p.oe.patient("C-1004", "Zed", "Quill", p.ids["jdoe"])
+    db = p.url.split("/")[3].split("?")[0]
+    name = f"min_{db[-8:]}"
+    with mariadb_server.root_connection() as root, root.cursor() as cur:
+        cur.execute(f"CREATE USER '{name}'@'localhost' IDENTIFIED BY 'pw'")
+        for g in MINIMUM_GRANTS:
+            cur.execute(g.format(db=db, u=f"'{name}'@'localhost'"))
+    creds = p.url.split("//")[1].split("@")[0]
+    p.target = OpenEMRTarget.open(p.url.replace(creds, f"{name}:pw"))
+    extra = LEAVE % ", offboarding: handover" + "clients:\n  - {id: C-1004, duplicate_of: C-1003}\n"
+    plan = p.plan(extra)
+    assert {a.type for a in plan.actions} >= {T.SERIES_TRANSFER, T.APPOINTMENT_TRANSFER, T.CLIENT_MARK_DUPLICATE,
+                                               T.STAFF_DEACTIVATE, T.CLIENT_REASSIGN}
+    p.apply(plan)
+    assert p.plan(extra).actions == ()
