@@ -1,6 +1,6 @@
 """The apply lock of the openemr target: a named server lock plus one transaction.
 
-``GET_LOCK('reconciler-apply', timeout)`` is taken on the apply's own connection
+``GET_LOCK('reconciler-apply:<database>', timeout)`` is taken on the apply's own connection
 (MariaDB/MySQL release it when that session ends, so a killed apply never leaves it
 held); the transaction begins after it and the lock is released after the commit or
 rollback. A second apply waits at most ``timeout`` seconds, then fails with
@@ -21,8 +21,15 @@ from reconciler.errors import LockHeld
 LOCK_NAME = "reconciler-apply"
 
 
+def lock_name(conn: Connection, base: str = LOCK_NAME) -> str:
+    """Named locks are server-wide: the name carries the database's, so two OpenEMR
+    databases on one server do not share a lock (at most 64 characters)."""
+    db = conn.execute(text("SELECT DATABASE()")).scalar() or ""
+    return f"{base}:{db}"[:64]
+
+
 def lock_holder(conn: Connection) -> str:
-    cid = conn.execute(text("SELECT IS_USED_LOCK(:n)"), {"n": LOCK_NAME}).scalar()
+    cid = conn.execute(text("SELECT IS_USED_LOCK(:n)"), {"n": lock_name(conn)}).scalar()
     return "unknown (the lock was just released)" if cid is None else f"server connection {cid}"
 
 
@@ -33,11 +40,12 @@ def locked_transaction(engine: Engine, *, timeout: float,
     exit, rollback on exception), the lock released afterwards. ``on_wait`` is told
     the holder once when the lock is taken."""
     with engine.connect() as conn:
-        got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": LOCK_NAME}).scalar()
+        name = lock_name(conn)
+        got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar()
         if got != 1 and timeout > 0:
             if on_wait is not None:
                 on_wait(lock_holder(conn))
-            got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": LOCK_NAME, "t": max(1, math.ceil(timeout))}).scalar()
+            got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": max(1, math.ceil(timeout))}).scalar()
         conn.commit()  # GET_LOCK's implicit transaction; the apply's own begins below
         if got != 1:
             raise LockHeld(f"another apply holds the lock: {lock_holder(conn)}; waited {timeout:g} s, "
@@ -46,7 +54,7 @@ def locked_transaction(engine: Engine, *, timeout: float,
             with conn.begin():
                 yield conn
         finally:
-            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": LOCK_NAME})
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
             conn.commit()
 
 
@@ -59,6 +67,7 @@ class ServerLockLeadership:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.conn: Connection | None = None
+        self.name = self.NAME
 
     def try_lead(self) -> bool:
         if self.conn is not None:
@@ -68,7 +77,8 @@ class ServerLockLeadership:
             except Exception:  # noqa: BLE001 - the session is gone: lead again if we can
                 self.conn = None
         conn = self.engine.connect()
-        got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": self.NAME}).scalar()
+        self.name = lock_name(conn, self.NAME)
+        got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": self.name}).scalar()
         conn.commit()
         if got == 1:
             self.conn = conn
@@ -79,7 +89,7 @@ class ServerLockLeadership:
     def release(self) -> None:
         if self.conn is not None:
             try:
-                self.conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": self.NAME})
+                self.conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": self.name})
                 self.conn.commit()
             finally:
                 self.conn.close()

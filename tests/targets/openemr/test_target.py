@@ -262,7 +262,7 @@ def test_lock_contention(oedb, tmp_path):
     plan = p.plan(LEAVE % "")
     other = p.engine.connect()
     try:
-        assert other.exec_driver_sql("SELECT GET_LOCK('reconciler-apply', 0)").scalar() == 1
+        assert other.exec_driver_sql("SELECT GET_LOCK(CONCAT('reconciler-apply:', DATABASE()), 0)").scalar() == 1
         before = _snapshot(p)
         t0 = time.monotonic()
         with pytest.raises(LockHeld, match="another apply holds the lock: server connection"):
@@ -512,3 +512,18 @@ def test_minimum_grants_are_enough(oedb, tmp_path, mariadb_server):
                                                T.STAFF_DEACTIVATE, T.CLIENT_REASSIGN}
     p.apply(plan)
     assert p.plan(extra).actions == ()
+
+
+def test_watch_leadership_is_a_server_lock(oedb, tmp_path):
+    from reconciler.targets.openemr.target import OpenEMRTarget
+
+    p = build(*oedb, tmp_path)
+    a, b = p.target.leadership(), OpenEMRTarget.open(p.url).leadership()
+    try:
+        assert a.try_lead() and a.try_lead()
+        assert not b.try_lead()
+        a.release()
+        assert b.try_lead()
+    finally:
+        a.release()
+        b.release()
