@@ -83,8 +83,8 @@ def capability_errors(plan: Plan, desired: "DesiredState", target: "Target") -> 
         if loc.entity is None:
             loc = dataclasses.replace(loc, entity=f"{kind} {ident}")
         reason = f" ({why(a.type)})" if callable(why) else ""
-        problems.append(Problem(loc, f"{a.type.value} is not supported by the {target.name} target{reason}; "
-                                     "nothing was changed", "unsupported"))
+        problems.append(Problem(loc, f"{a.type.value} is not supported by the {target.name} target{reason}",
+                                "unsupported"))
     raise ValidationFailed(problems[0].message if len(problems) == 1
                            else f"the plan needs {len(problems)} changes the {target.name} target cannot make", problems)
 
