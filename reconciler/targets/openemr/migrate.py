@@ -11,9 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
+from typing import TYPE_CHECKING
+
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection, Engine
@@ -23,11 +22,16 @@ from reconciler.targets.native.engine import safe_url
 
 from .tables import HEAD_REVISION, VERSION_TABLE, ours, practice
 
+if TYPE_CHECKING:  # pragma: no cover
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 REQUIRED_OPENEMR = ("users", "patient_data", "openemr_postcalendar_events", "log")
 
 
-def alembic_config(conn: Connection) -> Config:
+def alembic_config(conn: Connection) -> "Config":
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("path_separator", "os")
@@ -36,7 +40,15 @@ def alembic_config(conn: Connection) -> Config:
 
 
 def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def _recorded_revision(conn: Connection) -> str | None:
+    """The revision in ``reconciler_alembic_version``, read without importing Alembic
+    (a large share of a plan's budget)."""
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE} ORDER BY version_num LIMIT 1")).scalar()
 
 
 def _require_mysql(engine: Engine) -> None:
@@ -66,6 +78,8 @@ def upgrade(engine: Engine, *, practice_name: str = "OpenEMR practice") -> tuple
                 raise DatabaseError(f"database {shown} is not an OpenEMR database (no table {missing[0]})")
             before = current_revision(conn)
             if before != HEAD_REVISION:
+                from alembic import command
+
                 command.upgrade(alembic_config(conn), "head")
                 conn.commit()
             if conn.execute(select(practice.c.id).limit(1)).first() is None:
@@ -93,14 +107,14 @@ def require_schema(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             present = set(inspect(conn).get_table_names())
-            missing = sorted(set(ours.tables) - present)
+            missing = sorted((set(ours.tables) | {VERSION_TABLE}) - present)
             if missing:
                 raise DatabaseError(f"database {shown} is not initialised for the openemr target: run "
-                                    f"`reconciler db init --target openemr` (missing tables: {', '.join(missing)})")
-            rev = current_revision(conn)
+                                    f"`reconciler --target openemr db init` (missing tables: {', '.join(missing)})")
+            rev = _recorded_revision(conn)
     except sa_exc.DBAPIError as exc:
         first = str(getattr(exc, "orig", exc)).strip().splitlines()
         raise DatabaseError(f"cannot read database {shown}: {first[0] if first else exc}") from None
     if rev != HEAD_REVISION:
         raise DatabaseError(f"database {shown} (openemr target) is at revision {rev}, this version needs "
-                            f"{HEAD_REVISION}: run `reconciler db upgrade --target openemr`")
+                            f"{HEAD_REVISION}: run `reconciler --target openemr db upgrade`")

@@ -191,48 +191,80 @@ def _clients(conn: Connection, where: ColumnElement[bool], out: dict[str, Client
 
 
 # ---------------------------------------------------------------- appointments and series
-def _appt_query(where: ColumnElement[bool], since_day: dt.date) -> Any:
-    staff_u = users.alias("staff_u")
-    return (select(ev.c.pc_eid, ev.c.pc_eventDate, ev.c.pc_startTime, ev.c.pc_duration, ev.c.pc_apptstatus,
-                   patient_data.c.pubpid, staff_u.c.username)
-            .select_from(ev.join(patient_data, patient_data.c.pid == ev.c.pc_pid)
-                         .join(staff_u, cast(staff_u.c.id, String) == ev.c.pc_aid))
-            .where(where, ev.c.pc_recurrtype == 0, scheduled_cond(), ev.c.pc_eventDate >= since_day,
-                   staff_u.c.username.is_not(None), staff_u.c.username != "", patient_data.c.pubpid != "")
-            .order_by(ev.c.pc_eid))
+def event_categories(conn: Connection) -> list[int]:
+    """Every ``pc_catid`` in use (a loose scan of OpenEMR's ``basic_event`` key).
+
+    OpenEMR has no index that starts with ``pc_aid``; its ``basic_event`` key is
+    (pc_catid, pc_aid, pc_eventDate, pc_endDate, ...). Naming every category in use
+    (a filter that keeps every row) lets the server range-scan that key for a
+    professional's events instead of scanning the whole calendar.
+    """
+    return [int(c) for c in conn.execute(select(ev.c.pc_catid).distinct().order_by(ev.c.pc_catid)).scalars()]
 
 
-def _appointments(conn: Connection, where: ColumnElement[bool], since: dt.datetime, tz: str,
-                  out: dict[str, Appointment]) -> None:
+def _event_filter(conn: Connection, aids: Sequence[str] | None, pids: Any) -> list[ColumnElement[bool]]:
+    if aids is not None:
+        return [ev.c.pc_catid.in_(event_categories(conn)), ev.c.pc_aid.in_(list(aids))]
+    return [ev.c.pc_pid.in_(pids)]
+
+
+def _pubpids(conn: Connection, pids: Iterable[Any]) -> dict[str, str]:
+    """pc_pid (text) -> pubpid, through patient_data's unique ``pid`` key."""
+    nums = sorted({int(p) for p in pids if p is not None and str(p).strip().isdigit()})
+    out: dict[str, str] = {}
+    for chunk in _chunks(nums):
+        for pid, pubpid in conn.execute(select(patient_data.c.pid, patient_data.c.pubpid)
+                                        .where(patient_data.c.pid.in_(chunk), patient_data.c.pubpid != "")
+                                        .order_by(patient_data.c.pid)):
+            out[str(pid)] = pubpid
+    return out
+
+
+def _appointments(conn: Connection, since: dt.datetime, tz: str, names: Mapping[str, str],
+                  out: dict[str, Appointment], *, aids: Sequence[str] | None = None, pids: Any = None) -> None:
+    """``scheduled`` non-recurring sessions starting at/after ``since`` of the
+    professionals ``aids`` (users.id as text) or the patients ``pids``."""
+    if aids is not None and not aids:
+        return
     since_day = since.astimezone(zone(tz)).date() - dt.timedelta(days=1)
-    for r in conn.execute(_appt_query(where, since_day)):
+    rows = conn.execute(
+        select(ev.c.pc_eid, ev.c.pc_aid, ev.c.pc_pid, ev.c.pc_eventDate, ev.c.pc_startTime, ev.c.pc_duration,
+               ev.c.pc_apptstatus)
+        .where(*_event_filter(conn, aids, pids), ev.c.pc_recurrtype == 0, scheduled_cond(),
+               ev.c.pc_eventDate >= since_day)
+        .order_by(ev.c.pc_eid)).all()
+    client_of = _pubpids(conn, (r.pc_pid for r in rows))
+    for r in rows:
         day = ser.as_date(r.pc_eventDate)
-        if day is None:
-            continue
+        client, staff = client_of.get(str(r.pc_pid)), names.get(str(r.pc_aid))
+        if day is None or client is None or staff is None:
+            continue  # no patient, or not a staff member's: not an appointment (SPEC §6)
         start = ser.local_instant(day, ser.as_time(r.pc_startTime), tz)
         if start < since:
             continue
         out[str(r.pc_eid)] = Appointment(
-            id=str(r.pc_eid), client=r.pubpid, staff=r.username, start=start,
+            id=str(r.pc_eid), client=client, staff=staff, start=start,
             end=start + dt.timedelta(seconds=int(r.pc_duration or 0)), status=appt_status(r.pc_apptstatus),
         )
 
 
-SERIES_COLS = tuple(ev.c)
-
-
-def _series(conn: Connection, where: ColumnElement[bool], at: dt.datetime, tz: str, out: dict[str, Series]) -> None:
-    staff_u = users.alias("staff_u")
+def _series(conn: Connection, at: dt.datetime, tz: str, names: Mapping[str, str], out: dict[str, Series],
+            *, aids: Sequence[str] | None = None, pids: Any = None) -> None:
+    """Recurring rows with a session at or after ``at`` (active series)."""
+    if aids is not None and not aids:
+        return
     day0 = at.astimezone(zone(tz)).date()
-    q = (select(ev.c.pc_eid, ev.c.pc_eventDate, ev.c.pc_endDate, ev.c.pc_startTime, ev.c.pc_duration,
-                ev.c.pc_recurrtype, ev.c.pc_recurrspec, patient_data.c.pubpid, staff_u.c.username)
-         .select_from(ev.join(patient_data, patient_data.c.pid == ev.c.pc_pid)
-                      .join(staff_u, cast(staff_u.c.id, String) == ev.c.pc_aid))
-         .where(where, ev.c.pc_recurrtype > 0, ev.c.pc_apptstatus.not_in(("x", "%")),
-                ev.c.pc_endDate >= day0,
-                staff_u.c.username.is_not(None), staff_u.c.username != "", patient_data.c.pubpid != "")
-         .order_by(ev.c.pc_eid))
-    for r in conn.execute(q).mappings():
+    rows = conn.execute(
+        select(ev.c.pc_eid, ev.c.pc_aid, ev.c.pc_pid, ev.c.pc_eventDate, ev.c.pc_endDate, ev.c.pc_startTime,
+               ev.c.pc_duration, ev.c.pc_recurrtype, ev.c.pc_recurrspec)
+        .where(*_event_filter(conn, aids, pids), ev.c.pc_recurrtype > 0, ev.c.pc_apptstatus.not_in(("x", "%")),
+               ev.c.pc_endDate >= day0)
+        .order_by(ev.c.pc_eid)).mappings().all()
+    client_of = _pubpids(conn, (r["pc_pid"] for r in rows))
+    for r in rows:
+        client, staff = client_of.get(str(r["pc_pid"])), names.get(str(r["pc_aid"]))
+        if client is None or staff is None:
+            continue
         try:
             er = ser.event_row(r)
         except rec.RecurrenceError:
@@ -241,7 +273,7 @@ def _series(conn: Connection, where: ColumnElement[bool], at: dt.datetime, tz: s
             continue
         sid = str(r["pc_eid"])
         out[sid] = Series(
-            id=sid, client=r["pubpid"], staff=r["username"], rrule=ser.rrule_of(er),
+            id=sid, client=client, staff=staff, rrule=ser.rrule_of(er),
             start=ser.local_instant(er.event_date, er.start_time, tz),
             duration_minutes=int(r["pc_duration"] or 0) // 60, until=ser.until_of(er, tz), active=True,
         )
@@ -281,23 +313,24 @@ def read_sets(conn: Connection, scope: ReadScope, practice: Practice | None, sta
     for chunk in _chunks(list(scope.client_ids)):
         _clients(conn, pd.c.pubpid.in_(chunk), clients)
     _clients(conn, and_(unassigned_cond(), client_active_cond()), clients)
+    names = {str(v): k for k, v in uid.items()}  # pc_aid (users.id as text) -> staff id
     appointments: dict[str, Appointment] = {}
     for chunk in _chunks(_uids(scope.now_staff, uid)):
-        _appointments(conn, ev.c.pc_aid.in_(chunk), scope.at, tz, appointments)
+        _appointments(conn, scope.at, tz, names, appointments, aids=chunk)
     by_instant: dict[dt.datetime, list[str]] = {}
     for sid, instant in scope.scheduled_staff:
         by_instant.setdefault(instant, []).append(sid)
     for instant in sorted(by_instant):
         for chunk in _chunks(_uids(by_instant[instant], uid)):
-            _appointments(conn, ev.c.pc_aid.in_(chunk), instant, tz, appointments)
+            _appointments(conn, instant, tz, names, appointments, aids=chunk)
     closing_pids = select(cast(pd.c.pid, String)).where(pd.c.pubpid.in_(list(scope.closing_clients)))
     if scope.closing_clients:
-        _appointments(conn, ev.c.pc_pid.in_(closing_pids), scope.at, tz, appointments)
+        _appointments(conn, scope.at, tz, names, appointments, pids=closing_pids)
     series: dict[str, Series] = {}
     for chunk in _chunks(_uids(set(scope.now_staff) | {s for s, _ in scope.scheduled_staff}, uid)):
-        _series(conn, ev.c.pc_aid.in_(chunk), scope.at, tz, series)
+        _series(conn, scope.at, tz, names, series, aids=chunk)
     if scope.closing_clients:
-        _series(conn, ev.c.pc_pid.in_(closing_pids), scope.at, tz, series)
+        _series(conn, scope.at, tz, names, series, pids=closing_pids)
     active_total = conn.execute(select(func.count()).select_from(pd)
                                 .where(client_active_cond(), pd.c.pubpid != "")).scalar_one()
     return ActualState(

@@ -44,7 +44,7 @@ def check_transactional(conn: Connection, tables: Sequence[str]) -> None:
     missing = [t for t in tables if t not in engines]
     if missing:
         raise PlanRefused(f"table {missing[0]} does not exist in this database "
-                          "(run `reconciler db init --target openemr` on an OpenEMR database); nothing was changed")
+                          "(run `reconciler --target openemr db init` on an OpenEMR database); nothing was changed")
     bad = [(t, engines[t]) for t in tables if (engines[t] or "").lower() != "innodb"]
     if bad:
         t, eng = bad[0]
