@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import exc as sa_exc
@@ -29,7 +28,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 REQUIRED_OPENEMR = ("users", "patient_data", "openemr_postcalendar_events", "log")
 
 
-def alembic_config(conn: Connection) -> "Config":
+def alembic_config(conn: Connection) -> Config:
     from alembic.config import Config
 
     cfg = Config()
