@@ -37,16 +37,35 @@ BUDGET_S = 5.0
 
 def reconciler(*args: str, db: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RECONCILER_DB": db, "RECONCILER_ACTOR": "alee"}
-    proc = subprocess.run([sys.executable, "-m", "reconciler.cli", *args], env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if check and proc.returncode != 0:
         raise SystemExit(f"reconciler {' '.join(args)} failed:\n{proc.stderr}")
     return proc
 
 
 def generate(*args: str) -> None:
-    subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--staff", SIZE[0], "--clients", SIZE[1],
-                    "--appointments", SIZE[2], "--seed", "1", *args], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "generate.py"),
+            "--staff",
+            SIZE[0],
+            "--clients",
+            SIZE[1],
+            "--appointments",
+            SIZE[2],
+            "--seed",
+            "1",
+            *args,
+        ],
+        check=True,
+    )
 
 
 CPU: list[float] = []  # the apply processes' own CPU seconds (less sensitive to a busy machine)
@@ -68,8 +87,19 @@ def timed_apply(plan: Path, db: str, export_dir: Path) -> float:
 
 def bench_sqlite(work: Path, source: Path, config: Path, runs: int) -> tuple[list[float], int]:
     plan = work / "plan-sqlite.json"
-    reconciler("plan", "-c", str(config), "--at", AT, "--out", str(plan), "--format", "json",
-               "--allow-mass-change", db=f"sqlite:///{source}")
+    reconciler(
+        "plan",
+        "-c",
+        str(config),
+        "--at",
+        AT,
+        "--out",
+        str(plan),
+        "--format",
+        "json",
+        "--allow-mass-change",
+        db=f"sqlite:///{source}",
+    )
     times = []
     for i in range(runs):
         run_db = work / "run.db"
@@ -79,8 +109,17 @@ def bench_sqlite(work: Path, source: Path, config: Path, runs: int) -> tuple[lis
         shutil.rmtree(work / "exports", ignore_errors=True)
         times.append(timed_apply(plan, f"sqlite:///{run_db}", work / "exports"))
         if i == 0:  # convergence check once (not timed)
-            left = reconciler("plan", "-c", str(config), "--at", AT, "--format", "json", "--allow-mass-change",
-                              db=f"sqlite:///{run_db}")
+            left = reconciler(
+                "plan",
+                "-c",
+                str(config),
+                "--at",
+                AT,
+                "--format",
+                "json",
+                "--allow-mass-change",
+                db=f"sqlite:///{run_db}",
+            )
             assert json.loads(left.stdout)["actions"] == [], "apply did not converge"
     return times, len(json.loads(plan.read_text())["actions"])
 
@@ -99,8 +138,19 @@ def bench_postgresql(work: Path, config: Path, runs: int) -> tuple[list[float], 
         with psycopg.connect(host=str(server.sock), user=server.user, dbname="base", autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
         plan = work / "plan-pg.json"
-        reconciler("plan", "-c", str(config), "--at", AT, "--out", str(plan), "--format", "json",
-                   "--allow-mass-change", db=server.url("base"))
+        reconciler(
+            "plan",
+            "-c",
+            str(config),
+            "--at",
+            AT,
+            "--out",
+            str(plan),
+            "--format",
+            "json",
+            "--allow-mass-change",
+            db=server.url("base"),
+        )
         times = []
         for i in range(runs):
             name = f"run{i}"
@@ -135,16 +185,19 @@ def main() -> int:
         times, n = bench_sqlite(work, source, config, args.runs)
         med = statistics.median(times)
         over = med > BUDGET_S
-        results.append(f"sqlite      apply of {n} actions ({LEAVING} leaving): median {med:.2f} s, "
-                       f"min {min(times):.2f} s over {len(times)} runs (budget {BUDGET_S:.0f} s); "
-                       f"apply process CPU median {statistics.median(CPU):.2f} s"
-                       + ("  OVER BUDGET" if over else ""))
+        results.append(
+            f"sqlite      apply of {n} actions ({LEAVING} leaving): median {med:.2f} s, "
+            f"min {min(times):.2f} s over {len(times)} runs (budget {BUDGET_S:.0f} s); "
+            f"apply process CPU median {statistics.median(CPU):.2f} s" + ("  OVER BUDGET" if over else "")
+        )
     if args.backend in ("postgresql", "both"):
         CPU.clear()
         times, n = bench_postgresql(work, config, args.runs)
-        results.append(f"postgresql  apply of {n} actions ({LEAVING} leaving): median "
-                       f"{statistics.median(times):.2f} s, min {min(times):.2f} s over {len(times)} runs; "
-                       f"apply process CPU median {statistics.median(CPU):.2f} s (server time not included)")
+        results.append(
+            f"postgresql  apply of {n} actions ({LEAVING} leaving): median "
+            f"{statistics.median(times):.2f} s, min {min(times):.2f} s over {len(times)} runs; "
+            f"apply process CPU median {statistics.median(CPU):.2f} s (server time not included)"
+        )
     print("\n".join(results))
     return 1 if over else 0
 

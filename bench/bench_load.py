@@ -51,8 +51,11 @@ def bench(url: str, snapshot: Path, label: str) -> None:
     run(["db", "init", "--db", url])
     load_before = loadavg()
     seconds, cpu, rss = run(["db", "load", str(snapshot), "--db", url])
-    print(f"{label:<12} db load {snapshot.name}: {seconds:7.1f} s wall, {cpu:6.1f} s CPU, "
-          f"peak {rss:6.0f} MB (load average {load_before} -> {loadavg()})", flush=True)
+    print(
+        f"{label:<12} db load {snapshot.name}: {seconds:7.1f} s wall, {cpu:6.1f} s CPU, "
+        f"peak {rss:6.0f} MB (load average {load_before} -> {loadavg()})",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -66,9 +69,23 @@ def main() -> int:
     backends = args.backend or ["sqlite", "postgresql"]
     if not args.snapshot.exists():
         args.snapshot.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(ROOT / "bench" / "generate.py"), "--seed", "1",
-                        "--staff", str(args.staff), "--clients", str(args.clients),
-                        "--appointments", str(args.appointments), "--snapshot", str(args.snapshot)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "generate.py"),
+                "--seed",
+                "1",
+                "--staff",
+                str(args.staff),
+                "--clients",
+                str(args.clients),
+                "--appointments",
+                str(args.appointments),
+                "--snapshot",
+                str(args.snapshot),
+            ],
+            check=True,
+        )
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
         if "sqlite" in backends:
             bench(f"sqlite:///{Path(tmp) / 'bench.db'}", args.snapshot, "sqlite")

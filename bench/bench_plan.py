@@ -19,8 +19,8 @@ appointments table instead of searching an index.
 from __future__ import annotations
 
 import argparse
-import resource
 import datetime as dt
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,8 +39,16 @@ def ensure(workdir: Path, size: str, leaving: int) -> tuple[Path, Path]:
     staff, clients, appts = SIZES[size]
     db = workdir / f"{size}.db"
     cfg = workdir / f"{size}-leave{leaving}"
-    args = [sys.executable, str(ROOT / "bench" / "generate.py"), "--staff", str(staff), "--clients", str(clients),
-            "--appointments", str(appts)]
+    args = [
+        sys.executable,
+        str(ROOT / "bench" / "generate.py"),
+        "--staff",
+        str(staff),
+        "--clients",
+        str(clients),
+        "--appointments",
+        str(appts),
+    ]
     if not db.exists():
         subprocess.run([*args, "--db", f"sqlite:///{db}"], check=True)
     if not cfg.exists():
@@ -51,8 +59,21 @@ def ensure(workdir: Path, size: str, leaving: int) -> tuple[Path, Path]:
 def time_plan(db: Path, cfg: Path, runs: int) -> tuple[float, float, float, int]:
     """Median and min wall seconds and median CPU seconds (user+sys: steadier on a busy
     machine) of whole `reconciler plan --format json` processes, and the action count."""
-    cmd = [sys.executable, "-m", "reconciler.cli", "plan", "-c", str(cfg), "--db", f"sqlite:///{db}", "--at", AT,
-           "--format", "json", "--allow-mass-change"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reconciler.cli",
+        "plan",
+        "-c",
+        str(cfg),
+        "--db",
+        f"sqlite:///{db}",
+        "--at",
+        AT,
+        "--format",
+        "json",
+        "--allow-mass-change",
+    ]
     times: list[float] = []
     cpu: list[float] = []
     out = b""
@@ -76,8 +97,9 @@ def explain(db: Path, cfg: Path) -> list[tuple[str, list[str]]]:
     from sqlalchemy import event
 
     from reconciler.config.loader import load_config
+    from reconciler.planner.scope import read_scope
     from reconciler.targets.native.engine import make_engine
-    from reconciler.targets.native.read import read_for_plan
+    from reconciler.targets.native.read import read_base, read_sets
 
     engine = make_engine(f"sqlite:///{db}")
     seen: list[tuple[str, Any]] = []
@@ -90,7 +112,8 @@ def explain(db: Path, cfg: Path) -> list[tuple[str, list[str]]]:
     desired = load_config(cfg)
     at = dt.datetime.fromisoformat(AT.replace("Z", "+00:00"))
     with engine.connect() as conn, conn.begin():
-        read_for_plan(conn, desired, at)
+        practice, staff = read_base(conn)
+        read_sets(conn, read_scope(desired, practice, staff, at), practice, staff)
     report = []
     raw = engine.raw_connection()
     try:
@@ -111,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     ok = True
-    print(f"{'scenario':<16}{'median s':>10}{'min s':>8}{'cpu s':>8}{'actions':>9}  budget (wall median; cpu if the machine is busy)")
+    print(
+        f"{'scenario':<16}{'median s':>10}{'min s':>8}{'cpu s':>8}{'actions':>9}  budget (wall median; cpu if the machine is busy)"
+    )
     for size in args.sizes:
         for leaving in (20, 0):
             db, cfg = ensure(args.workdir, size, leaving)
@@ -119,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             budget = BUDGET[f"leave{leaving}"]
             verdict = "ok" if size != "big" or med <= budget else ("ok (cpu)" if cpu <= budget else "OVER")
             ok &= verdict != "OVER"
-            print(f"{size + '/leave' + str(leaving):<16}{med:>10.3f}{best:>8.3f}{cpu:>8.3f}{n:>9}  {budget:.1f} s {verdict}")
+            print(
+                f"{size + '/leave' + str(leaving):<16}{med:>10.3f}{best:>8.3f}{cpu:>8.3f}{n:>9}  {budget:.1f} s {verdict}"
+            )
     db, cfg = ensure(args.workdir, args.sizes[0], 20)
     print("\nEXPLAIN QUERY PLAN of the scoped reads:")
     for statement, plan in explain(db, cfg):

@@ -36,8 +36,15 @@ import yaml  # noqa: E402
 from sqlalchemy import Table  # noqa: E402
 from sqlalchemy.engine import Connection  # noqa: E402
 
-from reconciler.targets.native.snapshot import appointments_t, clients_t, practice_t, series_t, staff_t  # noqa: E402
-from reconciler.targets.native.snapshot import DocumentRows, iter_json  # noqa: E402
+from reconciler.targets.native.snapshot import (  # noqa: E402
+    DocumentRows,
+    appointments_t,
+    clients_t,
+    iter_json,
+    practice_t,
+    series_t,
+    staff_t,
+)
 
 TZ_NAME = "America/New_York"
 TZ = ZoneInfo(TZ_NAME)
@@ -50,10 +57,60 @@ DAYS = ["MO", "TU", "WE", "TH", "FR"]
 HOURS = list(range(8, 18))
 CHUNK = 50_000
 
-FIRST = ["Ana", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo", "Kai", "Lia", "Max", "Nia",
-         "Oto", "Pia", "Quin", "Rae", "Sol", "Tam", "Uma", "Vic", "Wes", "Xia", "Yan", "Zoe"]
-LAST = ["Abbot", "Brook", "Crane", "Dale", "Ember", "Frost", "Grove", "Hale", "Irons", "Jett", "Keel", "Lark",
-        "Moss", "Nash", "Oak", "Pike", "Quay", "Reed", "Stone", "Thorn", "Umber", "Vale", "Wren", "Yew"]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Cara",
+    "Dev",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jo",
+    "Kai",
+    "Lia",
+    "Max",
+    "Nia",
+    "Oto",
+    "Pia",
+    "Quin",
+    "Rae",
+    "Sol",
+    "Tam",
+    "Uma",
+    "Vic",
+    "Wes",
+    "Xia",
+    "Yan",
+    "Zoe",
+]
+LAST = [
+    "Abbot",
+    "Brook",
+    "Crane",
+    "Dale",
+    "Ember",
+    "Frost",
+    "Grove",
+    "Hale",
+    "Irons",
+    "Jett",
+    "Keel",
+    "Lark",
+    "Moss",
+    "Nash",
+    "Oak",
+    "Pike",
+    "Quay",
+    "Reed",
+    "Stone",
+    "Thorn",
+    "Umber",
+    "Vale",
+    "Wren",
+    "Yew",
+]
 
 
 def fake_name(rng: random.Random) -> tuple[str, str]:
@@ -71,28 +128,70 @@ class Practice:
         rng = random.Random(f"{seed}:staff")
         self.clinicians = [f"c{i:05d}" for i in range(1, staff - 3)]
         office = [
-            dict(id="alee", name="Ana Lee", role="owner", access="entire_practice", billing_role=None, max_caseload=None),
-            dict(id="mkhan", name="Mina Khan", role="clinical_director", access="entire_practice",
-                 billing_role="supervisor", max_caseload=None),
-            dict(id="pmorgan", name="Pat Morgan", role="practice_manager", access="entire_practice",
-                 billing_role=None, max_caseload=None),
-            dict(id="rbill", name="Rae Billings", role="biller", access="assigned_clients", billing_role="billing",
-                 max_caseload=None),
+            dict(
+                id="alee", name="Ana Lee", role="owner", access="entire_practice", billing_role=None, max_caseload=None
+            ),
+            dict(
+                id="mkhan",
+                name="Mina Khan",
+                role="clinical_director",
+                access="entire_practice",
+                billing_role="supervisor",
+                max_caseload=None,
+            ),
+            dict(
+                id="pmorgan",
+                name="Pat Morgan",
+                role="practice_manager",
+                access="entire_practice",
+                billing_role=None,
+                max_caseload=None,
+            ),
+            dict(
+                id="rbill",
+                name="Rae Billings",
+                role="biller",
+                access="assigned_clients",
+                billing_role="billing",
+                max_caseload=None,
+            ),
         ]
         clin = []
         for sid in self.clinicians:
             first, last = fake_name(rng)
-            clin.append(dict(id=sid, name=f"{first} {last}", role="clinician", access="assigned_clients",
-                             billing_role="rendering", max_caseload=None))
+            clin.append(
+                dict(
+                    id=sid,
+                    name=f"{first} {last}",
+                    role="clinician",
+                    access="assigned_clients",
+                    billing_role="rendering",
+                    max_caseload=None,
+                )
+            )
         self.staff_rows = []
         for i, r in enumerate(sorted(office + clin, key=lambda r: str(r["id"]))):
-            self.staff_rows.append(dict(r, active=True, deactivate_on=None, deactivated_at=None,
-                                        settings={"messaging_enabled": True} if i % 3 == 0 else None))
+            self.staff_rows.append(
+                dict(
+                    r,
+                    active=True,
+                    deactivate_on=None,
+                    deactivated_at=None,
+                    settings={"messaging_enabled": True} if i % 3 == 0 else None,
+                )
+            )
 
     def practice_row(self) -> dict[str, Any]:
-        return dict(id=1, name="Benchmark Behavioral Health", timezone=TZ_NAME, owner_id="alee",
-                    clinical_director_id="mkhan", client_plan_limit=None, seat_price_cents=6000,
-                    billing_cycle_day=1)
+        return dict(
+            id=1,
+            name="Benchmark Behavioral Health",
+            timezone=TZ_NAME,
+            owner_id="alee",
+            clinical_director_id="mkhan",
+            client_plan_limit=None,
+            seat_price_cents=6000,
+            billing_cycle_day=1,
+        )
 
     def _start(self, week: int, day: int, hour: int) -> dt.datetime:
         key = (week, day, hour)
@@ -134,17 +233,32 @@ class Practice:
             weeks += [weeks[-1] if weeks else 0] * (k - len(weeks))  # tiny pools: repeat the last week
             telehealth = rng.random() < 0.3
             if table == "clients":
-                yield dict(id=cid, first_name=first, last_name=last, status=status,
-                           primary_id=primary if status == "active" else None, balance_cents=balance,
-                           portal_access=portal and status == "active", duplicate_of=duplicate_of, deleted_at=None)
+                yield dict(
+                    id=cid,
+                    first_name=first,
+                    last_name=last,
+                    status=status,
+                    primary_id=primary if status == "active" else None,
+                    balance_cents=balance,
+                    portal_access=portal and status == "active",
+                    duplicate_of=duplicate_of,
+                    deleted_at=None,
+                )
             sid = None
             if has_series and weeks:
                 s_id += 1
                 sid = f"S-{s_id}"
                 if table == "series":
-                    yield dict(id=sid, client_id=cid, staff_id=primary, rrule=f"FREQ=WEEKLY;BYDAY={DAYS[day]}",
-                               start_at=self._start(weeks[0], day, hour), duration_minutes=50, until=None,
-                               active=True)
+                    yield dict(
+                        id=sid,
+                        client_id=cid,
+                        staff_id=primary,
+                        rrule=f"FREQ=WEEKLY;BYDAY={DAYS[day]}",
+                        start_at=self._start(weeks[0], day, hour),
+                        duration_minutes=50,
+                        until=None,
+                        active=True,
+                    )
             for w in weeks:
                 a_id += 1
                 r = rng.random()  # drawn in every pass: the passes stay in step
@@ -152,13 +266,26 @@ class Practice:
                     continue
                 start = self._start(w, day, hour)
                 if start < NOW:
-                    status_a, reason = ("no_show", None) if r < 0.05 else ("cancelled", "Client cancelled") \
-                        if r < 0.08 else ("completed", None)
+                    status_a, reason = (
+                        ("no_show", None)
+                        if r < 0.05
+                        else ("cancelled", "Client cancelled")
+                        if r < 0.08
+                        else ("completed", None)
+                    )
                 else:
                     status_a, reason = ("cancelled", "Client cancelled") if r < 0.03 else ("scheduled", None)
-                yield dict(id=f"A-{a_id}", client_id=cid, staff_id=primary, start_at=start,
-                           end_at=start + dt.timedelta(minutes=50), status=status_a, series_id=sid,
-                           cancel_reason=reason, telehealth=telehealth)
+                yield dict(
+                    id=f"A-{a_id}",
+                    client_id=cid,
+                    staff_id=primary,
+                    start_at=start,
+                    end_at=start + dt.timedelta(minutes=50),
+                    status=status_a,
+                    series_id=sid,
+                    cancel_reason=reason,
+                    telehealth=telehealth,
+                )
 
 
 def chunked(rows: Iterable[dict[str, Any]], size: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
@@ -197,8 +324,9 @@ def write_db(url: str, practice: Practice) -> dict[str, int]:
     return counts
 
 
-def _insert_streams(conn: Connection, tables: dict[str, Table], rows: Iterator[tuple[str, dict[str, Any]]],
-                    counts: dict[str, int]) -> None:
+def _insert_streams(
+    conn: Connection, tables: dict[str, Table], rows: Iterator[tuple[str, dict[str, Any]]], counts: dict[str, int]
+) -> None:
     buf: list[dict[str, Any]] = []
     current = ""
     for table, row in rows:
@@ -223,7 +351,9 @@ def write_snapshot(path: Path, practice: Practice) -> None:
 
     sections = {
         "staff": (conv.staff(r) for r in practice.staff_rows),
-        "clients": section("clients"), "series": section("series"), "appointments": section("appointments"),
+        "clients": section("clients"),
+        "series": section("series"),
+        "appointments": section("appointments"),
     }
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
@@ -239,8 +369,10 @@ def write_config(out: Path, practice: Practice, leaving: int, seed: int) -> list
         raise SystemExit(f"--leaving {leaving} exceeds the {len(practice.clinicians)} clinicians")
     gone = set(random.Random(f"{seed}:leaving").sample(practice.clinicians, leaving))
     out.mkdir(parents=True, exist_ok=True)
-    head = {"version": 1, "practice": {"timezone": TZ_NAME, "owner": "alee", "clinical_director": "mkhan",
-                                       "unmanaged_staff": "ignore"}}
+    head = {
+        "version": 1,
+        "practice": {"timezone": TZ_NAME, "owner": "alee", "clinical_director": "mkhan", "unmanaged_staff": "ignore"},
+    }
     staff = []
     for r in practice.staff_rows:
         entry: dict[str, Any] = {"id": r["id"], "name": r["name"], "role": r["role"], "access": r["access"]}
@@ -249,8 +381,9 @@ def write_config(out: Path, practice: Practice, leaving: int, seed: int) -> list
         staff.append(entry)
     files = {"practice.yaml": head, "staff.yaml": {"version": 1, "staff": staff}}
     for name, doc in files.items():
-        (out / name).write_text(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=1 << 30),
-                                encoding="utf-8")
+        (out / name).write_text(
+            yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=1 << 30), encoding="utf-8"
+        )
     return sorted(gone)
 
 
@@ -275,12 +408,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.db:
         t0 = time.perf_counter()
         counts = write_db(args.db, practice)
-        print(f"filled database ({', '.join(f'{n} {k}' for k, n in counts.items())}) "
-              f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        print(
+            f"filled database ({', '.join(f'{n} {k}' for k, n in counts.items())}) in {time.perf_counter() - t0:.1f}s",
+            file=sys.stderr,
+        )
     if args.config_out:
         gone = write_config(args.config_out, practice, args.leaving, args.seed)
-        print(f"wrote config to {args.config_out}" + (f" (leaving: {', '.join(gone)})" if gone else ""),
-              file=sys.stderr)
+        print(
+            f"wrote config to {args.config_out}" + (f" (leaving: {', '.join(gone)})" if gone else ""), file=sys.stderr
+        )
     return 0
 
 

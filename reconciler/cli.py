@@ -78,10 +78,7 @@ def _unexpected(exc: BaseException) -> str:
     line = error_line(exc)
     if line is not None:
         return f"database error: {line}"
-    return (f"unexpected {exc.__class__.__name__}; this is a bug in reconciler "
-            "(re-run with --debug for the traceback)")
-
-
+    return f"unexpected {exc.__class__.__name__}; this is a bug in reconciler (re-run with --debug for the traceback)"
 
 
 def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
@@ -112,12 +109,21 @@ def _seconds(allow_zero: bool) -> Callable[[click.Context, click.Parameter, floa
     return check
 
 
-db_option = click.option("--db", "db", metavar="URL", help="SQLAlchemy URL (default: $RECONCILER_DB, then sqlite:///practice.db).")
-config_option = click.option(
-    "-c", "--config", "config_dir", default=DEFAULT_CONFIG, show_default=True,
-    type=click.Path(file_okay=False, path_type=Path), help="Config directory.",
+db_option = click.option(
+    "--db", "db", metavar="URL", help="SQLAlchemy URL (default: $RECONCILER_DB, then sqlite:///practice.db)."
 )
-at_option = click.option("--at", "at", metavar="TIME", help="Plan as of this ISO 8601 date or date-time instead of now.")
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_dir",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Config directory.",
+)
+at_option = click.option(
+    "--at", "at", metavar="TIME", help="Plan as of this ISO 8601 date or date-time instead of now."
+)
 
 
 class _Group(click.Group):
@@ -142,8 +148,12 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.option("--target", "target", metavar="NAME",
-              help="Where the practice records live (default: $RECONCILER_TARGET, then native).")
+@click.option(
+    "--target",
+    "target",
+    metavar="NAME",
+    help="Where the practice records live (default: $RECONCILER_TARGET, then native).",
+)
 @click.version_option(package_name="reconciler")
 def main(debug: bool, target: str | None) -> None:
     """GitOps for the people side of a health or therapy practice."""
@@ -163,8 +173,6 @@ def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None
     _done(commands.validate(_echo, config_dir, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
 
 
-
-
 # ---------------------------------------------------------------- plan
 @main.command()
 @config_option
@@ -175,12 +183,31 @@ def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has actions, 0 when empty.")
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard.")
 @_handle_errors
-def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt: str,
-         detailed_exitcode: bool, allow_mass_change: bool) -> None:
+def plan(
+    config_dir: Path,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_mass_change: bool,
+) -> None:
     """Show what apply would change, in execution order."""
-    _done(commands.plan(_echo, config_dir, target=Ctx.target, db=db, at=at, out=out, fmt=fmt,
-                        detailed_exitcode=detailed_exitcode, allow_mass_change=allow_mass_change, now=_now(),
-                        color=sys.stdout.isatty()))
+    _done(
+        commands.plan(
+            _echo,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            out=out,
+            fmt=fmt,
+            detailed_exitcode=detailed_exitcode,
+            allow_mass_change=allow_mass_change,
+            now=_now(),
+            color=sys.stdout.isatty(),
+        )
+    )
 
 
 # ---------------------------------------------------------------- apply
@@ -191,21 +218,56 @@ def plan(config_dir: Path, db: str | None, at: str | None, out: Path | None, fmt
 @at_option
 @click.option("--actor", "actor", metavar="NAME", help="Who applies (default: $RECONCILER_ACTOR, then login name).")
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--confirm-delete", "confirm_delete", multiple=True, metavar="ID", help="Allow deleting this client (repeat).")
-@click.option("--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--confirm-delete", "confirm_delete", multiple=True, metavar="ID", help="Allow deleting this client (repeat)."
+)
+@click.option(
+    "--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard (when planning here).")
-@click.option("--lock-timeout", default=10.0, show_default=True, type=float, callback=_seconds(True),
-              help="Seconds to wait for another apply.")
+@click.option(
+    "--lock-timeout",
+    default=10.0,
+    show_default=True,
+    type=float,
+    callback=_seconds(True),
+    help="Seconds to wait for another apply.",
+)
 @_handle_errors
-def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | None, actor: str | None,
-          auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path, allow_mass_change: bool,
-          lock_timeout: float) -> None:
+def apply(
+    planfile: Path | None,
+    config_dir: Path,
+    db: str | None,
+    at: str | None,
+    actor: str | None,
+    auto_approve: bool,
+    confirm_delete: tuple[str, ...],
+    export_dir: Path,
+    allow_mass_change: bool,
+    lock_timeout: float,
+) -> None:
     """Apply a saved plan exactly, or plan and apply, in one transaction with an audit trail."""
-    _done(commands.apply(
-        _echo, planfile, config_dir, target=Ctx.target, db=db, at=at, actor=actor, auto_approve=auto_approve,
-        confirm_delete=confirm_delete, export_dir=export_dir, allow_mass_change=allow_mass_change,
-        lock_timeout=lock_timeout, now=_now(), confirm=lambda q: click.confirm(q, default=False),
-        interactive=sys.stdin.isatty(), color=sys.stdout.isatty(), progress=sys.stderr.isatty()))
+    _done(
+        commands.apply(
+            _echo,
+            planfile,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            actor=actor,
+            auto_approve=auto_approve,
+            confirm_delete=confirm_delete,
+            export_dir=export_dir,
+            allow_mass_change=allow_mass_change,
+            lock_timeout=lock_timeout,
+            now=_now(),
+            confirm=lambda q: click.confirm(q, default=False),
+            interactive=sys.stdin.isatty(),
+            color=sys.stdout.isatty(),
+            progress=sys.stderr.isatty(),
+        )
+    )
 
 
 # ---------------------------------------------------------------- watch
@@ -215,14 +277,33 @@ def apply(planfile: Path | None, config_dir: Path, db: str | None, at: str | Non
 @click.option("--interval", default=60.0, show_default=True, type=float, metavar="SECONDS", callback=_seconds(False))
 @click.option("--auto-apply", is_flag=True, help="Apply plans instead of only printing them.")
 @click.option("--actor", "actor", metavar="NAME", help="Recorded in the audit trail when applying.")
-@click.option("--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_handle_errors
-def watch(config_dir: Path, db: str | None, interval: float, auto_apply: bool, actor: str | None,
-          export_dir: Path, log_format: str) -> None:
+def watch(
+    config_dir: Path,
+    db: str | None,
+    interval: float,
+    auto_apply: bool,
+    actor: str | None,
+    export_dir: Path,
+    log_format: str,
+) -> None:
     """Reconcile on every config change and at every interval; Ctrl-C stops cleanly."""
-    sys.exit(commands.watch(config_dir, target=Ctx.target, db=db, interval=interval, auto_apply=auto_apply,
-                            actor=actor, export_dir=export_dir, log_format=log_format))
+    sys.exit(
+        commands.watch(
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            interval=interval,
+            auto_apply=auto_apply,
+            actor=actor,
+            export_dir=export_dir,
+            log_format=log_format,
+        )
+    )
 
 
 # ---------------------------------------------------------------- import / export / audit / status
@@ -306,12 +387,16 @@ def db_dump(out: Path | None, db: str | None) -> None:
     _done(commands.db_dump(_echo, target=Ctx.target, db=db, out=out))
 
 
-
-
 # ---------------------------------------------------------------- demo
 @main.command()
-@click.option("--dir", "workdir", default="reconciler-demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Where to create the demo practice.")
+@click.option(
+    "--dir",
+    "workdir",
+    default="reconciler-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to create the demo practice.",
+)
 @_handle_errors
 def demo(workdir: Path) -> None:
     """Create a sample practice and walk through validate, plan and apply."""

@@ -45,8 +45,6 @@ _IMPLICIT: dict[Any, list[tuple[str, Any]]] = yaml.resolver.Resolver.yaml_implic
 _PLAIN_TAGS: dict[str, str] = {}  # plain scalar text -> resolved tag (a pure function: safe to share)
 
 
-
-
 # --------------------------------------------------------------------------- marked values
 class MarkedMap(dict[Any, Any]):
     """A mapping from YAML that remembers where it and each of its keys were written.
@@ -300,7 +298,7 @@ class _EventBuilder:
 
 
 def _short_tag(tag: str) -> str:
-    return "!!" + tag[len(_T):] if tag.startswith(_T) else tag
+    return "!!" + tag[len(_T) :] if tag.startswith(_T) else tag
 
 
 def safe_load_marked(text: str, filename: str) -> Any:
@@ -331,5 +329,3 @@ def safe_load_marked(text: str, filename: str) -> Any:
         raise ConfigError(message, [Problem(Location(filename, 1, ""), message, "yaml")]) from None
     finally:
         loader.dispose()
-
-

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
-
+from constants import ROOT
 from mariadb_server import MariaDbServer
 from pgserver import PgServer
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
@@ -45,3 +44,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def backend(db_url: str) -> str:
     return "postgresql" if db_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Any]:
+    """The sample practice (examples/practice.yaml) on each backend; disposed after the test.
+    Test modules that need another starting state override it with their own ``engine``."""
+    from test_executor_support import practice_db
+
+    eng = practice_db(db_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 def main() -> None:
     after, marker, seconds = int(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
-    args = sys.argv[sys.argv.index("--") + 1:]
+    args = sys.argv[sys.argv.index("--") + 1 :]
 
     def pause(done_groups: int) -> None:
         if done_groups == after:

@@ -48,12 +48,34 @@ class PgServer:
             os.chmod(self.root, 0o777)
             shutil.chown(self.sock, "nobody")
             os.chmod(self.sock, 0o777)
-        self._run(self.bin / "initdb", "-D", str(self.data), "-U", self.user, "--auth=trust",
-                  "--encoding=UTF8", "--locale=C", "-N")
-        opts = (f"-k {self.sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                f"-c full_page_writes=off -c max_connections=100")
-        self._run(self.bin / "pg_ctl", "-D", str(self.data), "-o", opts, "-w", "-t", "60",
-                  "-l", str(self.root / "server.log"), "start")
+        self._run(
+            self.bin / "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "-N",
+        )
+        opts = (
+            f"-k {self.sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+            f"-c full_page_writes=off -c max_connections=100"
+        )
+        self._run(
+            self.bin / "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.root / "server.log"),
+            "start",
+        )
         return self
 
     def stop(self) -> None:

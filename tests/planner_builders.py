@@ -17,9 +17,9 @@ import dataclasses
 import datetime as dt
 from typing import Any, Iterable, Mapping
 
+from reconciler.config.loader import load_builtin_policies
 from reconciler.model.actions import Action, Plan
 from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
-from reconciler.config.loader import load_builtin_policies
 from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, PracticeSpec, StaffSpec
 
 UTC = dt.timezone.utc
@@ -49,9 +49,13 @@ def client(id: str, primary: str | None, **kw: Any) -> Client:
     return Client(id=id, primary=primary, **kw)
 
 
-def appt(id: str, client: str, staff: str, start: str, status: str = "scheduled", series: str | None = None) -> Appointment:
+def appt(
+    id: str, client: str, staff: str, start: str, status: str = "scheduled", series: str | None = None
+) -> Appointment:
     s = t(start)
-    return Appointment(id=id, client=client, staff=staff, start=s, end=s + dt.timedelta(minutes=50), status=status, series=series)
+    return Appointment(
+        id=id, client=client, staff=staff, start=s, end=s + dt.timedelta(minutes=50), status=status, series=series
+    )
 
 
 def series(id: str, client: str, staff: str, start: str = "2026-11-02T14:00:00Z", **kw: Any) -> Series:
@@ -59,25 +63,33 @@ def series(id: str, client: str, staff: str, start: str = "2026-11-02T14:00:00Z"
 
 
 def actual(
-    staff_rows: Iterable[Staff], clients: Iterable[Client] = (), appointments: Iterable[Appointment] = (),
-    series_rows: Iterable[Series] = (), practice_row: Practice | None = None,
+    staff_rows: Iterable[Staff],
+    clients: Iterable[Client] = (),
+    appointments: Iterable[Appointment] = (),
+    series_rows: Iterable[Series] = (),
+    practice_row: Practice | None = None,
 ) -> ActualState:
     """An ActualState holding everything, with caseloads and totals computed as the DB would."""
     st = {s.id: s for s in staff_rows}
     cl = {c.id: c for c in clients}
     caseloads = {sid: sum(1 for c in cl.values() if c.status == "active" and c.primary == sid) for sid in st}
     return ActualState(
-        practice=practice_row or practice(), staff=dict(sorted(st.items())), clients=dict(sorted(cl.items())),
+        practice=practice_row or practice(),
+        staff=dict(sorted(st.items())),
+        clients=dict(sorted(cl.items())),
         appointments={a.id: a for a in sorted(appointments, key=lambda a: a.id)},
         series={s.id: s for s in sorted(series_rows, key=lambda s: s.id)},
-        caseloads=caseloads, active_client_total=sum(1 for c in cl.values() if c.status == "active"),
+        caseloads=caseloads,
+        active_client_total=sum(1 for c in cl.values() if c.status == "active"),
         active_staff_total=sum(1 for s in st.values() if s.active),
     )
 
 
 def desired(
-    staff_specs: Iterable[StaffSpec | Mapping[str, Any]] = (), clients: Iterable[ClientSpec | Mapping[str, Any]] = (),
-    policies: Iterable[PolicySpec | Mapping[str, Any]] = (), **practice_kw: Any,
+    staff_specs: Iterable[StaffSpec | Mapping[str, Any]] = (),
+    clients: Iterable[ClientSpec | Mapping[str, Any]] = (),
+    policies: Iterable[PolicySpec | Mapping[str, Any]] = (),
+    **practice_kw: Any,
 ) -> DesiredState:
     """A DesiredState; built-in policies are added unless a policy of the same name is given."""
     pkw: dict[str, Any] = dict(timezone=TZ, owner="alee", clinical_director="mkhan")
@@ -96,11 +108,16 @@ def desired(
 WORLD_STAFF = (
     staff("alee", role="owner", access="entire_practice"),
     staff("mkhan", role="clinical_director", access="entire_practice", max_caseload=60),
-    staff("bsmith"), staff("jdoe"), staff("cdavis"),
+    staff("bsmith"),
+    staff("jdoe"),
+    staff("cdavis"),
     staff("tnguyen", active=False, deactivated_at=t("2026-01-05T17:00:00Z")),
 )
 WORLD_CLIENTS = (
-    client("C-1", "bsmith"), client("C-2", "bsmith", balance_cents=500), client("C-3", "jdoe"), client("C-4", "mkhan"),
+    client("C-1", "bsmith"),
+    client("C-2", "bsmith", balance_cents=500),
+    client("C-3", "jdoe"),
+    client("C-4", "mkhan"),
 )
 WORLD_APPTS = (
     appt("A-0", "C-1", "bsmith", "2026-11-20T15:00:00Z"),
@@ -114,17 +131,32 @@ WORLD_SERIES = (series("S-1", "C-1", "bsmith"), series("S-2", "C-3", "jdoe"))
 
 
 def world(
-    *, extra_staff: Iterable[Staff] = (), extra_clients: Iterable[Client] = (), extra_appts: Iterable[Appointment] = (),
-    extra_series: Iterable[Series] = (), practice_row: Practice | None = None, replace: Mapping[str, Staff] = {},
+    *,
+    extra_staff: Iterable[Staff] = (),
+    extra_clients: Iterable[Client] = (),
+    extra_appts: Iterable[Appointment] = (),
+    extra_series: Iterable[Series] = (),
+    practice_row: Practice | None = None,
+    replace: Mapping[str, Staff] = {},
 ) -> ActualState:
     """The default actual state, optionally extended (``replace`` swaps staff rows by id)."""
     rows = [replace.get(s.id, s) for s in WORLD_STAFF] + list(extra_staff)
-    return actual(rows, [*WORLD_CLIENTS, *extra_clients], [*WORLD_APPTS, *extra_appts], [*WORLD_SERIES, *extra_series], practice_row)
+    return actual(
+        rows,
+        [*WORLD_CLIENTS, *extra_clients],
+        [*WORLD_APPTS, *extra_appts],
+        [*WORLD_SERIES, *extra_series],
+        practice_row,
+    )
 
 
 def world_desired(
-    overrides: Mapping[str, Mapping[str, Any]] = {}, *, clients: Iterable[Mapping[str, Any]] = (),
-    policies: Iterable[Mapping[str, Any]] = (), extra_staff: Iterable[Mapping[str, Any]] = (), omit: Iterable[str] = (),
+    overrides: Mapping[str, Mapping[str, Any]] = {},
+    *,
+    clients: Iterable[Mapping[str, Any]] = (),
+    policies: Iterable[Mapping[str, Any]] = (),
+    extra_staff: Iterable[Mapping[str, Any]] = (),
+    omit: Iterable[str] = (),
     **practice_kw: Any,
 ) -> DesiredState:
     """The config that matches :func:`world` (every staff declared), with per-staff field overrides."""

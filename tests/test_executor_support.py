@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dbhelpers import PRACTICE_YAML, ROOT
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dbhelpers import PRACTICE_YAML, ROOT
 from reconciler.model.actions import Plan
 from reconciler.targets.native.schema import metadata
 from reconciler.targets.native.target import NativeTarget
@@ -38,9 +38,9 @@ def practice_db(db_url: str) -> Engine:
     import shutil
     import tempfile
 
+    from dbhelpers import fresh_db
     from sqlalchemy.engine import make_url
 
-    from dbhelpers import fresh_db
     from reconciler.targets.native.engine import make_engine
 
     url = make_url(db_url)
@@ -70,8 +70,8 @@ def practice_db(db_url: str) -> Engine:
 
 def plan_for(engine: Engine, config_dir: Path, at: str = AT) -> Plan:
     """The plan `reconciler plan -c config_dir --at at` would make."""
-    from reconciler.config.loader import load_config
     from reconciler.app.workflow import compute_plan
+    from reconciler.config.loader import load_config
 
     return compute_plan(NativeTarget(engine), load_config(config_dir), at_text=at, now=NOW)
 
@@ -106,8 +106,15 @@ def cli_cmd(*args: str) -> list[str]:
 def paused_cli_cmd(after: int, marker: Path, seconds: float, *args: str) -> list[str]:
     """The CLI that pauses inside the apply transaction after writer group ``after``
     (tests/paused_cli.py injects the executor's ``after_group`` seam)."""
-    return [sys.executable, str(Path(__file__).with_name("paused_cli.py")), str(after), str(marker), str(seconds),
-            "--", *args]
+    return [
+        sys.executable,
+        str(Path(__file__).with_name("paused_cli.py")),
+        str(after),
+        str(marker),
+        str(seconds),
+        "--",
+        *args,
+    ]
 
 
 def invoke(db_url: str, *args: str, actor: str = "alee") -> Any:
@@ -116,8 +123,11 @@ def invoke(db_url: str, *args: str, actor: str = "alee") -> Any:
 
     from reconciler.cli import main
 
-    env = {"RECONCILER_DB": db_url, "RECONCILER_ACTOR": actor, **{k: None for k in os.environ
-                                                                 if k.startswith("RECONCILER_TEST_")}}
+    env = {
+        "RECONCILER_DB": db_url,
+        "RECONCILER_ACTOR": actor,
+        **{k: None for k in os.environ if k.startswith("RECONCILER_TEST_")},
+    }
     return CliRunner(env=env).invoke(main, list(args), catch_exceptions=False)
 
 
@@ -131,5 +141,12 @@ def save_plan_file(engine: Engine, config_dir: Path, out: Path, at: str = AT) ->
 
 def run_cli(db_url: str, *args: str, cwd: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `reconciler ARGS` to completion (stdin closed: not a terminal)."""
-    return subprocess.run(cli_cmd(*args), cwd=cwd, env=cli_env(db_url, **env), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cli_cmd(*args),
+        cwd=cwd,
+        env=cli_env(db_url, **env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

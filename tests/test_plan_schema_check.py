@@ -6,17 +6,19 @@ import subprocess
 import sys
 
 import pytest
+from dbhelpers import fresh_db
 from sqlalchemy import text
 
-from dbhelpers import fresh_db
-from reconciler.targets.native.engine import HEAD_REVISION, require_schema
 from reconciler.errors import DatabaseError
+from reconciler.targets.native.engine import HEAD_REVISION, require_schema
 
 
 def test_the_head_constant_is_alembics_head() -> None:
     from reconciler.targets.native.migrate import head_revision
 
-    assert HEAD_REVISION == head_revision(), "a migration was added: update reconciler.targets.native.engine.HEAD_REVISION"
+    assert HEAD_REVISION == head_revision(), (
+        "a migration was added: update reconciler.targets.native.engine.HEAD_REVISION"
+    )
 
 
 def test_require_schema_does_not_import_alembic(db_url: str) -> None:
@@ -31,8 +33,11 @@ def test_require_schema_does_not_import_alembic(db_url: str) -> None:
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("recorded, message", [("0000", "run `reconciler db upgrade`"), (None, None)],
-                         ids=["older-revision-refused", "head-accepted"])
+@pytest.mark.parametrize(
+    "recorded, message",
+    [("0000", "run `reconciler db upgrade`"), (None, None)],
+    ids=["older-revision-refused", "head-accepted"],
+)
 def test_require_schema_compares_the_recorded_revision(db_url: str, recorded: str | None, message: str | None) -> None:
     engine = fresh_db(db_url)
     if recorded is not None:

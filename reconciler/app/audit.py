@@ -26,8 +26,13 @@ def audit_rows(plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None =
     stamp = naive_utc(at)
     return [
         {
-            "at": stamp, "actor": actor, "plan_id": plan_id, "action_id": a.id, "action_type": a.type.value,
-            "target": a.target, "staff_id": a.staff,
+            "at": stamp,
+            "actor": actor,
+            "plan_id": plan_id,
+            "action_id": a.id,
+            "action_type": a.type.value,
+            "target": a.target,
+            "staff_id": a.staff,
             "before": {k: v[0] for k, v in sorted(a.changes.items())},
             "after": {k: v[1] for k, v in sorted(a.changes.items())},
             "reason": a.reason,
@@ -46,7 +51,6 @@ def read_audit(target: "Target", plan_id: str | None = None) -> list[dict[str, A
 
     Raises :class:`DatabaseError` when the database is not initialised."""
     return target.read_audit(plan_id)
-
 
 
 def _value(v: Any) -> str:

@@ -33,8 +33,9 @@ def open_target(target: str | None, db: str | None, *, create: bool = False) -> 
     return _open(target, db, create=create)
 
 
-def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, fmt: str,
-             now: dt.datetime) -> int:
+def validate(
+    echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime
+) -> int:
     from reconciler.app.validation import validate_config
     from reconciler.config.loader import load_config
     from reconciler.errors import ConfigError, Location, Problem
@@ -59,8 +60,20 @@ def validate(echo: Echo, config_dir: Path, *, target: str | None, db: str | None
     return 1 if errors else 0
 
 
-def plan(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at: str | None, out: Path | None,
-         fmt: str, detailed_exitcode: bool, allow_mass_change: bool, now: dt.datetime, color: bool) -> int:
+def plan(
+    echo: Echo,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_mass_change: bool,
+    now: dt.datetime,
+    color: bool,
+) -> int:
     from reconciler.app.workflow import compute_plan, render_plan, save_plan
     from reconciler.config.loader import load_config
 
@@ -74,10 +87,26 @@ def plan(echo: Echo, config_dir: Path, *, target: str | None, db: str | None, at
     return 2 if detailed_exitcode and not p.is_empty else 0
 
 
-def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | None, db: str | None,
-          at: str | None, actor: str | None, auto_approve: bool, confirm_delete: tuple[str, ...], export_dir: Path,
-          allow_mass_change: bool, lock_timeout: float, now: dt.datetime,
-          confirm: Callable[[str], bool], interactive: bool, color: bool, progress: bool) -> int:
+def apply(
+    echo: Echo,
+    planfile: Path | None,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    actor: str | None,
+    auto_approve: bool,
+    confirm_delete: tuple[str, ...],
+    export_dir: Path,
+    allow_mass_change: bool,
+    lock_timeout: float,
+    now: dt.datetime,
+    confirm: Callable[[str], bool],
+    interactive: bool,
+    color: bool,
+    progress: bool,
+) -> int:
     from reconciler.app.workflow import (
         apply_plan,
         compute_plan,
@@ -101,24 +130,47 @@ def apply(echo: Echo, planfile: Path | None, config_dir: Path, *, target: str | 
     if not auto_approve:
         echo(render_plan(p, "text", color=color), nl=False)
         if not interactive:
-            raise ReconcilerError("refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)")
+            raise ReconcilerError(
+                "refusing to apply without confirmation: stdin is not a terminal (use --auto-approve)"
+            )
         if not confirm("Apply these changes?"):
             raise ReconcilerError("apply cancelled; nothing was changed")
     result = apply_plan(
-        tgt, p, actor=actor or default_actor(), confirm_delete=confirm_delete,
-        export_dir=export_dir, lock_timeout=lock_timeout, progress=progress,
+        tgt,
+        p,
+        actor=actor or default_actor(),
+        confirm_delete=confirm_delete,
+        export_dir=export_dir,
+        lock_timeout=lock_timeout,
+        progress=progress,
     )
     echo(result.summary_line())
     return 0
 
 
-def watch(config_dir: Path, *, target: str | None, db: str | None, interval: float, auto_apply: bool,
-          actor: str | None, export_dir: Path, log_format: str) -> int:
+def watch(
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    interval: float,
+    auto_apply: bool,
+    actor: str | None,
+    export_dir: Path,
+    log_format: str,
+) -> int:
     from reconciler.app.watch import run_watch
     from reconciler.app.workflow import default_actor
 
-    return run_watch(config_dir, open_target(target, db), interval=interval, auto_apply=auto_apply,
-                     actor=actor or default_actor(), export_dir=export_dir, log_format=log_format)
+    return run_watch(
+        config_dir,
+        open_target(target, db),
+        interval=interval,
+        auto_apply=auto_apply,
+        actor=actor or default_actor(),
+        export_dir=export_dir,
+        log_format=log_format,
+    )
 
 
 def import_(echo: Echo, *, target: str | None, db: str | None, out: Path, now: dt.datetime) -> int:
@@ -212,5 +264,20 @@ def demo(workdir: Path) -> int:
     return run_demo(workdir)
 
 
-__all__ = ["apply", "audit", "db_dump", "db_init", "db_load", "db_upgrade", "demo", "export", "import_",
-           "open_target", "plan", "status", "validate", "watch", "write_private_file"]
+__all__ = [
+    "apply",
+    "audit",
+    "db_dump",
+    "db_init",
+    "db_load",
+    "db_upgrade",
+    "demo",
+    "export",
+    "import_",
+    "open_target",
+    "plan",
+    "status",
+    "validate",
+    "watch",
+    "write_private_file",
+]

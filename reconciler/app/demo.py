@@ -49,18 +49,19 @@ def prepare_workdir(workdir: Path) -> None:
         if entries:
             if MARKER not in entries:
                 raise ReconcilerError(
-                    f"{workdir}: directory is not empty and is not a previous demo; choose another --dir")
+                    f"{workdir}: directory is not empty and is not a previous demo; choose another --dir"
+                )
             foreign = [e for e in entries if not _is_demo_entry(e)]
             if foreign:
                 raise ReconcilerError(
                     f"{workdir}: holds files the demo did not create ({', '.join(foreign)}); "
-                    "refusing to clear it, choose another --dir")
+                    "refusing to clear it, choose another --dir"
+                )
             for name in entries:
                 path = workdir / name
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / MARKER).write_text("created by `reconciler demo`; the demo may clear this directory\n",
-                                  encoding="utf-8")
+    (workdir / MARKER).write_text("created by `reconciler demo`; the demo may clear this directory\n", encoding="utf-8")
 
 
 def copy_config(src: Path, dest: Path) -> None:
@@ -144,8 +145,12 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
         copy_config(example, config_dir)
 
         at = now()
-        say.step(1, "validate", "check the config: schema, references, policies and invariants, "
-                 "against the database.", f"reconciler validate -c {cfg_arg} --db {db_arg}")
+        say.step(
+            1,
+            "validate",
+            "check the config: schema, references, policies and invariants, against the database.",
+            f"reconciler validate -c {cfg_arg} --db {db_arg}",
+        )
         desired = load_config(config_dir)
         problems = validate_config(desired, target, at_text=None, now=at)
         if problems:
@@ -155,27 +160,43 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
             return 1
         say.say(f"{config_dir.name}: valid")
 
-        say.step(2, "plan", "compare the config with the database and list, in order, what apply would "
-                 "change (nothing changes yet).", f"reconciler plan -c {cfg_arg} --db {db_arg}")
+        say.step(
+            2,
+            "plan",
+            "compare the config with the database and list, in order, what apply would change (nothing changes yet).",
+            f"reconciler plan -c {cfg_arg} --db {db_arg}",
+        )
         plan = compute_plan(target, desired, at_text=None, now=at)
         say.say(render_plan(plan, "text").rstrip("\n"))
 
-        say.step(3, "apply", f"carry the plan out in one transaction as {ACTOR} (the owner), auto-approved, "
-                 "writing one audit event per action.",
-                 f"reconciler apply -c {cfg_arg} --db {db_arg} --auto-approve --actor {ACTOR}")
+        say.step(
+            3,
+            "apply",
+            f"carry the plan out in one transaction as {ACTOR} (the owner), auto-approved, "
+            "writing one audit event per action.",
+            f"reconciler apply -c {cfg_arg} --db {db_arg} --auto-approve --actor {ACTOR}",
+        )
         result = apply_plan(target, plan, actor=ACTOR, export_dir=export_dir, progress=False)
         say.say(result.summary_line())
 
-        say.step(4, "plan again", "the database now matches the config, so the new plan is empty "
-                 "(convergence).", f"reconciler plan -c {cfg_arg} --db {db_arg}")
+        say.step(
+            4,
+            "plan again",
+            "the database now matches the config, so the new plan is empty (convergence).",
+            f"reconciler plan -c {cfg_arg} --db {db_arg}",
+        )
         again = compute_plan(target, load_config(config_dir), at_text=None, now=now())
         say.say(render_plan(again, "text").rstrip("\n"))
         if not again.is_empty:
             say.say("Unexpected: the second plan is not empty.")
             return 1
 
-        say.step(5, "audit", "who changed what, when and why: the append-only trail of the apply.",
-                 f"reconciler audit --db {db_arg} --plan {result.plan_id}")
+        say.step(
+            5,
+            "audit",
+            "who changed what, when and why: the append-only trail of the apply.",
+            f"reconciler audit --db {db_arg} --plan {result.plan_id}",
+        )
         say.say(_fold(format_audit(read_audit(target, plan_id=result.plan_id), "text").splitlines(), result.plan_id))
     finally:
         target.dispose()

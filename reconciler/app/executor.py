@@ -7,13 +7,13 @@ Order of work (SPEC §3.5, §4 "Saved plans and safety")::
     exports          only if the plan has export.write actions: a read that checks the
                      fingerprint and the deletion actor, then every export file (0600,
                      O_EXCL, fsync) — before the transaction starts
-    lock + BEGIN     db.lock.locked_transaction (waits at most lock_timeout) -> LockHeld
-    fingerprint      re-read plan.scope (db.read.read_scoped), compare with
+    lock + BEGIN     target.locked(...) (waits at most lock_timeout)   -> LockHeld
+    fingerprint      re-read plan.scope (session.read_scoped), compare with
                      plan.db_fingerprint                             -> StalePlan
     deletion rules   the actor is an active owner / practice manager /
                      entire-practice staff id                        -> PlanRefused
     writers          one set-based writer per run of consecutive same-type actions,
-                     in plan order (db.write.WRITERS)                -> ApplyFailed
+                     in plan order (session.write; the target's writers) -> ApplyFailed
     audit            one event per action (executemany)
     COMMIT
 
@@ -81,8 +81,10 @@ def check_confirmations(plan: Plan, confirm_delete: Sequence[str]) -> None:
     missing = sorted({a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE} - set(confirm_delete))
     if missing:
         flags = " ".join(f"--confirm-delete {m}" for m in missing)
-        raise PlanRefused(f"the plan deletes client(s) {', '.join(missing)}: confirm each on the command line "
-                          f"({flags}); nothing was changed")
+        raise PlanRefused(
+            f"the plan deletes client(s) {', '.join(missing)}: confirm each on the command line "
+            f"({flags}); nothing was changed"
+        )
 
 
 def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
@@ -101,8 +103,10 @@ def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
         if fmt not in ("fhir", "csv"):
             raise ExportError(f"export.write {a.target} (action #{a.id}): unknown format {fmt!r}; nothing was changed")
         if not isinstance(name, str) or not _SAFE_FILE.match(name) or name in seen:
-            raise ExportError(f"export.write {a.target} (action #{a.id}): unusable file name {name!r} "
-                              "(a plain name, once per plan); nothing was changed")
+            raise ExportError(
+                f"export.write {a.target} (action #{a.id}): unusable file name {name!r} "
+                "(a plain name, once per plan); nothing was changed"
+            )
         seen.add(name)
         path = export_dir / name
         out.append(PlannedExport(a, fmt, path, a.target in deleted))
@@ -117,13 +121,16 @@ def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
     try:
         scope = ReadScope.from_json(plan.scope)
     except ValueError as exc:
-        raise PlanRefused(f"plan {plan.plan_id} carries no usable read scope ({exc}): re-run plan; "
-                          "nothing was changed") from None
+        raise PlanRefused(
+            f"plan {plan.plan_id} carries no usable read scope ({exc}): re-run plan; nothing was changed"
+        ) from None
     now = session.read_scoped(scope).fingerprint()
     if now != plan.db_fingerprint:
-        raise StalePlan(f"stale plan {plan.plan_id}: the rows it depends on changed since it was made "
-                        f"(fingerprint {plan.db_fingerprint[:19]}... is now {now[:19]}...); "
-                        "re-run plan and apply the new plan; nothing was changed")
+        raise StalePlan(
+            f"stale plan {plan.plan_id}: the rows it depends on changed since it was made "
+            f"(fingerprint {plan.db_fingerprint[:19]}... is now {now[:19]}...); "
+            "re-run plan and apply the new plan; nothing was changed"
+        )
 
 
 def check_deletion_actor(session: "ReadSession", plan: Plan, actor: str) -> None:
@@ -132,8 +139,9 @@ def check_deletion_actor(session: "ReadSession", plan: Plan, actor: str) -> None
     deletes = sorted(a.target for a in plan.actions if a.type is ActionType.CLIENT_DELETE)
     if not deletes:
         return
-    need = ("--actor must be the staff id of an active owner, practice manager or staff member with "
-            "entire-practice access")
+    need = (
+        "--actor must be the staff id of an active owner, practice manager or staff member with entire-practice access"
+    )
     row = session.staff_access(actor)
     if row is None:
         why = f"{actor!r} is not a staff id"
@@ -179,8 +187,14 @@ def _same_file(path: Path, data: bytes) -> bool:
     return path.read_bytes() == data
 
 
-def _write_exports(session: "ReadSession", exports: Sequence[PlannedExport], export_dir: Path,
-                   as_of: dt.datetime, created: list[Path], reused: list[Path]) -> None:
+def _write_exports(
+    session: "ReadSession",
+    exports: Sequence[PlannedExport],
+    export_dir: Path,
+    as_of: dt.datetime,
+    created: list[Path],
+    reused: list[Path],
+) -> None:
     """Render every export from the locked state, refuse any file already there,
     then create them (0600, fsync). An export's bytes depend only on the database
     rows and the plan's ``as_of``; so a file holding exactly these bytes can only be
@@ -212,10 +226,18 @@ def _write_exports(session: "ReadSession", exports: Sequence[PlannedExport], exp
 
 
 # ---------------------------------------------------------------- apply
-def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tuple[str, ...] = (),
-               export_dir: Path = Path("exports"), lock_timeout: float = 10.0, progress: bool = False,
-               now: dt.datetime | None = None,
-               after_group: Callable[[int], None] | None = None) -> ApplyResult:
+def apply_plan(
+    target: "Target",
+    plan: Plan,
+    *,
+    actor: str,
+    confirm_delete: tuple[str, ...] = (),
+    export_dir: Path = Path("exports"),
+    lock_timeout: float = 10.0,
+    progress: bool = False,
+    now: dt.datetime | None = None,
+    after_group: Callable[[int], None] | None = None,
+) -> ApplyResult:
     """Apply ``plan`` exactly, all or nothing (see the module docstring for the order).
 
     ``now`` stamps the audit events (default: the wall clock); the database writes
@@ -249,8 +271,12 @@ def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tupl
                 check_fingerprint(session, plan)
                 check_deletion_actor(session, plan, actor)
                 _write_exports(session, exports, export_dir, as_of, created, reused)
-        with target.locked(actor=actor, plan_id=plan_id, timeout=lock_timeout,
-                           on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}")) as tx:
+        with target.locked(
+            actor=actor,
+            plan_id=plan_id,
+            timeout=lock_timeout,
+            on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}"),
+        ) as tx:
             # Authoritative checks, under the lock: the database may have moved since.
             check_fingerprint(tx, plan)
             check_deletion_actor(tx, plan, actor)
@@ -260,8 +286,13 @@ def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tupl
                     bar.advance(len(group))
                     if after_group is not None:
                         after_group(i)
-            events = write_audit(tx, plan, actor=actor, plan_id=plan_id,
-                                 at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+            events = write_audit(
+                tx,
+                plan,
+                actor=actor,
+                plan_id=plan_id,
+                at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+            )
             committing = True
     except BaseException as exc:
         if not committing:
@@ -276,13 +307,24 @@ def apply_plan(target: "Target", plan: Plan, *, actor: str, confirm_delete: tupl
                 # and a plan is only made against a database at the current schema.)
                 target.require_schema()
             if committing:
-                raise ApplyFailed(f"database error while committing plan {plan_id}: {line}; "
-                                  "run `reconciler plan` to see whether it took effect") from None
-            raise ApplyFailed(f"database error while applying plan {plan_id}: {line}; "
-                              "the transaction was rolled back and nothing was changed") from None
+                raise ApplyFailed(
+                    f"database error while committing plan {plan_id}: {line}; "
+                    "run `reconciler plan` to see whether it took effect"
+                ) from None
+            raise ApplyFailed(
+                f"database error while applying plan {plan_id}: {line}; "
+                "the transaction was rolled back and nothing was changed"
+            ) from None
         raise
     return ApplyResult(plan_id, len(plan.actions), events, tuple(sorted(created + reused)))
 
 
-__all__ = ["ApplyResult", "apply_plan", "check_confirmations", "check_deletion_actor", "check_fingerprint",
-           "planned_exports", "seat_credits"]
+__all__ = [
+    "ApplyResult",
+    "apply_plan",
+    "check_confirmations",
+    "check_deletion_actor",
+    "check_fingerprint",
+    "planned_exports",
+    "seat_credits",
+]

@@ -46,8 +46,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 FORMATS = ("fhir", "csv")
 CSV_COLUMNS = (
-    "client_id", "first_name", "last_name", "client_status", "primary", "balance_cents", "portal_access",
-    "duplicate_of", "appointment_id", "staff", "start", "end", "appointment_status", "series", "telehealth",
+    "client_id",
+    "first_name",
+    "last_name",
+    "client_status",
+    "primary",
+    "balance_cents",
+    "portal_access",
+    "duplicate_of",
+    "appointment_id",
+    "staff",
+    "start",
+    "end",
+    "appointment_status",
+    "series",
+    "telehealth",
     "cancel_reason",
 )
 FHIR_STATUS = {"scheduled": "booked", "cancelled": "cancelled", "completed": "fulfilled", "no_show": "noshow"}
@@ -88,12 +101,15 @@ def render_fhir(data: ExportData, generated_at: dt.datetime) -> str:
 
     entries: list[dict[str, Any]] = []
     for s in data.practitioners:
-        res = Practitioner(id=_fhir_id(s.id), identifier=_ident("staff", s.id), active=bool(s.active),
-                           name=[{"text": s.name}])
+        res = Practitioner(
+            id=_fhir_id(s.id), identifier=_ident("staff", s.id), active=bool(s.active), name=[{"text": s.name}]
+        )
         entries.append({"fullUrl": _full_url("Practitioner", s.id), "resource": res})
     for c in data.clients:
         patient: dict[str, Any] = {
-            "id": _fhir_id(c.id), "identifier": _ident("client", c.id), "active": c.status == "active",
+            "id": _fhir_id(c.id),
+            "identifier": _ident("client", c.id),
+            "active": c.status == "active",
             "name": [{"use": "official", "family": c.last_name, "given": [c.first_name]}],
         }
         if c.primary_id:
@@ -103,10 +119,15 @@ def render_fhir(data: ExportData, generated_at: dt.datetime) -> str:
         entries.append({"fullUrl": _full_url("Patient", c.id), "resource": Patient(**patient)})
     for a in data.appointments:
         appt: dict[str, Any] = {
-            "id": _fhir_id(a.id), "identifier": _ident("appointment", a.id),
-            "status": FHIR_STATUS.get(a.status, "booked"), "start": iso_z_or_none(a.start_at), "end": iso_z_or_none(a.end_at),
-            "participant": [{"actor": _ref("Patient", a.client_id), "status": "accepted"},
-                            {"actor": _ref("Practitioner", a.staff_id), "status": "accepted"}],
+            "id": _fhir_id(a.id),
+            "identifier": _ident("appointment", a.id),
+            "status": FHIR_STATUS.get(a.status, "booked"),
+            "start": iso_z_or_none(a.start_at),
+            "end": iso_z_or_none(a.end_at),
+            "participant": [
+                {"actor": _ref("Patient", a.client_id), "status": "accepted"},
+                {"actor": _ref("Practitioner", a.staff_id), "status": "accepted"},
+            ],
             "extension": [{"url": EXT_TELEHEALTH, "valueBoolean": bool(a.telehealth)}],
         }
         if a.series_id:
@@ -139,14 +160,27 @@ def render_csv(data: ExportData) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for c in data.clients:
-        head = [c.id, c.first_name, c.last_name, c.status, c.primary_id, c.balance_cents, c.portal_access,
-                c.duplicate_of]
+        head = [
+            c.id,
+            c.first_name,
+            c.last_name,
+            c.status,
+            c.primary_id,
+            c.balance_cents,
+            c.portal_access,
+            c.duplicate_of,
+        ]
         appts = sorted(by_client.get(c.id, []), key=lambda a: (a.start_at, a.id))
         if not appts:
             w.writerow([_cell(v) for v in head] + [""] * 8)
         for a in appts:
-            w.writerow([_cell(v) for v in head + [a.id, a.staff_id, a.start_at, a.end_at, a.status, a.series_id,
-                                                   a.telehealth, a.cancel_reason]])
+            w.writerow(
+                [
+                    _cell(v)
+                    for v in head
+                    + [a.id, a.staff_id, a.start_at, a.end_at, a.status, a.series_id, a.telehealth, a.cancel_reason]
+                ]
+            )
     return buf.getvalue()
 
 
@@ -176,7 +210,7 @@ def write_new_file(path: Path, data: bytes) -> None:
         os.fchmod(fd, 0o600)  # whatever the umask says
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)  # the export must survive a crash that follows it
     except OSError as exc:
         os.close(fd)
@@ -186,8 +220,9 @@ def write_new_file(path: Path, data: bytes) -> None:
 
 
 def _exists(path: Path) -> ExportError:
-    return ExportError(f"{path}: export file already exists; refusing to overwrite it "
-                       "(move it away, then re-run); nothing was changed")
+    return ExportError(
+        f"{path}: export file already exists; refusing to overwrite it (move it away, then re-run); nothing was changed"
+    )
 
 
 def refuse_existing(path: Path) -> None:
@@ -201,8 +236,9 @@ def ensure_dir(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise ExportError(f"{directory}: cannot create export directory ({exc.strerror}); "
-                          "nothing was changed") from None
+        raise ExportError(
+            f"{directory}: cannot create export directory ({exc.strerror}); nothing was changed"
+        ) from None
 
 
 def _check_format(fmt: str) -> None:
@@ -210,21 +246,22 @@ def _check_format(fmt: str) -> None:
         raise ExportError(f"unknown export format {fmt!r} (expected one of: {', '.join(FORMATS)})")
 
 
-def export_staff(target: "Target", staff_id: str, fmt: str, out: Path,
-                 generated_at: dt.datetime | None = None) -> int:
+def export_staff(target: "Target", staff_id: str, fmt: str, out: Path, generated_at: dt.datetime | None = None) -> int:
     """Write ``staff_id``'s client records to ``out`` (0600, never overwrites);
     returns the number of clients exported."""
     return _export(target, False, staff_id, fmt, out, generated_at)
 
 
-def export_client(target: "Target", client_id: str, fmt: str, out: Path,
-                  generated_at: dt.datetime | None = None) -> int:
+def export_client(
+    target: "Target", client_id: str, fmt: str, out: Path, generated_at: dt.datetime | None = None
+) -> int:
     """Write one client's records to ``out`` (0600, never overwrites); returns 1."""
     return _export(target, True, client_id, fmt, out, generated_at)
 
 
-def _export(target: "Target", of_client: bool, ident: str, fmt: str, out: Path,
-            generated_at: dt.datetime | None) -> int:
+def _export(
+    target: "Target", of_client: bool, ident: str, fmt: str, out: Path, generated_at: dt.datetime | None
+) -> int:
     _check_format(fmt)
     refuse_existing(out)
     target.require_schema()  # an uninitialised database is one clear error, not a SQL one

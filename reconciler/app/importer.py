@@ -59,8 +59,12 @@ def describe_practice(p: Practice | None) -> dict[str, Any]:
     if p is None:
         return doc
     spec: dict[str, Any] = {"name": p.name, "timezone": p.timezone}
-    for key, value in (("owner", p.owner), ("clinical_director", p.clinical_director),
-                       ("client_plan_limit", p.client_plan_limit), ("seat_price_cents", p.seat_price_cents)):
+    for key, value in (
+        ("owner", p.owner),
+        ("clinical_director", p.clinical_director),
+        ("client_plan_limit", p.client_plan_limit),
+        ("seat_price_cents", p.seat_price_cents),
+    ):
         if value is not None:
             spec[key] = value
     if p.billing_cycle_day != 1:
@@ -134,8 +138,14 @@ class _Dumper(yaml.SafeDumper):
 def _dump(doc: Mapping[str, Any], compact: bool) -> str:
     """YAML text; ``compact`` writes each list entry of plain values on one line, like
     the hand-written examples (``- {id: C-1002, status: inactive}``)."""
-    return yaml.dump(dict(doc), Dumper=_Dumper, sort_keys=False, default_flow_style=None if compact else False,
-                     allow_unicode=True, width=4096)
+    return yaml.dump(
+        dict(doc),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=None if compact else False,
+        allow_unicode=True,
+        width=4096,
+    )
 
 
 def _header(schema_ref: str, now: dt.datetime, extra: Sequence[str] = ()) -> str:
@@ -164,16 +174,25 @@ def import_config(target: "Target", out_dir: Path, *, now: dt.datetime) -> list[
         raise NoPractice()
     out_dir.mkdir(parents=True, exist_ok=True)
     ref = schema_reference(out_dir)
-    client_notes: list[str] = ["Clients are named by id only (no PHI in git). Active clients not listed here",
-                               "are governed by the offboarding policies."]
+    client_notes: list[str] = [
+        "Clients are named by id only (no PHI in git). Active clients not listed here",
+        "are governed by the offboarding policies.",
+    ]
     if data.orphaned:
-        client_notes += ["", "Needs attention: these active clients have no active primary professional,",
-                         "which breaks an invariant; give each a `primary:` here:"]
+        client_notes += [
+            "",
+            "Needs attention: these active clients have no active primary professional,",
+            "which breaks an invariant; give each a `primary:` here:",
+        ]
         ids = list(data.orphaned)
-        client_notes += ["  " + ", ".join(ids[i:i + 8]) for i in range(0, len(ids), 8)]
+        client_notes += ["  " + ", ".join(ids[i : i + 8]) for i in range(0, len(ids), 8)]
     files: list[tuple[str, dict[str, Any], list[str]]] = [
         ("practice.yaml", describe_practice(data.practice), []),
-        ("staff.yaml", describe_staff(data.staff), ["Staff are never deleted: inactive staff stay listed with `active: false`."]),
+        (
+            "staff.yaml",
+            describe_staff(data.staff),
+            ["Staff are never deleted: inactive staff stay listed with `active: false`."],
+        ),
         ("clients.yaml", describe_clients(data.clients), client_notes),
     ]
     written: list[Path] = []

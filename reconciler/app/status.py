@@ -42,28 +42,45 @@ def collect_status(target: "Target", *, at_text: str | None, now: dt.datetime) -
     last_apply: dict[str, Any] | None = None
     if facts.last_apply is not None:
         last = facts.last_apply
-        last_apply = {"plan_id": last["plan_id"], "at": iso_z(last["at"]), "actor": last["actor"],
-                      "actions": int(last["actions"])}
+        last_apply = {
+            "plan_id": last["plan_id"],
+            "at": iso_z(last["at"]),
+            "actor": last["actor"],
+            "actions": int(last["actions"]),
+        }
 
     seat_price = practice["seat_price_cents"]
     seats = len(staff_rows)
     return {
         "as_of": iso_z(at),
-        "practice": {"name": practice["name"], "timezone": tz, "owner": practice["owner_id"],
-                     "clinical_director": practice["clinical_director_id"],
-                     "client_plan_limit": practice["client_plan_limit"]},
-        "seats": {"active_staff": seats, "inactive_staff": int(inactive_staff),
-                  "seat_price_cents": seat_price,
-                  "monthly_cents": seats * seat_price if seat_price is not None else None},
+        "practice": {
+            "name": practice["name"],
+            "timezone": tz,
+            "owner": practice["owner_id"],
+            "clinical_director": practice["clinical_director_id"],
+            "client_plan_limit": practice["client_plan_limit"],
+        },
+        "seats": {
+            "active_staff": seats,
+            "inactive_staff": int(inactive_staff),
+            "seat_price_cents": seat_price,
+            "monthly_cents": seats * seat_price if seat_price is not None else None,
+        },
         "staff": [
-            {"id": r["id"], "role": r["role"], "access": r["access"], "caseload": int(r["caseload"]),
-             "max_caseload": r["max_caseload"]}
+            {
+                "id": r["id"],
+                "role": r["role"],
+                "access": r["access"],
+                "caseload": int(r["caseload"]),
+                "max_caseload": r["max_caseload"],
+            }
             for r in staff_rows
         ],
         "scheduled_deactivations": [
             {"staff": r["id"], "date": r["deactivate_on"].isoformat(), "days_left": (r["deactivate_on"] - today).days}
-            for r in sorted((r for r in staff_rows if r["deactivate_on"] is not None),
-                            key=lambda r: (r["deactivate_on"], r["id"]))
+            for r in sorted(
+                (r for r in staff_rows if r["deactivate_on"] is not None), key=lambda r: (r["deactivate_on"], r["id"])
+            )
         ],
         "clients": {
             "active": int(by_status.get("active", 0)),
@@ -108,8 +125,15 @@ def format_status(status: dict[str, Any], fmt: str) -> str:
     out += ["", "Scheduled deactivations:"]
     for d in status["scheduled_deactivations"]:
         left = d["days_left"]
-        when = "today" if left == 0 else (f"in {left} day{'s' if left != 1 else ''}" if left > 0
-                                          else f"{-left} day{'s' if left != -1 else ''} overdue")
+        when = (
+            "today"
+            if left == 0
+            else (
+                f"in {left} day{'s' if left != 1 else ''}"
+                if left > 0
+                else f"{-left} day{'s' if left != -1 else ''} overdue"
+            )
+        )
         out.append(f"  {d['staff']}  {d['date']}  ({when})")
     if not status["scheduled_deactivations"]:
         out.append("  (none)")
@@ -134,6 +158,9 @@ def format_status(status: dict[str, Any], fmt: str) -> str:
 
     last = status["last_apply"]
     out.append("")
-    out.append(f"Last apply: {last['plan_id']} at {last['at']} by {last['actor']} ({last['actions']} actions)"
-               if last else "Last apply: never")
+    out.append(
+        f"Last apply: {last['plan_id']} at {last['at']} by {last['actor']} ({last['actions']} actions)"
+        if last
+        else "Last apply: never"
+    )
     return "\n".join(out) + "\n"

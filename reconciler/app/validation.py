@@ -28,48 +28,20 @@ from reconciler.errors import (
     problem_key,
 )
 from reconciler.model.records import DbFacts
-from reconciler.planner.checks import check_desired
-from reconciler.timeutil import local_date, resolve_at, zone
+from reconciler.planner.validator import (
+    check_desired,
+    db_reference_problems,
+    validation_day,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from reconciler.model.desired import DesiredState
     from reconciler.targets.base import Target
 
+
 def read_db_facts(target: "Target", client_ids: list[str]) -> DbFacts:
     """Read the practice timezone, all staff ids and which of ``client_ids`` exist."""
     return target.read_db_facts(client_ids)
-
-
-def db_reference_problems(desired: "DesiredState", facts: DbFacts) -> list[Problem]:
-    """Client entries that do not exist, ``duplicate_of`` targets found nowhere. Pure."""
-    problems: list[Problem] = []
-    declared = {c.id for c in desired.clients}
-    for c in desired.clients:
-        if c.id not in facts.clients:
-            problems.append(Problem(desired.where(f"client:{c.id}.id"),
-                                    f"client {c.id} does not exist in the database", "unknown_client"))
-        dup = c.duplicate_of
-        if dup is not None and dup != c.id and dup not in declared and dup not in facts.clients:
-            problems.append(Problem(desired.where(f"client:{c.id}.duplicate_of"),
-                                    f"duplicate_of {dup}: no such client in the config or the database",
-                                    "unknown_client"))
-    return problems
-
-
-def validation_day(at_text: str | None, now: dt.datetime, timezone: str | None) -> dt.date | None:
-    """The practice-timezone date validation is for: ``--at``, else ``now``.
-
-    None when the practice timezone is not known (no config value, no database) or
-    not valid (the static checks report that): date-dependent checks are then
-    skipped rather than guessed in UTC. A malformed ``--at`` is always an error.
-    """
-    if timezone is not None:
-        try:
-            zone(timezone)
-        except ValueError:
-            timezone = None
-    at = resolve_at(at_text, timezone or "UTC", now)
-    return local_date(at, timezone) if timezone is not None else None
 
 
 def validate_config(

@@ -355,7 +355,9 @@ class WatchCycle:
             return
         log.info("apply.start", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions))
         try:
-            self.apply(self.target, plan, actor=self.actor, export_dir=self.export_dir, lock_timeout=5.0, progress=False)
+            self.apply(
+                self.target, plan, actor=self.actor, export_dir=self.export_dir, lock_timeout=5.0, progress=False
+            )
         except ReconcilerError as exc:
             # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
             log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
@@ -389,8 +391,9 @@ def run_watch(
     target.require_schema()
     stop = threading.Event()
     leadership = target.leadership() if auto_apply else SoleLeadership()
-    cycle = WatchCycle(config_dir, target, auto_apply=auto_apply, actor=actor, export_dir=export_dir,
-                       leadership=leadership)
+    cycle = WatchCycle(
+        config_dir, target, auto_apply=auto_apply, actor=actor, export_dir=export_dir, leadership=leadership
+    )
     watcher = Watcher(Path(config_dir), interval, cycle, stop)
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -404,8 +407,7 @@ def run_watch(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
-    log.info("watch.started", config=str(config_dir), interval=interval, auto_apply=auto_apply,
-             backend=target.backend)
+    log.info("watch.started", config=str(config_dir), interval=interval, auto_apply=auto_apply, backend=target.backend)
     try:
         watcher.run()
     finally:

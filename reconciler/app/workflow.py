@@ -38,7 +38,7 @@ def compute_plan(
     """
     from reconciler.errors import NoPractice
     from reconciler.planner import plan as make_plan
-    from reconciler.planner.scope import practice_timezone, read_scope
+    from reconciler.planner.scope import classify, practice_timezone, scope_from_roster
     from reconciler.timeutil import iso_z, local_date, resolve_at
 
     target.require_schema()
@@ -54,9 +54,10 @@ def compute_plan(
         except ValueError:
             today = None  # an unknown timezone: the static checks name it
         static_errors(desired, today=today, known_staff={sid: row.active for sid, row in staff.items()})
-        scope = read_scope(desired, practice, staff, at)
+        roster = classify(desired, practice, staff, at)  # once per plan: the scope and the planner share it
+        scope = scope_from_roster(desired, roster)
         actual = session.read_sets(scope, practice, staff)
-    result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change)
+    result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change, roster=roster)
     capability_errors(result, desired, target)
     return dataclasses.replace(result, generated_at=iso_z(now))
 
@@ -91,14 +92,14 @@ def capability_errors(plan: Plan, desired: "DesiredState", target: "Target") -> 
 
 def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:
     """Raise :class:`ValidationFailed` with every error of the static config checks
-    (``reconciler.planner.checks``, as ``validate`` runs them), each fact once.
+    (``reconciler.planner.validator``, as ``validate`` runs them), each fact once.
 
     When these fail the planner is not run: its own config checks cover the same facts
     in other words (a successor cycle, an unknown policy), and one fact reported twice
     in two wordings reads like two problems.
     """
     from reconciler.errors import ValidationFailed, problem_key
-    from reconciler.planner.checks import check_desired
+    from reconciler.planner.validator import check_desired
 
     seen: set[tuple[object, str]] = set()
     errors = []
@@ -181,6 +182,11 @@ def apply_plan(
     from reconciler.app.executor import apply_plan as _apply
 
     return _apply(
-        target, plan, actor=actor, confirm_delete=tuple(confirm_delete), export_dir=export_dir,
-        lock_timeout=lock_timeout, progress=progress,
+        target,
+        plan,
+        actor=actor,
+        confirm_delete=tuple(confirm_delete),
+        export_dir=export_dir,
+        lock_timeout=lock_timeout,
+        progress=progress,
     )

@@ -96,13 +96,13 @@ def _display_name(directory: Path, rel: str) -> str:
     return (directory / rel).as_posix()
 
 
-def _pydantic_problems(exc: ValidationError, data: Any, filename: str, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+def _pydantic_problems(
+    exc: ValidationError, data: Any, filename: str, prefix: tuple[str | int, ...] = ()
+) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = prefix + tuple(err["loc"])
-        problems.append(
-            Problem(Location(filename, line_of(data, loc), field_path(loc) or ""), err["msg"], "schema")
-        )
+        problems.append(Problem(Location(filename, line_of(data, loc), field_path(loc) or ""), err["msg"], "schema"))
     return problems
 
 
@@ -160,8 +160,9 @@ class _Merger:
         self._add_entries(filename, data, "clients", "client", [(c.id, c) for c in model.clients], self.clients)
         self._add_entries(filename, data, "policies", "policy", [(p.name, p) for p in model.policies], self.policies)
 
-    def _add_entries(self, filename: str, data: MarkedMap, section: str, kind: str,
-                     entries: list[tuple[str, _E]], sink: list[_E]) -> None:
+    def _add_entries(
+        self, filename: str, data: MarkedMap, section: str, kind: str, entries: list[tuple[str, _E]], sink: list[_E]
+    ) -> None:
         if not entries:
             return
         lines: list[int] = data[section].item_lines
@@ -218,10 +219,14 @@ def load_config(directory: Path) -> DesiredState:
             if size > MAX_FILE_BYTES:
                 # A roster is kilobytes; a file this size is a mistake (or an attack) and
                 # would take minutes to parse before any error could be reported.
-                merger.problems.append(Problem(
-                    Location(filename, 1, ""),
-                    f"file is {size // (1024 * 1024)} MiB; config files are limited to "
-                    f"{MAX_FILE_BYTES // (1024 * 1024)} MiB", "io"))
+                merger.problems.append(
+                    Problem(
+                        Location(filename, 1, ""),
+                        f"file is {size // (1024 * 1024)} MiB; config files are limited to "
+                        f"{MAX_FILE_BYTES // (1024 * 1024)} MiB",
+                        "io",
+                    )
+                )
                 continue
             raw = path.read_bytes()
         except OSError as exc:

@@ -73,15 +73,22 @@ class PracticeSpec(_Model):
     """The ``practice:`` mapping. Every field is optional; absent means "leave as is"."""
 
     name: str | None = Field(None, description="Practice name.")
-    timezone: str | None = Field(None, description="IANA timezone, e.g. America/New_York; dates in the config are read in it.")
+    timezone: str | None = Field(
+        None, description="IANA timezone, e.g. America/New_York; dates in the config are read in it."
+    )
     owner: Slug | None = Field(None, description="Staff id of the practice owner.")
     clinical_director: Slug | None = Field(None, description="Staff id of the clinical director.")
-    client_plan_limit: int | None = Field(None, ge=0, description="Maximum number of active clients the practice's plan allows.")
+    client_plan_limit: int | None = Field(
+        None, ge=0, description="Maximum number of active clients the practice's plan allows."
+    )
     unmanaged_staff: UnmanagedStaff = Field(
         UnmanagedStaff.IGNORE, description="What to do with staff in the database but not in the config."
     )
     max_change_percent: float = Field(
-        20.0, gt=0, le=100, description="Blast-radius guard: refuse plans that deactivate/inactivate more than this share."
+        20.0,
+        gt=0,
+        le=100,
+        description="Blast-radius guard: refuse plans that deactivate/inactivate more than this share.",
     )
     default_policy: str = Field("standard", description="Offboarding policy for staff without an `offboarding` key.")
     seat_price_cents: int | None = Field(None, ge=0, description="Monthly price of one seat, for the mid-cycle credit.")

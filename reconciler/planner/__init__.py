@@ -24,9 +24,10 @@ from reconciler.model.actual import ActualState
 from reconciler.model.desired import DesiredState
 from reconciler.planner import clients, offboarding, staff
 from reconciler.planner.context import Ctx
-from reconciler.planner.invariants import after_plan, blast_radius, config_problems
-from reconciler.planner.scope import classify, scope_from_roster
+from reconciler.planner.invariants import after_plan, blast_radius
+from reconciler.planner.scope import Roster, classify, scope_from_roster
 from reconciler.planner.seats import prorated_credit_cents
+from reconciler.planner.validator import check_desired
 
 __all__ = ["plan"]
 
@@ -35,10 +36,15 @@ def _warn_practice(ctx: Ctx) -> None:
     p, db = ctx.desired.practice, ctx.actual.practice
     if db is None:
         return
-    for fld, want, have in (("owner", p.owner, db.owner), ("clinical_director", p.clinical_director, db.clinical_director),
-                            ("timezone", p.timezone, db.timezone)):
+    for fld, want, have in (
+        ("owner", p.owner, db.owner),
+        ("clinical_director", p.clinical_director, db.clinical_director),
+        ("timezone", p.timezone, db.timezone),
+    ):
         if want is not None and want != have:
-            ctx.warn(f"practice {fld} is {want} in the config but {have} in the database; the reconciler does not change practice settings")
+            ctx.warn(
+                f"practice {fld} is {want} in the config but {have} in the database; the reconciler does not change practice settings"
+            )
 
 
 def _seats(ctx: Ctx) -> tuple[dict[str, int], list[dict[str, object]]]:
@@ -56,24 +62,40 @@ def _seats(ctx: Ctx) -> tuple[dict[str, int], list[dict[str, object]]]:
         if a.type is ActionType.STAFF_DEACTIVATE:
             delta -= 1
             if price is not None:
-                credits.append({"staff": a.target, "action": a.id,
-                                "credit_cents": prorated_credit_cents(price, cycle_day, ctx.at, ctx.roster.tz)})
+                credits.append(
+                    {
+                        "staff": a.target,
+                        "action": a.id,
+                        "credit_cents": prorated_credit_cents(price, cycle_day, ctx.at, ctx.roster.tz),
+                    }
+                )
         elif a.type is ActionType.STAFF_REACTIVATE or (a.type is ActionType.STAFF_CREATE and a.changes["active"][1]):
             delta += 1
     return {"before": before, "after": before + delta}, credits
 
 
-def plan(desired: DesiredState, actual: ActualState, at: dt.datetime, *, allow_mass_change: bool = False) -> Plan:
+def plan(
+    desired: DesiredState,
+    actual: ActualState,
+    at: dt.datetime,
+    *,
+    allow_mass_change: bool = False,
+    roster: Roster | None = None,
+) -> Plan:
     """The ordered actions that make ``actual`` match ``desired`` as of ``at`` (aware).
 
     Raises :class:`ValidationFailed` (every located problem at once) or
     :class:`PlanRefused` (blast-radius guard, unless ``allow_mass_change``).
+    ``roster``: the classification the caller already made for the read scope
+    (``classify`` runs once per plan); made here when not given.
     """
     if at.tzinfo is None:
         raise ValueError("plan(): `at` must be timezone-aware")
-    roster = classify(desired, actual.practice, actual.staff, at)
+    if roster is None or roster.at != at:
+        roster = classify(desired, actual.practice, actual.staff, at)
     ctx = Ctx(desired, actual, roster)
-    for p in config_problems(desired, roster, with_db=True):
+    known = {sid: row.active for sid, row in actual.staff.items()}
+    for p in check_desired(desired, today=roster.today, known_staff=known, roster=roster):
         ctx.error(p.location, p.message, p.code)
     _warn_practice(ctx)
     staff.plan_staff(ctx)

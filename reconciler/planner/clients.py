@@ -42,9 +42,13 @@ def _entry_where(ctx: Ctx, cid: str) -> str:
 
 def _inactivate(ctx: Ctx, c: Client, staff: str | None, reason: str, deps: Sequence[int], drift: bool) -> int:
     aid = ctx.add(
-        T.CLIENT_INACTIVATE, c.id, staff,
+        T.CLIENT_INACTIVATE,
+        c.id,
+        staff,
         {"status": (c.status, INACTIVE), "primary": (c.primary, None), "portal_access": (c.portal_access, False)},
-        reason, deps, drift,
+        reason,
+        deps,
+        drift,
     )
     ctx.update_client(c.id, status=INACTIVE, primary=None, portal_access=False)
     return aid
@@ -56,7 +60,9 @@ def _reassign(ctx: Ctx, c: Client, new: str, staff: str | None, reason: str, dep
     return aid
 
 
-def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Sequence[int] = (), drift: bool = False) -> bool:
+def explicit(
+    ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Sequence[int] = (), drift: bool = False
+) -> bool:
     """Plan the client's ``clients:`` entry. Returns False when the entry leaves the
     primary open and the primary is leaving: the caller's policy decides that part."""
     c = ctx.clients.get(e.id)
@@ -68,19 +74,36 @@ def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Se
         return True
     if c.status == DELETED:
         if e.status is not ClientStatus.DELETED:
-            ctx.error(ctx.where_client(e.id, "status"), f"client {e.id} is deleted in the database and cannot be changed", "deleted")
+            ctx.error(
+                ctx.where_client(e.id, "status"),
+                f"client {e.id} is deleted in the database and cannot be changed",
+                "deleted",
+            )
         return True
     if e.status is ClientStatus.DELETED:
         stamp = ctx.stamp
         exp = ctx.add(
-            T.EXPORT_WRITE, e.id, staff, {"format": (None, "fhir"), "file": (None, f"client-{e.id}-{stamp}.fhir.json")},
-            f"{src}: client records exported (fhir) before deletion", deps, drift,
+            T.EXPORT_WRITE,
+            e.id,
+            staff,
+            {"format": (None, "fhir"), "file": (None, f"client-{e.id}-{stamp}.fhir.json")},
+            f"{src}: client records exported (fhir) before deletion",
+            deps,
+            drift,
         )
         ctx.add(
-            T.CLIENT_DELETE, e.id, staff,
-            {"status": (c.status, DELETED), "deleted_at": (None, ctx.as_of), "primary": (c.primary, None),
-             "portal_access": (c.portal_access, False)},
-            f"{src}: client deleted (soft; needs --confirm-delete {e.id})", [exp, *deps], drift,
+            T.CLIENT_DELETE,
+            e.id,
+            staff,
+            {
+                "status": (c.status, DELETED),
+                "deleted_at": (None, ctx.as_of),
+                "primary": (c.primary, None),
+                "portal_access": (c.portal_access, False),
+            },
+            f"{src}: client deleted (soft; needs --confirm-delete {e.id})",
+            [exp, *deps],
+            drift,
         )
         ctx.update_client(c.id, status=DELETED, primary=None, portal_access=False, deleted_at=ctx.at)
         ctx.warn(
@@ -92,18 +115,34 @@ def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Se
         if c.duplicate_of == e.duplicate_of and c.status == INACTIVE:
             return True  # already so (even if the original was purged since)
         if e.duplicate_of not in ctx.clients:
-            ctx.error(ctx.where_client(e.id, "duplicate_of"), f"client {e.id}: duplicate_of {e.duplicate_of} is not in the database", "reference")
+            ctx.error(
+                ctx.where_client(e.id, "duplicate_of"),
+                f"client {e.id}: duplicate_of {e.duplicate_of} is not in the database",
+                "reference",
+            )
             return True
         problem = _duplicate_target_problem(ctx, e.duplicate_of)
         if problem is not None:
-            ctx.error(ctx.where_client(e.id, "duplicate_of"), f"client {e.id}: {problem}; point to the record that stays", "duplicate_of")
+            ctx.error(
+                ctx.where_client(e.id, "duplicate_of"),
+                f"client {e.id}: {problem}; point to the record that stays",
+                "duplicate_of",
+            )
             return True
         if c.duplicate_of != e.duplicate_of or c.status != INACTIVE:
             ctx.add(
-                T.CLIENT_MARK_DUPLICATE, e.id, staff,
-                {"status": (c.status, INACTIVE), "duplicate_of": (c.duplicate_of, e.duplicate_of),
-                 "primary": (c.primary, None), "portal_access": (c.portal_access, False)},
-                f"{src}: duplicate of {e.duplicate_of} marked inactive (history kept)", deps, drift,
+                T.CLIENT_MARK_DUPLICATE,
+                e.id,
+                staff,
+                {
+                    "status": (c.status, INACTIVE),
+                    "duplicate_of": (c.duplicate_of, e.duplicate_of),
+                    "primary": (c.primary, None),
+                    "portal_access": (c.portal_access, False),
+                },
+                f"{src}: duplicate of {e.duplicate_of} marked inactive (history kept)",
+                deps,
+                drift,
             )
             ctx.update_client(c.id, status=INACTIVE, duplicate_of=e.duplicate_of, primary=None, portal_access=False)
         return True
@@ -119,9 +158,21 @@ def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Se
             if new != c.primary:
                 changes["primary"] = (c.primary, new)
             if new is None:
-                ctx.error(ctx.where_client(e.id, "status"), f"client {e.id}: reactivation needs an active primary (add primary:)", "unassigned")
+                ctx.error(
+                    ctx.where_client(e.id, "status"),
+                    f"client {e.id}: reactivation needs an active primary (add primary:)",
+                    "unassigned",
+                )
                 return True
-            ctx.add(T.CLIENT_REACTIVATE, e.id, staff or new, changes, f"{src}: client reactivated with primary {new}", deps, drift)
+            ctx.add(
+                T.CLIENT_REACTIVATE,
+                e.id,
+                staff or new,
+                changes,
+                f"{src}: client reactivated with primary {new}",
+                deps,
+                drift,
+            )
             ctx.update_client(c.id, status=ACTIVE, primary=new)
         elif e.primary and e.primary != c.primary:
             ctx.warn(f"client {e.id} is inactive: its primary is not changed unless the entry says status: active")
@@ -153,8 +204,15 @@ def _duplicate_target_problem(ctx: Ctx, target: str) -> str | None:
 
 
 def by_policy(
-    ctx: Ctx, c: Client, leaver: str, policy: PolicySpec, label: str, deps: Sequence[int], drift: bool,
-    *, may_inactivate: bool = True,
+    ctx: Ctx,
+    c: Client,
+    leaver: str,
+    policy: PolicySpec,
+    label: str,
+    deps: Sequence[int],
+    drift: bool,
+    *,
+    may_inactivate: bool = True,
 ) -> None:
     """A leaving professional's client without an explicit decision: balance first, then other_clients."""
     today = ctx.roster.today
@@ -164,20 +222,42 @@ def by_policy(
         if kind == "successor":
             target = ctx.takes_over(leaver, today, open_ended=True)
         else:
-            named = {"owner": ctx.roster.owner, "clinical_director": ctx.roster.clinical_director}.get(kind, policy.clients_with_balance)
+            named = {"owner": ctx.roster.owner, "clinical_director": ctx.roster.clinical_director}.get(
+                kind, policy.clients_with_balance
+            )
             if named is None:
-                ctx.error(ctx.where_staff(leaver, "offboarding"), f"staff {leaver}: policy {policy.name} sends balances to the {kind}, but the practice names none", "reference")
+                ctx.error(
+                    ctx.where_staff(leaver, "offboarding"),
+                    f"staff {leaver}: policy {policy.name} sends balances to the {kind}, but the practice names none",
+                    "reference",
+                )
                 return
             target = ctx.effective(named, today, leaver)
         if target is not None:
-            _reassign(ctx, c, target, leaver, f"{label}: client with an outstanding balance reassigned to {target} (clients_with_balance: {policy.clients_with_balance})", deps, drift)
+            _reassign(
+                ctx,
+                c,
+                target,
+                leaver,
+                f"{label}: client with an outstanding balance reassigned to {target} (clients_with_balance: {policy.clients_with_balance})",
+                deps,
+                drift,
+            )
         return
     if policy.other_clients is OtherClients.TRANSFER:
         # A client is open-ended like a series: in a chain A -> B -> C where B leaves later,
         # it goes to C (the final active successor), with its series, not to B for a few days.
         target = ctx.takes_over(leaver, today, open_ended=True)
         if target is not None:
-            _reassign(ctx, c, target, leaver, f"{label}: client reassigned to successor {target} (other_clients: transfer)", deps, drift)
+            _reassign(
+                ctx,
+                c,
+                target,
+                leaver,
+                f"{label}: client reassigned to successor {target} (other_clients: transfer)",
+                deps,
+                drift,
+            )
         return
     if not may_inactivate:
         ctx.error(
@@ -203,8 +283,11 @@ def plan_explicit(ctx: Ctx) -> None:
 def plan_purge(ctx: Ctx) -> None:
     """Clients deleted more than 30 days ago: purged (row and appointments removed)."""
     horizon = ctx.at - PURGE_AFTER
-    due = {cid for cid, c in ctx.clients.items()
-           if c.status == DELETED and c.deleted_at is not None and c.deleted_at < horizon and cid in ctx.actual.clients}
+    due = {
+        cid
+        for cid, c in ctx.clients.items()
+        if c.status == DELETED and c.deleted_at is not None and c.deleted_at < horizon and cid in ctx.actual.clients
+    }
     # A duplicate purged in the same plan does not keep its original (else a second plan).
     originals = {c.duplicate_of for cid, c in ctx.clients.items() if c.duplicate_of and cid not in due}
     for cid in sorted(due):
@@ -216,7 +299,10 @@ def plan_purge(ctx: Ctx) -> None:
             ctx.warn(f"client {cid} is due for purge but other clients are marked duplicates of it: kept")
             continue
         ctx.add(
-            T.CLIENT_PURGE, cid, None, {"deleted_at": (when, None), "exists": (True, False)},
+            T.CLIENT_PURGE,
+            cid,
+            None,
+            {"deleted_at": (when, None), "exists": (True, False)},
             f"client deleted at {when}, more than 30 days ago: purged (the audit trail keeps ids only)",
         )
 
@@ -267,16 +353,24 @@ def warn_kept_bookings(ctx: Ctx) -> None:
         c = ctx.clients.get(cid)
         if c is None:
             continue
-        what = verb.get(cid) or ("is deleted" if c.status == DELETED else "is inactive" if c.status == INACTIVE else None)
+        what = verb.get(cid) or (
+            "is deleted" if c.status == DELETED else "is inactive" if c.status == INACTIVE else None
+        )
         if what is None:
             continue  # the entry was not applied (an error says why)
         appt_ids = [aid for _, aid in sorted(sessions.get(cid, []), key=lambda t: (t[0], _natural(t[1])))]
         series_ids = sorted(series.get(cid, []), key=_natural)
-        kept = " and ".join(part for part in (
-            _count(len(appt_ids), "scheduled session", "scheduled sessions") if appt_ids else "",
-            _count(len(series_ids), "active series", "active series") if series_ids else "",
-        ) if part)
-        ids = ", ".join(appt_ids[:LIST_BOOKINGS]) + (f", and {len(appt_ids) - LIST_BOOKINGS} more" if len(appt_ids) > LIST_BOOKINGS else "")
+        kept = " and ".join(
+            part
+            for part in (
+                _count(len(appt_ids), "scheduled session", "scheduled sessions") if appt_ids else "",
+                _count(len(series_ids), "active series", "active series") if series_ids else "",
+            )
+            if part
+        )
+        ids = ", ".join(appt_ids[:LIST_BOOKINGS]) + (
+            f", and {len(appt_ids) - LIST_BOOKINGS} more" if len(appt_ids) > LIST_BOOKINGS else ""
+        )
         listed = "; ".join(part for part in (ids, ", ".join(series_ids)) if part)
         ctx.warn(f"client {cid} {what} but keeps {kept} ({listed}): cancel them or give them an explicit decision")
 

@@ -103,7 +103,11 @@ class Ctx:
         if active_on(self.roster.leaves, sid, day):
             return sid
         if sid not in self.roster.leaves:
-            self.error(self.where_staff(origin, "offboarding"), f"staff {origin}: {sid} is not a known professional", "reference")
+            self.error(
+                self.where_staff(origin, "offboarding"),
+                f"staff {origin}: {sid} is not a known professional",
+                "reference",
+            )
             return None
         if self.roster.successor_of.get(sid) is None:
             self.error(

@@ -29,8 +29,17 @@ def _policy(ctx: Ctx, sid: str) -> PolicySpec | None:
     return policy
 
 
-def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.datetime, label: str,
-              deps: tuple[int, ...], drift: bool, noun: str = "future session") -> dict[str, list[int]]:
+def _sessions(
+    ctx: Ctx,
+    sid: str,
+    policy: PolicySpec,
+    mode: Mode,
+    cutoff: dt.datetime,
+    label: str,
+    deps: tuple[int, ...],
+    drift: bool,
+    noun: str = "future session",
+) -> dict[str, list[int]]:
     """Future sessions and active series of ``sid``; returns action ids per client."""
     per_client: dict[str, list[int]] = {}
     # Drift follows the policy too: a session booked with a professional who left goes to
@@ -42,12 +51,27 @@ def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.dat
             to = ctx.takes_over(sid, local_date(a.start, ctx.roster.tz))
             if to is None:
                 continue
-            aid = ctx.add(T.APPOINTMENT_TRANSFER, a.id, sid, {"staff": (sid, to)},
-                          f"{label}: {noun} transferred to {to}", deps, drift, session_context(a))
+            aid = ctx.add(
+                T.APPOINTMENT_TRANSFER,
+                a.id,
+                sid,
+                {"staff": (sid, to)},
+                f"{label}: {noun} transferred to {to}",
+                deps,
+                drift,
+                session_context(a),
+            )
         else:
-            aid = ctx.add(T.APPOINTMENT_CANCEL, a.id, sid,
-                          {"status": ("scheduled", "cancelled"), "cancel_reason": (a.cancel_reason, policy.cancel_reason)},
-                          f"{label}: {noun} cancelled", deps, drift, session_context(a))
+            aid = ctx.add(
+                T.APPOINTMENT_CANCEL,
+                a.id,
+                sid,
+                {"status": ("scheduled", "cancelled"), "cancel_reason": (a.cancel_reason, policy.cancel_reason)},
+                f"{label}: {noun} cancelled",
+                deps,
+                drift,
+                session_context(a),
+            )
         per_client.setdefault(a.client, []).append(aid)
     for s in sorted((s for s in ctx.series.values() if s.staff == sid and s.active), key=lambda s: s.id):
         if mode == "scheduled" and s.until is not None and s.until <= cutoff:
@@ -58,8 +82,16 @@ def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.dat
             to = ctx.takes_over(sid, max(day, ctx.roster.today), open_ended=True)
             if to is None:
                 continue
-            aid = ctx.add(T.SERIES_TRANSFER, s.id, sid, {"staff": (sid, to)}, f"{label}: series transferred to {to}", sdeps, drift,
-                          series_context(s))
+            aid = ctx.add(
+                T.SERIES_TRANSFER,
+                s.id,
+                sid,
+                {"staff": (sid, to)},
+                f"{label}: series transferred to {to}",
+                sdeps,
+                drift,
+                series_context(s),
+            )
             ctx.update_series(s.id, aid, staff=to)
         else:
             aid = _end_series(ctx, s, sid, cutoff, label, sdeps, drift, keep_active=mode == "scheduled")
@@ -67,8 +99,17 @@ def _sessions(ctx: Ctx, sid: str, policy: PolicySpec, mode: Mode, cutoff: dt.dat
     return per_client
 
 
-def _end_series(ctx: Ctx, s: Series, sid: str, cutoff: dt.datetime, label: str, deps: tuple[int, ...], drift: bool,
-                *, keep_active: bool = False) -> int:
+def _end_series(
+    ctx: Ctx,
+    s: Series,
+    sid: str,
+    cutoff: dt.datetime,
+    label: str,
+    deps: tuple[int, ...],
+    drift: bool,
+    *,
+    keep_active: bool = False,
+) -> int:
     """End ``s`` at ``cutoff``. Ahead of a scheduled date (``keep_active``) only ``until``
     moves: the sessions before the date still happen; the series is made inactive
     when the professional is offboarded on the date."""
@@ -87,18 +128,32 @@ def ctx_iso(value: dt.datetime | None) -> str | None:
     return iso_z(value) if value is not None else None
 
 
-def _clients(ctx: Ctx, sid: str, policy: PolicySpec, label: str, per_client: dict[str, list[int]],
-             base: tuple[int, ...], drift: bool) -> None:
+def _clients(
+    ctx: Ctx,
+    sid: str,
+    policy: PolicySpec,
+    label: str,
+    per_client: dict[str, list[int]],
+    base: tuple[int, ...],
+    drift: bool,
+) -> None:
     entries = ctx.desired.clients_by_id()
     # Clients only ever move away from a leaving professional, so the index as read suffices.
-    mine = [cid for cid in ctx.clients_of.get(sid, ()) if ctx.clients[cid].primary == sid and ctx.clients[cid].status == "active"]
+    mine = [
+        cid
+        for cid in ctx.clients_of.get(sid, ())
+        if ctx.clients[cid].primary == sid and ctx.clients[cid].status == "active"
+    ]
     for cid in mine:
         deps = tuple(per_client.get(cid, ())) or base
         entry = entries.get(cid)
-        if entry is not None and client_rules.explicit(ctx, entry, label=f"{label}: ", staff=sid, deps=deps, drift=drift):
+        if entry is not None and client_rules.explicit(
+            ctx, entry, label=f"{label}: ", staff=sid, deps=deps, drift=drift
+        ):
             continue
-        client_rules.by_policy(ctx, ctx.clients[cid], sid, policy, label, deps, drift,
-                               may_inactivate=entry is None or entry.status is None)
+        client_rules.by_policy(
+            ctx, ctx.clients[cid], sid, policy, label, deps, drift, may_inactivate=entry is None or entry.status is None
+        )
 
 
 def offboard(ctx: Ctx, sid: str) -> None:
@@ -112,15 +167,27 @@ def offboard(ctx: Ctx, sid: str) -> None:
     if policy.export is not ExportFormat.NONE:
         fmt = policy.export.value
         ext = "fhir.json" if fmt == "fhir" else "csv"
-        base = (ctx.add(T.EXPORT_WRITE, sid, sid, {"format": (None, fmt), "file": (None, f"{sid}-{ctx.stamp}.{ext}")},
-                        f"{label}: client records exported ({fmt}) before any change"),)
+        base = (
+            ctx.add(
+                T.EXPORT_WRITE,
+                sid,
+                sid,
+                {"format": (None, fmt), "file": (None, f"{sid}-{ctx.stamp}.{ext}")},
+                f"{label}: client records exported ({fmt}) before any change",
+            ),
+        )
     per_client = _sessions(ctx, sid, policy, "now", ctx.at, label, base, False)
     _clients(ctx, sid, policy, label, per_client, base, False)
     row = ctx.actual.staff[sid]
-    mine = [a.id for a in ctx.actions[first - 1:] if a.staff == sid]
-    ctx.add(T.STAFF_DEACTIVATE, sid, sid,
-            {"active": (True, False), "deactivated_at": (ctx_iso(row.deactivated_at), ctx.as_of)},
-            f"{label}: professional deactivated, seat released", mine)
+    mine = [a.id for a in ctx.actions[first - 1 :] if a.staff == sid]
+    ctx.add(
+        T.STAFF_DEACTIVATE,
+        sid,
+        sid,
+        {"active": (True, False), "deactivated_at": (ctx_iso(row.deactivated_at), ctx.as_of)},
+        f"{label}: professional deactivated, seat released",
+        mine,
+    )
 
 
 def scheduled(ctx: Ctx, sid: str, day: dt.date) -> None:
@@ -136,10 +203,19 @@ def scheduled(ctx: Ctx, sid: str, day: dt.date) -> None:
         old = row.deactivate_on.isoformat() if row.deactivate_on else None
         if row.deactivate_on is not None and row.deactivate_on < day:
             # Bookings between the old and the new date were handled for the old one.
-            ctx.warn(f"staff {sid}: deactivation date moved from {old} to {day.isoformat()}; sessions and series "
-                     f"already cancelled, ended or transferred for {old} are not restored")
-        deps = (ctx.add(T.STAFF_SCHEDULE_DEACTIVATION, sid, sid, {"deactivate_on": (old, day.isoformat())},
-                        f"{label}: deactivation date recorded"),)
+            ctx.warn(
+                f"staff {sid}: deactivation date moved from {old} to {day.isoformat()}; sessions and series "
+                f"already cancelled, ended or transferred for {old} are not restored"
+            )
+        deps = (
+            ctx.add(
+                T.STAFF_SCHEDULE_DEACTIVATION,
+                sid,
+                sid,
+                {"deactivate_on": (old, day.isoformat())},
+                f"{label}: deactivation date recorded",
+            ),
+        )
     instant = start_of_day(day, ctx.roster.tz)
     # Bookings made after the date was recorded contradict it: drift.
     _sessions(ctx, sid, policy, "scheduled", instant, label, deps, recorded, noun="session on/after the date")

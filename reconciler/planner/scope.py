@@ -111,18 +111,35 @@ def classify(desired: DesiredState, practice: Practice | None, staff: Mapping[st
     owner = desired.practice.owner or (practice.owner if practice else None)
     director = desired.practice.clinical_director or (practice.clinical_director if practice else None)
     return Roster(
-        at=at, tz=tz, today=today, declared=declared, db=dict(staff), leaves=leaves,
+        at=at,
+        tz=tz,
+        today=today,
+        declared=declared,
+        db=dict(staff),
+        leaves=leaves,
         successor_of={sid: s.successor for sid, s in sorted(declared.items())},
-        owner=owner, clinical_director=director,
-        offboard=tuple(offboard), drift=tuple(drift), scheduled=scheduled,
+        owner=owner,
+        clinical_director=director,
+        offboard=tuple(offboard),
+        drift=tuple(drift),
+        scheduled=scheduled,
         reactivate=tuple(reactivate),
         create=tuple(sorted(set(declared) - set(staff))),
         unmanaged=tuple(sorted(set(staff) - set(declared))),
-        protected=tuple(sorted({(role, sid) for role, sid in (
-            ("owner", desired.practice.owner), ("clinical director", desired.practice.clinical_director),
-            ("owner", practice.owner if practice else None),
-            ("clinical director", practice.clinical_director if practice else None),
-        ) if sid is not None})),
+        protected=tuple(
+            sorted(
+                {
+                    (role, sid)
+                    for role, sid in (
+                        ("owner", desired.practice.owner),
+                        ("clinical director", desired.practice.clinical_director),
+                        ("owner", practice.owner if practice else None),
+                        ("clinical director", practice.clinical_director if practice else None),
+                    )
+                    if sid is not None
+                }
+            )
+        ),
     )
 
 
@@ -226,16 +243,21 @@ def max_caseload(roster: Roster, staff_id: str) -> int | None:
 
 def closing_clients(desired: DesiredState) -> tuple[str, ...]:
     """Client ids whose entry inactivates, deletes or marks them duplicate, sorted."""
-    return tuple(sorted(
-        c.id for c in desired.clients
-        if c.duplicate_of is not None or c.status in (ClientStatus.INACTIVE, ClientStatus.DELETED)
-    ))
+    return tuple(
+        sorted(
+            c.id
+            for c in desired.clients
+            if c.duplicate_of is not None or c.status in (ClientStatus.INACTIVE, ClientStatus.DELETED)
+        )
+    )
 
 
 def scope_from_roster(desired: DesiredState, roster: Roster) -> ReadScope:
     """The read scope for an already classified roster."""
     client_ids = {c.id for c in desired.clients} | {c.duplicate_of for c in desired.clients if c.duplicate_of}
-    caseload = sorted(s for s in possible_receivers(desired, roster) if s in roster.db and max_caseload(roster, s) is not None)
+    caseload = sorted(
+        s for s in possible_receivers(desired, roster) if s in roster.db and max_caseload(roster, s) is not None
+    )
     return ReadScope(
         at=roster.at,
         now_staff=tuple(sorted(set(roster.offboard) | set(roster.drift))),
@@ -247,6 +269,8 @@ def scope_from_roster(desired: DesiredState, roster: Roster) -> ReadScope:
     )
 
 
-def read_scope(desired: DesiredState, practice: Practice | None, staff: Mapping[str, Staff], at: dt.datetime) -> ReadScope:
+def read_scope(
+    desired: DesiredState, practice: Practice | None, staff: Mapping[str, Staff], at: dt.datetime
+) -> ReadScope:
     """Which rows the plan for ``desired`` as of ``at`` needs. Pure."""
     return scope_from_roster(desired, classify(desired, practice, staff, at))

@@ -13,7 +13,16 @@ from typing import Mapping
 
 
 class SuccessorError(ValueError):
-    """A successor chain cannot be resolved; the message names the chain."""
+    """A successor chain cannot be resolved; the message names the chain.
+
+    ``kind`` is ``"none"`` (no successor), ``"cycle"``, ``"unknown"`` (a successor
+    nobody knows) or ``"ends"`` (the chain ends at someone inactive on the date);
+    ``chain`` is the walk so far, ending with the id that broke it."""
+
+    def __init__(self, message: str, kind: str, chain: list[str]) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.chain = chain
 
 
 def active_on(leaves: Mapping[str, dt.date | None], staff_id: str, day: dt.date) -> bool:
@@ -42,12 +51,14 @@ def resolve(
     chain = [start]
     cur = successor_of.get(start)
     if cur is None:
-        raise SuccessorError(f"{start} has no successor")
+        raise SuccessorError(f"{start} has no successor", "none", chain)
     while True:
         if cur in chain:
-            raise SuccessorError("successor cycle: " + " -> ".join(chain + [cur]))
+            raise SuccessorError("successor cycle: " + " -> ".join(chain + [cur]), "cycle", chain + [cur])
         if cur not in leaves:
-            raise SuccessorError(f"successor {cur} of {chain[-1]} is not a known professional")
+            raise SuccessorError(
+                f"successor {cur} of {chain[-1]} is not a known professional", "unknown", chain + [cur]
+            )
         chain.append(cur)
         is_active = active_on(leaves, cur, on)
         nxt = successor_of.get(cur)
@@ -55,7 +66,9 @@ def resolve(
             return cur
         if nxt is None:
             raise SuccessorError(
-                f"successor chain {' -> '.join(chain)} ends at {cur}, who is not active on {on.isoformat()}"
+                f"successor chain {' -> '.join(chain)} ends at {cur}, who is not active on {on.isoformat()}",
+                "ends",
+                list(chain),
             )
         cur = nxt
 
@@ -70,7 +83,7 @@ def find_cycles(successor_of: Mapping[str, str | None]) -> list[list[str]]:
             path.append(cur)
             cur = successor_of.get(cur)
         if cur is not None:
-            cyc = path[path.index(cur):]
+            cyc = path[path.index(cur) :]
             i = cyc.index(min(cyc))
             cycles.add(tuple(cyc[i:] + cyc[:i]))
     return [list(c) for c in sorted(cycles)]

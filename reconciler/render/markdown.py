@@ -69,8 +69,11 @@ def render_markdown(plan: Plan) -> str:
         out.append(f"| {GLYPHS[t]} `{t.value}` | {n} | {escape_cell(PHRASES[t].count(n))} |")
     drift = sum(1 for a in plan.actions if a.drift)
     if drift:
-        out += ["", f"**{drift} action{'s' if drift != 1 else ''} undo{'' if drift != 1 else 'es'} drift** "
-                    f"(a change made outside reconciler), marked {DRIFT_GLYPH}."]
+        out += [
+            "",
+            f"**{drift} action{'s' if drift != 1 else ''} undo{'' if drift != 1 else 'es'} drift** "
+            f"(a change made outside reconciler), marked {DRIFT_GLYPH}.",
+        ]
     seats = seats_line(plan)
     if seats:
         out += ["", f"**{escape_cell(seats)}**"]

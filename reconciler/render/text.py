@@ -112,8 +112,20 @@ FOLD_KEEP = 20
 
 # Fields that say the most come first; the rest follow alphabetically.
 _FIELD_ORDER = (
-    "exists", "status", "active", "staff", "primary", "duplicate_of", "deactivate_on",
-    "deactivated_at", "deleted_at", "until", "portal_access", "cancel_reason", "format", "file",
+    "exists",
+    "status",
+    "active",
+    "staff",
+    "primary",
+    "duplicate_of",
+    "deactivate_on",
+    "deactivated_at",
+    "deleted_at",
+    "until",
+    "portal_access",
+    "cancel_reason",
+    "format",
+    "file",
 )
 _BARE = re.compile(r"^[A-Za-z0-9_.:@+/-]+$")
 _MAX_VALUE = 48
@@ -311,7 +323,11 @@ def _credit_items(credits: Any) -> list[tuple[str, int]]:
     if isinstance(credits, Mapping):
         if "credit_cents" in credits:
             return [(str(credits.get("staff") or ""), int(credits["credit_cents"]))]
-        return [(str(k), int(v)) for k, v in sorted(credits.items()) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return [
+            (str(k), int(v))
+            for k, v in sorted(credits.items())
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
     if isinstance(credits, (list, tuple)):
         items: list[tuple[str, int]] = []
         for c in credits:

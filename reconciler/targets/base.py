@@ -110,8 +110,9 @@ class Target(Protocol):
     def reading(self, *, consistent: bool = False) -> ContextManager[ReadSession]:
         """A read session; ``consistent`` asks for one snapshot across every read."""
 
-    def locked(self, *, actor: str, plan_id: str, timeout: float,
-               on_wait: Callable[[str], None] | None = None) -> ContextManager[WriteSession]:
+    def locked(
+        self, *, actor: str, plan_id: str, timeout: float, on_wait: Callable[[str], None] | None = None
+    ) -> ContextManager[WriteSession]:
         """Take the apply lock (waiting at most ``timeout``), begin the transaction;
         commit when the block ends, roll back on an error. Raises LockHeld."""
 

@@ -37,7 +37,10 @@ SECTIONS = ("practice", "staff", "clients", "series", "appointments")
 MEMO_LIMIT = 100_000
 
 TABLES: dict[str, Table] = {
-    "practice": practice_t, "staff": staff_t, "clients": clients_t, "series": series_t,
+    "practice": practice_t,
+    "staff": staff_t,
+    "clients": clients_t,
+    "series": series_t,
     "appointments": appointments_t,
 }
 
@@ -71,7 +74,6 @@ def column_index(section: str, name: str) -> int:
     return COLUMNS[section].index(name)
 
 
-
 def _first_nonempty_table(conn: Connection) -> str | None:
     for table in metadata.sorted_tables:
         if conn.execute(select(1).select_from(table).limit(1)).first() is not None:
@@ -84,7 +86,8 @@ def require_empty(conn: Connection, engine: Engine) -> None:
     if busy is not None:
         raise DatabaseError(
             f"database {safe_url(engine.url)} is not empty (table {busy} has rows): "
-            "`db load` only loads into an empty database; nothing was loaded")
+            "`db load` only loads into an empty database; nothing was loaded"
+        )
 
 
 _R = TypeVar("_R")
@@ -93,7 +96,7 @@ _R = TypeVar("_R")
 def chunks(rows: Sequence[_R], size: int | None = None) -> Iterator[Sequence[_R]]:
     size = size or CHUNK  # read at call time: tests shrink CHUNK
     for i in range(0, len(rows), size):
-        yield rows[i:i + size]
+        yield rows[i : i + size]
 
 
 class Progress:
@@ -111,9 +114,15 @@ class Progress:
                 TimeElapsedColumn,
             )
 
-            self.bar = stack.enter_context(Progress(
-                TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=Console(stderr=True)))
+            self.bar = stack.enter_context(
+                Progress(
+                    TextColumn("{task.description:<22}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=Console(stderr=True),
+                )
+            )
 
     def task(self, description: str, total: int | None) -> Callable[[int], None]:
         if self.bar is None:
@@ -162,12 +171,11 @@ def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
             table_rows = rows.bulk[section]
             if section == "clients":
                 # duplicate_of may name a client further down: link in a second pass.
-                table_rows = [r[:dup] + (None,) + r[dup + 1:] if r[dup] else r for r in table_rows]
+                table_rows = [r[:dup] + (None,) + r[dup + 1 :] if r[dup] else r for r in table_rows]
             _bulk_insert(conn, TABLES[section], table_rows, bar.task(f"loading {section}", len(table_rows)))
         links = [{"b_id": r[0], "b_dup": r[dup]} for r in rows.bulk["clients"] if r[dup]]
         if links:
-            stmt = (clients_t.update().where(clients_t.c.id == bindparam("b_id"))
-                    .values(duplicate_of=bindparam("b_dup")))
+            stmt = clients_t.update().where(clients_t.c.id == bindparam("b_id")).values(duplicate_of=bindparam("b_dup"))
             for chunk in chunks(links):
                 conn.execute(stmt, list(chunk))
         done = bar.task("indexing", None)
@@ -185,8 +193,9 @@ def _foreign_keys() -> list[ForeignKeyConstraint]:
     return [fk for s in BULK for fk in sorted(TABLES[s].foreign_key_constraints, key=lambda f: str(f.name))]
 
 
-def _bulk_insert(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
-                 advance: Callable[[int], None]) -> None:
+def _bulk_insert(
+    conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]], advance: Callable[[int], None]
+) -> None:
     """Insert tuples in ``table``'s column order, in chunks, by the fastest path
     each backend offers; values are converted as SQLAlchemy would bind them."""
     convert = _converter(table, conn.dialect)
@@ -196,8 +205,9 @@ def _bulk_insert(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]
     # Everything else (SQLite): a raw DBAPI executemany of plain tuples, through
     # the same connection and transaction, skipping Core's per-row dict handling.
     compiled = table.insert().compile(dialect=conn.dialect)
-    if conn.dialect.paramstyle not in ("qmark", "format", "numeric") or \
-            list(compiled.positiontup or ()) != [c.key for c in table.columns]:
+    if conn.dialect.paramstyle not in ("qmark", "format", "numeric") or list(compiled.positiontup or ()) != [
+        c.key for c in table.columns
+    ]:
         for chunk in chunks(rows):  # a named-parameter driver: the Core path
             conn.execute(table.insert(), [dict(zip(COLUMNS[table.name], r)) for r in chunk])
             advance(len(chunk))
@@ -208,9 +218,13 @@ def _bulk_insert(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]
         advance(len(chunk))
 
 
-def _copy_psycopg(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]],
-                  convert: Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]],
-                  advance: Callable[[int], None]) -> None:
+def _copy_psycopg(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[tuple[Any, ...]],
+    convert: Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]],
+    advance: Callable[[int], None],
+) -> None:
     """PostgreSQL COPY through psycopg 3, on the SQLAlchemy connection's own driver
     connection, so inside the load's transaction."""
     quote = conn.dialect.identifier_preparer
@@ -251,8 +265,10 @@ def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]
         return lambda chunk: chunk
 
     def convert(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
-        columns = [map(itemgetter(i), chunk) if memo is None else map(memo.__getitem__, map(itemgetter(i), chunk))
-                   for i, memo in enumerate(memos)]
+        columns = [
+            map(itemgetter(i), chunk) if memo is None else map(memo.__getitem__, map(itemgetter(i), chunk))
+            for i, memo in enumerate(memos)
+        ]
         return list(zip(*columns))
 
     return convert

@@ -75,8 +75,10 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError:
-        raise DatabaseError(f"invalid database URL {shown!r} (expected e.g. sqlite:///practice.db "
-                            "or postgresql+psycopg://user@host/dbname)") from None
+        raise DatabaseError(
+            f"invalid database URL {shown!r} (expected e.g. sqlite:///practice.db "
+            "or postgresql+psycopg://user@host/dbname)"
+        ) from None
     shown = safe_url(parsed)
     kwargs: dict[str, Any] = {}
     if parsed.database not in (None, "", ":memory:"):
@@ -111,8 +113,9 @@ def _require_sqlite_file(parsed: URL, shown: str, must_exist: bool) -> None:
     if path.is_dir():
         raise DatabaseError(f"cannot connect to database {shown}: {path} is a directory, not a SQLite file")
     if must_exist and not path.exists():
-        raise DatabaseError(f"database {shown} is not initialised: run `reconciler db init` "
-                            f"(the file {path} does not exist)")
+        raise DatabaseError(
+            f"database {shown} is not initialised: run `reconciler db init` (the file {path} does not exist)"
+        )
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -151,7 +154,8 @@ def require_schema(engine: Engine) -> None:
             if missing:
                 raise DatabaseError(
                     f"database {shown} is not initialised: run `reconciler db init` "
-                    f"(missing tables: {', '.join(missing)})")
+                    f"(missing tables: {', '.join(missing)})"
+                )
             if "alembic_version" not in present:
                 return  # created without Alembic (tests' metadata.create_all); nothing to compare
             rev = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalar()
@@ -160,5 +164,5 @@ def require_schema(engine: Engine) -> None:
     head = HEAD_REVISION
     if rev != head:
         raise DatabaseError(
-            f"database {shown} schema is at revision {rev}, this version needs {head}: "
-            "run `reconciler db upgrade`")
+            f"database {shown} schema is at revision {rev}, this version needs {head}: run `reconciler db upgrade`"
+        )

@@ -46,7 +46,7 @@ APP_NAME_PREFIX = "reconciler apply "
 SIDECAR_SUFFIX = ".apply-lock"
 # The tables an apply's fingerprint reads and its writers change (PostgreSQL SHARE-locks them).
 FROZEN_TABLES = ("practice", "staff", "clients", "series", "appointments")
-# What SQLite connections go back to after BEGIN IMMEDIATE (db.engine's default).
+# What SQLite connections go back to after BEGIN IMMEDIATE (targets.native.engine's default).
 SQLITE_DEFAULT_BUSY_MS = 10_000
 
 Sleep = Callable[[float], None]
@@ -69,9 +69,17 @@ def sidecar_path(database: str) -> Path:
 
 
 @contextmanager
-def locked_transaction(engine: Engine, *, actor: str, plan_id: str, timeout: float,
-                       poll: float = 0.05, on_wait: Callable[[str], None] | None = None,
-                       clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> Iterator[Connection]:
+def locked_transaction(
+    engine: Engine,
+    *,
+    actor: str,
+    plan_id: str,
+    timeout: float,
+    poll: float = 0.05,
+    on_wait: Callable[[str], None] | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> Iterator[Connection]:
     """A connection in one transaction holding the practice apply lock.
 
     Waits at most ``timeout`` seconds (``on_wait`` is told once, with the holder, when
@@ -103,25 +111,34 @@ def pg_lock_holder(conn: Connection) -> str:
     pid, name = rows[0]
     name = name or ""
     if name.startswith(APP_NAME_PREFIX):
-        actor, _, plan = name[len(APP_NAME_PREFIX):].rpartition(" ")
+        actor, _, plan = name[len(APP_NAME_PREFIX) :].rpartition(" ")
         return f"{actor} (plan {plan}, server pid {pid})"
     return f"{name or 'a session'} (server pid {pid})"
 
 
 @contextmanager
-def _pg_locked(engine: Engine, actor: str, plan_id: str, timeout: float, poll: float,
-               on_wait: Callable[[str], None] | None, clock: Clock, sleep: Sleep) -> Iterator[Connection]:
+def _pg_locked(
+    engine: Engine,
+    actor: str,
+    plan_id: str,
+    timeout: float,
+    poll: float,
+    on_wait: Callable[[str], None] | None,
+    clock: Clock,
+    sleep: Sleep,
+) -> Iterator[Connection]:
     deadline = clock() + timeout
     with engine.connect() as conn, conn.begin():
         # Transaction-local: the label disappears with the lock.
-        conn.execute(text("SELECT set_config('application_name', :n, true)"),
-                     {"n": application_name(actor, plan_id)})
+        conn.execute(text("SELECT set_config('application_name', :n, true)"), {"n": application_name(actor, plan_id)})
         told = False
-        while not conn.execute(text("SELECT pg_try_advisory_xact_lock(:a, :b)"),
-                               {"a": APPLY_LOCK_KEY[0], "b": APPLY_LOCK_KEY[1]}).scalar():
+        while not conn.execute(
+            text("SELECT pg_try_advisory_xact_lock(:a, :b)"), {"a": APPLY_LOCK_KEY[0], "b": APPLY_LOCK_KEY[1]}
+        ).scalar():
             if clock() >= deadline:
-                raise LockHeld(f"another apply holds the lock: {pg_lock_holder(conn)}; "
-                               f"waited {timeout:g} s, nothing was changed")
+                raise LockHeld(
+                    f"another apply holds the lock: {pg_lock_holder(conn)}; waited {timeout:g} s, nothing was changed"
+                )
             if on_wait is not None and not told:
                 on_wait(pg_lock_holder(conn))
                 told = True
@@ -145,8 +162,10 @@ def _pg_freeze_tables(conn: Connection, deadline: float, timeout: float, clock: 
     except sa_exc.OperationalError as exc:
         if "lock timeout" not in str(exc.orig).lower():
             raise
-        raise LockHeld("another transaction is writing to the practice tables (the practice application?); "
-                       f"waited {timeout:g} s, nothing was changed") from None
+        raise LockHeld(
+            "another transaction is writing to the practice tables (the practice application?); "
+            f"waited {timeout:g} s, nothing was changed"
+        ) from None
     conn.execute(text("SELECT set_config('lock_timeout', '0', true)"))
 
 
@@ -157,8 +176,17 @@ def _read_holder(fd: int) -> str:
 
 
 @contextmanager
-def _sidecar(database: str | None, actor: str, plan_id: str, deadline: float, timeout: float, poll: float,
-             on_wait: Callable[[str], None] | None, clock: Clock, sleep: Sleep) -> Iterator[None]:
+def _sidecar(
+    database: str | None,
+    actor: str,
+    plan_id: str,
+    deadline: float,
+    timeout: float,
+    poll: float,
+    on_wait: Callable[[str], None] | None,
+    clock: Clock,
+    sleep: Sleep,
+) -> Iterator[None]:
     if not database or database == ":memory:":
         yield  # a private in-memory database cannot be shared: nothing to lock
         return
@@ -171,8 +199,9 @@ def _sidecar(database: str | None, actor: str, plan_id: str, deadline: float, ti
                 break
             except BlockingIOError:
                 if clock() >= deadline:
-                    raise LockHeld(f"another apply holds the lock: {_read_holder(fd)}; "
-                                   f"waited {timeout:g} s, nothing was changed") from None
+                    raise LockHeld(
+                        f"another apply holds the lock: {_read_holder(fd)}; waited {timeout:g} s, nothing was changed"
+                    ) from None
                 if on_wait is not None and not told:
                     on_wait(_read_holder(fd))
                     told = True
@@ -195,8 +224,16 @@ def _is_busy(exc: sa_exc.OperationalError) -> bool:
 
 
 @contextmanager
-def _sqlite_locked(engine: Engine, actor: str, plan_id: str, timeout: float, poll: float,
-                   on_wait: Callable[[str], None] | None, clock: Clock, sleep: Sleep) -> Iterator[Connection]:
+def _sqlite_locked(
+    engine: Engine,
+    actor: str,
+    plan_id: str,
+    timeout: float,
+    poll: float,
+    on_wait: Callable[[str], None] | None,
+    clock: Clock,
+    sleep: Sleep,
+) -> Iterator[Connection]:
     deadline = clock() + timeout
     with _sidecar(engine.url.database, actor, plan_id, deadline, timeout, poll, on_wait, clock, sleep):
         with engine.connect() as conn:
@@ -207,13 +244,15 @@ def _sqlite_locked(engine: Engine, actor: str, plan_id: str, timeout: float, pol
             conn.execution_options(sqlite_begin="IMMEDIATE")
             try:
                 trans = conn.begin()
-                # pysqlite without db.engine's begin hook would defer BEGIN; force it.
+                # pysqlite without targets.native.engine's begin hook would defer BEGIN; force it.
                 if not raw.in_transaction:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
             except sa_exc.OperationalError as exc:
                 if _is_busy(exc):
-                    raise LockHeld("another writer holds the SQLite database lock (not a reconciler apply: "
-                                   f"the practice application?); waited {timeout:g} s, nothing was changed") from None
+                    raise LockHeld(
+                        "another writer holds the SQLite database lock (not a reconciler apply: "
+                        f"the practice application?); waited {timeout:g} s, nothing was changed"
+                    ) from None
                 raise
             finally:
                 raw.execute(f"PRAGMA busy_timeout={SQLITE_DEFAULT_BUSY_MS}")

@@ -61,7 +61,8 @@ def _check_unversioned(conn: Connection, shown: str) -> None:
     if ours and "alembic_version" not in present:
         raise DatabaseError(
             f"database {shown} already has tables {', '.join(ours)} but no schema version; "
-            "refusing to initialise over them (use an empty database)")
+            "refusing to initialise over them (use an empty database)"
+        )
 
 
 def _upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -94,8 +95,9 @@ def init_db(engine: Engine) -> None:
     """
     before, after = _upgrade(engine)
     if before == after:
-        print(f"database {safe_url(engine.url)} is already initialised (revision {after}); nothing to do",
-              file=sys.stderr)
+        print(
+            f"database {safe_url(engine.url)} is already initialised (revision {after}); nothing to do", file=sys.stderr
+        )
 
 
 def upgrade_db(engine: Engine) -> str:

@@ -36,8 +36,11 @@ _CHUNK = 500
 def _staff_rows(conn: Connection, ids: set[str]) -> list[Row[Any]]:
     if not ids:
         return []
-    rows = conn.execute(select(staff_t.c.id, staff_t.c.name, staff_t.c.active, staff_t.c.role)
-                        .where(staff_t.c.id.in_(sorted(ids))).order_by(staff_t.c.id)).all()
+    rows = conn.execute(
+        select(staff_t.c.id, staff_t.c.name, staff_t.c.active, staff_t.c.role)
+        .where(staff_t.c.id.in_(sorted(ids)))
+        .order_by(staff_t.c.id)
+    ).all()
     return list(rows)  # type: ignore[arg-type]
 
 
@@ -51,11 +54,20 @@ def collect_staff(conn: Connection, staff_id: str) -> ExportData:
     if conn.execute(select(staff_t.c.id).where(staff_t.c.id == staff_id)).first() is None:
         raise ExportError(f"staff {staff_id}: no such staff member; nothing was exported")
     with_sessions = select(appointments_t.c.client_id).where(appointments_t.c.staff_id == staff_id)
-    clients = list(conn.execute(select(clients_t).where(
-        or_(clients_t.c.primary_id == staff_id, clients_t.c.id.in_(with_sessions))).order_by(clients_t.c.id)).all())
-    appts = list(conn.execute(select(appointments_t).where(appointments_t.c.staff_id == staff_id)
-                              .order_by(appointments_t.c.client_id, appointments_t.c.start_at,
-                                        appointments_t.c.id)).all())
+    clients = list(
+        conn.execute(
+            select(clients_t)
+            .where(or_(clients_t.c.primary_id == staff_id, clients_t.c.id.in_(with_sessions)))
+            .order_by(clients_t.c.id)
+        ).all()
+    )
+    appts = list(
+        conn.execute(
+            select(appointments_t)
+            .where(appointments_t.c.staff_id == staff_id)
+            .order_by(appointments_t.c.client_id, appointments_t.c.start_at, appointments_t.c.id)
+        ).all()
+    )
     return ExportData(_staff_rows(conn, _referenced_staff(clients, appts, staff_id)), clients, appts)
 
 
@@ -64,8 +76,13 @@ def collect_client(conn: Connection, client_id: str) -> ExportData:
     clients = list(conn.execute(select(clients_t).where(clients_t.c.id == client_id)).all())
     if not clients:
         raise ExportError(f"client {client_id}: no such client; nothing was exported")
-    appts = list(conn.execute(select(appointments_t).where(appointments_t.c.client_id == client_id)
-                              .order_by(appointments_t.c.start_at, appointments_t.c.id)).all())
+    appts = list(
+        conn.execute(
+            select(appointments_t)
+            .where(appointments_t.c.client_id == client_id)
+            .order_by(appointments_t.c.start_at, appointments_t.c.id)
+        ).all()
+    )
     return ExportData(_staff_rows(conn, _referenced_staff(clients, appts)), clients, appts)
 
 
@@ -79,15 +96,22 @@ def read_for_import(conn: Connection) -> Imported:
         .order_by(clients_t.c.id)
     ).all()
     active_staff = select(staff_t.c.id).where(staff_t.c.active.is_(True))
-    orphans = conn.execute(
-        select(clients_t.c.id)
-        .where(and_(clients_t.c.status == "active",
-                    or_(clients_t.c.primary_id.is_(None), clients_t.c.primary_id.not_in(active_staff))))
-        .order_by(clients_t.c.id)
-    ).scalars().all()
+    orphans = (
+        conn.execute(
+            select(clients_t.c.id)
+            .where(
+                and_(
+                    clients_t.c.status == "active",
+                    or_(clients_t.c.primary_id.is_(None), clients_t.c.primary_id.not_in(active_staff)),
+                )
+            )
+            .order_by(clients_t.c.id)
+        )
+        .scalars()
+        .all()
+    )
     staff = tuple(staff_by_id[k] for k in sorted(staff_by_id))
-    clients = tuple(Client(id=r.id, status=r.status, primary=r.primary_id, duplicate_of=r.duplicate_of)
-                    for r in crows)
+    clients = tuple(Client(id=r.id, status=r.status, primary=r.primary_id, duplicate_of=r.duplicate_of) for r in crows)
     return Imported(practice, staff, clients, tuple(orphans))
 
 
@@ -99,9 +123,10 @@ def read_db_facts(conn: Connection, client_ids: list[str]) -> DbFacts:
     staff = {sid: row.active for sid, row in staff_rows.items()}
     found: set[str] = set()
     for start in range(0, len(client_ids), _CHUNK):
-        chunk = client_ids[start:start + _CHUNK]
-        found.update(conn.execute(
-            select(clients_t.c.id).where(clients_t.c.id.in_(chunk)).order_by(clients_t.c.id)).scalars())
+        chunk = client_ids[start : start + _CHUNK]
+        found.update(
+            conn.execute(select(clients_t.c.id).where(clients_t.c.id.in_(chunk)).order_by(clients_t.c.id)).scalars()
+        )
     return DbFacts(tz, staff, frozenset(found))
 
 
@@ -118,59 +143,94 @@ def read_status(conn: Connection) -> StatusFacts:
         .group_by(clients_t.c.primary_id)
         .subquery()
     )
-    staff_rows = conn.execute(
-        select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.max_caseload,
-               staff_t.c.deactivate_on, func.coalesce(caseload.c.n, 0).label("caseload"))
-        .select_from(staff_t.outerjoin(caseload, caseload.c.sid == staff_t.c.id))
-        .where(staff_t.c.active.is_(True))
-        .order_by(staff_t.c.id)
-    ).mappings().all()
+    staff_rows = (
+        conn.execute(
+            select(
+                staff_t.c.id,
+                staff_t.c.role,
+                staff_t.c.access,
+                staff_t.c.max_caseload,
+                staff_t.c.deactivate_on,
+                func.coalesce(caseload.c.n, 0).label("caseload"),
+            )
+            .select_from(staff_t.outerjoin(caseload, caseload.c.sid == staff_t.c.id))
+            .where(staff_t.c.active.is_(True))
+            .order_by(staff_t.c.id)
+        )
+        .mappings()
+        .all()
+    )
     inactive_staff = conn.execute(
         select(func.count()).select_from(staff_t).where(staff_t.c.active.is_(False))
     ).scalar_one()
-    unassigned = conn.execute(
-        select(clients_t.c.id)
-        .where(clients_t.c.status == "active", clients_t.c.primary_id.is_(None))
-        .order_by(clients_t.c.id)
-    ).scalars().all()
+    unassigned = (
+        conn.execute(
+            select(clients_t.c.id)
+            .where(clients_t.c.status == "active", clients_t.c.primary_id.is_(None))
+            .order_by(clients_t.c.id)
+        )
+        .scalars()
+        .all()
+    )
     # Active clients whose primary has left drop out of that professional's reports
     # just like unassigned ones: drift worth seeing.
-    orphaned = conn.execute(
-        select(clients_t.c.id, clients_t.c.primary_id)
-        .select_from(clients_t.join(staff_t, staff_t.c.id == clients_t.c.primary_id))
-        .where(clients_t.c.status == "active", staff_t.c.active.is_(False))
-        .order_by(clients_t.c.id)
-    ).mappings().all()
+    orphaned = (
+        conn.execute(
+            select(clients_t.c.id, clients_t.c.primary_id)
+            .select_from(clients_t.join(staff_t, staff_t.c.id == clients_t.c.primary_id))
+            .where(clients_t.c.status == "active", staff_t.c.active.is_(False))
+            .order_by(clients_t.c.id)
+        )
+        .mappings()
+        .all()
+    )
     by_status = {
         status: int(n)
         for status, n in conn.execute(
             select(clients_t.c.status, func.count()).group_by(clients_t.c.status).order_by(clients_t.c.status)
         )
     }
-    deleted = conn.execute(
-        select(clients_t.c.id, clients_t.c.deleted_at)
-        .where(clients_t.c.status == "deleted")
-        .order_by(clients_t.c.deleted_at, clients_t.c.id)
-    ).mappings().all()
-    last = conn.execute(
-        select(audit_t.c.plan_id, audit_t.c.at, audit_t.c.actor)
-        .order_by(audit_t.c.at.desc(), audit_t.c.id.desc())
-        .limit(1)
-    ).mappings().first()
+    deleted = (
+        conn.execute(
+            select(clients_t.c.id, clients_t.c.deleted_at)
+            .where(clients_t.c.status == "deleted")
+            .order_by(clients_t.c.deleted_at, clients_t.c.id)
+        )
+        .mappings()
+        .all()
+    )
+    last = (
+        conn.execute(
+            select(audit_t.c.plan_id, audit_t.c.at, audit_t.c.actor)
+            .order_by(audit_t.c.at.desc(), audit_t.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
     last_apply: dict[str, Any] | None = None
     if last is not None:
         n_events = conn.execute(
             select(func.count()).select_from(audit_t).where(audit_t.c.plan_id == last["plan_id"])
         ).scalar_one()
         last_apply = {"plan_id": last["plan_id"], "at": last["at"], "actor": last["actor"], "actions": int(n_events)}
-    return StatusFacts(dict(practice), [dict(r) for r in staff_rows], int(inactive_staff), list(unassigned),
-                       [dict(r) for r in orphaned], by_status, [dict(r) for r in deleted], last_apply)
+    return StatusFacts(
+        dict(practice),
+        [dict(r) for r in staff_rows],
+        int(inactive_staff),
+        list(unassigned),
+        [dict(r) for r in orphaned],
+        by_status,
+        [dict(r) for r in deleted],
+        last_apply,
+    )
 
 
 # ---------------------------------------------------------------- deletion actor
 def staff_access(conn: Connection, staff_id: str) -> StaffAccess | None:
-    row = conn.execute(select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active)
-                       .where(staff_t.c.id == staff_id)).first()
+    row = conn.execute(
+        select(staff_t.c.id, staff_t.c.role, staff_t.c.access, staff_t.c.active).where(staff_t.c.id == staff_id)
+    ).first()
     return None if row is None else StaffAccess(row.id, row.role, row.access, bool(row.active))
 
 
@@ -189,5 +249,14 @@ def read_audit_rows(conn: Connection, plan_id: str | None) -> list[Any]:
     return list(conn.execute(stmt).all())
 
 
-__all__ = ["collect_client", "collect_staff", "insert_audit", "read_audit_rows", "read_db_facts",
-           "read_for_import", "read_status", "staff_access", "dt"]
+__all__ = [
+    "collect_client",
+    "collect_staff",
+    "insert_audit",
+    "read_audit_rows",
+    "read_db_facts",
+    "read_for_import",
+    "read_status",
+    "staff_access",
+    "dt",
+]

@@ -24,8 +24,7 @@ from reconciler.model.actual import (
     Series,
     Staff,
 )
-from reconciler.model.desired import DesiredState
-from reconciler.planner.scope import ReadScope, read_scope
+from reconciler.planner.scope import ReadScope
 from reconciler.targets.native.schema import (
     appointments_t,
     clients_t,
@@ -62,23 +61,40 @@ def _raw_time(col: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 _CLIENT_COLS = (
-    clients_t.c.id, clients_t.c.status, clients_t.c.primary_id, clients_t.c.balance_cents,
-    clients_t.c.portal_access, clients_t.c.duplicate_of, _raw_time(clients_t.c.deleted_at),
+    clients_t.c.id,
+    clients_t.c.status,
+    clients_t.c.primary_id,
+    clients_t.c.balance_cents,
+    clients_t.c.portal_access,
+    clients_t.c.duplicate_of,
+    _raw_time(clients_t.c.deleted_at),
 )  # no first_name / last_name: the planner never sees PHI
 _APPT_COLS = (
-    appointments_t.c.id, appointments_t.c.client_id, appointments_t.c.staff_id, _raw_time(appointments_t.c.start_at),
-    _raw_time(appointments_t.c.end_at), appointments_t.c.status, appointments_t.c.series_id, appointments_t.c.cancel_reason,
+    appointments_t.c.id,
+    appointments_t.c.client_id,
+    appointments_t.c.staff_id,
+    _raw_time(appointments_t.c.start_at),
+    _raw_time(appointments_t.c.end_at),
+    appointments_t.c.status,
+    appointments_t.c.series_id,
+    appointments_t.c.cancel_reason,
     appointments_t.c.telehealth,
 )
 _SERIES_COLS = (
-    series_t.c.id, series_t.c.client_id, series_t.c.staff_id, series_t.c.rrule, _raw_time(series_t.c.start_at),
-    series_t.c.duration_minutes, _raw_time(series_t.c.until), series_t.c.active,
+    series_t.c.id,
+    series_t.c.client_id,
+    series_t.c.staff_id,
+    series_t.c.rrule,
+    _raw_time(series_t.c.start_at),
+    series_t.c.duration_minutes,
+    _raw_time(series_t.c.until),
+    series_t.c.active,
 )
 
 
 def _chunks(ids: Sequence[str]) -> Iterator[list[str]]:
     for i in range(0, len(ids), CHUNK):
-        yield list(ids[i:i + CHUNK])
+        yield list(ids[i : i + CHUNK])
 
 
 def read_base(conn: Connection) -> tuple[Practice | None, dict[str, Staff]]:
@@ -87,16 +103,26 @@ def read_base(conn: Connection) -> tuple[Practice | None, dict[str, Staff]]:
     practice = None
     if prow is not None:
         practice = Practice(
-            name=prow["name"], timezone=prow["timezone"], owner=prow["owner_id"],
-            clinical_director=prow["clinical_director_id"], client_plan_limit=prow["client_plan_limit"],
-            seat_price_cents=prow["seat_price_cents"], billing_cycle_day=prow["billing_cycle_day"] or 1,
+            name=prow["name"],
+            timezone=prow["timezone"],
+            owner=prow["owner_id"],
+            clinical_director=prow["clinical_director_id"],
+            client_plan_limit=prow["client_plan_limit"],
+            seat_price_cents=prow["seat_price_cents"],
+            billing_cycle_day=prow["billing_cycle_day"] or 1,
         )
     staff: dict[str, Staff] = {}
     for r in conn.execute(select(staff_t).order_by(staff_t.c.id)).mappings():
         staff[r["id"]] = Staff(
-            id=r["id"], name=r["name"], role=r["role"], access=r["access"], active=bool(r["active"]),
-            billing_role=r["billing_role"], deactivate_on=r["deactivate_on"],
-            deactivated_at=_aware(r["deactivated_at"]), settings=dict(r["settings"] or {}),
+            id=r["id"],
+            name=r["name"],
+            role=r["role"],
+            access=r["access"],
+            active=bool(r["active"]),
+            billing_role=r["billing_role"],
+            deactivate_on=r["deactivate_on"],
+            deactivated_at=_aware(r["deactivated_at"]),
+            settings=dict(r["settings"] or {}),
             max_caseload=r["max_caseload"],
         )
     return practice, staff
@@ -105,46 +131,81 @@ def read_base(conn: Connection) -> tuple[Practice | None, dict[str, Staff]]:
 def _clients(conn: Connection, where: ColumnElement[bool], out: dict[str, Client]) -> None:
     for r in conn.execute(select(*_CLIENT_COLS).where(where).order_by(clients_t.c.id)):
         out[r.id] = Client(
-            id=r.id, status=r.status, primary=r.primary_id, balance_cents=int(r.balance_cents or 0),
-            portal_access=bool(r.portal_access), duplicate_of=r.duplicate_of, deleted_at=_aware(r.deleted_at),
+            id=r.id,
+            status=r.status,
+            primary=r.primary_id,
+            balance_cents=int(r.balance_cents or 0),
+            portal_access=bool(r.portal_access),
+            duplicate_of=r.duplicate_of,
+            deleted_at=_aware(r.deleted_at),
         )
 
 
-def _appointments(conn: Connection, staff_ids: Sequence[str], since: dt.datetime, out: dict[str, Appointment],
-                  *, by: ColumnElement[Any] = appointments_t.c.staff_id) -> None:
+def _appointments(
+    conn: Connection,
+    staff_ids: Sequence[str],
+    since: dt.datetime,
+    out: dict[str, Appointment],
+    *,
+    by: ColumnElement[Any] = appointments_t.c.staff_id,
+) -> None:
     """``scheduled`` appointments at/after ``since`` whose ``by`` column (staff, or client) is in ids."""
     for chunk in _chunks(staff_ids):
-        q = (select(*_APPT_COLS)
-             .where(and_(by.in_(chunk), appointments_t.c.status == "scheduled",
-                         appointments_t.c.start_at >= naive_utc(since)))
-             .order_by(appointments_t.c.id))
+        q = (
+            select(*_APPT_COLS)
+            .where(
+                and_(
+                    by.in_(chunk), appointments_t.c.status == "scheduled", appointments_t.c.start_at >= naive_utc(since)
+                )
+            )
+            .order_by(appointments_t.c.id)
+        )
         for r in conn.execute(q):
             out[r.id] = Appointment(
-                id=r.id, client=r.client_id, staff=r.staff_id, start=_req(r.start_at), end=_req(r.end_at),
-                status=r.status, series=r.series_id, cancel_reason=r.cancel_reason, telehealth=bool(r.telehealth),
+                id=r.id,
+                client=r.client_id,
+                staff=r.staff_id,
+                start=_req(r.start_at),
+                end=_req(r.end_at),
+                status=r.status,
+                series=r.series_id,
+                cancel_reason=r.cancel_reason,
+                telehealth=bool(r.telehealth),
             )
 
 
-def _series(conn: Connection, staff_ids: Sequence[str], out: dict[str, Series],
-            *, by: ColumnElement[Any] = series_t.c.staff_id) -> None:
+def _series(
+    conn: Connection, staff_ids: Sequence[str], out: dict[str, Series], *, by: ColumnElement[Any] = series_t.c.staff_id
+) -> None:
     """Active series whose ``by`` column (staff, or client) is in ids."""
     for chunk in _chunks(staff_ids):
-        q = (select(*_SERIES_COLS)
-             .where(and_(by.in_(chunk), series_t.c.active == True))  # noqa: E712 (SQL, not Python)
-             .order_by(series_t.c.id))
+        q = (
+            select(*_SERIES_COLS)
+            .where(and_(by.in_(chunk), series_t.c.active == True))  # noqa: E712 (SQL, not Python)
+            .order_by(series_t.c.id)
+        )
         for r in conn.execute(q):
             out[r.id] = Series(
-                id=r.id, client=r.client_id, staff=r.staff_id, rrule=r.rrule, start=_req(r.start_at),
-                duration_minutes=int(r.duration_minutes), until=_aware(r.until), active=bool(r.active),
+                id=r.id,
+                client=r.client_id,
+                staff=r.staff_id,
+                rrule=r.rrule,
+                start=_req(r.start_at),
+                duration_minutes=int(r.duration_minutes),
+                until=_aware(r.until),
+                active=bool(r.active),
             )
 
 
 def _caseloads(conn: Connection, staff_ids: Sequence[str]) -> dict[str, int]:
     out = {sid: 0 for sid in staff_ids}
     for chunk in _chunks(staff_ids):
-        q = (select(clients_t.c.primary_id, func.count())
-             .where(and_(clients_t.c.status == "active", clients_t.c.primary_id.in_(chunk)))
-             .group_by(clients_t.c.primary_id).order_by(clients_t.c.primary_id))
+        q = (
+            select(clients_t.c.primary_id, func.count())
+            .where(and_(clients_t.c.status == "active", clients_t.c.primary_id.in_(chunk)))
+            .group_by(clients_t.c.primary_id)
+            .order_by(clients_t.c.primary_id)
+        )
         for sid, n in conn.execute(q):
             out[sid] = int(n)
     return out
@@ -160,7 +221,9 @@ def read_sets(conn: Connection, scope: ReadScope, practice: Practice | None, sta
     _clients(conn, and_(clients_t.c.primary_id.is_(None), clients_t.c.status == "active"), clients)
     if scope.purge_before is not None:
         due: dict[str, Client] = {}
-        _clients(conn, and_(clients_t.c.status == "deleted", clients_t.c.deleted_at < naive_utc(scope.purge_before)), due)
+        _clients(
+            conn, and_(clients_t.c.status == "deleted", clients_t.c.deleted_at < naive_utc(scope.purge_before)), due
+        )
         clients.update(due)
         # A client still marked a duplicate of a purge candidate keeps it (duplicate_of is a
         # foreign key, and the link is history): read those too, whatever the config names.
@@ -180,9 +243,12 @@ def read_sets(conn: Connection, scope: ReadScope, practice: Practice | None, sta
     series: dict[str, Series] = {}
     _series(conn, sorted(set(scope.now_staff) | {s for s, _ in scope.scheduled_staff}), series)
     _series(conn, scope.closing_clients, series, by=series_t.c.client_id)
-    active_total = conn.execute(select(func.count()).select_from(clients_t).where(clients_t.c.status == "active")).scalar_one()
+    active_total = conn.execute(
+        select(func.count()).select_from(clients_t).where(clients_t.c.status == "active")
+    ).scalar_one()
     return ActualState(
-        practice=practice, staff=staff,
+        practice=practice,
+        staff=staff,
         clients={k: clients[k] for k in sorted(clients)},
         appointments={k: appointments[k] for k in sorted(appointments)},
         series={k: series[k] for k in sorted(series)},
@@ -201,12 +267,3 @@ def read_scoped(conn: Connection, scope: ReadScope) -> ActualState:
 
 #: The data-flow name (ARCHITECTURE.md): ``read_actual(conn, scope) -> ActualState``.
 read_actual = read_scoped
-
-
-def read_for_plan(conn: Connection, desired: DesiredState, at: dt.datetime) -> tuple[ActualState, ReadScope]:
-    """Both phases: practice and staff, then the scope they and ``desired`` imply."""
-    practice, staff = read_base(conn)
-    scope = read_scope(desired, practice, staff, at)
-    return read_sets(conn, scope, practice, staff), scope
-
-

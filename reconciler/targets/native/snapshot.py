@@ -428,36 +428,83 @@ def snapshot_rows(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
     return {
         "practice": [_practice_row(p)],
         "staff": [_staff_row(s) for s in snap.staff],
-        "clients": [dict(id=c.id, first_name=c.first_name, last_name=c.last_name, status=c.status.value,
-                         primary_id=c.primary, balance_cents=c.balance_cents, portal_access=c.portal_access,
-                         duplicate_of=c.duplicate_of, deleted_at=_utc(c.deleted_at))
-                    for c in snap.clients],
-        "series": [dict(id=s.id, client_id=s.client, staff_id=s.staff, rrule=s.rrule, start_at=_utc(s.start),
-                        duration_minutes=s.duration_minutes, until=_utc(s.until), active=s.active)
-                   for s in snap.series],
-        "appointments": [dict(id=a.id, client_id=a.client, staff_id=a.staff, start_at=_utc(a.start),
-                              end_at=_utc(a.end), status=a.status, series_id=a.series,
-                              cancel_reason=a.cancel_reason, telehealth=a.telehealth)
-                         for a in snap.appointments],
+        "clients": [
+            dict(
+                id=c.id,
+                first_name=c.first_name,
+                last_name=c.last_name,
+                status=c.status.value,
+                primary_id=c.primary,
+                balance_cents=c.balance_cents,
+                portal_access=c.portal_access,
+                duplicate_of=c.duplicate_of,
+                deleted_at=_utc(c.deleted_at),
+            )
+            for c in snap.clients
+        ],
+        "series": [
+            dict(
+                id=s.id,
+                client_id=s.client,
+                staff_id=s.staff,
+                rrule=s.rrule,
+                start_at=_utc(s.start),
+                duration_minutes=s.duration_minutes,
+                until=_utc(s.until),
+                active=s.active,
+            )
+            for s in snap.series
+        ],
+        "appointments": [
+            dict(
+                id=a.id,
+                client_id=a.client,
+                staff_id=a.staff,
+                start_at=_utc(a.start),
+                end_at=_utc(a.end),
+                status=a.status,
+                series_id=a.series,
+                cancel_reason=a.cancel_reason,
+                telehealth=a.telehealth,
+            )
+            for a in snap.appointments
+        ],
     }
 
 
 def _practice_row(p: PracticeSnap) -> dict[str, Any]:
-    return dict(id=1, name=p.name, timezone=p.timezone, owner_id=p.owner, clinical_director_id=p.clinical_director,
-                client_plan_limit=p.client_plan_limit, seat_price_cents=p.seat_price_cents,
-                billing_cycle_day=p.billing_cycle_day)
+    return dict(
+        id=1,
+        name=p.name,
+        timezone=p.timezone,
+        owner_id=p.owner,
+        clinical_director_id=p.clinical_director,
+        client_plan_limit=p.client_plan_limit,
+        seat_price_cents=p.seat_price_cents,
+        billing_cycle_day=p.billing_cycle_day,
+    )
 
 
 def _staff_row(s: StaffSnap) -> dict[str, Any]:
-    return dict(id=s.id, name=s.name, role=s.role.value, access=s.access.value, billing_role=s.billing_role,
-                active=s.active, deactivate_on=s.deactivate_on, deactivated_at=_utc(s.deactivated_at),
-                settings=s.settings, max_caseload=s.max_caseload)
+    return dict(
+        id=s.id,
+        name=s.name,
+        role=s.role.value,
+        access=s.access.value,
+        billing_role=s.billing_role,
+        active=s.active,
+        deactivate_on=s.deactivate_on,
+        deactivated_at=_utc(s.deactivated_at),
+        settings=s.settings,
+        max_caseload=s.max_caseload,
+    )
 
 
 def _rows_from_snapshot(snap: Snapshot) -> LoadRows:
     rows = snapshot_rows(snap)
-    return LoadRows(rows["practice"][0], rows["staff"],
-                    {s: [tuple(r[c] for c in COLUMNS[s]) for r in rows[s]] for s in BULK})
+    return LoadRows(
+        rows["practice"][0], rows["staff"], {s: [tuple(r[c] for c in COLUMNS[s]) for r in rows[s]] for s in BULK}
+    )
 
 
 # ---------------------------------------------------------------- the fast pass
@@ -513,8 +560,9 @@ class _AppointmentIn(TypedDict):
     staff: Slug
     start: str  # a time: checked by _Times
     end: str  # a time: checked by _Times
-    status: NotRequired[Annotated[Literal["scheduled", "cancelled", "completed", "no_show"],
-                                  Field(default="scheduled")]]
+    status: NotRequired[
+        Annotated[Literal["scheduled", "cancelled", "completed", "no_show"], Field(default="scheduled")]
+    ]
     series: NotRequired[Annotated[RowId | None, Field(default=None)]]
     cancel_reason: NotRequired[Annotated[str | None, Field(default=None)]]
     telehealth: NotRequired[Annotated[StrictBool, Field(default=False)]]
@@ -522,17 +570,28 @@ class _AppointmentIn(TypedDict):
 
 # The row model each TypedDict mirrors.
 FAST_MODELS: dict[str, tuple[type[Any], type[_Row]]] = {
-    "clients": (_ClientIn, ClientSnap), "series": (_SeriesIn, SeriesSnap),
+    "clients": (_ClientIn, ClientSnap),
+    "series": (_SeriesIn, SeriesSnap),
     "appointments": (_AppointmentIn, AppointmentSnap),
 }
 _ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {
-    s: TypeAdapter(list[td]) for s, (td, _m) in FAST_MODELS.items()  # type: ignore[valid-type]
+    s: TypeAdapter(list[td])  # type: ignore[valid-type]
+    for s, (td, _m) in FAST_MODELS.items()
 }
 
 # The file's key for each column of a bulk table, in column order.
 _SOURCE: dict[str, tuple[str, ...]] = {
-    "clients": ("id", "first_name", "last_name", "status", "primary", "balance_cents", "portal_access",
-                "duplicate_of", "deleted_at"),
+    "clients": (
+        "id",
+        "first_name",
+        "last_name",
+        "status",
+        "primary",
+        "balance_cents",
+        "portal_access",
+        "duplicate_of",
+        "deleted_at",
+    ),
     "series": ("id", "client", "staff", "rrule", "start", "duration_minutes", "until", "active"),
     "appointments": ("id", "client", "staff", "start", "end", "status", "series", "cancel_reason", "telehealth"),
 }
@@ -540,8 +599,7 @@ _TIME_KEYS = frozenset({"deleted_at", "start", "until", "end"})
 
 # RFC 3339 with seconds and an offset (what `db dump` writes). pydantic accepts
 # these and more; the rest is left to the detailed pass.
-_RFC3339 = re.compile(
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)")
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)")
 
 
 class _Times(dict[str | None, dt.datetime | None]):
@@ -634,6 +692,7 @@ def _references_hold(rows: LoadRows) -> bool:
     Set operations over columns (``map(itemgetter(i), rows)`` runs in C) keep this
     to about a second for two million appointments.
     """
+
     def column(section: str, name: str) -> Iterator[Any]:
         return map(itemgetter(column_index(section, name)), rows.bulk[section])
 
@@ -652,10 +711,15 @@ def _references_hold(rows: LoadRows) -> bool:
     p = rows.practice
     if not {p["owner_id"], p["clinical_director_id"]} - {None} <= staff:
         return False
-    if not (refs("clients", "primary_id", staff) and refs("clients", "duplicate_of", clients)
-            and refs("series", "client_id", clients) and refs("series", "staff_id", staff)
-            and refs("appointments", "client_id", clients) and refs("appointments", "staff_id", staff)
-            and refs("appointments", "series_id", series)):
+    if not (
+        refs("clients", "primary_id", staff)
+        and refs("clients", "duplicate_of", clients)
+        and refs("series", "client_id", clients)
+        and refs("series", "staff_id", staff)
+        and refs("appointments", "client_id", clients)
+        and refs("appointments", "staff_id", staff)
+        and refs("appointments", "series_id", series)
+    ):
         return False
     if any(map(operator.eq, column("clients", "id"), column("clients", "duplicate_of"))):
         return False
@@ -821,8 +885,10 @@ def load_snapshot(engine: Engine, path: Path, progress: bool = False) -> dict[st
             insert_rows(engine, rows, bar)
         except (sa_exc.DBAPIError, driver_error) as exc:
             first = str(getattr(exc, "orig", exc)).strip().splitlines()
-            raise DatabaseError(f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: "
-                                f"{first[0] if first else exc.__class__.__name__}") from None
+            raise DatabaseError(
+                f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: "
+                f"{first[0] if first else exc.__class__.__name__}"
+            ) from None
     return rows.counts()
 
 
@@ -862,39 +928,79 @@ class DocumentRows:
 
     @staticmethod
     def practice(p: Mapping[Any, Any]) -> dict[str, Any]:
-        return _compact([
-            ("name", p["name"]), ("timezone", p["timezone"]), ("owner", p["owner_id"]),
-            ("clinical_director", p["clinical_director_id"]), ("client_plan_limit", p["client_plan_limit"]),
-            ("seat_price_cents", p["seat_price_cents"]),
-            # The default billing cycle day is left out, like the SPEC example.
-            ("billing_cycle_day", None if p["billing_cycle_day"] == 1 else p["billing_cycle_day"])])
+        return _compact(
+            [
+                ("name", p["name"]),
+                ("timezone", p["timezone"]),
+                ("owner", p["owner_id"]),
+                ("clinical_director", p["clinical_director_id"]),
+                ("client_plan_limit", p["client_plan_limit"]),
+                ("seat_price_cents", p["seat_price_cents"]),
+                # The default billing cycle day is left out, like the SPEC example.
+                ("billing_cycle_day", None if p["billing_cycle_day"] == 1 else p["billing_cycle_day"]),
+            ]
+        )
 
     def staff(self, s: Mapping[Any, Any]) -> dict[str, Any]:
         d, settings = s["deactivate_on"], s["settings"]
-        return _compact([
-            ("id", s["id"]), ("name", s["name"]), ("role", s["role"]), ("access", s["access"]),
-            ("active", s["active"]), ("billing_role", s["billing_role"]), ("max_caseload", s["max_caseload"]),
-            ("deactivate_on", None if d is None else d.isoformat()), ("deactivated_at", self.t(s["deactivated_at"])),
-            ("settings", None if settings is None else dict(sorted(settings.items())))])
+        return _compact(
+            [
+                ("id", s["id"]),
+                ("name", s["name"]),
+                ("role", s["role"]),
+                ("access", s["access"]),
+                ("active", s["active"]),
+                ("billing_role", s["billing_role"]),
+                ("max_caseload", s["max_caseload"]),
+                ("deactivate_on", None if d is None else d.isoformat()),
+                ("deactivated_at", self.t(s["deactivated_at"])),
+                ("settings", None if settings is None else dict(sorted(settings.items()))),
+            ]
+        )
 
     def clients(self, c: Mapping[Any, Any]) -> dict[str, Any]:
-        return _compact([
-            ("id", c["id"]), ("first_name", c["first_name"]), ("last_name", c["last_name"]),
-            ("status", c["status"]), ("primary", c["primary_id"]), ("balance_cents", c["balance_cents"]),
-            ("portal_access", c["portal_access"]), ("duplicate_of", c["duplicate_of"]),
-            ("deleted_at", self.t(c["deleted_at"]))])
+        return _compact(
+            [
+                ("id", c["id"]),
+                ("first_name", c["first_name"]),
+                ("last_name", c["last_name"]),
+                ("status", c["status"]),
+                ("primary", c["primary_id"]),
+                ("balance_cents", c["balance_cents"]),
+                ("portal_access", c["portal_access"]),
+                ("duplicate_of", c["duplicate_of"]),
+                ("deleted_at", self.t(c["deleted_at"])),
+            ]
+        )
 
     def series(self, s: Mapping[Any, Any]) -> dict[str, Any]:
-        return _compact([
-            ("id", s["id"]), ("client", s["client_id"]), ("staff", s["staff_id"]), ("rrule", s["rrule"]),
-            ("start", self.t(s["start_at"])), ("duration_minutes", s["duration_minutes"]),
-            ("until", self.t(s["until"])), ("active", s["active"])])
+        return _compact(
+            [
+                ("id", s["id"]),
+                ("client", s["client_id"]),
+                ("staff", s["staff_id"]),
+                ("rrule", s["rrule"]),
+                ("start", self.t(s["start_at"])),
+                ("duration_minutes", s["duration_minutes"]),
+                ("until", self.t(s["until"])),
+                ("active", s["active"]),
+            ]
+        )
 
     def appointments(self, a: Mapping[Any, Any]) -> dict[str, Any]:
-        return _compact([
-            ("id", a["id"]), ("client", a["client_id"]), ("staff", a["staff_id"]), ("start", self.t(a["start_at"])),
-            ("end", self.t(a["end_at"])), ("status", a["status"]), ("series", a["series_id"]),
-            ("cancel_reason", a["cancel_reason"]), ("telehealth", a["telehealth"])])
+        return _compact(
+            [
+                ("id", a["id"]),
+                ("client", a["client_id"]),
+                ("staff", a["staff_id"]),
+                ("start", self.t(a["start_at"])),
+                ("end", self.t(a["end_at"])),
+                ("status", a["status"]),
+                ("series", a["series_id"]),
+                ("cancel_reason", a["cancel_reason"]),
+                ("telehealth", a["telehealth"]),
+            ]
+        )
 
 
 def snapshot_document(conn: Connection) -> dict[str, Any]:
@@ -939,8 +1045,7 @@ def _to_json(doc: dict[str, Any]) -> str:
 def _to_yaml(doc: dict[str, Any]) -> str:
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     # default_flow_style=None: each row whose values are scalars is one flow mapping.
-    return yaml.dump(doc, Dumper=dumper, default_flow_style=None, sort_keys=False,
-                     allow_unicode=True, width=1 << 30)
+    return yaml.dump(doc, Dumper=dumper, default_flow_style=None, sort_keys=False, allow_unicode=True, width=1 << 30)
 
 
 def dump_snapshot(engine: Engine, fmt: str) -> str:

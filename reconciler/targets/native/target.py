@@ -126,8 +126,9 @@ class NativeTarget:
             yield NativeSession(conn)
 
     @contextlib.contextmanager
-    def locked(self, *, actor: str, plan_id: str, timeout: float,
-               on_wait: Callable[[str], None] | None = None) -> Iterator[NativeSession]:
+    def locked(
+        self, *, actor: str, plan_id: str, timeout: float, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[NativeSession]:
         from reconciler.targets.native.lock import locked_transaction
 
         with locked_transaction(self.engine, actor=actor, plan_id=plan_id, timeout=timeout, on_wait=on_wait) as conn:
@@ -140,9 +141,17 @@ class NativeTarget:
             rows = queries.read_audit_rows(conn, plan_id)
         return [
             {
-                "id": r.id, "at": iso_z(to_utc(r.at)), "actor": r.actor, "plan_id": r.plan_id,
-                "action_id": r.action_id, "type": r.action_type, "target": r.target, "staff": r.staff_id,
-                "before": r.before or {}, "after": r.after or {}, "reason": r.reason or "",
+                "id": r.id,
+                "at": iso_z(to_utc(r.at)),
+                "actor": r.actor,
+                "plan_id": r.plan_id,
+                "action_id": r.action_id,
+                "type": r.action_type,
+                "target": r.target,
+                "staff": r.staff_id,
+                "before": r.before or {},
+                "after": r.after or {},
+                "reason": r.reason or "",
             }
             for r in rows
         ]

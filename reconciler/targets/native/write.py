@@ -100,7 +100,7 @@ SERIES_COLS: Mapping[str, Col] = {
 
 def _chunks(ids: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
     for i in range(0, len(ids), size):
-        yield ids[i:i + size]
+        yield ids[i : i + size]
 
 
 def _signature(a: Action) -> Hashable:
@@ -132,8 +132,9 @@ def _group_by_changes(actions: Sequence[Action]) -> list[_Batch]:
     seen: set[str] = set()
     for a in actions:
         if a.target in seen:
-            raise ApplyFailed(f"plan names {a.type.value} {a.target} twice in a row (action #{a.id}); "
-                              "nothing was changed")
+            raise ApplyFailed(
+                f"plan names {a.type.value} {a.target} twice in a row (action #{a.id}); nothing was changed"
+            )
         seen.add(a.target)
         key = _signature(a)
         if key not in groups:
@@ -142,21 +143,21 @@ def _group_by_changes(actions: Sequence[Action]) -> list[_Batch]:
     return list(groups.values())
 
 
-def _conditional_update(conn: Connection, table: Table, cols: Mapping[str, Col],
-                        actions: Sequence[Action], *, fixed: Mapping[str, tuple[Any, Any]] | None = None) -> int:
+def _conditional_update(conn: Connection, table: Table, cols: Mapping[str, Col], actions: Sequence[Action]) -> int:
     """``UPDATE table SET <after> WHERE id IN (...) AND <before>`` per group of equal changes.
 
-    ``fixed`` adds changes every action of the run implies (none today). Raises
+    Raises
     :class:`ApplyFailed` naming the rows that no longer hold the planned ``before``.
     """
     total = 0
     for batch in _group_by_changes(actions):
         kind, ids = batch.kind, batch.ids
-        changes = {**batch.changes, **(fixed or {})}
+        changes = batch.changes
         unknown = sorted(set(changes) - set(cols))
         if unknown:
-            raise ApplyFailed(f"{kind.value} {ids[0]}: the plan changes unknown field(s) "
-                              f"{', '.join(unknown)}; nothing was changed")
+            raise ApplyFailed(
+                f"{kind.value} {ids[0]}: the plan changes unknown field(s) {', '.join(unknown)}; nothing was changed"
+            )
         values: dict[str, Any] = {}
         conds: list[ColumnElement[bool]] = []
         json_checks: list[tuple[str, Any]] = []
@@ -175,13 +176,15 @@ def _conditional_update(conn: Connection, table: Table, cols: Mapping[str, Col],
                 _check_json_before(conn, table, chunk, json_checks, kind)
             n = conn.execute(update(table).where(table.c.id.in_(chunk), *conds).values(**values)).rowcount
             if n != len(chunk):
-                matched = set(conn.execute(select(table.c.id).where(table.c.id.in_(chunk), *conds)
-                                           .order_by(table.c.id)).scalars())
+                matched = set(
+                    conn.execute(select(table.c.id).where(table.c.id.in_(chunk), *conds).order_by(table.c.id)).scalars()
+                )
                 stale = sorted(set(chunk) - matched)
                 raise ApplyFailed(
                     f"{_describe(kind, stale)}: the row no longer holds what the plan saw "
                     f"({_before_text(changes)}); the apply was rolled back and nothing was changed "
-                    "- re-run plan")
+                    "- re-run plan"
+                )
             total += n
     return total
 
@@ -190,22 +193,33 @@ def _before_text(changes: Mapping[str, tuple[Any, Any]]) -> str:
     return ", ".join(f"{k} {json.dumps(v[0])}" for k, v in sorted(changes.items()))
 
 
-def _check_json_before(conn: Connection, table: Table, chunk: Sequence[str],
-                       checks: Sequence[tuple[str, Any]], kind: ActionType) -> None:
+def _check_json_before(
+    conn: Connection, table: Table, chunk: Sequence[str], checks: Sequence[tuple[str, Any]], kind: ActionType
+) -> None:
     names = [c for c, _ in checks]
-    rows = conn.execute(select(table.c.id, *[table.c[n] for n in names])
-                        .where(table.c.id.in_(chunk)).order_by(table.c.id)).all()
+    rows = conn.execute(
+        select(table.c.id, *[table.c[n] for n in names]).where(table.c.id.in_(chunk)).order_by(table.c.id)
+    ).all()
     for row in rows:
         for name, before in checks:
             if (getattr(row, name) or None) != (before or None):
-                raise ApplyFailed(f"{_describe(kind, [row.id])}: {name} no longer holds what the plan saw; "
-                                  "the apply was rolled back and nothing was changed - re-run plan")
+                raise ApplyFailed(
+                    f"{_describe(kind, [row.id])}: {name} no longer holds what the plan saw; "
+                    "the apply was rolled back and nothing was changed - re-run plan"
+                )
 
 
 def _seat_events(conn: Connection, actions: Sequence[Action], ctx: WriteContext, kind: str) -> None:
-    rows = [{"staff_id": a.target, "kind": kind, "at": naive_utc(ctx.as_of), "plan_id": ctx.plan_id,
-             "credit_cents": ctx.seat_credits.get(a.target) if kind == "deactivated" else None}
-            for a in actions]
+    rows = [
+        {
+            "staff_id": a.target,
+            "kind": kind,
+            "at": naive_utc(ctx.as_of),
+            "plan_id": ctx.plan_id,
+            "credit_cents": ctx.seat_credits.get(a.target) if kind == "deactivated" else None,
+        }
+        for a in actions
+    ]
     if rows:
         conn.execute(insert(seats_t), rows)
 
@@ -225,11 +239,16 @@ def write_staff_create(conn: Connection, actions: Sequence[Action], ctx: WriteCo
             if fname in STAFF_COLS:
                 row[STAFF_COLS[fname].name] = STAFF_COLS[fname].convert(after)
         rows.append(row)
-    existing = sorted(conn.execute(select(staff_t.c.id).where(staff_t.c.id.in_([r["id"] for r in rows]))
-                                   .order_by(staff_t.c.id)).scalars())
+    existing = sorted(
+        conn.execute(
+            select(staff_t.c.id).where(staff_t.c.id.in_([r["id"] for r in rows])).order_by(staff_t.c.id)
+        ).scalars()
+    )
     if existing:
-        raise ApplyFailed(f"staff.create {', '.join(existing)}: already exists; the apply was rolled back "
-                          "and nothing was changed - re-run plan")
+        raise ApplyFailed(
+            f"staff.create {', '.join(existing)}: already exists; the apply was rolled back "
+            "and nothing was changed - re-run plan"
+        )
     conn.execute(insert(staff_t), rows)
     _seat_events(conn, [a for a, r in zip(actions, rows) if r["active"]], ctx, "activated")
     return len(rows)
@@ -285,25 +304,37 @@ def write_client_purge(conn: Connection, actions: Sequence[Action], ctx: WriteCo
         changes, ids = batch.changes, batch.ids
         when = _datetime(changes.get("deleted_at", (None, None))[0])
         if changes.get("exists") != (True, False) or when is None:
-            raise ApplyFailed(f"client.purge {ids[0]}: malformed changes (need deleted_at [when, null] and "
-                              "exists [true, false]); nothing was changed")
+            raise ApplyFailed(
+                f"client.purge {ids[0]}: malformed changes (need deleted_at [when, null] and "
+                "exists [true, false]); nothing was changed"
+            )
         cond = and_(clients_t.c.status == "deleted", clients_t.c.deleted_at == when)
         for chunk in _chunks(ids):
-            matched = set(conn.execute(select(clients_t.c.id).where(clients_t.c.id.in_(chunk), cond)
-                                       .order_by(clients_t.c.id)).scalars())
+            matched = set(
+                conn.execute(
+                    select(clients_t.c.id).where(clients_t.c.id.in_(chunk), cond).order_by(clients_t.c.id)
+                ).scalars()
+            )
             stale = sorted(set(chunk) - matched)
             if stale:
-                raise ApplyFailed(f"{_describe(batch.kind, stale)}: the client is no longer deleted as the plan saw; "
-                                  "the apply was rolled back and nothing was changed - re-run plan")
+                raise ApplyFailed(
+                    f"{_describe(batch.kind, stale)}: the client is no longer deleted as the plan saw; "
+                    "the apply was rolled back and nothing was changed - re-run plan"
+                )
             series_ids = select(series_t.c.id).where(series_t.c.client_id.in_(chunk))
             # Appointments first (they reference series and clients), then series, then the client.
-            conn.execute(delete(appointments_t).where(
-                appointments_t.c.client_id.in_(chunk) | appointments_t.c.series_id.in_(series_ids)))
+            conn.execute(
+                delete(appointments_t).where(
+                    appointments_t.c.client_id.in_(chunk) | appointments_t.c.series_id.in_(series_ids)
+                )
+            )
             conn.execute(delete(series_t).where(series_t.c.client_id.in_(chunk)))
             n = conn.execute(delete(clients_t).where(clients_t.c.id.in_(chunk), cond)).rowcount
             if n != len(chunk):
-                raise ApplyFailed(f"{_describe(batch.kind, list(chunk))}: purge removed {n} of {len(chunk)} rows; "
-                                  "the apply was rolled back and nothing was changed")
+                raise ApplyFailed(
+                    f"{_describe(batch.kind, list(chunk))}: purge removed {n} of {len(chunk)} rows; "
+                    "the apply was rolled back and nothing was changed"
+                )
             total += n
     return total
 
