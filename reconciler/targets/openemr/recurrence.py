@@ -19,6 +19,9 @@ Where the semantics come from (OpenEMR 7, ``openemr/openemr``):
   lacks the keys the type needs. Its SQL selects recurring rows with
   ``pc_endDate >= from``, so a recurring row whose end date is the zero date is never
   shown.
+* ``interface/main/calendar/modules/PostCalendar/pnuserapi.php`` ``calculateEvents()``
+  — the calendar grid itself: the same walks, exdate test and stop date
+  (``min(last shown day, pc_endDate)``, so a zero end date shows nothing there either).
 * ``library/encounter_events.inc.php`` ``__increment()`` — day ``+f``, week ``+7f``,
   month/year through PHP ``mktime`` (which *overflows*: Jan 31 + 1 month = Mar 3, and
   the walk continues from Mar 3), work day (skip the ``weekend_days`` global, default
@@ -40,7 +43,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 import phpserialize
@@ -654,8 +657,7 @@ def _days_rule(spec: RecurrSpec, d: dt.date, fail: Callable[[str], None]) -> str
     return "FREQ=WEEKLY;BYDAY=" + ",".join(_RFC_DAYS[w] for w in rfc)
 
 
-@dataclass(frozen=True)
-class RuleParts:
+class RuleParts(NamedTuple):
     """What ``from_rrule`` gives: ``pc_recurrtype``, ``pc_recurrspec`` and ``pc_endDate``
     (``None`` when the RRULE has no ``UNTIL``)."""
 
@@ -802,23 +804,30 @@ def _until(value: str) -> dt.date:
 class Split:
     """How to cut a recurring row at an instant (``series.end`` / ``transfer`` / ``split``).
 
-    ``kind``:
+    One recipe for every kind, so callers need no case analysis:
 
-    * ``"nothing"`` — no session at or after the cutoff: no write at all.
-    * ``"split"`` — sessions on both sides. ``series.end``: set ``pc_endDate`` to
-      ``old_end_date``. ``series.transfer``/``split``: the same, and insert a new row
-      (successor's ``pc_aid``) with ``pc_eventDate = new_start_date``, ``pc_endDate =
-      new_end_date`` and ``pc_recurrspec = new_spec``; every other column copied.
-    * ``"whole"`` — every session is at or after the cutoff. ``series.transfer``/``split``:
-      reassign the row itself (``pc_aid``), nothing to split. ``series.end``: set
-      ``pc_endDate = old_end_date`` and, when ``old_spec`` is given, ``pc_recurrspec =
-      old_spec``: the row keeps ``pc_endDate >= pc_eventDate`` (never an end before the
-      start) and, where the first day itself would still show, that day is added to
-      ``exdate``. OpenEMR's own "this and future" from the first day deletes the row;
-      the reconciler keeps it (history, audit, revert).
+    * ``series.end``: set the row's ``pc_endDate = old_end_date`` and, when ``old_spec``
+      is not ``None``, its ``pc_recurrspec = dump_recurrspec(old_spec)``.
+    * ``series.transfer`` / ``series.split``: the same, then insert a new row for the
+      successor (every other column copied) with ``pc_eventDate = new_start_date``,
+      ``pc_endDate = new_end_date``, ``pc_recurrspec = dump_recurrspec(new_spec)``.
 
-    The old row's ``exdate`` is never rewritten (past exclusions stay where they are);
-    the new row gets the exclusions on or after its first day.
+    ``kind`` says which case it is:
+
+    * ``"nothing"`` — no session at or after the cutoff: no write at all (every field
+      ``None``).
+    * ``"split"`` — sessions on both sides of the cutoff.
+    * ``"whole"`` — no (shown) session before the cutoff. The recipe still works and
+      leaves the old row with no session, but a transfer may simply reassign the row
+      (``pc_aid``) instead. To end a row without an end before its start,
+      ``old_end_date`` is then never before ``pc_eventDate``: it is the cutoff's day when
+      that is on or after ``pc_eventDate`` (only excluded days lie before), else
+      ``pc_eventDate`` itself with that day added to ``exdate`` (``old_spec``) when it
+      would still show. OpenEMR's own "this and future" from the first day deletes the
+      row; the reconciler keeps it (history, audit, revert).
+
+    The old row's ``exdate`` is otherwise never rewritten (past exclusions stay where
+    they are); the new row gets the exclusions on or after its first day.
     """
 
     kind: Literal["nothing", "split", "whole"]
@@ -844,7 +853,7 @@ def split_at(
     """
     if row.recurrtype == NONE:
         raise RecurrenceError("split_at needs a recurring row (pc_recurrtype > 0)")
-    if cutoff.tzinfo is None:
+    if cutoff.tzinfo is None or cutoff.utcoffset() is None:
         raise RecurrenceError("split_at needs an aware cutoff")
     if not _shown(row):
         return Split("nothing")
@@ -853,16 +862,17 @@ def split_at(
     after = next(_dates(row, end + dt.timedelta(days=1), row.end_date, weekend_days), None)
     if after is None:
         return Split("nothing")
-    before = next(_dates(row, row.event_date, end, weekend_days), None) if end >= row.event_date else None
-    if before is None:
-        if end >= row.event_date:
-            return Split("whole", old_end_date=end)
-        old_spec = None
-        if next(_dates(row, row.event_date, row.event_date, weekend_days), None) is not None:
-            old_spec = row.spec.with_exdates(row.spec.exdate + (f"{row.event_date:%Y%m%d}",))
-        return Split("whole", old_end_date=row.event_date, old_spec=old_spec)
     carried = tuple(t for t in row.spec.exdate if (d := _yyyymmdd(t)) is not None and d >= after)
     new_spec = row.spec.with_exdates(carried)
     if row.recurrtype == NTH_WEEKDAY:
         new_spec = replace(new_spec, rt2_pf_flag=True)
-    return Split("split", old_end_date=end, new_start_date=after, new_end_date=row.end_date, new_spec=new_spec)
+    kind: Literal["split", "whole"] = "whole"
+    old_spec = None
+    if end >= row.event_date:
+        if next(_dates(row, row.event_date, end, weekend_days), None) is not None:
+            kind = "split"
+    else:  # nothing before the cutoff and its day is before the first: end on the first day
+        if next(_dates(row, row.event_date, row.event_date, weekend_days), None) is not None:
+            old_spec = row.spec.with_exdates(row.spec.exdate + (f"{row.event_date:%Y%m%d}",))
+        end = row.event_date
+    return Split(kind, end, old_spec, after, row.end_date, new_spec)

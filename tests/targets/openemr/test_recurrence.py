@@ -442,11 +442,16 @@ def at(day: dt.date, h: int, m: int = 0) -> dt.datetime:
         ("a hidden (zero end) row: nothing", row(D(2026, 1, 5), None, 1, spec1(1, r.WEEK)), at(D(2026, 2, 1), 0), Split("nothing")),
         ("before the first session: the whole row; ending it keeps end >= start and excludes the first day",
          weekly(("20260302",)), at(D(2026, 1, 1), 9),
-         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260302", "20260105")))),
+         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260302", "20260105")),
+               D(2026, 1, 5), D(2026, 3, 30), spec1(1, r.WEEK, ("20260302",)))),
         ("on the first day before the session: the same", weekly(), at(D(2026, 1, 5), 9),
-         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260105",)))),
+         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260105",)), D(2026, 1, 5), D(2026, 3, 30), spec1(1, r.WEEK))),
         ("only excluded sessions before the cutoff: end on the cutoff's day, no new exdate",
-         weekly(("20260105", "20260112")), at(D(2026, 1, 14), 9), Split("whole", D(2026, 1, 13))),
+         weekly(("20260105", "20260112")), at(D(2026, 1, 14), 9),
+         Split("whole", D(2026, 1, 13), None, D(2026, 1, 19), D(2026, 3, 30), spec1(1, r.WEEK))),
+        ("first day excluded, cutoff before it: end on the first day, nothing to add",
+         weekly(("20260105",)), at(D(2026, 1, 2), 9),
+         Split("whole", D(2026, 1, 5), None, D(2026, 1, 12), D(2026, 3, 30), spec1(1, r.WEEK))),
     ],
 )
 def test_split_at(name: str, ev: EventRow, cutoff: dt.datetime, expected: Split) -> None:
@@ -525,14 +530,11 @@ def test_split_parts_are_the_original(ev: EventRow, tz: ZoneInfo, naive_cutoff: 
         return
     assert s.old_end_date is not None and s.old_end_date >= ev.event_date  # never an end before the start
     old = replace_row(ev, end=s.old_end_date, spec=s.old_spec or ev.spec)
-    if s.kind == "whole":
-        assert all(x >= cutoff for x in original) and original
-        assert all_of(old, tz) == []  # series.end leaves no session
-        return
     assert s.new_start_date is not None and s.new_spec is not None
     new = replace_row(ev, start=s.new_start_date, end=s.new_end_date, spec=s.new_spec)
     before, after = all_of(old, tz), all_of(new, tz)
     assert before + after == original
+    assert (s.kind == "whole") == (before == [])  # series.end of a "whole" row leaves no session
     assert all(x < cutoff for x in before) and all(x >= cutoff for x in after)
     assert after[0] == local_to_utc(s.new_start_date, ev.start_time, tz)
 
