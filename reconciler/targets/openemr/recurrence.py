@@ -16,9 +16,8 @@ Where the semantics come from (OpenEMR 7, ``openemr/openemr``):
   falling back from the 5th to the 4th weekday ("last"); ``exdate`` entries are
   compared to the occurrence with its dashes removed (``YYYYMMDD``); the stop date is
   ``min(pc_endDate, window end)`` (inclusive); ``checkEvent()`` hides rows whose spec
-  lacks the keys the type needs. Its SQL selects recurring rows with
-  ``pc_endDate >= from``, so a recurring row whose end date is the zero date is never
-  shown.
+  lacks the keys the type needs. A recurring row whose ``pc_endDate`` is the zero date
+  has the zero date as its stop date, so it shows no occurrence at all.
 * ``interface/main/calendar/modules/PostCalendar/pnuserapi.php`` ``calculateEvents()``
   — the calendar grid itself: the same walks, exdate test and stop date
   (``min(last shown day, pc_endDate)``, so a zero end date shows nothing there either).
@@ -54,6 +53,7 @@ __all__ = [
     "RecurrSpec",
     "RecurrSpecError",
     "RecurrenceError",
+    "RuleParts",
     "Split",
     "UnrepresentableRecurrence",
     "dump_recurrspec",
@@ -113,10 +113,11 @@ class RecurrSpec:
     Numbers are ``None`` when the key is missing or empty (``checkEvent()`` then hides
     the row). ``event_repeat_freq`` stays text because type 3 stores a day list there
     (``"2,4"``). ``exdate`` keeps every token as written: OpenEMR only ever matches
-    ``YYYYMMDD`` tokens, so others (some old code paths wrote ``Y-m-d``) are inert but
-    preserved, never silently rewritten. ``rt2_pf_flag`` is ``None`` when absent (rows
+    ``YYYYMMDD`` tokens, so others (``Y-m-d`` tokens are seen in some delete code paths
+    of OpenEMR-derived code) are inert but preserved, never silently rewritten. ``rt2_pf_flag`` is ``None`` when absent (rows
     saved before 2016), which changes the type-2 month walk. Unknown keys are kept in
-    ``extra`` and written back.
+    ``extra`` and written back. The defaults are OpenEMR's ``$noRecurrspec`` (what a
+    non-recurring row gets).
     """
 
     event_repeat_freq: str = ""
@@ -359,7 +360,9 @@ def local_to_utc(day: dt.date, wall: dt.time, tz: ZoneInfo) -> dt.datetime:
 
 def utc_to_local(instant: dt.datetime, tz: ZoneInfo) -> tuple[dt.date, dt.time]:
     """Practice-local date and wall time of an aware instant (naive input is refused:
-    guessing its zone is how off-by-hours bugs start)."""
+    guessing its zone is how off-by-hours bugs start). OpenEMR stores wall time only, so
+    an instant in the second pass through an autumn fold maps to a wall time that
+    ``local_to_utc`` reads as the first pass: a one-hour ambiguity OpenEMR itself has."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise RecurrenceError(f"expected an aware datetime, got naive {instant.isoformat()}")
     local = instant.astimezone(tz)
