@@ -38,6 +38,7 @@ Where the semantics come from (OpenEMR 7, ``openemr/openemr``):
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -391,6 +392,8 @@ def _php_mktime(year: int, month: int, day: int) -> dt.date:
     overflow into the next ones (Feb 31 → Mar 3) instead of failing or clamping."""
     year += (month - 1) // 12
     month = (month - 1) % 12 + 1
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise OverflowError(f"year {year} is out of range")
     return dt.date(year, month, 1) + dt.timedelta(days=day - 1)
 
 
@@ -438,8 +441,7 @@ def _nth_weekday(num: int, dow: int, year: int, month: int) -> dt.date:
     first = dt.date(year, month, 1)
     for n in range(num, 0, -1):
         day = 1 + (n - 1) * 7 + (dow - _php_w(first + dt.timedelta(days=(n - 1) * 7))) % 7
-        last = (_php_mktime(year, month + 1, 1) - dt.timedelta(days=1)).day
-        if day <= last:
+        if day <= calendar.monthrange(year, month)[1]:
             return dt.date(year, month, day)
     raise RecurrSpecError("event_repeat_on_num", f"no weekday {num} in {year}-{month:02d}")  # pragma: no cover
 
@@ -508,6 +510,14 @@ def _walk(row: EventRow, weekend: tuple[int, ...]) -> Iterator[dt.date]:
             y, m, nd = nxt.year, nxt.month, nxt.day
 
 
+def _shift(d: dt.date, days: int) -> dt.date:
+    """``d`` moved by ``days``, held inside the calendar Python can represent."""
+    try:
+        return d + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.max if days > 0 else dt.date.min
+
+
 def _dates(row: EventRow, first: dt.date, last: dt.date, weekend: tuple[int, ...]) -> Iterator[dt.date]:
     """The days OpenEMR shows a session of ``row`` on, within ``[first, last]``."""
     if row.recurrtype == NONE:
@@ -524,12 +534,15 @@ def _dates(row: EventRow, first: dt.date, last: dt.date, weekend: tuple[int, ...
     if rule is not None:  # dateutil's rrule where it gives OpenEMR's dates (checked by the tests)
         start = dt.datetime.combine(max(first, row.event_date), dt.time(0))
         gen = rrulestr(rule, dtstart=dt.datetime.combine(row.event_date, dt.time(0)))
-        for occ in gen.xafter(start, inc=True):
-            d = occ.date()
-            if d > stop:
-                return
-            if d not in excluded:
-                yield d
+        try:
+            for occ in gen.xafter(start, inc=True):
+                d = occ.date()
+                if d > stop:
+                    return
+                if d not in excluded:
+                    yield d
+        except (OverflowError, ValueError):  # dateutil stepping past year 9999
+            return
         return
     try:
         for d in _walk(row, weekend):
@@ -558,7 +571,7 @@ def occurrences(
     first, _ = utc_to_local(window_start, tz)
     last, _ = utc_to_local(window_end, tz)
     out: list[dt.datetime] = []
-    for d in _dates(row, first - dt.timedelta(days=1), last + dt.timedelta(days=1), weekend_days):
+    for d in _dates(row, _shift(first, -1), _shift(last, 1), weekend_days):
         instant = local_to_utc(d, row.start_time, tz)
         if window_start <= instant < window_end:
             out.append(instant)
@@ -862,6 +875,8 @@ def split_at(
         return Split("nothing")
     assert row.end_date is not None
     end = end_date_for_until(cutoff, row.start_time, tz)
+    if end >= row.end_date:  # every session is before the cutoff
+        return Split("nothing")
     after = next(_dates(row, end + dt.timedelta(days=1), row.end_date, weekend_days), None)
     if after is None:
         return Split("nothing")

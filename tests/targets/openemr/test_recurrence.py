@@ -280,6 +280,16 @@ def test_openemr_walk_step_by_step(name: str, ev: EventRow, expected: list[dt.da
     assert [next(walk) for _ in expected] == expected, name
 
 
+@pytest.mark.parametrize(
+    "spec", [spec1(1, r.MONTH), spec1(1, r.YEAR), spec1(1, r.DAY), spec1(2, r.WORK_DAY), spec2(2, 1), spec2(2, 1, flag=None)],
+)
+def test_walks_stop_at_the_end_of_the_calendar(spec: RecurrSpec) -> None:
+    ev = row(D(9999, 11, 30), D(9999, 12, 31), 2 if spec.event_repeat_on_freq else 1, spec)
+    got = occurrences(ev, dt.datetime(9999, 1, 1, tzinfo=UTC), dt.datetime(9999, 12, 31, 23, tzinfo=UTC), ZoneInfo("UTC"))
+    assert got and all(x.year == 9999 for x in got)
+    assert split_at(ev, dt.datetime(9999, 12, 31, 23, tzinfo=UTC), ZoneInfo("UTC")).kind == "nothing"
+
+
 def test_work_days_with_a_one_day_weekend() -> None:
     ev = row(D(2026, 1, 9), D(2026, 1, 13), 1, spec1(1, r.WORK_DAY))  # Friday; weekend_days "0" (Sunday only)
     assert days_of(ev, *W, weekend_days=(0,)) == [D(2026, 1, 9), D(2026, 1, 10), D(2026, 1, 12), D(2026, 1, 13)]
