@@ -16,9 +16,11 @@ Where the semantics come from (OpenEMR 7, ``openemr/openemr``):
   falling back from the 5th to the 4th weekday ("last"); ``exdate`` entries are
   compared to the occurrence with its dashes removed (``YYYYMMDD``); the stop date is
   ``min(pc_endDate, window end)`` (inclusive); ``checkEvent()`` hides rows whose spec
-  lacks the keys the type needs. Its SQL selects recurring rows with
-  ``pc_endDate >= from``, so a recurring row whose end date is the zero date is never
-  shown.
+  lacks the keys the type needs. A recurring row whose ``pc_endDate`` is the zero date
+  has the zero date as its stop date, so it shows no occurrence at all.
+* ``interface/main/calendar/modules/PostCalendar/pnuserapi.php`` ``calculateEvents()``
+  — the calendar grid itself: the same walks, exdate test and stop date
+  (``min(last shown day, pc_endDate)``, so a zero end date shows nothing there either).
 * ``library/encounter_events.inc.php`` ``__increment()`` — day ``+f``, week ``+7f``,
   month/year through PHP ``mktime`` (which *overflows*: Jan 31 + 1 month = Mar 3, and
   the walk continues from Mar 3), work day (skip the ``weekend_days`` global, default
@@ -36,11 +38,12 @@ Where the semantics come from (OpenEMR 7, ``openemr/openemr``):
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 import phpserialize
@@ -51,6 +54,7 @@ __all__ = [
     "RecurrSpec",
     "RecurrSpecError",
     "RecurrenceError",
+    "RuleParts",
     "Split",
     "UnrepresentableRecurrence",
     "dump_recurrspec",
@@ -110,10 +114,11 @@ class RecurrSpec:
     Numbers are ``None`` when the key is missing or empty (``checkEvent()`` then hides
     the row). ``event_repeat_freq`` stays text because type 3 stores a day list there
     (``"2,4"``). ``exdate`` keeps every token as written: OpenEMR only ever matches
-    ``YYYYMMDD`` tokens, so others (some old code paths wrote ``Y-m-d``) are inert but
-    preserved, never silently rewritten. ``rt2_pf_flag`` is ``None`` when absent (rows
+    ``YYYYMMDD`` tokens, so others (``Y-m-d`` tokens are seen in some delete code paths
+    of OpenEMR-derived code) are inert but preserved, never silently rewritten. ``rt2_pf_flag`` is ``None`` when absent (rows
     saved before 2016), which changes the type-2 month walk. Unknown keys are kept in
-    ``extra`` and written back.
+    ``extra`` and written back. The defaults are OpenEMR's ``$noRecurrspec`` (what a
+    non-recurring row gets).
     """
 
     event_repeat_freq: str = ""
@@ -356,7 +361,9 @@ def local_to_utc(day: dt.date, wall: dt.time, tz: ZoneInfo) -> dt.datetime:
 
 def utc_to_local(instant: dt.datetime, tz: ZoneInfo) -> tuple[dt.date, dt.time]:
     """Practice-local date and wall time of an aware instant (naive input is refused:
-    guessing its zone is how off-by-hours bugs start)."""
+    guessing its zone is how off-by-hours bugs start). OpenEMR stores wall time only, so
+    an instant in the second pass through an autumn fold maps to a wall time that
+    ``local_to_utc`` reads as the first pass: a one-hour ambiguity OpenEMR itself has."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise RecurrenceError(f"expected an aware datetime, got naive {instant.isoformat()}")
     local = instant.astimezone(tz)
@@ -385,6 +392,8 @@ def _php_mktime(year: int, month: int, day: int) -> dt.date:
     overflow into the next ones (Feb 31 → Mar 3) instead of failing or clamping."""
     year += (month - 1) // 12
     month = (month - 1) % 12 + 1
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise OverflowError(f"year {year} is out of range")
     return dt.date(year, month, 1) + dt.timedelta(days=day - 1)
 
 
@@ -432,8 +441,7 @@ def _nth_weekday(num: int, dow: int, year: int, month: int) -> dt.date:
     first = dt.date(year, month, 1)
     for n in range(num, 0, -1):
         day = 1 + (n - 1) * 7 + (dow - _php_w(first + dt.timedelta(days=(n - 1) * 7))) % 7
-        last = (_php_mktime(year, month + 1, 1) - dt.timedelta(days=1)).day
-        if day <= last:
+        if day <= calendar.monthrange(year, month)[1]:
             return dt.date(year, month, day)
     raise RecurrSpecError("event_repeat_on_num", f"no weekday {num} in {year}-{month:02d}")  # pragma: no cover
 
@@ -502,6 +510,14 @@ def _walk(row: EventRow, weekend: tuple[int, ...]) -> Iterator[dt.date]:
             y, m, nd = nxt.year, nxt.month, nxt.day
 
 
+def _shift(d: dt.date, days: int) -> dt.date:
+    """``d`` moved by ``days``, held inside the calendar Python can represent."""
+    try:
+        return d + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.max if days > 0 else dt.date.min
+
+
 def _dates(row: EventRow, first: dt.date, last: dt.date, weekend: tuple[int, ...]) -> Iterator[dt.date]:
     """The days OpenEMR shows a session of ``row`` on, within ``[first, last]``."""
     if row.recurrtype == NONE:
@@ -518,12 +534,15 @@ def _dates(row: EventRow, first: dt.date, last: dt.date, weekend: tuple[int, ...
     if rule is not None:  # dateutil's rrule where it gives OpenEMR's dates (checked by the tests)
         start = dt.datetime.combine(max(first, row.event_date), dt.time(0))
         gen = rrulestr(rule, dtstart=dt.datetime.combine(row.event_date, dt.time(0)))
-        for occ in gen.xafter(start, inc=True):
-            d = occ.date()
-            if d > stop:
-                return
-            if d not in excluded:
-                yield d
+        try:
+            for occ in gen.xafter(start, inc=True):
+                d = occ.date()
+                if d > stop:
+                    return
+                if d not in excluded:
+                    yield d
+        except (OverflowError, ValueError):  # dateutil stepping past year 9999
+            return
         return
     try:
         for d in _walk(row, weekend):
@@ -552,7 +571,7 @@ def occurrences(
     first, _ = utc_to_local(window_start, tz)
     last, _ = utc_to_local(window_end, tz)
     out: list[dt.datetime] = []
-    for d in _dates(row, first - dt.timedelta(days=1), last + dt.timedelta(days=1), weekend_days):
+    for d in _dates(row, _shift(first, -1), _shift(last, 1), weekend_days):
         instant = local_to_utc(d, row.start_time, tz)
         if window_start <= instant < window_end:
             out.append(instant)
@@ -654,8 +673,7 @@ def _days_rule(spec: RecurrSpec, d: dt.date, fail: Callable[[str], None]) -> str
     return "FREQ=WEEKLY;BYDAY=" + ",".join(_RFC_DAYS[w] for w in rfc)
 
 
-@dataclass(frozen=True)
-class RuleParts:
+class RuleParts(NamedTuple):
     """What ``from_rrule`` gives: ``pc_recurrtype``, ``pc_recurrspec`` and ``pc_endDate``
     (``None`` when the RRULE has no ``UNTIL``)."""
 
@@ -802,23 +820,30 @@ def _until(value: str) -> dt.date:
 class Split:
     """How to cut a recurring row at an instant (``series.end`` / ``transfer`` / ``split``).
 
-    ``kind``:
+    One recipe for every kind, so callers need no case analysis:
 
-    * ``"nothing"`` — no session at or after the cutoff: no write at all.
-    * ``"split"`` — sessions on both sides. ``series.end``: set ``pc_endDate`` to
-      ``old_end_date``. ``series.transfer``/``split``: the same, and insert a new row
-      (successor's ``pc_aid``) with ``pc_eventDate = new_start_date``, ``pc_endDate =
-      new_end_date`` and ``pc_recurrspec = new_spec``; every other column copied.
-    * ``"whole"`` — every session is at or after the cutoff. ``series.transfer``/``split``:
-      reassign the row itself (``pc_aid``), nothing to split. ``series.end``: set
-      ``pc_endDate = old_end_date`` and, when ``old_spec`` is given, ``pc_recurrspec =
-      old_spec``: the row keeps ``pc_endDate >= pc_eventDate`` (never an end before the
-      start) and, where the first day itself would still show, that day is added to
-      ``exdate``. OpenEMR's own "this and future" from the first day deletes the row;
-      the reconciler keeps it (history, audit, revert).
+    * ``series.end``: set the row's ``pc_endDate = old_end_date`` and, when ``old_spec``
+      is not ``None``, its ``pc_recurrspec = dump_recurrspec(old_spec)``.
+    * ``series.transfer`` / ``series.split``: the same, then insert a new row for the
+      successor (every other column copied) with ``pc_eventDate = new_start_date``,
+      ``pc_endDate = new_end_date``, ``pc_recurrspec = dump_recurrspec(new_spec)``.
 
-    The old row's ``exdate`` is never rewritten (past exclusions stay where they are);
-    the new row gets the exclusions on or after its first day.
+    ``kind`` says which case it is:
+
+    * ``"nothing"`` — no session at or after the cutoff: no write at all (every field
+      ``None``).
+    * ``"split"`` — sessions on both sides of the cutoff.
+    * ``"whole"`` — no (shown) session before the cutoff. The recipe still works and
+      leaves the old row with no session, but a transfer may simply reassign the row
+      (``pc_aid``) instead. To end a row without an end before its start,
+      ``old_end_date`` is then never before ``pc_eventDate``: it is the cutoff's day when
+      that is on or after ``pc_eventDate`` (only excluded days lie before), else
+      ``pc_eventDate`` itself with that day added to ``exdate`` (``old_spec``) when it
+      would still show. OpenEMR's own "this and future" from the first day deletes the
+      row; the reconciler keeps it (history, audit, revert).
+
+    The old row's ``exdate`` is otherwise never rewritten (past exclusions stay where
+    they are); the new row gets the exclusions on or after its first day.
     """
 
     kind: Literal["nothing", "split", "whole"]
@@ -844,25 +869,28 @@ def split_at(
     """
     if row.recurrtype == NONE:
         raise RecurrenceError("split_at needs a recurring row (pc_recurrtype > 0)")
-    if cutoff.tzinfo is None:
+    if cutoff.tzinfo is None or cutoff.utcoffset() is None:
         raise RecurrenceError("split_at needs an aware cutoff")
     if not _shown(row):
         return Split("nothing")
     assert row.end_date is not None
     end = end_date_for_until(cutoff, row.start_time, tz)
+    if end >= row.end_date:  # every session is before the cutoff
+        return Split("nothing")
     after = next(_dates(row, end + dt.timedelta(days=1), row.end_date, weekend_days), None)
     if after is None:
         return Split("nothing")
-    before = next(_dates(row, row.event_date, end, weekend_days), None) if end >= row.event_date else None
-    if before is None:
-        if end >= row.event_date:
-            return Split("whole", old_end_date=end)
-        old_spec = None
-        if next(_dates(row, row.event_date, row.event_date, weekend_days), None) is not None:
-            old_spec = row.spec.with_exdates(row.spec.exdate + (f"{row.event_date:%Y%m%d}",))
-        return Split("whole", old_end_date=row.event_date, old_spec=old_spec)
     carried = tuple(t for t in row.spec.exdate if (d := _yyyymmdd(t)) is not None and d >= after)
     new_spec = row.spec.with_exdates(carried)
     if row.recurrtype == NTH_WEEKDAY:
         new_spec = replace(new_spec, rt2_pf_flag=True)
-    return Split("split", old_end_date=end, new_start_date=after, new_end_date=row.end_date, new_spec=new_spec)
+    kind: Literal["split", "whole"] = "whole"
+    old_spec = None
+    if end >= row.event_date:
+        if next(_dates(row, row.event_date, end, weekend_days), None) is not None:
+            kind = "split"
+    else:  # nothing before the cutoff and its day is before the first: end on the first day
+        if next(_dates(row, row.event_date, row.event_date, weekend_days), None) is not None:
+            old_spec = row.spec.with_exdates(row.spec.exdate + (f"{row.event_date:%Y%m%d}",))
+        end = row.event_date
+    return Split(kind, end, old_spec, after, row.end_date, new_spec)

@@ -119,6 +119,11 @@ def test_parse_accepts_ints_missing_keys_and_empty_exdate() -> None:
     assert s.event_repeat_on_day is None  # missing: checkEvent() would hide a type-2 row
 
 
+def test_parse_reads_other_php_scalars_as_php_would_print_them() -> None:
+    s = parse_recurrspec('a:4:{s:17:"event_repeat_freq";d:2;s:22:"event_repeat_freq_type";b:1;s:6:"exdate";N;i:7;s:1:"x";}')
+    assert (s.event_repeat_freq, s.event_repeat_freq_type, s.exdate, s.extra) == ("2", 1, (), (("7", "x"),))
+
+
 @pytest.mark.parametrize("raw", [None, "", b"  "])
 def test_empty_column_is_the_default_spec(raw: bytes | str | None) -> None:
     assert parse_recurrspec(raw) == RecurrSpec()
@@ -172,6 +177,12 @@ def test_db_times_as_drivers_return_them(value: object, expected: dt.time) -> No
     assert parse_db_time(value) == expected
 
 
+@pytest.mark.parametrize("value", ["2026-02-30", "soon", 20260101])
+def test_bad_date_names_the_column(value: object) -> None:
+    with pytest.raises(RecurrSpecError, match="pc_endDate"):
+        parse_db_date(value, "pc_endDate")
+
+
 @pytest.mark.parametrize("value", ["25:00:00", "noon", dt.timedelta(days=1), 3])
 def test_bad_time_names_the_column(value: object) -> None:
     with pytest.raises(RecurrSpecError, match="pc_startTime"):
@@ -186,6 +197,8 @@ def test_event_row_from_driver_values() -> None:
         EventRow.from_db(pc_eventDate="0000-00-00", pc_endDate=None, pc_startTime="10:00", pc_recurrtype=0, pc_recurrspec=None)
     with pytest.raises(RecurrSpecError, match="pc_recurrtype"):
         EventRow.from_db(pc_eventDate="2026-01-01", pc_endDate=None, pc_startTime="10:00", pc_recurrtype="7", pc_recurrspec=None)
+    with pytest.raises(RecurrSpecError, match="pc_recurrtype"):
+        EventRow.from_db(pc_eventDate="2026-01-01", pc_endDate=None, pc_startTime="10:00", pc_recurrtype="x", pc_recurrspec=None)
 
 
 # --------------------------------------------------------------------------- expansion
@@ -247,6 +260,39 @@ W = D(2026, 1, 1), D(2026, 12, 31)
 )
 def test_expansion_as_openemr_shows_it(name: str, ev: EventRow, expected: list[dt.date]) -> None:
     assert days_of(ev, D(2024, 1, 1), D(2027, 12, 31)) == expected, name
+
+
+@pytest.mark.parametrize(
+    ("name", "ev", "expected"),
+    [
+        ("day +3", row(D(2026, 1, 1), None, 1, spec1(3, r.DAY)), [D(2026, 1, 1), D(2026, 1, 4), D(2026, 1, 7)]),
+        ("week +2", row(D(2026, 1, 5), None, 1, spec1(2, r.WEEK)), [D(2026, 1, 5), D(2026, 1, 19), D(2026, 2, 2)]),
+        ("6 work days from Saturday: the count lands on a Saturday, +2 to Monday",
+         row(D(2026, 1, 10), None, 1, spec1(6, r.WORK_DAY)), [D(2026, 1, 10), D(2026, 1, 19), D(2026, 1, 27)]),
+        ("type 3 from an unlisted Friday", row(D(2026, 1, 9), None, 3, spec3("2,4")), [D(2026, 1, 9), D(2026, 1, 12), D(2026, 1, 14)]),
+        ("type 2 with rt2_pf_flag from a day after the month's occurrence: the next month's first",
+         row(D(2026, 1, 20), None, 2, spec2(2, 2)), [D(2026, 2, 10), D(2026, 3, 10), D(2026, 4, 14)]),
+    ],
+)
+def test_openemr_walk_step_by_step(name: str, ev: EventRow, expected: list[dt.date]) -> None:
+    """The PHP emulation itself (used where no RRULE is exact), unit by unit."""
+    walk = r._walk(ev, r.DEFAULT_WEEKEND)
+    assert [next(walk) for _ in expected] == expected, name
+
+
+@pytest.mark.parametrize(
+    "spec", [spec1(1, r.MONTH), spec1(1, r.YEAR), spec1(1, r.DAY), spec1(2, r.WORK_DAY), spec2(2, 1), spec2(2, 1, flag=None)],
+)
+def test_walks_stop_at_the_end_of_the_calendar(spec: RecurrSpec) -> None:
+    ev = row(D(9999, 11, 30), D(9999, 12, 31), 2 if spec.event_repeat_on_freq else 1, spec)
+    got = occurrences(ev, dt.datetime(9999, 1, 1, tzinfo=UTC), dt.datetime(9999, 12, 31, 23, tzinfo=UTC), ZoneInfo("UTC"))
+    assert got and all(x.year == 9999 for x in got)
+    assert split_at(ev, dt.datetime(9999, 12, 31, 23, tzinfo=UTC), ZoneInfo("UTC")).kind == "nothing"
+
+
+def test_work_days_with_a_one_day_weekend() -> None:
+    ev = row(D(2026, 1, 9), D(2026, 1, 13), 1, spec1(1, r.WORK_DAY))  # Friday; weekend_days "0" (Sunday only)
+    assert days_of(ev, *W, weekend_days=(0,)) == [D(2026, 1, 9), D(2026, 1, 10), D(2026, 1, 12), D(2026, 1, 13)]
 
 
 def test_work_days_follow_the_weekend_days_global() -> None:
@@ -359,6 +405,16 @@ def test_to_rrule_refuses_what_no_rrule_reproduces(rtype: int, spec: RecurrSpec,
         to_rrule(rtype, spec, start)
 
 
+@pytest.mark.parametrize(
+    ("rtype", "spec", "where"),
+    [(0, RecurrSpec(), "pc_recurrtype"), (2, spec2(0, 1), "pc_recurrspec"), (1, spec1(1, 9), "event_repeat_freq_type")],
+)
+def test_to_rrule_refuses_non_recurrences(rtype: int, spec: RecurrSpec, where: str) -> None:
+    with pytest.raises(RecurrSpecError) as e:
+        to_rrule(rtype, spec, D(2026, 1, 5))
+    assert e.value.where == where
+
+
 def test_to_rrule_inexact_gives_the_intended_rule() -> None:
     assert to_rrule(1, spec1(1, r.MONTH), D(2026, 1, 31), exact=False) == "FREQ=MONTHLY;BYMONTHDAY=31"
     assert to_rrule(3, spec3("2,4"), D(2026, 1, 9), exact=False) == "FREQ=WEEKLY;BYDAY=MO,WE"
@@ -405,6 +461,17 @@ def test_from_rrule_shapes(rule: str, start: dt.date | None, rtype: int, spec: R
         ("FREQ=WEEKLY;BYDAY=XX", None, "weekday list"),
         ("FREQ=WEEKLY;INTERVAL=0", None, "positive"),
         ("FREQ=DAILY;BYDAY=1MO", None, "MONTHLY"),
+        ("FREQ=DAILY;BYMONTH=1", None, "BYMONTH"),
+        ("FREQ=DAILY;;garbage", None, "NAME=VALUE"),
+        ("FREQ=MONTHLY;BYDAY=1MO,2MO", None, "one numbered weekday"),
+        ("FREQ=MONTHLY;BYMONTHDAY=10", D(2026, 1, 11), "not on BYMONTHDAY"),
+        ("FREQ=YEARLY;BYDAY=MO", None, "YEARLY with BYDAY"),
+        ("FREQ=YEARLY;BYMONTH=3", None, "both"),
+        ("FREQ=YEARLY;BYMONTH=3,4;BYMONTHDAY=1", None, "single numbers"),
+        ("FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=1", D(2026, 3, 2), "rule's date"),
+        ("FREQ=YEARLY", D(2028, 2, 29), "Feb 29"),
+        ("FREQ=WEEKLY;UNTIL=20261340", None, "not a date"),
+        ("FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR", D(2026, 1, 10), "work day"),
     ],
 )
 def test_from_rrule_refuses_what_openemr_cannot_show(rule: str, start: dt.date | None, message: str) -> None:
@@ -442,11 +509,16 @@ def at(day: dt.date, h: int, m: int = 0) -> dt.datetime:
         ("a hidden (zero end) row: nothing", row(D(2026, 1, 5), None, 1, spec1(1, r.WEEK)), at(D(2026, 2, 1), 0), Split("nothing")),
         ("before the first session: the whole row; ending it keeps end >= start and excludes the first day",
          weekly(("20260302",)), at(D(2026, 1, 1), 9),
-         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260302", "20260105")))),
+         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260302", "20260105")),
+               D(2026, 1, 5), D(2026, 3, 30), spec1(1, r.WEEK, ("20260302",)))),
         ("on the first day before the session: the same", weekly(), at(D(2026, 1, 5), 9),
-         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260105",)))),
+         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260105",)), D(2026, 1, 5), D(2026, 3, 30), spec1(1, r.WEEK))),
         ("only excluded sessions before the cutoff: end on the cutoff's day, no new exdate",
-         weekly(("20260105", "20260112")), at(D(2026, 1, 14), 9), Split("whole", D(2026, 1, 13))),
+         weekly(("20260105", "20260112")), at(D(2026, 1, 14), 9),
+         Split("whole", D(2026, 1, 13), None, D(2026, 1, 19), D(2026, 3, 30), spec1(1, r.WEEK))),
+        ("first day excluded, cutoff before it: end on the first day, nothing to add",
+         weekly(("20260105",)), at(D(2026, 1, 2), 9),
+         Split("whole", D(2026, 1, 5), None, D(2026, 1, 12), D(2026, 3, 30), spec1(1, r.WEEK))),
     ],
 )
 def test_split_at(name: str, ev: EventRow, cutoff: dt.datetime, expected: Split) -> None:
@@ -525,14 +597,11 @@ def test_split_parts_are_the_original(ev: EventRow, tz: ZoneInfo, naive_cutoff: 
         return
     assert s.old_end_date is not None and s.old_end_date >= ev.event_date  # never an end before the start
     old = replace_row(ev, end=s.old_end_date, spec=s.old_spec or ev.spec)
-    if s.kind == "whole":
-        assert all(x >= cutoff for x in original) and original
-        assert all_of(old, tz) == []  # series.end leaves no session
-        return
     assert s.new_start_date is not None and s.new_spec is not None
     new = replace_row(ev, start=s.new_start_date, end=s.new_end_date, spec=s.new_spec)
     before, after = all_of(old, tz), all_of(new, tz)
     assert before + after == original
+    assert (s.kind == "whole") == (before == [])  # series.end of a "whole" row leaves no session
     assert all(x < cutoff for x in before) and all(x >= cutoff for x in after)
     assert after[0] == local_to_utc(s.new_start_date, ev.start_time, tz)
 
