@@ -52,7 +52,8 @@ def _find(names: tuple[str, ...]) -> Path:
                 return cand
     raise RuntimeError(
         f"MariaDB server binaries not found (looked for {', '.join(names)}); "
-        "install Debian's mariadb-server (scripts/test.sh does) or set RECONCILER_MARIADB_BIN")
+        "install Debian's mariadb-server (scripts/test.sh does) or set RECONCILER_MARIADB_BIN"
+    )
 
 
 class MariaDbServer:
@@ -79,14 +80,24 @@ class MariaDbServer:
     def _server_args(self) -> list[str]:
         # --no-defaults must come first; the rest keep the server private and fast.
         return [
-            str(self.server_bin), "--no-defaults",
-            f"--datadir={self.data}", f"--socket={self.sock}", f"--pid-file={self.pid_file}",
-            f"--log-error={self.log_file}", f"--tmpdir={self.root}",
-            "--skip-networking", "--skip-name-resolve", "--skip-log-bin",
-            "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M",
-            "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
-            "--innodb-flush-method=nosync", "--sync-binlog=0",
-            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+            str(self.server_bin),
+            "--no-defaults",
+            f"--datadir={self.data}",
+            f"--socket={self.sock}",
+            f"--pid-file={self.pid_file}",
+            f"--log-error={self.log_file}",
+            f"--tmpdir={self.root}",
+            "--skip-networking",
+            "--skip-name-resolve",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=32M",
+            "--innodb-log-file-size=16M",
+            "--innodb-flush-log-at-trx-commit=0",
+            "--innodb-doublewrite=0",
+            "--innodb-flush-method=nosync",
+            "--sync-binlog=0",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_general_ci",
             "--max-connections=200",
         ]
 
@@ -95,14 +106,23 @@ class MariaDbServer:
         if self.as_nobody:
             os.chmod(self.root, 0o777)
         install = subprocess.run(
-            self._cmd(str(self.install_bin), "--no-defaults", f"--datadir={self.data}",
-                      "--auth-root-authentication-method=normal", "--skip-test-db",
-                      "--skip-name-resolve"),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+            self._cmd(
+                str(self.install_bin),
+                "--no-defaults",
+                f"--datadir={self.data}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
         if install.returncode != 0:
             raise RuntimeError(f"mariadb-install-db failed:\n{install.stdout.decode(errors='replace')}")
-        self.proc = subprocess.Popen(self._cmd(*self._server_args()),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self._cmd(*self._server_args()), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         last: Exception | None = None
         while time.monotonic() < deadline:
@@ -134,8 +154,7 @@ class MariaDbServer:
 
     def _root_conn(self) -> pymysql.connections.Connection:
         """The superuser, over the socket; only the fixture itself uses it (to create databases)."""
-        return pymysql.connect(unix_socket=str(self.sock), user="root", password="", autocommit=True,
-                               connect_timeout=5)
+        return pymysql.connect(unix_socket=str(self.sock), user="root", password="", autocommit=True, connect_timeout=5)
 
     def root_connection(self) -> pymysql.connections.Connection:
         """A superuser connection, for tests that must do what the target's user cannot."""

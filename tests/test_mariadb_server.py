@@ -20,7 +20,8 @@ def test_server_answers_as_the_test_user_over_its_socket(mariadb_server: MariaDb
     try:
         with engine.connect() as conn:
             version, user, networking, mode = conn.execute(
-                sa.text("select version(), current_user(), @@skip_networking, @@global.sql_mode")).one()
+                sa.text("select version(), current_user(), @@skip_networking, @@global.sql_mode")
+            ).one()
     finally:
         engine.dispose()
     assert "MariaDB" in version
@@ -38,8 +39,9 @@ def test_test_user_needs_its_password_and_sees_only_its_database(mariadb_server:
     other = sa.engine.make_url(mariadb_server.create_database())
     with pytest.raises(pymysql.err.OperationalError):
         pymysql.connect(unix_socket=str(mariadb_server.sock), user=mine.username, password="wrong")
-    conn = pymysql.connect(unix_socket=str(mariadb_server.sock), user=mine.username,
-                           password=mine.password, database=mine.database)
+    conn = pymysql.connect(
+        unix_socket=str(mariadb_server.sock), user=mine.username, password=mine.password, database=mine.database
+    )
     try:
         with conn.cursor() as cur:
             cur.execute("show databases")

@@ -221,8 +221,10 @@ def _native(target: str | None, db: str | None) -> Any:
     from reconciler.targets import resolve_name
 
     if resolve_name(target) != "native":
-        raise ReconcilerError(f"db load and db dump are for the native target only, not {resolve_name(target)} "
-                              "(SPEC §6); use import to describe that database in a config")
+        raise ReconcilerError(
+            f"db load and db dump are for the native target only, not {resolve_name(target)} "
+            "(SPEC §6); use import to describe that database in a config"
+        )
     return open_target(target, db)
 
 

@@ -66,7 +66,7 @@ def capability_errors(plan: Plan, desired: "DesiredState", target: "Target") -> 
     """Raise :class:`ValidationFailed` when the plan needs an action type the target
     does not support (SPEC §6): one problem per entity, located at its config entry
     when it has one, naming the target (e.g. OpenEMR has no soft delete)."""
-    from reconciler.errors import Location, Problem, ValidationFailed
+    from reconciler.errors import Problem, ValidationFailed
 
     missing = [a for a in plan.actions if a.type not in target.capabilities]
     if not missing:
@@ -84,10 +84,15 @@ def capability_errors(plan: Plan, desired: "DesiredState", target: "Target") -> 
         if loc.entity is None:
             loc = dataclasses.replace(loc, entity=f"{kind} {ident}")
         reason = f" ({why(a.type)})" if callable(why) else ""
-        problems.append(Problem(loc, f"{a.type.value} is not supported by the {target.name} target{reason}",
-                                "unsupported"))
-    raise ValidationFailed(problems[0].message if len(problems) == 1
-                           else f"the plan needs {len(problems)} changes the {target.name} target cannot make", problems)
+        problems.append(
+            Problem(loc, f"{a.type.value} is not supported by the {target.name} target{reason}", "unsupported")
+        )
+    raise ValidationFailed(
+        problems[0].message
+        if len(problems) == 1
+        else f"the plan needs {len(problems)} changes the {target.name} target cannot make",
+        problems,
+    )
 
 
 def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:

@@ -44,8 +44,9 @@ def _strict(conn: sa.Connection) -> sa.Connection:
 
 
 def _engines(conn: sa.Connection) -> dict[str, str]:
-    rows = conn.execute(sa.text(
-        "SELECT table_name, engine FROM information_schema.tables WHERE table_schema = DATABASE()"))
+    rows = conn.execute(
+        sa.text("SELECT table_name, engine FROM information_schema.tables WHERE table_schema = DATABASE()")
+    )
     return {str(name): str(eng) for name, eng in rows}
 
 
@@ -67,15 +68,23 @@ def test_zero_date_defaults_are_openemrs_and_fail_under_no_zero_date(engine: sa.
 def test_not_null_columns_without_default_are_kept(loaded: sa.Engine) -> None:
     """The columns a careless insert would miss exist as OpenEMR defines them."""
     with loaded.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = DATABASE() AND is_nullable = 'NO' AND column_default IS NULL "
-            "AND extra NOT LIKE '%auto_increment%'")).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() AND is_nullable = 'NO' AND column_default IS NULL "
+                "AND extra NOT LIKE '%auto_increment%'"
+            )
+        ).all()
     found = {(str(t), str(c)) for t, c in rows}
-    for expected in [("openemr_postcalendar_events", "pc_multiple"), ("drug_sales", "sale_date"),
-                     ("ar_activity", "follow_up"), ("ar_activity", "account_code"),
-                     ("ar_session", "modified_time"), ("ar_session", "payment_method"),
-                     ("log_comment_encrypt", "log_id")]:
+    for expected in [
+        ("openemr_postcalendar_events", "pc_multiple"),
+        ("drug_sales", "sale_date"),
+        ("ar_activity", "follow_up"),
+        ("ar_activity", "account_code"),
+        ("ar_session", "modified_time"),
+        ("ar_session", "payment_method"),
+        ("log_comment_encrypt", "log_id"),
+    ]:
         assert expected in found
 
 
@@ -86,26 +95,56 @@ def test_rows_insert_under_a_strict_session(loaded: sa.Engine) -> None:
         alice = fx.insert_user(conn, "alice", "Alice", "Moreau")
         gone = fx.insert_user(conn, "bob", "Bob", "Lin", active=False)
         pid = fx.insert_patient(conn, "C-1042", "Dana", "Kim", provider_id=alice)
-        pid2 = fx.insert_patient(conn, "C-1043", "Eli", "Ford", care_team_status="inactive",
-                                 allow_patient_portal="NO")
+        pid2 = fx.insert_patient(conn, "C-1043", "Eli", "Ford", care_team_status="inactive", allow_patient_portal="NO")
         day = dt.date(2026, 12, 15)
         fx.insert_appointment(conn, pid, alice, day, dt.time(9, 0), 3000)
         fx.insert_appointment(conn, pid2, gone, day, dt.time(10, 0), 3600, apptstatus="x")
         fx.insert_series(conn, pid, alice, day, dt.time(11, 0), fx.REPEAT_EVERY, fx.every(2, fx.FREQ_WEEK))
-        fx.insert_series(conn, pid, alice, day, dt.time(12, 0), fx.REPEAT_NTH_WEEKDAY,
-                         fx.nth_weekday(day), until=dt.date(2027, 6, 30))
-        fx.insert_series(conn, pid2, gone, day, dt.time(13, 0), fx.REPEAT_DAYS_OF_WEEK,
-                         fx.days_of_week((2, 5), exdates=(dt.date(2026, 12, 25),)))
+        fx.insert_series(
+            conn,
+            pid,
+            alice,
+            day,
+            dt.time(12, 0),
+            fx.REPEAT_NTH_WEEKDAY,
+            fx.nth_weekday(day),
+            until=dt.date(2027, 6, 30),
+        )
+        fx.insert_series(
+            conn,
+            pid2,
+            gone,
+            day,
+            dt.time(13, 0),
+            fx.REPEAT_DAYS_OF_WEEK,
+            fx.days_of_week((2, 5), exdates=(dt.date(2026, 12, 25),)),
+        )
         fx.insert_encounter(conn, pid, 1, dt.datetime(2026, 11, 2, 9), alice)
         fx.insert_charge(conn, pid, 1, "150.00", provider_id=alice, user_id=alice)
         fx.insert_drug_sale(conn, pid, 1, "20.00", sale_date=dt.date(2026, 11, 2))
         fx.insert_payment(conn, pid, 1, user_id=alice, pay="100.00")
-        fx.insert_log_like_openemr(conn, event="patient-record-update", category="Patient Demographics",
-                                   user="alice", comments="providerID changed", patient_id=pid)
+        fx.insert_log_like_openemr(
+            conn,
+            event="patient-record-update",
+            category="Patient Demographics",
+            user="alice",
+            comments="providerID changed",
+            patient_id=pid,
+        )
         counts = {t: conn.execute(sa.text(f"SELECT COUNT(*) FROM `{t}`")).scalar_one() for t in fx.OPENEMR_TABLES}
-    assert counts == {"users": 2, "patient_data": 2, "openemr_postcalendar_events": 5, "form_encounter": 1,
-                      "insurance_data": 0, "billing": 1, "drug_sales": 1, "ar_session": 1,
-                      "ar_activity": 1, "log": 1, "log_comment_encrypt": 1}
+    assert counts == {
+        "users": 2,
+        "patient_data": 2,
+        "openemr_postcalendar_events": 5,
+        "form_encounter": 1,
+        "insurance_data": 0,
+        "billing": 1,
+        "drug_sales": 1,
+        "ar_session": 1,
+        "ar_activity": 1,
+        "log": 1,
+        "log_comment_encrypt": 1,
+    }
 
 
 def test_zero_date_round_trips_as_the_string_pymysql_returns(loaded: sa.Engine) -> None:
@@ -116,17 +155,22 @@ def test_zero_date_round_trips_as_the_string_pymysql_returns(loaded: sa.Engine) 
         pid = fx.insert_patient(conn, "C-1", "Dana", "Kim", provider_id=uid)
         eid = fx.insert_appointment(conn, pid, uid, dt.date(2026, 12, 15), dt.time(9, 30), 2700)
     with loaded.connect() as conn:
-        row = conn.execute(sa.text(
-            "SELECT pc_eventDate, pc_endDate, pc_startTime, pc_endTime, pc_duration, pc_recurrtype, "
-            "pc_aid, pc_pid, pc_apptstatus FROM openemr_postcalendar_events WHERE pc_eid = :e"),
-            {"e": eid}).one()
+        row = conn.execute(
+            sa.text(
+                "SELECT pc_eventDate, pc_endDate, pc_startTime, pc_endTime, pc_duration, pc_recurrtype, "
+                "pc_aid, pc_pid, pc_apptstatus FROM openemr_postcalendar_events WHERE pc_eid = :e"
+            ),
+            {"e": eid},
+        ).one()
     with loaded.begin() as conn:
         # Writing back what was read, in a strict session, keeps the zero date.
-        _strict(conn).execute(sa.text(
-            "UPDATE openemr_postcalendar_events SET pc_endDate = :v WHERE pc_eid = :e"),
-            {"v": row.pc_endDate, "e": eid})
-        zero_in_sql = conn.execute(sa.text(
-            "SELECT COUNT(*) FROM openemr_postcalendar_events WHERE pc_endDate = '0000-00-00'")).scalar_one()
+        _strict(conn).execute(
+            sa.text("UPDATE openemr_postcalendar_events SET pc_endDate = :v WHERE pc_eid = :e"),
+            {"v": row.pc_endDate, "e": eid},
+        )
+        zero_in_sql = conn.execute(
+            sa.text("SELECT COUNT(*) FROM openemr_postcalendar_events WHERE pc_endDate = '0000-00-00'")
+        ).scalar_one()
     assert row.pc_eventDate == dt.date(2026, 12, 15)
     assert row.pc_endDate == "0000-00-00" and isinstance(row.pc_endDate, str)
     assert zero_in_sql == 1
@@ -142,18 +186,25 @@ def test_recurrspec_is_php_serialized_like_openemr(loaded: sa.Engine) -> None:
     assert spec.serialize() == (
         'a:6:{s:17:"event_repeat_freq";s:1:"2";s:22:"event_repeat_freq_type";s:1:"1";'
         's:19:"event_repeat_on_num";s:1:"1";s:19:"event_repeat_on_day";s:1:"0";'
-        's:20:"event_repeat_on_freq";s:1:"0";s:6:"exdate";s:8:"20261229";}')
+        's:20:"event_repeat_on_freq";s:1:"0";s:6:"exdate";s:8:"20261229";}'
+    )
     tuesday = dt.date(2026, 12, 15)  # the third Tuesday of December 2026
     with loaded.begin() as conn:
         uid = fx.insert_user(conn, "alice", "Alice", "Moreau")
         pid = fx.insert_patient(conn, "C-1", "Dana", "Kim", provider_id=uid)
-        eid = fx.insert_series(conn, pid, uid, tuesday, dt.time(9, 0), fx.REPEAT_NTH_WEEKDAY,
-                               fx.nth_weekday(tuesday))
-        raw = conn.execute(sa.text("SELECT pc_recurrspec FROM openemr_postcalendar_events WHERE pc_eid = :e"),
-                           {"e": eid}).scalar_one()
+        eid = fx.insert_series(conn, pid, uid, tuesday, dt.time(9, 0), fx.REPEAT_NTH_WEEKDAY, fx.nth_weekday(tuesday))
+        raw = conn.execute(
+            sa.text("SELECT pc_recurrspec FROM openemr_postcalendar_events WHERE pc_eid = :e"), {"e": eid}
+        ).scalar_one()
     assert fx.parse_recurrspec(raw) == {
-        "event_repeat_freq": "0", "event_repeat_freq_type": "0", "event_repeat_on_num": "3",
-        "event_repeat_on_day": "2", "event_repeat_on_freq": "1", "exdate": "", "rt2_pf_flag": "1"}
+        "event_repeat_freq": "0",
+        "event_repeat_freq_type": "0",
+        "event_repeat_on_num": "3",
+        "event_repeat_on_day": "2",
+        "event_repeat_on_freq": "1",
+        "exdate": "",
+        "rt2_pf_flag": "1",
+    }
     assert fx.parse_recurrspec(fx.days_of_week((5, 2)).serialize())["event_repeat_freq"] == "2,5"
 
 
@@ -173,8 +224,11 @@ def test_balance_counts_active_charges_and_sales_less_unvoided_payments(loaded: 
         fx.insert_charge(conn, pid, 99, "75.00", provider_id=uid, user_id=uid)  # no form_encounter row
         fx.insert_encounter(conn, other, 2, dt.datetime(2026, 11, 2, 10), uid)
         fx.insert_charge(conn, other, 2, "80.00", provider_id=uid, user_id=uid)
-        seqs = conn.execute(sa.text("SELECT sequence_no FROM ar_activity WHERE pid = :p ORDER BY 1"),
-                            {"p": pid}).scalars().all()
+        seqs = (
+            conn.execute(sa.text("SELECT sequence_no FROM ar_activity WHERE pid = :p ORDER BY 1"), {"p": pid})
+            .scalars()
+            .all()
+        )
         assert fx.openemr_patient_balance(conn, pid) == Decimal("60.00")
         assert fx.openemr_patient_balance(conn, other) == Decimal("80.00")
     assert seqs == [1, 2, 3]
@@ -182,11 +236,18 @@ def test_balance_counts_active_charges_and_sales_less_unvoided_payments(loaded: 
 
 def test_log_row_is_written_with_its_checksum_row(loaded: sa.Engine) -> None:
     with loaded.begin() as conn:
-        log_id = fx.insert_log_like_openemr(conn, event="scheduling-update", category="Scheduling",
-                                            user="alice", comments="pc_eid 7 pc_aid 3", patient_id=5)
+        log_id = fx.insert_log_like_openemr(
+            conn,
+            event="scheduling-update",
+            category="Scheduling",
+            user="alice",
+            comments="pc_eid 7 pc_aid 3",
+            patient_id=5,
+        )
         log = conn.execute(sa.text("SELECT * FROM log WHERE id = :i"), {"i": log_id}).mappings().one()
-        extra = conn.execute(sa.text("SELECT * FROM log_comment_encrypt WHERE log_id = :i"),
-                             {"i": log_id}).mappings().one()
+        extra = (
+            conn.execute(sa.text("SELECT * FROM log_comment_encrypt WHERE log_id = :i"), {"i": log_id}).mappings().one()
+        )
     assert base64.b64decode(log["comments"]).decode() == "pc_eid 7 pc_aid 3"
     assert (log["log_from"], log["success"], log["patient_id"]) == ("open-emr", 1, 5)
     assert (extra["encrypt"], extra["version"], len(extra["checksum"])) == ("No", 4, 128)
@@ -221,4 +282,5 @@ def test_table_definitions_ignore_rows_but_see_any_alter(loaded: sa.Engine) -> N
     after = fx.table_definitions(loaded)
     assert after["patient_data"] != before["patient_data"]
     assert {k: v for k, v in after.items() if k != "patient_data"} == {
-        k: v for k, v in before.items() if k != "patient_data"}
+        k: v for k, v in before.items() if k != "patient_data"
+    }

@@ -28,8 +28,14 @@ def _members(protocol: type) -> set[str]:
 
 @pytest.mark.parametrize(
     "protocol, impl",
-    [(Target, NativeTarget), (ReadSession, NativeSession), (WriteSession, NativeSession),
-     (Target, OpenEMRTarget), (ReadSession, OpenEMRReadSession), (WriteSession, OpenEMRWriteSession)],
+    [
+        (Target, NativeTarget),
+        (ReadSession, NativeSession),
+        (WriteSession, NativeSession),
+        (Target, OpenEMRTarget),
+        (ReadSession, OpenEMRReadSession),
+        (WriteSession, OpenEMRWriteSession),
+    ],
     ids=["target", "read", "write", "openemr-target", "openemr-read", "openemr-write"],
 )
 def test_every_target_implements_every_method_of_the_protocol(protocol: type, impl: type) -> None:
@@ -43,7 +49,10 @@ def test_native_can_apply_every_action_type() -> None:
 
 def test_openemr_refuses_what_it_cannot_do() -> None:
     assert OpenEMRTarget.capabilities == frozenset(ActionType) - {
-        ActionType.STAFF_CREATE, ActionType.CLIENT_DELETE, ActionType.CLIENT_PURGE}
+        ActionType.STAFF_CREATE,
+        ActionType.CLIENT_DELETE,
+        ActionType.CLIENT_PURGE,
+    }
 
 
 def test_the_registry_knows_native_and_openemr(monkeypatch: pytest.MonkeyPatch) -> None:

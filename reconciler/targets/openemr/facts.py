@@ -27,17 +27,33 @@ def read_import(conn: Connection) -> tuple[Any, tuple[Any, ...], tuple[Client, .
     owner = users.alias("owner")
     rows = conn.execute(
         select(pd.c.pubpid, pd.c.care_team_status, owner.c.username, client_links.c.duplicate_of)
-        .select_from(pd.outerjoin(owner, and_(owner.c.id == pd.c.providerID, owner.c.username != ""))
-                     .outerjoin(client_links, client_links.c.pubpid == pd.c.pubpid))
+        .select_from(
+            pd.outerjoin(owner, and_(owner.c.id == pd.c.providerID, owner.c.username != "")).outerjoin(
+                client_links, client_links.c.pubpid == pd.c.pubpid
+            )
+        )
         .where(pd.c.pubpid != "", or_(pd.c.care_team_status == "inactive", client_links.c.duplicate_of.is_not(None)))
-        .order_by(pd.c.pubpid)).all()
-    clients = tuple(Client(id=r.pubpid, status="inactive" if (r.care_team_status or "") == "inactive" else "active",
-                           primary=r.username, duplicate_of=r.duplicate_of) for r in rows)
+        .order_by(pd.c.pubpid)
+    ).all()
+    clients = tuple(
+        Client(
+            id=r.pubpid,
+            status="inactive" if (r.care_team_status or "") == "inactive" else "active",
+            primary=r.username,
+            duplicate_of=r.duplicate_of,
+        )
+        for r in rows
+    )
     active_ids = select(users.c.id).where(users.c.active == 1, users.c.username != "")
-    orphans = conn.execute(
-        select(pd.c.pubpid).where(client_active_cond(), pd.c.pubpid != "",
-                                  or_(unassigned_cond(), pd.c.providerID.not_in(active_ids)))
-        .order_by(pd.c.pubpid)).scalars().all()
+    orphans = (
+        conn.execute(
+            select(pd.c.pubpid)
+            .where(client_active_cond(), pd.c.pubpid != "", or_(unassigned_cond(), pd.c.providerID.not_in(active_ids)))
+            .order_by(pd.c.pubpid)
+        )
+        .scalars()
+        .all()
+    )
     return practice, tuple(staff_by_id[k] for k in sorted(staff_by_id)), clients, tuple(dict.fromkeys(orphans))
 
 
@@ -45,38 +61,74 @@ def read_status(conn: Connection) -> dict[str, Any]:
     """The rows behind ``reconciler status`` (the fields of ``model.records.StatusFacts``)."""
     practice, staff = read_base(conn)
     owner = users.alias("owner")
-    caseload: dict[str, int] = {str(k): int(v) for k, v in conn.execute(
-        select(owner.c.username, func.count())
-        .select_from(pd.join(owner, owner.c.id == pd.c.providerID))
-        .where(client_active_cond(), pd.c.pubpid != "", owner.c.username != "")
-        .group_by(owner.c.username).order_by(owner.c.username))}
+    caseload: dict[str, int] = {
+        str(k): int(v)
+        for k, v in conn.execute(
+            select(owner.c.username, func.count())
+            .select_from(pd.join(owner, owner.c.id == pd.c.providerID))
+            .where(client_active_cond(), pd.c.pubpid != "", owner.c.username != "")
+            .group_by(owner.c.username)
+            .order_by(owner.c.username)
+        )
+    }
     active = [s for s in staff.values() if s.active]
-    unassigned = conn.execute(select(pd.c.pubpid).where(client_active_cond(), unassigned_cond(), pd.c.pubpid != "")
-                              .order_by(pd.c.pubpid)).scalars().all()
+    unassigned = (
+        conn.execute(
+            select(pd.c.pubpid).where(client_active_cond(), unassigned_cond(), pd.c.pubpid != "").order_by(pd.c.pubpid)
+        )
+        .scalars()
+        .all()
+    )
     inactive_ids = select(users.c.id).where(users.c.active == 0, users.c.username != "")
     orphaned = conn.execute(
         select(pd.c.pubpid, owner.c.username)
         .select_from(pd.join(owner, owner.c.id == pd.c.providerID))
         .where(client_active_cond(), pd.c.providerID.in_(inactive_ids), pd.c.pubpid != "")
-        .order_by(pd.c.pubpid)).all()
-    n_active = conn.execute(select(func.count()).select_from(pd).where(client_active_cond(), pd.c.pubpid != "")).scalar_one()
-    n_inactive = conn.execute(select(func.count()).select_from(pd)
-                              .where(pd.c.care_team_status == "inactive", pd.c.pubpid != "")).scalar_one()
-    last = conn.execute(select(audit_events.c.plan_id, audit_events.c.at, audit_events.c.actor)
-                        .order_by(audit_events.c.id.desc()).limit(1)).mappings().first()
+        .order_by(pd.c.pubpid)
+    ).all()
+    n_active = conn.execute(
+        select(func.count()).select_from(pd).where(client_active_cond(), pd.c.pubpid != "")
+    ).scalar_one()
+    n_inactive = conn.execute(
+        select(func.count()).select_from(pd).where(pd.c.care_team_status == "inactive", pd.c.pubpid != "")
+    ).scalar_one()
+    last = (
+        conn.execute(
+            select(audit_events.c.plan_id, audit_events.c.at, audit_events.c.actor)
+            .order_by(audit_events.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
     last_apply = None
     if last is not None:
-        n = conn.execute(select(func.count()).select_from(audit_events)
-                         .where(audit_events.c.plan_id == last["plan_id"])).scalar_one()
+        n = conn.execute(
+            select(func.count()).select_from(audit_events).where(audit_events.c.plan_id == last["plan_id"])
+        ).scalar_one()
         last_apply = {"plan_id": last["plan_id"], "at": last["at"], "actor": last["actor"], "actions": int(n)}
     return {
-        "practice": {} if practice is None else {
-            "name": practice.name, "timezone": practice.timezone, "owner_id": practice.owner,
-            "clinical_director_id": practice.clinical_director, "client_plan_limit": practice.client_plan_limit,
-            "seat_price_cents": practice.seat_price_cents},
-        "staff": [{"id": s.id, "role": s.role, "access": s.access, "max_caseload": s.max_caseload,
-                   "deactivate_on": s.deactivate_on, "caseload": int(caseload.get(s.id, 0))}
-                  for s in sorted(active, key=lambda s: s.id)],
+        "practice": {}
+        if practice is None
+        else {
+            "name": practice.name,
+            "timezone": practice.timezone,
+            "owner_id": practice.owner,
+            "clinical_director_id": practice.clinical_director,
+            "client_plan_limit": practice.client_plan_limit,
+            "seat_price_cents": practice.seat_price_cents,
+        },
+        "staff": [
+            {
+                "id": s.id,
+                "role": s.role,
+                "access": s.access,
+                "max_caseload": s.max_caseload,
+                "deactivate_on": s.deactivate_on,
+                "caseload": int(caseload.get(s.id, 0)),
+            }
+            for s in sorted(active, key=lambda s: s.id)
+        ],
         "inactive_staff": sum(1 for s in staff.values() if not s.active),
         "unassigned": list(unassigned),
         "orphaned": [{"id": r[0], "primary_id": r[1]} for r in orphaned],
@@ -98,6 +150,9 @@ def read_db_facts(conn: Connection, client_ids: list[str]) -> tuple[str | None, 
     practice, staff = read_base(conn)
     found: set[str] = set()
     for i in range(0, len(client_ids), 500):
-        found.update(conn.execute(select(pd.c.pubpid).where(pd.c.pubpid.in_(client_ids[i:i + 500]))
-                                  .order_by(pd.c.pubpid)).scalars())
+        found.update(
+            conn.execute(
+                select(pd.c.pubpid).where(pd.c.pubpid.in_(client_ids[i : i + 500])).order_by(pd.c.pubpid)
+            ).scalars()
+        )
     return (practice.timezone if practice else None), {k: v.active for k, v in staff.items()}, frozenset(found)

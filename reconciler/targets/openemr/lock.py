@@ -34,8 +34,9 @@ def lock_holder(conn: Connection) -> str:
 
 
 @contextmanager
-def locked_transaction(engine: Engine, *, timeout: float,
-                       on_wait: Callable[[str], None] | None = None) -> Iterator[Connection]:
+def locked_transaction(
+    engine: Engine, *, timeout: float, on_wait: Callable[[str], None] | None = None
+) -> Iterator[Connection]:
     """A connection holding the apply lock, inside one transaction (commit on normal
     exit, rollback on exception), the lock released afterwards. ``on_wait`` is told
     the holder once when the lock is taken."""
@@ -48,8 +49,9 @@ def locked_transaction(engine: Engine, *, timeout: float,
             got = conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": max(1, math.ceil(timeout))}).scalar()
         conn.commit()  # GET_LOCK's implicit transaction; the apply's own begins below
         if got != 1:
-            raise LockHeld(f"another apply holds the lock: {lock_holder(conn)}; waited {timeout:g} s, "
-                           "nothing was changed")
+            raise LockHeld(
+                f"another apply holds the lock: {lock_holder(conn)}; waited {timeout:g} s, nothing was changed"
+            )
         try:
             with conn.begin():
                 yield conn

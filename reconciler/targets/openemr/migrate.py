@@ -52,8 +52,10 @@ def _recorded_revision(conn: Connection) -> str | None:
 
 def _require_mysql(engine: Engine) -> None:
     if engine.dialect.name not in ("mysql", "mariadb"):
-        raise DatabaseError(f"the openemr target needs a MariaDB or MySQL database (mysql+pymysql://...), "
-                            f"not {engine.dialect.name}: {safe_url(engine.url)}")
+        raise DatabaseError(
+            f"the openemr target needs a MariaDB or MySQL database (mysql+pymysql://...), "
+            f"not {engine.dialect.name}: {safe_url(engine.url)}"
+        )
 
 
 def _openemr_timezone(conn: Connection) -> str:
@@ -96,8 +98,11 @@ def upgrade(engine: Engine, *, practice_name: str = "OpenEMR practice") -> tuple
 def init_db(engine: Engine) -> None:
     before, after = upgrade(engine)
     if before == after:
-        print(f"database {safe_url(engine.url)} is already initialised for the openemr target (revision {after}); "
-              "nothing to do", file=sys.stderr)
+        print(
+            f"database {safe_url(engine.url)} is already initialised for the openemr target (revision {after}); "
+            "nothing to do",
+            file=sys.stderr,
+        )
 
 
 def require_schema(engine: Engine) -> None:
@@ -108,12 +113,16 @@ def require_schema(engine: Engine) -> None:
             present = set(inspect(conn).get_table_names())
             missing = sorted((set(ours.tables) | {VERSION_TABLE}) - present)
             if missing:
-                raise DatabaseError(f"database {shown} is not initialised for the openemr target: run "
-                                    f"`reconciler --target openemr db init` (missing tables: {', '.join(missing)})")
+                raise DatabaseError(
+                    f"database {shown} is not initialised for the openemr target: run "
+                    f"`reconciler --target openemr db init` (missing tables: {', '.join(missing)})"
+                )
             rev = _recorded_revision(conn)
     except sa_exc.DBAPIError as exc:
         first = str(getattr(exc, "orig", exc)).strip().splitlines()
         raise DatabaseError(f"cannot read database {shown}: {first[0] if first else exc}") from None
     if rev != HEAD_REVISION:
-        raise DatabaseError(f"database {shown} (openemr target) is at revision {rev}, this version needs "
-                            f"{HEAD_REVISION}: run `reconciler --target openemr db upgrade`")
+        raise DatabaseError(
+            f"database {shown} (openemr target) is at revision {rev}, this version needs "
+            f"{HEAD_REVISION}: run `reconciler --target openemr db upgrade`"
+        )

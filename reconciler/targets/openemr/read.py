@@ -80,7 +80,7 @@ def appt_status(raw: str | None) -> str:
 
 def _chunks(ids: Sequence[Any]) -> Iterator[list[Any]]:
     for i in range(0, len(ids), CHUNK):
-        yield list(ids[i:i + CHUNK])
+        yield list(ids[i : i + CHUNK])
 
 
 def _aware(value: Any) -> dt.datetime | None:
@@ -117,15 +117,24 @@ def read_practice(conn: Connection) -> Practice | None:
     row = conn.execute(select(practice_t).order_by(practice_t.c.id).limit(1)).mappings().first()
     if row is None:
         return None
-    return Practice(name=row["name"], timezone=row["timezone"], owner=row["owner_id"],
-                    clinical_director=row["clinical_director_id"], client_plan_limit=row["client_plan_limit"],
-                    seat_price_cents=row["seat_price_cents"], billing_cycle_day=row["billing_cycle_day"] or 1)
+    return Practice(
+        name=row["name"],
+        timezone=row["timezone"],
+        owner=row["owner_id"],
+        clinical_director=row["clinical_director_id"],
+        client_plan_limit=row["client_plan_limit"],
+        seat_price_cents=row["seat_price_cents"],
+        billing_cycle_day=row["billing_cycle_day"] or 1,
+    )
 
 
 def user_ids(conn: Connection) -> dict[str, int]:
     """username -> users.id for every user with a username."""
-    q = select(users.c.username, users.c.id).where(users.c.username.is_not(None), users.c.username != "") \
+    q = (
+        select(users.c.username, users.c.id)
+        .where(users.c.username.is_not(None), users.c.username != "")
         .order_by(users.c.username, users.c.id)
+    )
     out: dict[str, int] = {}
     for name, uid in conn.execute(q):
         out.setdefault(name, int(uid))
@@ -134,10 +143,12 @@ def user_ids(conn: Connection) -> dict[str, int]:
 
 def read_base(conn: Connection) -> tuple[Practice | None, dict[str, Staff]]:
     """The practice settings and every staff member, by id."""
-    q = (select(users.c.username, users.c.fname, users.c.lname, users.c.active, staff_facts)
-         .select_from(users.outerjoin(staff_facts, staff_facts.c.username == users.c.username))
-         .where(users.c.username.is_not(None), users.c.username != "")
-         .order_by(users.c.username, users.c.id))
+    q = (
+        select(users.c.username, users.c.fname, users.c.lname, users.c.active, staff_facts)
+        .select_from(users.outerjoin(staff_facts, staff_facts.c.username == users.c.username))
+        .where(users.c.username.is_not(None), users.c.username != "")
+        .order_by(users.c.username, users.c.id)
+    )
     staff: dict[str, Staff] = {}
     for r in conn.execute(q).mappings():
         sid = r["username"]
@@ -145,9 +156,15 @@ def read_base(conn: Connection) -> tuple[Practice | None, dict[str, Staff]]:
             continue
         name = " ".join(p for p in ((r["fname"] or "").strip(), (r["lname"] or "").strip()) if p)
         staff[sid] = Staff(
-            id=sid, name=name or sid, role=r["role"] or DEFAULT_ROLE, access=r["access"] or DEFAULT_ACCESS,
-            active=bool(r["active"]), billing_role=r["billing_role"], deactivate_on=ser.as_date(r["deactivate_on"]),
-            deactivated_at=_aware(r["deactivated_at"]), settings=dict(r["settings"] or {}),
+            id=sid,
+            name=name or sid,
+            role=r["role"] or DEFAULT_ROLE,
+            access=r["access"] or DEFAULT_ACCESS,
+            active=bool(r["active"]),
+            billing_role=r["billing_role"],
+            deactivate_on=ser.as_date(r["deactivate_on"]),
+            deactivated_at=_aware(r["deactivated_at"]),
+            settings=dict(r["settings"] or {}),
             max_caseload=r["max_caseload"],
         )
     return read_practice(conn), staff
@@ -158,35 +175,55 @@ def _balance_col() -> ColumnElement[Any]:
     """``get_patient_balance($pid, true)``, summed over the patient's encounters."""
     pd = patient_data
     enc = select(form_encounter.c.encounter).where(form_encounter.c.pid == pd.c.pid).scalar_subquery()
-    charges = (select(func.coalesce(func.sum(billing.c.fee), 0))
-               .where(billing.c.pid == pd.c.pid, billing.c.activity == 1, billing.c.encounter.in_(enc))
-               .scalar_subquery())
-    sales = (select(func.coalesce(func.sum(drug_sales.c.fee), 0))
-             .where(drug_sales.c.pid == pd.c.pid, drug_sales.c.encounter.in_(enc)).scalar_subquery())
-    paid = (select(func.coalesce(func.sum(ar_activity.c.pay_amount + ar_activity.c.adj_amount), 0))
-            .where(ar_activity.c.pid == pd.c.pid, ar_activity.c.deleted.is_(None), ar_activity.c.encounter.in_(enc))
-            .scalar_subquery())
+    charges = (
+        select(func.coalesce(func.sum(billing.c.fee), 0))
+        .where(billing.c.pid == pd.c.pid, billing.c.activity == 1, billing.c.encounter.in_(enc))
+        .scalar_subquery()
+    )
+    sales = (
+        select(func.coalesce(func.sum(drug_sales.c.fee), 0))
+        .where(drug_sales.c.pid == pd.c.pid, drug_sales.c.encounter.in_(enc))
+        .scalar_subquery()
+    )
+    paid = (
+        select(func.coalesce(func.sum(ar_activity.c.pay_amount + ar_activity.c.adj_amount), 0))
+        .where(ar_activity.c.pid == pd.c.pid, ar_activity.c.deleted.is_(None), ar_activity.c.encounter.in_(enc))
+        .scalar_subquery()
+    )
     return (charges + sales - paid).label("balance")
 
 
 def _client_query(where: ColumnElement[bool]) -> Any:
     pd = patient_data
     owner = users.alias("owner")
-    return (select(pd.c.pubpid, pd.c.care_team_status, pd.c.allow_patient_portal, owner.c.username.label("primary"),
-                   client_links.c.duplicate_of, _balance_col())
-            .select_from(pd.outerjoin(owner, and_(owner.c.id == pd.c.providerID, owner.c.username.is_not(None),
-                                                  owner.c.username != ""))
-                         .outerjoin(client_links, client_links.c.pubpid == pd.c.pubpid))
-            .where(where, pd.c.pubpid != "")
-            .order_by(pd.c.pubpid, pd.c.id))
+    return (
+        select(
+            pd.c.pubpid,
+            pd.c.care_team_status,
+            pd.c.allow_patient_portal,
+            owner.c.username.label("primary"),
+            client_links.c.duplicate_of,
+            _balance_col(),
+        )
+        .select_from(
+            pd.outerjoin(
+                owner, and_(owner.c.id == pd.c.providerID, owner.c.username.is_not(None), owner.c.username != "")
+            ).outerjoin(client_links, client_links.c.pubpid == pd.c.pubpid)
+        )
+        .where(where, pd.c.pubpid != "")
+        .order_by(pd.c.pubpid, pd.c.id)
+    )
 
 
 def _clients(conn: Connection, where: ColumnElement[bool], out: dict[str, Client]) -> None:
     for r in conn.execute(_client_query(where)):
         out[r.pubpid] = Client(
-            id=r.pubpid, status="inactive" if (r.care_team_status or "").strip().lower() == "inactive" else "active",
-            primary=r.primary, balance_cents=cents(r.balance),
-            portal_access=(r.allow_patient_portal or "").upper() == "YES", duplicate_of=r.duplicate_of,
+            id=r.pubpid,
+            status="inactive" if (r.care_team_status or "").strip().lower() == "inactive" else "active",
+            primary=r.primary,
+            balance_cents=cents(r.balance),
+            portal_access=(r.allow_patient_portal or "").upper() == "YES",
+            duplicate_of=r.duplicate_of,
         )
 
 
@@ -213,26 +250,45 @@ def _pubpids(conn: Connection, pids: Iterable[Any]) -> dict[str, str]:
     nums = sorted({int(p) for p in pids if p is not None and str(p).strip().isdigit()})
     out: dict[str, str] = {}
     for chunk in _chunks(nums):
-        for pid, pubpid in conn.execute(select(patient_data.c.pid, patient_data.c.pubpid)
-                                        .where(patient_data.c.pid.in_(chunk), patient_data.c.pubpid != "")
-                                        .order_by(patient_data.c.pid)):
+        for pid, pubpid in conn.execute(
+            select(patient_data.c.pid, patient_data.c.pubpid)
+            .where(patient_data.c.pid.in_(chunk), patient_data.c.pubpid != "")
+            .order_by(patient_data.c.pid)
+        ):
             out[str(pid)] = pubpid
     return out
 
 
-def _appointments(conn: Connection, since: dt.datetime, tz: str, names: Mapping[str, str],
-                  out: dict[str, Appointment], *, aids: Sequence[str] | None = None, pids: Any = None) -> None:
+def _appointments(
+    conn: Connection,
+    since: dt.datetime,
+    tz: str,
+    names: Mapping[str, str],
+    out: dict[str, Appointment],
+    *,
+    aids: Sequence[str] | None = None,
+    pids: Any = None,
+) -> None:
     """``scheduled`` non-recurring sessions starting at/after ``since`` of the
     professionals ``aids`` (users.id as text) or the patients ``pids``."""
     if aids is not None and not aids:
         return
     since_day = since.astimezone(zone(tz)).date() - dt.timedelta(days=1)
     rows = conn.execute(
-        select(ev.c.pc_eid, ev.c.pc_aid, ev.c.pc_pid, ev.c.pc_eventDate, ev.c.pc_startTime, ev.c.pc_duration,
-               ev.c.pc_apptstatus)
-        .where(*_event_filter(conn, aids, pids), ev.c.pc_recurrtype == 0, scheduled_cond(),
-               ev.c.pc_eventDate >= since_day)
-        .order_by(ev.c.pc_eid)).all()
+        select(
+            ev.c.pc_eid,
+            ev.c.pc_aid,
+            ev.c.pc_pid,
+            ev.c.pc_eventDate,
+            ev.c.pc_startTime,
+            ev.c.pc_duration,
+            ev.c.pc_apptstatus,
+        )
+        .where(
+            *_event_filter(conn, aids, pids), ev.c.pc_recurrtype == 0, scheduled_cond(), ev.c.pc_eventDate >= since_day
+        )
+        .order_by(ev.c.pc_eid)
+    ).all()
     client_of = _pubpids(conn, (r.pc_pid for r in rows))
     for r in rows:
         day = ser.as_date(r.pc_eventDate)
@@ -243,23 +299,53 @@ def _appointments(conn: Connection, since: dt.datetime, tz: str, names: Mapping[
         if start < since:
             continue
         out[str(r.pc_eid)] = Appointment(
-            id=str(r.pc_eid), client=client, staff=staff, start=start,
-            end=start + dt.timedelta(seconds=int(r.pc_duration or 0)), status=appt_status(r.pc_apptstatus),
+            id=str(r.pc_eid),
+            client=client,
+            staff=staff,
+            start=start,
+            end=start + dt.timedelta(seconds=int(r.pc_duration or 0)),
+            status=appt_status(r.pc_apptstatus),
         )
 
 
-def _series(conn: Connection, at: dt.datetime, tz: str, names: Mapping[str, str], out: dict[str, Series],
-            *, aids: Sequence[str] | None = None, pids: Any = None) -> None:
+def _series(
+    conn: Connection,
+    at: dt.datetime,
+    tz: str,
+    names: Mapping[str, str],
+    out: dict[str, Series],
+    *,
+    aids: Sequence[str] | None = None,
+    pids: Any = None,
+) -> None:
     """Recurring rows with a session at or after ``at`` (active series)."""
     if aids is not None and not aids:
         return
     day0 = at.astimezone(zone(tz)).date()
-    rows = conn.execute(
-        select(ev.c.pc_eid, ev.c.pc_aid, ev.c.pc_pid, ev.c.pc_eventDate, ev.c.pc_endDate, ev.c.pc_startTime,
-               ev.c.pc_duration, ev.c.pc_recurrtype, ev.c.pc_recurrspec)
-        .where(*_event_filter(conn, aids, pids), ev.c.pc_recurrtype > 0, ev.c.pc_apptstatus.not_in(("x", "%")),
-               ev.c.pc_endDate >= day0)
-        .order_by(ev.c.pc_eid)).mappings().all()
+    rows = (
+        conn.execute(
+            select(
+                ev.c.pc_eid,
+                ev.c.pc_aid,
+                ev.c.pc_pid,
+                ev.c.pc_eventDate,
+                ev.c.pc_endDate,
+                ev.c.pc_startTime,
+                ev.c.pc_duration,
+                ev.c.pc_recurrtype,
+                ev.c.pc_recurrspec,
+            )
+            .where(
+                *_event_filter(conn, aids, pids),
+                ev.c.pc_recurrtype > 0,
+                ev.c.pc_apptstatus.not_in(("x", "%")),
+                ev.c.pc_endDate >= day0,
+            )
+            .order_by(ev.c.pc_eid)
+        )
+        .mappings()
+        .all()
+    )
     client_of = _pubpids(conn, (r["pc_pid"] for r in rows))
     for r in rows:
         client, staff = client_of.get(str(r["pc_pid"])), names.get(str(r["pc_aid"]))
@@ -273,9 +359,14 @@ def _series(conn: Connection, at: dt.datetime, tz: str, names: Mapping[str, str]
             continue
         sid = str(r["pc_eid"])
         out[sid] = Series(
-            id=sid, client=client, staff=staff, rrule=ser.rrule_of(er),
+            id=sid,
+            client=client,
+            staff=staff,
+            rrule=ser.rrule_of(er),
             start=ser.local_instant(er.event_date, er.start_time, tz),
-            duration_minutes=int(r["pc_duration"] or 0) // 60, until=ser.until_of(er, tz), active=True,
+            duration_minutes=int(r["pc_duration"] or 0) // 60,
+            until=ser.until_of(er, tz),
+            active=True,
         )
 
 
@@ -289,9 +380,12 @@ def _caseloads(conn: Connection, staff_ids: Sequence[str], uid: Mapping[str, int
     back = {v: k for k, v in uid.items()}
     ids = sorted(uid[s] for s in staff_ids if s in uid)
     for chunk in _chunks(ids):
-        q = (select(patient_data.c.providerID, func.count())
-             .where(patient_data.c.providerID.in_(chunk), client_active_cond(), patient_data.c.pubpid != "")
-             .group_by(patient_data.c.providerID).order_by(patient_data.c.providerID))
+        q = (
+            select(patient_data.c.providerID, func.count())
+            .where(patient_data.c.providerID.in_(chunk), client_active_cond(), patient_data.c.pubpid != "")
+            .group_by(patient_data.c.providerID)
+            .order_by(patient_data.c.providerID)
+        )
         for pid, n in conn.execute(q):
             out[back[int(pid)]] = int(n)
     return out
@@ -331,10 +425,12 @@ def read_sets(conn: Connection, scope: ReadScope, practice: Practice | None, sta
         _series(conn, scope.at, tz, names, series, aids=chunk)
     if scope.closing_clients:
         _series(conn, scope.at, tz, names, series, pids=closing_pids)
-    active_total = conn.execute(select(func.count()).select_from(pd)
-                                .where(client_active_cond(), pd.c.pubpid != "")).scalar_one()
+    active_total = conn.execute(
+        select(func.count()).select_from(pd).where(client_active_cond(), pd.c.pubpid != "")
+    ).scalar_one()
     return ActualState(
-        practice=practice, staff=staff,
+        practice=practice,
+        staff=staff,
         clients={k: clients[k] for k in sorted(clients)},
         appointments={k: appointments[k] for k in sorted(appointments)},
         series={k: series[k] for k in sorted(series)},

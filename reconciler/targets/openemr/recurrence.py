@@ -81,8 +81,12 @@ DEFAULT_WEEKEND = (6, 0)  # OpenEMR's weekend_days default "6,0" (PHP date('w'):
 _RFC_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")  # index = Python weekday()
 _WORKDAYS = "MO,TU,WE,TH,FR"
 _KEY_ORDER = (
-    "event_repeat_freq", "event_repeat_freq_type", "event_repeat_on_num",
-    "event_repeat_on_day", "event_repeat_on_freq", "exdate",
+    "event_repeat_freq",
+    "event_repeat_freq_type",
+    "event_repeat_on_num",
+    "event_repeat_on_day",
+    "event_repeat_on_freq",
+    "exdate",
 )
 
 
@@ -135,7 +139,9 @@ class RecurrSpec:
         """``event_repeat_freq`` as the positive count of units (types 1)."""
         text = self.event_repeat_freq.strip()
         if not text.isdigit() or int(text) < 1:
-            raise RecurrSpecError("event_repeat_freq", f"expected a positive whole number, got {self.event_repeat_freq!r}")
+            raise RecurrSpecError(
+                "event_repeat_freq", f"expected a positive whole number, got {self.event_repeat_freq!r}"
+            )
         return int(text)
 
     @property
@@ -145,7 +151,9 @@ class RecurrSpec:
         for token in self.event_repeat_freq.split(","):
             t = token.strip()
             if not t.isdigit() or not 1 <= int(t) <= 7:
-                raise RecurrSpecError("event_repeat_freq", f"expected days 1 (Sunday) to 7 (Saturday), got {self.event_repeat_freq!r}")
+                raise RecurrSpecError(
+                    "event_repeat_freq", f"expected days 1 (Sunday) to 7 (Saturday), got {self.event_repeat_freq!r}"
+                )
             days.add(int(t))
         return tuple(sorted(days))
 
@@ -323,8 +331,13 @@ class EventRow:
 
     @classmethod
     def from_db(
-        cls, *, pc_eventDate: object, pc_endDate: object, pc_startTime: object,
-        pc_recurrtype: object, pc_recurrspec: bytes | str | None,
+        cls,
+        *,
+        pc_eventDate: object,
+        pc_endDate: object,
+        pc_startTime: object,
+        pc_recurrtype: object,
+        pc_recurrspec: bytes | str | None,
     ) -> EventRow:
         """Build from raw driver values, each error naming its column."""
         event_date = parse_db_date(pc_eventDate, "pc_eventDate")
@@ -555,8 +568,12 @@ def _dates(row: EventRow, first: dt.date, last: dt.date, weekend: tuple[int, ...
 
 
 def occurrences(
-    row: EventRow, window_start: dt.datetime, window_end: dt.datetime, tz: ZoneInfo,
-    *, weekend_days: tuple[int, ...] = DEFAULT_WEEKEND,
+    row: EventRow,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    tz: ZoneInfo,
+    *,
+    weekend_days: tuple[int, ...] = DEFAULT_WEEKEND,
 ) -> list[dt.datetime]:
     """Start instants (UTC) of the sessions OpenEMR's calendar shows for ``row`` with
     ``window_start <= start < window_end``.
@@ -586,8 +603,12 @@ def _interval(n: int) -> str:
 
 
 def to_rrule(
-    recurrtype: int, spec: RecurrSpec, start_local_date: dt.date, end_date: dt.date | None = None,
-    *, exact: bool = True,
+    recurrtype: int,
+    spec: RecurrSpec,
+    start_local_date: dt.date,
+    end_date: dt.date | None = None,
+    *,
+    exact: bool = True,
 ) -> str:
     """The RFC 5545 RRULE of an OpenEMR recurrence starting on ``start_local_date``
     (``pc_eventDate``), e.g. ``FREQ=WEEKLY;INTERVAL=2;BYDAY=MO``.
@@ -605,6 +626,7 @@ def to_rrule(
     starting on its own occurrence or drifting (no ``rt2_pf_flag`` and day > 28).
     ``exact=False`` returns the rule the row was meant to follow where there is one.
     """
+
     def fail(why: str) -> None:
         if exact:
             raise UnrepresentableRecurrence(f"OpenEMR recurrence (type {recurrtype}) from {start_local_date}: {why}")
@@ -643,7 +665,9 @@ def to_rrule(
     elif recurrtype == NTH_WEEKDAY:
         num, dow, freq = spec.event_repeat_on_num, spec.event_repeat_on_day, spec.event_repeat_on_freq
         if num is None or not 1 <= num <= LAST or dow is None or not 0 <= dow <= 6 or freq is None or freq < 1:
-            raise RecurrSpecError("pc_recurrspec", f"type 2 needs on_num 1-5, on_day 0-6, on_freq >= 1 (got {num}, {dow}, {freq})")
+            raise RecurrSpecError(
+                "pc_recurrspec", f"type 2 needs on_num 1-5, on_day 0-6, on_freq >= 1 (got {num}, {dow}, {freq})"
+            )
         if _nth_weekday(num, dow, d.year, d.month) != d:
             fail("pc_eventDate is not the month's own occurrence")
         if not spec.rt2_pf_flag and d.day > 28:
@@ -754,7 +778,9 @@ def from_rrule(rrule: str, start_local_date: dt.date | None = None) -> RuleParts
         if start is not None and start.weekday() not in weekdays:
             raise UnrepresentableRecurrence(f"start {start} is not one of BYDAY={parts['BYDAY']}")
         listed = ",".join(str((w + 1) % 7 + 1) for w in sorted(weekdays, key=lambda w: (w + 1) % 7))
-        return RuleParts(DAYS_OF_WEEK, RecurrSpec(event_repeat_freq=listed, event_repeat_freq_type=DAYS_EVERY_WEEK), end_date)
+        return RuleParts(
+            DAYS_OF_WEEK, RecurrSpec(event_repeat_freq=listed, event_repeat_freq_type=DAYS_EVERY_WEEK), end_date
+        )
     if freq == "MONTHLY":
         no("BYMONTH")
         if days:
@@ -763,20 +789,28 @@ def from_rrule(rrule: str, start_local_date: dt.date | None = None) -> RuleParts
             num_text, w = days[0]
             num = int(num_text) if num_text is not None else 0
             if num not in (1, 2, 3, 4, -1):
-                raise UnrepresentableRecurrence(f"BYDAY={parts['BYDAY']}: OpenEMR knows the 1st-4th and last weekday only")
+                raise UnrepresentableRecurrence(
+                    f"BYDAY={parts['BYDAY']}: OpenEMR knows the 1st-4th and last weekday only"
+                )
             on_num = LAST if num == -1 else num
             dow = (w + 1) % 7
             if start is not None and _nth_weekday(on_num, dow, start.year, start.month) != start:
                 raise UnrepresentableRecurrence(f"start {start} is not the {parts['BYDAY']} of its month")
             spec = RecurrSpec(
-                event_repeat_freq="0", event_repeat_freq_type=0, event_repeat_on_num=on_num,
-                event_repeat_on_day=dow, event_repeat_on_freq=n, rt2_pf_flag=True,
+                event_repeat_freq="0",
+                event_repeat_freq_type=0,
+                event_repeat_on_num=on_num,
+                event_repeat_on_day=dow,
+                event_repeat_on_freq=n,
+                rt2_pf_flag=True,
             )
             return RuleParts(NTH_WEEKDAY, spec, end_date)
         day = start.day if start is not None else None
         if bymonthday is not None:
             if not bymonthday.isdigit() or not 1 <= int(bymonthday) <= 28:
-                raise UnrepresentableRecurrence(f"BYMONTHDAY={bymonthday}: OpenEMR overflows days 29-31 into the next month")
+                raise UnrepresentableRecurrence(
+                    f"BYMONTHDAY={bymonthday}: OpenEMR overflows days 29-31 into the next month"
+                )
             if day is not None and day != int(bymonthday):
                 raise UnrepresentableRecurrence(f"start {start} is not on BYMONTHDAY={bymonthday}")
         elif day is not None and day > 28:
@@ -855,7 +889,11 @@ class Split:
 
 
 def split_at(
-    row: EventRow, cutoff: dt.datetime, tz: ZoneInfo, *, weekend_days: tuple[int, ...] = DEFAULT_WEEKEND,
+    row: EventRow,
+    cutoff: dt.datetime,
+    tz: ZoneInfo,
+    *,
+    weekend_days: tuple[int, ...] = DEFAULT_WEEKEND,
 ) -> Split:
     """Cut ``row`` so that sessions starting before ``cutoff`` stay and the rest go.
 

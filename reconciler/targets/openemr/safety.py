@@ -38,22 +38,36 @@ def tables_written_by_types(kinds: Iterable[T], with_checksums: bool, *, audit: 
 
 def check_transactional(conn: Connection, tables: Sequence[str]) -> None:
     """Refuse (PlanRefused, naming the table) when a table to be written is not InnoDB."""
-    rows = conn.execute(text("SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES "
-                             "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME")).all()
+    rows = conn.execute(
+        text(
+            "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME"
+        )
+    ).all()
     engines = {name: eng for name, eng in rows}
     missing = [t for t in tables if t not in engines]
     if missing:
-        raise PlanRefused(f"table {missing[0]} does not exist in this database "
-                          "(run `reconciler --target openemr db init` on an OpenEMR database); nothing was changed")
+        raise PlanRefused(
+            f"table {missing[0]} does not exist in this database "
+            "(run `reconciler --target openemr db init` on an OpenEMR database); nothing was changed"
+        )
     bad = [(t, engines[t]) for t in tables if (engines[t] or "").lower() != "innodb"]
     if bad:
         t, eng = bad[0]
-        raise PlanRefused(f"table {t} uses the {eng} storage engine, which is not transactional: the apply "
-                          f"could not be all or nothing, so it is refused; convert it (ALTER TABLE {t} ENGINE=InnoDB, "
-                          "after a backup) and apply again; nothing was changed")
+        raise PlanRefused(
+            f"table {t} uses the {eng} storage engine, which is not transactional: the apply "
+            f"could not be all or nothing, so it is refused; convert it (ALTER TABLE {t} ENGINE=InnoDB, "
+            "after a backup) and apply again; nothing was changed"
+        )
 
 
 def has_checksum_table(conn: Connection) -> bool:
     """OpenEMR 6+ writes a ``log_comment_encrypt`` row per ``log`` row."""
-    return bool(conn.execute(text("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                                  "AND TABLE_NAME = 'log_comment_encrypt'")).scalar())
+    return bool(
+        conn.execute(
+            text(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                "AND TABLE_NAME = 'log_comment_encrypt'"
+            )
+        ).scalar()
+    )

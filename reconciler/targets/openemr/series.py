@@ -45,9 +45,13 @@ def local_instant(day: dt.date, at: dt.time, tz: str) -> dt.datetime:
 
 def event_row(row: Mapping[Any, Any]) -> rec.EventRow:
     """Decode a row (raises :class:`recurrence.RecurrenceError` naming the column)."""
-    return rec.EventRow.from_db(pc_eventDate=row["pc_eventDate"], pc_endDate=row["pc_endDate"],
-                                pc_startTime=row["pc_startTime"], pc_recurrtype=row["pc_recurrtype"],
-                                pc_recurrspec=row["pc_recurrspec"])
+    return rec.EventRow.from_db(
+        pc_eventDate=row["pc_eventDate"],
+        pc_endDate=row["pc_endDate"],
+        pc_startTime=row["pc_startTime"],
+        pc_recurrtype=row["pc_recurrtype"],
+        pc_recurrspec=row["pc_recurrspec"],
+    )
 
 
 def rrule_of(er: rec.EventRow) -> str:

@@ -69,8 +69,10 @@ class ReadSession:
         if client:
             from reconciler.errors import ExportError
 
-            raise ExportError(f"client {ident}: the openemr target writes no client export (OpenEMR has no "
-                              "client deletion); nothing was exported")
+            raise ExportError(
+                f"client {ident}: the openemr target writes no client export (OpenEMR has no "
+                "client deletion); nothing was exported"
+            )
         return collect_staff(self.conn, ident)
 
 
@@ -91,17 +93,24 @@ class WriteSession(ReadSession):
         if kind not in CAPABILITIES:
             from reconciler.errors import PlanRefused
 
-            raise PlanRefused(f"{kind.entity} {actions[0].target}: {kind.value} is not supported by the openemr "
-                              f"target ({UNSUPPORTED.get(kind, 'no writer')}); nothing was changed")
+            raise PlanRefused(
+                f"{kind.entity} {actions[0].target}: {kind.value} is not supported by the openemr "
+                f"target ({UNSUPPORTED.get(kind, 'no writer')}); nothing was changed"
+            )
         # Before this run writes anything: every table it and the audit sink write is
         # transactional (SPEC §6). The first run checks the audit tables too, so a
         # MyISAM log is refused before the first change.
         first = self._ctx is None
         check_transactional(self.conn, tables_written_by_types({kind}, self.checksums, audit=first))
         if self._ctx is None or self._ctx.plan_id != ctx.plan_id:
-            self._ctx = WriteContext(plan_id=ctx.plan_id, as_of=ctx.as_of,
-                                     tz=read.practice_tz(read.read_practice(self.conn)), uid=read.user_ids(self.conn),
-                                     seat_credits=dict(getattr(ctx, "seat_credits", {}) or {}), notes=self.notes)
+            self._ctx = WriteContext(
+                plan_id=ctx.plan_id,
+                as_of=ctx.as_of,
+                tz=read.practice_tz(read.read_practice(self.conn)),
+                uid=read.user_ids(self.conn),
+                seat_credits=dict(getattr(ctx, "seat_credits", {}) or {}),
+                notes=self.notes,
+            )
         return WRITERS[kind](self.conn, actions, self._ctx)
 
     def audit(self, rows: list[dict[str, Any]]) -> int:
@@ -129,8 +138,10 @@ class OpenEMRTarget:
 
         resolved = resolve_url(url)
         if not resolved.startswith(("mysql", "mariadb")):
-            raise DatabaseError(f"the openemr target needs a MariaDB or MySQL URL (mysql+pymysql://user:password@host/"
-                                f"openemr), not {safe_url(resolved)}")
+            raise DatabaseError(
+                f"the openemr target needs a MariaDB or MySQL URL (mysql+pymysql://user:password@host/"
+                f"openemr), not {safe_url(resolved)}"
+            )
         return cls(make_engine(resolved))
 
     @property
@@ -167,8 +178,9 @@ class OpenEMRTarget:
             yield ReadSession(conn)
 
     @contextmanager
-    def locked(self, *, actor: str, plan_id: str, timeout: float,
-               on_wait: Callable[[str], None] | None = None) -> Iterator[WriteSession]:
+    def locked(
+        self, *, actor: str, plan_id: str, timeout: float, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[WriteSession]:
         with locked_transaction(self.engine, timeout=timeout, on_wait=on_wait) as conn:
             yield WriteSession(conn)
 

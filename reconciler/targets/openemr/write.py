@@ -63,7 +63,7 @@ Writer = Callable[[Connection, Sequence[Action], WriteContext], int]
 
 def _chunks(ids: Sequence[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     for i in range(0, len(ids), size):
-        yield list(ids[i:i + size])
+        yield list(ids[i : i + size])
 
 
 def _describe(kind: T, ids: Sequence[str], limit: int = 5) -> str:
@@ -72,8 +72,10 @@ def _describe(kind: T, ids: Sequence[str], limit: int = 5) -> str:
 
 
 def _stale(kind: T, ids: Sequence[str], what: str = "") -> ApplyFailed:
-    return ApplyFailed(f"{_describe(kind, sorted(ids))}: the row no longer holds what the plan saw{what}; "
-                       "the apply was rolled back and nothing was changed - re-run plan")
+    return ApplyFailed(
+        f"{_describe(kind, sorted(ids))}: the row no longer holds what the plan saw{what}; "
+        "the apply was rolled back and nothing was changed - re-run plan"
+    )
 
 
 def _groups(actions: Sequence[Action]) -> list[tuple[Mapping[str, tuple[Any, Any]], list[Action]]]:
@@ -82,7 +84,9 @@ def _groups(actions: Sequence[Action]) -> list[tuple[Mapping[str, tuple[Any, Any
     seen: set[str] = set()
     for a in actions:
         if a.target in seen:
-            raise ApplyFailed(f"plan names {a.type.value} {a.target} twice in a row (action #{a.id}); nothing was changed")
+            raise ApplyFailed(
+                f"plan names {a.type.value} {a.target} twice in a row (action #{a.id}); nothing was changed"
+            )
         seen.add(a.target)
         key = json.dumps({k: [v[0], v[1]] for k, v in sorted(a.changes.items())}, sort_keys=True)
         out.setdefault(key, (a.changes, []))[1].append(a)
@@ -98,8 +102,9 @@ def _user(ctx: WriteContext, sid: str, kind: T, target: str) -> int:
 def _only(kind: T, changes: Mapping[str, Any], allowed: set[str], target: str) -> None:
     unknown = sorted(set(changes) - allowed)
     if unknown:
-        raise ApplyFailed(f"{kind.value} {target}: the openemr target cannot change {', '.join(unknown)}; "
-                          "nothing was changed")
+        raise ApplyFailed(
+            f"{kind.value} {target}: the openemr target cannot change {', '.join(unknown)}; nothing was changed"
+        )
 
 
 # ---------------------------------------------------------------- staff
@@ -119,9 +124,13 @@ def _fact_value(fname: str, v: Any) -> Any:
 
 def _current_facts(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """username -> current values (JSON-comparable) of the staff fields, rows locked."""
-    q = (select(users.c.username, users.c.fname, users.c.lname, users.c.active, staff_facts)
-         .select_from(users.outerjoin(staff_facts, staff_facts.c.username == users.c.username))
-         .where(users.c.username.in_(list(ids))).order_by(users.c.username, users.c.id).with_for_update())
+    q = (
+        select(users.c.username, users.c.fname, users.c.lname, users.c.active, staff_facts)
+        .select_from(users.outerjoin(staff_facts, staff_facts.c.username == users.c.username))
+        .where(users.c.username.in_(list(ids)))
+        .order_by(users.c.username, users.c.id)
+        .with_for_update()
+    )
     out: dict[str, dict[str, Any]] = {}
     for r in conn.execute(q).mappings():
         if r["username"] in out:
@@ -130,12 +139,19 @@ def _current_facts(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, 
         d_on = ser.as_date(r["deactivate_on"])
         d_at = r["deactivated_at"]
         out[r["username"]] = {
-            "name": name or r["username"], "active": bool(r["active"]), "role": r["role"] or DEFAULT_ROLE,
-            "access": r["access"] or DEFAULT_ACCESS, "billing_role": r["billing_role"],
-            "max_caseload": r["max_caseload"], "settings": dict(r["settings"] or {}),
+            "name": name or r["username"],
+            "active": bool(r["active"]),
+            "role": r["role"] or DEFAULT_ROLE,
+            "access": r["access"] or DEFAULT_ACCESS,
+            "billing_role": r["billing_role"],
+            "max_caseload": r["max_caseload"],
+            "settings": dict(r["settings"] or {}),
             "deactivate_on": d_on.isoformat() if d_on else None,
-            "deactivated_at": (d_at.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
-                               if isinstance(d_at, dt.datetime) else None),
+            "deactivated_at": (
+                d_at.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+                if isinstance(d_at, dt.datetime)
+                else None
+            ),
             "_has_facts": r["role"] is not None,
         }
     return out
@@ -156,8 +172,10 @@ def _write_staff(conn: Connection, actions: Sequence[Action], ctx: WriteContext)
     current = _current_facts(conn, ids)
     missing = sorted(set(ids) - set(current))
     if missing:
-        raise ApplyFailed(f"{_describe(actions[0].type, missing)}: no such OpenEMR user; the apply was rolled back "
-                          "and nothing was changed - re-run plan")
+        raise ApplyFailed(
+            f"{_describe(actions[0].type, missing)}: no such OpenEMR user; the apply was rolled back "
+            "and nothing was changed - re-run plan"
+        )
     stale = []
     for a in actions:
         _only(a.type, a.changes, STAFF_FIELDS, a.target)
@@ -165,17 +183,22 @@ def _write_staff(conn: Connection, actions: Sequence[Action], ctx: WriteContext)
             stale.append(a.target)
     if stale:
         raise _stale(actions[0].type, stale)
-    need_facts = sorted({a.target for a in actions if set(a.changes) & set(FACT_FIELDS)
-                         and not current[a.target]["_has_facts"]})
+    need_facts = sorted(
+        {a.target for a in actions if set(a.changes) & set(FACT_FIELDS) and not current[a.target]["_has_facts"]}
+    )
     if need_facts:
-        conn.execute(insert(staff_facts), [{"username": u, "role": DEFAULT_ROLE, "access": DEFAULT_ACCESS}
-                                           for u in need_facts])
+        conn.execute(
+            insert(staff_facts), [{"username": u, "role": DEFAULT_ROLE, "access": DEFAULT_ACCESS} for u in need_facts]
+        )
     for changes, group in _groups(actions):
         targets = [a.target for a in group]
         if "active" in changes:
             want = bool(changes["active"][1])
-            n = conn.execute(update(users).where(users.c.username.in_(targets), users.c.active == int(not want))
-                             .values(active=int(want))).rowcount
+            n = conn.execute(
+                update(users)
+                .where(users.c.username.in_(targets), users.c.active == int(not want))
+                .values(active=int(want))
+            ).rowcount
             if n < len(targets):
                 raise _stale(group[0].type, targets, " (users.active)")
         if "name" in changes:
@@ -189,8 +212,16 @@ def _write_staff(conn: Connection, actions: Sequence[Action], ctx: WriteContext)
 
 
 def _seat_events(conn: Connection, actions: Sequence[Action], ctx: WriteContext, kind: str) -> None:
-    rows = [{"staff_id": a.target, "kind": kind, "at": naive_utc(ctx.as_of), "plan_id": ctx.plan_id,
-             "credit_cents": ctx.seat_credits.get(a.target) if kind == "deactivated" else None} for a in actions]
+    rows = [
+        {
+            "staff_id": a.target,
+            "kind": kind,
+            "at": naive_utc(ctx.as_of),
+            "plan_id": ctx.plan_id,
+            "credit_cents": ctx.seat_credits.get(a.target) if kind == "deactivated" else None,
+        }
+        for a in actions
+    ]
     if rows:
         conn.execute(insert(seat_events), rows)
 
@@ -223,8 +254,11 @@ def write_appointment_cancel(conn: Connection, actions: Sequence[Action], ctx: W
             raise ApplyFailed(f"appointment.cancel {a.target}: malformed changes; nothing was changed")
     total = 0
     for chunk in _chunks([int(a.target) for a in actions]):
-        n = conn.execute(update(ev).where(ev.c.pc_eid.in_(chunk), ev.c.pc_recurrtype == 0, scheduled_cond())
-                         .values(pc_apptstatus=CANCELLED)).rowcount
+        n = conn.execute(
+            update(ev)
+            .where(ev.c.pc_eid.in_(chunk), ev.c.pc_recurrtype == 0, scheduled_cond())
+            .values(pc_apptstatus=CANCELLED)
+        ).rowcount
         if n != len(chunk):
             raise _stale(T.APPOINTMENT_CANCEL, [str(i) for i in chunk], " (status scheduled)")
         total += n
@@ -237,10 +271,16 @@ def write_appointment_transfer(conn: Connection, actions: Sequence[Action], ctx:
     for changes, group in _groups(actions):
         _only(T.APPOINTMENT_TRANSFER, changes, {"staff"}, group[0].target)
         old, new = changes["staff"]
-        old_id, new_id = _user(ctx, old, T.APPOINTMENT_TRANSFER, group[0].target), _user(ctx, new, T.APPOINTMENT_TRANSFER, group[0].target)
+        old_id, new_id = (
+            _user(ctx, old, T.APPOINTMENT_TRANSFER, group[0].target),
+            _user(ctx, new, T.APPOINTMENT_TRANSFER, group[0].target),
+        )
         for chunk in _chunks([int(a.target) for a in group]):
-            n = conn.execute(update(ev).where(ev.c.pc_eid.in_(chunk), ev.c.pc_recurrtype == 0, scheduled_cond(),
-                                              ev.c.pc_aid == str(old_id)).values(pc_aid=str(new_id))).rowcount
+            n = conn.execute(
+                update(ev)
+                .where(ev.c.pc_eid.in_(chunk), ev.c.pc_recurrtype == 0, scheduled_cond(), ev.c.pc_aid == str(old_id))
+                .values(pc_aid=str(new_id))
+            ).rowcount
             if n != len(chunk):
                 raise _stale(T.APPOINTMENT_TRANSFER, [str(i) for i in chunk], f" (scheduled with {old})")
             total += n
@@ -250,9 +290,16 @@ def write_appointment_transfer(conn: Connection, actions: Sequence[Action], ctx:
 # ---------------------------------------------------------------- series
 def _series_rows(conn: Connection, actions: Sequence[Action]) -> dict[str, dict[str, Any]]:
     ids = [int(a.target) for a in actions]
-    rows = conn.execute(select(ev).where(ev.c.pc_eid.in_(ids), ev.c.pc_recurrtype > 0,
-                                         ev.c.pc_apptstatus.not_in(("x", "%")))
-                        .order_by(ev.c.pc_eid).with_for_update()).mappings().all()
+    rows = (
+        conn.execute(
+            select(ev)
+            .where(ev.c.pc_eid.in_(ids), ev.c.pc_recurrtype > 0, ev.c.pc_apptstatus.not_in(("x", "%")))
+            .order_by(ev.c.pc_eid)
+            .with_for_update()
+        )
+        .mappings()
+        .all()
+    )
     return {str(r["pc_eid"]): dict(r) for r in rows}
 
 
@@ -277,15 +324,22 @@ def _check_series(a: Action, row: Mapping[str, Any] | None, ctx: WriteContext, s
     return er
 
 
-def _set_end(conn: Connection, row: Mapping[str, Any], new_end: dt.date, target: str, kind: T,
-             spec: rec.RecurrSpec | None = None) -> None:
+def _set_end(
+    conn: Connection, row: Mapping[str, Any], new_end: dt.date, target: str, kind: T, spec: rec.RecurrSpec | None = None
+) -> None:
     values: dict[str, Any] = {"pc_endDate": new_end}
     if spec is not None:
         values["pc_recurrspec"] = rec.dump_recurrspec(spec)
-    n = conn.execute(update(ev).where(ev.c.pc_eid == row["pc_eid"], ev.c.pc_aid == row["pc_aid"],
-                                      ev.c.pc_endDate == row["pc_endDate"],
-                                      ev.c.pc_recurrspec == row["pc_recurrspec"])
-                     .values(**values)).rowcount
+    n = conn.execute(
+        update(ev)
+        .where(
+            ev.c.pc_eid == row["pc_eid"],
+            ev.c.pc_aid == row["pc_aid"],
+            ev.c.pc_endDate == row["pc_endDate"],
+            ev.c.pc_recurrspec == row["pc_recurrspec"],
+        )
+        .values(**values)
+    ).rowcount
     if n != 1:
         raise _stale(kind, [target])
 
@@ -329,8 +383,9 @@ def write_series_transfer(conn: Connection, actions: Sequence[Action], ctx: Writ
         if sp.kind == "nothing":
             raise _stale(a.type, [a.target], " (a session after now)")
         if sp.kind == "whole":
-            n = conn.execute(update(ev).where(ev.c.pc_eid == row["pc_eid"], ev.c.pc_aid == row["pc_aid"])
-                             .values(pc_aid=new_id)).rowcount
+            n = conn.execute(
+                update(ev).where(ev.c.pc_eid == row["pc_eid"], ev.c.pc_aid == row["pc_aid"]).values(pc_aid=new_id)
+            ).rowcount
             if n != 1:
                 raise _stale(a.type, [a.target])
             continue
@@ -338,14 +393,18 @@ def write_series_transfer(conn: Connection, actions: Sequence[Action], ctx: Writ
         _set_end(conn, row, sp.old_end_date, a.target, a.type)
         copy = {c.name: row[c.name] for c in ev.c if c.name not in ("pc_eid", "uuid")}
         copy.update(
-            pc_aid=new_id, pc_eventDate=sp.new_start_date, pc_endDate=sp.new_end_date,
-            pc_recurrspec=rec.dump_recurrspec(sp.new_spec), pc_time=naive_utc(ctx.as_of),
+            pc_aid=new_id,
+            pc_eventDate=sp.new_start_date,
+            pc_endDate=sp.new_end_date,
+            pc_recurrspec=rec.dump_recurrspec(sp.new_spec),
+            pc_time=naive_utc(ctx.as_of),
             uuid=uuid.uuid4().bytes,
         )
         empty = [c.name for c in ev.c if c.name in copy and copy[c.name] is None and not c.nullable]
         if empty:
-            raise ApplyFailed(f"series.transfer {a.target}: column {empty[0]} of the recurring event is empty; "
-                              "nothing was changed")
+            raise ApplyFailed(
+                f"series.transfer {a.target}: column {empty[0]} of the recurring event is empty; nothing was changed"
+            )
         key = conn.execute(insert(ev).values(**copy)).inserted_primary_key
         assert key is not None
         new_eid = key[0]
@@ -357,16 +416,18 @@ def write_series_transfer(conn: Connection, actions: Sequence[Action], ctx: Writ
 CLIENT_FIELDS = {"status", "primary", "portal_access", "duplicate_of"}
 
 
-def _client_conds(changes: Mapping[str, tuple[Any, Any]], ctx: WriteContext, kind: T, target: str
-                  ) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+def _client_conds(
+    changes: Mapping[str, tuple[Any, Any]], ctx: WriteContext, kind: T, target: str
+) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
     pd = patient_data
     conds: list[ColumnElement[bool]] = []
     values: dict[str, Any] = {}
     if "status" in changes:
         before, after = changes["status"]
         if before not in ("active", "inactive") or after not in ("active", "inactive"):
-            raise ApplyFailed(f"{kind.value} {target}: the openemr target has no client status {after!r}; "
-                              "nothing was changed")
+            raise ApplyFailed(
+                f"{kind.value} {target}: the openemr target has no client status {after!r}; nothing was changed"
+            )
         conds.append(client_active_cond() if before == "active" else pd.c.care_team_status == "inactive")
         values["care_team_status"] = after
     if "primary" in changes:
@@ -392,16 +453,28 @@ def write_clients(conn: Connection, actions: Sequence[Action], ctx: WriteContext
         for chunk in _chunks([a.target for a in group]):
             if "duplicate_of" in changes:
                 before = changes["duplicate_of"][0]
-                have = dict(conn.execute(select(client_links.c.pubpid, client_links.c.duplicate_of)
-                                         .where(client_links.c.pubpid.in_(chunk)).order_by(client_links.c.pubpid)
-                                         .with_for_update()).all())
+                have = dict(
+                    conn.execute(
+                        select(client_links.c.pubpid, client_links.c.duplicate_of)
+                        .where(client_links.c.pubpid.in_(chunk))
+                        .order_by(client_links.c.pubpid)
+                        .with_for_update()
+                    ).all()
+                )
                 bad = [c for c in chunk if have.get(c) != before]
                 if bad:
                     raise _stale(kind, bad, " (duplicate_of)")
-            n = conn.execute(update(patient_data).where(patient_data.c.pubpid.in_(chunk), *conds)
-                             .values(**values)).rowcount if values else len(chunk)
+            n = (
+                conn.execute(
+                    update(patient_data).where(patient_data.c.pubpid.in_(chunk), *conds).values(**values)
+                ).rowcount
+                if values
+                else len(chunk)
+            )
             if n != len(chunk):
-                raise _stale(kind, chunk, " (" + ", ".join(f"{k} {json.dumps(v[0])}" for k, v in sorted(changes.items())) + ")")
+                raise _stale(
+                    kind, chunk, " (" + ", ".join(f"{k} {json.dumps(v[0])}" for k, v in sorted(changes.items())) + ")"
+                )
             if "duplicate_of" in changes:
                 after = changes["duplicate_of"][1]
                 conn.execute(delete(client_links).where(client_links.c.pubpid.in_(chunk)))

@@ -77,8 +77,13 @@ def spec1(freq: int | str, ftype: int, exdate: tuple[str, ...] = ()) -> RecurrSp
 
 def spec2(num: int, dow: int, freq: int = 1, flag: bool | None = True, exdate: tuple[str, ...] = ()) -> RecurrSpec:
     return RecurrSpec(
-        event_repeat_freq="0", event_repeat_freq_type=0, event_repeat_on_num=num,
-        event_repeat_on_day=dow, event_repeat_on_freq=freq, rt2_pf_flag=flag, exdate=exdate,
+        event_repeat_freq="0",
+        event_repeat_freq_type=0,
+        event_repeat_on_num=num,
+        event_repeat_on_day=dow,
+        event_repeat_on_freq=freq,
+        rt2_pf_flag=flag,
+        exdate=exdate,
     )
 
 
@@ -92,7 +97,9 @@ def row(start: dt.date, end: dt.date | None, rtype: int, spec: RecurrSpec, at: d
 
 def days_of(ev: EventRow, first: dt.date, last: dt.date, tz: ZoneInfo = NY, **kw: object) -> list[dt.date]:
     """Local days of the sessions in [first, last] (whole local days)."""
-    got = occurrences(ev, local_to_utc(first, dt.time(0), tz), local_to_utc(last + dt.timedelta(days=1), dt.time(0), tz), tz, **kw)  # type: ignore[arg-type]
+    got = occurrences(
+        ev, local_to_utc(first, dt.time(0), tz), local_to_utc(last + dt.timedelta(days=1), dt.time(0), tz), tz, **kw
+    )  # type: ignore[arg-type]
     return [utc_to_local(x, tz)[0] for x in got]
 
 
@@ -120,7 +127,9 @@ def test_parse_accepts_ints_missing_keys_and_empty_exdate() -> None:
 
 
 def test_parse_reads_other_php_scalars_as_php_would_print_them() -> None:
-    s = parse_recurrspec('a:4:{s:17:"event_repeat_freq";d:2;s:22:"event_repeat_freq_type";b:1;s:6:"exdate";N;i:7;s:1:"x";}')
+    s = parse_recurrspec(
+        'a:4:{s:17:"event_repeat_freq";d:2;s:22:"event_repeat_freq_type";b:1;s:6:"exdate";N;i:7;s:1:"x";}'
+    )
     assert (s.event_repeat_freq, s.event_repeat_freq_type, s.exdate, s.extra) == ("2", 1, (), (("7", "x"),))
 
 
@@ -161,8 +170,15 @@ def test_garbage_is_a_located_error(raw: str, where: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("0000-00-00", None), (None, None), ("", None), ("2026-03-01", D(2026, 3, 1)),
-     (D(2026, 3, 1), D(2026, 3, 1)), (dt.datetime(2026, 3, 1, 5), D(2026, 3, 1)), (b"2026-03-01", D(2026, 3, 1))],
+    [
+        ("0000-00-00", None),
+        (None, None),
+        ("", None),
+        ("2026-03-01", D(2026, 3, 1)),
+        (D(2026, 3, 1), D(2026, 3, 1)),
+        (dt.datetime(2026, 3, 1, 5), D(2026, 3, 1)),
+        (b"2026-03-01", D(2026, 3, 1)),
+    ],
 )
 def test_db_dates_including_the_zero_date(value: object, expected: dt.date | None) -> None:
     assert parse_db_date(value) == expected
@@ -170,8 +186,13 @@ def test_db_dates_including_the_zero_date(value: object, expected: dt.date | Non
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("10:00:00", dt.time(10)), ("9:5:00", dt.time(9, 5)), (dt.timedelta(hours=14, minutes=30), dt.time(14, 30)),
-     (dt.time(8, 15), dt.time(8, 15)), (b"07:45", dt.time(7, 45))],
+    [
+        ("10:00:00", dt.time(10)),
+        ("9:5:00", dt.time(9, 5)),
+        (dt.timedelta(hours=14, minutes=30), dt.time(14, 30)),
+        (dt.time(8, 15), dt.time(8, 15)),
+        (b"07:45", dt.time(7, 45)),
+    ],
 )
 def test_db_times_as_drivers_return_them(value: object, expected: dt.time) -> None:
     assert parse_db_time(value) == expected
@@ -190,15 +211,26 @@ def test_bad_time_names_the_column(value: object) -> None:
 
 
 def test_event_row_from_driver_values() -> None:
-    ev = EventRow.from_db(pc_eventDate="2037-10-10", pc_endDate="2037-10-24", pc_startTime=dt.timedelta(hours=10),
-                          pc_recurrtype="1", pc_recurrspec=LIBREEHR_WEEKLY.encode())
+    ev = EventRow.from_db(
+        pc_eventDate="2037-10-10",
+        pc_endDate="2037-10-24",
+        pc_startTime=dt.timedelta(hours=10),
+        pc_recurrtype="1",
+        pc_recurrspec=LIBREEHR_WEEKLY.encode(),
+    )
     assert days_of(ev, D(2037, 10, 1), D(2037, 11, 30)) == [D(2037, 10, 10), D(2037, 10, 17), D(2037, 10, 24)]
     with pytest.raises(RecurrSpecError, match="pc_eventDate"):
-        EventRow.from_db(pc_eventDate="0000-00-00", pc_endDate=None, pc_startTime="10:00", pc_recurrtype=0, pc_recurrspec=None)
+        EventRow.from_db(
+            pc_eventDate="0000-00-00", pc_endDate=None, pc_startTime="10:00", pc_recurrtype=0, pc_recurrspec=None
+        )
     with pytest.raises(RecurrSpecError, match="pc_recurrtype"):
-        EventRow.from_db(pc_eventDate="2026-01-01", pc_endDate=None, pc_startTime="10:00", pc_recurrtype="7", pc_recurrspec=None)
+        EventRow.from_db(
+            pc_eventDate="2026-01-01", pc_endDate=None, pc_startTime="10:00", pc_recurrtype="7", pc_recurrspec=None
+        )
     with pytest.raises(RecurrSpecError, match="pc_recurrtype"):
-        EventRow.from_db(pc_eventDate="2026-01-01", pc_endDate=None, pc_startTime="10:00", pc_recurrtype="x", pc_recurrspec=None)
+        EventRow.from_db(
+            pc_eventDate="2026-01-01", pc_endDate=None, pc_startTime="10:00", pc_recurrtype="x", pc_recurrspec=None
+        )
 
 
 # --------------------------------------------------------------------------- expansion
@@ -209,52 +241,117 @@ W = D(2026, 1, 1), D(2026, 12, 31)
 @pytest.mark.parametrize(
     ("name", "ev", "expected"),
     [
-        ("every 2 days", row(D(2026, 1, 1), D(2026, 1, 9), 1, spec1(2, r.DAY)),
-         [D(2026, 1, 1), D(2026, 1, 3), D(2026, 1, 5), D(2026, 1, 7), D(2026, 1, 9)]),
-        ("every 2 weeks", row(D(2026, 1, 5), D(2026, 2, 16), 1, spec1(2, r.WEEK)),
-         [D(2026, 1, 5), D(2026, 1, 19), D(2026, 2, 2), D(2026, 2, 16)]),
-        ("monthly on the 15th", row(D(2026, 1, 15), D(2026, 4, 15), 1, spec1(1, r.MONTH)),
-         [D(2026, 1, 15), D(2026, 2, 15), D(2026, 3, 15), D(2026, 4, 15)]),
-        ("monthly from Jan 31: mktime overflows to Mar 3, then walks from the 3rd",
-         row(D(2025, 1, 31), D(2025, 5, 31), 1, spec1(1, r.MONTH)),
-         [D(2025, 1, 31), D(2025, 3, 3), D(2025, 4, 3), D(2025, 5, 3)]),
-        ("monthly from Jan 31 in a leap year: Feb 31 = Mar 2",
-         row(D(2024, 1, 31), D(2024, 4, 30), 1, spec1(1, r.MONTH)),
-         [D(2024, 1, 31), D(2024, 3, 2), D(2024, 4, 2)]),
-        ("every 2 months from the 31st drifts once a 30-day month comes",
-         row(D(2025, 7, 31), D(2026, 2, 28), 1, spec1(2, r.MONTH)),
-         [D(2025, 7, 31), D(2025, 10, 1), D(2025, 12, 1), D(2026, 2, 1)]),
-        ("yearly from Feb 29 becomes Mar 1", row(D(2024, 2, 29), D(2027, 12, 31), 1, spec1(1, r.YEAR)),
-         [D(2024, 2, 29), D(2025, 3, 1), D(2026, 3, 1), D(2027, 3, 1)]),
-        ("every work day skips the weekend", row(D(2026, 1, 8), D(2026, 1, 14), 1, spec1(1, r.WORK_DAY)),
-         [D(2026, 1, 8), D(2026, 1, 9), D(2026, 1, 12), D(2026, 1, 13), D(2026, 1, 14)]),
-        ("every 2nd work day from Thursday: Mon, Wed, Fri", row(D(2026, 1, 8), D(2026, 1, 16), 1, spec1(2, r.WORK_DAY)),
-         [D(2026, 1, 8), D(2026, 1, 12), D(2026, 1, 14), D(2026, 1, 16)]),
-        ("a work-day series starting on Saturday shows the Saturday", row(D(2026, 1, 10), D(2026, 1, 13), 1, spec1(1, r.WORK_DAY)),
-         [D(2026, 1, 10), D(2026, 1, 12), D(2026, 1, 13)]),
-        ("2nd Tuesday", row(D(2026, 1, 13), D(2026, 4, 30), 2, spec2(2, 2)),
-         [D(2026, 1, 13), D(2026, 2, 10), D(2026, 3, 10), D(2026, 4, 14)]),
-        ("last Friday (5 = last: 5th when there is one, else 4th), exdates honoured",
-         row(D(2026, 1, 30), D(2026, 5, 31), 2, parse_recurrspec(TYPE2_LAST_FRIDAY)),
-         [D(2026, 2, 27), D(2026, 4, 24), D(2026, 5, 29)]),
-        ("4th Sunday every 2 months", row(D(2026, 1, 25), D(2026, 7, 31), 2, spec2(4, 0, 2)),
-         [D(2026, 1, 25), D(2026, 3, 22), D(2026, 5, 24), D(2026, 7, 26)]),
-        ("type 2 without rt2_pf_flag from the 30th: Feb 30 overflows, February is skipped",
-         row(D(2025, 1, 30), D(2025, 4, 30), 2, spec2(5, 4, flag=None)),
-         [D(2025, 1, 30), D(2025, 3, 27), D(2025, 4, 24)]),
-        ("the same with rt2_pf_flag walks every month", row(D(2025, 1, 30), D(2025, 4, 30), 2, spec2(5, 4)),
-         [D(2025, 1, 30), D(2025, 2, 27), D(2025, 3, 27), D(2025, 4, 24)]),
-        ("type 3 Mon and Wed", row(D(2026, 1, 5), D(2026, 1, 19), 3, parse_recurrspec(TYPE3_MON_WED)),
-         [D(2026, 1, 5), D(2026, 1, 7), D(2026, 1, 12), D(2026, 1, 14), D(2026, 1, 19)]),
-        ("type 3 starting on an unlisted day shows that day first", row(D(2026, 1, 9), D(2026, 1, 14), 3, spec3("2,4")),
-         [D(2026, 1, 9), D(2026, 1, 12), D(2026, 1, 14)]),
-        ("exdate hides a weekly session", row(D(2026, 1, 5), D(2026, 1, 26), 1, spec1(1, r.WEEK, ("20260112", "20260126"))),
-         [D(2026, 1, 5), D(2026, 1, 19)]),
-        ("pc_endDate is inclusive", row(D(2026, 1, 5), D(2026, 1, 12), 1, spec1(1, r.WEEK)), [D(2026, 1, 5), D(2026, 1, 12)]),
+        (
+            "every 2 days",
+            row(D(2026, 1, 1), D(2026, 1, 9), 1, spec1(2, r.DAY)),
+            [D(2026, 1, 1), D(2026, 1, 3), D(2026, 1, 5), D(2026, 1, 7), D(2026, 1, 9)],
+        ),
+        (
+            "every 2 weeks",
+            row(D(2026, 1, 5), D(2026, 2, 16), 1, spec1(2, r.WEEK)),
+            [D(2026, 1, 5), D(2026, 1, 19), D(2026, 2, 2), D(2026, 2, 16)],
+        ),
+        (
+            "monthly on the 15th",
+            row(D(2026, 1, 15), D(2026, 4, 15), 1, spec1(1, r.MONTH)),
+            [D(2026, 1, 15), D(2026, 2, 15), D(2026, 3, 15), D(2026, 4, 15)],
+        ),
+        (
+            "monthly from Jan 31: mktime overflows to Mar 3, then walks from the 3rd",
+            row(D(2025, 1, 31), D(2025, 5, 31), 1, spec1(1, r.MONTH)),
+            [D(2025, 1, 31), D(2025, 3, 3), D(2025, 4, 3), D(2025, 5, 3)],
+        ),
+        (
+            "monthly from Jan 31 in a leap year: Feb 31 = Mar 2",
+            row(D(2024, 1, 31), D(2024, 4, 30), 1, spec1(1, r.MONTH)),
+            [D(2024, 1, 31), D(2024, 3, 2), D(2024, 4, 2)],
+        ),
+        (
+            "every 2 months from the 31st drifts once a 30-day month comes",
+            row(D(2025, 7, 31), D(2026, 2, 28), 1, spec1(2, r.MONTH)),
+            [D(2025, 7, 31), D(2025, 10, 1), D(2025, 12, 1), D(2026, 2, 1)],
+        ),
+        (
+            "yearly from Feb 29 becomes Mar 1",
+            row(D(2024, 2, 29), D(2027, 12, 31), 1, spec1(1, r.YEAR)),
+            [D(2024, 2, 29), D(2025, 3, 1), D(2026, 3, 1), D(2027, 3, 1)],
+        ),
+        (
+            "every work day skips the weekend",
+            row(D(2026, 1, 8), D(2026, 1, 14), 1, spec1(1, r.WORK_DAY)),
+            [D(2026, 1, 8), D(2026, 1, 9), D(2026, 1, 12), D(2026, 1, 13), D(2026, 1, 14)],
+        ),
+        (
+            "every 2nd work day from Thursday: Mon, Wed, Fri",
+            row(D(2026, 1, 8), D(2026, 1, 16), 1, spec1(2, r.WORK_DAY)),
+            [D(2026, 1, 8), D(2026, 1, 12), D(2026, 1, 14), D(2026, 1, 16)],
+        ),
+        (
+            "a work-day series starting on Saturday shows the Saturday",
+            row(D(2026, 1, 10), D(2026, 1, 13), 1, spec1(1, r.WORK_DAY)),
+            [D(2026, 1, 10), D(2026, 1, 12), D(2026, 1, 13)],
+        ),
+        (
+            "2nd Tuesday",
+            row(D(2026, 1, 13), D(2026, 4, 30), 2, spec2(2, 2)),
+            [D(2026, 1, 13), D(2026, 2, 10), D(2026, 3, 10), D(2026, 4, 14)],
+        ),
+        (
+            "last Friday (5 = last: 5th when there is one, else 4th), exdates honoured",
+            row(D(2026, 1, 30), D(2026, 5, 31), 2, parse_recurrspec(TYPE2_LAST_FRIDAY)),
+            [D(2026, 2, 27), D(2026, 4, 24), D(2026, 5, 29)],
+        ),
+        (
+            "4th Sunday every 2 months",
+            row(D(2026, 1, 25), D(2026, 7, 31), 2, spec2(4, 0, 2)),
+            [D(2026, 1, 25), D(2026, 3, 22), D(2026, 5, 24), D(2026, 7, 26)],
+        ),
+        (
+            "type 2 without rt2_pf_flag from the 30th: Feb 30 overflows, February is skipped",
+            row(D(2025, 1, 30), D(2025, 4, 30), 2, spec2(5, 4, flag=None)),
+            [D(2025, 1, 30), D(2025, 3, 27), D(2025, 4, 24)],
+        ),
+        (
+            "the same with rt2_pf_flag walks every month",
+            row(D(2025, 1, 30), D(2025, 4, 30), 2, spec2(5, 4)),
+            [D(2025, 1, 30), D(2025, 2, 27), D(2025, 3, 27), D(2025, 4, 24)],
+        ),
+        (
+            "type 3 Mon and Wed",
+            row(D(2026, 1, 5), D(2026, 1, 19), 3, parse_recurrspec(TYPE3_MON_WED)),
+            [D(2026, 1, 5), D(2026, 1, 7), D(2026, 1, 12), D(2026, 1, 14), D(2026, 1, 19)],
+        ),
+        (
+            "type 3 starting on an unlisted day shows that day first",
+            row(D(2026, 1, 9), D(2026, 1, 14), 3, spec3("2,4")),
+            [D(2026, 1, 9), D(2026, 1, 12), D(2026, 1, 14)],
+        ),
+        (
+            "exdate hides a weekly session",
+            row(D(2026, 1, 5), D(2026, 1, 26), 1, spec1(1, r.WEEK, ("20260112", "20260126"))),
+            [D(2026, 1, 5), D(2026, 1, 19)],
+        ),
+        (
+            "pc_endDate is inclusive",
+            row(D(2026, 1, 5), D(2026, 1, 12), 1, spec1(1, r.WEEK)),
+            [D(2026, 1, 5), D(2026, 1, 12)],
+        ),
         ("a zero pc_endDate: OpenEMR's SQL never selects the row", row(D(2026, 1, 5), None, 1, spec1(1, r.WEEK)), []),
-        ("checkEvent: empty event_repeat_freq hides a type 1 row", row(D(2026, 1, 5), D(2026, 2, 1), 1, spec1("0", r.WEEK)), []),
-        ("checkEvent: missing freq type hides it", row(D(2026, 1, 5), D(2026, 2, 1), 1, RecurrSpec(event_repeat_freq="1")), []),
-        ("checkEvent: type 2 without on_freq is hidden", row(D(2026, 1, 13), D(2026, 4, 1), 2, spec2(2, 2, freq=0)), []),
+        (
+            "checkEvent: empty event_repeat_freq hides a type 1 row",
+            row(D(2026, 1, 5), D(2026, 2, 1), 1, spec1("0", r.WEEK)),
+            [],
+        ),
+        (
+            "checkEvent: missing freq type hides it",
+            row(D(2026, 1, 5), D(2026, 2, 1), 1, RecurrSpec(event_repeat_freq="1")),
+            [],
+        ),
+        (
+            "checkEvent: type 2 without on_freq is hidden",
+            row(D(2026, 1, 13), D(2026, 4, 1), 2, spec2(2, 2, freq=0)),
+            [],
+        ),
         ("a single appointment", row(D(2026, 3, 3), None, 0, parse_recurrspec(OPENEMR_HOLIDAY)), [D(2026, 3, 3)]),
     ],
 )
@@ -267,11 +364,21 @@ def test_expansion_as_openemr_shows_it(name: str, ev: EventRow, expected: list[d
     [
         ("day +3", row(D(2026, 1, 1), None, 1, spec1(3, r.DAY)), [D(2026, 1, 1), D(2026, 1, 4), D(2026, 1, 7)]),
         ("week +2", row(D(2026, 1, 5), None, 1, spec1(2, r.WEEK)), [D(2026, 1, 5), D(2026, 1, 19), D(2026, 2, 2)]),
-        ("6 work days from Saturday: the count lands on a Saturday, +2 to Monday",
-         row(D(2026, 1, 10), None, 1, spec1(6, r.WORK_DAY)), [D(2026, 1, 10), D(2026, 1, 19), D(2026, 1, 27)]),
-        ("type 3 from an unlisted Friday", row(D(2026, 1, 9), None, 3, spec3("2,4")), [D(2026, 1, 9), D(2026, 1, 12), D(2026, 1, 14)]),
-        ("type 2 with rt2_pf_flag from a day after the month's occurrence: the next month's first",
-         row(D(2026, 1, 20), None, 2, spec2(2, 2)), [D(2026, 2, 10), D(2026, 3, 10), D(2026, 4, 14)]),
+        (
+            "6 work days from Saturday: the count lands on a Saturday, +2 to Monday",
+            row(D(2026, 1, 10), None, 1, spec1(6, r.WORK_DAY)),
+            [D(2026, 1, 10), D(2026, 1, 19), D(2026, 1, 27)],
+        ),
+        (
+            "type 3 from an unlisted Friday",
+            row(D(2026, 1, 9), None, 3, spec3("2,4")),
+            [D(2026, 1, 9), D(2026, 1, 12), D(2026, 1, 14)],
+        ),
+        (
+            "type 2 with rt2_pf_flag from a day after the month's occurrence: the next month's first",
+            row(D(2026, 1, 20), None, 2, spec2(2, 2)),
+            [D(2026, 2, 10), D(2026, 3, 10), D(2026, 4, 14)],
+        ),
     ],
 )
 def test_openemr_walk_step_by_step(name: str, ev: EventRow, expected: list[dt.date]) -> None:
@@ -281,11 +388,14 @@ def test_openemr_walk_step_by_step(name: str, ev: EventRow, expected: list[dt.da
 
 
 @pytest.mark.parametrize(
-    "spec", [spec1(1, r.MONTH), spec1(1, r.YEAR), spec1(1, r.DAY), spec1(2, r.WORK_DAY), spec2(2, 1), spec2(2, 1, flag=None)],
+    "spec",
+    [spec1(1, r.MONTH), spec1(1, r.YEAR), spec1(1, r.DAY), spec1(2, r.WORK_DAY), spec2(2, 1), spec2(2, 1, flag=None)],
 )
 def test_walks_stop_at_the_end_of_the_calendar(spec: RecurrSpec) -> None:
     ev = row(D(9999, 11, 30), D(9999, 12, 31), 2 if spec.event_repeat_on_freq else 1, spec)
-    got = occurrences(ev, dt.datetime(9999, 1, 1, tzinfo=UTC), dt.datetime(9999, 12, 31, 23, tzinfo=UTC), ZoneInfo("UTC"))
+    got = occurrences(
+        ev, dt.datetime(9999, 1, 1, tzinfo=UTC), dt.datetime(9999, 12, 31, 23, tzinfo=UTC), ZoneInfo("UTC")
+    )
     assert got and all(x.year == 9999 for x in got)
     assert split_at(ev, dt.datetime(9999, 12, 31, 23, tzinfo=UTC), ZoneInfo("UTC")).kind == "nothing"
 
@@ -298,14 +408,22 @@ def test_work_days_with_a_one_day_weekend() -> None:
 def test_work_days_follow_the_weekend_days_global() -> None:
     ev = row(D(2026, 1, 7), D(2026, 1, 13), 1, spec1(1, r.WORK_DAY))  # a Wednesday
     # weekend_days "5,6" (Friday, Saturday): Thursday → Sunday
-    assert days_of(ev, *W, weekend_days=(5, 6)) == [D(2026, 1, 7), D(2026, 1, 8), D(2026, 1, 11), D(2026, 1, 12), D(2026, 1, 13)]
+    assert days_of(ev, *W, weekend_days=(5, 6)) == [
+        D(2026, 1, 7),
+        D(2026, 1, 8),
+        D(2026, 1, 11),
+        D(2026, 1, 12),
+        D(2026, 1, 13),
+    ]
 
 
 def test_window_is_half_open_and_in_utc() -> None:
     ev = row(D(2026, 1, 5), D(2026, 1, 26), 1, spec1(1, r.WEEK))
     at = local_to_utc(D(2026, 1, 12), dt.time(10), NY)
     assert occurrences(ev, at, at + dt.timedelta(days=7), NY) == [at]
-    assert occurrences(ev, at + dt.timedelta(seconds=1), at + dt.timedelta(days=7, seconds=1), NY) == [local_to_utc(D(2026, 1, 19), dt.time(10), NY)]
+    assert occurrences(ev, at + dt.timedelta(seconds=1), at + dt.timedelta(days=7, seconds=1), NY) == [
+        local_to_utc(D(2026, 1, 19), dt.time(10), NY)
+    ]
     assert occurrences(ev, at, at, NY) == []
     assert at == dt.datetime(2026, 1, 12, 15, tzinfo=UTC)
 
@@ -319,7 +437,11 @@ def test_wall_time_is_kept_across_dst() -> None:
 @pytest.mark.parametrize(
     ("day", "wall", "expected"),
     [
-        (D(2026, 3, 8), dt.time(2, 30), dt.datetime(2026, 3, 8, 7, 30, tzinfo=UTC)),  # gap: offset before it (03:30 EDT)
+        (
+            D(2026, 3, 8),
+            dt.time(2, 30),
+            dt.datetime(2026, 3, 8, 7, 30, tzinfo=UTC),
+        ),  # gap: offset before it (03:30 EDT)
         (D(2026, 11, 1), dt.time(1, 30), dt.datetime(2026, 11, 1, 5, 30, tzinfo=UTC)),  # fold: the first 01:30 (EDT)
         (D(2026, 7, 1), dt.time(9), dt.datetime(2026, 7, 1, 13, tzinfo=UTC)),
     ],
@@ -345,8 +467,12 @@ def test_until_and_end_date_convert_inclusive_days_to_exclusive_instants() -> No
 
 @pytest.mark.parametrize(
     ("spec", "where"),
-    [(spec1("-1", r.WEEK), "event_repeat_freq"), (spec1(1, 5), "event_repeat_freq_type"),
-     (spec3("2,9"), "event_repeat_freq"), (spec1("2,4", r.WEEK), "event_repeat_freq")],
+    [
+        (spec1("-1", r.WEEK), "event_repeat_freq"),
+        (spec1(1, 5), "event_repeat_freq_type"),
+        (spec3("2,9"), "event_repeat_freq"),
+        (spec1("2,4", r.WEEK), "event_repeat_freq"),
+    ],
 )
 def test_specs_php_would_loop_on_are_refused(spec: RecurrSpec, where: str) -> None:
     with pytest.raises(RecurrSpecError) as e:
@@ -354,7 +480,9 @@ def test_specs_php_would_loop_on_are_refused(spec: RecurrSpec, where: str) -> No
     assert e.value.where == where
 
 
-@pytest.mark.parametrize(("spec", "where"), [(spec2(6, 1), "event_repeat_on_num"), (spec2(1, 7), "event_repeat_on_day")])
+@pytest.mark.parametrize(
+    ("spec", "where"), [(spec2(6, 1), "event_repeat_on_num"), (spec2(1, 7), "event_repeat_on_day")]
+)
 def test_type2_out_of_range_is_refused(spec: RecurrSpec, where: str) -> None:
     with pytest.raises(RecurrSpecError) as e:
         days_of(row(D(2026, 1, 5), D(2026, 2, 1), 2, spec), *W)
@@ -384,7 +512,10 @@ def test_to_rrule_and_back(rtype: int, spec: RecurrSpec, start: dt.date, end: dt
     assert to_rrule(rtype, spec, start, end) == rule
     back = from_rrule(rule, start)
     assert (back.recurrtype, back.end_date) == (rtype, end)
-    ev, ev2 = row(start, end or D(2027, 12, 31), rtype, spec), row(start, end or D(2027, 12, 31), back.recurrtype, back.spec)
+    ev, ev2 = (
+        row(start, end or D(2027, 12, 31), rtype, spec),
+        row(start, end or D(2027, 12, 31), back.recurrtype, back.spec),
+    )
     assert days_of(ev2, start, D(2027, 12, 31)) == days_of(ev, start, D(2027, 12, 31))
 
 
@@ -437,7 +568,10 @@ def test_from_rrule_shapes(rule: str, start: dt.date | None, rtype: int, spec: R
     assert got.spec.event_repeat_freq_type == spec.event_repeat_freq_type
     if rtype == 2:
         assert (got.spec.event_repeat_on_num, got.spec.event_repeat_on_day, got.spec.rt2_pf_flag) == (
-            spec.event_repeat_on_num, spec.event_repeat_on_day, True)
+            spec.event_repeat_on_num,
+            spec.event_repeat_on_day,
+            True,
+        )
     else:
         assert got.spec.event_repeat_freq == spec.event_repeat_freq
 
@@ -494,31 +628,78 @@ def at(day: dt.date, h: int, m: int = 0) -> dt.datetime:
 @pytest.mark.parametrize(
     ("name", "ev", "cutoff", "expected"),
     [
-        ("mid-series, between sessions", weekly(), at(D(2026, 2, 4), 9),
-         Split("split", D(2026, 2, 3), None, D(2026, 2, 9), D(2026, 3, 30), spec1(1, r.WEEK))),
-        ("exactly on a session: that session moves (OpenEMR: selected day - 1)", weekly(), at(D(2026, 2, 9), 10),
-         Split("split", D(2026, 2, 8), None, D(2026, 2, 9), D(2026, 3, 30), spec1(1, r.WEEK))),
-        ("on a session's day but after it: that session stays", weekly(), at(D(2026, 2, 9), 10, 1),
-         Split("split", D(2026, 2, 9), None, D(2026, 2, 16), D(2026, 3, 30), spec1(1, r.WEEK))),
-        ("exdates after the new start go to the new row, the old row keeps all",
-         weekly(("20260112", "20260216", "20260323")), at(D(2026, 2, 4), 9),
-         Split("split", D(2026, 2, 3), None, D(2026, 2, 9), D(2026, 3, 30), spec1(1, r.WEEK, ("20260216", "20260323")))),
-        ("the new row starts on the first shown session", weekly(("20260209",)), at(D(2026, 2, 4), 9),
-         Split("split", D(2026, 2, 3), None, D(2026, 2, 16), D(2026, 3, 30), spec1(1, r.WEEK))),
+        (
+            "mid-series, between sessions",
+            weekly(),
+            at(D(2026, 2, 4), 9),
+            Split("split", D(2026, 2, 3), None, D(2026, 2, 9), D(2026, 3, 30), spec1(1, r.WEEK)),
+        ),
+        (
+            "exactly on a session: that session moves (OpenEMR: selected day - 1)",
+            weekly(),
+            at(D(2026, 2, 9), 10),
+            Split("split", D(2026, 2, 8), None, D(2026, 2, 9), D(2026, 3, 30), spec1(1, r.WEEK)),
+        ),
+        (
+            "on a session's day but after it: that session stays",
+            weekly(),
+            at(D(2026, 2, 9), 10, 1),
+            Split("split", D(2026, 2, 9), None, D(2026, 2, 16), D(2026, 3, 30), spec1(1, r.WEEK)),
+        ),
+        (
+            "exdates after the new start go to the new row, the old row keeps all",
+            weekly(("20260112", "20260216", "20260323")),
+            at(D(2026, 2, 4), 9),
+            Split(
+                "split", D(2026, 2, 3), None, D(2026, 2, 9), D(2026, 3, 30), spec1(1, r.WEEK, ("20260216", "20260323"))
+            ),
+        ),
+        (
+            "the new row starts on the first shown session",
+            weekly(("20260209",)),
+            at(D(2026, 2, 4), 9),
+            Split("split", D(2026, 2, 3), None, D(2026, 2, 16), D(2026, 3, 30), spec1(1, r.WEEK)),
+        ),
         ("after the last session: nothing", weekly(), at(D(2026, 3, 30), 11), Split("nothing")),
-        ("a hidden (zero end) row: nothing", row(D(2026, 1, 5), None, 1, spec1(1, r.WEEK)), at(D(2026, 2, 1), 0), Split("nothing")),
-        ("before the first session: the whole row; ending it keeps end >= start and excludes the first day",
-         weekly(("20260302",)), at(D(2026, 1, 1), 9),
-         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260302", "20260105")),
-               D(2026, 1, 5), D(2026, 3, 30), spec1(1, r.WEEK, ("20260302",)))),
-        ("on the first day before the session: the same", weekly(), at(D(2026, 1, 5), 9),
-         Split("whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260105",)), D(2026, 1, 5), D(2026, 3, 30), spec1(1, r.WEEK))),
-        ("only excluded sessions before the cutoff: end on the cutoff's day, no new exdate",
-         weekly(("20260105", "20260112")), at(D(2026, 1, 14), 9),
-         Split("whole", D(2026, 1, 13), None, D(2026, 1, 19), D(2026, 3, 30), spec1(1, r.WEEK))),
-        ("first day excluded, cutoff before it: end on the first day, nothing to add",
-         weekly(("20260105",)), at(D(2026, 1, 2), 9),
-         Split("whole", D(2026, 1, 5), None, D(2026, 1, 12), D(2026, 3, 30), spec1(1, r.WEEK))),
+        (
+            "a hidden (zero end) row: nothing",
+            row(D(2026, 1, 5), None, 1, spec1(1, r.WEEK)),
+            at(D(2026, 2, 1), 0),
+            Split("nothing"),
+        ),
+        (
+            "before the first session: the whole row; ending it keeps end >= start and excludes the first day",
+            weekly(("20260302",)),
+            at(D(2026, 1, 1), 9),
+            Split(
+                "whole",
+                D(2026, 1, 5),
+                spec1(1, r.WEEK, ("20260302", "20260105")),
+                D(2026, 1, 5),
+                D(2026, 3, 30),
+                spec1(1, r.WEEK, ("20260302",)),
+            ),
+        ),
+        (
+            "on the first day before the session: the same",
+            weekly(),
+            at(D(2026, 1, 5), 9),
+            Split(
+                "whole", D(2026, 1, 5), spec1(1, r.WEEK, ("20260105",)), D(2026, 1, 5), D(2026, 3, 30), spec1(1, r.WEEK)
+            ),
+        ),
+        (
+            "only excluded sessions before the cutoff: end on the cutoff's day, no new exdate",
+            weekly(("20260105", "20260112")),
+            at(D(2026, 1, 14), 9),
+            Split("whole", D(2026, 1, 13), None, D(2026, 1, 19), D(2026, 3, 30), spec1(1, r.WEEK)),
+        ),
+        (
+            "first day excluded, cutoff before it: end on the first day, nothing to add",
+            weekly(("20260105",)),
+            at(D(2026, 1, 2), 9),
+            Split("whole", D(2026, 1, 5), None, D(2026, 1, 12), D(2026, 3, 30), spec1(1, r.WEEK)),
+        ),
     ],
 )
 def test_split_at(name: str, ev: EventRow, cutoff: dt.datetime, expected: Split) -> None:
@@ -528,7 +709,9 @@ def test_split_at(name: str, ev: EventRow, cutoff: dt.datetime, expected: Split)
 def test_split_type2_new_row_gets_rt2_pf_flag() -> None:
     ev = row(D(2025, 1, 14), D(2025, 12, 31), 2, spec2(2, 2, flag=None))
     s = split_at(ev, at(D(2025, 5, 1), 0), NY)
-    assert s.kind == "split" and s.new_start_date == D(2025, 5, 13) and s.new_spec is not None and s.new_spec.rt2_pf_flag
+    assert (
+        s.kind == "split" and s.new_start_date == D(2025, 5, 13) and s.new_spec is not None and s.new_spec.rt2_pf_flag
+    )
 
 
 def test_split_needs_a_recurring_row_and_an_aware_cutoff() -> None:
@@ -555,8 +738,12 @@ def rows(draw: st.DrawFn, legacy_type2: bool = False) -> EventRow:
         spec = spec1(draw(st.integers(1, 6)), ftype)
         rtype = 1
     elif kind == "2":
-        spec = spec2(draw(st.integers(1, 5)), draw(st.integers(0, 6)), draw(st.integers(1, 6)),
-                     flag=draw(st.sampled_from([True, None])) if legacy_type2 else True)
+        spec = spec2(
+            draw(st.integers(1, 5)),
+            draw(st.integers(0, 6)),
+            draw(st.integers(1, 6)),
+            flag=draw(st.sampled_from([True, None])) if legacy_type2 else True,
+        )
         rtype = 2
     else:
         days = draw(st.sets(st.integers(1, 7), min_size=1))
@@ -583,7 +770,9 @@ def test_dateutil_path_equals_openemr_walk(ev: EventRow) -> None:
         if d > ev.end_date:
             break
         walked.append(d)
-    assert list(r._dates(ev, ev.event_date, ev.end_date, r.DEFAULT_WEEKEND)) == [d for d in walked if d not in ev.spec.excluded]
+    assert list(r._dates(ev, ev.event_date, ev.end_date, r.DEFAULT_WEEKEND)) == [
+        d for d in walked if d not in ev.spec.excluded
+    ]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -606,7 +795,9 @@ def test_split_parts_are_the_original(ev: EventRow, tz: ZoneInfo, naive_cutoff: 
     assert after[0] == local_to_utc(s.new_start_date, ev.start_time, tz)
 
 
-def replace_row(ev: EventRow, *, start: dt.date | None = None, end: dt.date | None = None, spec: RecurrSpec | None = None) -> EventRow:
+def replace_row(
+    ev: EventRow, *, start: dt.date | None = None, end: dt.date | None = None, spec: RecurrSpec | None = None
+) -> EventRow:
     return EventRow(start or ev.event_date, end, ev.start_time, ev.recurrtype, spec or ev.spec)
 
 
@@ -618,12 +809,17 @@ def test_rrule_round_trip_keeps_the_dates(ev: EventRow) -> None:
     assert rule is not None
     back = from_rrule(to_rrule(ev.recurrtype, ev.spec, ev.event_date, ev.end_date), ev.event_date)
     assert back.end_date == ev.end_date
-    again = EventRow(ev.event_date, back.end_date, ev.start_time, back.recurrtype, back.spec.with_exdates(ev.spec.exdate))
+    again = EventRow(
+        ev.event_date, back.end_date, ev.start_time, back.recurrtype, back.spec.with_exdates(ev.spec.exdate)
+    )
     assert all_of(again, NY) == all_of(ev, NY)
 
 
 @settings(max_examples=200, deadline=None)
-@given(rows(legacy_type2=True), st.dictionaries(st.text("abcxyz_", min_size=1, max_size=8), st.text(max_size=10), max_size=2))
+@given(
+    rows(legacy_type2=True),
+    st.dictionaries(st.text("abcxyz_", min_size=1, max_size=8), st.text(max_size=10), max_size=2),
+)
 def test_dump_parse_round_trip(ev: EventRow, extra: dict[str, str]) -> None:
     spec = RecurrSpec(**{**ev.spec.__dict__, "extra": tuple((f"x_{k}", v) for k, v in extra.items())})
     assert parse_recurrspec(dump_recurrspec(spec)) == spec

@@ -32,9 +32,18 @@ def _types(plan):
 
 
 def _snapshot(p):
-    return {t: p.q(f"SELECT * FROM `{t}` ORDER BY 1") for t in
-            ("users", "patient_data", "openemr_postcalendar_events", "log", "reconciler_audit_events",
-             "reconciler_staff", "reconciler_seat_events")}
+    return {
+        t: p.q(f"SELECT * FROM `{t}` ORDER BY 1")
+        for t in (
+            "users",
+            "patient_data",
+            "openemr_postcalendar_events",
+            "log",
+            "reconciler_audit_events",
+            "reconciler_staff",
+            "reconciler_seat_events",
+        )
+    }
 
 
 # ---------------------------------------------------------------- mapping
@@ -73,8 +82,10 @@ def test_client_and_session_mapping(oedb, tmp_path):
     assert s.until == dt.datetime(2027, 3, 30, 4, 0, tzinfo=dt.UTC)
 
 
-@pytest.mark.parametrize("raw,status", [("x", None), ("%", None), ("?", None), (">", None), ("-", "scheduled"),
-                                        ("@", "scheduled"), ("<", "scheduled")])
+@pytest.mark.parametrize(
+    "raw,status",
+    [("x", None), ("%", None), ("?", None), (">", None), ("-", "scheduled"), ("@", "scheduled"), ("<", "scheduled")],
+)
 def test_status_mapping(oedb, tmp_path, raw, status):
     p = build(*oedb, tmp_path)
     eid = p.oe.appt(p.ids["bsmith"], p.ids["p1"], "2026-12-09", status=raw)
@@ -86,9 +97,11 @@ def test_status_mapping(oedb, tmp_path, raw, status):
 
 def test_zero_dates_and_null_times(oedb, tmp_path):
     p = build(*oedb, tmp_path)
-    p.oe.q("INSERT INTO openemr_postcalendar_events (pc_catid, pc_multiple, pc_aid, pc_pid, pc_eventDate, pc_endDate, "
-           "pc_duration, pc_recurrtype, pc_startTime, pc_apptstatus) VALUES (5,0,%s,%s,'0000-00-00','0000-00-00',0,0,NULL,'-')",
-           (str(p.ids["bsmith"]), str(p.ids["p1"])))
+    p.oe.q(
+        "INSERT INTO openemr_postcalendar_events (pc_catid, pc_multiple, pc_aid, pc_pid, pc_eventDate, pc_endDate, "
+        "pc_duration, pc_recurrtype, pc_startTime, pc_apptstatus) VALUES (5,0,%s,%s,'0000-00-00','0000-00-00',0,0,NULL,'-')",
+        (str(p.ids["bsmith"]), str(p.ids["p1"])),
+    )
     zero_series = p.oe.series(p.ids["bsmith"], p.ids["p2"], "2026-11-03", "0000-00-00")  # OpenEMR never shows it
     allday = p.oe.appt(p.ids["bsmith"], p.ids["p1"], "2026-12-10")
     p.oe.q("UPDATE openemr_postcalendar_events SET pc_startTime=NULL WHERE pc_eid=%s", (allday,))
@@ -121,8 +134,11 @@ def test_standard_offboarding_converges(oedb, tmp_path, sql_mode):
     p = build(*oedb, tmp_path)
     from reconciler.targets.openemr.target import OpenEMRTarget
 
-    p.target = OpenEMRTarget(create_engine(
-        p.url + "&init_command=" + f"SET SESSION sql_mode='{sql_mode}'".replace(" ", "%20"), poolclass=NullPool))
+    p.target = OpenEMRTarget(
+        create_engine(
+            p.url + "&init_command=" + f"SET SESSION sql_mode='{sql_mode}'".replace(" ", "%20"), poolclass=NullPool
+        )
+    )
     assert p.target.engine.connect().exec_driver_sql("SELECT @@SESSION.sql_mode").scalar() == sql_mode
     plan = p.plan(LEAVE % "")
     got = _types(plan)
@@ -134,11 +150,13 @@ def test_standard_offboarding_converges(oedb, tmp_path, sql_mode):
     assert got[-1] == ("staff.deactivate", "bsmith")
     p.apply(plan)
     assert p.plan(LEAVE % "").actions == ()
-    assert p.q("SELECT pc_eid, pc_apptstatus FROM openemr_postcalendar_events WHERE pc_recurrtype=0 ORDER BY pc_eid") == [
-        (ids["future"], "x"), (ids["today_past"], "-"), (ids["today_future"], "x"), (ids["past"], "-")]
+    assert p.q(
+        "SELECT pc_eid, pc_apptstatus FROM openemr_postcalendar_events WHERE pc_recurrtype=0 ORDER BY pc_eid"
+    ) == [(ids["future"], "x"), (ids["today_past"], "-"), (ids["today_future"], "x"), (ids["past"], "-")]
     # the series ends on the cutoff day: Monday's 09:00 sessions up to Nov 30 stay as they were
-    assert p.q("SELECT pc_eventDate, pc_endDate FROM openemr_postcalendar_events WHERE pc_eid=%s", (ids["series"],)) == [
-        (dt.date(2026, 11, 2), dt.date(2026, 12, 2))]
+    assert p.q(
+        "SELECT pc_eventDate, pc_endDate FROM openemr_postcalendar_events WHERE pc_eid=%s", (ids["series"],)
+    ) == [(dt.date(2026, 11, 2), dt.date(2026, 12, 2))]
     assert p.q("SELECT active FROM users WHERE username='bsmith'") == [(0,)]
     assert p.q("SELECT kind FROM reconciler_seat_events") == [("deactivated",)]
 
@@ -153,9 +171,11 @@ def test_handover_splits_series_without_rewriting_the_past(oedb, tmp_path):
     p.apply(plan, export_dir=tmp_path / "exports")
     assert (tmp_path / "exports").is_dir() and len(list((tmp_path / "exports").iterdir())) == 1
     assert p.plan(LEAVE % ", offboarding: handover").actions == ()
-    rows = p.q("SELECT pc_eid, pc_aid, pc_eventDate, pc_endDate, pc_startTime, pc_duration, pc_pid, pc_catid, "
-               "pc_title, pc_multiple, pc_recurrtype, pc_apptstatus, pc_facility, uuid FROM openemr_postcalendar_events "
-               "WHERE pc_recurrtype > 0 ORDER BY pc_eid")
+    rows = p.q(
+        "SELECT pc_eid, pc_aid, pc_eventDate, pc_endDate, pc_startTime, pc_duration, pc_pid, pc_catid, "
+        "pc_title, pc_multiple, pc_recurrtype, pc_apptstatus, pc_facility, uuid FROM openemr_postcalendar_events "
+        "WHERE pc_recurrtype > 0 ORDER BY pc_eid"
+    )
     old, new = rows
     assert old[0] == p.ids["series"] and old[1] == str(p.ids["bsmith"])
     assert (old[2], old[3]) == (dt.date(2026, 11, 2), dt.date(2026, 12, 2))  # sessions before the cutoff untouched
@@ -181,7 +201,8 @@ def test_scheduled_deactivation_and_reactivation(oedb, tmp_path):
     assert p.plan(later).actions == ()
     assert p.q("SELECT deactivate_on FROM reconciler_staff WHERE username='bsmith'") == [(dt.date(2026, 12, 15),)]
     assert p.q("SELECT pc_endDate FROM openemr_postcalendar_events WHERE pc_eid=%s", (p.ids["series"],)) == [
-        (dt.date(2026, 12, 14),)]
+        (dt.date(2026, 12, 14),)
+    ]
     p.oe.q("UPDATE users SET active=0 WHERE username='jdoe'")
     back = p.plan("")
     assert ("staff.reactivate", "jdoe") in _types(back)
@@ -193,16 +214,25 @@ def test_client_entries(oedb, tmp_path):
     p = build(*oedb, tmp_path)
     p.oe.patient("C-1004", "Zed", "Quill", p.ids["jdoe"])
     p.oe.patient("C-1005", "Zed", "Quill", p.ids["jdoe"], status="inactive", portal="NO")
-    extra = ("clients:\n  - {id: C-1003, primary: jdoe}\n  - {id: C-1004, duplicate_of: C-1003}\n"
-             "  - {id: C-1005, status: active, primary: mkhan}\n")
+    extra = (
+        "clients:\n  - {id: C-1003, primary: jdoe}\n  - {id: C-1004, duplicate_of: C-1003}\n"
+        "  - {id: C-1005, status: active, primary: mkhan}\n"
+    )
     plan = p.plan(extra)
     got = _types(plan)
-    assert {("client.reassign", "C-1003"), ("client.mark_duplicate", "C-1004"), ("client.reactivate", "C-1005")} <= set(got)
+    assert {("client.reassign", "C-1003"), ("client.mark_duplicate", "C-1004"), ("client.reactivate", "C-1005")} <= set(
+        got
+    )
     p.apply(plan)
     assert p.plan(extra).actions == ()
-    assert p.q("SELECT pubpid, providerID, care_team_status, allow_patient_portal FROM patient_data "
-               "WHERE pubpid IN ('C-1003','C-1004','C-1005') ORDER BY pubpid") == [
-        ("C-1003", p.ids["jdoe"], "active", "YES"), ("C-1004", 0, "inactive", "NO"), ("C-1005", p.ids["mkhan"], "active", "NO")]
+    assert p.q(
+        "SELECT pubpid, providerID, care_team_status, allow_patient_portal FROM patient_data "
+        "WHERE pubpid IN ('C-1003','C-1004','C-1005') ORDER BY pubpid"
+    ) == [
+        ("C-1003", p.ids["jdoe"], "active", "YES"),
+        ("C-1004", 0, "inactive", "NO"),
+        ("C-1005", p.ids["mkhan"], "active", "NO"),
+    ]
     assert p.q("SELECT pubpid, duplicate_of FROM reconciler_client_links") == [("C-1004", "C-1003")]
 
 
@@ -283,9 +313,29 @@ def test_kill_mid_transaction_leaves_nothing(oedb, tmp_path):
     before = _snapshot(p)
     cli = Path(__file__).resolve().parents[2] / "paused_cli.py"
     (p.cfg / "practice.yaml").write_text((p.cfg / "practice.yaml").read_text())
-    proc = subprocess.Popen([sys.executable, str(cli), "2", str(marker), "60", "--", "--target", "openemr", "apply",
-                             str(plan_file), "--db", p.url, "-c", str(p.cfg), "--auto-approve",
-                             "--actor", "alee", "--export-dir", str(tmp_path / "exports")])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(cli),
+            "2",
+            str(marker),
+            "60",
+            "--",
+            "--target",
+            "openemr",
+            "apply",
+            str(plan_file),
+            "--db",
+            p.url,
+            "-c",
+            str(p.cfg),
+            "--auto-approve",
+            "--actor",
+            "alee",
+            "--export-dir",
+            str(tmp_path / "exports"),
+        ]
+    )
     try:
         deadline = time.monotonic() + 60
         while not marker.exists():
@@ -331,11 +381,23 @@ def test_db_init_creates_only_reconciler_tables(oedb, tmp_path):
     before = {t for (t,) in oe.q("SHOW TABLES")}
     p = build(url, oe, tmp_path)
     after = {t for (t,) in oe.q("SHOW TABLES")}
-    assert sorted(after - before) == ["reconciler_alembic_version", "reconciler_audit_events", "reconciler_client_links",
-                                      "reconciler_practice", "reconciler_seat_events", "reconciler_staff"]
-    assert all(e == "InnoDB" for (e,) in oe.q("SELECT ENGINE FROM information_schema.TABLES WHERE "
-                                             "TABLE_SCHEMA=DATABASE() AND TABLE_NAME LIKE 'reconciler%%'"))
+    assert sorted(after - before) == [
+        "reconciler_alembic_version",
+        "reconciler_audit_events",
+        "reconciler_client_links",
+        "reconciler_practice",
+        "reconciler_seat_events",
+        "reconciler_staff",
+    ]
+    assert all(
+        e == "InnoDB"
+        for (e,) in oe.q(
+            "SELECT ENGINE FROM information_schema.TABLES WHERE "
+            "TABLE_SCHEMA=DATABASE() AND TABLE_NAME LIKE 'reconciler%%'"
+        )
+    )
     from reconciler.targets.openemr.migrate import init_db
+
     init_db(p.engine)  # again: nothing to do
     assert {t for (t,) in oe.q("SHOW TABLES")} == after
 
@@ -350,13 +412,32 @@ def test_each_writer_checks_the_state_it_was_planned_on(oedb, tmp_path):
     p = build(*oedb, tmp_path)
     p.oe.q("UPDATE openemr_postcalendar_events SET pc_apptstatus='x' WHERE pc_eid=%s", (p.ids["future"],))
     cases = [
-        Action(1, T.APPOINTMENT_CANCEL, str(p.ids["future"]), "bsmith",
-               {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "r")}, "r"),
+        Action(
+            1,
+            T.APPOINTMENT_CANCEL,
+            str(p.ids["future"]),
+            "bsmith",
+            {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "r")},
+            "r",
+        ),
         Action(2, T.APPOINTMENT_TRANSFER, str(p.ids["today_future"]), "bsmith", {"staff": ("jdoe", "mkhan")}, "r"),
         Action(3, T.CLIENT_REASSIGN, "C-1003", "alee", {"primary": ("jdoe", "mkhan")}, "r"),
-        Action(4, T.CLIENT_INACTIVATE, "C-1003", "alee",
-               {"status": ("inactive", "inactive"), "primary": ("alee", None), "portal_access": (True, False)}, "r"),
-        Action(5, T.STAFF_DEACTIVATE, "jdoe", "jdoe", {"active": (False, False), "deactivated_at": (None, "2026-12-02T15:00:00Z")}, "r"),
+        Action(
+            4,
+            T.CLIENT_INACTIVATE,
+            "C-1003",
+            "alee",
+            {"status": ("inactive", "inactive"), "primary": ("alee", None), "portal_access": (True, False)},
+            "r",
+        ),
+        Action(
+            5,
+            T.STAFF_DEACTIVATE,
+            "jdoe",
+            "jdoe",
+            {"active": (False, False), "deactivated_at": (None, "2026-12-02T15:00:00Z")},
+            "r",
+        ),
         Action(6, T.SERIES_END, str(p.ids["series"]), "jdoe", {"active": (True, False)}, "r"),
         Action(7, T.SERIES_TRANSFER, str(p.ids["series"]), "bsmith", {"staff": ("jdoe", "mkhan")}, "r"),
     ]
@@ -436,8 +517,13 @@ def test_missing_indexes_are_reported_not_created(oedb, tmp_path):
 
     p = build(*oedb, tmp_path)
     p.apply(p.plan(LEAVE % ""))
-    keys = {(t, k) for t, k in p.q("SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
-                                    "WHERE TABLE_SCHEMA = DATABASE() AND SEQ_IN_INDEX = 1")}
+    keys = {
+        (t, k)
+        for t, k in p.q(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND SEQ_IN_INDEX = 1"
+        )
+    }
     for table, column in (("patient_data", "providerID"), ("patient_data", "pubpid"), ("drug_sales", "pid")):
         assert (table, column) not in keys
         assert any(m.startswith(f"{table}({column}") for m in MISSING_INDEXES)
@@ -449,21 +535,34 @@ def test_series_with_exdates_and_weekdays(oedb, tmp_path):
     from openemr import fixture as fx
 
     p = build(*oedb, tmp_path)
-    done = p.oe.series(p.ids["bsmith"], p.ids["p3"], "2026-11-02", "2026-12-07",
-                       exdates=(dt.date(2026, 12, 7),))  # Mondays; the last one (Dec 7) excluded
-    tuth = fx.insert_series(p.oe.c, p.ids["p3"], p.ids["bsmith"], dt.date(2026, 11, 3), dt.time(16, 0),
-                            fx.REPEAT_DAYS_OF_WEEK, fx.days_of_week((3, 5)), until=dt.date(2027, 1, 28))
+    done = p.oe.series(
+        p.ids["bsmith"], p.ids["p3"], "2026-11-02", "2026-12-07", exdates=(dt.date(2026, 12, 7),)
+    )  # Mondays; the last one (Dec 7) excluded
+    tuth = fx.insert_series(
+        p.oe.c,
+        p.ids["p3"],
+        p.ids["bsmith"],
+        dt.date(2026, 11, 3),
+        dt.time(16, 0),
+        fx.REPEAT_DAYS_OF_WEEK,
+        fx.days_of_week((3, 5)),
+        until=dt.date(2027, 1, 28),
+    )
     with p.engine.connect() as conn:
         actual = read_scoped(conn, ReadScope(at=NOW, now_staff=("bsmith",)))
     assert str(done) not in actual.series
     assert actual.series[str(tuth)].rrule.startswith("FREQ=WEEKLY") and "TU" in actual.series[str(tuth)].rrule
     plan = p.plan(LEAVE % ", offboarding: handover")
     p.apply(plan)
-    rows = p.q("SELECT pc_aid, pc_eventDate, pc_endDate, pc_recurrtype FROM openemr_postcalendar_events "
-               "WHERE pc_recurrtype = 3 ORDER BY pc_eid")
+    rows = p.q(
+        "SELECT pc_aid, pc_eventDate, pc_endDate, pc_recurrtype FROM openemr_postcalendar_events "
+        "WHERE pc_recurrtype = 3 ORDER BY pc_eid"
+    )
     # Wednesday Dec 2, 10:00 EST: the leaver keeps Tue Dec 1; the successor starts Thu Dec 3
-    assert rows == [(str(p.ids["bsmith"]), dt.date(2026, 11, 3), dt.date(2026, 12, 1), 3),
-                    (str(p.ids["jdoe"]), dt.date(2026, 12, 3), dt.date(2027, 1, 28), 3)]
+    assert rows == [
+        (str(p.ids["bsmith"]), dt.date(2026, 11, 3), dt.date(2026, 12, 1), 3),
+        (str(p.ids["jdoe"]), dt.date(2026, 12, 3), dt.date(2027, 1, 28), 3),
+    ]
     assert p.plan(LEAVE % ", offboarding: handover").actions == ()
 
 
@@ -508,8 +607,13 @@ def test_minimum_grants_are_enough(oedb, tmp_path, mariadb_server):
     p.target = OpenEMRTarget.open(p.url.replace(creds, f"{name}:pw"))
     extra = LEAVE % ", offboarding: handover" + "clients:\n  - {id: C-1004, duplicate_of: C-1003}\n"
     plan = p.plan(extra)
-    assert {a.type for a in plan.actions} >= {T.SERIES_TRANSFER, T.APPOINTMENT_TRANSFER, T.CLIENT_MARK_DUPLICATE,
-                                               T.STAFF_DEACTIVATE, T.CLIENT_REASSIGN}
+    assert {a.type for a in plan.actions} >= {
+        T.SERIES_TRANSFER,
+        T.APPOINTMENT_TRANSFER,
+        T.CLIENT_MARK_DUPLICATE,
+        T.STAFF_DEACTIVATE,
+        T.CLIENT_REASSIGN,
+    }
     p.apply(plan)
     assert p.plan(extra).actions == ()
 

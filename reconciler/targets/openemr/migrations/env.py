@@ -24,8 +24,13 @@ def _ours_only(obj: Any, name: str | None, type_: str, reflected: bool, compare_
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=ours, version_table=VERSION_TABLE,
-                      include_object=_ours_only, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=ours,
+        version_table=VERSION_TABLE,
+        include_object=_ours_only,
+        compare_type=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

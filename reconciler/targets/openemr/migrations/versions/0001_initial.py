@@ -84,6 +84,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("reconciler_client_links", "reconciler_audit_events", "reconciler_seat_events",
-                 "reconciler_staff", "reconciler_practice"):
+    for name in (
+        "reconciler_client_links",
+        "reconciler_audit_events",
+        "reconciler_seat_events",
+        "reconciler_staff",
+        "reconciler_practice",
+    ):
         op.drop_table(name)
