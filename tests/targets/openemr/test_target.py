@@ -631,3 +631,13 @@ def test_watch_leadership_is_a_server_lock(oedb, tmp_path):
     finally:
         a.release()
         b.release()
+
+
+def test_db_load_and_dump_are_native_only() -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    res = CliRunner().invoke(main, ["--target", "openemr", "db", "dump", "--db", "mysql+pymysql://u:p@localhost/x"])
+    assert res.exit_code == 1
+    assert "native target only" in res.output and "openemr" in res.output
