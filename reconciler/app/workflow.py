@@ -136,6 +136,14 @@ def save_plan(plan: Plan, path: Path) -> None:
         raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
 
 
+def save_report(text: str, path: Path) -> None:
+    """Write a rendered report (``plan --format html --out FILE``); a clear error, never a traceback."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
 def load_plan(path: Path) -> Plan:
     """Read a saved plan; a damaged or foreign file is one clear error."""
     from reconciler.timeutil import parse_iso_z

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from constants import ROOT
+from constants import CONFIG_EXAMPLE_DIRS, ROOT
 from dbhelpers import PRACTICE_YAML, fresh_db
 
 from reconciler.app.validation import validate_config
@@ -150,7 +150,7 @@ def test_format_problems_summary_without_problems() -> None:
 # ---------------------------------------------------------------- with a database
 def test_examples_validate_against_the_sample_database(db_url: str) -> None:
     fresh_db(db_url, PRACTICE_YAML)
-    for example in sorted(p for p in EXAMPLES.iterdir() if p.is_dir()):
+    for example in CONFIG_EXAMPLE_DIRS:
         result = run("-c", str(example), "--db", db_url, "--at", AT, "--format", "json")
         assert result.exit_code == 0, (example.name, result.stdout, result.stderr)
         doc = json.loads(result.stdout)

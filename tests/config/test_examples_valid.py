@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from constants import EXAMPLES_DIR
+from constants import CONFIG_EXAMPLE_DIRS, EXAMPLES_DIR
 
 from reconciler.cli import main
 
 EXAMPLES = EXAMPLES_DIR
-EXAMPLE_DIRS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir())
+EXAMPLE_DIRS = list(CONFIG_EXAMPLE_DIRS)
 
 
 def test_there_are_examples() -> None:

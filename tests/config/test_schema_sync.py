@@ -9,13 +9,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-from constants import ROOT
+from constants import CONFIG_EXAMPLE_DIRS, ROOT
 
 from reconciler.config.loader import config_files, safe_load_marked
 from reconciler.config.schema_gen import SCHEMA_PATH, config_schema, main, render_schema
 
 # The files the loader reads from each example config directory (hidden CI files are not config).
-EXAMPLE_FILES = sorted(path for d in (ROOT / "examples").iterdir() if d.is_dir() for _, path in config_files(d))
+EXAMPLE_FILES = sorted(path for d in CONFIG_EXAMPLE_DIRS for _, path in config_files(d))
 
 
 def plain(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 For each config dir under ``examples/`` the plan against ``examples/practice.yaml``
 at ``2026-11-24T15:00:00Z`` is rendered as text, JSON (``generated_at``
-normalised) and Markdown and compared with ``tests/golden/<example>.<txt|json|md>``
+normalised), Markdown and HTML and compared with ``tests/golden/<example>.<txt|json|md|html>``
 on both backends (the JSON comparison on PostgreSQL shows the backends agree).
 A failure prints a unified diff; ``scripts/update_goldens.py`` regenerates the
 files after a deliberate change (then read the diff before committing it).
@@ -28,7 +28,7 @@ from reconciler.targets.native.target import NativeTarget
 SNAPSHOT = EXAMPLES_DIR / "practice.yaml"
 GOLDEN_DIR = ROOT / "tests" / "golden"
 EXAMPLES = ("offboarding", "handover", "scheduled", "clients")
-FORMATS = {"txt": "text", "json": "json", "md": "markdown"}
+FORMATS = {"txt": "text", "json": "json", "md": "markdown", "html": "html"}
 GENERATED_AT = "<normalised>"
 
 
