@@ -229,7 +229,15 @@ def db_upgrade(echo: Echo, *, target: str | None, db: str | None) -> int:
 
 
 def _native(target: str | None, db: str | None) -> Any:
-    """Snapshots are the native schema's format (SPEC §1)."""
+    """Snapshots are the native schema's format (SPEC §1, §6: native only)."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.targets import resolve_name
+
+    if resolve_name(target) != "native":
+        raise ReconcilerError(
+            f"db load and db dump are for the native target only, not {resolve_name(target)} "
+            "(SPEC §6); use import to describe that database in a config"
+        )
     return open_target(target, db)
 
 
