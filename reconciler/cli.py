@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from reconciler.app import commands
 from reconciler.errors import ReconcilerError
@@ -134,6 +135,13 @@ at_option = click.option(
 )
 
 
+def _complete_target(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion of ``--target``: the known target names."""
+    from reconciler.targets import NAMES
+
+    return [CompletionItem(name) for name in NAMES if name.startswith(incomplete)]
+
+
 class _Group(click.Group):
     """A click group whose usage errors (unknown option, bad value, missing file)
     exit 1 like every other user error: exit 2 means "the plan has actions" under
@@ -160,6 +168,7 @@ class _Group(click.Group):
     "--target",
     "target",
     metavar="NAME",
+    shell_complete=_complete_target,
     help="Where the practice records live (default: $RECONCILER_TARGET, then native).",
 )
 @click.version_option(package_name="reconciler")
@@ -196,20 +205,10 @@ def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Save the plan for `apply`.",
+    help="Save the plan for `apply` (with --format html: write the HTML report there instead).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(list(PLAN_FORMATS)),
-    default="text",
-    show_default=True,
-)
-@click.option(
-    "--detailed-exitcode",
-    is_flag=True,
-    help="Exit 2 when the plan has actions, 0 when empty.",
-)
+@click.option("--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has actions, 0 when empty.")
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard.")
 @_handle_errors
 def plan(
@@ -424,6 +423,12 @@ def approve_delete(
     default="text",
     show_default=True,
 )
+@click.option(
+    "--metrics-addr",
+    "metrics_addr",
+    metavar="HOST:PORT",
+    help="Serve Prometheus /metrics and /healthz here (e.g. 127.0.0.1:9464).",
+)
 @_handle_errors
 def watch(
     config_dir: Path,
@@ -433,6 +438,7 @@ def watch(
     actor: str | None,
     export_dir: Path,
     log_format: str,
+    metrics_addr: str | None,
 ) -> None:
     """Reconcile on every config change and at every interval; Ctrl-C stops cleanly."""
     sys.exit(
@@ -445,6 +451,7 @@ def watch(
             actor=actor,
             export_dir=export_dir,
             log_format=log_format,
+            metrics_addr=metrics_addr,
         )
     )
 

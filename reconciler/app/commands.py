@@ -92,7 +92,14 @@ def plan(
     desired = load_config(config_dir)
     tgt = open_target(target, db)
     p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
-    echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
+    if fmt == "html" and out is not None:  # the report is the file asked for (a saved plan is JSON)
+        from reconciler.app.workflow import save_report
+
+        save_report(render_plan(p, fmt), out)
+        echo(f"Wrote the HTML report of {p.plan_id} to {out}", err=True)
+        out = None
+    else:
+        echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
     if out is not None:
         save_plan(p, out)
         echo(f"Saved plan {p.plan_id} to {out}", err=True)
@@ -248,10 +255,15 @@ def watch(
     actor: str | None,
     export_dir: Path,
     log_format: str,
+    metrics_addr: str | None = None,
 ) -> int:
     from reconciler.app.watch import run_watch
     from reconciler.app.workflow import resolve_actor
 
+    if metrics_addr is not None:  # a bad flag is reported before the database is touched
+        from reconciler.app.metrics import parse_address
+
+        parse_address(metrics_addr)
     return run_watch(
         config_dir,
         open_target(target, db),
@@ -260,6 +272,7 @@ def watch(
         actor=resolve_actor(actor),
         export_dir=export_dir,
         log_format=log_format,
+        metrics_addr=metrics_addr,
     )
 
 
@@ -362,7 +375,15 @@ def db_upgrade(echo: Echo, *, target: str | None, db: str | None) -> int:
 
 
 def _native(target: str | None, db: str | None) -> Any:
-    """Snapshots are the native schema's format (SPEC §1)."""
+    """Snapshots are the native schema's format (SPEC §1, §6: native only)."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.targets import resolve_name
+
+    if resolve_name(target) != "native":
+        raise ReconcilerError(
+            f"db load and db dump are for the native target only, not {resolve_name(target)} "
+            "(SPEC §6); use import to describe that database in a config"
+        )
     return open_target(target, db)
 
 

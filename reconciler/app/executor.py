@@ -7,16 +7,16 @@ Order of work (SPEC §3.5, §4 "Saved plans and safety")::
     exports          only if the plan has export.write actions: a read that checks the
                      fingerprint and the deletion actor, then every export file (0600,
                      O_EXCL, fsync) — before the transaction starts
-    lock + BEGIN     db.lock.locked_transaction (waits at most lock_timeout) -> LockHeld
+    lock + BEGIN     target.locked(...) (waits at most lock_timeout) -> LockHeld
     saved plan       ``session_checks`` (apply PLANFILE, app.saved): not already applied,
                      not stale by time, the config re-planned gives this very plan
                                                                      -> PlanRefused / StalePlan
-    fingerprint      re-read plan.scope (db.read.read_scoped), compare with
+    fingerprint      re-read plan.scope (session.read_scoped), compare with
                      plan.db_fingerprint                             -> StalePlan
     deletion rules   the actor is an active owner / practice manager /
                      entire-practice staff id                        -> PlanRefused
     writers          one set-based writer per run of consecutive same-type actions,
-                     in plan order (db.write.WRITERS)                -> ApplyFailed
+                     in plan order (session.write; the target's writers)                -> ApplyFailed
     audit            one hash-chained event per action (executemany), with the
                      signer of each approved deletion and any time travel
     COMMIT

@@ -241,6 +241,35 @@ def plan_key(plan: "Plan") -> str:
     return raw.replace(json.dumps(plan.as_of), '"<as_of>"').replace(stamp, "<as_of>")
 
 
+class WatchObserver:
+    """Hooks a :class:`WatchCycle` calls as it goes (all no-ops here); the metrics
+    of ``--metrics-addr`` (:class:`reconciler.app.metrics.WatchMetrics`) implement them."""
+
+    def cycle_started(self, reason: str) -> None:
+        """A cycle begins."""
+
+    def cycle_finished(self, reason: str, crashed: BaseException | None = None) -> None:
+        """A cycle ended (``crashed``: it raised an unexpected exception)."""
+
+    def config_error(self, exc: ConfigError) -> None:
+        """The config could not be loaded; nothing was planned."""
+
+    def leadership(self, leading: bool) -> None:
+        """Whether this watcher leads (``--auto-apply``), checked every cycle."""
+
+    def plan_ready(self, plan: "Plan") -> None:
+        """A plan was computed."""
+
+    def plan_failed(self, exc: ReconcilerError) -> None:
+        """Planning failed (invariants, the blast-radius guard, the database...)."""
+
+    def apply_result(self, plan: "Plan", exc: BaseException | None) -> None:
+        """An apply finished: ``exc`` is None when applied, else why not."""
+
+    def compliance_checked(self, violations: Any) -> None:
+        """The compliance check's violations (SPEC §7.3)."""
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
@@ -283,6 +312,7 @@ class WatchCycle:
         compute: Callable[..., "Plan"] | None = None,
         apply: Callable[..., Any] | None = None,
         compliance: Callable[..., dict[str, Any]] | None = None,
+        observer: WatchObserver | None = None,
     ) -> None:
         from reconciler.app.workflow import apply_plan, compute_plan
 
@@ -301,6 +331,7 @@ class WatchCycle:
         self.leadership = leadership if leadership is not None else SoleLeadership()
         self.out = out
         self.now = now
+        self.observer = observer if observer is not None else WatchObserver()
         self.last_key: str | None = None
         self.was_leading: bool | None = None
         self.applied: list[str] = []  # plan ids applied by this watcher, in order
@@ -311,6 +342,15 @@ class WatchCycle:
         out.flush()
 
     def __call__(self, reason: str) -> None:
+        self.observer.cycle_started(reason)
+        try:
+            self._cycle(reason)
+        except BaseException as exc:
+            self.observer.cycle_finished(reason, crashed=exc)
+            raise
+        self.observer.cycle_finished(reason)
+
+    def _cycle(self, reason: str) -> None:
         from reconciler.config.loader import load_config
 
         before = config_files_state(self.config_dir)
@@ -321,6 +361,7 @@ class WatchCycle:
             log.error("config.invalid", reason=reason, **_error_fields(exc))
             if reason != "change":
                 self._check(None, reason)
+            self.observer.config_error(exc)
             return
         if reason != "change":
             self._check(desired, reason)
@@ -330,12 +371,14 @@ class WatchCycle:
             plan = self.compute(self.target, desired, at_text=None, now=self.now())
         except ReconcilerError as exc:
             log.error("plan.failed", reason=reason, **_error_fields(exc))
+            self.observer.plan_failed(exc)
             return
         if config_files_state(self.config_dir) != before:
             # The files moved while we read them: this plan may mix two versions.
             # The change event that is already queued triggers a fresh cycle.
             log.info("config.changed_while_planning", reason=reason)
             return
+        self.observer.plan_ready(plan)
         if self.auto_apply:
             self._apply(plan, reason)
         else:
@@ -374,6 +417,7 @@ class WatchCycle:
             else:
                 log.info("standby", detail="another watcher leads; retrying every cycle")
         self.was_leading = leading
+        self.observer.leadership(leading)
         return leading
 
     def _show(self, plan: "Plan", reason: str) -> None:
@@ -420,14 +464,13 @@ class WatchCycle:
             )
         except ReconcilerError as exc:
             # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
-            log.warning(
-                "apply.failed",
-                reason=reason,
-                plan_id=plan.plan_id,
-                retry="next cycle",
-                **_error_fields(exc),
-            )
+            log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
+            self.observer.apply_result(plan, exc)
             return
+        except Exception as exc:
+            self.observer.apply_result(plan, exc)
+            raise
+        self.observer.apply_result(plan, None)
         self.applied.append(plan.plan_id)
         self.last_key = plan_key(plan)
         log.info(
@@ -451,16 +494,30 @@ def run_watch(
     actor: str,
     export_dir: Path,
     log_format: str,
+    metrics_addr: str | None = None,
 ) -> int:
     """Run the watch until SIGINT/SIGTERM; returns the exit code (0 on a clean stop).
 
     The first signal asks for a clean stop (the cycle in progress finishes, the
-    observer is joined, leadership released); a second one interrupts at once.
+    observer is joined, leadership released, the metrics server shut down); a
+    second one interrupts at once. ``metrics_addr`` (``HOST:PORT``) serves
+    ``/metrics`` and ``/healthz`` (:mod:`reconciler.app.metrics`).
     """
     configure(log_format, sys.stderr)
     if not Path(config_dir).is_dir():
         raise ConfigError(f"{config_dir}: config directory not found")
+    observer: WatchObserver | None = None
+    server: Any = None
+    if metrics_addr is not None:
+        from reconciler.app.metrics import MetricsServer, WatchMetrics, parse_address
+
+        host, port = parse_address(metrics_addr)
+        metrics = WatchMetrics(interval, auto_apply=auto_apply)
+        server = MetricsServer(metrics, host, port)
+        observer = metrics
     target.require_schema()
+    if server is not None:
+        server.start()
     stop = threading.Event()
     leadership = target.leadership() if auto_apply else SoleLeadership()
     cycle = WatchCycle(
@@ -470,6 +527,7 @@ def run_watch(
         actor=actor,
         export_dir=export_dir,
         leadership=leadership,
+        observer=observer,
     )
     watcher = Watcher(Path(config_dir), interval, cycle, stop)
 
@@ -495,6 +553,8 @@ def run_watch(
         watcher.run()
     finally:
         leadership.release()
+        if server is not None:
+            server.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     log.info("watch.stopped")

@@ -81,7 +81,41 @@ def plan_in_session(
     scope = scope_from_roster(desired, roster)
     actual = session.read_sets(scope, practice, staff)
     result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change, roster=roster)
+    capability_errors(result, desired, target)
     return dataclasses.replace(result, generated_at=iso_z(now))
+
+
+def capability_errors(plan: Plan, desired: "DesiredState", target: "Target") -> None:
+    """Raise :class:`ValidationFailed` when the plan needs an action type the target
+    does not support (SPEC §6): one problem per entity, located at its config entry
+    when it has one, naming the target (e.g. OpenEMR has no soft delete)."""
+    from reconciler.errors import Problem, ValidationFailed
+
+    missing = [a for a in plan.actions if a.type not in target.capabilities]
+    if not missing:
+        return
+    why = getattr(target, "unsupported_reason", None)
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for a in missing:
+        kind = a.type.entity if a.type.entity in ("staff", "client") else "staff"
+        ident = a.target if kind == a.type.entity else (a.staff or a.target)
+        if (kind, ident) in seen:
+            continue
+        seen.add((kind, ident))
+        loc = desired.where(f"{kind}:{ident}")
+        if loc.entity is None:
+            loc = dataclasses.replace(loc, entity=f"{kind} {ident}")
+        reason = f" ({why(a.type)})" if callable(why) else ""
+        problems.append(
+            Problem(loc, f"{a.type.value} is not supported by the {target.name} target{reason}", "unsupported")
+        )
+    raise ValidationFailed(
+        problems[0].message
+        if len(problems) == 1
+        else f"the plan needs {len(problems)} changes the {target.name} target cannot make",
+        problems,
+    )
 
 
 def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> None:
@@ -126,6 +160,14 @@ def save_plan(plan: Plan, path: Path) -> None:
         path.write_text(plan.dumps(), encoding="utf-8")
     except OSError as exc:
         raise ReconcilerError(f"{path}: cannot save the plan ({exc.strerror or exc})") from None
+
+
+def save_report(text: str, path: Path) -> None:
+    """Write a rendered report (``plan --format html --out FILE``); a clear error, never a traceback."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
 def load_plan(path: Path) -> Plan:
