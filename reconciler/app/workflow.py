@@ -38,13 +38,15 @@ def compute_plan(
     """
     target.require_schema()
     with target.reading(consistent=True) as session:
-        return plan_in_session(
+        result = plan_in_session(
             session,
             desired,
             at_text=at_text,
             now=now,
             allow_mass_change=allow_mass_change,
         )
+    capability_errors(result, desired, target)
+    return result
 
 
 def plan_in_session(
@@ -81,7 +83,6 @@ def plan_in_session(
     scope = scope_from_roster(desired, roster)
     actual = session.read_sets(scope, practice, staff)
     result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change, roster=roster)
-    capability_errors(result, desired, target)
     return dataclasses.replace(result, generated_at=iso_z(now))
 
 

@@ -575,8 +575,8 @@ FAST_MODELS: dict[str, tuple[type[Any], type[_Row]]] = {
     "appointments": (_AppointmentIn, AppointmentSnap),
 }
 _ADAPTERS: dict[str, TypeAdapter[list[Any]]] = {
-    s: TypeAdapter(list[td])
-    for s, (td, _m) in FAST_MODELS.items()  # type: ignore[valid-type]
+    s: TypeAdapter(list[td])  # type: ignore[valid-type]
+    for s, (td, _m) in FAST_MODELS.items()
 }
 
 # The file's key for each column of a bulk table, in column order.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -62,6 +62,32 @@ def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Append one chained event per audit row (``reconciler.app.audit.audit_rows``:
     at (naive UTC), actor, plan_id, action_id, action_type, target, staff_id, before,
     after, reason, and optionally signer) in the caller's transaction."""
+    if rows and "hash" in rows[0]:
+        # Linked by the application (reconciler.app.audit, security.chain): stored exactly
+        # as given, so every target's chain verifies with the same code.
+        linked = [
+            {
+                k: r.get(k)
+                for k in (
+                    "at",
+                    "actor",
+                    "signer",
+                    "plan_id",
+                    "action_id",
+                    "action_type",
+                    "target",
+                    "staff_id",
+                    "before",
+                    "after",
+                    "reason",
+                    "prev_hash",
+                    "hash",
+                )
+            }
+            for r in rows
+        ]
+        conn.execute(insert(audit_events), linked)
+        return len(linked)
     prev = _head(conn)
     out = []
     for r in rows:
@@ -262,3 +288,36 @@ def verify_chain(engine: Engine) -> tuple[int, str, str | None]:
             prev = r.hash
             n += 1
     return n, prev, None
+
+
+def audit_head(conn: Connection) -> str:
+    """The newest event's ``hash`` (the chain's head), read under the apply lock."""
+    return _head(conn)
+
+
+def audit_has_plan(conn: Connection, plan_id: str) -> bool:
+    """Whether an event of ``plan_id`` exists (the plan was applied)."""
+    got = conn.execute(select(audit_events.c.id).where(audit_events.c.plan_id == plan_id).limit(1)).first()
+    return got is not None
+
+
+def iter_audit_chain(engine: Engine) -> Iterator[dict[str, Any]]:
+    """Every event in id order, streamed, as ``security.chain.ChainEvent.from_mapping`` reads them."""
+    cols = [
+        audit_events.c.id,
+        audit_events.c.at,
+        audit_events.c.actor,
+        audit_events.c.signer,
+        audit_events.c.plan_id,
+        audit_events.c.action_type,
+        audit_events.c.target,
+        audit_events.c.before,
+        audit_events.c.after,
+        audit_events.c.prev_hash,
+        audit_events.c.hash,
+    ]
+    with engine.connect().execution_options(stream_results=True, yield_per=1000) as conn:
+        for row in conn.execute(select(*cols).order_by(audit_events.c.id)).mappings():
+            out = dict(row)
+            out["at"] = to_utc(out["at"])
+            yield out

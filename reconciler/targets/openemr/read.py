@@ -42,6 +42,7 @@ from reconciler.model.actual import (
     Staff,
 )
 from reconciler.model.desired import DesiredState
+from reconciler.model.records import ComplianceFacts
 from reconciler.planner.scope import ReadScope, read_scope
 from reconciler.timeutil import UTC, zone
 
@@ -449,3 +450,27 @@ def read_for_plan(conn: Connection, desired: DesiredState, at: dt.datetime) -> t
     practice, staff = read_base(conn)
     scope = read_scope(desired, practice, staff, at)
     return read_sets(conn, scope, practice, staff), scope
+
+
+def read_compliance(conn: Connection, at: dt.datetime) -> ComplianceFacts:
+    """What inactive professionals (``users.active = 0``) still hold at ``at`` (SPEC §7.3):
+    scheduled sessions from ``at`` on, series with a session from ``at`` on, and active
+    patients whose ``providerID`` they are; ids only, sorted."""
+    practice, staff = read_base(conn)
+    tz = practice_tz(practice)
+    uid = user_ids(conn)
+    inactive = sorted(s for s, row in staff.items() if not row.active and s in uid)
+    names = {str(uid[s]): s for s in inactive}
+    aids = sorted(names)
+    appts: dict[str, Appointment] = {}
+    series: dict[str, Series] = {}
+    _appointments(conn, at, tz, names, appts, aids=aids)
+    _series(conn, at, tz, names, series, aids=aids)
+    clients: dict[str, Client] = {}
+    if aids:
+        _clients(conn, and_(patient_data.c.providerID.in_([int(a) for a in aids]), client_active_cond()), clients)
+    return ComplianceFacts(
+        sorted((a.staff, a.id) for a in appts.values()),
+        sorted((x.staff, x.id) for x in series.values()),
+        sorted((c.primary, c.id) for c in clients.values() if c.primary),
+    )

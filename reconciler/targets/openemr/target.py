@@ -11,6 +11,7 @@ conditional writer per action type), :mod:`.lock` (``GET_LOCK`` + one transactio
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
 from reconciler.model.records import (
+    ComplianceFacts,
     DbFacts,
     ExportData,
     Imported,
@@ -58,6 +60,9 @@ class ReadSession:
 
     def read_scoped(self, scope: ReadScope) -> ActualState:
         return read.read_scoped(self.conn, scope)
+
+    def audit_has_plan(self, plan_id: str) -> bool:
+        return audit_mod.audit_has_plan(self.conn, plan_id)
 
     def staff_access(self, staff_id: str) -> StaffAccess | None:
         got = facts.staff_access(self.conn, staff_id)
@@ -112,6 +117,9 @@ class WriteSession(ReadSession):
                 notes=self.notes,
             )
         return WRITERS[kind](self.conn, actions, self._ctx)
+
+    def audit_head(self) -> str:
+        return audit_mod.audit_head(self.conn)
 
     def audit(self, rows: list[dict[str, Any]]) -> int:
         if self._ctx is None:  # a plan of no writes (only exports): still refuse a MyISAM log
@@ -188,6 +196,15 @@ class OpenEMRTarget:
     def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
         self.require_schema()
         return audit_mod.read_audit(self.engine, plan_id)
+
+    def iter_audit_chain(self) -> Iterator[dict[str, Any]]:
+        self.require_schema()
+        yield from audit_mod.iter_audit_chain(self.engine)
+
+    def read_compliance(self, at: dt.datetime) -> ComplianceFacts:
+        self.require_schema()
+        with self.engine.connect() as conn:
+            return read.read_compliance(conn, at)
 
     def verify_audit(self) -> tuple[int, str, str | None]:
         return audit_mod.verify_chain(self.engine)
