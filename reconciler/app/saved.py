@@ -105,7 +105,7 @@ def check_times(plan: Plan, at: dt.datetime) -> None:
     for a in plan.actions:
         if a.type in _MOVED_SESSIONS:
             start = a.context.get("start") if a.context else None
-            if isinstance(start, str) and parse_iso_z(start) <= at:
+            if isinstance(start, str) and parse_iso_z(start) < at:  # as the planner: "at or after now" is still ahead
                 started.append(a.target)
     if started:
         shown = ", ".join(started[:5]) + (f" and {len(started) - 5} more" if len(started) > 5 else "")

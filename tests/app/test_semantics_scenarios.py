@@ -104,7 +104,16 @@ def test_purge_skips_an_original_a_duplicate_outside_the_config_points_to(db_url
     doc = json.loads(out)
     assert [(a["type"], a["target"]) for a in doc["actions"]] == [("client.purge", "C-Z")]
     assert any("C-Y" in w for w in doc["warnings"])
-    code, out = _cli("apply", *common, "--auto-approve", "--actor", "alee", "--export-dir", str(tmp_path / "exp"))
+    code, out = _cli(
+        "apply",
+        *common,
+        "--allow-time-travel",
+        "--auto-approve",
+        "--actor",
+        "alee",
+        "--export-dir",
+        str(tmp_path / "exp"),
+    )
     assert code == 0, out
     code, out = _cli("plan", *common, "--format", "json")
     assert code == 0 and json.loads(out)["actions"] == []
@@ -249,7 +258,16 @@ def test_scenario_plans_as_the_spec_says_and_converges(
         again = _cli("plan", *common, "--format", "json")[1]
         stamp = re.compile(r'"generated_at": "[^"]*"')
         assert stamp.sub("", again) == stamp.sub("", out)  # byte-identical apart from generated_at
-        code, out = _cli("apply", *common, "--auto-approve", "--actor", "alee", "--export-dir", str(tmp_path / "exp"))
+        code, out = _cli(
+            "apply",
+            *common,
+            "--allow-time-travel",
+            "--auto-approve",
+            "--actor",
+            "alee",
+            "--export-dir",
+            str(tmp_path / "exp"),
+        )
         assert code == 0, out
         code, out = _cli("plan", *common, "--format", "json")
         assert code == 0 and json.loads(out)["actions"] == [], (at, out)

@@ -15,6 +15,7 @@ from typing import Callable
 import pytest
 from click.testing import CliRunner, Result
 from test_executor_support import (
+    AT,
     CLIENT_NAMES,
     EXAMPLES,
     cli_env,
@@ -116,7 +117,21 @@ def test_ctrl_c_during_apply_exits_130_changes_nothing_and_leaves_no_export(db_u
     marker = tmp_path / "paused"
     env = cli_env(db_url)
     proc = subprocess.Popen(
-        paused_cli_cmd(2, marker, 120, "apply", str(plan), "--auto-approve", "--export-dir", str(tmp_path / "exports")),
+        paused_cli_cmd(
+            2,
+            marker,
+            120,
+            "apply",
+            str(plan),
+            "--auto-approve",
+            "-c",
+            str(HANDOVER),
+            "--at",
+            AT,
+            "--allow-time-travel",
+            "--export-dir",
+            str(tmp_path / "exports"),
+        ),
         cwd=tmp_path,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -57,7 +57,7 @@ def test_completing_pl_offers_plan(shell: str) -> None:
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_format_and_target_choices_complete(shell: str) -> None:
-    assert complete(shell, "reconciler plan --format ") == ["text", "json", "markdown"]
+    assert complete(shell, "reconciler plan --format ") == ["text", "json", "markdown", "html"]
     assert complete(shell, "reconciler plan --format m") == ["markdown"]
     assert complete(shell, "reconciler validate --format ") == ["text", "json"]
     assert complete(shell, "reconciler --target ") == ["native"]
