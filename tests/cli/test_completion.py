@@ -60,7 +60,7 @@ def test_format_and_target_choices_complete(shell: str) -> None:
     assert complete(shell, "reconciler plan --format ") == ["text", "json", "markdown", "html"]
     assert complete(shell, "reconciler plan --format m") == ["markdown"]
     assert complete(shell, "reconciler validate --format ") == ["text", "json"]
-    assert complete(shell, "reconciler --target ") == ["native"]
+    assert complete(shell, "reconciler --target ") == ["native", "openemr"]
     assert complete(shell, "reconciler --target n") == ["native"]
     assert complete(shell, "reconciler --target x") == []
 
