@@ -347,6 +347,28 @@ def status(db: str | None, at: str | None, fmt: str) -> None:
     _done(commands.status(_echo, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
 
 
+@main.command()
+@click.argument("kind", type=click.Choice(["staff", "client"]))
+@click.argument("ident", metavar="ID")
+@db_option
+@click.option(
+    "-c",
+    "--config",
+    "config_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also show the config's view (successor, scheduled date, client entry).",
+)
+@at_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def show(kind: str, ident: str, db: str | None, config_dir: Path | None, at: str | None, fmt: str) -> None:
+    """What a professional holds (clients, future sessions, series) or a client's state; ids only."""
+    _done(
+        commands.show(_echo, kind, ident, target=Ctx.target, db=db, config_dir=config_dir, at=at, fmt=fmt, now=_now())
+    )
+
+
 # ---------------------------------------------------------------- db
 @main.group(cls=_Group)
 def db() -> None:

@@ -196,6 +196,32 @@ def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None
     return 0
 
 
+def show(
+    echo: Echo,
+    kind: str,
+    ident: str,
+    *,
+    target: str | None,
+    db: str | None,
+    config_dir: Path | None,
+    at: str | None,
+    fmt: str,
+    now: dt.datetime,
+) -> int:
+    """``show staff ID`` / ``show client ID`` (SPEC §8.4)."""
+    from reconciler.app.show import format_show, show_client, show_staff
+
+    desired = None
+    if config_dir is not None:
+        from reconciler.config.loader import load_config
+
+        desired = load_config(config_dir)
+    tgt = open_target(target, db)
+    fn = show_staff if kind == "staff" else show_client
+    echo(format_show(fn(tgt, ident, desired=desired, at_text=at, now=now), fmt), nl=False)
+    return 0
+
+
 def status(echo: Echo, *, target: str | None, db: str | None, at: str | None, fmt: str, now: dt.datetime) -> int:
     from reconciler.app.status import collect_status, format_status
 
@@ -270,6 +296,7 @@ __all__ = [
     "import_",
     "open_target",
     "plan",
+    "show",
     "status",
     "validate",
     "watch",
