@@ -21,6 +21,7 @@ import click
 
 from reconciler.app import commands
 from reconciler.errors import ReconcilerError
+from reconciler.model.actions import ActionType
 from reconciler.render import FORMATS as PLAN_FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -330,11 +331,47 @@ def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
 @main.command()
 @db_option
 @click.option("--plan", "plan_id", metavar="ID", help="Only events of this plan.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--staff", "staff", metavar="ID", help="Only events grouped under this professional.")
+@click.option("--client", "client", metavar="ID", help="Only events about this client (and its sessions, series).")
+@click.option("--actor", "actor", metavar="NAME", help="Only events applied by this actor.")
+@click.option(
+    "--type",
+    "type_",
+    metavar="ACTION-TYPE",
+    type=click.Choice([t.value for t in ActionType]),
+    help="Only events of this action type (e.g. client.reassign).",
+)
+@click.option("--since", "since", metavar="TIME", help="Events at or after this ISO date or date-time.")
+@click.option("--until", "until", metavar="TIME", help="Events before this date-time (a date includes that day).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
 @_handle_errors
-def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
-    """Show the audit trail, newest last."""
-    _done(commands.audit(_echo, target=Ctx.target, db=db, plan_id=plan_id, fmt=fmt))
+def audit(
+    db: str | None,
+    plan_id: str | None,
+    staff: str | None,
+    client: str | None,
+    actor: str | None,
+    type_: str | None,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+) -> None:
+    """Show the audit trail, newest last (filters run in the database; csv for spreadsheets)."""
+    _done(
+        commands.audit(
+            _echo,
+            target=Ctx.target,
+            db=db,
+            plan_id=plan_id,
+            fmt=fmt,
+            staff=staff,
+            client=client,
+            actor=actor,
+            type_=type_,
+            since=since,
+            until=until,
+        )
+    )
 
 
 @main.command()

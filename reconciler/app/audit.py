@@ -8,11 +8,15 @@ so neither do events, their text or their JSON.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+import re
 from typing import TYPE_CHECKING, Any, Sequence
 
-from reconciler.model.actions import Plan
+from reconciler.model.actions import Action, Plan
+from reconciler.model.records import AuditFilter
 from reconciler.timeutil import naive_utc
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +37,7 @@ def audit_rows(plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None =
             "action_type": a.type.value,
             "target": a.target,
             "staff_id": a.staff,
+            "client_id": _client_of(a),
             "before": {k: v[0] for k, v in sorted(a.changes.items())},
             "after": {k: v[1] for k, v in sorted(a.changes.items())},
             "reason": a.reason,
@@ -41,16 +46,82 @@ def audit_rows(plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None =
     ]
 
 
+def _client_of(a: Action) -> str | None:
+    """The client an event concerns: a client action's target, or the client of the
+    session or series (from the action's context); None otherwise."""
+    if a.type.entity == "client":
+        return a.target
+    client = a.context.get("client") if a.context else None
+    return str(client) if client else None
+
+
 def write_audit(session: "WriteSession", plan: Plan, *, actor: str, at: dt.datetime, plan_id: str | None = None) -> int:
     """Append one event per action to the target's audit sink, in the apply transaction."""
     return session.audit(audit_rows(plan, actor=actor, at=at, plan_id=plan_id))
 
 
-def read_audit(target: "Target", plan_id: str | None = None) -> list[dict[str, Any]]:
-    """Audit events, oldest first (newest last), optionally of one plan only.
+def read_audit(
+    target: "Target", plan_id: str | None = None, *, where: AuditFilter | None = None
+) -> list[dict[str, Any]]:
+    """Audit events, oldest first (newest last), optionally of one plan only and
+    filtered (SPEC §8.5) in the database.
 
     Raises :class:`DatabaseError` when the database is not initialised."""
-    return target.read_audit(plan_id)
+    return target.read_audit(plan_id, where=where)
+
+
+#: The CSV columns (ids only: a compliance officer's spreadsheet never holds a name).
+CSV_COLUMNS = (
+    "at",
+    "actor",
+    "plan_id",
+    "action_id",
+    "type",
+    "target",
+    "staff",
+    "client",
+    "field",
+    "before",
+    "after",
+    "reason",
+)
+
+
+def _csv(events: Sequence[dict[str, Any]]) -> str:
+    """One row per changed field of every event (a spreadsheet filters and pivots on it);
+    an event that changed no field is one row with empty field columns."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for e in events:
+        fields = sorted(set(e["before"]) | set(e["after"])) or [None]
+        for f in fields:
+            w.writerow(
+                [
+                    e["at"],
+                    e["actor"],
+                    e["plan_id"],
+                    e["action_id"],
+                    e["type"],
+                    e["target"],
+                    e["staff"] or "",
+                    e.get("client") or "",
+                    f or "",
+                    "" if f is None else _cell(e["before"].get(f)),
+                    "" if f is None else _cell(e["after"].get(f)),
+                    e["reason"],
+                ]
+            )
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> str:
+    text = "" if v is None else _value(v)
+    # A cell starting with = + - @ is a formula to a spreadsheet: quote it (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _NUMBER.match(text) else text
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def _value(v: Any) -> str:
@@ -70,7 +141,9 @@ def _event_line(e: dict[str, Any]) -> str:
 
 
 def format_audit(events: Sequence[dict[str, Any]], fmt: str) -> str:
-    """``text`` (one line per event) or ``json`` (a list); newest last."""
+    """``text`` (one line per event), ``json`` (a list) or ``csv``; newest last."""
+    if fmt == "csv":
+        return _csv(events)
     if fmt == "json":
         return json.dumps(list(events), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     if not events:

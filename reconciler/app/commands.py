@@ -189,10 +189,55 @@ def export(echo: Echo, *, target: str | None, db: str | None, staff_id: str, fmt
     return 0
 
 
-def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str) -> int:
+def audit(
+    echo: Echo,
+    *,
+    target: str | None,
+    db: str | None,
+    plan_id: str | None,
+    fmt: str,
+    staff: str | None = None,
+    client: str | None = None,
+    actor: str | None = None,
+    type_: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> int:
+    """The audit trail, filtered in the database (SPEC §8.5). ``--since``/``--until`` take
+    an ISO date or date-time (naive: practice timezone); a date given to ``--until``
+    includes that whole day."""
     from reconciler.app.audit import format_audit, read_audit
+    from reconciler.model.records import AuditFilter
+    from reconciler.timeutil import parse_at, start_of_day
 
-    echo(format_audit(read_audit(open_target(target, db), plan_id=plan_id), fmt), nl=False)
+    tgt = open_target(target, db)
+    tz = "UTC"
+    if since or until:
+        tgt.require_schema()
+        with tgt.reading() as rs:
+            practice, _staff = rs.read_base()
+        tz = practice.timezone if practice is not None else "UTC"
+
+    def when(flag: str, text: str | None, *, end: bool) -> dt.datetime | None:
+        if not text:
+            return None
+        try:
+            if end and len(text.strip()) == 10:
+                return start_of_day(dt.date.fromisoformat(text.strip()) + dt.timedelta(days=1), tz)
+            return parse_at(text, tz)
+        except ValueError as exc:
+            raise ReconcilerError(str(exc).replace("--at", flag, 1)) from None
+
+    where = AuditFilter(
+        plan_id=plan_id,
+        staff=staff,
+        client=client,
+        actor=actor,
+        type=type_,
+        since=when("--since", since, end=False),
+        until=when("--until", until, end=True),
+    )
+    echo(format_audit(read_audit(tgt, where=where), fmt), nl=False)
     return 0
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, ContextManager, Mapping, Protocol, Sequence
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
 from reconciler.model.records import (
+    AuditFilter,
     DbFacts,
     ExportData,
     Imported,
@@ -116,8 +117,9 @@ class Target(Protocol):
         """Take the apply lock (waiting at most ``timeout``), begin the transaction;
         commit when the block ends, roll back on an error. Raises LockHeld."""
 
-    def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
-        """Audit events, oldest first (JSON-ready dicts)."""
+    def read_audit(self, plan_id: str | None = None, *, where: AuditFilter | None = None) -> list[dict[str, Any]]:
+        """Audit events, oldest first (JSON-ready dicts), filtered in the database by
+        ``plan_id`` and ``where`` (SPEC §8.5)."""
 
     def read_status(self) -> StatusFacts: ...
 

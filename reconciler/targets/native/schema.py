@@ -138,8 +138,19 @@ class AuditEventRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
+    #: The client the event concerns (client.* target, or the client of a session or
+    #: series), for ``audit --client`` (migration 0005).
+    client_id: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_events_plan_id", "plan_id"),)
+    # Migration 0005: audit queries filter by professional, client, actor, type and time.
+    __table_args__ = (
+        Index("ix_audit_events_plan_id", "plan_id"),
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_staff_id_at", "staff_id", "at"),
+        Index("ix_audit_events_client_id_at", "client_id", "at"),
+        Index("ix_audit_events_actor_at", "actor", "at"),
+        Index("ix_audit_events_action_type_at", "action_type", "at"),
+    )
 
 
 class SeatEventRow(Base):

@@ -8,6 +8,7 @@ All SQL of the project lives in this package; this module puts it behind
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
 from reconciler.model.records import (
+    AuditFilter,
     DbFacts,
     ExportData,
     Imported,
@@ -135,10 +137,12 @@ class NativeTarget:
             yield NativeSession(conn)
 
     # ---------------------------------------------------------------- reads for other commands
-    def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
+    def read_audit(self, plan_id: str | None = None, *, where: AuditFilter | None = None) -> list[dict[str, Any]]:
         self.require_schema()
+        if plan_id is not None:
+            where = dataclasses.replace(where or AuditFilter(), plan_id=plan_id)
         with self.engine.connect() as conn:
-            rows = queries.read_audit_rows(conn, plan_id)
+            rows = queries.read_audit_rows(conn, where)
         return [
             {
                 "id": r.id,
@@ -149,6 +153,7 @@ class NativeTarget:
                 "type": r.action_type,
                 "target": r.target,
                 "staff": r.staff_id,
+                "client": r.client_id,
                 "before": r.before or {},
                 "after": r.after or {},
                 "reason": r.reason or "",
