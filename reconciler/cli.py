@@ -271,6 +271,56 @@ def apply(
     )
 
 
+@main.command()
+@click.argument("plan_id", metavar="PLAN_ID")
+@config_option
+@db_option
+@at_option
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the revert plan for `apply`.")
+@click.option("--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True)
+@click.option("--auto-approve", is_flag=True, help="Apply the revert plan without asking.")
+@click.option("--actor", "actor", metavar="NAME", help="Recorded in the audit trail.")
+@click.option(
+    "--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option("--lock-timeout", default=10.0, show_default=True, type=float, metavar="SECONDS", callback=_seconds(True))
+@_handle_errors
+def revert(
+    plan_id: str,
+    config_dir: Path,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    auto_approve: bool,
+    actor: str | None,
+    export_dir: Path,
+    lock_timeout: float,
+) -> None:
+    """Restore what an applied plan changed (rows changed since are left alone); refused
+    while the config still asks for the change."""
+    _done(
+        commands.revert(
+            _echo,
+            plan_id,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            out=out,
+            fmt=fmt,
+            auto_approve=auto_approve,
+            actor=actor,
+            export_dir=export_dir,
+            lock_timeout=lock_timeout,
+            now=_now(),
+            confirm=lambda q: click.confirm(q, default=False),
+            interactive=sys.stdin.isatty(),
+            color=sys.stdout.isatty(),
+        )
+    )
+
+
 # ---------------------------------------------------------------- watch
 @main.command()
 @config_option

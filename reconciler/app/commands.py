@@ -8,6 +8,7 @@ codes. ``now`` is an argument everywhere: the clock is read once, at the edge.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -241,6 +242,65 @@ def audit(
     return 0
 
 
+def revert(
+    echo: Echo,
+    plan_id: str,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    auto_approve: bool,
+    actor: str | None,
+    export_dir: Path,
+    lock_timeout: float,
+    now: dt.datetime,
+    confirm: Callable[[str], bool],
+    interactive: bool,
+    color: bool,
+) -> int:
+    """``revert PLAN_ID`` (SPEC §8.6): build the revert plan; save it with ``--out``; apply it
+    with ``--auto-approve`` (or after a confirmation on a terminal)."""
+    from reconciler.app.revert import build_revert
+    from reconciler.app.workflow import apply_plan, default_actor, render_plan, save_plan
+    from reconciler.config.loader import load_config
+    from reconciler.timeutil import iso_z, resolve_at
+
+    desired = load_config(config_dir)
+    tgt = open_target(target, db)
+    tgt.require_schema()
+    with tgt.reading() as rs:
+        practice, _staff = rs.read_base()
+    at_ = resolve_at(at, practice.timezone if practice else "UTC", now)
+    result = build_revert(tgt, plan_id, desired, at=at_)
+    p = dataclasses.replace(result.plan, generated_at=iso_z(now))
+    echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
+    if out is not None:
+        save_plan(p, out)
+        echo(f"Saved plan {p.plan_id} to {out}", err=True)
+    if p.is_empty or (out is not None and not auto_approve):
+        return 0
+    if not auto_approve:
+        if not interactive:
+            echo("Not applied (use --auto-approve, or --out FILE and `reconciler apply FILE`).", err=True)
+            return 0
+        if not confirm("Apply this revert?"):
+            raise ReconcilerError("revert cancelled; nothing was changed")
+    applied = apply_plan(
+        tgt,
+        p,
+        actor=actor or default_actor(),
+        confirm_delete=(),
+        export_dir=export_dir,
+        lock_timeout=lock_timeout,
+        progress=False,
+    )
+    echo(applied.summary_line())
+    return 0
+
+
 def show(
     echo: Echo,
     kind: str,
@@ -341,6 +401,7 @@ __all__ = [
     "import_",
     "open_target",
     "plan",
+    "revert",
     "show",
     "status",
     "validate",

@@ -18,6 +18,8 @@ appointment.transfer           ``staff: [old, new]``
 series.end                     ``active: [true, false]``, ``until: [old, as_of or cutoff]``; ahead of a
                                scheduled date only ``until: [old, cutoff]`` (the series stays active until then)
 series.transfer                ``staff: [old, new]``
+appointment.restore            (``revert``) ``status: ["cancelled", "scheduled"]``, ``cancel_reason: [reason, old]``
+series.restore                 (``revert``) ``active: [false, true]``, ``until: [cutoff, old]``
 series.split                   ``until: [old, cutoff]``, ``successor_series: [null, new id]``; the new
                                series (same rule, ``context`` says its staff and first start) is
                                created for the successor from the first occurrence at/after the cutoff
@@ -67,9 +69,11 @@ class ActionType(str, enum.Enum):
     STAFF_REACTIVATE = "staff.reactivate"
     APPOINTMENT_CANCEL = "appointment.cancel"
     APPOINTMENT_TRANSFER = "appointment.transfer"
+    APPOINTMENT_RESTORE = "appointment.restore"
     SERIES_END = "series.end"
     SERIES_TRANSFER = "series.transfer"
     SERIES_SPLIT = "series.split"
+    SERIES_RESTORE = "series.restore"
     CLIENT_REASSIGN = "client.reassign"
     CLIENT_INACTIVATE = "client.inactivate"
     CLIENT_REACTIVATE = "client.reactivate"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Mapping, Protocol, Sequence
 
 from reconciler.model.actions import Action, ActionType
-from reconciler.model.actual import ActualState, Practice, Staff
+from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
 from reconciler.model.records import (
     AuditFilter,
     DbFacts,
@@ -72,6 +72,11 @@ class ReadSession(Protocol):
 
     def staff_access(self, staff_id: str) -> StaffAccess | None:
         """Role, access and active flag of one staff member (who may delete a client)."""
+
+    def read_by_id(
+        self, appointment_ids: Sequence[str], series_ids: Sequence[str], client_ids: Sequence[str]
+    ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
+        """Rows by id, whatever their state (``revert`` compares them with an applied plan)."""
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         """The rows of a professional's (or, with ``client``, one client's) export."""

@@ -57,8 +57,14 @@ SAMPLES: dict[ActionType, tuple[str, str | None, dict[str, tuple[Any, Any]]]] = 
         {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "Provider left")},
     ),
     ActionType.APPOINTMENT_TRANSFER: ("A-140", "egarcia", {"staff": ("egarcia", "cdavis")}),
+    ActionType.APPOINTMENT_RESTORE: (
+        "A-6",
+        "bsmith",
+        {"status": ("cancelled", "scheduled"), "cancel_reason": ("Provider left", None)},
+    ),
     ActionType.SERIES_END: ("S-1", "bsmith", {"active": (True, False), "until": (None, AS_OF)}),
     ActionType.SERIES_TRANSFER: ("S-11", "egarcia", {"staff": ("egarcia", "cdavis")}),
+    ActionType.SERIES_RESTORE: ("S-2", "bsmith", {"active": (False, True), "until": (AS_OF, None)}),
     ActionType.SERIES_SPLIT: (
         "S-12",
         "egarcia",

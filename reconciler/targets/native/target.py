@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler.model.actions import Action, ActionType
-from reconciler.model.actual import ActualState, Practice, Staff
+from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
 from reconciler.model.records import (
     AuditFilter,
     DbFacts,
@@ -56,6 +56,13 @@ class NativeSession:
 
     def staff_access(self, staff_id: str) -> StaffAccess | None:
         return queries.staff_access(self.conn, staff_id)
+
+    def read_by_id(
+        self, appointment_ids: Sequence[str], series_ids: Sequence[str], client_ids: Sequence[str]
+    ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
+        from reconciler.targets.native.read import read_by_id
+
+        return read_by_id(self.conn, appointment_ids, series_ids, client_ids)
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
