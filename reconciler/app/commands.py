@@ -108,6 +108,7 @@ def apply(
     color: bool,
     progress: bool,
 ) -> int:
+    from reconciler.app.notify import send, summary
     from reconciler.app.workflow import (
         apply_plan,
         compute_plan,
@@ -115,14 +116,20 @@ def apply(
         load_plan,
         render_plan,
     )
+    from reconciler.config.loader import load_config
 
+    hooks: list[Any] = []
     if planfile is not None:
         p = load_plan(planfile)  # a damaged plan file is named before any database work
         tgt = open_target(target, db)
+        if config_dir.is_dir():
+            try:  # only for practice.notify: the saved plan is what is applied
+                hooks = list(load_config(config_dir).practice.notify)
+            except ReconcilerError:
+                hooks = []
     else:
-        from reconciler.config.loader import load_config
-
         desired = load_config(config_dir)
+        hooks = list(desired.practice.notify)
         tgt = open_target(target, db)
         p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
     if p.is_empty:
@@ -136,16 +143,24 @@ def apply(
             )
         if not confirm("Apply these changes?"):
             raise ReconcilerError("apply cancelled; nothing was changed")
-    result = apply_plan(
-        tgt,
-        p,
-        actor=actor or default_actor(),
-        confirm_delete=confirm_delete,
-        export_dir=export_dir,
-        lock_timeout=lock_timeout,
-        progress=progress,
-    )
+    who = actor or default_actor()
+    try:
+        result = apply_plan(
+            tgt,
+            p,
+            actor=who,
+            confirm_delete=confirm_delete,
+            export_dir=export_dir,
+            lock_timeout=lock_timeout,
+            progress=progress,
+        )
+    except ReconcilerError as exc:
+        if hooks:
+            send(hooks, "failed", summary("failed", p, actor=who, error=type(exc).__name__))
+        raise
     echo(result.summary_line())
+    if hooks:
+        send(hooks, "applied", summary("applied", p, actor=who))
     return 0
 
 

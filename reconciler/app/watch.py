@@ -321,10 +321,19 @@ class WatchCycle:
             # The change event that is already queued triggers a fresh cycle.
             log.info("config.changed_while_planning", reason=reason)
             return
+        self.hooks = list(desired.practice.notify)
         if self.auto_apply:
             self._apply(plan, reason)
         else:
             self._show(plan, reason)
+
+    def _notify(self, event: str, plan: "Plan", error: str | None = None) -> None:
+        """SPEC §8.7: tell the practice.notify hooks (never raises, bounded retries)."""
+        hooks = getattr(self, "hooks", [])
+        if hooks:
+            from reconciler.app.notify import send, summary
+
+            send(hooks, event, summary(event, plan, actor=self.actor, error=error))
 
     def _lead(self) -> bool:
         leading = self.leadership.try_lead()
@@ -361,7 +370,9 @@ class WatchCycle:
         except ReconcilerError as exc:
             # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
             log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
+            self._notify("failed", plan, error=type(exc).__name__)
             return
+        self._notify("applied", plan)
         self.applied.append(plan.plan_id)
         self.last_key = plan_key(plan)
         log.info("apply.done", reason=reason, plan_id=plan.plan_id, actions=len(plan.actions), actor=self.actor)
