@@ -87,7 +87,7 @@ _CLIENT = ("client", "clients")
 
 #: The summary wording per action type (text summary line and Markdown table).
 PHRASES: Mapping[ActionType, Phrase] = {
-    ActionType.PRACTICE_UPDATE: Phrase("practice setting record", "practice setting records", "update"),
+    ActionType.PRACTICE_UPDATE: Phrase("practice record", "practice records", "update"),
     ActionType.STAFF_CREATE: Phrase(*_STAFF, "create"),
     ActionType.STAFF_UPDATE: Phrase(*_STAFF, "update"),
     ActionType.STAFF_SCHEDULE_DEACTIVATION: Phrase(*_STAFF, "schedule for deactivation"),
