@@ -644,3 +644,28 @@ def test_db_load_and_dump_are_native_only() -> None:
     res = CliRunner().invoke(main, ["--target", "openemr", "db", "dump", "--db", "mysql+pymysql://u:p@localhost/x"])
     assert res.exit_code == 1
     assert "native target only" in res.output and "openemr" in res.output
+
+
+def test_audit_verify_and_status_check_work_on_openemr(oedb, tmp_path):
+    """SPEC §7.1 and §7.3 through the CLI on the openemr target: the chain the application
+    links verifies (exit 0, count and head), an edited event is named (exit 1), and the
+    compliance check sees the offboarded professional holding nothing."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    p = build(*oedb, tmp_path)
+    p.apply(p.plan(LEAVE % ""))
+
+    def run(*args: str) -> tuple[int, str]:
+        r = CliRunner().invoke(main, ["--target", "openemr", *args, "--db", p.url])
+        return r.exit_code, r.output
+
+    code, out = run("audit", "verify", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["count"] > 0 and doc["head"].startswith("sha256:"), out
+    code, out = run("status", "--check", "--at", NOW.isoformat(), "--format", "json")
+    assert code == 0, out
+    p.oe.q("UPDATE reconciler_audit_events SET actor='mallory' WHERE id=2")
+    code, out = run("audit", "verify")
+    assert code == 1 and "2" in out and "edited" in out, out
