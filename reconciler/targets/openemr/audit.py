@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
+from reconciler.security.chain import GENESIS, ChainEvent, verify
 from reconciler.timeutil import iso_z, naive_utc, to_utc
 
 from .tables import audit_events, log, log_comment_encrypt, patient_data
 from .tables import postcalendar_events as ev
 
-GENESIS = "sha256:" + "0" * 64
 LOG_FROM = "open-emr"
 GROUPNAME = "Default"
 
@@ -42,15 +42,6 @@ LOG_EVENT = {
 }
 
 
-def event_hash(event: Mapping[str, Any]) -> str:
-    doc = {
-        k: event[k]
-        for k in ("time", "actor", "signer", "plan_id", "action_type", "target", "before", "after", "prev_hash")
-    }
-    raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
 def _head(conn: Connection) -> str:
     row = conn.execute(
         select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1).with_for_update()
@@ -59,72 +50,28 @@ def _head(conn: Connection) -> str:
 
 
 def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Append one chained event per audit row (``reconciler.app.audit.audit_rows``:
-    at (naive UTC), actor, plan_id, action_id, action_type, target, staff_id, before,
-    after, reason, and optionally signer) in the caller's transaction."""
-    if rows and "hash" in rows[0]:
-        # Linked by the application (reconciler.app.audit, security.chain): stored exactly
-        # as given, so every target's chain verifies with the same code.
-        linked = [
-            {
-                k: r.get(k)
-                for k in (
-                    "at",
-                    "actor",
-                    "signer",
-                    "plan_id",
-                    "action_id",
-                    "action_type",
-                    "target",
-                    "staff_id",
-                    "before",
-                    "after",
-                    "reason",
-                    "prev_hash",
-                    "hash",
-                )
-            }
-            for r in rows
-        ]
+    """Append the events in the caller's transaction, exactly as given: the application
+    links them (``reconciler.app.audit``, ``security.chain``), so every target's chain is
+    made and verified by the same code."""
+    cols = (
+        "at",
+        "actor",
+        "signer",
+        "plan_id",
+        "action_id",
+        "action_type",
+        "target",
+        "staff_id",
+        "before",
+        "after",
+        "reason",
+        "prev_hash",
+        "hash",
+    )
+    linked = [{k: r.get(k) for k in cols} for r in rows]
+    if linked:
         conn.execute(insert(audit_events), linked)
-        return len(linked)
-    prev = _head(conn)
-    out = []
-    for r in rows:
-        at = r["at"].replace(microsecond=0)
-        doc = {
-            "time": iso_z(to_utc(at)),
-            "actor": r["actor"],
-            "signer": r.get("signer"),
-            "plan_id": r["plan_id"],
-            "action_type": r["action_type"],
-            "target": r["target"],
-            "before": r["before"],
-            "after": r["after"],
-            "prev_hash": prev,
-        }
-        h = event_hash(doc)
-        out.append(
-            {
-                "at": naive_utc(to_utc(at)),
-                "actor": r["actor"],
-                "signer": r.get("signer"),
-                "plan_id": r["plan_id"],
-                "action_id": r["action_id"],
-                "action_type": r["action_type"],
-                "target": r["target"],
-                "staff_id": r.get("staff_id"),
-                "before": r["before"],
-                "after": r["after"],
-                "reason": r.get("reason"),
-                "prev_hash": prev,
-                "hash": h,
-            }
-        )
-        prev = h
-    if out:
-        conn.execute(insert(audit_events), out)
-    return len(out)
+    return len(linked)
 
 
 def _entity(row: Mapping[str, Any]) -> str:
@@ -265,29 +212,9 @@ def read_audit(engine: Engine, plan_id: str | None = None) -> list[dict[str, Any
 
 
 def verify_chain(engine: Engine) -> tuple[int, str, str | None]:
-    """(events, head hash, problem or None): recompute the chain."""
-    prev = GENESIS
-    n = 0
-    with engine.connect() as conn:
-        for r in conn.execute(select(audit_events).order_by(audit_events.c.id)):
-            doc = {
-                "time": iso_z(to_utc(r.at)),
-                "actor": r.actor,
-                "signer": r.signer,
-                "plan_id": r.plan_id,
-                "action_type": r.action_type,
-                "target": r.target,
-                "before": r.before or {},
-                "after": r.after or {},
-                "prev_hash": r.prev_hash,
-            }
-            if r.prev_hash != prev:
-                return n, prev, f"event {r.id}: prev_hash does not match the event before it (removed or reordered)"
-            if event_hash(doc) != r.hash:
-                return n, prev, f"event {r.id}: its hash does not match its contents (edited)"
-            prev = r.hash
-            n += 1
-    return n, prev, None
+    """(events, head hash, problem or None), by the shared verifier (SPEC §7.1)."""
+    result = verify(ChainEvent.from_mapping(row) for row in iter_audit_chain(engine))
+    return result.count, result.head, None if result.failure is None else str(result.failure)
 
 
 def audit_head(conn: Connection) -> str:
