@@ -37,7 +37,7 @@ from reconciler.render.text import (
     NO_CHANGES,
     PHRASES,
     Fold,
-    _credit_items,
+    credit_items,
     fold,
     format_cents,
     group_actions,
@@ -192,7 +192,7 @@ def _seats_cards(plan: Plan) -> list[str]:
     if before is not None or after is not None:
         cards.append(("Seats before", str(before)))
         cards.append(("Seats after", str(after)))
-    credits = _credit_items(plan.extra.get("seat_credits"))
+    credits = credit_items(plan.extra.get("seat_credits"))
     if credits:
         detail = ", ".join(f"{s} {format_cents(c)}" for s, c in credits if s)
         cards.append(

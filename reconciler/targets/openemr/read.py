@@ -41,9 +41,8 @@ from reconciler.model.actual import (
     Series,
     Staff,
 )
-from reconciler.model.desired import DesiredState
 from reconciler.model.records import ComplianceFacts
-from reconciler.planner.scope import ReadScope, read_scope
+from reconciler.planner.scope import ReadScope
 from reconciler.timeutil import UTC, zone
 
 from . import recurrence as rec
@@ -444,12 +443,6 @@ def read_sets(conn: Connection, scope: ReadScope, practice: Practice | None, sta
 def read_scoped(conn: Connection, scope: ReadScope) -> ActualState:
     practice, staff = read_base(conn)
     return read_sets(conn, scope, practice, staff)
-
-
-def read_for_plan(conn: Connection, desired: DesiredState, at: dt.datetime) -> tuple[ActualState, ReadScope]:
-    practice, staff = read_base(conn)
-    scope = read_scope(desired, practice, staff, at)
-    return read_sets(conn, scope, practice, staff), scope
 
 
 def read_compliance(conn: Connection, at: dt.datetime) -> ComplianceFacts:
