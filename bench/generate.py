@@ -36,7 +36,7 @@ import yaml  # noqa: E402
 from sqlalchemy import Table  # noqa: E402
 from sqlalchemy.engine import Connection  # noqa: E402
 
-from reconciler.targets.native.snapshot import (  # noqa: E402  # noqa: E402
+from reconciler.targets.native.snapshot import (  # noqa: E402
     DocumentRows,
     appointments_t,
     clients_t,

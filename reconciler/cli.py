@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from reconciler.app import commands
 from reconciler.app.interrupts import Interrupted
@@ -172,6 +173,13 @@ at_option = click.option(
 )
 
 
+def _complete_target(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion of ``--target``: the known target names."""
+    from reconciler.targets import NAMES
+
+    return [CompletionItem(name) for name in NAMES if name.startswith(incomplete)]
+
+
 class _Group(click.Group):
     """A click group whose usage errors (unknown option, bad value, missing file)
     exit 1 like every other user error: exit 2 means "the plan has actions" under
@@ -198,6 +206,7 @@ class _Group(click.Group):
     "--target",
     "target",
     metavar="NAME",
+    shell_complete=_complete_target,
     help="Where the practice records live (default: $RECONCILER_TARGET, then native).",
 )
 @click.version_option(package_name="reconciler")
@@ -234,20 +243,10 @@ def validate(config_dir: Path, db: str | None, at: str | None, fmt: str) -> None
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Save the plan for `apply`.",
+    help="Save the plan for `apply` (with --format html: write the HTML report there instead).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(list(PLAN_FORMATS)),
-    default="text",
-    show_default=True,
-)
-@click.option(
-    "--detailed-exitcode",
-    is_flag=True,
-    help="Exit 2 when the plan has actions, 0 when empty.",
-)
+@click.option("--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has actions, 0 when empty.")
 @click.option("--allow-mass-change", is_flag=True, help="Lift the blast-radius guard.")
 @_handle_errors
 def plan(
@@ -321,6 +320,19 @@ def plan(
     callback=_seconds(True),
     help="Seconds to wait for another apply.",
 )
+@click.option(
+    "--approval",
+    "approvals",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A signed deletion approval (reconciler approve-delete or ssh-keygen -Y sign); repeat.",
+)
+@click.option(
+    "--allow-time-travel",
+    is_flag=True,
+    help="Allow --at more than 5 minutes from the clock (tests, demos); recorded in the audit trail.",
+)
 @_handle_errors
 def apply(
     planfile: Path | None,
@@ -333,12 +345,11 @@ def apply(
     export_dir: Path,
     allow_mass_change: bool,
     lock_timeout: float,
+    approvals: tuple[Path, ...],
+    allow_time_travel: bool,
 ) -> None:
-    """Apply a saved plan exactly, or plan and apply, in one transaction with an audit trail."""
-    source = click.get_current_context().get_parameter_source("config_dir")
-    if planfile is not None and source is not click.core.ParameterSource.DEFAULT and not config_dir.is_dir():
-        what = "does not exist" if not config_dir.exists() else "is not a directory"
-        raise ReconcilerError(f"config directory {config_dir} {what}")
+    """Apply a saved plan exactly (checked against the config: -c), or plan and apply,
+    in one transaction with an audit trail."""
     _done(
         commands.apply(
             _echo,
@@ -358,6 +369,62 @@ def apply(
             interactive=sys.stdin.isatty(),
             color=sys.stdout.isatty(),
             progress=sys.stderr.isatty(),
+            approvals=approvals,
+            allow_time_travel=allow_time_travel,
+        )
+    )
+
+
+# ---------------------------------------------------------------- approve-delete
+@main.command("approve-delete")
+@click.argument("client_ids", nargs=-1, required=True, metavar="ID...")
+@click.option(
+    "--key",
+    "key",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Your OpenSSH private key (its public half must be in your staff entry's signing_keys).",
+)
+@click.option(
+    "--expires",
+    "expires",
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    help="How long the approval is valid: 7d, 12h, 30m.",
+)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--signer",
+    "signer",
+    metavar="STAFF_ID",
+    help="Sign as this staff id (default: the key's owner).",
+)
+@config_option
+@db_option
+@_handle_errors
+def approve_delete(
+    client_ids: tuple[str, ...],
+    key: Path,
+    expires: str,
+    out: Path,
+    signer: str | None,
+    config_dir: Path,
+    db: str | None,
+) -> None:
+    """Sign an approval to delete clients (apply --approval FILE)."""
+    _done(
+        commands.approve_delete(
+            _echo,
+            client_ids,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            key=key,
+            expires=expires,
+            out=out,
+            signer=signer,
+            now=_now(),
         )
     )
 
@@ -416,6 +483,12 @@ def apply(
     callback=_seconds(True),
     help="Without --git, --auto-apply acts only on files unchanged for this long.",
 )
+@click.option(
+    "--metrics-addr",
+    "metrics_addr",
+    metavar="HOST:PORT",
+    help="Serve Prometheus /metrics and /healthz here (e.g. 127.0.0.1:9464).",
+)
 @_handle_errors
 def watch(
     config_dir: Path,
@@ -428,6 +501,7 @@ def watch(
     git: bool,
     branch: str | None,
     settle: float,
+    metrics_addr: str | None,
 ) -> None:
     """Reconcile on every config change and at every interval; Ctrl-C stops cleanly."""
     if branch is not None and not git:
@@ -445,6 +519,7 @@ def watch(
             git=git,
             branch=branch,
             settle=settle,
+            metrics_addr=metrics_addr,
         )
     )
 
@@ -470,7 +545,7 @@ def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     _done(commands.export(_echo, target=Ctx.target, db=db, staff_id=staff_id, fmt=fmt, out=out))
 
 
-@main.command()
+@main.group(cls=_Group, invoke_without_command=True)
 @db_option
 @click.option("--plan", "plan_id", metavar="ID", help="Only events of this plan.")
 @click.option(
@@ -480,10 +555,36 @@ def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
     default="text",
     show_default=True,
 )
+@click.pass_context
 @_handle_errors
-def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
-    """Show the audit trail, newest last."""
-    _done(commands.audit(_echo, target=Ctx.target, db=db, plan_id=plan_id, fmt=fmt))
+def audit(ctx: click.Context, db: str | None, plan_id: str | None, fmt: str) -> None:
+    """Show the audit trail, newest last (`audit verify` checks its hash chain)."""
+    if ctx.invoked_subcommand is None:
+        _done(commands.audit(_echo, target=Ctx.target, db=db, plan_id=plan_id, fmt=fmt))
+
+
+@audit.command("verify")
+@db_option
+@click.option(
+    "--target",
+    "target",
+    metavar="NAME",
+    help="Where the records live (as the top-level --target).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@_handle_errors
+def audit_verify(db: str | None, target: str | None, fmt: str) -> None:
+    """Recompute the audit hash chain: exit 0 with the count and head hash, exit 1
+    naming the first edited, removed or reordered event."""
+    parent = click.get_current_context().parent
+    db = db or (parent.params.get("db") if parent is not None else None)
+    _done(commands.audit_verify(_echo, target=target or Ctx.target, db=db, fmt=fmt))
 
 
 @main.command()
@@ -496,10 +597,37 @@ def audit(db: str | None, plan_id: str | None, fmt: str) -> None:
     default="text",
     show_default=True,
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Compliance check: exit 1 listing every violation, 0 when none.",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --check: the config's intent counts too.",
+)
 @_handle_errors
-def status(db: str | None, at: str | None, fmt: str) -> None:
-    """Active staff and seats, scheduled deactivations, unassigned clients, purges due."""
-    _done(commands.status(_echo, target=Ctx.target, db=db, at=at, fmt=fmt, now=_now()))
+def status(db: str | None, at: str | None, fmt: str, check: bool, config_dir: Path | None) -> None:
+    """Active staff and seats, scheduled deactivations, unassigned clients, purges due
+    (--check: compliance violations)."""
+    if config_dir is not None and not check:
+        raise click.UsageError("-c/--config is used with --check only")
+    _done(
+        commands.status(
+            _echo,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            fmt=fmt,
+            now=_now(),
+            check=check,
+            config_dir=config_dir,
+        )
+    )
 
 
 # ---------------------------------------------------------------- db

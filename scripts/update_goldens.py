@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""Regenerate tests/golden/<example>.<txt|json|md> from the shipped examples.
+"""Regenerate tests/golden/<example>.<txt|json|md|html> from the shipped examples.
 
 Usage: .venv/bin/python scripts/update_goldens.py [EXAMPLE ...]
 
 Plans each example config dir against examples/practice.yaml at the fixed time
-tests/test_golden.py uses, on a throw-away SQLite database, and writes the text,
-JSON (generated_at normalised) and Markdown renderings. Read the git diff of
+tests/render/test_golden.py uses, on a throw-away SQLite database, and writes the text,
+JSON (generated_at normalised) Markdown and HTML renderings. Read the git diff of
 tests/golden/ before committing: it is the reviewable record of what changed.
 """
 
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "render")]
 
 from test_golden import EXAMPLES, GOLDEN_DIR, golden_texts  # noqa: E402
 

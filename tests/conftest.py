@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
+from constants import ROOT
+from hypothesis import settings
+from mariadb_server import MariaDbServer
 from pgserver import PgServer
 
-ROOT = Path(__file__).resolve().parent.parent
+# HYPOTHESIS_PROFILE=mutation (scripts/mutation.sh): the same examples on every run and no
+# example database, so a mutation score is reproducible.
+settings.register_profile("mutation", derandomize=True, database=None, print_blob=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     server = PgServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDbServer]:
+    """A real MariaDB for the OpenEMR target (tests/mariadb_server.py); started on first use only."""
+    server = MariaDbServer().start()
     try:
         yield server
     finally:
@@ -33,3 +51,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def backend(db_url: str) -> str:
     return "postgresql" if db_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Any]:
+    """The sample practice (examples/practice.yaml) on each backend; disposed after the test.
+    Test modules that need another starting state override it with their own ``engine``."""
+    from test_executor_support import practice_db
+
+    eng = practice_db(db_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()

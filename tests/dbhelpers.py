@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from constants import ROOT
 from sqlalchemy.engine import Engine
 
 from reconciler.targets.native.engine import make_engine
 from reconciler.targets.native.migrate import init_db
 
-ROOT = Path(__file__).resolve().parent.parent
 PRACTICE_YAML = ROOT / "examples" / "practice.yaml"
 
 #: A config that matches PRACTICE_YAML exactly: its plan is empty.

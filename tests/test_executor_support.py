@@ -45,7 +45,7 @@ def practice_db(db_url: str) -> Engine:
 
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite":
-        if "sqlite" not in _TEMPLATES:
+        if "sqlite" not in _TEMPLATES or not Path(_TEMPLATES["sqlite"]).exists():  # (a /tmp cleaner may remove it)
             tmp = tempfile.mkdtemp(prefix="reconciler-template-")
             atexit.register(shutil.rmtree, tmp, True)
             path = str(Path(tmp) / "practice.db")
@@ -150,3 +150,44 @@ def run_cli(db_url: str, *args: str, cwd: Path, timeout: float = 120, **env: str
         text=True,
         timeout=timeout,
     )
+
+
+def approved_clients_config(tmp_path: Path) -> tuple[Path, Path]:
+    """examples/clients (which deletes C-1013) with a signing key for the owner alee, and
+    an approval of that deletion signed with it (SPEC §7.2): ``(config dir, approval)``."""
+    import shutil
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from reconciler.security.approval import make_approval
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    cfg = tmp_path / "clients-approved"
+    shutil.copytree(EXAMPLES / "clients", cfg)
+    f = cfg / "practice.yaml"
+    f.write_text(
+        f.read_text().replace(
+            "{id: alee, name: Ana Lee, role: owner, access: entire_practice}",
+            f'{{id: alee, name: Ana Lee, role: owner, access: entire_practice, signing_keys: ["{public} alee"]}}',
+        )
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    approval = tmp_path / "approval-C-1013"
+    approval.write_text(
+        make_approval(
+            "sunrise-counseling",
+            ["C-1013"],
+            "alee",
+            now + dt.timedelta(hours=1),
+            private,
+        ),
+        encoding="utf-8",
+    )
+    return cfg, approval

@@ -92,7 +92,14 @@ def plan(
     desired = load_config(config_dir)
     tgt = open_target(target, db)
     p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
-    echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
+    if fmt == "html" and out is not None:  # the report is the file asked for (a saved plan is JSON)
+        from reconciler.app.workflow import save_report
+
+        save_report(render_plan(p, fmt), out)
+        echo(f"Wrote the HTML report of {p.plan_id} to {out}", err=True)
+        out = None
+    else:
+        echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
     if out is not None:
         save_plan(p, out)
         echo(f"Saved plan {p.plan_id} to {out}", err=True)
@@ -118,27 +125,66 @@ def apply(
     interactive: bool,
     color: bool,
     progress: bool,
+    approvals: tuple[Path, ...] = (),
+    allow_time_travel: bool = False,
 ) -> int:
+    """Apply a saved plan (authenticated against the config, SPEC §7.4) or plan and apply.
+
+    ``now`` is the real clock: it judges approvals' expiry and stamps the audit events;
+    ``--at`` (``at``) is the apply's time for everything else, within five minutes of
+    the clock unless ``allow_time_travel``."""
+    from reconciler.app import saved
+    from reconciler.app.approvals import check_approvals, practice_name
+    from reconciler.app.executor import check_confirmations
     from reconciler.app.workflow import (
         apply_plan,
         compute_plan,
-        default_actor,
         load_plan,
         render_plan,
+        resolve_actor,
     )
+    from reconciler.config.loader import load_config
+    from reconciler.model.actions import ActionType
 
+    who = resolve_actor(actor)
+    session_checks: Callable[[Any], None] | None = None
     if planfile is not None:
-        p = load_plan(planfile)  # a damaged plan file is named before any database work
-        tgt = open_target(target, db)
-    else:
-        from reconciler.config.loader import load_config
-
+        p = load_plan(planfile)  # a damaged or edited plan file is named before any database work
         desired = load_config(config_dir)
         tgt = open_target(target, db)
+        tgt.require_schema()
+        with tgt.reading() as session:
+            saved.check_not_applied(session, p)
+        saved.check_config(p, desired, config_dir)
+        when = saved.apply_instant(
+            at,
+            saved.practice_tz(tgt, desired),
+            now,
+            allow_time_travel=allow_time_travel,
+        )
+        saved.check_times(p, when.at)
+
+        def session_checks(session: Any) -> None:
+            saved.check_in_session(session, p, desired, at=when.at, now=now)
+    else:
+        desired = load_config(config_dir)
+        tgt = open_target(target, db)
+        tgt.require_schema()
+        when = saved.apply_instant(
+            at,
+            saved.practice_tz(tgt, desired),
+            now,
+            allow_time_travel=allow_time_travel,
+        )
         p = compute_plan(tgt, desired, at_text=at, now=now, allow_mass_change=allow_mass_change)
     if p.is_empty:
         echo("No changes. The practice matches the configuration.")
         return 0
+    deletes = [a.target for a in p.actions if a.type is ActionType.CLIENT_DELETE]
+    signers: dict[str, str] = {}
+    if deletes:
+        check_confirmations(p, confirm_delete)
+        signers = check_approvals(approvals, desired, practice_name(desired, tgt), deletes, now=now)
     if not auto_approve:
         echo(render_plan(p, "text", color=color), nl=False)
         if not interactive:
@@ -154,11 +200,14 @@ def apply(
             result = apply_plan(
                 tgt,
                 p,
-                actor=actor or default_actor(),
+                actor=who,
                 confirm_delete=confirm_delete,
                 export_dir=export_dir,
                 lock_timeout=lock_timeout,
                 progress=progress,
+                session_checks=session_checks,
+                signers=signers,
+                time_travel=when.time_travel,
                 on_commit=signals.start,
             )
         except KeyboardInterrupt as exc:  # before the commit started: rolled back
@@ -180,6 +229,42 @@ def apply(
     return 0
 
 
+def approve_delete(
+    echo: Echo,
+    client_ids: tuple[str, ...],
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    key: Path,
+    expires: str,
+    out: Path,
+    signer: str | None,
+    now: dt.datetime,
+) -> int:
+    """Write a signed approval for deleting ``client_ids`` (SPEC §7.2)."""
+    from reconciler.app.approvals import make_approval_file
+    from reconciler.config.loader import load_config
+
+    desired = load_config(config_dir)
+    tgt = open_target(target, db) if (db or not desired.practice.name) else None
+    who, practice = make_approval_file(
+        desired,
+        tgt,
+        list(client_ids),
+        key=key,
+        expires=expires,
+        out=out,
+        signer=signer,
+        now=now,
+    )
+    echo(
+        f"wrote {out}: approval by {who} to delete {', '.join(sorted(set(client_ids)))} in {practice}",
+        err=True,
+    )
+    return 0
+
+
 def watch(
     config_dir: Path,
     *,
@@ -193,21 +278,27 @@ def watch(
     git: bool = False,
     branch: str | None = None,
     settle: float = 10.0,
+    metrics_addr: str | None = None,
 ) -> int:
     from reconciler.app.watch import run_watch
-    from reconciler.app.workflow import default_actor
+    from reconciler.app.workflow import resolve_actor
 
+    if metrics_addr is not None:  # a bad flag is reported before the database is touched
+        from reconciler.app.metrics import parse_address
+
+        parse_address(metrics_addr)
     return run_watch(
         config_dir,
         open_target(target, db),
         interval=interval,
         auto_apply=auto_apply,
-        actor=actor or default_actor(),
+        actor=resolve_actor(actor),
         export_dir=export_dir,
         log_format=log_format,
         git=git,
         branch=branch,
         settle=settle,
+        metrics_addr=metrics_addr,
     )
 
 
@@ -247,6 +338,16 @@ def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None
     return 0
 
 
+def audit_verify(echo: Echo, *, target: str | None, db: str | None, fmt: str) -> int:
+    from reconciler.app.audit import format_verify, verify_audit
+
+    result = verify_audit(open_target(target, db))
+    if not result.ok and fmt != "json":
+        raise ReconcilerError(format_verify(result, fmt).rstrip("\n"))
+    echo(format_verify(result, fmt), nl=False)
+    return 0 if result.ok else 1
+
+
 def status(
     echo: Echo,
     *,
@@ -255,14 +356,38 @@ def status(
     at: str | None,
     fmt: str,
     now: dt.datetime,
+    check: bool = False,
+    config_dir: Path | None = None,
 ) -> int:
     from reconciler.app.status import collect_status, format_status
 
+    if check:
+        return status_check(echo, target=target, db=db, at=at, fmt=fmt, now=now, config_dir=config_dir)
     echo(
         format_status(collect_status(open_target(target, db), at_text=at, now=now), fmt),
         nl=False,
     )
     return 0
+
+
+def status_check(
+    echo: Echo,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    fmt: str,
+    now: dt.datetime,
+    config_dir: Path | None,
+) -> int:
+    """SPEC §7.3: exit 1 listing every violation, 0 when there is none."""
+    from reconciler.app.compliance import check_compliance, format_check
+    from reconciler.config.loader import load_config
+
+    desired = load_config(config_dir) if config_dir is not None else None
+    result = check_compliance(open_target(target, db), desired, at_text=at, now=now)
+    echo(format_check(result, fmt), nl=False)
+    return 0 if result["ok"] else 1
 
 
 def db_init(echo: Echo, *, target: str | None, db: str | None) -> int:
@@ -278,7 +403,15 @@ def db_upgrade(echo: Echo, *, target: str | None, db: str | None) -> int:
 
 
 def _native(target: str | None, db: str | None) -> Any:
-    """Snapshots are the native schema's format (SPEC §1)."""
+    """Snapshots are the native schema's format (SPEC §1, §6: native only)."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.targets import resolve_name
+
+    if resolve_name(target) != "native":
+        raise ReconcilerError(
+            f"db load and db dump are for the native target only, not {resolve_name(target)} "
+            "(SPEC §6); use import to describe that database in a config"
+        )
     return open_target(target, db)
 
 
@@ -322,7 +455,9 @@ def demo(workdir: Path) -> int:
 
 __all__ = [
     "apply",
+    "approve_delete",
     "audit",
+    "audit_verify",
     "db_dump",
     "db_init",
     "db_load",
@@ -333,6 +468,7 @@ __all__ = [
     "open_target",
     "plan",
     "status",
+    "status_check",
     "validate",
     "watch",
     "write_private_file",

@@ -7,14 +7,18 @@ Order of work (SPEC §3.5, §4 "Saved plans and safety")::
     exports          only if the plan has export.write actions: a read that checks the
                      fingerprint and the deletion actor, then every export file (0600,
                      O_EXCL, fsync) — before the transaction starts
-    lock + BEGIN     db.lock.locked_transaction (waits at most lock_timeout) -> LockHeld
-    fingerprint      re-read plan.scope (db.read.read_scoped), compare with
+    lock + BEGIN     target.locked(...) (waits at most lock_timeout) -> LockHeld
+    saved plan       ``session_checks`` (apply PLANFILE, app.saved): not already applied,
+                     not stale by time, the config re-planned gives this very plan
+                                                                     -> PlanRefused / StalePlan
+    fingerprint      re-read plan.scope (session.read_scoped), compare with
                      plan.db_fingerprint                             -> StalePlan
     deletion rules   the actor is an active owner / practice manager /
                      entire-practice staff id                        -> PlanRefused
     writers          one set-based writer per run of consecutive same-type actions,
-                     in plan order (db.write.WRITERS)                -> ApplyFailed
-    audit            one event per action (executemany)
+                     in plan order (session.write; the target's writers)                -> ApplyFailed
+    audit            one hash-chained event per action (executemany), with the
+                     signer of each approved deletion and any time travel
     COMMIT
 
 Everything from BEGIN to COMMIT is one transaction: an error rolls it back (and the
@@ -121,11 +125,10 @@ def planned_exports(plan: Plan, export_dir: Path) -> list[PlannedExport]:
 
 
 # ---------------------------------------------------------------- checks inside the lock
-def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
-    """Refuse a plan made against another database (PlanRefused); re-read what the
-    plan read and refuse (StalePlan) if it changed."""
-    from reconciler.planner.scope import ReadScope
-
+def check_database(session: "ReadSession", plan: Plan) -> None:
+    """Refuse (PlanRefused) a plan whose ``extra.db_id`` (the identity of the database
+    it was planned against, see :meth:`ReadSession.database_id`) is not this database's:
+    such a plan is not stale, it was made against another database."""
     made_on = plan.extra.get("db_id") if plan.extra else None
     if made_on:
         here = session.database_id()
@@ -133,9 +136,16 @@ def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
             raise PlanRefused(
                 f"plan {plan.plan_id} was made against another database (database id "
                 f"{str(made_on)[:12]}, this one is {here[:12]}): make the plan against this "
-                "database; nothing was changed"
+                "database; check --db / --target; nothing was changed"
             )
 
+
+def check_fingerprint(session: "ReadSession", plan: Plan) -> None:
+    """Refuse a plan made against another database (PlanRefused); re-read what the
+    plan read and refuse (StalePlan) if it changed."""
+    from reconciler.planner.scope import ReadScope
+
+    check_database(session, plan)
     try:
         scope = ReadScope.from_json(plan.scope)
     except ValueError as exc:
@@ -259,6 +269,9 @@ def apply_plan(
     after_group: Callable[[int], None] | None = None,
     on_commit: Callable[[], None] | None = None,
     after_commit: Callable[[], None] | None = None,
+    session_checks: Callable[["ReadSession"], None] | None = None,
+    signers: Mapping[str, str] | None = None,
+    time_travel: dt.datetime | None = None,
 ) -> ApplyResult:
     """Apply ``plan`` exactly, all or nothing (see the module docstring for the order).
 
@@ -266,8 +279,11 @@ def apply_plan(
     use the plan's ``as_of``. ``after_group(n)`` runs after the n-th writer group,
     inside the transaction (a test seam). ``on_commit()`` runs just before the COMMIT
     is sent (the CLI defers signals from there on: see ``reconciler.app.interrupts``);
-    ``after_commit()`` right after it (a test seam). Raises PlanRefused, ExportError, LockHeld, StalePlan or
-    ApplyFailed, each after changing nothing.
+    ``after_commit()`` right after it (a test seam). Raises PlanRefused, ExportError,
+    LockHeld, StalePlan or ApplyFailed, each after changing nothing. ``session_checks``
+    runs in the read before the export files and again first thing under the lock (a
+    saved plan's checks); ``signers`` (client id -> staff id of its approval's signer)
+    and ``time_travel`` (an ``--at`` far from the clock) go into the audit events.
     """
     from reconciler.app.audit import write_audit
     from reconciler.targets.base import WriteContext
@@ -292,6 +308,8 @@ def apply_plan(
             # changes), from a read that first checks the plan is current and the actor
             # may apply it, so that a stale or refused plan leaves no file of PHI behind.
             with target.reading() as session:
+                if session_checks is not None:
+                    session_checks(session)
                 check_fingerprint(session, plan)
                 check_deletion_actor(session, plan, actor)
                 _write_exports(session, exports, export_dir, as_of, created, reused)
@@ -302,6 +320,8 @@ def apply_plan(
             on_wait=lambda who: _say(progress, f"waiting for the apply lock held by {who}"),
         ) as tx:
             # Authoritative checks, under the lock: the database may have moved since.
+            if session_checks is not None:
+                session_checks(tx)
             check_fingerprint(tx, plan)
             check_deletion_actor(tx, plan, actor)
             with progress_bar(len(plan.actions), f"Applying {plan_id}", enabled=progress) as bar:
@@ -316,6 +336,8 @@ def apply_plan(
                 actor=actor,
                 plan_id=plan_id,
                 at=now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+                signers=signers,
+                time_travel=time_travel,
             )
             if on_commit is not None:
                 on_commit()

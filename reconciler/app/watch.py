@@ -315,6 +315,35 @@ def plan_key(plan: "Plan") -> str:
     return raw.replace(json.dumps(plan.as_of), '"<as_of>"').replace(stamp, "<as_of>")
 
 
+class WatchObserver:
+    """Hooks a :class:`WatchCycle` calls as it goes (all no-ops here); the metrics
+    of ``--metrics-addr`` (:class:`reconciler.app.metrics.WatchMetrics`) implement them."""
+
+    def cycle_started(self, reason: str) -> None:
+        """A cycle begins."""
+
+    def cycle_finished(self, reason: str, crashed: BaseException | None = None) -> None:
+        """A cycle ended (``crashed``: it raised an unexpected exception)."""
+
+    def config_error(self, exc: ConfigError) -> None:
+        """The config could not be loaded; nothing was planned."""
+
+    def leadership(self, leading: bool) -> None:
+        """Whether this watcher leads (``--auto-apply``), checked every cycle."""
+
+    def plan_ready(self, plan: "Plan") -> None:
+        """A plan was computed."""
+
+    def plan_failed(self, exc: ReconcilerError) -> None:
+        """Planning failed (invariants, the blast-radius guard, the database...)."""
+
+    def apply_result(self, plan: "Plan", exc: BaseException | None) -> None:
+        """An apply finished: ``exc`` is None when applied, else why not."""
+
+    def compliance_checked(self, violations: Any) -> None:
+        """The compliance check's violations (SPEC §7.3)."""
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
@@ -359,6 +388,8 @@ class WatchCycle:
         git: Any = None,
         settle: float = DEFAULT_SETTLE,
         wallclock: Callable[[], float] = time.time,
+        compliance: Callable[..., dict[str, Any]] | None = None,
+        observer: WatchObserver | None = None,
     ) -> None:
         from reconciler.app.workflow import apply_plan, compute_plan
 
@@ -366,12 +397,18 @@ class WatchCycle:
         self.target = target
         self.compute = compute if compute is not None else compute_plan
         self.apply = apply if apply is not None else apply_plan
+        if compliance is None:
+            from reconciler.app.compliance import check_compliance
+
+            compliance = check_compliance
+        self.compliance = compliance
         self.auto_apply = auto_apply
         self.actor = actor
         self.export_dir = export_dir
         self.leadership = leadership if leadership is not None else SoleLeadership()
         self.out = out
         self.now = now
+        self.observer = observer if observer is not None else WatchObserver()
         self.last_key: str | None = None
         self.was_leading: bool | None = None
         self.applied: list[str] = []  # plan ids applied by this watcher, in order
@@ -391,6 +428,16 @@ class WatchCycle:
             return 0.0
         newest = max(mtime for _p, _s, mtime in state) / 1e9
         return max(0.0, self.settle - (self.wallclock() - newest))
+
+    def __call__(self, reason: str) -> None:
+        self.retry_after = None
+        self.observer.cycle_started(reason)
+        try:
+            self._cycle(reason)
+        except BaseException as exc:
+            self.observer.cycle_finished(reason, crashed=exc)
+            raise
+        self.observer.cycle_finished(reason)
 
     def _load(self, reason: str) -> tuple[Any, Callable[[], bool]] | None:
         """The desired state and a "did the source move since?" check, or None (logged)."""
@@ -420,14 +467,18 @@ class WatchCycle:
         except ConfigError as exc:
             # Likely a half-written or broken edit: report where, apply nothing, keep watching.
             log.error("config.invalid", reason=reason, **_error_fields(exc))
+            if reason != "change":
+                self._check(None, reason)
+            self.observer.config_error(exc)
             return None
 
-    def __call__(self, reason: str) -> None:
-        self.retry_after = None
+    def _cycle(self, reason: str) -> None:
         loaded = self._load(reason)
         if loaded is None:
             return
         desired, moved = loaded
+        if reason != "change":
+            self._check(desired, reason)
         if self.auto_apply and not self._lead():
             return
         try:
@@ -436,12 +487,14 @@ class WatchCycle:
                 plan = self._without_deletions(desired, plan, reason)
         except ReconcilerError as exc:
             log.error("plan.failed", reason=reason, **_error_fields(exc))
+            self.observer.plan_failed(exc)
             return
         if moved():
             # The files (or the branch) moved while we read them: this plan may mix two
             # versions. The change already seen triggers a fresh cycle.
             log.info("config.changed_while_planning", reason=reason)
             return
+        self.observer.plan_ready(plan)
         if self.auto_apply:
             self._apply(plan, reason)
         else:
@@ -462,12 +515,37 @@ class WatchCycle:
             "deletions.pending",
             reason=reason,
             clients=deleting,
-            detail="watch never deletes clients: apply them with `reconciler apply --confirm-delete ID`",
+            detail="watch never deletes clients: apply them with `reconciler apply --confirm-delete ID --approval FILE`",
         )
         rest = desired.model_copy(
             update={"clients": tuple(c for c in desired.clients if c.status is not ClientStatus.DELETED)}
         )
         return self.compute(self.target, rest, at_text=None, now=self.now())
+
+    def _check(self, desired: Any, reason: str) -> None:
+        """SPEC §7.3 at every interval: one structured event per violation (ids only)."""
+        try:
+            result = self.compliance(self.target, desired, at_text=None, now=self.now())
+        except ReconcilerError as exc:
+            log.error("compliance.failed", reason=reason, **_error_fields(exc))
+            return
+        for v in result["violations"]:
+            fields = {
+                k: v[k]
+                for k in (
+                    "staff",
+                    "client",
+                    "ids",
+                    "event",
+                    "date",
+                    "source",
+                    "failure",
+                )
+                if k in v
+            }
+            log.warning("compliance.violation", reason=reason, kind=v["kind"], **fields)
+        if result["ok"]:
+            log.debug("compliance.ok", reason=reason)
 
     def _lead(self) -> bool:
         leading = self.leadership.try_lead()
@@ -477,6 +555,7 @@ class WatchCycle:
             else:
                 log.info("standby", detail="another watcher leads; retrying every cycle")
         self.was_leading = leading
+        self.observer.leadership(leading)
         return leading
 
     def _show(self, plan: "Plan", reason: str) -> None:
@@ -523,14 +602,13 @@ class WatchCycle:
             )
         except ReconcilerError as exc:
             # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
-            log.warning(
-                "apply.failed",
-                reason=reason,
-                plan_id=plan.plan_id,
-                retry="next cycle",
-                **_error_fields(exc),
-            )
+            log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
+            self.observer.apply_result(plan, exc)
             return
+        except Exception as exc:
+            self.observer.apply_result(plan, exc)
+            raise
+        self.observer.apply_result(plan, None)
         self.applied.append(plan.plan_id)
         self.last_key = plan_key(plan)
         log.info(
@@ -557,6 +635,7 @@ def run_watch(
     git: bool = False,
     branch: str | None = None,
     settle: float = DEFAULT_SETTLE,
+    metrics_addr: str | None = None,
 ) -> int:
     """Run the watch until SIGINT/SIGTERM; returns the exit code (0 on a clean stop).
 
@@ -565,7 +644,9 @@ def run_watch(
     :mod:`reconciler.app.gitsource`.
 
     The first signal asks for a clean stop (the cycle in progress finishes, the
-    observer is joined, leadership released); a second one interrupts at once.
+    observer is joined, leadership released, the metrics server shut down); a
+    second one interrupts at once. ``metrics_addr`` (``HOST:PORT``) serves
+    ``/metrics`` and ``/healthz`` (:mod:`reconciler.app.metrics`).
     """
     configure(log_format, sys.stderr)
     source = None
@@ -582,7 +663,18 @@ def run_watch(
         source = GitSource(probe.top, subdir, branch)
     elif not Path(config_dir).is_dir():
         raise ConfigError(f"{config_dir}: config directory not found")
+    observer: WatchObserver | None = None
+    server: Any = None
+    if metrics_addr is not None:
+        from reconciler.app.metrics import MetricsServer, WatchMetrics, parse_address
+
+        host, port = parse_address(metrics_addr)
+        metrics = WatchMetrics(interval, auto_apply=auto_apply)
+        server = MetricsServer(metrics, host, port)
+        observer = metrics
     target.require_schema()
+    if server is not None:
+        server.start()
     stop = threading.Event()
     leadership = target.leadership() if auto_apply else SoleLeadership()
     cycle = WatchCycle(
@@ -594,6 +686,7 @@ def run_watch(
         leadership=leadership,
         git=source,
         settle=settle,
+        observer=observer,
     )
     watcher: Any = (
         GitWatcher(source, interval, cycle, stop)
@@ -627,6 +720,8 @@ def run_watch(
         leadership.release()
         if source is not None:
             source.close()
+        if server is not None:
+            server.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     log.info("watch.stopped")

@@ -19,7 +19,7 @@ from reconciler.model.actions import Plan
 if TYPE_CHECKING:  # pragma: no cover
     from reconciler.errors import Problem
     from reconciler.model.desired import DesiredState
-    from reconciler.targets.base import Target
+    from reconciler.targets.base import ReadSession, Target
 
 
 def compute_plan(
@@ -37,34 +37,90 @@ def compute_plan(
     for a bad ``--at``. The reads happen in one read transaction (REPEATABLE READ on
     PostgreSQL), so the plan sees one consistent database state.
     """
+    target.require_schema()
+    with target.reading(consistent=True) as session:
+        result = plan_in_session(
+            session,
+            desired,
+            at_text=at_text,
+            now=now,
+            allow_mass_change=allow_mass_change,
+        )
+    capability_errors(result, desired, target)
+    return result
+
+
+def plan_in_session(
+    session: "ReadSession",
+    desired: "DesiredState",
+    *,
+    at_text: str | None,
+    now: dt.datetime,
+    allow_mass_change: bool = False,
+) -> Plan:
+    """:func:`compute_plan` inside an open session: a read session, or the locked apply
+    transaction (where ``apply PLANFILE`` re-plans its config to authenticate the file)."""
     from reconciler.errors import NoPractice
     from reconciler.planner import plan as make_plan
     from reconciler.planner.scope import classify, practice_timezone, scope_from_roster
     from reconciler.timeutil import iso_z, local_date, resolve_at
 
-    target.require_schema()
-    with target.reading(consistent=True) as session:
-        practice, staff = session.read_base()
-        if practice is None:
-            raise NoPractice()
-        tz = practice_timezone(desired, practice)
-        at = resolve_at(at_text, tz, now)
-        # `plan` rejects what `validate` rejects, in the same words, before reading more.
-        try:
-            today: dt.date | None = local_date(at, tz)
-        except ValueError:
-            today = None  # an unknown timezone: the static checks name it
-        static_warnings = static_errors(
-            desired, today=today, known_staff={sid: row.active for sid, row in staff.items()}
-        )
-        roster = classify(desired, practice, staff, at)  # once per plan: the scope and the planner share it
-        scope = scope_from_roster(desired, roster)
-        actual = session.read_sets(scope, practice, staff)
-        db_id = session.database_id()
+    practice, staff = session.read_base()
+    if practice is None:
+        raise NoPractice()
+    tz = practice_timezone(desired, practice)
+    at = resolve_at(at_text, tz, now)
+    # `plan` rejects what `validate` rejects, in the same words, before reading more.
+    try:
+        today: dt.date | None = local_date(at, tz)
+    except ValueError:
+        today = None  # an unknown timezone: the static checks name it
+    static_warnings = static_errors(
+        desired,
+        today=today,
+        known_staff={sid: row.active for sid, row in staff.items()},
+    )
+    roster = classify(desired, practice, staff, at)  # once per plan: the scope and the planner share it
+    scope = scope_from_roster(desired, roster)
+    actual = session.read_sets(scope, practice, staff)
+    db_id = session.database_id()
     result = make_plan(desired, actual, at, allow_mass_change=allow_mass_change, roster=roster)
     warnings = result.warnings + tuple(str(p) for p in static_warnings if str(p) not in result.warnings)
     extra = {**result.extra, "db_id": db_id} if db_id else result.extra
     return dataclasses.replace(result, generated_at=iso_z(now), warnings=warnings, extra=extra)
+
+
+def capability_errors(plan: Plan, desired: "DesiredState", target: "Target") -> None:
+    """Raise :class:`ValidationFailed` when the plan needs an action type the target
+    does not support (SPEC §6): one problem per entity, located at its config entry
+    when it has one, naming the target (e.g. OpenEMR has no soft delete)."""
+    from reconciler.errors import Problem, ValidationFailed
+
+    missing = [a for a in plan.actions if a.type not in target.capabilities]
+    if not missing:
+        return
+    why = getattr(target, "unsupported_reason", None)
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for a in missing:
+        kind = a.type.entity if a.type.entity in ("staff", "client") else "staff"
+        ident = a.target if kind == a.type.entity else (a.staff or a.target)
+        if (kind, ident) in seen:
+            continue
+        seen.add((kind, ident))
+        loc = desired.where(f"{kind}:{ident}")
+        if loc.entity is None:
+            loc = dataclasses.replace(loc, entity=f"{kind} {ident}")
+        reason = f" ({why(a.type)})" if callable(why) else ""
+        problems.append(
+            Problem(loc, f"{a.type.value} is not supported by the {target.name} target{reason}", "unsupported")
+        )
+    raise ValidationFailed(
+        problems[0].message
+        if len(problems) == 1
+        else f"the plan needs {len(problems)} changes the {target.name} target cannot make",
+        problems,
+    )
 
 
 def static_errors(desired: "DesiredState", *, today: dt.date | None, known_staff: dict[str, bool]) -> list["Problem"]:
@@ -121,6 +177,15 @@ def require_parent(path: Path, what: str) -> None:
         raise ReconcilerError(f"{path}: {what} ({parent} is not a directory)")
 
 
+def save_report(text: str, path: Path) -> None:
+    """Write a rendered report (``plan --format html --out FILE``); a clear error, never a traceback."""
+    require_parent(path, "cannot write the report")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
 def load_plan(path: Path) -> Plan:
     """Read a saved plan; a damaged or foreign file is one clear error."""
     from reconciler.timeutil import parse_iso_z
@@ -137,12 +202,20 @@ def load_plan(path: Path) -> Plan:
             raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
         plan = Plan.from_json(doc)
         parse_iso_z(plan.as_of)  # apply stamps its writes with it
+        stated = doc.get("plan_id")
     except KeyError as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file (missing key {exc})") from None
     except RecursionError:
         raise ReconcilerError(f"{path}: not a reconciler plan file (nested too deeply)") from None
     except (ValueError, TypeError, AttributeError, IndexError) as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file ({exc})") from None
+    if stated is not None and stated != plan.plan_id:
+        from reconciler.errors import PlanRefused
+
+        raise PlanRefused(
+            f"{path}: edited plan: its content does not match its plan_id {str(stated)[:40]!r} "
+            "(the file was changed after `reconciler plan` saved it); nothing was changed"
+        )
     return plan
 
 
@@ -157,6 +230,14 @@ def default_actor() -> str:
         return "unknown"
 
 
+def resolve_actor(actor: str | None) -> str:
+    """``--actor`` (else :func:`default_actor`), validated: printable, no control or
+    invisible characters (it is replayed into terminals and logs by ``audit``)."""
+    from reconciler.security.actor import validate_actor
+
+    return validate_actor(actor if actor is not None else default_actor())
+
+
 def apply_plan(
     target: "Target",
     plan: Plan,
@@ -167,6 +248,9 @@ def apply_plan(
     lock_timeout: float = 10.0,
     progress: bool = False,
     on_commit: Any = None,
+    session_checks: Any = None,
+    signers: Any = None,
+    time_travel: dt.datetime | None = None,
 ) -> Any:
     """Apply ``plan``: exports first, then one locked transaction with a fingerprint
     check, set-based writes and one audit event per action. Returns an ApplyResult."""
@@ -181,4 +265,7 @@ def apply_plan(
         lock_timeout=lock_timeout,
         progress=progress,
         on_commit=on_commit,
+        session_checks=session_checks,
+        signers=signers,
+        time_travel=time_travel,
     )

@@ -1,7 +1,7 @@
 """Generate ``schemas/config.schema.json`` from :class:`reconciler.model.desired.ConfigFile`.
 
 The pydantic models are the single source; this file is generated and a test
-(``tests/test_schema_sync.py``) fails when it is stale. Regenerate with::
+(``tests/config/test_schema_sync.py``) fails when it is stale. Regenerate with::
 
     python -m reconciler.config.schema_gen
 

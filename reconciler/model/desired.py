@@ -14,12 +14,61 @@ import datetime as dt
 import enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from reconciler.errors import Location
 from reconciler.model.limits import INT32_MAX
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+#: Key types a ``signing_keys`` line may have (ed25519 at least, SPEC §7.2).
+SIGNING_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+
+
+def _check_public_key(line: str) -> str:
+    """An OpenSSH public key line ``TYPE BASE64 [COMMENT]`` that can verify signatures."""
+    import base64
+    import binascii
+    import struct
+
+    from reconciler.security import sshsig
+
+    parts = line.strip().split(None, 2)
+    if len(parts) < 2 or parts[0] not in SIGNING_KEY_TYPES:
+        raise ValueError("not an OpenSSH public key line (TYPE BASE64 [COMMENT]) of a supported type")
+    if parts[0].startswith("sk-"):  # security keys: cryptography cannot load them; check the blob's type
+        try:
+            blob = base64.b64decode(parts[1], validate=True)
+            (n,) = struct.unpack(">I", blob[:4])
+            ok = blob[4 : 4 + n].decode("ascii") == parts[0]
+        except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{parts[0]} public key cannot be read")
+        return line.strip()
+    try:
+        sshsig.public_key_blob(line)
+    except sshsig.SignatureError as exc:
+        raise ValueError(str(exc)) from None
+    return line.strip()
+
+
+SigningKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com"
+        r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
+    ),
+    AfterValidator(_check_public_key),
+]
 ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
@@ -101,10 +150,7 @@ class PracticeSpec(_Model):
         description="Offboarding policy for staff without an `offboarding` key.",
     )
     seat_price_cents: int | None = Field(
-        None,
-        ge=0,
-        le=INT32_MAX,
-        description="Monthly price of one seat, for the mid-cycle credit.",
+        None, ge=0, le=INT32_MAX, description="Monthly price of one seat, for the mid-cycle credit."
     )
     billing_cycle_day: int = Field(
         1,
@@ -131,6 +177,11 @@ class StaffSpec(_Model):
     offboarding: str | None = Field(None, description="Offboarding policy name (default: practice.default_policy).")
     max_caseload: int | None = Field(None, ge=0, le=INT32_MAX)
     settings: dict[str, Any] | None = Field(None, description="Free-form settings, e.g. messaging_enabled.")
+    signing_keys: list[SigningKey] = Field(
+        default_factory=list,
+        description="OpenSSH public keys (ssh-ed25519 AAAA... user@host) whose signatures approve client deletions "
+        "when this staff member's role is owner or practice_manager or access is entire_practice.",
+    )
 
 
 class ClientSpec(_Model):

@@ -53,6 +53,18 @@ class StatusFacts:
 
 
 @dataclass(frozen=True)
+class ComplianceFacts:
+    """What an inactive professional still holds (SPEC §7.3), ids only, sorted:
+    ``(staff id, appointment id)`` of scheduled sessions starting at or after the
+    instant asked about, ``(staff id, series id)`` of series still running then, and
+    ``(staff id, client id)`` of active clients whose primary they are."""
+
+    future_sessions: Sequence[tuple[str, str]]
+    active_series: Sequence[tuple[str, str]]
+    active_clients: Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class StaffAccess:
     """A staff member's role, access and active flag (who may apply a deletion)."""
 

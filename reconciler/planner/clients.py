@@ -338,7 +338,8 @@ def warn_kept_bookings(ctx: Ctx) -> None:
         if a.type in _CLOSING_VERB and a.target in closing:
             verb[a.target] = _CLOSING_VERB[a.type]
             if a.type is T.CLIENT_MARK_DUPLICATE:
-                verb[a.target] += f" of {a.changes['duplicate_of'][1]}"
+                # The projected row: an already linked client's action does not repeat the link.
+                verb[a.target] += f" of {ctx.clients[a.target].duplicate_of}"
         elif a.type is T.APPOINTMENT_CANCEL:
             cancelled.add(a.target)
     sessions: dict[str, list[tuple[dt.datetime, str]]] = {}

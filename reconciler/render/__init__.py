@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from reconciler.model.actions import Plan
+from reconciler.render.html import render_html
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
@@ -23,11 +24,16 @@ def _markdown(plan: Plan, *, color: bool = False) -> str:
     return render_markdown(plan)
 
 
+def _html(plan: Plan, *, color: bool = False) -> str:
+    return render_html(plan)
+
+
 #: Plan formats, in the order ``--help`` lists them.
 FORMATS: dict[str, PlanRenderer] = {
     "text": render_text,
     "json": render_json,
     "markdown": _markdown,
+    "html": _html,
 }
 
 

@@ -1,8 +1,9 @@
 """The Markdown rendering of a plan, made to be posted as a pull-request comment.
 
 A title, the summary line and a table of counts per action type, the seat change,
-the warnings, then one collapsible ``<details>`` section per professional with a
-table of its actions (with a Session column, client id and local time, where the
+the warnings, the Mermaid charts of :mod:`.charts` (caseload changes, deactivation
+dates; only when there are some), then one collapsible ``<details>`` section per
+professional with a table of its actions (with a Session column, client id and local time, where the
 professional has sessions or series). It ends with :data:`MARKER`, a hidden comment that lets CI
 find and update its own comment in place. Pure and deterministic.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from reconciler.model.actions import Action, Plan
+from reconciler.render.charts import mermaid_blocks
 from reconciler.render.text import (
     DRIFT_GLYPH,
     GLYPHS,
@@ -78,6 +80,7 @@ def render_markdown(plan: Plan) -> str:
     if seats:
         out += ["", f"**{escape_cell(seats)}**"]
     out.extend(_warnings(plan.warnings))
+    out.extend(_charts(plan))
 
     tz = plan_zone(plan)
     for name, actions in group_actions(plan):
@@ -124,6 +127,14 @@ def _warnings(warnings: Iterable[str]) -> list[str]:
     if not items:
         return []
     return ["", "**Warnings**", ""] + [f"- :warning: {escape_cell(w)}" for w in items]
+
+
+def _charts(plan: Plan) -> list[str]:
+    """The plan's Mermaid diagrams (GitHub draws them in the comment); none when nothing moves."""
+    out: list[str] = []
+    for block in mermaid_blocks(plan):
+        out += ["", "```mermaid", block, "```"]
+    return out
 
 
 def _distinct(items: Iterable[str]) -> list[str]:

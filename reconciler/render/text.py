@@ -313,7 +313,7 @@ def format_cents(cents: int) -> str:
     return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
 
 
-def _credit_items(credits: Any) -> list[tuple[str, int]]:
+def credit_items(credits: Any) -> list[tuple[str, int]]:
     """Normalise ``extra["seat_credits"]``: a number, ``{staff: cents}``, or a list of
     ``{"staff": id, "credit_cents": n}`` records."""
     if isinstance(credits, bool):
@@ -331,7 +331,7 @@ def _credit_items(credits: Any) -> list[tuple[str, int]]:
     if isinstance(credits, (list, tuple)):
         items: list[tuple[str, int]] = []
         for c in credits:
-            items.extend(_credit_items(c))
+            items.extend(credit_items(c))
         return items
     return []
 
@@ -342,7 +342,7 @@ def seats_line(plan: Plan) -> str | None:
     if before is None and after is None:
         return None
     line = f"Seats: {before} → {after}" if before != after else f"Seats: {before} (unchanged)"
-    credits = _credit_items(plan.extra.get("seat_credits"))
+    credits = credit_items(plan.extra.get("seat_credits"))
     if credits:
         total = sum(c for _, c in credits)
         detail = ", ".join(f"{s} {format_cents(c)}" for s, c in credits if s)

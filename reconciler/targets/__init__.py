@@ -1,7 +1,8 @@
 """Where the practice records live: one Target per kind of system (SPEC §6).
 
 ``get(name)`` returns a target's opener; :mod:`reconciler.targets.base` holds the
-protocol every target implements. Only ``native`` exists yet.
+protocol every target implements: ``native`` (SQLite, PostgreSQL) and ``openemr``
+(OpenEMR 7 on MariaDB/MySQL).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ENV_VAR = "RECONCILER_TARGET"
 DEFAULT = "native"
-NAMES = ("native",)
+NAMES = ("native", "openemr")
 
 
 def resolve_name(opt: str | None) -> str:
@@ -29,7 +30,10 @@ def resolve_name(opt: str | None) -> str:
 
 def get(name: str) -> Callable[..., "Target"]:
     """The opener of target ``name``: ``get("native")(url, create=False) -> Target``."""
-    resolve_name(name)
+    if resolve_name(name) == "openemr":
+        from reconciler.targets.openemr.target import OpenEMRTarget
+
+        return OpenEMRTarget.open
     from reconciler.targets.native.target import NativeTarget
 
     return NativeTarget.open

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Mapping, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, Sequence
 
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
 from reconciler.model.records import (
+    ComplianceFacts,
     DbFacts,
     ExportData,
     Imported,
@@ -80,6 +81,9 @@ class ReadSession(Protocol):
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         """The rows of a professional's (or, with ``client``, one client's) export."""
 
+    def audit_has_plan(self, plan_id: str) -> bool:
+        """Whether the audit trail holds an event of ``plan_id`` (it was applied)."""
+
 
 class WriteSession(ReadSession, Protocol):
     """The locked apply transaction."""
@@ -87,8 +91,15 @@ class WriteSession(ReadSession, Protocol):
     def write(self, actions: Sequence[Action], ctx: WriteContext) -> int:
         """Apply a run of same-type actions with that type's conditional writer."""
 
+    def audit_head(self) -> str:
+        """The stored ``hash`` of the newest audit event (``security.chain.GENESIS`` for
+        an empty trail), read in this transaction under the apply lock."""
+
     def audit(self, rows: list[dict[str, Any]]) -> int:
-        """The audit sink: append one event per row in this transaction."""
+        """The audit sink: append one event per row in this transaction. Each row is
+        already linked by the application (``signer``, ``prev_hash``, ``hash``; ``at``
+        is ``security.chain.chain_time`` of the instant, naive UTC): a target stores the
+        values exactly as given and never updates or deletes an event (SPEC §7.1)."""
 
 
 class Target(Protocol):
@@ -131,7 +142,16 @@ class Target(Protocol):
     def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
         """Audit events, oldest first (JSON-ready dicts)."""
 
+    def iter_audit_chain(self) -> Iterator[dict[str, Any]]:
+        """Every audit event in id order, streamed (never the whole trail in memory), as
+        mappings ``security.chain.ChainEvent.from_mapping`` reads: ``id``, ``at``,
+        ``actor``, ``signer``, ``plan_id``, ``action_type``, ``target``, ``before``,
+        ``after``, ``prev_hash``, ``hash``."""
+
     def read_status(self) -> StatusFacts: ...
+
+    def read_compliance(self, at: dt.datetime) -> ComplianceFacts:
+        """What inactive staff still hold at ``at`` (aware UTC): ``status --check``."""
 
     def read_import(self) -> Imported: ...
 

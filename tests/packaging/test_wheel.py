@@ -15,10 +15,23 @@ import pytest
 from constants import AT, ROOT
 
 
+def _clean_env() -> dict[str, str]:
+    """The environment without anything that points Python at the checkout or a venv."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILER_", "PYTHON", "VIRTUAL_ENV"))}
+
+
 def _run(
-    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env if env is not None else _clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +56,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cli(installed: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILER_", "PYTHON", "VIRTUAL_ENV"))}
+    env = _clean_env()
     env["PATH"] = f"{installed}{os.pathsep}{env.get('PATH', '')}"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,6 +74,7 @@ def test_installed_package_is_not_the_checkout(installed: Path) -> None:
             "import reconciler, reconciler.resources as r; print(reconciler.__file__); print(r.data_root())",
         ],
         cwd=installed,
+        env=_clean_env(),
         capture_output=True,
         text=True,
         check=True,

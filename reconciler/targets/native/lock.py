@@ -46,7 +46,7 @@ APP_NAME_PREFIX = "reconciler apply "
 SIDECAR_SUFFIX = ".apply-lock"
 # The tables an apply's fingerprint reads and its writers change (PostgreSQL SHARE-locks them).
 FROZEN_TABLES = ("practice", "staff", "clients", "series", "appointments")
-# What SQLite connections go back to after BEGIN IMMEDIATE (db.engine's default).
+# What SQLite connections go back to after BEGIN IMMEDIATE (targets.native.engine's default).
 SQLITE_DEFAULT_BUSY_MS = 10_000
 
 Sleep = Callable[[float], None]
@@ -244,7 +244,7 @@ def _sqlite_locked(
             conn.execution_options(sqlite_begin="IMMEDIATE")
             try:
                 trans = conn.begin()
-                # pysqlite without db.engine's begin hook would defer BEGIN; force it.
+                # pysqlite without targets.native.engine's begin hook would defer BEGIN; force it.
                 if not raw.in_transaction:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
             except sa_exc.OperationalError as exc:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 from reconciler.errors import ExportError, NoPractice
 from reconciler.model.actual import Client
 from reconciler.model.records import (
+    ComplianceFacts,
     DbFacts,
     ExportData,
     Imported,
@@ -25,6 +26,7 @@ from reconciler.targets.native.schema import (
     audit_t,
     clients_t,
     practice_t,
+    series_t,
     staff_t,
 )
 
@@ -248,6 +250,40 @@ def read_status(conn: Connection) -> StatusFacts:
     )
 
 
+# ---------------------------------------------------------------- compliance (SPEC §7.3)
+def read_compliance(conn: Connection, at: dt.datetime) -> ComplianceFacts:
+    """What inactive staff still hold at ``at`` (naive UTC, the storage convention)."""
+    inactive = select(staff_t.c.id).where(staff_t.c.active.is_(False))
+    sessions = conn.execute(
+        select(appointments_t.c.staff_id, appointments_t.c.id)
+        .where(
+            appointments_t.c.staff_id.in_(inactive),
+            appointments_t.c.status == "scheduled",
+            appointments_t.c.start_at >= at,
+        )
+        .order_by(appointments_t.c.staff_id, appointments_t.c.id)
+    ).all()
+    series = conn.execute(
+        select(series_t.c.staff_id, series_t.c.id)
+        .where(
+            series_t.c.staff_id.in_(inactive),
+            series_t.c.active.is_(True),
+            or_(series_t.c.until.is_(None), series_t.c.until > at),
+        )
+        .order_by(series_t.c.staff_id, series_t.c.id)
+    ).all()
+    clients = conn.execute(
+        select(clients_t.c.primary_id, clients_t.c.id)
+        .where(clients_t.c.primary_id.in_(inactive), clients_t.c.status == "active")
+        .order_by(clients_t.c.primary_id, clients_t.c.id)
+    ).all()
+    return ComplianceFacts(
+        [(r[0], r[1]) for r in sessions],
+        [(r[0], r[1]) for r in series],
+        [(r[0], r[1]) for r in clients],
+    )
+
+
 # ---------------------------------------------------------------- deletion actor
 def staff_access(conn: Connection, staff_id: str) -> StaffAccess | None:
     row = conn.execute(
@@ -264,6 +300,51 @@ def insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> int:
     return len(rows)
 
 
+def audit_head(conn: Connection) -> str:
+    """The ``hash`` of the newest event (the chain's head), or the genesis hash."""
+    from reconciler.security.chain import GENESIS
+
+    head = conn.execute(select(audit_t.c.hash).order_by(audit_t.c.id.desc()).limit(1)).scalar()
+    return str(head) if head is not None else GENESIS
+
+
+def audit_has_plan(conn: Connection, plan_id: str) -> bool:
+    """Whether any audit event names ``plan_id`` (the plan was applied)."""
+    return conn.execute(select(audit_t.c.id).where(audit_t.c.plan_id == plan_id).limit(1)).first() is not None
+
+
+_CHAIN_BATCH = 2000
+
+
+def iter_audit_chain(conn: Connection) -> Any:
+    """Every event's chained fields, oldest first (id order), read in keyset-paginated
+    batches so that a trail of millions of events is never held in memory."""
+    cols = (
+        audit_t.c.id,
+        audit_t.c.at,
+        audit_t.c.actor,
+        audit_t.c.signer,
+        audit_t.c.plan_id,
+        audit_t.c.action_type,
+        audit_t.c.target,
+        audit_t.c.before,
+        audit_t.c.after,
+        audit_t.c.prev_hash,
+        audit_t.c.hash,
+    )
+    last: int | None = None
+    while True:
+        stmt = select(*cols).order_by(audit_t.c.id).limit(_CHAIN_BATCH)
+        if last is not None:
+            stmt = stmt.where(audit_t.c.id > last)
+        rows = conn.execute(stmt).mappings().all()
+        if not rows:
+            return
+        for r in rows:
+            yield dict(r)
+        last = rows[-1]["id"]
+
+
 def read_audit_rows(conn: Connection, plan_id: str | None) -> list[Any]:
     stmt = select(audit_t).order_by(audit_t.c.id)
     if plan_id is not None:
@@ -272,11 +353,15 @@ def read_audit_rows(conn: Connection, plan_id: str | None) -> list[Any]:
 
 
 __all__ = [
+    "audit_has_plan",
+    "audit_head",
     "collect_client",
     "collect_staff",
     "insert_audit",
+    "iter_audit_chain",
     "read_audit_rows",
     "read_db_facts",
+    "read_compliance",
     "read_for_import",
     "read_status",
     "staff_access",

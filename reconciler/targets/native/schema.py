@@ -128,7 +128,9 @@ class AppointmentRow(Base):
 
 
 class AuditEventRow(Base):
-    """Append-only. ``before``/``after`` hold ids and field values, never names."""
+    """Append-only and hash-chained (SPEC §7.1): never updated or deleted. ``at`` is
+    stored as :func:`reconciler.security.chain.chain_time` (whole UTC seconds), exactly
+    what the chain hashes. ``before``/``after`` hold ids and field values, never names."""
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -142,6 +144,11 @@ class AuditEventRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
+    # SPEC §7.1: the staff id whose signed approval allowed the action (or NULL), and the
+    # hash chain (``reconciler.security.chain``): ``sha256:`` + 64 hex digits each.
+    signer: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(71))
+    hash: Mapped[str] = mapped_column(String(71))
 
     __table_args__ = (Index("ix_audit_events_plan_id", "plan_id"),)
 

@@ -8,6 +8,7 @@ All SQL of the project lives in this package; this module puts it behind
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Practice, Staff
 from reconciler.model.records import (
+    ComplianceFacts,
     DbFacts,
     ExportData,
     Imported,
@@ -28,7 +30,7 @@ from reconciler.targets.base import Leadership, WriteContext
 from reconciler.targets.native import queries
 from reconciler.targets.native.engine import make_engine, require_schema, resolve_url
 from reconciler.targets.native.write import WRITERS, write_group
-from reconciler.timeutil import iso_z, to_utc
+from reconciler.timeutil import iso_z, naive_utc, to_utc
 
 
 class NativeSession:
@@ -61,8 +63,14 @@ class NativeSession:
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
 
+    def audit_has_plan(self, plan_id: str) -> bool:
+        return queries.audit_has_plan(self.conn, plan_id)
+
     def write(self, actions: Sequence[Action], ctx: WriteContext) -> int:
         return write_group(self.conn, actions, ctx)
+
+    def audit_head(self) -> str:
+        return queries.audit_head(self.conn)
 
     def audit(self, rows: list[dict[str, Any]]) -> int:
         return queries.insert_audit(self.conn, rows)
@@ -160,14 +168,28 @@ class NativeTarget:
                 "before": r.before or {},
                 "after": r.after or {},
                 "reason": r.reason or "",
+                "signer": r.signer,
+                "hash": r.hash,
             }
             for r in rows
         ]
+
+    def iter_audit_chain(self) -> Iterator[dict[str, Any]]:
+        self.require_schema()
+        with self.engine.connect() as conn:
+            for row in queries.iter_audit_chain(conn):
+                row["at"] = to_utc(row["at"])
+                yield row
 
     def read_status(self) -> StatusFacts:
         self.require_schema()
         with self.engine.connect() as conn:
             return queries.read_status(conn)
+
+    def read_compliance(self, at: dt.datetime) -> ComplianceFacts:
+        self.require_schema()
+        with self.engine.connect() as conn:
+            return queries.read_compliance(conn, naive_utc(at))
 
     def read_import(self) -> Imported:
         self.require_schema()

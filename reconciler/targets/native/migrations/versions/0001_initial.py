@@ -1,6 +1,6 @@
 """Initial schema: practice, staff, clients, series, appointments, audit and seat events.
 
-Must produce exactly ``reconciler.targets.native.schema.metadata`` (tests/test_db_schema.py
+Must produce exactly ``reconciler.targets.native.schema.metadata`` (tests/targets/native/test_db_schema.py
 compares them on SQLite and PostgreSQL). Times are naive UTC ``DateTime``.
 
 Revision ID: 0001

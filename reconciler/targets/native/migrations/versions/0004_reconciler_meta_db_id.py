@@ -2,11 +2,8 @@
 written once, which a saved plan carries so that ``apply`` can tell a plan made
 against another database from a stale one.
 
-(Numbered 0004 so as not to clash with 0003 on another branch; when both are merged,
-this one's ``down_revision`` becomes "0003".)
-
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02
 """
 
@@ -19,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: Union[str, Sequence[str], None] = "0002"
+down_revision: Union[str, Sequence[str], None] = "0003"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

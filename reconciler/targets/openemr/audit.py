@@ -1,0 +1,250 @@
+"""The audit trail of the openemr target, in two places:
+
+* ``reconciler_audit_events``: one append-only event per applied action, chained
+  (SPEC §7.1): ``prev_hash`` is the previous event's ``hash`` (``sha256:`` + 64 zeros
+  for the first) and ``hash`` = ``sha256:`` + SHA-256 of the canonical JSON (sorted
+  keys, no spaces, UTF-8) of time, actor, signer, plan id, action type, target,
+  before, after and prev_hash;
+* OpenEMR's own ``log`` table (and ``log_comment_encrypt``, as OpenEMR's
+  ``EventAuditLogger::recordLogItem`` writes them), so OpenEMR's audit-log viewer
+  shows what the reconciler did and who ran it: ``user`` = the actor, ``comments``
+  = ids only (base64, unencrypted, as OpenEMR stores them), ``patient_id`` = the
+  patient's ``pid`` for client and session actions.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection, Engine
+
+from reconciler.security.chain import GENESIS, ChainEvent, verify
+from reconciler.timeutil import iso_z, naive_utc, to_utc
+
+from .tables import audit_events, log, log_comment_encrypt, patient_data
+from .tables import postcalendar_events as ev
+
+LOG_FROM = "open-emr"
+GROUPNAME = "Default"
+
+#: (event, category) of OpenEMR's log per entity, in OpenEMR's own vocabulary.
+LOG_EVENT = {
+    "staff": ("security-administration-update", "Security"),
+    "appointment": ("scheduling-update", "Scheduling"),
+    "series": ("scheduling-update", "Scheduling"),
+    "client": ("patient-record-update", "Patient Demographics"),
+    "export": ("export", "Patient Demographics"),
+}
+
+
+def _head(conn: Connection) -> str:
+    row = conn.execute(
+        select(audit_events.c.hash).order_by(audit_events.c.id.desc()).limit(1).with_for_update()
+    ).first()
+    return row[0] if row else GENESIS
+
+
+def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Append the events in the caller's transaction, exactly as given: the application
+    links them (``reconciler.app.audit``, ``security.chain``), so every target's chain is
+    made and verified by the same code."""
+    cols = (
+        "at",
+        "actor",
+        "signer",
+        "plan_id",
+        "action_id",
+        "action_type",
+        "target",
+        "staff_id",
+        "before",
+        "after",
+        "reason",
+        "prev_hash",
+        "hash",
+    )
+    linked = [{k: r.get(k) for k in cols} for r in rows]
+    if linked:
+        conn.execute(insert(audit_events), linked)
+    return len(linked)
+
+
+def _entity(row: Mapping[str, Any]) -> str:
+    return str(row["action_type"]).split(".", 1)[0]
+
+
+def _patient_ids(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[int, int]:
+    """action id -> patient pid, for client and session actions (ids only)."""
+    clients = sorted({r["target"] for r in rows if _entity(r) == "client"})
+    events = sorted({int(r["target"]) for r in rows if _entity(r) in ("appointment", "series")})
+    by_pubpid: dict[str, int] = {}
+    if clients:
+        for pubpid, pid in conn.execute(
+            select(patient_data.c.pubpid, patient_data.c.pid)
+            .where(patient_data.c.pubpid.in_(clients))
+            .order_by(patient_data.c.pubpid)
+        ):
+            by_pubpid.setdefault(pubpid, int(pid))
+    by_eid: dict[str, int] = {}
+    if events:
+        for eid, pid in conn.execute(
+            select(ev.c.pc_eid, ev.c.pc_pid).where(ev.c.pc_eid.in_(events)).order_by(ev.c.pc_eid)
+        ):
+            if pid and str(pid).isdigit():
+                by_eid[str(eid)] = int(pid)
+    out: dict[int, int] = {}
+    for r in rows:
+        pid = by_pubpid.get(r["target"]) if _entity(r) == "client" else by_eid.get(r["target"])
+        if pid is not None:
+            out[r["action_id"]] = pid
+    return out
+
+
+def _comment(r: Mapping[str, Any], note: str | None) -> str:
+    text = f"reconciler plan {r['plan_id']} action #{r['action_id']}: {r['action_type']} {r['target']}"
+    if r.get("staff_id"):
+        text += f" (staff {r['staff_id']})"
+    changes = "; ".join(
+        f"{k}: {json.dumps(r['before'].get(k))} -> {json.dumps(r['after'].get(k))}"
+        for k in sorted(set(r["before"]) | set(r["after"]))
+        if k != "cancel_reason"
+    )
+    if changes:
+        text += f"; {changes}"
+    if note:
+        text += f"; {note}"
+    return text
+
+
+def _php_implode(values: Sequence[Any]) -> str:
+    return "".join("" if v is None else str(v) for v in values)
+
+
+def write_openemr_log(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], *, notes: Mapping[int, str], with_checksums: bool
+) -> int:
+    """One ``log`` row per audit row (and its ``log_comment_encrypt`` row), as OpenEMR writes them."""
+    pids = _patient_ids(conn, rows)
+    n = 0
+    for r in rows:
+        stamp = naive_utc(to_utc(r["at"])).replace(microsecond=0)
+        event, category = LOG_EVENT[_entity(r)]
+        comments = base64.b64encode(_comment(r, notes.get(r["action_id"])).encode("utf-8")).decode("ascii")
+        pid = pids.get(r["action_id"])
+        entry = [
+            stamp.strftime("%Y-%m-%d %H:%M:%S"),
+            event,
+            category,
+            r["actor"],
+            GROUPNAME,
+            comments,
+            "",
+            pid,
+            1,
+            "",
+            LOG_FROM,
+            None,
+            None,
+        ]
+        log_id = conn.execute(
+            insert(log).values(
+                date=stamp,
+                event=event,
+                category=category,
+                user=r["actor"],
+                groupname=GROUPNAME,
+                comments=comments,
+                user_notes="",
+                patient_id=pid,
+                success=1,
+                crt_user="",
+                log_from=LOG_FROM,
+                menu_item_id=None,
+                ccda_doc_id=None,
+            )
+        ).inserted_primary_key
+        assert log_id is not None
+        if with_checksums:
+            conn.execute(
+                insert(log_comment_encrypt).values(
+                    log_id=log_id[0],
+                    encrypt="No",
+                    checksum=hashlib.sha3_512(_php_implode(entry).encode("utf-8")).hexdigest(),
+                    checksum_api="",
+                    version=4,
+                )
+            )
+        n += 1
+    return n
+
+
+def read_audit(engine: Engine, plan_id: str | None = None) -> list[dict[str, Any]]:
+    """The reconciler's audit events, oldest first (the shape ``reconciler.audit`` formats)."""
+    stmt = select(audit_events).order_by(audit_events.c.id)
+    if plan_id is not None:
+        stmt = stmt.where(audit_events.c.plan_id == plan_id)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [
+        {
+            "id": r.id,
+            "at": iso_z(to_utc(r.at)),
+            "actor": r.actor,
+            "plan_id": r.plan_id,
+            "action_id": r.action_id,
+            "type": r.action_type,
+            "target": r.target,
+            "staff": r.staff_id,
+            "before": r.before or {},
+            "after": r.after or {},
+            "reason": r.reason or "",
+            "signer": r.signer,
+            "prev_hash": r.prev_hash,
+            "hash": r.hash,
+        }
+        for r in rows
+    ]
+
+
+def verify_chain(engine: Engine) -> tuple[int, str, str | None]:
+    """(events, head hash, problem or None), by the shared verifier (SPEC §7.1)."""
+    result = verify(ChainEvent.from_mapping(row) for row in iter_audit_chain(engine))
+    return result.count, result.head, None if result.failure is None else str(result.failure)
+
+
+def audit_head(conn: Connection) -> str:
+    """The newest event's ``hash`` (the chain's head), read under the apply lock."""
+    return _head(conn)
+
+
+def audit_has_plan(conn: Connection, plan_id: str) -> bool:
+    """Whether an event of ``plan_id`` exists (the plan was applied)."""
+    got = conn.execute(select(audit_events.c.id).where(audit_events.c.plan_id == plan_id).limit(1)).first()
+    return got is not None
+
+
+def iter_audit_chain(engine: Engine) -> Iterator[dict[str, Any]]:
+    """Every event in id order, streamed, as ``security.chain.ChainEvent.from_mapping`` reads them."""
+    cols = [
+        audit_events.c.id,
+        audit_events.c.at,
+        audit_events.c.actor,
+        audit_events.c.signer,
+        audit_events.c.plan_id,
+        audit_events.c.action_type,
+        audit_events.c.target,
+        audit_events.c.before,
+        audit_events.c.after,
+        audit_events.c.prev_hash,
+        audit_events.c.hash,
+    ]
+    with engine.connect().execution_options(stream_results=True, yield_per=1000) as conn:
+        for row in conn.execute(select(*cols).order_by(audit_events.c.id)).mappings():
+            out = dict(row)
+            out["at"] = to_utc(out["at"])
+            yield out

@@ -1,0 +1,241 @@
+"""The ``openemr`` target as one object (the shape of ``reconciler.targets.base.Target``):
+capabilities, read sessions, the locked write session with its audit sink, schema
+init/upgrade, and the reads behind ``import``, ``export``, ``status`` and ``audit``.
+
+The modules it wires together: :mod:`.tables` (OpenEMR's columns and the
+reconciler's own tables), :mod:`.read` (the planner's values), :mod:`.write` (one
+conditional writer per action type), :mod:`.lock` (``GET_LOCK`` + one transaction),
+:mod:`.audit` (the chained trail and OpenEMR's ``log``), :mod:`.migrate`,
+:mod:`.facts`, :mod:`.exports`, :mod:`.series` / :mod:`.recurrence`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from reconciler.model.actions import Action, ActionType
+from reconciler.model.actual import ActualState, Practice, Staff
+from reconciler.model.records import (
+    ComplianceFacts,
+    DbFacts,
+    ExportData,
+    Imported,
+    StaffAccess,
+    StatusFacts,
+)
+from reconciler.planner.scope import ReadScope
+from reconciler.targets.base import Leadership
+from reconciler.targets.base import WriteContext as BaseWriteContext
+
+from . import audit as audit_mod
+from . import facts, read
+from .lock import locked_transaction
+from .safety import (
+    check_transactional,
+    has_checksum_table,
+    tables_written_by_types,
+)
+from .write import CAPABILITIES, UNSUPPORTED, WRITERS, WriteContext, writer_groups
+
+NAME = "openemr"
+
+
+class ReadSession:
+    """One consistent view of the OpenEMR database."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def read_base(self) -> tuple[Practice | None, dict[str, Staff]]:
+        return read.read_base(self.conn)
+
+    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
+        return read.read_sets(self.conn, scope, practice, staff)
+
+    def read_scoped(self, scope: ReadScope) -> ActualState:
+        return read.read_scoped(self.conn, scope)
+
+    def audit_has_plan(self, plan_id: str) -> bool:
+        return audit_mod.audit_has_plan(self.conn, plan_id)
+
+    def staff_access(self, staff_id: str) -> StaffAccess | None:
+        got = facts.staff_access(self.conn, staff_id)
+        return None if got is None else StaffAccess(*got)
+
+    def database_id(self) -> str | None:
+        return facts.database_id(self.conn)
+
+    def export_data(self, ident: str, *, client: bool) -> ExportData:
+        from .exports import collect_staff
+
+        if client:
+            from reconciler.errors import ExportError
+
+            raise ExportError(
+                f"client {ident}: the openemr target writes no client export (OpenEMR has no "
+                "client deletion); nothing was exported"
+            )
+        return collect_staff(self.conn, ident)
+
+
+class WriteSession(ReadSession):
+    """The locked apply transaction: writers, then the audit sink (the chained
+    ``reconciler_audit_events`` and OpenEMR's own ``log``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self.notes: dict[int, str] = {}
+        self.checksums = has_checksum_table(conn)
+        self._ctx: WriteContext | None = None
+
+    def write(self, actions: Sequence[Action], ctx: BaseWriteContext) -> int:
+        if not actions:
+            return 0
+        kind = actions[0].type
+        if kind not in CAPABILITIES:
+            from reconciler.errors import PlanRefused
+
+            raise PlanRefused(
+                f"{kind.entity} {actions[0].target}: {kind.value} is not supported by the openemr "
+                f"target ({UNSUPPORTED.get(kind, 'no writer')}); nothing was changed"
+            )
+        # Before this run writes anything: every table it and the audit sink write is
+        # transactional (SPEC §6). The first run checks the audit tables too, so a
+        # MyISAM log is refused before the first change.
+        first = self._ctx is None
+        check_transactional(self.conn, tables_written_by_types({kind}, self.checksums, audit=first))
+        if self._ctx is None or self._ctx.plan_id != ctx.plan_id:
+            self._ctx = WriteContext(
+                plan_id=ctx.plan_id,
+                as_of=ctx.as_of,
+                tz=read.practice_tz(read.read_practice(self.conn)),
+                uid=read.user_ids(self.conn),
+                seat_credits=dict(getattr(ctx, "seat_credits", {}) or {}),
+                notes=self.notes,
+            )
+        return WRITERS[kind](self.conn, actions, self._ctx)
+
+    def audit_head(self) -> str:
+        return audit_mod.audit_head(self.conn)
+
+    def audit(self, rows: list[dict[str, Any]]) -> int:
+        if self._ctx is None:  # a plan of no writes (only exports): still refuse a MyISAM log
+            check_transactional(self.conn, tables_written_by_types(set(), self.checksums, audit=True))
+        n = audit_mod.write_audit(self.conn, rows)
+        audit_mod.write_openemr_log(self.conn, rows, notes=self.notes, with_checksums=self.checksums)
+        return n
+
+
+class OpenEMRTarget:
+    """OpenEMR 7 on MariaDB 10.6+ / MySQL 8 (``mysql+pymysql://…``)."""
+
+    name = NAME
+    capabilities: frozenset[ActionType] = CAPABILITIES
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str | None, *, create: bool = False) -> OpenEMRTarget:
+        """The target for ``--db`` (default $RECONCILER_DB): a MariaDB/MySQL URL."""
+        from reconciler.errors import DatabaseError
+        from reconciler.targets.native.engine import make_engine, resolve_url, safe_url
+
+        resolved = resolve_url(url)
+        if not resolved.startswith(("mysql", "mariadb")):
+            raise DatabaseError(
+                f"the openemr target needs a MariaDB or MySQL URL (mysql+pymysql://user:password@host/"
+                f"openemr), not {safe_url(resolved)}"
+            )
+        return cls(make_engine(resolved))
+
+    @property
+    def backend(self) -> str:
+        return f"openemr/{self.engine.dialect.name}"
+
+    def writer_groups(self, actions: Sequence[Action]) -> list[list[Action]]:
+        return writer_groups(actions)
+
+    def unsupported_reason(self, kind: ActionType) -> str:
+        return UNSUPPORTED.get(kind, "no writer")
+
+    # -- schema
+    def require_schema(self) -> None:
+        from .migrate import require_schema
+
+        require_schema(self.engine)
+
+    def init_schema(self) -> bool:
+        from .migrate import init_db
+
+        return init_db(self.engine)
+
+    def upgrade_schema(self) -> str:
+        from .migrate import upgrade
+
+        return upgrade(self.engine)[1]
+
+    # -- sessions
+    @contextmanager
+    def reading(self, *, consistent: bool = False) -> Iterator[ReadSession]:
+        opts = {"isolation_level": "REPEATABLE READ"} if consistent else {}
+        with self.engine.connect().execution_options(**opts) as conn, conn.begin():
+            yield ReadSession(conn)
+
+    @contextmanager
+    def locked(
+        self, *, actor: str, plan_id: str, timeout: float, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[WriteSession]:
+        with locked_transaction(self.engine, timeout=timeout, on_wait=on_wait) as conn:
+            yield WriteSession(conn)
+
+    # -- the commands around planning
+    def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
+        self.require_schema()
+        return audit_mod.read_audit(self.engine, plan_id)
+
+    def iter_audit_chain(self) -> Iterator[dict[str, Any]]:
+        self.require_schema()
+        yield from audit_mod.iter_audit_chain(self.engine)
+
+    def read_compliance(self, at: dt.datetime) -> ComplianceFacts:
+        self.require_schema()
+        with self.engine.connect() as conn:
+            return read.read_compliance(conn, at)
+
+    def verify_audit(self) -> tuple[int, str, str | None]:
+        return audit_mod.verify_chain(self.engine)
+
+    def read_status(self) -> StatusFacts:
+        self.require_schema()
+        with self.engine.connect() as conn:
+            return StatusFacts(**facts.read_status(conn))
+
+    def read_import(self) -> Imported:
+        self.require_schema()
+        with self.engine.connect() as conn:
+            return Imported(*facts.read_import(conn))
+
+    def read_db_facts(self, client_ids: list[str]) -> DbFacts:
+        with self.engine.connect() as conn:
+            return DbFacts(*facts.read_db_facts(conn, client_ids))
+
+    def leadership(self) -> Leadership:
+        from .lock import ServerLockLeadership
+
+        return ServerLockLeadership(self.engine)
+
+    def error_line(self, exc: BaseException) -> str | None:
+        if isinstance(exc, sa_exc.DBAPIError):
+            lines = str(exc.orig or exc.__class__.__name__).strip().splitlines()
+            return lines[0] if lines else exc.__class__.__name__
+        return None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
