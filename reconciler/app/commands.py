@@ -135,7 +135,7 @@ def apply(
     the clock unless ``allow_time_travel``."""
     from reconciler.app import saved
     from reconciler.app.approvals import check_approvals, practice_name
-    from reconciler.app.executor import check_confirmations
+    from reconciler.app.executor import check_confirmations, check_database
     from reconciler.app.workflow import (
         apply_plan,
         compute_plan,
@@ -154,6 +154,7 @@ def apply(
         tgt = open_target(target, db)
         tgt.require_schema()
         with tgt.reading() as session:
+            check_database(session, p)  # a plan made elsewhere is not "stale" nor "config changed"
             saved.check_not_applied(session, p)
         saved.check_config(p, desired, config_dir)
         when = saved.apply_instant(

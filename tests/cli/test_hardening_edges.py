@@ -104,12 +104,24 @@ def test_plan_made_against_another_database_is_refused_as_such(tmp_path: Path) -
         ).exit_code
         == 0
     )  # type: ignore[attr-defined]
-    result = run("apply", str(tmp_path / "p.json"), "--db", other, "--auto-approve")
+    result = run("apply", str(tmp_path / "p.json"), "-c", str(cfg), "--db", other, "--auto-approve")
     assert result.exit_code == 1  # type: ignore[attr-defined]
     assert "made against another database" in result.stderr, result.stderr  # type: ignore[attr-defined]
     assert "stale" not in result.stderr  # type: ignore[attr-defined]
     # ... and against its own database it applies.
-    assert run("apply", str(tmp_path / "p.json"), "--db", url, "--auto-approve").exit_code == 0  # type: ignore[attr-defined]
+    again = run(
+        "apply",
+        str(tmp_path / "p.json"),
+        "-c",
+        str(cfg),
+        "--db",
+        url,
+        "--at",
+        AT,
+        "--allow-time-travel",
+        "--auto-approve",
+    )
+    assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
 
 
 def test_db_init_on_an_initialised_database_says_only_nothing_to_do(
@@ -129,7 +141,7 @@ def test_apply_of_one_action_says_one_action(tmp_path: Path) -> None:
         "{id: tnguyen, name: Tam Nguyen, role: clinician, active: true}",
     )
     url, cfg = practice(tmp_path, config)
-    result = run("apply", "-c", str(cfg), "--db", url, "--at", AT, "--auto-approve")
+    result = run("apply", "-c", str(cfg), "--db", url, "--at", AT, "--allow-time-travel", "--auto-approve")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     assert "Apply complete: 1 action, 1 audit event (plan" in result.stdout  # type: ignore[attr-defined]
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_apply_cli import HANDOVER, WAIT_FOR_PAUSE
+from test_apply_cli import HANDOVER, TRAVEL, WAIT_FOR_PAUSE
 from test_executor_support import (
     cli_env,
     full_state,
@@ -33,6 +33,9 @@ def _paused(db_url: str, plan: Path, tmp_path: Path, after: int | str, seconds: 
             "apply",
             str(plan),
             "--auto-approve",
+            "-c",
+            str(HANDOVER),
+            *TRAVEL,
             "--export-dir",
             str(tmp_path / "exports"),
         ),
