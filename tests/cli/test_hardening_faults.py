@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from pgserver import PgServer
 from sqlalchemy.engine import make_url
-from test_apply_cli import HANDOVER, WAIT_FOR_PAUSE
+from test_apply_cli import HANDOVER, TRAVEL, WAIT_FOR_PAUSE
 from test_executor_support import (
     cli_env,
     full_state,
@@ -38,6 +38,9 @@ def apply_in_process(url: str, plan: Path, tmp_path: Path, *extra: str) -> Any:
             "--db",
             url,
             "--auto-approve",
+            "-c",
+            str(HANDOVER),
+            *TRAVEL,
             "--export-dir",
             str(tmp_path / "exports"),
             *extra,
@@ -134,6 +137,9 @@ def _paused(url: str, plan: Path, tmp_path: Path, after: int, seconds: float) ->
             "apply",
             str(plan),
             "--auto-approve",
+            "-c",
+            str(HANDOVER),
+            *TRAVEL,
             "--export-dir",
             str(tmp_path / "exports"),
         ),

@@ -356,6 +356,36 @@ def test_kill_mid_transaction_leaves_nothing(oedb, tmp_path):
     assert p.plan(LEAVE % "").actions == ()
 
 
+def test_plan_made_against_another_database_is_refused_as_such(oedb, tmp_path, mariadb_server):
+    """Each OpenEMR database has its own identity (``reconciler_meta.db_id``, written by
+    ``db init``); a plan carries it, and another database with the same rows refuses it
+    as made elsewhere, not as stale (issue 11, item 6)."""
+    from openemr import fixture as fx
+
+    from .oe import OE
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    p = build(*oedb, tmp_path / "a")
+    url2 = mariadb_server.create_database()
+    engine2 = create_engine(url2, poolclass=NullPool)
+    with engine2.begin() as conn:
+        fx.create_tables(conn)
+    oe2 = OE(engine2)
+    try:
+        q = build(url2, oe2, tmp_path / "b")
+        plan = p.plan(LEAVE % "")
+        assert plan.extra.get("db_id") and plan.extra["db_id"] != q.plan(LEAVE % "").extra.get("db_id")
+        before = _snapshot(q)
+        with pytest.raises(PlanRefused, match="made against another database"):
+            q.apply(plan)
+        assert _snapshot(q) == before
+        q.target.dispose()
+    finally:
+        oe2.close()
+        engine2.dispose()
+
+
 def test_no_client_name_in_log_or_audit(oedb, tmp_path):
     p = build(*oedb, tmp_path)
     p.apply(p.plan(LEAVE % ", offboarding: handover"), export_dir=tmp_path / "exports")
