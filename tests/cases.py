@@ -71,4 +71,7 @@ def load_actual(path: Path) -> ActualState:
 def normalised_json(plan: Plan) -> str:
     doc = json.loads(plan.dumps())
     doc["generated_at"] = GENERATED_AT
+    # A plan made through a database says which one (extra.db_id, outside the plan id);
+    # the cases are planned without one.
+    doc.get("extra", {}).pop("db_id", None)
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -198,6 +198,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
             compute=compute,
             apply=apply,
             observer=metrics,
+            settle=0,  # files written just now are applied at once (the settle wait: test_hardening_watch)
         )
         s = Served(cfg, cycle, metrics, clock)
         started.append(s)
