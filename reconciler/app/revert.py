@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from reconciler.errors import PlanRefused, ReconcilerError
 from reconciler.model.actions import Action, ActionType, Plan
-from reconciler.model.actual import Appointment, Client, Practice, Series, Staff
+from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
 from reconciler.planner.context import series_context, session_context
 from reconciler.planner.scope import ReadScope, Roster, classify
 from reconciler.timeutil import iso_z
@@ -89,8 +89,11 @@ def _current(
     appts: Mapping[str, Appointment],
     series: Mapping[str, Series],
     clients: Mapping[str, Client],
+    view: Callable[[str, Any, Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None,
 ) -> Mapping[str, Any] | None:
-    """The row's current values of the event's fields (JSON), or None when it is gone."""
+    """The row's current values of the event's fields (JSON), or None when it is gone;
+    ``view(kind, row, after, values)`` (the session's ``as_planned``, optional) restates
+    them in the plan's terms."""
     kind = ActionType(e["type"]).entity
     row: Any = {
         "practice": practice,
@@ -104,7 +107,7 @@ def _current(
     out: dict[str, Any] = {}
     for f in e["after"]:
         out[f] = _json(getattr(row, f, None))
-    return out
+    return dict(view(kind, row, e["after"], out)) if view is not None else out
 
 
 def still_asked(e: Mapping[str, Any], desired: "DesiredState", roster: Roster) -> str | None:
@@ -181,10 +184,16 @@ def revert_in_session(
     client_ids = sorted(by_kind.get("client", set()))
     practice, staff = rs.read_base()
     appts, series, clients = rs.read_by_id(
-        sorted(by_kind.get("appointment", set())), sorted(by_kind.get("series", set())), client_ids
+        sorted(by_kind.get("appointment", set())), sorted(by_kind.get("series", set())), client_ids, at=at
     )
+    # A target that stores a field coarser than the plan (OpenEMR: a series' end day) or not
+    # at all (OpenEMR: a cancellation reason) says what the row holds in the plan's terms.
+    view = getattr(rs, "as_planned", None)
     scope = ReadScope(at=at, client_ids=tuple(client_ids))
     fingerprint = rs.read_scoped(scope).fingerprint()
+    # The rows read by id are outside the scope the apply re-reads; their digest rides in
+    # ``extra`` so a saved revert plan re-planned later tells "stale" from "edited" (§7.4).
+    rows_fingerprint = ActualState(practice=None, staff={}, clients=clients, appointments=appts, series=series)
     roster = classify(desired, practice, staff, at)
     asked = sorted({why for e in events if (why := still_asked(e, desired, roster)) is not None})
     if asked:
@@ -201,7 +210,7 @@ def revert_in_session(
         if undo is None:
             left.append(f"{label}: not reverted ({_WHY_NOT.get(t, 'not revertible')})")
             continue
-        now = _current(e, practice, staff, appts, series, clients)
+        now = _current(e, practice, staff, appts, series, clients, view)
         if now is None:
             left.append(f"{label}: left alone (the row no longer exists)")
             continue
@@ -243,6 +252,10 @@ def revert_in_session(
         warnings=tuple(left),
         seats={"before": seats_before, "after": seats_before + delta},
         scope=scope.to_json(),
-        extra={"revert_of": plan_id, "timezone": practice.timezone if practice else "UTC"},
+        extra={
+            "revert_of": plan_id,
+            "rows_fingerprint": rows_fingerprint.fingerprint(),
+            "timezone": practice.timezone if practice else "UTC",
+        },
     )
     return Revert(plan, tuple(left))

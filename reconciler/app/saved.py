@@ -164,7 +164,8 @@ def check_replan(
     if again.plan_id == plan.plan_id:
         return
     first = _first_difference(plan, again)
-    if again.db_fingerprint == plan.db_fingerprint:
+    rows_same = reverted is None or again.extra.get("rows_fingerprint") == plan.extra.get("rows_fingerprint")
+    if again.db_fingerprint == plan.db_fingerprint and rows_same:
         raise PlanRefused(
             f"edited plan {plan.plan_id}: the config asks for other actions than the file holds "
             f"({first}), though the database rows it read are unchanged; "

@@ -75,9 +75,16 @@ class ReadSession(Protocol):
         """Role, access and active flag of one staff member (who may delete a client)."""
 
     def read_by_id(
-        self, appointment_ids: Sequence[str], series_ids: Sequence[str], client_ids: Sequence[str]
+        self,
+        appointment_ids: Sequence[str],
+        series_ids: Sequence[str],
+        client_ids: Sequence[str],
+        *,
+        at: dt.datetime,
     ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
-        """Rows by id, whatever their state (``revert`` compares them with an applied plan)."""
+        """Rows by id, whatever their state (``revert`` compares them with an applied plan);
+        ``at`` is the revert's time (a target that derives a series' ``active`` from its
+        sessions reads it as of then)."""
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         """The rows of a professional's (or, with ``client``, one client's) export."""

@@ -150,3 +150,64 @@ def test_summary_holds_ids_and_counts() -> None:
     doc = summary("applied", p, actor="pmorgan")
     assert doc["counts"] == {"staff.deactivate": 1, "client.reassign": 1}
     assert (doc["staff"], doc["clients"], doc["actor"]) == (["bsmith"], ["C-1"], "pmorgan")
+
+
+def test_watch_notifies_failed_applies_and_changed_compliance_violations(
+    hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC §8.7 in `watch`: a failed apply is told (the next cycle retries), and compliance
+    violations (ids only) are told when they change, not again at every interval."""
+    import datetime as dt
+    import io
+
+    from reconciler.app.watch import WatchCycle
+    from reconciler.errors import StalePlan
+    from reconciler.model.actions import Action, ActionType, Plan
+
+    cfg = tmp_path / "practice"
+    shutil.copytree(EXAMPLES / "offboarding", cfg)
+    text = (cfg / "practice.yaml").read_text(encoding="utf-8")
+    (cfg / "practice.yaml").write_text(
+        text.replace(
+            "  unmanaged_staff: report\n",
+            "  unmanaged_staff: report\n  notify:\n"
+            f"    - {{url: '{hook.url}', events: [failed, compliance], secret_env: HOOK_SECRET}}\n",
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    plan = Plan(
+        as_of="2026-11-24T15:00:00Z",
+        db_fingerprint="sha256:x",
+        config_digest="sha256:y",
+        actions=(Action(1, ActionType.STAFF_DEACTIVATE, "bsmith", "bsmith", {"active": (True, False)}, "r"),),
+    )
+    violations: list[dict[str, Any]] = [{"kind": "leave_date_passed", "staff": "bsmith", "message": "m"}]
+
+    def apply(*args: Any, **kw: Any) -> Any:
+        raise StalePlan("stale plan: the rows changed")
+
+    cycle = WatchCycle(
+        cfg,
+        object(),  # type: ignore[arg-type]  # compute/apply/compliance are injected
+        auto_apply=True,
+        actor="ops-bot",
+        export_dir=tmp_path / "exports",
+        out=io.StringIO(),
+        now=lambda: dt.datetime(2026, 11, 24, 15, 0, tzinfo=dt.timezone.utc),
+        compute=lambda *a, **k: plan,
+        apply=apply,
+        compliance=lambda *a, **k: {"ok": not violations, "violations": list(violations)},
+    )
+    cycle("interval")
+    cycle("interval")  # the same violation again: not re-sent; the failed apply is, as it is retried
+    violations.append({"kind": "inactive_has_clients", "staff": "tnguyen", "ids": ["C-1030"], "message": "m"})
+    cycle("interval")
+    events = [json.loads(body) for _, body in hook.received]
+    for headers, body in hook.received:
+        _verify(headers, body)
+    assert [e["event"] for e in events] == ["compliance", "failed", "failed", "compliance", "failed"]
+    assert events[0]["violations"] == [{"kind": "leave_date_passed", "staff": "bsmith"}]
+    assert events[3]["violations"][1] == {"kind": "inactive_has_clients", "staff": "tnguyen", "ids": ["C-1030"]}
+    assert events[1]["error"] == "StalePlan" and events[1]["plan_id"] == plan.plan_id
+    assert not any(names_in(body.decode()) for _, body in hook.received)

@@ -107,3 +107,61 @@ def test_revert_cli_refuses_unknown_plan_and_prints_a_plan(engine: Engine, tmp_p
     assert r.exit_code == 0, r.output
     assert "staff.reactivate" in r.output and "client.reactivate" in r.output and out.exists()
     assert _rows(engine)[2] is False  # saved, not applied
+
+
+def test_a_saved_revert_plan_applies_once_and_only_while_it_is_true(engine: Engine, tmp_path: Path) -> None:
+    """SPEC §7.4 for revert plans: `apply PLANFILE` re-plans the file as the revert of the
+    same applied plan (not as a plan of the config, which would differ), so an authentic
+    revert plan applies, once; an edited one or one made stale by a later change is refused
+    and nothing changes; the audit chain verifies across the revert."""
+    import json
+
+    from reconciler.app.audit import verify_audit
+
+    url = engine.url.render_as_string(hide_password=False)
+    cfg = _config(tmp_path)
+    mistake = plan_for(engine, cfg)
+    apply(engine, mistake, tmp_path)
+    _revert_config(cfg)
+    out = tmp_path / "revert.json"
+    r = invoke(url, "revert", mistake.plan_id, "-c", str(cfg), "--at", AT, "--out", str(out))
+    assert r.exit_code == 0, r.output
+    # an edited revert plan (one session fewer to restore) is refused before anything changes
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    edited = tmp_path / "edited.json"
+    doc["actions"] = [a for a in doc["actions"] if a["target"] != "A-5"]
+    doc.pop("plan_id", None)
+    edited.write_text(json.dumps(doc), encoding="utf-8")
+    before = full_state(engine)
+    r = invoke(url, "apply", str(edited), "-c", str(cfg), "--at", AT, "--allow-time-travel", "--auto-approve")
+    assert r.exit_code == 1 and "edited plan" in r.output, r.output
+    assert full_state(engine) == before
+    # --at far from the clock needs --allow-time-travel for a revert that applies, as for apply
+    r = invoke(url, "revert", mistake.plan_id, "-c", str(cfg), "--at", AT, "--auto-approve")
+    assert r.exit_code == 1 and "--allow-time-travel" in r.output, r.output
+    assert full_state(engine) == before
+    r = invoke(url, "apply", str(out), "-c", str(cfg), "--at", AT, "--allow-time-travel", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert _rows(engine)[2] is True
+    r = invoke(url, "apply", str(out), "-c", str(cfg), "--at", AT, "--allow-time-travel", "--auto-approve")
+    assert r.exit_code == 1 and "already applied" in r.output
+    assert verify_audit(NativeTarget(engine)).failure is None
+    r = invoke(url, "audit", "verify")
+    assert r.exit_code == 0, r.output
+
+
+def test_a_saved_revert_plan_is_stale_once_a_row_it_restores_changed(engine: Engine, tmp_path: Path) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    cfg = _config(tmp_path)
+    mistake = plan_for(engine, cfg)
+    apply(engine, mistake, tmp_path)
+    _revert_config(cfg)
+    out = tmp_path / "revert.json"
+    assert invoke(url, "revert", mistake.plan_id, "-c", str(cfg), "--at", AT, "--out", str(out)).exit_code == 0
+    moved = next(a.target for a in mistake.actions if a.type.value == "appointment.cancel")
+    with engine.begin() as conn:  # the practice rebooks one of the sessions the revert would restore
+        conn.execute(appointments_t.update().where(appointments_t.c.id == moved).values(cancel_reason="rebooked"))
+    before = full_state(engine)
+    r = invoke(url, "apply", str(out), "-c", str(cfg), "--at", AT, "--allow-time-travel", "--auto-approve")
+    assert r.exit_code == 1 and "stale plan" in r.output, r.output
+    assert full_state(engine) == before

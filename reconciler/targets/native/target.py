@@ -60,10 +60,16 @@ class NativeSession:
         return queries.staff_access(self.conn, staff_id)
 
     def read_by_id(
-        self, appointment_ids: Sequence[str], series_ids: Sequence[str], client_ids: Sequence[str]
+        self,
+        appointment_ids: Sequence[str],
+        series_ids: Sequence[str],
+        client_ids: Sequence[str],
+        *,
+        at: dt.datetime,
     ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
         from reconciler.targets.native.read import read_by_id
 
+        del at  # the native schema stores a series' ``active`` flag itself
         return read_by_id(self.conn, appointment_ids, series_ids, client_ids)
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
