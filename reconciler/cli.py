@@ -27,6 +27,7 @@ from click.shell_completion import CompletionItem
 from reconciler.app import commands
 from reconciler.app.interrupts import Interrupted
 from reconciler.errors import ConfigError, ReconcilerError, ValidationFailed
+from reconciler.model.actions import ActionType
 from reconciler.render import FORMATS as PLAN_FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -429,6 +430,63 @@ def approve_delete(
     )
 
 
+@main.command()
+@click.argument("plan_id", metavar="PLAN_ID")
+@config_option
+@db_option
+@at_option
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the revert plan for `apply`.")
+@click.option("--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True)
+@click.option("--auto-approve", is_flag=True, help="Apply the revert plan without asking.")
+@click.option("--actor", "actor", metavar="NAME", help="Recorded in the audit trail.")
+@click.option(
+    "--export-dir", "export_dir", default="exports", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option("--lock-timeout", default=10.0, show_default=True, type=float, metavar="SECONDS", callback=_seconds(True))
+@click.option(
+    "--allow-time-travel",
+    is_flag=True,
+    help="Apply with --at more than 5 minutes from the clock (tests, demos); recorded in the audit trail.",
+)
+@_handle_errors
+def revert(
+    plan_id: str,
+    config_dir: Path,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    auto_approve: bool,
+    actor: str | None,
+    export_dir: Path,
+    lock_timeout: float,
+    allow_time_travel: bool,
+) -> None:
+    """Restore what an applied plan changed (rows changed since are left alone); refused
+    while the config still asks for the change."""
+    _done(
+        commands.revert(
+            _echo,
+            plan_id,
+            config_dir,
+            target=Ctx.target,
+            db=db,
+            at=at,
+            out=out,
+            fmt=fmt,
+            auto_approve=auto_approve,
+            actor=actor,
+            export_dir=export_dir,
+            lock_timeout=lock_timeout,
+            now=_now(),
+            confirm=lambda q: click.confirm(q, default=False),
+            interactive=sys.stdin.isatty(),
+            color=sys.stdout.isatty(),
+            allow_time_travel=allow_time_travel,
+        )
+    )
+
+
 # ---------------------------------------------------------------- watch
 @main.command()
 @config_option
@@ -548,19 +606,52 @@ def export(staff_id: str, fmt: str, out: Path, db: str | None) -> None:
 @main.group(cls=_Group, invoke_without_command=True)
 @db_option
 @click.option("--plan", "plan_id", metavar="ID", help="Only events of this plan.")
+@click.option("--staff", "staff", metavar="ID", help="Only events grouped under this professional.")
+@click.option("--client", "client", metavar="ID", help="Only events about this client (and its sessions, series).")
+@click.option("--actor", "actor", metavar="NAME", help="Only events applied by this actor.")
 @click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
+    "--type",
+    "type_",
+    metavar="ACTION-TYPE",
+    type=click.Choice([t.value for t in ActionType]),
+    help="Only events of this action type (e.g. client.reassign).",
 )
+@click.option("--since", "since", metavar="TIME", help="Events at or after this ISO date or date-time.")
+@click.option("--until", "until", metavar="TIME", help="Events before this date-time (a date includes that day).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True)
 @click.pass_context
 @_handle_errors
-def audit(ctx: click.Context, db: str | None, plan_id: str | None, fmt: str) -> None:
-    """Show the audit trail, newest last (`audit verify` checks its hash chain)."""
-    if ctx.invoked_subcommand is None:
-        _done(commands.audit(_echo, target=Ctx.target, db=db, plan_id=plan_id, fmt=fmt))
+def audit(
+    ctx: click.Context,
+    db: str | None,
+    plan_id: str | None,
+    staff: str | None,
+    client: str | None,
+    actor: str | None,
+    type_: str | None,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+) -> None:
+    """Show the audit trail, newest last (filters run in the database; csv for spreadsheets;
+    `audit verify` checks its hash chain)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _done(
+        commands.audit(
+            _echo,
+            target=Ctx.target,
+            db=db,
+            plan_id=plan_id,
+            fmt=fmt,
+            staff=staff,
+            client=client,
+            actor=actor,
+            type_=type_,
+            since=since,
+            until=until,
+        )
+    )
 
 
 @audit.command("verify")
@@ -627,6 +718,28 @@ def status(db: str | None, at: str | None, fmt: str, check: bool, config_dir: Pa
             check=check,
             config_dir=config_dir,
         )
+    )
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["staff", "client"]))
+@click.argument("ident", metavar="ID")
+@db_option
+@click.option(
+    "-c",
+    "--config",
+    "config_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also show the config's view (successor, scheduled date, client entry).",
+)
+@at_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_handle_errors
+def show(kind: str, ident: str, db: str | None, config_dir: Path | None, at: str | None, fmt: str) -> None:
+    """What a professional holds (clients, future sessions, series) or a client's state; ids only."""
+    _done(
+        commands.show(_echo, kind, ident, target=Ctx.target, db=db, config_dir=config_dir, at=at, fmt=fmt, now=_now())
     )
 
 

@@ -136,7 +136,9 @@ def test_migration_0003_chains_existing_events_in_place(db_url: str, tmp_path: P
     with engine.connect() as conn:
         cols = [r[0] for r in conn.execute(text("SELECT * FROM audit_events")).cursor.description]
     assert "hash" not in cols and "prev_hash" not in cols
-    assert upgrade_db(engine) == HEAD_REVISION  # through 0003 (and the migrations after it)
+
+    # through 0003 (the chain), 0004 (db_id) and 0005 (client_id backfilled, not hashed): the chain still verifies
+    assert upgrade_db(engine) == HEAD_REVISION == "0005"
     rows = events(engine)
     assert len(rows) == n and rows[-1]["hash"] == head_before  # the same chain the writer made
     assert all(r["signer"] is None for r in rows)

@@ -20,11 +20,15 @@ the real clock.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from reconciler.model.actions import ActionType, Plan
+from reconciler.model.actions import Action, ActionType, Plan
+from reconciler.model.records import AuditFilter
 from reconciler.timeutil import iso_z, naive_utc
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,6 +87,7 @@ def audit_rows(
                 "action_type": a.type.value,
                 "target": a.target,
                 "staff_id": a.staff,
+                "client_id": _client_of(a),
                 "before": before,
                 "after": after,
                 "reason": a.reason,
@@ -92,6 +97,15 @@ def audit_rows(
             }
         )
     return rows
+
+
+def _client_of(a: Action) -> str | None:
+    """The client an event concerns: a client action's target, or the client of the
+    session or series (from the action's context); None otherwise."""
+    if a.type.entity == "client":
+        return a.target
+    client = a.context.get("client") if a.context else None
+    return str(client) if client else None
 
 
 def write_audit(
@@ -135,11 +149,68 @@ def format_verify(result: "VerifyResult", fmt: str) -> str:
     return f"audit chain broken at {result.failure} ({result.count} events before it verify, head {result.head})\n"
 
 
-def read_audit(target: "Target", plan_id: str | None = None) -> list[dict[str, Any]]:
-    """Audit events, oldest first (newest last), optionally of one plan only.
+def read_audit(
+    target: "Target", plan_id: str | None = None, *, where: AuditFilter | None = None
+) -> list[dict[str, Any]]:
+    """Audit events, oldest first (newest last), optionally of one plan only and
+    filtered (SPEC §8.5) in the database.
 
     Raises :class:`DatabaseError` when the database is not initialised."""
-    return target.read_audit(plan_id)
+    return target.read_audit(plan_id, where=where)
+
+
+#: The CSV columns (ids only: a compliance officer's spreadsheet never holds a name).
+CSV_COLUMNS = (
+    "at",
+    "actor",
+    "plan_id",
+    "action_id",
+    "type",
+    "target",
+    "staff",
+    "client",
+    "field",
+    "before",
+    "after",
+    "reason",
+)
+
+
+def _csv(events: Sequence[dict[str, Any]]) -> str:
+    """One row per changed field of every event (a spreadsheet filters and pivots on it);
+    an event that changed no field is one row with empty field columns."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for e in events:
+        fields = sorted(set(e["before"]) | set(e["after"])) or [None]
+        for f in fields:
+            w.writerow(
+                [
+                    e["at"],
+                    e["actor"],
+                    e["plan_id"],
+                    e["action_id"],
+                    e["type"],
+                    e["target"],
+                    e["staff"] or "",
+                    e.get("client") or "",
+                    f or "",
+                    "" if f is None else _cell(e["before"].get(f)),
+                    "" if f is None else _cell(e["after"].get(f)),
+                    e["reason"],
+                ]
+            )
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> str:
+    text = "" if v is None else _value(v)
+    # A cell starting with = + - @ is a formula to a spreadsheet: quote it (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _NUMBER.match(text) else text
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def _value(v: Any) -> str:
@@ -159,7 +230,9 @@ def _event_line(e: dict[str, Any]) -> str:
 
 
 def format_audit(events: Sequence[dict[str, Any]], fmt: str) -> str:
-    """``text`` (one line per event) or ``json`` (a list); newest last."""
+    """``text`` (one line per event), ``json`` (a list) or ``csv``; newest last."""
+    if fmt == "csv":
+        return _csv(events)
     if fmt == "json":
         return json.dumps(list(events), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     if not events:

@@ -8,6 +8,7 @@ codes. ``now`` is an argument everywhere: the clock is read once, at the edge.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -136,6 +137,7 @@ def apply(
     from reconciler.app import saved
     from reconciler.app.approvals import check_approvals, practice_name
     from reconciler.app.executor import check_confirmations, check_database
+    from reconciler.app.notify import send, summary
     from reconciler.app.workflow import (
         apply_plan,
         compute_plan,
@@ -165,8 +167,12 @@ def apply(
         )
         saved.check_times(p, when.at)
 
+        # a revert plan (SPEC §8.6) is re-planned from the audit events of the plan it reverts
+        reverted = saved.revert_of(p)
+        events = tgt.read_audit(reverted) if reverted is not None else None
+
         def session_checks(session: Any) -> None:
-            saved.check_in_session(session, p, desired, at=when.at, now=now)
+            saved.check_in_session(session, p, desired, at=when.at, now=now, revert_events=events)
     else:
         desired = load_config(config_dir)
         tgt = open_target(target, db)
@@ -196,6 +202,7 @@ def apply(
             raise ReconcilerError("apply cancelled; nothing was changed")
     from reconciler.app.interrupts import Interrupted, SignalRaised, apply_signals
 
+    hooks = list(desired.practice.notify)
     with apply_signals() as signals:
         try:
             result = apply_plan(
@@ -214,7 +221,9 @@ def apply(
         except KeyboardInterrupt as exc:  # before the commit started: rolled back
             signum = exc.signum if isinstance(exc, SignalRaised) else 2
             raise Interrupted("Interrupted: nothing was changed", signum) from None
-        except ReconcilerError:
+        except ReconcilerError as exc:
+            if hooks:  # SPEC §8.7: told, never changing the outcome (send never raises)
+                send(hooks, "failed", summary("failed", p, actor=who, error=type(exc).__name__))
             if signals.received is not None:
                 echo(
                     "Interrupted while committing; the error above says whether it took effect",
@@ -222,6 +231,8 @@ def apply(
                 )
             raise
         echo(result.summary_line())
+        if hooks:
+            send(hooks, "applied", summary("applied", p, actor=who))
         if signals.received is not None:
             raise Interrupted(
                 "Interrupted after the changes were committed (the apply is complete)",
@@ -329,13 +340,163 @@ def export(
     return 0
 
 
-def audit(echo: Echo, *, target: str | None, db: str | None, plan_id: str | None, fmt: str) -> int:
+def audit(
+    echo: Echo,
+    *,
+    target: str | None,
+    db: str | None,
+    plan_id: str | None,
+    fmt: str,
+    staff: str | None = None,
+    client: str | None = None,
+    actor: str | None = None,
+    type_: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> int:
+    """The audit trail, filtered in the database (SPEC §8.5). ``--since``/``--until`` take
+    an ISO date or date-time (naive: practice timezone); a date given to ``--until``
+    includes that whole day."""
     from reconciler.app.audit import format_audit, read_audit
+    from reconciler.model.records import AuditFilter
+    from reconciler.timeutil import parse_at, start_of_day
 
-    echo(
-        format_audit(read_audit(open_target(target, db), plan_id=plan_id), fmt),
-        nl=False,
+    tgt = open_target(target, db)
+    tz = "UTC"
+    if since or until:
+        tgt.require_schema()
+        with tgt.reading() as rs:
+            practice, _staff = rs.read_base()
+        tz = practice.timezone if practice is not None else "UTC"
+
+    def when(flag: str, text: str | None, *, end: bool) -> dt.datetime | None:
+        if not text:
+            return None
+        try:
+            if end and len(text.strip()) == 10:
+                return start_of_day(dt.date.fromisoformat(text.strip()) + dt.timedelta(days=1), tz)
+            return parse_at(text, tz)
+        except ValueError as exc:
+            raise ReconcilerError(str(exc).replace("--at", flag, 1)) from None
+
+    where = AuditFilter(
+        plan_id=plan_id,
+        staff=staff,
+        client=client,
+        actor=actor,
+        type=type_,
+        since=when("--since", since, end=False),
+        until=when("--until", until, end=True),
     )
+    echo(format_audit(read_audit(tgt, where=where), fmt), nl=False)
+    return 0
+
+
+def revert(
+    echo: Echo,
+    plan_id: str,
+    config_dir: Path,
+    *,
+    target: str | None,
+    db: str | None,
+    at: str | None,
+    out: Path | None,
+    fmt: str,
+    auto_approve: bool,
+    actor: str | None,
+    export_dir: Path,
+    lock_timeout: float,
+    now: dt.datetime,
+    confirm: Callable[[str], bool],
+    interactive: bool,
+    color: bool,
+    allow_time_travel: bool = False,
+) -> int:
+    """``revert PLAN_ID`` (SPEC §8.6): build the revert plan; save it with ``--out``; apply it
+    with ``--auto-approve`` (or after a confirmation on a terminal) with the checks of a
+    saved plan (SPEC §7.4: ``--at`` within five minutes unless ``allow_time_travel``; in the
+    locked transaction, re-planning the revert must give the same plan)."""
+    from reconciler.app import saved
+    from reconciler.app.notify import send, summary
+    from reconciler.app.revert import build_revert, revert_events
+    from reconciler.app.workflow import apply_plan, render_plan, resolve_actor, save_plan
+    from reconciler.config.loader import load_config
+    from reconciler.timeutil import iso_z, resolve_at
+
+    who = resolve_actor(actor)
+    desired = load_config(config_dir)
+    tgt = open_target(target, db)
+    tgt.require_schema()
+    tz = saved.practice_tz(tgt, desired)
+    may_apply = auto_approve or (out is None and interactive)
+    # Applying takes the apply's time rules; only showing or saving reads --at as `plan` does.
+    when = saved.apply_instant(at, tz, now, allow_time_travel=allow_time_travel) if may_apply else None
+    at_ = when.at if when is not None else resolve_at(at, tz, now)
+    events = revert_events(tgt, plan_id)
+    result = build_revert(tgt, plan_id, desired, at=at_)
+    p = dataclasses.replace(result.plan, generated_at=iso_z(now))
+    echo(render_plan(p, fmt, color=color and fmt == "text"), nl=False)
+    if out is not None:
+        save_plan(p, out)
+        echo(f"Saved plan {p.plan_id} to {out}", err=True)
+    if p.is_empty or when is None:
+        if not p.is_empty and out is None:
+            echo("Not applied (use --auto-approve, or --out FILE and `reconciler apply FILE`).", err=True)
+        return 0
+    if not auto_approve and not confirm("Apply this revert?"):
+        raise ReconcilerError("revert cancelled; nothing was changed")
+
+    apply_at = when.at
+
+    def session_checks(session: Any) -> None:
+        saved.check_in_session(session, p, desired, at=apply_at, now=now, revert_events=events)
+
+    hooks = list(desired.practice.notify)
+    try:
+        applied = apply_plan(
+            tgt,
+            p,
+            actor=who,
+            confirm_delete=(),
+            export_dir=export_dir,
+            lock_timeout=lock_timeout,
+            progress=False,
+            session_checks=session_checks,
+            time_travel=when.time_travel,
+        )
+    except ReconcilerError as exc:
+        if hooks:  # SPEC §8.7: told, never changing the outcome (send never raises)
+            send(hooks, "failed", summary("failed", p, actor=who, error=type(exc).__name__))
+        raise
+    echo(applied.summary_line())
+    if hooks:
+        send(hooks, "applied", summary("applied", p, actor=who))
+    return 0
+
+
+def show(
+    echo: Echo,
+    kind: str,
+    ident: str,
+    *,
+    target: str | None,
+    db: str | None,
+    config_dir: Path | None,
+    at: str | None,
+    fmt: str,
+    now: dt.datetime,
+) -> int:
+    """``show staff ID`` / ``show client ID`` (SPEC §8.4)."""
+    from reconciler.app.show import format_show, show_client, show_staff
+
+    desired = None
+    if config_dir is not None:
+        from reconciler.config.loader import load_config
+
+        desired = load_config(config_dir)
+    tgt = open_target(target, db)
+    fn = show_staff if kind == "staff" else show_client
+    echo(format_show(fn(tgt, ident, desired=desired, at_text=at, now=now), fmt), nl=False)
     return 0
 
 
@@ -468,6 +629,8 @@ __all__ = [
     "import_",
     "open_target",
     "plan",
+    "revert",
+    "show",
     "status",
     "status_check",
     "validate",

@@ -202,9 +202,23 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
         target.dispose()
 
     say.say()
-    say.say("Done. Try it yourself:")
+    # The hints name the executable that is running, so they work as printed without an
+    # activated virtualenv (issue 12).
+    exe = cli_path()
+    say.say("Done. Try it yourself (copy and paste):")
     say.say(f"  cd {shlex.quote(str(workdir))}")
-    say.say("  export RECONCILER_DB=sqlite:///practice.db")
-    say.say("  reconciler status")
-    say.say("  reconciler watch -c practice      # then edit practice/practice.yaml in another terminal")
+    say.say("  export RECONCILER_DB=sqlite:///$PWD/practice.db")
+    say.say(f"  {exe} status")
+    say.say(f"  {exe} show staff bsmith -c practice")
+    say.say(f"  {exe} audit --staff bsmith --format csv")
+    say.say(f"  {exe} watch -c practice      # then edit practice/practice.yaml in another terminal")
     return 0
+
+
+def cli_path() -> str:
+    """The ``reconciler`` executable next to this interpreter (a venv's bin/), else
+    ``python -m reconciler`` with this interpreter; shell-quoted."""
+    exe = Path(sys.executable).with_name("reconciler")
+    if exe.is_file():
+        return shlex.quote(str(exe))
+    return f"{shlex.quote(sys.executable)} -m reconciler"

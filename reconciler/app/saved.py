@@ -18,6 +18,9 @@ each refusal exiting 1 with nothing changed and a message naming the failed chec
    database*; else the rows it read changed → *stale*. Before all of these, a plan
    whose ``extra.db_id`` is not this database's identity is refused as *made against
    another database* (:func:`reconciler.app.executor.check_database`).
+   A revert plan (``extra.revert_of``, SPEC §8.6) is re-planned as what it is: the revert
+   of that applied plan, planned from its audit events and the config at the plan's
+   ``as_of`` (:mod:`reconciler.app.revert`), must give exactly this plan.
 
 Checks 2, 4 and 5 read the database: :func:`check_in_session` runs them in the read
 that precedes the export files and again inside the locked apply transaction (the
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from reconciler.errors import PlanRefused, ReconcilerError, StalePlan, ValidationFailed
 from reconciler.model.actions import ActionType, Plan
@@ -43,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from reconciler.targets.base import ReadSession, Target
 
 MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
-_MOVED_SESSIONS = (ActionType.APPOINTMENT_CANCEL, ActionType.APPOINTMENT_TRANSFER)
+# A revert's appointment.restore brings a session back: stale too once it has started.
+_MOVED_SESSIONS = (ActionType.APPOINTMENT_CANCEL, ActionType.APPOINTMENT_TRANSFER, ActionType.APPOINTMENT_RESTORE)
 _NOTHING = "; nothing was changed"
 
 
@@ -117,23 +121,53 @@ def check_times(plan: Plan, at: dt.datetime) -> None:
         )
 
 
-def check_replan(session: "ReadSession", plan: Plan, desired: "DesiredState", *, now: dt.datetime) -> None:
+def revert_of(plan: Plan) -> str | None:
+    """The id of the plan ``plan`` reverts (``extra.revert_of``), or None for a plan of the config."""
+    value = plan.extra.get("revert_of") if plan.extra else None
+    return str(value) if value else None
+
+
+def check_replan(
+    session: "ReadSession",
+    plan: Plan,
+    desired: "DesiredState",
+    *,
+    now: dt.datetime,
+    revert_events: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
     """Planning ``desired`` against the database at the plan's ``as_of`` must give
     exactly ``plan``; otherwise say whether the file was edited, made against another
-    database, or is stale."""
+    database, or is stale. A revert plan is planned again as a revert of the same plan,
+    from ``revert_events`` (that plan's audit events)."""
     from reconciler.app.workflow import plan_in_session
 
+    reverted = revert_of(plan)
     try:
-        again = plan_in_session(session, desired, at_text=plan.as_of, now=now, allow_mass_change=True)
+        if reverted is not None:
+            from reconciler.app.revert import revert_in_session
+
+            if not revert_events:
+                raise PlanRefused(
+                    f"plan {plan.plan_id} reverts plan {reverted}, which is not in this database's audit trail; "
+                    "check --db / --target" + _NOTHING
+                )
+            again = revert_in_session(session, reverted, revert_events, desired, at=parse_iso_z(plan.as_of)).plan
+        else:
+            again = plan_in_session(session, desired, at_text=plan.as_of, now=now, allow_mass_change=True)
     except ValidationFailed as exc:
         raise StalePlan(
             f"stale plan {plan.plan_id}: its config, planned against the database now, is invalid "
             f"({exc}); re-run plan" + _NOTHING
         ) from None
+    except PlanRefused as exc:
+        if reverted is None or "cannot be reverted" not in str(exc):
+            raise
+        raise StalePlan(f"stale plan {plan.plan_id}: {exc}" + _NOTHING) from None
     if again.plan_id == plan.plan_id:
         return
     first = _first_difference(plan, again)
-    if again.db_fingerprint == plan.db_fingerprint:
+    rows_same = reverted is None or again.extra.get("rows_fingerprint") == plan.extra.get("rows_fingerprint")
+    if again.db_fingerprint == plan.db_fingerprint and rows_same:
         raise PlanRefused(
             f"edited plan {plan.plan_id}: the config asks for other actions than the file holds "
             f"({first}), though the database rows it read are unchanged; "
@@ -177,15 +211,17 @@ def check_in_session(
     *,
     at: dt.datetime,
     now: dt.datetime,
+    revert_events: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Every database check of a saved plan (2, 4, 5 of the module docstring), after
-    the database's identity (a plan made against another database is not stale)."""
+    the database's identity (a plan made against another database is not stale);
+    ``revert_events`` are the audit events of the plan a revert plan reverts."""
     from reconciler.app.executor import check_database
 
     check_database(session, plan)
     check_not_applied(session, plan)
     check_times(plan, at)
-    check_replan(session, plan, desired, now=now)
+    check_replan(session, plan, desired, now=now, revert_events=revert_events)
 
 
 def practice_tz(target: "Target", desired: "DesiredState") -> str:
@@ -212,4 +248,5 @@ __all__ = [
     "check_replan",
     "check_times",
     "practice_tz",
+    "revert_of",
 ]

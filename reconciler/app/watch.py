@@ -416,6 +416,8 @@ class WatchCycle:
         self.settle = settle
         self.wallclock = wallclock
         self.retry_after: float | None = None  # set when a cycle skipped: run again after this many seconds
+        self.hooks: list[Any] = []  # practice.notify of the last config loaded (SPEC §8.7)
+        self.last_violations: str | None = None  # the compliance violations last notified
 
     def _print(self, text: str) -> None:
         out = self.out if self.out is not None else sys.stdout
@@ -477,6 +479,7 @@ class WatchCycle:
         if loaded is None:
             return
         desired, moved = loaded
+        self.hooks = list(desired.practice.notify)
         if reason != "change":
             self._check(desired, reason)
         if self.auto_apply and not self._lead():
@@ -546,6 +549,29 @@ class WatchCycle:
             log.warning("compliance.violation", reason=reason, kind=v["kind"], **fields)
         if result["ok"]:
             log.debug("compliance.ok", reason=reason)
+        self._notify_compliance(result["violations"])
+
+    def _notify(self, event: str, plan: "Plan", error: str | None = None) -> None:
+        """SPEC §8.7: tell the practice.notify hooks (never raises, bounded retries)."""
+        if self.hooks:
+            from reconciler.app.notify import send, summary
+
+            send(self.hooks, event, summary(event, plan, actor=self.actor, error=error))
+
+    def _notify_compliance(self, violations: Any) -> None:
+        """SPEC §8.7: tell the hooks about compliance violations (ids only) when they
+        differ from the last ones told, so a standing violation is not re-sent at every
+        interval; a cleared set is remembered, not sent."""
+        fields = ("kind", "staff", "client", "ids", "event", "date", "source", "failure")
+        shown = [{k: v[k] for k in fields if k in v} for v in violations]
+        key = json.dumps(shown, sort_keys=True, default=str)
+        if key == self.last_violations:
+            return
+        self.last_violations = key
+        if shown and self.hooks:
+            from reconciler.app.notify import send, summary
+
+            send(self.hooks, "compliance", summary("compliance", None, violations=shown))
 
     def _lead(self) -> bool:
         leading = self.leadership.try_lead()
@@ -604,11 +630,13 @@ class WatchCycle:
             # A lock held, a stale plan, a refused deletion...: the next cycle replans and retries.
             log.warning("apply.failed", reason=reason, plan_id=plan.plan_id, retry="next cycle", **_error_fields(exc))
             self.observer.apply_result(plan, exc)
+            self._notify("failed", plan, error=type(exc).__name__)
             return
         except Exception as exc:
             self.observer.apply_result(plan, exc)
             raise
         self.observer.apply_result(plan, None)
+        self._notify("applied", plan)
         self.applied.append(plan.plan_id)
         self.last_key = plan_key(plan)
         log.info(

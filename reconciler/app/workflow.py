@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from reconciler.errors import ReconcilerError
-from reconciler.model.actions import Plan
+from reconciler.model.actions import Action, Plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from reconciler.errors import Problem
@@ -92,29 +92,40 @@ def plan_in_session(
 
 def capability_errors(plan: Plan, desired: "DesiredState", target: "Target") -> None:
     """Raise :class:`ValidationFailed` when the plan needs an action type the target
-    does not support (SPEC §6): one problem per entity, located at its config entry
-    when it has one, naming the target (e.g. OpenEMR has no soft delete)."""
+    does not support (SPEC §6), or a change of a supported type it cannot make (the
+    target's optional ``unsupported_change(action) -> (field, why) | None``, e.g. an
+    OpenEMR practice timezone other than OpenEMR's own): one problem per entity, located
+    at its config entry (or field) when it has one, naming the target (e.g. OpenEMR has
+    no soft delete)."""
     from reconciler.errors import Problem, ValidationFailed
 
-    missing = [a for a in plan.actions if a.type not in target.capabilities]
+    why = getattr(target, "unsupported_reason", None)
+    refuses = getattr(target, "unsupported_change", None)
+    missing: list[tuple[Action, str | None, str]] = []
+    for a in plan.actions:
+        if a.type not in target.capabilities:
+            missing.append((a, None, f" ({why(a.type)})" if callable(why) else ""))
+        elif callable(refuses) and (got := refuses(a)) is not None:
+            missing.append((a, got[0], f" ({got[1]})"))
     if not missing:
         return
-    why = getattr(target, "unsupported_reason", None)
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
-    for a in missing:
-        kind = a.type.entity if a.type.entity in ("staff", "client") else "staff"
-        ident = a.target if kind == a.type.entity else (a.staff or a.target)
+    for a, fname, reason in missing:
+        if a.type.entity == "practice":
+            kind, ident = "practice", "practice"
+            loc = desired.where(f"practice.{fname}" if fname else "practice")
+        else:
+            kind = a.type.entity if a.type.entity in ("staff", "client") else "staff"
+            ident = a.target if kind == a.type.entity else (a.staff or a.target)
+            loc = desired.where(f"{kind}:{ident}")
         if (kind, ident) in seen:
             continue
         seen.add((kind, ident))
-        loc = desired.where(f"{kind}:{ident}")
         if loc.entity is None:
-            loc = dataclasses.replace(loc, entity=f"{kind} {ident}")
-        reason = f" ({why(a.type)})" if callable(why) else ""
-        problems.append(
-            Problem(loc, f"{a.type.value} is not supported by the {target.name} target{reason}", "unsupported")
-        )
+            loc = dataclasses.replace(loc, entity=ident if kind == "practice" else f"{kind} {ident}")
+        what = f"{a.type.value} of {fname}" if fname else a.type.value
+        problems.append(Problem(loc, f"{what} is not supported by the {target.name} target{reason}", "unsupported"))
     raise ValidationFailed(
         problems[0].message
         if len(problems) == 1

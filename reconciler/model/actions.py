@@ -4,6 +4,8 @@
 ISO strings ending in ``Z``, dates ``YYYY-MM-DD``):
 
 =============================  ==============================================================
+practice.update                each differing practice setting among owner, clinical_director,
+                               timezone, client_plan_limit; ``target`` is ``practice``
 staff.create                   every declared field: ``[null, value]`` (``active`` included)
 staff.update                   each differing field among name, role, access, billing_role,
                                max_caseload, settings
@@ -16,6 +18,11 @@ appointment.transfer           ``staff: [old, new]``
 series.end                     ``active: [true, false]``, ``until: [old, as_of or cutoff]``; ahead of a
                                scheduled date only ``until: [old, cutoff]`` (the series stays active until then)
 series.transfer                ``staff: [old, new]``
+appointment.restore            (``revert``) ``status: ["cancelled", "scheduled"]``, ``cancel_reason: [reason, old]``
+series.restore                 (``revert``) ``active: [false, true]``, ``until: [cutoff, old]``
+series.split                   ``until: [old, cutoff]``, ``successor_series: [null, new id]``; the new
+                               series (same rule, ``context`` says its staff and first start) is
+                               created for the successor from the first occurrence at/after the cutoff
 client.reassign                ``primary: [old, new]``
 client.inactivate              ``status: [old, "inactive"]``, ``primary: [old, null]``, ``portal_access: [old, false]``
 client.reactivate              ``status: ["inactive", "active"]`` and ``primary: [old, new]`` if it changes
@@ -54,6 +61,7 @@ FORMAT_VERSION = 1
 class ActionType(str, enum.Enum):
     """Every action a plan can hold; values are the SPEC strings."""
 
+    PRACTICE_UPDATE = "practice.update"
     STAFF_CREATE = "staff.create"
     STAFF_UPDATE = "staff.update"
     STAFF_SCHEDULE_DEACTIVATION = "staff.schedule_deactivation"
@@ -61,8 +69,11 @@ class ActionType(str, enum.Enum):
     STAFF_REACTIVATE = "staff.reactivate"
     APPOINTMENT_CANCEL = "appointment.cancel"
     APPOINTMENT_TRANSFER = "appointment.transfer"
+    APPOINTMENT_RESTORE = "appointment.restore"
     SERIES_END = "series.end"
     SERIES_TRANSFER = "series.transfer"
+    SERIES_SPLIT = "series.split"
+    SERIES_RESTORE = "series.restore"
     CLIENT_REASSIGN = "client.reassign"
     CLIENT_INACTIVATE = "client.inactivate"
     CLIENT_REACTIVATE = "client.reactivate"
@@ -73,7 +84,7 @@ class ActionType(str, enum.Enum):
 
     @property
     def entity(self) -> str:
-        """``staff`` | ``appointment`` | ``series`` | ``client`` | ``export``."""
+        """``practice`` | ``staff`` | ``appointment`` | ``series`` | ``client`` | ``export``."""
         return self.value.split(".", 1)[0]
 
 

@@ -104,6 +104,13 @@ class FutureSessions(str, enum.Enum):
     TRANSFER = "transfer"
 
 
+class ClientFutureSessions(str, enum.Enum):
+    """What happens to a leaving client's scheduled sessions (SPEC §8.2)."""
+
+    CANCEL = "cancel"
+    KEEP = "keep"
+
+
 class OtherClients(str, enum.Enum):
     INACTIVATE = "inactivate"
     TRANSFER = "transfer"
@@ -117,6 +124,25 @@ class ExportFormat(str, enum.Enum):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class NotifyEvent(str, enum.Enum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    COMPLIANCE = "compliance"
+
+
+class NotifySpec(_Model):
+    """One webhook of ``practice.notify`` (SPEC §8.7)."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://")] = Field(description="Where the summary is POSTed.")
+    events: list[NotifyEvent] = Field(
+        default_factory=lambda: [NotifyEvent.APPLIED, NotifyEvent.FAILED, NotifyEvent.COMPLIANCE],
+        description="Which events are sent.",
+    )
+    secret_env: str | None = Field(
+        None, description="Environment variable holding the HMAC-SHA256 secret of the X-Reconciler-Signature header."
+    )
 
 
 class PracticeSpec(_Model):
@@ -145,10 +171,15 @@ class PracticeSpec(_Model):
         le=100,
         description="Blast-radius guard: refuse plans that deactivate/inactivate more than this share.",
     )
-    default_policy: str = Field(
-        "standard",
-        description="Offboarding policy for staff without an `offboarding` key.",
+    client_future_sessions: ClientFutureSessions = Field(
+        ClientFutureSessions.KEEP,
+        description="Default for a client the config inactivates, deletes or marks duplicate: cancel its "
+        "scheduled sessions after now (and end its series), or keep them.",
     )
+    notify: list[NotifySpec] = Field(
+        default_factory=list, description="Webhooks told about applies, failures and compliance violations."
+    )
+    default_policy: str = Field("standard", description="Offboarding policy for staff without an `offboarding` key.")
     seat_price_cents: int | None = Field(
         None, ge=0, le=INT32_MAX, description="Monthly price of one seat, for the mid-cycle credit."
     )
@@ -191,6 +222,11 @@ class ClientSpec(_Model):
     status: ClientStatus | None = None
     primary: Slug | None = None
     duplicate_of: ClientId | None = None
+    future_sessions: ClientFutureSessions | None = Field(
+        None,
+        description="For a client this entry inactivates, deletes or marks duplicate: cancel its scheduled "
+        "sessions after now (and end its series) or keep them (default: practice.client_future_sessions).",
+    )
 
 
 class PolicySpec(_Model):

@@ -3,6 +3,7 @@ validation. Rows are plain attribute records (``row.id``); targets fill them."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -72,3 +73,19 @@ class StaffAccess:
     role: str
     access: str
     active: bool
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """``reconciler audit`` filters (SPEC §8.5); None means "any". ``since`` is inclusive,
+    ``until`` exclusive (aware UTC instants). ``staff`` matches the professional an event
+    is grouped under; ``client`` the client it concerns (a client action's target, or the
+    client of a session or series)."""
+
+    plan_id: str | None = None
+    staff: str | None = None
+    client: str | None = None
+    actor: str | None = None
+    type: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None

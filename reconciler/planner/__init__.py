@@ -3,6 +3,7 @@
 No I/O and no clock: ``at`` is an argument, inputs are values, every iteration is
 over sorted keys. Execution order (action ids 1..n):
 
+0. ``practice.update`` (owner, clinical director, timezone, client plan limit);
 1. staff: create / update / reactivate / withdrawn deactivation dates, by id;
 2. professionals leaving now, by id: export → sessions and series → clients →
    ``staff.deactivate`` (depends on all of that professional's actions);
@@ -32,19 +33,29 @@ from reconciler.planner.validator import check_desired
 __all__ = ["plan"]
 
 
-def _warn_practice(ctx: Ctx) -> None:
+#: Practice settings the config may change (SPEC §8.1): config field -> Practice attribute.
+PRACTICE_FIELDS = ("owner", "clinical_director", "timezone", "client_plan_limit")
+
+
+def _practice_update(ctx: Ctx) -> None:
+    """One ``practice.update`` for the settings that differ, before every staff action
+    (SPEC §8.1); the owner and clinical-director rules apply to the settings after it."""
     p, db = ctx.desired.practice, ctx.actual.practice
     if db is None:
         return
-    for fld, want, have in (
-        ("owner", p.owner, db.owner),
-        ("clinical_director", p.clinical_director, db.clinical_director),
-        ("timezone", p.timezone, db.timezone),
-    ):
+    changes: dict[str, tuple[object, object]] = {}
+    for fld in PRACTICE_FIELDS:
+        want, have = getattr(p, fld), getattr(db, fld)
         if want is not None and want != have:
-            ctx.warn(
-                f"practice {fld} is {want} in the config but {have} in the database; the reconciler does not change practice settings"
-            )
+            changes[fld] = (have, want)
+    if changes:
+        ctx.add(
+            ActionType.PRACTICE_UPDATE,
+            "practice",
+            None,
+            changes,
+            f"practice: declared {', '.join(sorted(changes))} differ from the database: updated",
+        )
 
 
 def _seats(ctx: Ctx) -> tuple[dict[str, int], list[dict[str, object]]]:
@@ -97,7 +108,7 @@ def plan(
     known = {sid: row.active for sid, row in actual.staff.items()}
     for p in check_desired(desired, today=roster.today, known_staff=known, roster=roster):
         ctx.error(p.location, p.message, p.code)
-    _warn_practice(ctx)
+    _practice_update(ctx)
     staff.plan_staff(ctx)
     for sid in roster.offboard:
         offboarding.offboard(ctx, sid)

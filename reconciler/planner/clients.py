@@ -8,8 +8,8 @@ from typing import Sequence
 
 from reconciler.model.actions import ActionType as T
 from reconciler.model.actual import Client
-from reconciler.model.desired import ClientSpec, ClientStatus, OtherClients, PolicySpec
-from reconciler.planner.context import Ctx
+from reconciler.model.desired import ClientFutureSessions, ClientSpec, ClientStatus, OtherClients, PolicySpec
+from reconciler.planner.context import Ctx, series_context, session_context
 from reconciler.planner.policies import balance_target_kind
 from reconciler.planner.scope import PURGE_AFTER, closing_clients
 from reconciler.timeutil import iso_z
@@ -60,6 +60,69 @@ def _reassign(ctx: Ctx, c: Client, new: str, staff: str | None, reason: str, dep
     return aid
 
 
+#: The cancel reason of a session cancelled because its client leaves care (SPEC §8.2).
+CLIENT_CANCEL_REASON = "Client is no longer in care"
+
+
+def session_decision(ctx: Ctx, e: ClientSpec) -> ClientFutureSessions | None:
+    """The entry's ``future_sessions``, else ``practice.client_future_sessions`` when the
+    config sets it; None when nobody decided (the plan then warns about kept bookings)."""
+    if e.future_sessions is not None:
+        return e.future_sessions
+    if "client_future_sessions" in ctx.desired.practice.model_fields_set:
+        return ctx.desired.practice.client_future_sessions
+    return None
+
+
+def _cancel_bookings(
+    ctx: Ctx, c: Client, e: ClientSpec, src: str, staff: str | None, deps: Sequence[int], drift: bool
+) -> list[int]:
+    """``future_sessions: cancel``: the client's scheduled sessions after now are cancelled and
+    its active series ended, before the client action. Returns the action ids."""
+    rule = "future_sessions: cancel" if e.future_sessions is not None else "practice.client_future_sessions: cancel"
+    handled = {a.target for a in ctx.actions if a.type is T.APPOINTMENT_CANCEL}
+    ids: list[int] = []
+    appts = sorted(
+        (
+            a
+            for a in ctx.actual.appointments.values()
+            if a.client == c.id and a.status == "scheduled" and a.start >= ctx.at and a.id not in handled
+        ),
+        key=lambda a: (a.start, a.id),
+    )
+    for a in appts:
+        ids.append(
+            ctx.add(
+                T.APPOINTMENT_CANCEL,
+                a.id,
+                staff,
+                {"status": ("scheduled", "cancelled"), "cancel_reason": (a.cancel_reason, CLIENT_CANCEL_REASON)},
+                f"{src}: client's future session cancelled ({rule})",
+                deps,
+                drift,
+                session_context(a),
+            )
+        )
+    for sr in sorted((x for x in ctx.series.values() if x.client == c.id and x.active), key=lambda x: x.id):
+        sdeps = [*deps, *((ctx.series_deps[sr.id],) if sr.id in ctx.series_deps else ())]
+        changes: dict[str, tuple[object, object]] = {"active": (True, False)}
+        if sr.until is None or sr.until > ctx.at:
+            changes["until"] = (iso_z(sr.until) if sr.until else None, ctx.as_of)
+        aid = ctx.add(
+            T.SERIES_END,
+            sr.id,
+            staff,
+            changes,
+            f"{src}: client's series ended ({rule})",
+            sdeps,
+            drift,
+            series_context(sr),
+        )
+        ctx.update_series(sr.id, aid, active=False, until=ctx.at if "until" in changes else sr.until)
+        ids.append(aid)
+    return ids
+
+
 def explicit(
     ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Sequence[int] = (), drift: bool = False
 ) -> bool:
@@ -80,6 +143,13 @@ def explicit(
                 "deleted",
             )
         return True
+    leaving = (
+        e.status is ClientStatus.DELETED
+        or (e.duplicate_of is not None and (c.duplicate_of != e.duplicate_of or c.status != INACTIVE))
+        or (e.status is ClientStatus.INACTIVE and c.status == ACTIVE)
+    )
+    if leaving and session_decision(ctx, e) is ClientFutureSessions.CANCEL:
+        deps = [*deps, *_cancel_bookings(ctx, c, e, src, staff, deps, drift)]
     if e.status is ClientStatus.DELETED:
         stamp = ctx.stamp
         exp = ctx.add(
@@ -329,7 +399,8 @@ def warn_kept_bookings(ctx: Ctx) -> None:
     client entries no session rule), so the plan says which ones remain and asks for
     a decision instead of silently keeping a departed client on the calendar.
     """
-    closing = set(closing_clients(ctx.desired))
+    entries = ctx.desired.clients_by_id()
+    closing = {cid for cid in closing_clients(ctx.desired) if session_decision(ctx, entries[cid]) is None}
     if not closing:
         return
     verb: dict[str, str] = {}

@@ -7,8 +7,14 @@ sessions that are not ``scheduled`` are never touched.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
+import re
 from typing import Literal
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
 
 from reconciler.model.actions import ActionType as T
 from reconciler.model.actual import Series
@@ -19,6 +25,7 @@ from reconciler.planner.policies import policy_for, policy_name
 from reconciler.timeutil import iso_z, local_date, start_of_day
 
 Mode = Literal["now", "scheduled", "drift"]
+RRULE_OK = re.compile(r"^(RRULE:)?FREQ=")
 
 
 def _policy(ctx: Ctx, sid: str) -> PolicySpec | None:
@@ -87,7 +94,16 @@ def _sessions(
         if mode == "scheduled" and s.until is not None and s.until <= cutoff:
             continue  # no occurrence on or after the deactivation date: nothing to do yet
         sdeps = deps + ((ctx.series_deps[s.id],) if s.id in ctx.series_deps else ())
-        if transfer:
+        if transfer and s.until is not None and s.until <= cutoff:
+            # Split before the date: nothing of it is left to move; it ends with its professional.
+            aid = _end_series(ctx, s, sid, cutoff, label, sdeps, drift)
+        elif transfer and mode == "scheduled":
+            day = ctx.roster.leaves[sid] or ctx.roster.today
+            to = ctx.takes_over(sid, day, open_ended=True)
+            if to is None:
+                continue
+            aid = _split_series(ctx, s, sid, to, cutoff, label, sdeps, drift)
+        elif transfer:
             day = ctx.roster.leaves[sid] or ctx.roster.today
             to = ctx.takes_over(sid, max(day, ctx.roster.today), open_ended=True)
             if to is None:
@@ -116,6 +132,62 @@ def _sessions(
             )
         per_client.setdefault(s.client, []).append(aid)
     return per_client
+
+
+def split_id(series_id: str, cutoff: dt.datetime) -> str:
+    """The successor series' id: deterministic, from the old id and the cutoff (≤ 64 chars)."""
+    new = f"{series_id}-{cutoff.strftime('%Y%m%d')}"
+    if len(new) > 64:
+        new = f"{series_id[:40]}-{hashlib.sha256(new.encode()).hexdigest()[:23]}"
+    return new
+
+
+def first_occurrence(s: Series, cutoff: dt.datetime, tz: str) -> dt.datetime | None:
+    """The first occurrence of ``s`` at or after ``cutoff`` (the rule read in the practice
+    timezone, so a weekly 15:00 stays 15:00 across DST), before its ``until``; None if none."""
+    zone = ZoneInfo(tz)
+    try:
+        rule = rrulestr(s.rrule, dtstart=s.start.astimezone(zone))
+        nxt = rule.after(cutoff.astimezone(zone), inc=True)
+    except (ValueError, TypeError):
+        return None
+    if nxt is None:
+        return None
+    nxt = nxt.astimezone(dt.timezone.utc)
+    if s.until is not None and nxt >= s.until:
+        return None
+    return nxt
+
+
+def _split_series(
+    ctx: Ctx, s: Series, sid: str, to: str, cutoff: dt.datetime, label: str, deps: tuple[int, ...], drift: bool
+) -> int:
+    """SPEC §8.3: the leaver's series ends before the date; the successor gets a series with
+    the same rule from the first occurrence at or after it. Sessions before stay."""
+    first = first_occurrence(s, cutoff, ctx.roster.tz)
+    if first is None:
+        if not RRULE_OK.match(s.rrule):
+            ctx.warn(f"series {s.id}: rule {s.rrule!r} could not be read; the series is ended before the date")
+        return _end_series(ctx, s, sid, cutoff, label, deps, drift, keep_active=True)
+    new_id = split_id(s.id, cutoff)
+    aid = ctx.add(
+        T.SERIES_SPLIT,
+        s.id,
+        sid,
+        {
+            "until": (ctx_iso(s.until), ctx_iso(cutoff)),
+            "successor_series": (None, new_id),
+            "successor_staff": (None, to),
+            "successor_start": (None, iso_z(first)),
+        },
+        f"{label}: series split on the date, continued by {to}",
+        deps,
+        drift,
+        series_context(s),
+    )
+    ctx.series[new_id] = dataclasses.replace(s, id=new_id, staff=to, start=first)
+    ctx.update_series(s.id, aid, until=cutoff)
+    return aid
 
 
 def _end_series(

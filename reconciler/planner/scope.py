@@ -56,8 +56,8 @@ class Roster:
     reactivate: tuple[str, ...]
     create: tuple[str, ...]
     unmanaged: tuple[str, ...]
-    #: (role, staff id) the practice names, in the config and in the database: none of them
-    #: may be deactivated (the reconciler does not change practice settings).
+    #: (role, staff id) the practice names after the plan's ``practice.update`` (the config's
+    #: value where it gives one, else the database's): neither may be deactivated.
     protected: tuple[tuple[str, str], ...] = ()
 
     def active_today(self, staff_id: str) -> bool:
@@ -126,19 +126,10 @@ def classify(desired: DesiredState, practice: Practice | None, staff: Mapping[st
         reactivate=tuple(reactivate),
         create=tuple(sorted(set(declared) - set(staff))),
         unmanaged=tuple(sorted(set(staff) - set(declared))),
+        # The roles as they are after the plan's practice.update (SPEC §8.1): the config's
+        # owner and clinical director where it names them, else the database's.
         protected=tuple(
-            sorted(
-                {
-                    (role, sid)
-                    for role, sid in (
-                        ("owner", desired.practice.owner),
-                        ("clinical director", desired.practice.clinical_director),
-                        ("owner", practice.owner if practice else None),
-                        ("clinical director", practice.clinical_director if practice else None),
-                    )
-                    if sid is not None
-                }
-            )
+            sorted((role, sid) for role, sid in (("owner", owner), ("clinical director", director)) if sid)
         ),
     )
 

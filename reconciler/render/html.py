@@ -348,10 +348,33 @@ def _chip(a: Action, start: dt.datetime) -> str:
             f'<span class="chip move">{start:%H:%M} {client}{video}<br>→ moved to {e(to)}'
             f' <span class="muted">({e(a.target)})</span></span>'
         )
+    if a.type is ActionType.APPOINTMENT_RESTORE:
+        return (
+            f'<span class="chip move">{start:%H:%M} {client}{video}<br>↺ restored'
+            f' <span class="muted">({e(a.target)})</span></span>'
+        )
     return (
         f'<span class="chip cancel">{start:%H:%M} {client}{video}<br>✕ cancelled'
         f' <span class="muted">({e(a.target)})</span></span>'
     )
+
+
+def _series_what(a: Action, tz: dt.tzinfo) -> str:
+    """What happens to a series, in words (the successor's half of a split is by id)."""
+    if a.type is ActionType.SERIES_TRANSFER:
+        return f"moved to {a.changes.get('staff', (None, None))[1]}"
+    if a.type is ActionType.SERIES_SPLIT:
+        to = a.changes.get("successor_staff", (None, None))[1]
+        new = a.changes.get("successor_series", (None, None))[1]
+        first = a.changes.get("successor_start", (None, None))[1]
+        try:
+            since = f" from {parse_iso_z(str(first)).astimezone(tz):%Y-%m-%d}" if first else ""
+        except ValueError:
+            since = ""
+        return f"split on the date: continued by {to} as {new}{since}"
+    if a.type is ActionType.SERIES_RESTORE:
+        return "restored (revert)"
+    return "ended"
 
 
 def _sessions(plan: Plan, tz: dt.tzinfo) -> list[str]:
@@ -375,11 +398,7 @@ def _sessions(plan: Plan, tz: dt.tzinfo) -> list[str]:
         if series:
             out.append("<ul>")
             for a in series:
-                what = (
-                    f"moved to {a.changes.get('staff', (None, None))[1]}"
-                    if a.type is ActionType.SERIES_TRANSFER
-                    else "ended"
-                )
+                what = _series_what(a, tz)
                 out.append(f"<li><code>{e(a.target)}</code> {e(session_label(a, tz) or '')}: {e(what)}</li>")
             out.append("</ul>")
         out.append("</section>")

@@ -42,6 +42,7 @@ from reconciler.timeutil import parse_iso_z, zone
 
 #: One symbol per action type: ``+`` adds, ``~`` changes or moves, ``-`` removes/ends.
 GLYPHS: Mapping[ActionType, str] = {
+    ActionType.PRACTICE_UPDATE: "~",
     ActionType.STAFF_CREATE: "+",
     ActionType.STAFF_UPDATE: "~",
     ActionType.STAFF_SCHEDULE_DEACTIVATION: "~",
@@ -49,8 +50,11 @@ GLYPHS: Mapping[ActionType, str] = {
     ActionType.STAFF_REACTIVATE: "+",
     ActionType.APPOINTMENT_CANCEL: "-",
     ActionType.APPOINTMENT_TRANSFER: "~",
+    ActionType.APPOINTMENT_RESTORE: "+",
     ActionType.SERIES_END: "-",
     ActionType.SERIES_TRANSFER: "~",
+    ActionType.SERIES_SPLIT: "~",
+    ActionType.SERIES_RESTORE: "+",
     ActionType.CLIENT_REASSIGN: "~",
     ActionType.CLIENT_INACTIVATE: "-",
     ActionType.CLIENT_REACTIVATE: "+",
@@ -83,6 +87,7 @@ _CLIENT = ("client", "clients")
 
 #: The summary wording per action type (text summary line and Markdown table).
 PHRASES: Mapping[ActionType, Phrase] = {
+    ActionType.PRACTICE_UPDATE: Phrase("practice record", "practice records", "update"),
     ActionType.STAFF_CREATE: Phrase(*_STAFF, "create"),
     ActionType.STAFF_UPDATE: Phrase(*_STAFF, "update"),
     ActionType.STAFF_SCHEDULE_DEACTIVATION: Phrase(*_STAFF, "schedule for deactivation"),
@@ -90,8 +95,11 @@ PHRASES: Mapping[ActionType, Phrase] = {
     ActionType.STAFF_REACTIVATE: Phrase(*_STAFF, "reactivate"),
     ActionType.APPOINTMENT_CANCEL: Phrase(*_SESSION, "cancel"),
     ActionType.APPOINTMENT_TRANSFER: Phrase(*_SESSION, "transfer"),
+    ActionType.APPOINTMENT_RESTORE: Phrase(*_SESSION, "restore"),
     ActionType.SERIES_END: Phrase(*_SERIES, "end"),
     ActionType.SERIES_TRANSFER: Phrase(*_SERIES, "transfer"),
+    ActionType.SERIES_SPLIT: Phrase(*_SERIES, "split"),
+    ActionType.SERIES_RESTORE: Phrase(*_SERIES, "restore"),
     ActionType.CLIENT_REASSIGN: Phrase(*_CLIENT, "reassign"),
     ActionType.CLIENT_INACTIVATE: Phrase(*_CLIENT, "inactivate"),
     ActionType.CLIENT_REACTIVATE: Phrase(*_CLIENT, "reactivate"),
@@ -253,6 +261,11 @@ def line_changes(a: Action, *, limit: int | None = None) -> str:
     changes = a.changes
     if _moved_cancel_reason(a) is not None:
         changes = {k: v for k, v in changes.items() if k != "cancel_reason"}
+    if a.type is ActionType.SERIES_SPLIT and {"successor_series", "successor_staff", "successor_start"} <= set(changes):
+        # One readable clause for the new series instead of three [null, value] pairs.
+        new = f"continued as {changes['successor_series'][1]} ({changes['successor_staff'][1]}) from {changes['successor_start'][1]}"
+        rest = {k: v for k, v in changes.items() if not k.startswith("successor_")}
+        return f"{format_changes(rest, limit=limit)}, {new}" if rest else new
     return format_changes(changes, limit=limit)
 
 

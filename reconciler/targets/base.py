@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, Sequence
 
 from reconciler.model.actions import Action, ActionType
-from reconciler.model.actual import ActualState, Practice, Staff
+from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
 from reconciler.model.records import (
+    AuditFilter,
     ComplianceFacts,
     DbFacts,
     ExportData,
@@ -77,6 +78,18 @@ class ReadSession(Protocol):
         """A random identity of the database (written at ``db init``), or None. A saved
         plan carries it: ``apply`` refuses a plan made against another database."""
         ...
+
+    def read_by_id(
+        self,
+        appointment_ids: Sequence[str],
+        series_ids: Sequence[str],
+        client_ids: Sequence[str],
+        *,
+        at: dt.datetime,
+    ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
+        """Rows by id, whatever their state (``revert`` compares them with an applied plan);
+        ``at`` is the revert's time (a target that derives a series' ``active`` from its
+        sessions reads it as of then)."""
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         """The rows of a professional's (or, with ``client``, one client's) export."""
@@ -139,8 +152,9 @@ class Target(Protocol):
         """Take the apply lock (waiting at most ``timeout``), begin the transaction;
         commit when the block ends, roll back on an error. Raises LockHeld."""
 
-    def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
-        """Audit events, oldest first (JSON-ready dicts)."""
+    def read_audit(self, plan_id: str | None = None, *, where: AuditFilter | None = None) -> list[dict[str, Any]]:
+        """Audit events, oldest first (JSON-ready dicts), filtered in the database by
+        ``plan_id`` and ``where`` (SPEC §8.5)."""
 
     def iter_audit_chain(self) -> Iterator[dict[str, Any]]:
         """Every audit event in id order, streamed (never the whole trail in memory), as

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ("offboarding", "handover", "scheduled", "clients", "gitops")
+EXAMPLES = ("offboarding", "handover", "scheduled", "clients", "ownership", "gitops")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 EXPECTED_EXIT = re.compile(r"\s#\s*exit (\d+)\b")
 FAILED = 100  # the script's own exit code when a command's exit code is not the documented one

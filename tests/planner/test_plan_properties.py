@@ -45,6 +45,8 @@ def apply_in_memory(a: ActualState, p: Plan) -> ActualState:
     clients = dict(a.clients)
     appts = dict(a.appointments)
     series_rows = dict(a.series)
+    practice_row = a.practice
+    assert practice_row is not None
     for x in p.actions:
         after = {k: v[1] for k, v in x.changes.items()}
         if x.type is T.STAFF_CREATE:
@@ -69,14 +71,23 @@ def apply_in_memory(a: ActualState, p: Plan) -> ActualState:
             staff_rows[x.target] = dataclasses.replace(staff_rows[x.target], **fields)
         elif x.type.entity == "appointment":
             appts[x.target] = dataclasses.replace(appts[x.target], **after)
+        elif x.type is T.SERIES_SPLIT:
+            old = series_rows[x.target]
+            series_rows[x.target] = dataclasses.replace(old, until=parse_iso_z(after["until"]))
+            new_id = after["successor_series"]
+            series_rows[new_id] = dataclasses.replace(
+                old, id=new_id, staff=after["successor_staff"], start=parse_iso_z(after["successor_start"])
+            )
         elif x.type.entity == "series":
             series_rows[x.target] = dataclasses.replace(series_rows[x.target], **_fields(after))
+        elif x.type is T.PRACTICE_UPDATE:
+            practice_row = dataclasses.replace(practice_row, **after)
         elif x.type is T.CLIENT_PURGE:
             del clients[x.target]
             appts = {k: v for k, v in appts.items() if v.client != x.target}
         elif x.type.entity == "client":
             clients[x.target] = dataclasses.replace(clients[x.target], **_fields(after))
-    return actual(staff_rows.values(), clients.values(), appts.values(), series_rows.values(), a.practice)
+    return actual(staff_rows.values(), clients.values(), appts.values(), series_rows.values(), practice_row)
 
 
 @st.composite

@@ -285,7 +285,9 @@ def test_scheduled_transfer_moves_bookings_and_series_to_the_successor() -> None
         {"bsmith": {"deactivate_on": dt.date(2026, 12, 2), "successor": "jdoe", "offboarding": "handover"}}
     )
     p = P(d)
-    assert ("appointment.transfer", "A-3") in steps(p) and ("series.transfer", "S-1") in steps(p)
+    # SPEC §8.3: the series is split on the date (not moved weeks early)
+    assert ("appointment.transfer", "A-3") in steps(p) and ("series.split", "S-1") in steps(p)
+    assert ("series.transfer", "S-1") not in steps(p)
     assert ("appointment.transfer", "A-1") not in steps(p)  # before the date: stays
     assert not [a for a in p.actions if a.type.value == "export.write"]  # the export happens on the date
 

@@ -263,7 +263,8 @@ def test_a_closing_clients_bookings_before_a_scheduled_leavers_date_stay_put() -
     assert moved == [("appointment.transfer", "A-A")]
     assert any(
         w.startswith(
-            "client C-3 becomes inactive but keeps 3 scheduled sessions and 2 active series (A-J, A-B, A-A; S-2, S-9)"
+            "client C-3 becomes inactive but keeps 3 scheduled sessions and 3 active series "
+            "(A-J, A-B, A-A; S-2, S-9, S-9-20261231)"
         )
         for w in p.warnings
     ), p.warnings

@@ -230,7 +230,20 @@ def test_scheduled_transfer_depends_on_the_recorded_date_and_is_drift_once_recor
     assert _summary(p) == [
         ("staff.schedule_deactivation", "bsmith", "bsmith", {"deactivate_on": (None, "2026-12-02")}, (), False),
         ("appointment.transfer", "A-3", "bsmith", {"staff": ("bsmith", "jdoe")}, (1,), False),
-        ("series.transfer", "S-1", "bsmith", {"staff": ("bsmith", "jdoe")}, (1,), False),
+        # SPEC §8.3: split on the date (sessions before it stay with the leaver), not moved early
+        (
+            "series.split",
+            "S-1",
+            "bsmith",
+            {
+                "until": (None, "2026-12-02T05:00:00Z"),
+                "successor_series": (None, "S-1-20261202"),
+                "successor_staff": (None, "jdoe"),
+                "successor_start": (None, "2026-12-07T14:00:00Z"),
+            },
+            (1,),
+            False,
+        ),
     ]
     assert (
         one(p, "appointment.transfer", "A-3").reason
@@ -239,7 +252,19 @@ def test_scheduled_transfer_depends_on_the_recorded_date_and_is_drift_once_recor
     recorded = P(d, world(replace={"bsmith": staff("bsmith", deactivate_on=dt.date(2026, 12, 2))}))
     assert _summary(recorded) == [
         ("appointment.transfer", "A-3", "bsmith", {"staff": ("bsmith", "jdoe")}, (), True),
-        ("series.transfer", "S-1", "bsmith", {"staff": ("bsmith", "jdoe")}, (), True),
+        (
+            "series.split",
+            "S-1",
+            "bsmith",
+            {
+                "until": (None, "2026-12-02T05:00:00Z"),
+                "successor_series": (None, "S-1-20261202"),
+                "successor_staff": (None, "jdoe"),
+                "successor_start": (None, "2026-12-07T14:00:00Z"),
+            },
+            (),
+            True,
+        ),
     ]
 
 

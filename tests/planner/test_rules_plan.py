@@ -62,20 +62,24 @@ def test_no_price_no_credit_and_seats_count_creations_and_reactivations() -> Non
 
 
 # ---------------------------------------------------------------- practice settings
-def test_practice_settings_differing_from_the_database_are_warned_about() -> None:
+def test_practice_settings_differing_from_the_database_are_planned_as_one_update() -> None:
+    # SPEC §8.1: no longer a warning but one practice.update, first; unset config fields keep the database's.
     a = world(practice_row=practice(owner="mkhan", clinical_director="alee", timezone="Europe/Paris"))
     p = P(world_desired(), a)
-    assert p.warnings == tuple(
-        sorted(
-            f"practice {f} is {want} in the config but {have} in the database; the reconciler does not change practice settings"
-            for f, want, have in (
-                ("owner", "alee", "mkhan"),
-                ("clinical_director", "mkhan", "alee"),
-                ("timezone", "America/New_York", "Europe/Paris"),
-            )
+    assert [(x.type.value, x.target, dict(x.changes)) for x in p.actions] == [
+        (
+            "practice.update",
+            "practice",
+            {
+                "owner": ("mkhan", "alee"),
+                "clinical_director": ("alee", "mkhan"),
+                "timezone": ("Europe/Paris", "America/New_York"),
+            },
         )
-    )
-    assert P(world_desired(owner=None, clinical_director=None, timezone=None), a).warnings == ()
+    ]
+    assert p.warnings == ()
+    unset = P(world_desired(owner=None, clinical_director=None, timezone=None), a)
+    assert (unset.actions, unset.warnings) == ((), ())
 
 
 # ---------------------------------------------------------------- purge

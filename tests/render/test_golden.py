@@ -27,7 +27,7 @@ from reconciler.targets.native.target import NativeTarget
 
 SNAPSHOT = EXAMPLES_DIR / "practice.yaml"
 GOLDEN_DIR = ROOT / "tests" / "golden"
-EXAMPLES = ("offboarding", "handover", "scheduled", "clients")
+EXAMPLES = ("offboarding", "handover", "scheduled", "clients", "ownership")
 FORMATS = {"txt": "text", "json": "json", "md": "markdown", "html": "html"}
 GENERATED_AT = "<normalised>"
 

@@ -191,6 +191,7 @@ def test_the_examples_have_the_expected_diagrams() -> None:
         "handover#1": "timeline",
         "offboarding#0": "flowchart LR",
         "offboarding#1": "timeline",
+        "ownership#0": "timeline",
         "scheduled#0": "timeline",
     }
 
@@ -202,6 +203,7 @@ def test_every_diagram_parses_and_renders_in_mermaid(mermaid_page: Page) -> None
     assert "bsmith−7" in drawn["offboarding#0"] and "5inactivated" in drawn["offboarding#0"]
     assert "2026-12-31" in drawn["scheduled#0"] and "egarcialeaves(scheduled)" in drawn["scheduled#0"]
     assert "annbefore" in drawn["given-caseloads#0"]
+    assert "aleedeactivatedbythisplan" in drawn["ownership#0"]
     assert mermaid_page.report("after rendering").console_errors == []
 
 

@@ -37,6 +37,7 @@ REASON = "bsmith offboarding (policy standard): future sessions cancelled"
 
 # One realistic action per type, following the ``changes`` conventions of actions.py.
 SAMPLES: dict[ActionType, tuple[str, str | None, dict[str, tuple[Any, Any]]]] = {
+    ActionType.PRACTICE_UPDATE: ("practice", None, {"owner": ("alee", "mkhan"), "client_plan_limit": (None, 900)}),
     ActionType.STAFF_CREATE: (
         "kwu",
         "kwu",
@@ -56,8 +57,24 @@ SAMPLES: dict[ActionType, tuple[str, str | None, dict[str, tuple[Any, Any]]]] = 
         {"status": ("scheduled", "cancelled"), "cancel_reason": (None, "Provider left")},
     ),
     ActionType.APPOINTMENT_TRANSFER: ("A-140", "egarcia", {"staff": ("egarcia", "cdavis")}),
+    ActionType.APPOINTMENT_RESTORE: (
+        "A-6",
+        "bsmith",
+        {"status": ("cancelled", "scheduled"), "cancel_reason": ("Provider left", None)},
+    ),
     ActionType.SERIES_END: ("S-1", "bsmith", {"active": (True, False), "until": (None, AS_OF)}),
     ActionType.SERIES_TRANSFER: ("S-11", "egarcia", {"staff": ("egarcia", "cdavis")}),
+    ActionType.SERIES_RESTORE: ("S-2", "bsmith", {"active": (False, True), "until": (AS_OF, None)}),
+    ActionType.SERIES_SPLIT: (
+        "S-12",
+        "egarcia",
+        {
+            "until": (None, "2026-12-31T05:00:00Z"),
+            "successor_series": (None, "S-12-20261231"),
+            "successor_staff": (None, "cdavis"),
+            "successor_start": (None, "2027-01-04T14:00:00Z"),
+        },
+    ),
     ActionType.CLIENT_REASSIGN: ("C-1002", "bsmith", {"primary": ("bsmith", "mkhan")}),
     ActionType.CLIENT_INACTIVATE: (
         "C-1001",

@@ -37,7 +37,7 @@ PG_CONNECT_TIMEOUT_S = 10
 #: The newest migration revision this version ships (reconciler/db/migrations/versions).
 #: ``require_schema`` compares the database against it without importing Alembic
 #: (about 0.2 s per process); a test holds it equal to Alembic's computed head.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")
 

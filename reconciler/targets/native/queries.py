@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 from reconciler.errors import ExportError, NoPractice
 from reconciler.model.actual import Client
 from reconciler.model.records import (
+    AuditFilter,
     ComplianceFacts,
     DbFacts,
     ExportData,
@@ -29,6 +30,7 @@ from reconciler.targets.native.schema import (
     series_t,
     staff_t,
 )
+from reconciler.timeutil import naive_utc
 
 # Ids per IN (...) query: far below SQLite's and PostgreSQL's bind-parameter limits.
 _CHUNK = 500
@@ -345,10 +347,23 @@ def iter_audit_chain(conn: Connection) -> Any:
         last = rows[-1]["id"]
 
 
-def read_audit_rows(conn: Connection, plan_id: str | None) -> list[Any]:
+def read_audit_rows(conn: Connection, where: AuditFilter | None) -> list[Any]:
+    """Audit events oldest first, filtered in SQL (indexes of migration 0005)."""
     stmt = select(audit_t).order_by(audit_t.c.id)
-    if plan_id is not None:
-        stmt = stmt.where(audit_t.c.plan_id == plan_id)
+    f = where or AuditFilter()
+    for value, col in (
+        (f.plan_id, audit_t.c.plan_id),
+        (f.staff, audit_t.c.staff_id),
+        (f.client, audit_t.c.client_id),
+        (f.actor, audit_t.c.actor),
+        (f.type, audit_t.c.action_type),
+    ):
+        if value is not None:
+            stmt = stmt.where(col == value)
+    if f.since is not None:
+        stmt = stmt.where(audit_t.c.at >= naive_utc(f.since))
+    if f.until is not None:
+        stmt = stmt.where(audit_t.c.at < naive_utc(f.until))
     return list(conn.execute(stmt).all())
 
 

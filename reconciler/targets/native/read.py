@@ -267,3 +267,40 @@ def read_scoped(conn: Connection, scope: ReadScope) -> ActualState:
 
 #: The data-flow name (ARCHITECTURE.md): ``read_actual(conn, scope) -> ActualState``.
 read_actual = read_scoped
+
+
+def read_by_id(
+    conn: Connection, appointment_ids: Sequence[str], series_ids: Sequence[str], client_ids: Sequence[str]
+) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
+    """Rows by id whatever their state (``revert`` compares them with an old plan's after values)."""
+    clients: dict[str, Client] = {}
+    for chunk in _chunks(client_ids):
+        _clients(conn, clients_t.c.id.in_(chunk), clients)
+    appts: dict[str, Appointment] = {}
+    for chunk in _chunks(appointment_ids):
+        for r in conn.execute(select(*_APPT_COLS).where(appointments_t.c.id.in_(chunk)).order_by(appointments_t.c.id)):
+            appts[r.id] = Appointment(
+                id=r.id,
+                client=r.client_id,
+                staff=r.staff_id,
+                start=_req(r.start_at),
+                end=_req(r.end_at),
+                status=r.status,
+                series=r.series_id,
+                cancel_reason=r.cancel_reason,
+                telehealth=bool(r.telehealth),
+            )
+    series: dict[str, Series] = {}
+    for chunk in _chunks(series_ids):
+        for sr in conn.execute(select(*_SERIES_COLS).where(series_t.c.id.in_(chunk)).order_by(series_t.c.id)):
+            series[sr.id] = Series(
+                id=sr.id,
+                client=sr.client_id,
+                staff=sr.staff_id,
+                rrule=sr.rrule,
+                start=_req(sr.start_at),
+                duration_minutes=int(sr.duration_minutes),
+                until=_aware(sr.until),
+                active=bool(sr.active),
+            )
+    return appts, series, clients

@@ -149,8 +149,19 @@ class AuditEventRow(Base):
     signer: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(71))
     hash: Mapped[str] = mapped_column(String(71))
+    #: The client the event concerns (client.* target, or the client of a session or
+    #: series), for ``audit --client`` (migration 0005).
+    client_id: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_events_plan_id", "plan_id"),)
+    # Migration 0005: audit queries filter by professional, client, actor, type and time.
+    __table_args__ = (
+        Index("ix_audit_events_plan_id", "plan_id"),
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_staff_id_at", "staff_id", "at"),
+        Index("ix_audit_events_client_id_at", "client_id", "at"),
+        Index("ix_audit_events_actor_at", "actor", "at"),
+        Index("ix_audit_events_action_type_at", "action_type", "at"),
+    )
 
 
 class SeatEventRow(Base):

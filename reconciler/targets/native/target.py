@@ -8,6 +8,7 @@ All SQL of the project lives in this package; this module puts it behind
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -16,8 +17,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler.model.actions import Action, ActionType
-from reconciler.model.actual import ActualState, Practice, Staff
+from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
 from reconciler.model.records import (
+    AuditFilter,
     ComplianceFacts,
     DbFacts,
     ExportData,
@@ -59,6 +61,19 @@ class NativeSession:
 
     def database_id(self) -> str | None:
         return queries.database_id(self.conn)
+
+    def read_by_id(
+        self,
+        appointment_ids: Sequence[str],
+        series_ids: Sequence[str],
+        client_ids: Sequence[str],
+        *,
+        at: dt.datetime,
+    ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
+        from reconciler.targets.native.read import read_by_id
+
+        del at  # the native schema stores a series' ``active`` flag itself
+        return read_by_id(self.conn, appointment_ids, series_ids, client_ids)
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
@@ -151,10 +166,12 @@ class NativeTarget:
             yield NativeSession(conn)
 
     # ---------------------------------------------------------------- reads for other commands
-    def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
+    def read_audit(self, plan_id: str | None = None, *, where: AuditFilter | None = None) -> list[dict[str, Any]]:
         self.require_schema()
+        if plan_id is not None:
+            where = dataclasses.replace(where or AuditFilter(), plan_id=plan_id)
         with self.engine.connect() as conn:
-            rows = queries.read_audit_rows(conn, plan_id)
+            rows = queries.read_audit_rows(conn, where)
         return [
             {
                 "id": r.id,
@@ -165,6 +182,7 @@ class NativeTarget:
                 "type": r.action_type,
                 "target": r.target,
                 "staff": r.staff_id,
+                "client": r.client_id,
                 "before": r.before or {},
                 "after": r.after or {},
                 "reason": r.reason or "",

@@ -30,6 +30,7 @@ from reconciler.targets.base import WriteContext
 from reconciler.targets.native.schema import (
     appointments_t,
     clients_t,
+    practice_t,
     seats_t,
     series_t,
     staff_t,
@@ -90,6 +91,12 @@ APPOINTMENT_COLS: Mapping[str, Col] = {
     "status": Col("status"),
     "cancel_reason": Col("cancel_reason"),
     "staff": Col("staff_id"),
+}
+PRACTICE_COLS: Mapping[str, Col] = {
+    "owner": Col("owner_id"),
+    "clinical_director": Col("clinical_director_id"),
+    "timezone": Col("timezone"),
+    "client_plan_limit": Col("client_plan_limit"),
 }
 SERIES_COLS: Mapping[str, Col] = {
     "active": Col("active"),
@@ -225,6 +232,33 @@ def _seat_events(conn: Connection, actions: Sequence[Action], ctx: WriteContext,
 
 
 # ---------------------------------------------------------------- writers
+def write_practice_update(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
+    """Change the practice settings (the one practice row) where it still holds the
+    planned before values (SPEC §8.1)."""
+    total = 0
+    for a in actions:
+        unknown = sorted(set(a.changes) - set(PRACTICE_COLS))
+        if unknown:
+            raise ApplyFailed(
+                f"practice.update: the plan changes unknown field(s) {', '.join(unknown)}; nothing was changed"
+            )
+        values: dict[str, Any] = {}
+        conds: list[ColumnElement[bool]] = []
+        for fname in sorted(a.changes):
+            col = PRACTICE_COLS[fname]
+            before, after = a.changes[fname]
+            values[col.name] = after
+            conds.append(practice_t.c[col.name].is_(None) if before is None else practice_t.c[col.name] == before)
+        n = conn.execute(update(practice_t).where(*conds).values(**values)).rowcount
+        if n != 1:
+            raise ApplyFailed(
+                f"practice.update: the practice no longer holds what the plan saw ({_before_text(a.changes)}); "
+                "the apply was rolled back and nothing was changed - re-run plan"
+            )
+        total += n
+    return total
+
+
 def write_staff_create(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
     """Insert the new staff rows (``[null, value]`` per declared field); an id that
     already exists fails the apply. Active new staff take a seat (a seat event)."""
@@ -288,6 +322,59 @@ def write_series(conn: Connection, actions: Sequence[Action], ctx: WriteContext)
     return _conditional_update(conn, series_t, SERIES_COLS, actions)
 
 
+def write_series_split(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
+    """End each series at the cutoff (where it still holds the planned ``until``) and
+    insert the successor's series: same client, rule and duration, from the planned
+    first occurrence at/after the cutoff, until the old series' end (SPEC §8.3)."""
+    total = 0
+    for a in actions:
+        ch = a.changes
+        try:
+            new_id = ch["successor_series"][1]
+            to = ch["successor_staff"][1]
+            first = _datetime(ch["successor_start"][1])
+            old_until, cutoff = ch["until"]
+        except (KeyError, TypeError, IndexError):
+            raise ApplyFailed(
+                f"series.split {a.target}: malformed changes (need until, successor_series, successor_staff, "
+                "successor_start); nothing was changed"
+            ) from None
+        row = conn.execute(select(series_t).where(series_t.c.id == a.target)).mappings().first()
+        until_cond = series_t.c.until.is_(None) if old_until is None else series_t.c.until == _datetime(old_until)
+        n = conn.execute(
+            update(series_t)
+            .where(series_t.c.id == a.target, series_t.c.active.is_(True), until_cond)
+            .values(until=_datetime(cutoff))
+        ).rowcount
+        if row is None or n != 1:
+            raise ApplyFailed(
+                f"series.split {a.target}: the row no longer holds what the plan saw ({_before_text(ch)}); "
+                "the apply was rolled back and nothing was changed - re-run plan"
+            )
+        if conn.execute(select(series_t.c.id).where(series_t.c.id == new_id)).first() is not None:
+            raise ApplyFailed(
+                f"series.split {a.target}: series {new_id} already exists; the apply was rolled back "
+                "and nothing was changed - re-run plan"
+            )
+        conn.execute(
+            insert(series_t),
+            [
+                {
+                    "id": new_id,
+                    "client_id": row["client_id"],
+                    "staff_id": to,
+                    "rrule": row["rrule"],
+                    "start_at": first,
+                    "duration_minutes": row["duration_minutes"],
+                    "until": _datetime(old_until),
+                    "active": True,
+                }
+            ],
+        )
+        total += n
+    return total
+
+
 def write_clients(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
     """Reassign, inactivate, reactivate, mark duplicate or soft-delete clients still as planned."""
     return _conditional_update(conn, clients_t, CLIENT_COLS, actions)
@@ -346,6 +433,7 @@ def write_nothing(conn: Connection, actions: Sequence[Action], ctx: WriteContext
 
 
 WRITERS: Mapping[ActionType, Writer] = {
+    ActionType.PRACTICE_UPDATE: write_practice_update,
     ActionType.STAFF_CREATE: write_staff_create,
     ActionType.STAFF_UPDATE: write_staff_update,
     ActionType.STAFF_SCHEDULE_DEACTIVATION: write_staff_schedule_deactivation,
@@ -353,8 +441,11 @@ WRITERS: Mapping[ActionType, Writer] = {
     ActionType.STAFF_REACTIVATE: write_staff_reactivate,
     ActionType.APPOINTMENT_CANCEL: write_appointments,
     ActionType.APPOINTMENT_TRANSFER: write_appointments,
+    ActionType.APPOINTMENT_RESTORE: write_appointments,
     ActionType.SERIES_END: write_series,
     ActionType.SERIES_TRANSFER: write_series,
+    ActionType.SERIES_SPLIT: write_series_split,
+    ActionType.SERIES_RESTORE: write_series,
     ActionType.CLIENT_REASSIGN: write_clients,
     ActionType.CLIENT_INACTIVATE: write_clients,
     ActionType.CLIENT_REACTIVATE: write_clients,

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection, Engine
 
+from reconciler.model.records import AuditFilter
 from reconciler.security.chain import GENESIS, ChainEvent, verify
 from reconciler.timeutil import iso_z, naive_utc, to_utc
 
@@ -34,6 +35,7 @@ GROUPNAME = "Default"
 
 #: (event, category) of OpenEMR's log per entity, in OpenEMR's own vocabulary.
 LOG_EVENT = {
+    "practice": ("security-administration-update", "Security"),
     "staff": ("security-administration-update", "Security"),
     "appointment": ("scheduling-update", "Scheduling"),
     "series": ("scheduling-update", "Scheduling"),
@@ -62,6 +64,7 @@ def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         "action_type",
         "target",
         "staff_id",
+        "client_id",
         "before",
         "after",
         "reason",
@@ -183,11 +186,24 @@ def write_openemr_log(
     return n
 
 
-def read_audit(engine: Engine, plan_id: str | None = None) -> list[dict[str, Any]]:
-    """The reconciler's audit events, oldest first (the shape ``reconciler.audit`` formats)."""
+def read_audit(engine: Engine, where: AuditFilter | None = None) -> list[dict[str, Any]]:
+    """The reconciler's audit events, oldest first (the shape ``reconciler.audit`` formats),
+    filtered in SQL (SPEC §8.5; the indexes of migration 0002)."""
     stmt = select(audit_events).order_by(audit_events.c.id)
-    if plan_id is not None:
-        stmt = stmt.where(audit_events.c.plan_id == plan_id)
+    f = where or AuditFilter()
+    for value, col in (
+        (f.plan_id, audit_events.c.plan_id),
+        (f.staff, audit_events.c.staff_id),
+        (f.client, audit_events.c.client_id),
+        (f.actor, audit_events.c.actor),
+        (f.type, audit_events.c.action_type),
+    ):
+        if value is not None:
+            stmt = stmt.where(col == value)
+    if f.since is not None:
+        stmt = stmt.where(audit_events.c.at >= naive_utc(f.since))
+    if f.until is not None:
+        stmt = stmt.where(audit_events.c.at < naive_utc(f.until))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return [
@@ -200,6 +216,7 @@ def read_audit(engine: Engine, plan_id: str | None = None) -> list[dict[str, Any
             "type": r.action_type,
             "target": r.target,
             "staff": r.staff_id,
+            "client": r.client_id,
             "before": r.before or {},
             "after": r.after or {},
             "reason": r.reason or "",

@@ -72,6 +72,8 @@ DEFAULT_TIMEZONE = "UTC"
 STATUS_OF = {"x": "cancelled", "%": "cancelled", "?": "no_show", ">": "completed"}
 NOT_SCHEDULED = tuple(sorted(STATUS_OF))
 CANCELLED = "x"
+#: What a revert restores a cancelled session to: OpenEMR's "-" (none), a booked session.
+RESTORED = "-"
 
 
 def appt_status(raw: str | None) -> str:
@@ -467,3 +469,100 @@ def read_compliance(conn: Connection, at: dt.datetime) -> ComplianceFacts:
         sorted((x.staff, x.id) for x in series.values()),
         sorted((c.primary, c.id) for c in clients.values() if c.primary),
     )
+
+
+# ---------------------------------------------------------------- rows by id (revert)
+def read_by_id(
+    conn: Connection,
+    appointment_ids: Sequence[str],
+    series_ids: Sequence[str],
+    client_ids: Sequence[str],
+    *,
+    at: dt.datetime,
+) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
+    """Rows by id whatever their state (``revert`` compares them with an applied plan's
+    after values): patients by ``pubpid``; calendar rows by ``pc_eid`` — a non-recurring
+    row as an appointment (any status; OpenEMR keeps no cancellation reason), a recurring
+    one as a series, active when it has a session at or after ``at``."""
+    practice = read_practice(conn)
+    tz = practice_tz(practice)
+    uid = user_ids(conn)
+    names = {str(v): k for k, v in uid.items()}
+    clients: dict[str, Client] = {}
+    for chunk in _chunks(sorted(client_ids)):
+        _clients(conn, patient_data.c.pubpid.in_(chunk), clients)
+    eids = sorted({int(i) for i in (*appointment_ids, *series_ids) if str(i).isdigit()})
+    rows: list[Any] = []
+    for chunk in _chunks(eids):
+        rows.extend(
+            conn.execute(
+                select(
+                    ev.c.pc_eid,
+                    ev.c.pc_aid,
+                    ev.c.pc_pid,
+                    ev.c.pc_eventDate,
+                    ev.c.pc_endDate,
+                    ev.c.pc_startTime,
+                    ev.c.pc_duration,
+                    ev.c.pc_recurrtype,
+                    ev.c.pc_recurrspec,
+                    ev.c.pc_apptstatus,
+                )
+                .where(ev.c.pc_eid.in_(chunk))
+                .order_by(ev.c.pc_eid)
+            )
+            .mappings()
+            .all()
+        )
+    client_of = _pubpids(conn, (r["pc_pid"] for r in rows))
+    wanted_appts, wanted_series = set(appointment_ids), set(series_ids)
+    appts: dict[str, Appointment] = {}
+    series: dict[str, Series] = {}
+    for r in rows:
+        eid = str(r["pc_eid"])
+        client, staff = client_of.get(str(r["pc_pid"])), names.get(str(r["pc_aid"]))
+        if client is None or staff is None:
+            continue
+        if int(r["pc_recurrtype"] or 0) == 0 and eid in wanted_appts:
+            day = ser.as_date(r["pc_eventDate"])
+            if day is None:
+                continue
+            start = ser.local_instant(day, ser.as_time(r["pc_startTime"]), tz)
+            appts[eid] = Appointment(
+                id=eid,
+                client=client,
+                staff=staff,
+                start=start,
+                end=start + dt.timedelta(seconds=int(r["pc_duration"] or 0)),
+                status=appt_status(r["pc_apptstatus"]),
+            )
+        elif int(r["pc_recurrtype"] or 0) > 0 and eid in wanted_series:
+            try:
+                er = ser.event_row(r)
+            except rec.RecurrenceError:
+                continue
+            series[eid] = Series(
+                id=eid,
+                client=client,
+                staff=staff,
+                rrule=ser.rrule_of(er),
+                start=ser.local_instant(er.event_date, er.start_time, tz),
+                duration_minutes=int(r["pc_duration"] or 0) // 60,
+                until=ser.until_of(er, tz),
+                active=(r["pc_apptstatus"] or "") not in ("x", "%") and ser.is_active(er, at, tz),
+            )
+    return appts, series, clients
+
+
+def as_planned_until(s: Series, planned: dt.datetime | None, tz: str) -> dt.datetime | None:
+    """The ``until`` this target reads back after a writer set ``planned`` on ``s``:
+    OpenEMR keeps an end *day* (the last day whose session starts before the cutoff, never
+    before the first day), so the instant the plan named comes back as the start of the
+    day after it."""
+    if planned is None:
+        return None
+    zone_ = zone(tz)
+    first_day = s.start.astimezone(zone_).date()
+    wall = s.start.astimezone(zone_).time().replace(tzinfo=None)
+    end = max(rec.end_date_for_until(planned, wall, zone_), first_day)
+    return rec.until_for_end_date(end, zone_)

@@ -11,9 +11,10 @@ from sqlalchemy.engine import Connection
 from reconciler.errors import PlanRefused
 from reconciler.model.actions import ActionType as T
 
-from .tables import client_links, log_comment_encrypt, seat_events, staff_facts
+from .tables import client_links, log_comment_encrypt, practice, seat_events, staff_facts
 
 _ENTITY_TABLES = {
+    "practice": (practice.name,),
     "staff": ("users", staff_facts.name, seat_events.name),
     "appointment": ("openemr_postcalendar_events",),
     "series": ("openemr_postcalendar_events",),

@@ -264,7 +264,14 @@ audit_events = Table(
     Column("reason", Text),
     Column("prev_hash", String(71), nullable=False),
     Column("hash", String(71), nullable=False),
+    # Migration 0002: the client an event concerns (not hashed) and the audit-query indexes.
+    Column("client_id", String(255)),
     Index("ix_reconciler_audit_events_plan_id", "plan_id"),
+    Index("ix_reconciler_audit_events_at", "at"),
+    Index("ix_reconciler_audit_events_staff_id_at", "staff_id", "at"),
+    Index("ix_reconciler_audit_events_client_id_at", "client_id", "at"),
+    Index("ix_reconciler_audit_events_actor_at", "actor", "at"),
+    Index("ix_reconciler_audit_events_action_type_at", "action_type", "at"),
     mysql_engine="InnoDB",
 )
 
@@ -290,4 +297,4 @@ meta = Table(
 #: The reconciler's tables an apply writes (``reconciler_meta`` is written once, at ``db init``).
 WRITTEN_OWN_TABLES = tuple(sorted(t for t in ours.tables if t != meta.name))
 VERSION_TABLE = "reconciler_alembic_version"
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"

@@ -11,8 +11,9 @@ conditional writer per action type), :mod:`.lock` (``GET_LOCK`` + one transactio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,8 +21,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler.model.actions import Action, ActionType
-from reconciler.model.actual import ActualState, Practice, Staff
+from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
 from reconciler.model.records import (
+    AuditFilter,
     ComplianceFacts,
     DbFacts,
     ExportData,
@@ -63,6 +65,43 @@ class ReadSession:
 
     def audit_has_plan(self, plan_id: str) -> bool:
         return audit_mod.audit_has_plan(self.conn, plan_id)
+
+    def read_by_id(
+        self,
+        appointment_ids: Sequence[str],
+        series_ids: Sequence[str],
+        client_ids: Sequence[str],
+        *,
+        at: dt.datetime,
+    ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
+        return read.read_by_id(self.conn, appointment_ids, series_ids, client_ids, at=at)
+
+    def as_planned(
+        self, kind: str, row: object, after: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        """``revert``: the row's ``values`` restated in the plan's terms, where OpenEMR keeps
+        less than the plan said. A cancellation reason is not kept (the status decides); a
+        series keeps an end *day*, so the instant a plan ended it at holds when the end day
+        is the one that instant gives; its ``active`` follows from that end day."""
+        out = dict(values)
+        if kind == "appointment" and "cancel_reason" in after:
+            out["cancel_reason"] = after["cancel_reason"]
+        if kind == "series" and isinstance(row, Series):
+            tz = read.practice_tz(read.read_practice(self.conn))
+            until_holds = "until" not in after
+            if "until" in after:
+                from reconciler.timeutil import iso_z, parse_iso_z
+
+                planned = after["until"]
+                held = read.as_planned_until(row, None if planned is None else parse_iso_z(str(planned)), tz)
+                until_holds = held == row.until
+                if until_holds:
+                    out["until"] = planned
+                else:
+                    out["until"] = None if row.until is None else iso_z(row.until)
+            if "active" in after and until_holds:
+                out["active"] = after["active"]
+        return out
 
     def staff_access(self, staff_id: str) -> StaffAccess | None:
         got = facts.staff_access(self.conn, staff_id)
@@ -165,6 +204,18 @@ class OpenEMRTarget:
     def unsupported_reason(self, kind: ActionType) -> str:
         return UNSUPPORTED.get(kind, "no writer")
 
+    def unsupported_change(self, action: Action) -> tuple[str, str] | None:
+        """(field, why) when this target cannot make a change of a supported type: the
+        practice timezone only follows OpenEMR's own (:func:`.write.timezone_refusal`)."""
+        if action.type is ActionType.PRACTICE_UPDATE and "timezone" in action.changes:
+            from .write import timezone_refusal
+
+            with self.engine.connect() as conn:
+                why = timezone_refusal(conn, action.changes["timezone"][1])
+            if why is not None:
+                return "timezone", why
+        return None
+
     # -- schema
     def require_schema(self) -> None:
         from .migrate import require_schema
@@ -196,9 +247,11 @@ class OpenEMRTarget:
             yield WriteSession(conn)
 
     # -- the commands around planning
-    def read_audit(self, plan_id: str | None = None) -> list[dict[str, Any]]:
+    def read_audit(self, plan_id: str | None = None, *, where: AuditFilter | None = None) -> list[dict[str, Any]]:
         self.require_schema()
-        return audit_mod.read_audit(self.engine, plan_id)
+        if plan_id is not None:
+            where = dataclasses.replace(where or AuditFilter(), plan_id=plan_id)
+        return audit_mod.read_audit(self.engine, where)
 
     def iter_audit_chain(self) -> Iterator[dict[str, Any]]:
         self.require_schema()

@@ -18,8 +18,9 @@ import uuid
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -34,12 +35,14 @@ from .read import (
     CANCELLED,
     DEFAULT_ACCESS,
     DEFAULT_ROLE,
+    RESTORED,
     client_active_cond,
     scheduled_cond,
     unassigned_cond,
 )
 from .tables import client_links, patient_data, seat_events, staff_facts, users
 from .tables import postcalendar_events as ev
+from .tables import practice as practice_t
 
 CHUNK = 500
 
@@ -105,6 +108,68 @@ def _only(kind: T, changes: Mapping[str, Any], allowed: set[str], target: str) -
         raise ApplyFailed(
             f"{kind.value} {target}: the openemr target cannot change {', '.join(unknown)}; nothing was changed"
         )
+
+
+# ---------------------------------------------------------------- practice
+#: practice.update fields -> ``reconciler_practice`` columns (OpenEMR has no such settings).
+PRACTICE_COLS: Mapping[str, str] = {
+    "owner": "owner_id",
+    "clinical_director": "clinical_director_id",
+    "timezone": "timezone",
+    "client_plan_limit": "client_plan_limit",
+}
+
+
+def openemr_timezone(conn: Connection) -> str | None:
+    """OpenEMR's own time zone setting (``globals.gbl_time_zone``), or None when the
+    installation sets none (then PHP's default applies, which the database cannot tell)."""
+    has_globals = conn.execute(
+        text(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'globals'"
+        )
+    ).scalar()
+    if not has_globals:
+        return None
+    tz = conn.execute(text("SELECT gl_value FROM globals WHERE gl_name = 'gbl_time_zone' ORDER BY gl_index LIMIT 1"))
+    value = tz.scalar()
+    return str(value) if value else None
+
+
+def timezone_refusal(conn: Connection, wanted: Any) -> str | None:
+    """Why the practice timezone cannot become ``wanted`` on this OpenEMR, or None.
+
+    OpenEMR's calendar stores wall-clock dates and times (``pc_eventDate``,
+    ``pc_startTime``) read in the practice timezone (SPEC §6): when OpenEMR itself is set
+    to a time zone, another one would move every session the reconciler sees while OpenEMR
+    shows them unchanged. The practice timezone may only follow OpenEMR's own setting."""
+    own = openemr_timezone(conn)
+    if own is None or own == wanted:
+        return None
+    return (
+        f"OpenEMR's calendar keeps its times in OpenEMR's own time zone ({own}, globals gbl_time_zone), so the "
+        f"practice timezone must be {own}: change OpenEMR's time zone (Administration > Globals > Locale) first"
+    )
+
+
+def write_practice_update(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
+    """The practice settings in ``reconciler_practice`` (SPEC §8.1), where the row still
+    holds the planned before values; a timezone only as OpenEMR's own (:func:`timezone_refusal`)."""
+    for a in actions:
+        _only(a.type, a.changes, set(PRACTICE_COLS), a.target)
+        if "timezone" in a.changes:
+            why = timezone_refusal(conn, a.changes["timezone"][1])
+            if why is not None:
+                raise ApplyFailed(f"practice.update: {why}; nothing was changed")
+        conds: list[ColumnElement[bool]] = []
+        values: dict[str, Any] = {}
+        for fname, (before, after) in sorted(a.changes.items()):
+            col = practice_t.c[PRACTICE_COLS[fname]]
+            conds.append(col.is_(None) if before is None else col == before)
+            values[col.name] = after
+        n = conn.execute(update(practice_t).where(*conds).values(**values)).rowcount
+        if n != 1:
+            raise _stale(a.type, [a.target], " (the practice settings)")
+    return len(actions)
 
 
 # ---------------------------------------------------------------- staff
@@ -287,6 +352,27 @@ def write_appointment_transfer(conn: Connection, actions: Sequence[Action], ctx:
     return total
 
 
+def write_appointment_restore(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
+    """``revert`` of a cancellation: ``pc_apptstatus`` ``x``/``%`` -> ``-`` (OpenEMR's "none",
+    a booked session) where the session is still cancelled. OpenEMR keeps no cancellation
+    reason and the cancel overwrote the status letter, so the session comes back as booked."""
+    for a in actions:
+        _only(a.type, a.changes, {"status", "cancel_reason"}, a.target)
+        if a.changes.get("status") != ("cancelled", "scheduled"):
+            raise ApplyFailed(f"appointment.restore {a.target}: malformed changes; nothing was changed")
+    total = 0
+    for chunk in _chunks([int(a.target) for a in actions]):
+        n = conn.execute(
+            update(ev)
+            .where(ev.c.pc_eid.in_(chunk), ev.c.pc_recurrtype == 0, ev.c.pc_apptstatus.in_(("x", "%")))
+            .values(pc_apptstatus=RESTORED)
+        ).rowcount
+        if n != len(chunk):
+            raise _stale(T.APPOINTMENT_RESTORE, [str(i) for i in chunk], " (status cancelled)")
+        total += n
+    return total
+
+
 # ---------------------------------------------------------------- series
 def _series_rows(conn: Connection, actions: Sequence[Action]) -> dict[str, dict[str, Any]]:
     ids = [int(a.target) for a in actions]
@@ -389,26 +475,124 @@ def write_series_transfer(conn: Connection, actions: Sequence[Action], ctx: Writ
             if n != 1:
                 raise _stale(a.type, [a.target])
             continue
-        assert sp.old_end_date is not None and sp.new_start_date is not None and sp.new_spec is not None
-        _set_end(conn, row, sp.old_end_date, a.target, a.type)
-        copy = {c.name: row[c.name] for c in ev.c if c.name not in ("pc_eid", "uuid")}
-        copy.update(
-            pc_aid=new_id,
-            pc_eventDate=sp.new_start_date,
-            pc_endDate=sp.new_end_date,
-            pc_recurrspec=rec.dump_recurrspec(sp.new_spec),
-            pc_time=naive_utc(ctx.as_of),
-            uuid=uuid.uuid4().bytes,
-        )
-        empty = [c.name for c in ev.c if c.name in copy and copy[c.name] is None and not c.nullable]
-        if empty:
-            raise ApplyFailed(
-                f"series.transfer {a.target}: column {empty[0]} of the recurring event is empty; nothing was changed"
-            )
-        key = conn.execute(insert(ev).values(**copy)).inserted_primary_key
-        assert key is not None
-        new_eid = key[0]
+        new_eid = _continue_for(conn, a, row, sp, new_id, ctx)
+        assert sp.new_start_date is not None
         ctx.notes[a.id] = f"successor series {new_eid} from {sp.new_start_date.isoformat()}"
+    return len(actions)
+
+
+def _continue_for(
+    conn: Connection, a: Action, row: Mapping[str, Any], sp: rec.Split, new_aid: str, ctx: WriteContext
+) -> int:
+    """End ``row`` before the cutoff and insert the successor's recurring row from the first
+    session at or after it (every other column copied, as OpenEMR's "this and future"
+    does); returns the new ``pc_eid``."""
+    assert sp.old_end_date is not None and sp.new_start_date is not None and sp.new_spec is not None
+    _set_end(conn, row, sp.old_end_date, a.target, a.type)
+    copy = {c.name: row[c.name] for c in ev.c if c.name not in ("pc_eid", "uuid")}
+    copy.update(
+        pc_aid=new_aid,
+        pc_eventDate=sp.new_start_date,
+        pc_endDate=sp.new_end_date,
+        pc_recurrspec=rec.dump_recurrspec(sp.new_spec),
+        pc_time=naive_utc(ctx.as_of),
+        uuid=uuid.uuid4().bytes,
+    )
+    empty = [c.name for c in ev.c if c.name in copy and copy[c.name] is None and not c.nullable]
+    if empty:
+        raise ApplyFailed(
+            f"{a.type.value} {a.target}: column {empty[0]} of the recurring event is empty; nothing was changed"
+        )
+    key = conn.execute(insert(ev).values(**copy)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+SPLIT_FIELDS = {"until", "successor_series", "successor_staff", "successor_start"}
+
+
+def write_series_split(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
+    """SPEC §8.3 on OpenEMR, as ``series.transfer`` but at the deactivation instant (the
+    plan's ``until``) instead of now: the leaver's row ends on the last day whose session
+    starts before it — nothing before it is rewritten — and a new recurring row for the
+    successor starts on the first session at or after it, which must be the one the plan
+    names (``successor_start``). A row with no session before the date simply changes
+    hands. The new row's ``pc_eid`` is OpenEMR's (the plan's ``successor_series`` id is
+    recorded with it in OpenEMR's log)."""
+    rows = _series_rows(conn, actions)
+    for a in actions:
+        _only(a.type, a.changes, SPLIT_FIELDS, a.target)
+        try:
+            cutoff = parse_iso_z(str(a.changes["until"][1]))
+            to = str(a.changes["successor_staff"][1])
+            first = parse_iso_z(str(a.changes["successor_start"][1]))
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise ApplyFailed(
+                f"series.split {a.target}: malformed changes (need until, successor_staff, successor_start); "
+                "nothing was changed"
+            ) from None
+        row = rows.get(a.target)
+        er = _check_series(a, row, ctx, a.staff or "")
+        assert row is not None
+        new_aid = str(_user(ctx, to, a.type, a.target))
+        sp = ser.split(er, cutoff, ctx.tz)
+        if sp.kind == "nothing" or sp.new_start_date is None:
+            raise _stale(a.type, [a.target], " (a session on or after the date)")
+        if ser.local_instant(sp.new_start_date, er.start_time, ctx.tz) != first:
+            raise _stale(a.type, [a.target], " (its first session on or after the date)")
+        planned = a.changes["successor_series"][1]
+        if sp.kind == "whole":
+            n = conn.execute(
+                update(ev).where(ev.c.pc_eid == row["pc_eid"], ev.c.pc_aid == row["pc_aid"]).values(pc_aid=new_aid)
+            ).rowcount
+            if n != 1:
+                raise _stale(a.type, [a.target])
+            ctx.notes[a.id] = f"no session before the date: the series changes hands (plan's successor {planned})"
+            continue
+        new_eid = _continue_for(conn, a, row, sp, new_aid, ctx)
+        ctx.notes[a.id] = f"successor series {new_eid} (plan's {planned}) from {sp.new_start_date.isoformat()}"
+    return len(actions)
+
+
+def write_series_restore(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
+    """``revert`` of ``series.end``: the end day back to what it was (``until``'s old value),
+    where the row still ends where the end put it and is still the professional's. The
+    first-day exclusion an end adds to a row with no session before its cutoff is removed
+    again. ``active`` needs no write: OpenEMR derives it from the end day."""
+    ids = [int(a.target) for a in actions]
+    rows = {
+        str(r["pc_eid"]): dict(r)
+        for r in conn.execute(
+            select(ev).where(ev.c.pc_eid.in_(ids), ev.c.pc_recurrtype > 0).order_by(ev.c.pc_eid).with_for_update()
+        ).mappings()
+    }
+    zone = ZoneInfo(ctx.tz)
+    for a in actions:
+        _only(a.type, a.changes, {"active", "until"}, a.target)
+        row = rows.get(a.target)
+        if row is None or row["pc_apptstatus"] in ("x", "%"):
+            raise _stale(a.type, [a.target], " (a recurring event)")
+        if row["pc_aid"] != str(_user(ctx, a.staff or "", a.type, a.target)):
+            raise _stale(a.type, [a.target], f" (with {a.staff})")
+        if "until" not in a.changes:
+            continue
+        er = ser.event_row(row)
+        now_until, old_until = a.changes["until"]
+        if now_until is None or old_until is None:
+            raise ApplyFailed(
+                f"series.restore {a.target}: OpenEMR shows no recurring row without an end day; nothing was changed"
+            )
+        cut = rec.end_date_for_until(parse_iso_z(str(now_until)), er.start_time, zone)
+        ended_at = max(cut, er.event_date)
+        if er.end_date != ended_at:
+            raise _stale(a.type, [a.target], " (its end day)")
+        spec = None
+        first = f"{er.event_date:%Y%m%d}"
+        if cut < er.event_date and first in er.spec.exdate:
+            spec = er.spec.with_exdates(tuple(t for t in er.spec.exdate if t != first))
+        _set_end(
+            conn, row, rec.end_date_for_until(parse_iso_z(str(old_until)), er.start_time, zone), a.target, a.type, spec
+        )
     return len(actions)
 
 
@@ -490,14 +674,18 @@ def write_nothing(conn: Connection, actions: Sequence[Action], ctx: WriteContext
 
 
 WRITERS: Mapping[T, Writer] = {
+    T.PRACTICE_UPDATE: write_practice_update,
     T.STAFF_UPDATE: write_staff,
     T.STAFF_SCHEDULE_DEACTIVATION: write_staff,
     T.STAFF_DEACTIVATE: write_staff_deactivate,
     T.STAFF_REACTIVATE: write_staff_reactivate,
     T.APPOINTMENT_CANCEL: write_appointment_cancel,
     T.APPOINTMENT_TRANSFER: write_appointment_transfer,
+    T.APPOINTMENT_RESTORE: write_appointment_restore,
     T.SERIES_END: write_series_end,
     T.SERIES_TRANSFER: write_series_transfer,
+    T.SERIES_SPLIT: write_series_split,
+    T.SERIES_RESTORE: write_series_restore,
     T.CLIENT_REASSIGN: write_clients,
     T.CLIENT_INACTIVATE: write_clients,
     T.CLIENT_REACTIVATE: write_clients,

@@ -616,7 +616,7 @@ MINIMUM_GRANTS = (
     "GRANT INSERT ON `{db}`.`log` TO {u}",
     "GRANT INSERT ON `{db}`.`log_comment_encrypt` TO {u}",
     "GRANT SELECT ON `{db}`.`reconciler_alembic_version` TO {u}",
-    "GRANT SELECT ON `{db}`.`reconciler_practice` TO {u}",
+    "GRANT SELECT, UPDATE ON `{db}`.`reconciler_practice` TO {u}",  # practice.update (SPEC §8.1)
     "GRANT SELECT, INSERT, UPDATE ON `{db}`.`reconciler_staff` TO {u}",
     "GRANT SELECT, INSERT ON `{db}`.`reconciler_seat_events` TO {u}",
     "GRANT SELECT, INSERT ON `{db}`.`reconciler_audit_events` TO {u}",
@@ -626,8 +626,8 @@ MINIMUM_GRANTS = (
 
 
 def test_minimum_grants_are_enough(oedb, tmp_path, mariadb_server):
-    """plan and apply (cancel, series split, reassign, inactivate, mark duplicate,
-    deactivate, audit, OpenEMR log) as a user holding only the README's grants."""
+    """plan and apply (practice settings, cancel, series split, reassign, inactivate, mark
+    duplicate, deactivate, audit, OpenEMR log) as a user holding only the README's grants."""
     from reconciler.targets.openemr.target import OpenEMRTarget
 
     p = build(*oedb, tmp_path)  # db init as the database's owner
@@ -643,6 +643,7 @@ def test_minimum_grants_are_enough(oedb, tmp_path, mariadb_server):
     extra = LEAVE % ", offboarding: handover" + "clients:\n  - {id: C-1004, duplicate_of: C-1003}\n"
     plan = p.plan(extra)
     assert {a.type for a in plan.actions} >= {
+        T.PRACTICE_UPDATE,
         T.SERIES_TRANSFER,
         T.APPOINTMENT_TRANSFER,
         T.CLIENT_MARK_DUPLICATE,
