@@ -256,6 +256,8 @@ def revert_in_session(
             "revert_of": plan_id,
             "rows_fingerprint": rows_fingerprint.fingerprint(),
             "timezone": practice.timezone if practice else "UTC",
+            # like every plan: a saved revert plan applied to another database is named as such
+            **({"db_id": db_id} if (db_id := rs.database_id()) else {}),
         },
     )
     return Revert(plan, tuple(left))

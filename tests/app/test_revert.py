@@ -165,3 +165,20 @@ def test_a_saved_revert_plan_is_stale_once_a_row_it_restores_changed(engine: Eng
     r = invoke(url, "apply", str(out), "-c", str(cfg), "--at", AT, "--allow-time-travel", "--auto-approve")
     assert r.exit_code == 1 and "stale plan" in r.output, r.output
     assert full_state(engine) == before
+
+
+def test_a_saved_revert_plan_names_the_database_it_was_made_against(engine: Engine, tmp_path: Path) -> None:
+    """Like every plan (issue 11), a revert plan carries ``extra.db_id``: applied to another
+    database it is refused as made against another database, not as stale."""
+    import json
+
+    url = engine.url.render_as_string(hide_password=False)
+    cfg = _config(tmp_path)
+    mistake = plan_for(engine, cfg)
+    apply(engine, mistake, tmp_path)
+    _revert_config(cfg)
+    out = tmp_path / "revert.json"
+    assert invoke(url, "revert", mistake.plan_id, "-c", str(cfg), "--at", AT, "--out", str(out)).exit_code == 0
+    with NativeTarget(engine).reading() as session:
+        here = session.database_id()
+    assert here and json.loads(out.read_text(encoding="utf-8"))["extra"]["db_id"] == here
