@@ -198,6 +198,7 @@ def test_watch_notifies_failed_applies_and_changed_compliance_violations(
         compute=lambda *a, **k: plan,
         apply=apply,
         compliance=lambda *a, **k: {"ok": not violations, "violations": list(violations)},
+        settle=0,  # files written just now are applied at once (the settle wait: test_hardening_watch)
     )
     cycle("interval")
     cycle("interval")  # the same violation again: not re-sent; the failed apply is, as it is retried
