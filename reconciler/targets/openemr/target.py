@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -177,6 +178,13 @@ class OpenEMRTarget:
         from .migrate import upgrade
 
         return upgrade(self.engine)[1]
+
+    def seed_snapshot(self, path: Path) -> dict[str, int]:
+        """Seed an OpenEMR database holding no practice yet with a SPEC §1 snapshot (the
+        demo, the conformance suite, the benchmarks; not ``db load``): see :mod:`.seed`."""
+        from .seed import seed_snapshot
+
+        return seed_snapshot(self.engine, path)
 
     # -- sessions
     @contextmanager
