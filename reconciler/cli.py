@@ -137,9 +137,9 @@ at_option = click.option(
 
 def _complete_target(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Shell completion of ``--target``: the known target names."""
-    from reconciler.targets import NAMES
+    from reconciler.targets import known_names
 
-    return [CompletionItem(name) for name in NAMES if name.startswith(incomplete)]
+    return [CompletionItem(name) for name in known_names() if name.startswith(incomplete)]
 
 
 class _Group(click.Group):

@@ -163,9 +163,11 @@ def run_demo(
         target.init_schema()
         if name == "native":
             counts = target.load_snapshot(snapshot, progress=False)
-        else:
+        elif hasattr(target, "seed_snapshot"):
             # Through the target: its own system's rows, written as that system writes them.
             counts = target.seed_snapshot(snapshot)
+        else:
+            raise ReconcilerError(f"the {name} target cannot seed a sample practice (it has no seed_snapshot)")
         say.say("Loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
         copy_config(example, config_dir)
 
