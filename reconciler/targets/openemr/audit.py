@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from reconciler.security.chain import GENESIS, ChainEvent, verify
 from reconciler.timeutil import iso_z, naive_utc, to_utc
 
-from .tables import audit_events, log_comment_encrypt, patient_data
+from .tables import audit_events, patient_data
 from .tables import postcalendar_events as ev
 
 LOG_FROM = "open-emr"
@@ -186,29 +186,38 @@ def write_openemr_log(
         entries.append((values, entry))
     if not entries:
         return 0
-    cols = list(entries[0][0])
-    # A driver-level executemany: PyMySQL sends one multi-row INSERT per chunk (SQLAlchemy's
-    # own multi-VALUES construct costs more to compile than the server takes to insert).
-    sql = f"INSERT INTO `log` ({', '.join(f'`{c}`' for c in cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
+    # One multi-row INSERT per chunk, written out here: SQLAlchemy's multi-VALUES construct
+    # costs more to compile than the server takes to insert, and PyMySQL's executemany
+    # escapes every column of every row. The varying values are escaped by the driver's
+    # own ``escape``; the columns every row holds alike are literals.
+    dbapi: Any = conn.connection.dbapi_connection
+    head = (
+        "INSERT INTO `log` (`date`, `event`, `category`, `user`, `comments`, `patient_id`, `groupname`, "
+        "`user_notes`, `success`, `crt_user`, `log_from`, `menu_item_id`, `ccda_doc_id`) VALUES "
+    )
+    tail = f", {dbapi.escape(GROUPNAME)}, '', 1, '', {dbapi.escape(LOG_FROM)}, NULL, NULL)"
     consecutive = consecutive_ids(conn)
-    for i in range(0, len(entries), LOG_CHUNK if consecutive else 1):
-        chunk = entries[i : i + (LOG_CHUNK if consecutive else 1)]
-        conn.exec_driver_sql(sql, [tuple(v[c] for c in cols) for v, _ in chunk])
+    size = LOG_CHUNK if consecutive else 1
+    for i in range(0, len(entries), size):
+        chunk = entries[i : i + size]
+        rows_sql = ",".join(
+            "("
+            + ", ".join(dbapi.escape(v[c]) for c in ("date", "event", "category", "user", "comments", "patient_id"))
+            + tail
+            for v, _ in chunk
+        )
+        conn.exec_driver_sql(head + rows_sql)
         first = int(conn.execute(select(func.last_insert_id())).scalar_one())
         ids = list(range(first, first + len(chunk)))
         if with_checksums:
-            conn.execute(
-                insert(log_comment_encrypt),
-                [
-                    dict(
-                        log_id=log_id,
-                        encrypt="No",
-                        checksum=hashlib.sha3_512(_php_implode(entry).encode("utf-8")).hexdigest(),
-                        checksum_api="",
-                        version=4,
-                    )
-                    for log_id, (_, entry) in zip(ids, chunk)
-                ],
+            checksums = ",".join(
+                f"({log_id}, {dbapi.escape(hashlib.sha3_512(_php_implode(entry).encode('utf-8')).hexdigest())}, "
+                "'No', '', 4)"
+                for log_id, (_, entry) in zip(ids, chunk)
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO `log_comment_encrypt` (`log_id`, `checksum`, `encrypt`, `checksum_api`, `version`) "
+                "VALUES " + checksums
             )
     return len(entries)
 

@@ -299,12 +299,17 @@ def _appointments(
         .order_by(ev.c.pc_eid)
     ).all()
     client_of = _pubpids(conn, (r.pc_pid for r in rows))
+    # Sessions share a few thousand (date, time) slots: convert each slot once.
+    starts: dict[tuple[Any, Any], dt.datetime | None] = {}
     for r in rows:
-        day = ser.as_date(r.pc_eventDate)
         client, staff = client_of.get(str(r.pc_pid)), names.get(str(r.pc_aid))
-        if day is None or client is None or staff is None:
+        slot = (r.pc_eventDate, r.pc_startTime)
+        if slot not in starts:
+            day = ser.as_date(r.pc_eventDate)
+            starts[slot] = None if day is None else ser.local_instant(day, ser.as_time(r.pc_startTime), tz)
+        start = starts[slot]
+        if start is None or client is None or staff is None:
             continue  # no patient, or not a staff member's: not an appointment (SPEC §6)
-        start = ser.local_instant(day, ser.as_time(r.pc_startTime), tz)
         if start < since:
             continue
         out[str(r.pc_eid)] = Appointment(
