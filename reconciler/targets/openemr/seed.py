@@ -419,8 +419,8 @@ def _seed_series(
                 duration_s=int(s["duration_minutes"]) * 60,
                 recurrtype=parts.recurrtype,
                 spec=parts.spec,
-                # OpenEMR shows no recurring row with the zero end date: an open series
-                # gets the far end date OpenEMR's own form defaults to.
+                # OpenEMR shows no recurring row with the zero end date, so an open-ended
+                # series gets an end date ten years out.
                 end_date=end or dt.date(day.year + 10, day.month, min(day.day, 28)),
             )
         )
