@@ -176,9 +176,9 @@ at_option = click.option(
 
 def _complete_target(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Shell completion of ``--target``: the known target names."""
-    from reconciler.targets import NAMES
+    from reconciler.targets import known_names
 
-    return [CompletionItem(name) for name in NAMES if name.startswith(incomplete)]
+    return [CompletionItem(name) for name in known_names() if name.startswith(incomplete)]
 
 
 class _Group(click.Group):
@@ -796,12 +796,19 @@ def db_dump(out: Path | None, db: str | None) -> None:
     default="reconciler-demo",
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where to create the demo practice.",
+    help="Where to create the demo practice (config, exports; the SQLite file by default).",
+)
+@click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    default=None,
+    help="With --target openemr: an OpenEMR database holding no practice yet, to seed and use.",
 )
 @_handle_errors
-def demo(workdir: Path) -> None:
+def demo(workdir: Path, db: str | None) -> None:
     """Create a sample practice and walk through validate, plan and apply."""
-    sys.exit(commands.demo(workdir))
+    sys.exit(commands.demo(workdir, target=Ctx.target, db=db))
 
 
 if __name__ == "__main__":  # pragma: no cover

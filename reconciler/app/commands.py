@@ -609,10 +609,10 @@ def write_private_file(path: Path, text: str) -> None:
         raise ReconcilerError(f"{path}: cannot write the file ({exc.strerror})") from None
 
 
-def demo(workdir: Path) -> int:
+def demo(workdir: Path, *, target: str | None = None, db: str | None = None) -> int:
     from reconciler.app.demo import run_demo
 
-    return run_demo(workdir)
+    return run_demo(workdir, target_name=target, db=db)
 
 
 __all__ = [

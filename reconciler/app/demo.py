@@ -16,7 +16,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 from reconciler.errors import ReconcilerError
 
@@ -105,17 +105,31 @@ class _Narrator:
         self.say()
 
 
-def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.datetime] = _now) -> int:
+def run_demo(
+    workdir: Path,
+    *,
+    out: IO[str] | None = None,
+    now: Callable[[], dt.datetime] = _now,
+    target_name: str | None = None,
+    db: str | None = None,
+) -> int:
     """Create the demo practice in ``workdir`` and walk through the five steps; 0 on success.
 
-    Raises :class:`ReconcilerError` if ``workdir`` is in the way or a step fails.
+    By default the practice is a local SQLite file in ``workdir``. With ``target_name``
+    ``openemr`` and ``db`` the URL of an OpenEMR database that holds no practice yet
+    (OpenEMR's tables, empty), the sample practice is seeded into OpenEMR's own tables
+    through the target and the walk-through runs there (the config, exports stay in
+    ``workdir``).
+
+    Raises :class:`ReconcilerError` if ``workdir`` is in the way, the database is not
+    empty, or a step fails.
     """
     from reconciler.app.audit import format_audit, read_audit
     from reconciler.app.validation import validate_config
     from reconciler.app.workflow import apply_plan, compute_plan, render_plan
     from reconciler.config.loader import load_config
     from reconciler.render.diagnostics import format_problems
-    from reconciler.targets.native.target import NativeTarget
+    from reconciler.targets import open_target, resolve_name
 
     say = _Narrator(out if out is not None else sys.stdout)
     root = project_root()
@@ -124,23 +138,36 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
     if not snapshot.is_file() or not example.is_dir():
         raise ReconcilerError(f"demo files not found under {root / 'examples'}")
 
+    name = resolve_name(target_name)
+    if name != "native" and not db:
+        raise ReconcilerError(f"demo --target {name} needs --db URL (an {name} database holding no practice yet)")
     workdir = Path(workdir).absolute()
     prepare_workdir(workdir)
     db_path = workdir / "practice.db"
-    url = f"sqlite:///{db_path}"
+    url = db or f"sqlite:///{db_path}"
     config_dir = workdir / "practice"
     export_dir = workdir / "exports"
-    db_arg = shlex.quote(url)
+    # A server URL may hold a password: the commands shown name it through the environment.
+    db_arg = shlex.quote(url) if url.startswith("sqlite") else '"$RECONCILER_DB"'
+    if name != "native":
+        db_arg += f" --target {name}"
     cfg_arg = shlex.quote(str(config_dir))
 
     say.say(f"reconciler demo in {workdir}")
     say.say("A sample practice, Sunrise Counseling (9 staff, 30 clients, a season of sessions), is loaded into")
-    say.say(f"a local SQLite database ({db_path.name}). The config in practice/ says that Beth Smith (bsmith)")
+    where = f"a local SQLite database ({db_path.name})" if name == "native" and not db else f"the {name} database"
+    say.say(f"{where}. The config in practice/ says that Beth Smith (bsmith)")
     say.say("leaves today, offboarded with the built-in 'standard' policy. Clients appear by id only.")
-    target = NativeTarget.open(url, create=True)
+    target: Any = open_target(name, url, create=True)
     try:
         target.init_schema()
-        counts = target.load_snapshot(snapshot, progress=False)
+        if name == "native":
+            counts = target.load_snapshot(snapshot, progress=False)
+        elif hasattr(target, "seed_snapshot"):
+            # Through the target: its own system's rows, written as that system writes them.
+            counts = target.seed_snapshot(snapshot)
+        else:
+            raise ReconcilerError(f"the {name} target cannot seed a sample practice (it has no seed_snapshot)")
         say.say("Loaded " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
         copy_config(example, config_dir)
 
@@ -207,7 +234,11 @@ def run_demo(workdir: Path, *, out: IO[str] | None = None, now: Callable[[], dt.
     exe = cli_path()
     say.say("Done. Try it yourself (copy and paste):")
     say.say(f"  cd {shlex.quote(str(workdir))}")
-    say.say("  export RECONCILER_DB=sqlite:///$PWD/practice.db")
+    if name == "native" and not db:
+        say.say("  export RECONCILER_DB=sqlite:///$PWD/practice.db")
+    else:
+        say.say("  export RECONCILER_DB=...      # the database URL given to --db")
+        say.say(f"  export RECONCILER_TARGET={name}")
     say.say(f"  {exe} status")
     say.say(f"  {exe} show staff bsmith -c practice")
     say.say(f"  {exe} audit --staff bsmith --format csv")

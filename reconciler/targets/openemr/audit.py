@@ -20,14 +20,14 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler.model.records import AuditFilter
 from reconciler.security.chain import GENESIS, ChainEvent, verify
 from reconciler.timeutil import iso_z, naive_utc, to_utc
 
-from .tables import audit_events, log, log_comment_encrypt, patient_data
+from .tables import audit_events, patient_data
 from .tables import postcalendar_events as ev
 
 LOG_FROM = "open-emr"
@@ -128,12 +128,29 @@ def _php_implode(values: Sequence[Any]) -> str:
     return "".join("" if v is None else str(v) for v in values)
 
 
+LOG_CHUNK = 500
+
+
+def consecutive_ids(conn: Connection) -> bool:
+    """Whether one multi-row INSERT takes consecutive auto-increment ids on this server."""
+    mode = conn.exec_driver_sql("SELECT @@innodb_autoinc_lock_mode").scalar()
+    return mode is not None and int(mode) <= 1
+
+
 def write_openemr_log(
     conn: Connection, rows: Sequence[Mapping[str, Any]], *, notes: Mapping[int, str], with_checksums: bool
 ) -> int:
-    """One ``log`` row per audit row (and its ``log_comment_encrypt`` row), as OpenEMR writes them."""
+    """One ``log`` row per audit row (and its ``log_comment_encrypt`` row), as OpenEMR writes them.
+
+    The rows go in as multi-row INSERTs of :data:`LOG_CHUNK` (one statement per row was
+    most of a large apply's time). A ``log_comment_encrypt`` row names its ``log`` row by
+    id: under InnoDB's "consecutive" (1) or "traditional" (0) auto-increment lock mode, the
+    MariaDB default, one multi-row INSERT takes consecutive ids from ``LAST_INSERT_ID()``;
+    under "interleaved" (2, MySQL 8's default) it need not, so each row is inserted on
+    its own there. (Reading the rows back would need SELECT on ``log``, which the
+    apply user is not granted.)"""
     pids = _patient_ids(conn, rows)
-    n = 0
+    entries: list[tuple[dict[str, Any], list[Any]]] = []
     for r in rows:
         stamp = naive_utc(to_utc(r["at"])).replace(microsecond=0)
         event, category = LOG_EVENT[_entity(r)]
@@ -154,36 +171,58 @@ def write_openemr_log(
             None,
             None,
         ]
-        log_id = conn.execute(
-            insert(log).values(
-                date=stamp,
-                event=event,
-                category=category,
-                user=r["actor"],
-                groupname=GROUPNAME,
-                comments=comments,
-                user_notes="",
-                patient_id=pid,
-                success=1,
-                crt_user="",
-                log_from=LOG_FROM,
-                menu_item_id=None,
-                ccda_doc_id=None,
-            )
-        ).inserted_primary_key
-        assert log_id is not None
+        values = dict(
+            date=stamp,
+            event=event,
+            category=category,
+            user=r["actor"],
+            groupname=GROUPNAME,
+            comments=comments,
+            user_notes="",
+            patient_id=pid,
+            success=1,
+            crt_user="",
+            log_from=LOG_FROM,
+            menu_item_id=None,
+            ccda_doc_id=None,
+        )
+        entries.append((values, entry))
+    if not entries:
+        return 0
+    # One multi-row INSERT per chunk, written out here: SQLAlchemy's multi-VALUES construct
+    # costs more to compile than the server takes to insert, and PyMySQL's executemany
+    # escapes every column of every row. The varying values are escaped by the driver's
+    # own ``escape``; the columns every row holds alike are literals.
+    dbapi: Any = conn.connection.dbapi_connection
+    head = (
+        "INSERT INTO `log` (`date`, `event`, `category`, `user`, `comments`, `patient_id`, `groupname`, "
+        "`user_notes`, `success`, `crt_user`, `log_from`, `menu_item_id`, `ccda_doc_id`) VALUES "
+    )
+    tail = f", {dbapi.escape(GROUPNAME)}, '', 1, '', {dbapi.escape(LOG_FROM)}, NULL, NULL)"
+    consecutive = consecutive_ids(conn)
+    size = LOG_CHUNK if consecutive else 1
+    for i in range(0, len(entries), size):
+        chunk = entries[i : i + size]
+        rows_sql = ",".join(
+            "("
+            + ", ".join(dbapi.escape(v[c]) for c in ("date", "event", "category", "user", "comments", "patient_id"))
+            + tail
+            for v, _ in chunk
+        )
+        conn.exec_driver_sql(head + rows_sql)
+        first = int(conn.execute(select(func.last_insert_id())).scalar_one())
+        ids = list(range(first, first + len(chunk)))
         if with_checksums:
-            conn.execute(
-                insert(log_comment_encrypt).values(
-                    log_id=log_id[0],
-                    encrypt="No",
-                    checksum=hashlib.sha3_512(_php_implode(entry).encode("utf-8")).hexdigest(),
-                    checksum_api="",
-                    version=4,
-                )
+            checksums = ",".join(
+                f"({log_id}, {dbapi.escape(hashlib.sha3_512(_php_implode(entry).encode('utf-8')).hexdigest())}, "
+                "'No', '', 4)"
+                for log_id, (_, entry) in zip(ids, chunk)
             )
-        n += 1
-    return n
+            conn.exec_driver_sql(
+                "INSERT INTO `log_comment_encrypt` (`log_id`, `checksum`, `encrypt`, `checksum_api`, `version`) "
+                "VALUES " + checksums
+            )
+    return len(entries)
 
 
 def read_audit(engine: Engine, where: AuditFilter | None = None) -> list[dict[str, Any]]:

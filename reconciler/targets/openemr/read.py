@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, not_, or_, select
+from sqlalchemy import String, and_, cast, exists, func, not_, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -174,22 +174,31 @@ def read_base(conn: Connection) -> tuple[Practice | None, dict[str, Staff]]:
 
 # ---------------------------------------------------------------- clients
 def _balance_col() -> ColumnElement[Any]:
-    """``get_patient_balance($pid, true)``, summed over the patient's encounters."""
+    """``get_patient_balance($pid, true)``, summed over the patient's encounters.
+
+    "An encounter of the patient" is an EXISTS probe of ``form_encounter``'s
+    ``pid_encounter`` key per charge or payment row; ``encounter IN (SELECT ... WHERE
+    pid = patient)`` means the same, but MariaDB re-materialises that subquery for every
+    patient row (3.6 s for the 2,000 clients of 20 leavers at the bench's small size)."""
     pd = patient_data
-    enc = select(form_encounter.c.encounter).where(form_encounter.c.pid == pd.c.pid).scalar_subquery()
+    fe = form_encounter
+
+    def of_patient(t: Any) -> ColumnElement[bool]:
+        return exists().where(fe.c.pid == t.c.pid, fe.c.encounter == t.c.encounter)
+
     charges = (
         select(func.coalesce(func.sum(billing.c.fee), 0))
-        .where(billing.c.pid == pd.c.pid, billing.c.activity == 1, billing.c.encounter.in_(enc))
+        .where(billing.c.pid == pd.c.pid, billing.c.activity == 1, of_patient(billing))
         .scalar_subquery()
     )
     sales = (
         select(func.coalesce(func.sum(drug_sales.c.fee), 0))
-        .where(drug_sales.c.pid == pd.c.pid, drug_sales.c.encounter.in_(enc))
+        .where(drug_sales.c.pid == pd.c.pid, of_patient(drug_sales))
         .scalar_subquery()
     )
     paid = (
         select(func.coalesce(func.sum(ar_activity.c.pay_amount + ar_activity.c.adj_amount), 0))
-        .where(ar_activity.c.pid == pd.c.pid, ar_activity.c.deleted.is_(None), ar_activity.c.encounter.in_(enc))
+        .where(ar_activity.c.pid == pd.c.pid, ar_activity.c.deleted.is_(None), of_patient(ar_activity))
         .scalar_subquery()
     )
     return (charges + sales - paid).label("balance")
@@ -292,12 +301,17 @@ def _appointments(
         .order_by(ev.c.pc_eid)
     ).all()
     client_of = _pubpids(conn, (r.pc_pid for r in rows))
+    # Sessions share a few thousand (date, time) slots: convert each slot once.
+    starts: dict[tuple[Any, Any], dt.datetime | None] = {}
     for r in rows:
-        day = ser.as_date(r.pc_eventDate)
         client, staff = client_of.get(str(r.pc_pid)), names.get(str(r.pc_aid))
-        if day is None or client is None or staff is None:
+        slot = (r.pc_eventDate, r.pc_startTime)
+        if slot not in starts:
+            day = ser.as_date(r.pc_eventDate)
+            starts[slot] = None if day is None else ser.local_instant(day, ser.as_time(r.pc_startTime), tz)
+        start = starts[slot]
+        if start is None or client is None or staff is None:
             continue  # no patient, or not a staff member's: not an appointment (SPEC §6)
-        start = ser.local_instant(day, ser.as_time(r.pc_startTime), tz)
         if start < since:
             continue
         out[str(r.pc_eid)] = Appointment(

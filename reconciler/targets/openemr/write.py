@@ -59,6 +59,8 @@ class WriteContext:
     #: What a writer did beyond the plan's own ids (e.g. the successor series' new pc_eid),
     #: by action id: recorded in OpenEMR's log row.
     notes: dict[int, str] = field(default_factory=dict)
+    #: pubpid -> pids, read once per apply (see :func:`_pids_of`).
+    pids: dict[str, list[int]] | None = None
 
 
 Writer = Callable[[Connection, Sequence[Action], WriteContext], int]
@@ -625,11 +627,26 @@ def _client_conds(
     return conds, values
 
 
+def _pids_of(conn: Connection, ctx: WriteContext) -> dict[str, list[int]]:
+    """pubpid -> ``patient_data.pid`` (usually one), read once per apply. OpenEMR has no
+    key on ``pubpid`` (``tables.MISSING_INDEXES``), so an UPDATE naming clients by chart
+    number scans and locks the whole table; the writers name rows by the unique ``pid``
+    key instead (and still check ``pubpid``)."""
+    if ctx.pids is None:
+        ctx.pids = {}
+        for pid, pubpid in conn.execute(
+            select(patient_data.c.pid, patient_data.c.pubpid).where(patient_data.c.pubpid != "")
+        ):
+            ctx.pids.setdefault(pubpid, []).append(int(pid))
+    return ctx.pids
+
+
 def write_clients(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
     """Reassign, inactivate, reactivate or mark duplicate: one conditional UPDATE of
     ``patient_data`` per group of equal changes; the duplicate link in
     ``reconciler_client_links`` (OpenEMR has no column for it)."""
     total = 0
+    pids_of = _pids_of(conn, ctx)
     for changes, group in _groups(actions):
         kind = group[0].type
         _only(kind, changes, CLIENT_FIELDS, group[0].target)
@@ -648,12 +665,15 @@ def write_clients(conn: Connection, actions: Sequence[Action], ctx: WriteContext
                 bad = [c for c in chunk if have.get(c) != before]
                 if bad:
                     raise _stale(kind, bad, " (duplicate_of)")
+            pids = sorted(p for c in chunk for p in pids_of.get(c, ()))
             n = (
                 conn.execute(
-                    update(patient_data).where(patient_data.c.pubpid.in_(chunk), *conds).values(**values)
+                    update(patient_data)
+                    .where(patient_data.c.pid.in_(pids), patient_data.c.pubpid.in_(chunk), *conds)
+                    .values(**values)
                 ).rowcount
-                if values
-                else len(chunk)
+                if values and pids
+                else (0 if values else len(chunk))
             )
             if n != len(chunk):
                 raise _stale(
