@@ -47,8 +47,22 @@ def _aware(value: dt.datetime | str | None) -> dt.datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _AwareMemo(dict[Any, "dt.datetime | None"]):
+    """:func:`_aware` by value: scheduled sessions fall on a few hundred slots, so a
+    read of thousands of appointments parses each distinct time once. Bounded."""
+
+    def __missing__(self, value: Any) -> dt.datetime | None:
+        if len(self) >= 65_536:
+            self.clear()
+        out = self[value] = _aware(value)
+        return out
+
+
+_AWARE = _AwareMemo()
+
+
 def _req(value: dt.datetime | str) -> dt.datetime:
-    out = _aware(value)
+    out = _AWARE[value]
     assert out is not None
     return out
 
@@ -192,7 +206,7 @@ def _series(
                 rrule=r.rrule,
                 start=_req(r.start_at),
                 duration_minutes=int(r.duration_minutes),
-                until=_aware(r.until),
+                until=_AWARE[r.until],
                 active=bool(r.active),
             )
 
