@@ -174,17 +174,19 @@ def _appointments(
             )
             .order_by(appointments_t.c.id)
         )
-        for r in conn.execute(q):
-            out[r.id] = Appointment(
-                id=r.id,
-                client=r.client_id,
-                staff=r.staff_id,
-                start=_req(r.start_at),
-                end=_req(r.end_at),
-                status=r.status,
-                series=r.series_id,
-                cancel_reason=r.cancel_reason,
-                telehealth=bool(r.telehealth),
+        # .all() fetches in one call and rows unpack as tuples: a leaver's read is
+        # thousands of rows, and per-row fetches and attribute look-ups add up.
+        for aid, client, staff, start, end, status, series, reason, telehealth in conn.execute(q).all():
+            out[aid] = Appointment(
+                id=aid,
+                client=client,
+                staff=staff,
+                start=_req(start),
+                end=_req(end),
+                status=status,
+                series=series,
+                cancel_reason=reason,
+                telehealth=bool(telehealth),
             )
 
 

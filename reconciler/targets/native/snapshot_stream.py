@@ -50,6 +50,7 @@ AHEAD = 1 << 20
 ROW_LIMIT = 1 << 26
 
 _WS = re.compile(r"[ \t\n\r]*")
+_COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
 
 
 class NotStreamable(Exception):
@@ -148,14 +149,36 @@ class _Reader:
         if self.peek() == "]":
             self.pos += 1
             return
+        # The hot loop of a large load: one scan and one separator match per row while
+        # the piece in memory reaches well past the row; anything else (the end of
+        # the piece, an error) goes the careful way through value() and peek().
+        scan, comma, ahead = self.scan, _COMMA.match, AHEAD
         while True:
-            yield self.value(in_row=True)
+            buf, pos = self.buf, self.pos
+            if len(buf) - pos < ahead and not self.eof:
+                self.fill()
+                buf, pos = self.buf, self.pos
+            try:
+                value, end = scan(buf, pos)
+                fast = end < len(buf)
+            except (StopIteration, json.JSONDecodeError):
+                fast = False
+            if not fast:
+                value = self.value(in_row=True)
+                buf, end = self.buf, self.pos
+            yield value
+            sep = comma(buf, end)
+            if sep is not None and sep.end() < len(buf):
+                self.pos = sep.end()
+                continue
+            self.pos = end
             char = self.peek()
             self.pos += 1
             if char == "]":
                 return
             if char != ",":
                 raise NotStreamable
+            self.skip()
 
     def sections(self) -> Iterator[tuple[str, Any]]:
         """``(key, value)`` of the top-level object; array values as iterators that must be consumed."""
