@@ -635,15 +635,20 @@ def load_json_stream(engine: Engine, path: Path, bar: Progress) -> dict[str, int
             except RecursionError:
                 raise SnapshotError("JSON nesting too deep", location=Location(file)) from None
             stream.finish_references()
-            found = stream.found
-            if found.any or stream.appointment_ids_refused:
-                _raise(path, stream)
-            loader.finish()
+            failed = stream.found.any or stream.appointment_ids_refused
+            if not failed:
+                loader.finish()
         except BaseException:
             trans.rollback()
             raise
-        trans.commit()
-    return stream.counts
+        if not failed:
+            trans.commit()
+            return stream.counts
+        trans.rollback()
+    # Locating the problems reads the file again: first let go of the load's page cache.
+    engine.dispose()
+    _raise(path, stream)
+    raise AssertionError("unreachable: _raise raises")  # pragma: no cover
 
 
 def _raise(path: Path, stream: _Stream) -> None:
