@@ -213,8 +213,7 @@ class Postgres:
         return self.server.url(name)
 
     def after_load(self, url: str) -> None:
-        # Statistics for the planner, as autovacuum would gather them shortly after a load.
-        self._admin("ANALYZE", dbname=url.rsplit("/", 1)[1].split("?")[0])
+        pass  # db load analyses the tables it loaded
 
     def stop(self) -> None:
         self.server.stop()

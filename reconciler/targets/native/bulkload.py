@@ -237,6 +237,10 @@ class Loader:
             ix.create(conn)
         if self.sqlite:
             conn.exec_driver_sql(f"PRAGMA cache_size={int(cast(int, self.cache))}")
+        else:
+            # Planner statistics now, not whenever autovacuum comes by: a plan run right
+            # after the load would otherwise guess row counts and may scan whole tables.
+            conn.exec_driver_sql("ANALYZE " + ", ".join(TABLES[s].name for s in SECTIONS))
         done(1)
 
 
