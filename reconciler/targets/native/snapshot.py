@@ -6,11 +6,13 @@ inserts it into an *empty* database in one transaction; any problem is one
 :class:`SnapshotError` naming file:line (YAML) or the entity
 (``appointments[17] (A-18): unknown staff 'zz'``) and nothing is loaded.
 
-Large practices (millions of appointments) load in a minute or so in under 2 GB:
-a JSON file is decoded one row at a time, a *fast pass* validates rows as plain
+Large practices (millions of appointments) load in bounded memory: a JSON file in
+the layout ``db dump`` writes is streamed (``snapshot_stream``: read in pieces,
+validated and inserted a batch at a time, problems located exactly as the detailed
+pass would). Other files are read whole: a *fast pass* validates rows as plain
 dicts and turns them straight into insert tuples (falling back to the detailed,
 model-based pass, which locates problems, whenever it cannot vouch for the
-document), and the bulk tables go in by a raw DBAPI executemany (SQLite) or
+document). Either way the bulk tables go in by a raw DBAPI executemany (SQLite) or
 ``COPY`` (PostgreSQL) with indexes, and on PostgreSQL foreign keys, rebuilt after.
 
 ``dump_snapshot`` writes the database back, deterministic and sorted by id, so
