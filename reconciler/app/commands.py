@@ -147,7 +147,7 @@ def apply(
     from reconciler.model.actions import ActionType
 
     who = resolve_actor(actor)
-    session_checks: Callable[[Any], None] | None = None
+    session_checks: Callable[[Any], object] | None = None
     if planfile is not None:
         p = load_plan(planfile)  # a damaged or edited plan file is named before any database work
         desired = load_config(config_dir)
@@ -164,8 +164,8 @@ def apply(
         )
         saved.check_times(p, when.at)
 
-        def session_checks(session: Any) -> None:
-            saved.check_in_session(session, p, desired, at=when.at, now=now)
+        def session_checks(session: Any) -> object:
+            return saved.check_in_session(session, p, desired, at=when.at, now=now)
     else:
         desired = load_config(config_dir)
         tgt = open_target(target, db)

@@ -115,10 +115,11 @@ def check_times(plan: Plan, at: dt.datetime) -> None:
         )
 
 
-def check_replan(session: "ReadSession", plan: Plan, desired: "DesiredState", *, now: dt.datetime) -> None:
+def check_replan(session: "ReadSession", plan: Plan, desired: "DesiredState", *, now: dt.datetime) -> Plan:
     """Planning ``desired`` against the database at the plan's ``as_of`` must give
     exactly ``plan``; otherwise say whether the file was edited, made against another
-    database, or is stale."""
+    database, or is stale. Returns the re-plan (its id is the plan's: so is its
+    fingerprint, of the rows read in ``session``)."""
     from reconciler.app.workflow import plan_in_session
 
     try:
@@ -129,7 +130,7 @@ def check_replan(session: "ReadSession", plan: Plan, desired: "DesiredState", *,
             f"({exc}); re-run plan" + _NOTHING
         ) from None
     if again.plan_id == plan.plan_id:
-        return
+        return again
     first = _first_difference(plan, again)
     if again.db_fingerprint == plan.db_fingerprint:
         raise PlanRefused(
@@ -175,11 +176,12 @@ def check_in_session(
     *,
     at: dt.datetime,
     now: dt.datetime,
-) -> None:
-    """Every database check of a saved plan (2, 4, 5 of the module docstring)."""
+) -> Plan:
+    """Every database check of a saved plan (2, 4, 5 of the module docstring); returns
+    the matching re-plan made in ``session``."""
     check_not_applied(session, plan)
     check_times(plan, at)
-    check_replan(session, plan, desired, now=now)
+    return check_replan(session, plan, desired, now=now)
 
 
 def practice_tz(target: "Target", desired: "DesiredState") -> str:
