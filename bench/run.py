@@ -210,7 +210,9 @@ class Postgres:
     def copy(self, base: str, label: str) -> str:
         self.n += 1
         name = f"{label}_{self.n}"
-        src = base.rsplit("/", 1)[1].split("?")[0]
+        from sqlalchemy.engine import make_url
+
+        src = make_url(base).database
         self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{src}"')
         return self.server.url(name)
 
@@ -299,6 +301,14 @@ def full_scans(statement: str, plan: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- main
+class _Echoed(list[tuple[str, float, float, str, float]]):
+    """The table's rows, each also printed as it is measured (a long run shows progress)."""
+
+    def append(self, row: tuple[str, float, float, str, float]) -> None:
+        super().append(row)
+        print(f"  {row[0]}: {row[1]:.2f} s wall, {row[2]:.2f} s CPU {row[3]}", flush=True)
+
+
 def median(runs: list[Run], attr: str = "wall") -> float:
     return statistics.median(getattr(r, attr) for r in runs)
 
@@ -319,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     factor = PG_FACTOR if args.backend == "postgresql" else 1.0
     target = {k: v * factor if k != "load_mem" else v for k, v in TARGETS[args.size].items()}
     rows: list[tuple[str, float, float, str, float]] = []  # name, wall median, cpu median, extra, target
+    rows = _Echoed()
     ok = True
     try:
         loads = []
