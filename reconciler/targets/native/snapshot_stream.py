@@ -53,6 +53,10 @@ _WS = re.compile(r"[ \t\n\r]*")
 _COMMA = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
 
 
+#: The category of the clients' duplicate_of problems while they are collected (see _raise).
+_CLIENT_LINKS = 55
+
+
 class NotStreamable(Exception):
     """The file is not in the streamed layout (or has a syntax error outside a row)."""
 
@@ -515,11 +519,14 @@ class _Stream:
         for i, cid, dup in self.dup_links:
             if dup not in self.clients:
                 self.found.ref(
-                    5, (i, 1), _unknown(["clients", i, "duplicate_of"], dup, "client"), (("clients", i), cid)
+                    _CLIENT_LINKS,
+                    (i, 1),
+                    _unknown(["clients", i, "duplicate_of"], dup, "client"),
+                    (("clients", i), cid),
                 )
             if dup == cid:
                 self.found.ref(
-                    5,
+                    _CLIENT_LINKS,
                     (i, 2),
                     _fixed(["clients", i, "duplicate_of"], "a client cannot be a duplicate of itself"),
                     (("clients", i), cid),
@@ -662,8 +669,13 @@ def _raise(path: Path, stream: _Stream) -> None:
             add(problems)
         problems.more += found.schema_more
     else:
-        for category in sorted(found.refs):
-            for _key, add in sorted(found.refs[category], key=lambda item: item[0]):
+        # The clients' duplicate_of checks come at the end, in a list of their own (each
+        # list keeps its first MAX_PROBLEMS in index order); they sort in with the other
+        # client checks by (index, rule), as the detailed pass words them.
+        refs = dict(found.refs)
+        refs[5] = refs.get(5, []) + refs.pop(_CLIENT_LINKS, [])
+        for category in sorted(refs):
+            for _key, add in sorted(refs[category], key=lambda item: item[0]):
                 add(problems)
         problems.more += found.refs_more
     if not problems.items:

@@ -94,7 +94,14 @@ def _big_doc(n: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "case",
-    ["many-unknown", "duplicate-appointment-ids", "schema-and-reference", "self-duplicate", "name-in-wrong-field"],
+    [
+        "many-unknown",
+        "duplicate-appointment-ids",
+        "schema-and-reference",
+        "self-duplicate",
+        "name-in-wrong-field",
+        "client-links-sort-in",
+    ],
 )
 def test_streamed_problem_lists_are_the_detailed_passes(db_url: str, tmp_path: Path, pieces: str, case: str) -> None:
     doc = _big_doc(80)
@@ -113,6 +120,9 @@ def test_streamed_problem_lists_are_the_detailed_passes(db_url: str, tmp_path: P
     elif case == "self-duplicate":
         doc["clients"].append({"id": "C-2", "first_name": "Eve", "last_name": "Ray", "duplicate_of": "C-2"})
         doc["clients"].append({"id": "C-3", "first_name": "Al", "last_name": "Bo", "duplicate_of": "C-9"})
+    elif case == "client-links-sort-in":  # duplicate_of is checked last, yet reported in client order
+        doc["clients"] += [{"id": f"C-{k}", "first_name": "A", "last_name": "B", "primary": "qq"} for k in range(2, 70)]
+        doc["clients"][0]["duplicate_of"] = "C-404"
     elif case == "name-in-wrong-field":  # a client's name typed as an id is never shown
         doc["clients"].append({"id": "C-2", "first_name": "Zebulon", "last_name": "Quist"})
         doc["appointments"][7]["client"] = "Zebulon"
