@@ -395,7 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {'step':<15}| {'wall s':>7} | {'CPU s':>7} | {'target s':>8} | verdict | notes")
         print(f"|{'-' * 16}|{'-' * 9}|{'-' * 9}|{'-' * 10}|---------|------")
         for name, wall, cpu, extra, limit in rows:
-            verdict = "ok" if wall <= limit else ("ok (CPU)" if cpu <= limit else "OVER")
+            # On a busy machine the process's CPU seconds stand for its wall time; on
+            # PostgreSQL they leave out the server's work, so only the wall time counts.
+            by_cpu = args.backend == "sqlite" and cpu <= limit
+            verdict = "ok" if wall <= limit else ("ok (CPU)" if by_cpu else "OVER")
             ok &= verdict != "OVER"
             print(f"| {name:<15}| {wall:>7.2f} | {cpu:>7.2f} | {limit:>8.1f} | {verdict:<7} | {extra}")
 
