@@ -83,9 +83,22 @@ def naive_utc(value: dt.datetime) -> dt.datetime:
     return to_utc(value).replace(tzinfo=None)
 
 
+# iso_z's results by value: a plan or fingerprint formats tens of thousands of times
+# that fall on a few hundred session slots. Equal datetimes are the same instant (a
+# naive one never equals an aware one), so they format alike; bounded by clearing.
+_ISO_Z: dict[dt.datetime, str] = {}
+_ISO_Z_LIMIT = 65_536
+
+
 def iso_z(value: dt.datetime) -> str:
     """``2026-11-22T16:00:00Z``: the plan's time format."""
-    return to_utc(value).isoformat().replace("+00:00", "Z")
+    text = _ISO_Z.get(value)
+    if text is None:
+        text = to_utc(value).isoformat().replace("+00:00", "Z")
+        if len(_ISO_Z) >= _ISO_Z_LIMIT:
+            _ISO_Z.clear()
+        _ISO_Z[value] = text
+    return text
 
 
 def parse_iso_z(text: str) -> dt.datetime:

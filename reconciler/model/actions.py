@@ -53,6 +53,7 @@ import hashlib
 import json
 import json.encoder
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 FORMAT_VERSION = 1
@@ -106,7 +107,7 @@ class Action:
         """The SPEC §5 action object (plus ``context`` when there is any)."""
         doc: dict[str, Any] = {
             "id": self.id,
-            "type": self.type.value,
+            "type": self.type._value_,  # (.value goes through enum's slower descriptor)
             "target": self.target,
             "staff": self.staff,
             "changes": {k: [v[0], v[1]] for k, v in sorted(self.changes.items())},
@@ -159,7 +160,7 @@ class Plan:
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for a in self.actions:
-            counts[a.type.value] = counts.get(a.type.value, 0) + 1
+            counts[a.type._value_] = counts.get(a.type._value_, 0) + 1
         # Order the summary like the vocabulary, not like a hash table.
         return {t.value: counts[t.value] for t in ActionType if t.value in counts}
 
@@ -167,9 +168,12 @@ class Plan:
     def is_empty(self) -> bool:
         return not self.actions
 
-    @property
+    @cached_property
     def plan_id(self) -> str:
-        """A stable id derived from the plan's content (not from generated_at)."""
+        """A stable id derived from the plan's content (not from generated_at).
+
+        Computed once per plan (a plan is frozen): digesting thousands of actions is
+        most of the text rendering's cost, and ``apply`` names the plan several times."""
         return _plan_id(self.to_json(include_generated_at=False))
 
     def to_json(self, include_generated_at: bool = True) -> dict[str, Any]:
@@ -202,8 +206,8 @@ class Plan:
         a 12,000-action ``reconciler plan``.
         """
         doc = self.to_json()
-        # plan_id digests the same document without generated_at (built once here).
-        doc["plan_id"] = _plan_id({k: v for k, v in doc.items() if k != "generated_at"})
+        # plan_id digests the same document without generated_at.
+        doc["plan_id"] = self.__dict__["plan_id"] if "plan_id" in self.__dict__ else self._digest_id(doc)
         parts = []
         for key, value in doc.items():
             if key == "actions" and value:
@@ -212,6 +216,11 @@ class Plan:
                 text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
             parts.append(f"  {json.dumps(key)}: {text}")
         return "{\n" + ",\n".join(parts) + "\n}\n"
+
+    def _digest_id(self, doc: dict[str, Any]) -> str:
+        """:attr:`plan_id` from this plan's already built ``to_json()`` (and remember it)."""
+        pid = self.__dict__["plan_id"] = _plan_id({k: v for k, v in doc.items() if k != "generated_at"})
+        return pid
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Plan":

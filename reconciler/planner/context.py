@@ -38,6 +38,8 @@ class Ctx:
     series_deps: dict[str, int] = field(default_factory=dict)  # series id -> last action on it
     appointments_of: dict[str, list[Appointment]] = field(default_factory=dict)  # by staff, by (start, id)
     clients_of: dict[str, list[str]] = field(default_factory=dict)  # primary -> client ids (as read)
+    # takes_over's answers: a leaver's thousands of sessions fall on a few dozen days.
+    successor_memo: dict[tuple[str, dt.date, bool], str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.clients = dict(self.actual.clients)
@@ -92,11 +94,20 @@ class Ctx:
     def takes_over(self, sid: str, day: dt.date, *, open_ended: bool = False) -> str | None:
         """The successor of ``sid`` on ``day`` (see :func:`reconciler.planner.successors.resolve`);
         None after recording a located problem."""
+        # Memoised: resolve() is a function of the roster, which planning does not change,
+        # and error() records a problem once, so a repeated question adds nothing.
+        key = (sid, day, open_ended)
+        if key in self.successor_memo:
+            return self.successor_memo[key]
         try:
-            return resolve(sid, self.roster.successor_of, self.roster.leaves, day, prefer_permanent=open_ended)
+            to: str | None = resolve(
+                sid, self.roster.successor_of, self.roster.leaves, day, prefer_permanent=open_ended
+            )
         except SuccessorError as exc:
             self.error(self.where_staff(sid, "successor"), f"staff {sid}: {exc}", "successor")
-            return None
+            to = None
+        self.successor_memo[key] = to
+        return to
 
     def effective(self, sid: str, day: dt.date, origin: str) -> str | None:
         """``sid`` if active on ``day``, else its successor chain's answer."""

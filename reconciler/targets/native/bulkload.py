@@ -130,6 +130,13 @@ class Progress:
                 )
             )
 
+    def counter(self, description: str, total: int | None) -> Callable[[int], None]:
+        """Advance a bar by n rows; ``total`` may be unknown (a streamed section)."""
+        if self.bar is None:
+            return lambda _n: None
+        tid = self.bar.add_task(description, total=total)
+        return lambda n: self.bar.advance(tid, n)
+
     def task(self, description: str, total: int | None) -> Callable[[int], None]:
         if self.bar is None:
             return lambda _n: None
@@ -148,54 +155,98 @@ SQLITE_LOAD_CACHE_KIB = 256 * 1024
 def insert_rows(engine: Engine, rows: LoadRows, bar: Progress) -> None:
     """Insert all rows in one transaction (all or nothing)."""
     with engine.begin() as conn:
-        require_empty(conn, engine)
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        loader = Loader(conn, bar)
+        loader.start()
+        loader.practice(rows.practice)
+        loader.staff(rows.staff)
+        for section in BULK:
+            loader.bulk(section, rows.bulk[section], total=len(rows.bulk[section]))
+        loader.finish()
+
+
+class Loader:
+    """Inserts a validated snapshot into an empty database, section by section, inside
+    the caller's transaction: :meth:`start`, then :meth:`practice`, :meth:`staff` and
+    :meth:`bulk` (any number of batches, in SPEC order), then :meth:`finish`.
+
+    The streaming JSON load feeds it batch by batch as it validates, so the rows of a
+    large snapshot never all sit in memory; a problem found later rolls the whole
+    transaction back.
+    """
+
+    def __init__(self, conn: Connection, bar: Progress) -> None:
+        self.conn = conn
+        self.bar = bar
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.cache: Any = None
+        self.indexes: list[Any] = []
+        self.fks: list[ForeignKeyConstraint] = []
+        self.links: list[dict[str, Any]] = []
+        self.advance: dict[str, Callable[[int], None]] = {}
+        self.converters: dict[str, Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]] = {}
+
+    def start(self) -> None:
+        conn = self.conn
+        require_empty(conn, conn.engine)
+        if self.sqlite:
+            self.cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_LOAD_CACHE_KIB}")
         # Building an index once over all rows beats updating it row by row (about
         # a fifth of a large load); DDL is transactional on both backends, so a
         # failed load still leaves the schema as it was.
-        indexes = [ix for section in SECTIONS for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))]
-        for ix in indexes:
+        self.indexes = [ix for section in SECTIONS for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))]
+        for ix in self.indexes:
             ix.drop(conn)
         # Likewise PostgreSQL checks a foreign key added over loaded rows in one
         # join, instead of one look-up (and parent row lock) per inserted row.
         # SQLite cannot drop a constraint; it checks each row against the parent's
         # primary key, which is cheap there.
-        fks = [] if sqlite else _foreign_keys()
-        for fk in fks:
+        self.fks = [] if self.sqlite else _foreign_keys()
+        for fk in self.fks:
             conn.execute(DropConstraint(fk))
-        conn.execute(practice_t.insert(), [rows.practice])
-        bar.task("loading practice", 1)(1)
-        advance = bar.task("loading staff", len(rows.staff))
-        for chunk in chunks(rows.staff):
-            conn.execute(staff_t.insert(), list(chunk))
+
+    def practice(self, row: dict[str, Any]) -> None:
+        self.conn.execute(practice_t.insert(), [row])
+        self.bar.task("loading practice", 1)(1)
+
+    def staff(self, rows: Sequence[dict[str, Any]]) -> None:
+        advance = self.bar.task("loading staff", len(rows))
+        for chunk in chunks(rows):
+            self.conn.execute(staff_t.insert(), list(chunk))
             advance(len(chunk))
-        dup = column_index("clients", "duplicate_of")
-        for section in BULK:
-            table_rows = rows.bulk[section]
-            if section == "clients":
-                # duplicate_of may name a client further down: link in a second pass.
-                table_rows = [r[:dup] + (None,) + r[dup + 1 :] if r[dup] else r for r in table_rows]
-            _bulk_insert(
-                conn,
-                TABLES[section],
-                table_rows,
-                bar.task(f"loading {section}", len(table_rows)),
-            )
-        links = [{"b_id": r[0], "b_dup": r[dup]} for r in rows.bulk["clients"] if r[dup]]
-        if links:
+
+    def bulk(self, section: str, rows: Sequence[tuple[Any, ...]], total: int | None = None) -> None:
+        """Insert one batch of ``section``'s tuples (``total``: the section's size, when known)."""
+        if section not in self.advance:
+            self.advance[section] = self.bar.counter(f"loading {section}", total)
+        if section == "clients":
+            # duplicate_of may name a client further down: link in a second pass.
+            dup = column_index("clients", "duplicate_of")
+            self.links.extend({"b_id": r[0], "b_dup": r[dup]} for r in rows if r[dup])
+            rows = [r[:dup] + (None,) + r[dup + 1 :] if r[dup] else r for r in rows]
+        table = TABLES[section]
+        convert = self.converters.get(section)
+        if convert is None:
+            convert = self.converters[section] = _converter(table, self.conn.dialect)
+        _bulk_insert(self.conn, table, rows, self.advance[section], convert)
+
+    def finish(self) -> None:
+        conn = self.conn
+        if self.links:
             stmt = clients_t.update().where(clients_t.c.id == bindparam("b_id")).values(duplicate_of=bindparam("b_dup"))
-            for chunk in chunks(links):
+            for chunk in chunks(self.links):
                 conn.execute(stmt, list(chunk))
-        done = bar.task("indexing", None)
-        for fk in fks:
+        done = self.bar.task("indexing", None)
+        for fk in self.fks:
             conn.execute(AddConstraint(fk))
-        for ix in indexes:
+        for ix in self.indexes:
             ix.create(conn)
-        if sqlite:
-            conn.exec_driver_sql(f"PRAGMA cache_size={int(cast(int, cache))}")
+        if self.sqlite:
+            conn.exec_driver_sql(f"PRAGMA cache_size={int(cast(int, self.cache))}")
+        else:
+            # Planner statistics now, not whenever autovacuum comes by: a plan run right
+            # after the load would otherwise guess row counts and may scan whole tables.
+            conn.exec_driver_sql("ANALYZE " + ", ".join(TABLES[s].name for s in SECTIONS))
         done(1)
 
 
@@ -209,10 +260,11 @@ def _bulk_insert(
     table: Table,
     rows: Sequence[tuple[Any, ...]],
     advance: Callable[[int], None],
+    convert: Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]],
 ) -> None:
     """Insert tuples in ``table``'s column order, in chunks, by the fastest path
-    each backend offers; values are converted as SQLAlchemy would bind them."""
-    convert = _converter(table, conn.dialect)
+    each backend offers; values are converted (``convert``, see :func:`_converter`)
+    as SQLAlchemy would bind them."""
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         _copy_psycopg(conn, table, rows, convert, advance)
         return

@@ -47,8 +47,22 @@ def _aware(value: dt.datetime | str | None) -> dt.datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _AwareMemo(dict[Any, "dt.datetime | None"]):
+    """:func:`_aware` by value: scheduled sessions fall on a few hundred slots, so a
+    read of thousands of appointments parses each distinct time once. Bounded."""
+
+    def __missing__(self, value: Any) -> dt.datetime | None:
+        if len(self) >= 65_536:
+            self.clear()
+        out = self[value] = _aware(value)
+        return out
+
+
+_AWARE = _AwareMemo()
+
+
 def _req(value: dt.datetime | str) -> dt.datetime:
-    out = _aware(value)
+    out = _AWARE[value]
     assert out is not None
     return out
 
@@ -160,17 +174,19 @@ def _appointments(
             )
             .order_by(appointments_t.c.id)
         )
-        for r in conn.execute(q):
-            out[r.id] = Appointment(
-                id=r.id,
-                client=r.client_id,
-                staff=r.staff_id,
-                start=_req(r.start_at),
-                end=_req(r.end_at),
-                status=r.status,
-                series=r.series_id,
-                cancel_reason=r.cancel_reason,
-                telehealth=bool(r.telehealth),
+        # .all() fetches in one call and rows unpack as tuples: a leaver's read is
+        # thousands of rows, and per-row fetches and attribute look-ups add up.
+        for aid, client, staff, start, end, status, series, reason, telehealth in conn.execute(q).all():
+            out[aid] = Appointment(
+                id=aid,
+                client=client,
+                staff=staff,
+                start=_req(start),
+                end=_req(end),
+                status=status,
+                series=series,
+                cancel_reason=reason,
+                telehealth=bool(telehealth),
             )
 
 
@@ -192,7 +208,7 @@ def _series(
                 rrule=r.rrule,
                 start=_req(r.start_at),
                 duration_minutes=int(r.duration_minutes),
-                until=_aware(r.until),
+                until=_AWARE[r.until],
                 active=bool(r.active),
             )
 

@@ -1,21 +1,20 @@
-"""SQLAlchemy 2 models of the practice database (SPEC §1).
+"""SQLAlchemy Core tables of the practice database (SPEC §1).
 
 Times are stored as naive UTC ``DateTime`` on every backend (one convention, the
 same bytes on SQLite and PostgreSQL); ``reconciler.targets.native`` converts at the edge.
-Bulk work uses the ``Table`` objects (``Staff.__table__`` etc.) through Core.
-The Alembic migrations in ``db/migrations`` must match these models; a test checks
+Plain Core ``Table`` objects, not ORM classes: nothing maps rows to objects, and
+importing ``sqlalchemy.orm`` costs every command a tenth of a second of start-up.
+The Alembic migrations in ``db/migrations`` must match these tables; a test checks
 that ``alembic upgrade head`` produces exactly this metadata.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, cast
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     ForeignKey,
@@ -26,7 +25,6 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -36,162 +34,137 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+metadata = MetaData(naming_convention=NAMING)
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {
-        dict[str, Any]: JSON,
-        dt.datetime: DateTime(),
-        dt.date: Date(),
-    }
+# nullable is spelled out on every column: NOT NULL unless the value is optional.
+practice_t = Table(
+    "practice",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1: one practice per database
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("owner_id", String(64), nullable=True),
+    Column("clinical_director_id", String(64), nullable=True),
+    Column("client_plan_limit", Integer, nullable=True),
+    Column("seat_price_cents", Integer, nullable=True),
+    Column("billing_cycle_day", Integer, nullable=False, default=1),
+)
 
+staff_t = Table(
+    "staff",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("access", String(32), nullable=False),
+    Column("billing_role", String(64), nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("deactivate_on", Date, nullable=True),
+    Column("deactivated_at", DateTime, nullable=True),
+    Column("settings", JSON, nullable=True),
+    Column("max_caseload", Integer, nullable=True),
+)
 
-class PracticeRow(Base):
-    __tablename__ = "practice"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1: one practice per database
-    name: Mapped[str] = mapped_column(String(200))
-    timezone: Mapped[str] = mapped_column(String(64))
-    owner_id: Mapped[str | None] = mapped_column(String(64))
-    clinical_director_id: Mapped[str | None] = mapped_column(String(64))
-    client_plan_limit: Mapped[int | None] = mapped_column(Integer)
-    seat_price_cents: Mapped[int | None] = mapped_column(Integer)
-    billing_cycle_day: Mapped[int] = mapped_column(Integer, default=1)
+clients_t = Table(
+    "clients",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("first_name", String(200), nullable=False),  # PHI
+    Column("last_name", String(200), nullable=False),  # PHI
+    Column("status", String(16), nullable=False, default="active"),
+    Column("primary_id", String(64), ForeignKey("staff.id"), nullable=True),
+    Column("balance_cents", BigInteger, nullable=False, default=0),
+    Column("portal_access", Boolean, nullable=False, default=False),
+    Column("duplicate_of", String(64), ForeignKey("clients.id"), nullable=True),
+    Column("deleted_at", DateTime, nullable=True),
+    Index("ix_clients_primary_status", "primary_id", "status"),
+    Index("ix_clients_status_deleted_at", "status", "deleted_at"),
+    Index("ix_clients_duplicate_of", "duplicate_of"),  # purge: who still points here
+)
 
+series_t = Table(
+    "series",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(64), ForeignKey("clients.id"), nullable=False),
+    Column("staff_id", String(64), ForeignKey("staff.id"), nullable=False),
+    Column("rrule", Text, nullable=False),
+    Column("start_at", DateTime, nullable=False),
+    Column("duration_minutes", Integer, nullable=False, default=50),
+    Column("until", DateTime, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Index("ix_series_staff_active", "staff_id", "active"),
+    Index("ix_series_client", "client_id"),
+)
 
-class StaffRow(Base):
-    __tablename__ = "staff"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(32))
-    access: Mapped[str] = mapped_column(String(32))
-    billing_role: Mapped[str | None] = mapped_column(String(64))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    deactivate_on: Mapped[dt.date | None] = mapped_column(Date)
-    deactivated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    max_caseload: Mapped[int | None] = mapped_column(Integer)
+appointments_t = Table(
+    "appointments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(64), ForeignKey("clients.id"), nullable=False),
+    Column("staff_id", String(64), ForeignKey("staff.id"), nullable=False),
+    Column("start_at", DateTime, nullable=False),
+    Column("end_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False, default="scheduled"),
+    Column("series_id", String(64), ForeignKey("series.id"), nullable=True),
+    Column("cancel_reason", Text, nullable=True),
+    Column("telehealth", Boolean, nullable=False, default=False),
+    Index("ix_appointments_staff_status_start", "staff_id", "status", "start_at"),
+    Index("ix_appointments_client", "client_id"),
+    Index("ix_appointments_series", "series_id"),
+)
 
-
-class ClientRow(Base):
-    __tablename__ = "clients"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    first_name: Mapped[str] = mapped_column(String(200))  # PHI
-    last_name: Mapped[str] = mapped_column(String(200))  # PHI
-    status: Mapped[str] = mapped_column(String(16), default="active")
-    primary_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("staff.id"))
-    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
-    portal_access: Mapped[bool] = mapped_column(Boolean, default=False)
-    duplicate_of: Mapped[str | None] = mapped_column(String(64), ForeignKey("clients.id"))
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-
-    __table_args__ = (
-        Index("ix_clients_primary_status", "primary_id", "status"),
-        Index("ix_clients_status_deleted_at", "status", "deleted_at"),
-        Index("ix_clients_duplicate_of", "duplicate_of"),  # purge: who still points here
-    )
-
-
-class SeriesRow(Base):
-    __tablename__ = "series"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), ForeignKey("clients.id"))
-    staff_id: Mapped[str] = mapped_column(String(64), ForeignKey("staff.id"))
-    rrule: Mapped[str] = mapped_column(Text)
-    start_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    duration_minutes: Mapped[int] = mapped_column(Integer, default=50)
-    until: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-    __table_args__ = (
-        Index("ix_series_staff_active", "staff_id", "active"),
-        Index("ix_series_client", "client_id"),
-    )
-
-
-class AppointmentRow(Base):
-    __tablename__ = "appointments"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), ForeignKey("clients.id"))
-    staff_id: Mapped[str] = mapped_column(String(64), ForeignKey("staff.id"))
-    start_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    end_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")
-    series_id: Mapped[str | None] = mapped_column(String(64), ForeignKey("series.id"))
-    cancel_reason: Mapped[str | None] = mapped_column(Text)
-    telehealth: Mapped[bool] = mapped_column(Boolean, default=False)
-
-    __table_args__ = (
-        Index("ix_appointments_staff_status_start", "staff_id", "status", "start_at"),
-        Index("ix_appointments_client", "client_id"),
-        Index("ix_appointments_series", "series_id"),
-    )
-
-
-class AuditEventRow(Base):
-    """Append-only and hash-chained (SPEC §7.1): never updated or deleted. ``at`` is
-    stored as :func:`reconciler.security.chain.chain_time` (whole UTC seconds), exactly
-    what the chain hashes. ``before``/``after`` hold ids and field values, never names."""
-
-    __tablename__ = "audit_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime)
-    actor: Mapped[str] = mapped_column(String(200))
-    plan_id: Mapped[str] = mapped_column(String(64))
-    action_id: Mapped[int] = mapped_column(Integer)
-    action_type: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(64))
-    staff_id: Mapped[str | None] = mapped_column(String(64))
-    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    reason: Mapped[str | None] = mapped_column(Text)
+#: Append-only and hash-chained (SPEC §7.1): never updated or deleted. ``at`` is
+#: stored as :func:`reconciler.security.chain.chain_time` (whole UTC seconds), exactly
+#: what the chain hashes. ``before``/``after`` hold ids and field values, never names.
+audit_t = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("plan_id", String(64), nullable=False),
+    Column("action_id", Integer, nullable=False),
+    Column("action_type", String(64), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("staff_id", String(64), nullable=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("reason", Text, nullable=True),
     # SPEC §7.1: the staff id whose signed approval allowed the action (or NULL), and the
     # hash chain (``reconciler.security.chain``): ``sha256:`` + 64 hex digits each.
-    signer: Mapped[str | None] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(71))
-    hash: Mapped[str] = mapped_column(String(71))
-    #: The client the event concerns (client.* target, or the client of a session or
-    #: series), for ``audit --client`` (migration 0005).
-    client_id: Mapped[str | None] = mapped_column(String(64))
-
+    Column("signer", String(64), nullable=True),
+    Column("prev_hash", String(71), nullable=False),
+    Column("hash", String(71), nullable=False),
+    # The client the event concerns (client.* target, or the client of a session or
+    # series), for ``audit --client`` (migration 0005).
+    Column("client_id", String(64), nullable=True),
     # Migration 0005: audit queries filter by professional, client, actor, type and time.
-    __table_args__ = (
-        Index("ix_audit_events_plan_id", "plan_id"),
-        Index("ix_audit_events_at", "at"),
-        Index("ix_audit_events_staff_id_at", "staff_id", "at"),
-        Index("ix_audit_events_client_id_at", "client_id", "at"),
-        Index("ix_audit_events_actor_at", "actor", "at"),
-        Index("ix_audit_events_action_type_at", "action_type", "at"),
-    )
+    Index("ix_audit_events_plan_id", "plan_id"),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_staff_id_at", "staff_id", "at"),
+    Index("ix_audit_events_client_id_at", "client_id", "at"),
+    Index("ix_audit_events_actor_at", "actor", "at"),
+    Index("ix_audit_events_action_type_at", "action_type", "at"),
+)
 
+seats_t = Table(
+    "seat_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("staff_id", String(64), ForeignKey("staff.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # "activated" | "deactivated"
+    Column("at", DateTime, nullable=False),
+    Column("plan_id", String(64), nullable=True),
+    Column("credit_cents", Integer, nullable=True),
+    Index("ix_seat_events_staff", "staff_id"),
+)
 
-class SeatEventRow(Base):
-    __tablename__ = "seat_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    staff_id: Mapped[str] = mapped_column(String(64), ForeignKey("staff.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # "activated" | "deactivated"
-    at: Mapped[dt.datetime] = mapped_column(DateTime)
-    plan_id: Mapped[str | None] = mapped_column(String(64))
-    credit_cents: Mapped[int | None] = mapped_column(Integer)
-
-    __table_args__ = (Index("ix_seat_events_staff", "staff_id"),)
-
-
-class MetaRow(Base):
-    """Facts about the database itself: ``db_id`` (a random identity written once, by
-    the migration that creates this table, i.e. at ``db init``)."""
-
-    __tablename__ = "reconciler_meta"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(200))
-
-
-metadata = Base.metadata
-# Declarative types __table__ as FromClause; these are Tables, which Core insert/update need.
-practice_t: Table = cast(Table, PracticeRow.__table__)
-staff_t: Table = cast(Table, StaffRow.__table__)
-clients_t: Table = cast(Table, ClientRow.__table__)
-series_t: Table = cast(Table, SeriesRow.__table__)
-appointments_t: Table = cast(Table, AppointmentRow.__table__)
-audit_t: Table = cast(Table, AuditEventRow.__table__)
-seats_t: Table = cast(Table, SeatEventRow.__table__)
-meta_t: Table = cast(Table, MetaRow.__table__)
+# Facts about the database itself: ``db_id`` (a random identity written once, by the
+# migration that creates this table, i.e. at ``db init``).
+meta_t = Table(
+    "reconciler_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
+)

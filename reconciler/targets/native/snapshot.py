@@ -6,11 +6,13 @@ inserts it into an *empty* database in one transaction; any problem is one
 :class:`SnapshotError` naming file:line (YAML) or the entity
 (``appointments[17] (A-18): unknown staff 'zz'``) and nothing is loaded.
 
-Large practices (millions of appointments) load in a minute or so in under 2 GB:
-a JSON file is decoded one row at a time, a *fast pass* validates rows as plain
+Large practices (millions of appointments) load in bounded memory: a JSON file in
+the layout ``db dump`` writes is streamed (``snapshot_stream``: read in pieces,
+validated and inserted a batch at a time, problems located exactly as the detailed
+pass would). Other files are read whole: a *fast pass* validates rows as plain
 dicts and turns them straight into insert tuples (falling back to the detailed,
 model-based pass, which locates problems, whenever it cannot vouch for the
-document), and the bulk tables go in by a raw DBAPI executemany (SQLite) or
+document). Either way the bulk tables go in by a raw DBAPI executemany (SQLite) or
 ``COPY`` (PostgreSQL) with indexes, and on PostgreSQL foreign keys, rebuilt after.
 
 ``dump_snapshot`` writes the database back, deterministic and sorted by id, so
@@ -442,52 +444,58 @@ def snapshot_rows(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
     Clients' ``duplicate_of`` is included here; the loader sets it in a second pass
     because it may point at a client inserted later.
     """
-    p = snap.practice
     return {
-        "practice": [_practice_row(p)],
+        "practice": [_practice_row(snap.practice)],
         "staff": [_staff_row(s) for s in snap.staff],
-        "clients": [
-            dict(
-                id=c.id,
-                first_name=c.first_name,
-                last_name=c.last_name,
-                status=c.status.value,
-                primary_id=c.primary,
-                balance_cents=c.balance_cents,
-                portal_access=c.portal_access,
-                duplicate_of=c.duplicate_of,
-                deleted_at=_utc(c.deleted_at),
-            )
-            for c in snap.clients
-        ],
-        "series": [
-            dict(
-                id=s.id,
-                client_id=s.client,
-                staff_id=s.staff,
-                rrule=s.rrule,
-                start_at=_utc(s.start),
-                duration_minutes=s.duration_minutes,
-                until=_utc(s.until),
-                active=s.active,
-            )
-            for s in snap.series
-        ],
-        "appointments": [
-            dict(
-                id=a.id,
-                client_id=a.client,
-                staff_id=a.staff,
-                start_at=_utc(a.start),
-                end_at=_utc(a.end),
-                status=a.status,
-                series_id=a.series,
-                cancel_reason=a.cancel_reason,
-                telehealth=a.telehealth,
-            )
-            for a in snap.appointments
-        ],
+        "clients": [_client_row(c) for c in snap.clients],
+        "series": [_series_row(s) for s in snap.series],
+        "appointments": [_appointment_row(a) for a in snap.appointments],
     }
+
+
+def _client_row(c: ClientSnap) -> dict[str, Any]:
+    return dict(
+        id=c.id,
+        first_name=c.first_name,
+        last_name=c.last_name,
+        status=c.status.value,
+        primary_id=c.primary,
+        balance_cents=c.balance_cents,
+        portal_access=c.portal_access,
+        duplicate_of=c.duplicate_of,
+        deleted_at=_utc(c.deleted_at),
+    )
+
+
+def _series_row(s: SeriesSnap) -> dict[str, Any]:
+    return dict(
+        id=s.id,
+        client_id=s.client,
+        staff_id=s.staff,
+        rrule=s.rrule,
+        start_at=_utc(s.start),
+        duration_minutes=s.duration_minutes,
+        until=_utc(s.until),
+        active=s.active,
+    )
+
+
+def _appointment_row(a: AppointmentSnap) -> dict[str, Any]:
+    return dict(
+        id=a.id,
+        client_id=a.client,
+        staff_id=a.staff,
+        start_at=_utc(a.start),
+        end_at=_utc(a.end),
+        status=a.status,
+        series_id=a.series,
+        cancel_reason=a.cancel_reason,
+        telehealth=a.telehealth,
+    )
+
+
+#: A validated row model to its database row, per bulk section.
+MODEL_ROWS: dict[str, Any] = {"clients": _client_row, "series": _series_row, "appointments": _appointment_row}
 
 
 def _practice_row(p: PracticeSnap) -> dict[str, Any]:
@@ -924,12 +932,21 @@ def load_snapshot(engine: Engine, path: Path, progress: bool = False) -> dict[st
         require_empty(conn, engine)  # fail fast, before reading a large file
     with ExitStack() as stack:
         bar = Progress(bar_wanted(progress), stack)  # never in CI or off a terminal
-        done = bar.task(f"reading {path.name}", None)
-        rows = read_rows(path)
-        done(1)
         # COPY reports errors with the driver's own exception, not SQLAlchemy's.
         driver_error = getattr(engine.dialect.loaded_dbapi, "Error", sa_exc.DBAPIError)
         try:
+            if path.suffix.lower() == ".json":
+                # A JSON snapshot in the layout `db dump` writes streams: read,
+                # validated and inserted a batch at a time, in bounded memory.
+                from reconciler.targets.native.snapshot_stream import NotStreamable, load_json_stream
+
+                try:
+                    return load_json_stream(engine, path, bar)
+                except NotStreamable:
+                    pass  # another layout: read whole, below
+            done = bar.task(f"reading {path.name}", None)
+            rows = read_rows(path)
+            done(1)
             insert_rows(engine, rows, bar)
         except (sa_exc.DBAPIError, driver_error) as exc:
             first = str(getattr(exc, "orig", exc)).strip().splitlines()

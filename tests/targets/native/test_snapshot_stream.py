@@ -1,0 +1,178 @@
+"""The streaming JSON load (``snapshot_stream``): the same rows and the same located
+problems, word for word, as the detailed pass over the whole document, whatever
+piece size the file is read in; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from dbhelpers import PRACTICE_YAML, fresh_db
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from test_snapshot import BAD_YAML, BASE
+
+import reconciler.targets.native.bulkload as bulkload_mod
+import reconciler.targets.native.snapshot_stream as stream_mod
+from reconciler.errors import SnapshotError
+from reconciler.targets.native.schema import metadata
+from reconciler.targets.native.snapshot import dump_snapshot, iter_json, load_snapshot, parse_snapshot
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in metadata.sorted_tables}
+
+
+def dump_layout(doc: dict[str, Any]) -> str:
+    """The layout ``db dump`` writes (the one that streams)."""
+    return "".join(iter_json(doc["practice"], {k: v for k, v in doc.items() if k != "practice"}))
+
+
+@pytest.fixture(params=["whole", "tiny-pieces"])
+def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Read the file in one piece, or a few characters at a time (every row crosses a piece)."""
+    if request.param == "tiny-pieces":
+        monkeypatch.setattr(stream_mod, "READ_CHARS", 7)
+        monkeypatch.setattr(stream_mod, "AHEAD", 3)
+        monkeypatch.setattr(bulkload_mod, "CHUNK", 2)
+    return str(request.param)
+
+
+def detailed_error(path: Path) -> SnapshotError:
+    with pytest.raises(SnapshotError) as err:
+        parse_snapshot(path)
+    return err.value
+
+
+def streamed_error(engine: Engine, path: Path) -> SnapshotError:
+    calls: list[int] = []
+    real = stream_mod.load_json_stream
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stream_mod, "load_json_stream", spy)
+        with pytest.raises(SnapshotError) as err:
+            load_snapshot(engine, path)
+    assert calls, "the streaming path was not taken"
+    assert set(row_counts(engine).values()) == {0}, "an invalid snapshot loaded rows"
+    return err.value
+
+
+DATA_CASES = [c for c in BAD_YAML if c[0] not in ("python-tag", "duplicate-yaml-key", "syntax-error", "alias-bomb")]
+
+
+@pytest.mark.parametrize("edit", [c[1] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES])
+def test_streamed_problems_are_the_detailed_passes(db_url: str, tmp_path: Path, pieces: str, edit: Any) -> None:
+    doc = yaml.safe_load(BASE.replace(*edit, 1))
+    if not isinstance(doc.get("practice"), dict):
+        pytest.fail("case without a practice mapping")
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(doc, default=str) if "serie" in doc else dump_layout(_str_times(doc)), encoding="utf-8")
+    got = streamed_error(fresh_db(db_url), path)
+    want = detailed_error(path)
+    assert str(got) == str(want)
+    assert got.problems == want.problems
+
+
+def _str_times(doc: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(doc, default=str))  # type: ignore[no-any-return]
+
+
+def _big_doc(n: int) -> dict[str, Any]:
+    doc = _str_times(yaml.safe_load(BASE))
+    row = doc["appointments"][0]
+    doc["appointments"] = [{**row, "id": f"A-{i}"} for i in range(n)]
+    return doc
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "many-unknown",
+        "duplicate-appointment-ids",
+        "schema-and-reference",
+        "self-duplicate",
+        "name-in-wrong-field",
+        "client-links-sort-in",
+    ],
+)
+def test_streamed_problem_lists_are_the_detailed_passes(db_url: str, tmp_path: Path, pieces: str, case: str) -> None:
+    doc = _big_doc(80)
+    if case == "many-unknown":  # more than MAX_PROBLEMS: the same 50 and the same count
+        for a in doc["appointments"][::1]:
+            a["staff"] = "zz"
+        doc["clients"][0]["primary"] = "yy"
+    elif case == "duplicate-appointment-ids":
+        doc["appointments"][5]["id"] = "A-2"
+        doc["appointments"][70]["id"] = "A-2"
+        doc["appointments"][71]["series"] = "S-404"
+    elif case == "schema-and-reference":  # schema problems hide reference ones
+        doc["appointments"][3]["staff"] = "zz"
+        doc["appointments"][60]["telehealth"] = "yes"
+        doc["staff"][0]["role"] = "wizard"
+    elif case == "self-duplicate":
+        doc["clients"].append({"id": "C-2", "first_name": "Eve", "last_name": "Ray", "duplicate_of": "C-2"})
+        doc["clients"].append({"id": "C-3", "first_name": "Al", "last_name": "Bo", "duplicate_of": "C-9"})
+    elif case == "client-links-sort-in":  # duplicate_of is checked last, yet reported in client order
+        doc["clients"] += [{"id": f"C-{k}", "first_name": "A", "last_name": "B", "primary": "qq"} for k in range(2, 70)]
+        doc["clients"][0]["duplicate_of"] = "C-404"
+    elif case == "name-in-wrong-field":  # a client's name typed as an id is never shown
+        doc["clients"].append({"id": "C-2", "first_name": "Zebulon", "last_name": "Quist"})
+        doc["appointments"][7]["client"] = "Zebulon"
+    path = tmp_path / "snap.json"
+    path.write_text(dump_layout(doc), encoding="utf-8")
+    got = streamed_error(fresh_db(db_url), path)
+    want = detailed_error(path)
+    assert str(got) == str(want)
+    assert got.problems == want.problems
+    assert "Zebulon" not in str(got)
+
+
+def test_a_syntax_error_in_a_row_is_json_loads_error(db_url: str, tmp_path: Path, pieces: str) -> None:
+    text = dump_layout(_big_doc(30)).replace('"id": "A-17", ', '"id": "A-17" ', 1)
+    path = tmp_path / "snap.json"
+    path.write_text(text, encoding="utf-8")
+    got = streamed_error(fresh_db(db_url), path)
+    with pytest.raises(json.JSONDecodeError) as want:
+        json.loads(text)
+    assert str(got) == f"{path}:{want.value.lineno}: invalid JSON: {want.value.msg}"
+
+
+def test_a_streamed_dump_loads_as_the_detailed_pass_would(
+    db_url: str, other_url_factory: Any, tmp_path: Path, pieces: str
+) -> None:
+    source = fresh_db(db_url, PRACTICE_YAML)
+    path = tmp_path / "dump.json"
+    path.write_text(dump_snapshot(source, "json"), encoding="utf-8")
+    target = fresh_db(other_url_factory())
+    assert load_snapshot(target, path) == {"practice": 1, "staff": 9, "clients": 30, "series": 15, "appointments": 261}
+    assert dump_snapshot(target, "json") == path.read_text(encoding="utf-8")
+
+
+def test_other_layouts_are_read_whole(db_url: str, other_url_factory: Any, tmp_path: Path) -> None:
+    doc = _str_times(yaml.safe_load(PRACTICE_YAML.read_text(encoding="utf-8")))
+    path = tmp_path / "reversed.json"
+    path.write_text(json.dumps(dict(reversed(list(doc.items())))), encoding="utf-8")
+    target = fresh_db(other_url_factory())
+    assert load_snapshot(target, path)["appointments"] == 261
+
+
+@pytest.fixture
+def other_url_factory(db_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Makes further empty databases on the same backend as ``db_url``."""
+    n = [0]
+
+    def make() -> str:
+        n[0] += 1
+        if db_url.startswith("sqlite"):
+            return f"sqlite:///{tmp_path / f'other{n[0]}.db'}"
+        return request.getfixturevalue("pg_server").create_database()  # type: ignore[no-any-return]
+
+    return make
