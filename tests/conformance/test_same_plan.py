@@ -1,7 +1,7 @@
 """A plan made against OpenEMR renders exactly like the same world's plan on native
-(issue 9 "done when"): text, Markdown and JSON, byte for byte, once the two values that
-name the database itself — the read-set fingerprint and the plan id derived from it —
-are masked (and ``generated_at``, the clock)."""
+(issue 9 "done when"): text, Markdown and JSON, byte for byte, once the values that
+name the database itself — the read-set fingerprint and the plan id derived from it, and
+the database's identity ``extra.db_id`` — are masked (and ``generated_at``, the clock)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ CONFIGS = {
 def _mask(text: str, plan: dict) -> str:
     text = text.replace(plan["plan_id"], "plan-ID").replace(plan["db_fingerprint"], "sha256:DB")
     text = text.replace(plan["db_fingerprint"][:19], "sha256:DB")  # the text rendering's short form
+    if plan.get("extra", {}).get("db_id"):  # a random identity per database (issue 11)
+        text = text.replace(plan["extra"]["db_id"], "DB-ID")
     return re.sub(r'"generated_at": "[^"]*"', '"generated_at": "-"', text)
 
 

@@ -23,8 +23,13 @@ from reconciler.targets.native.snapshot import dump_snapshot, iter_json, load_sn
 
 
 def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows per practice table (``reconciler_meta`` holds the database's identity from ``db init``)."""
     with engine.connect() as conn:
-        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in metadata.sorted_tables}
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in metadata.sorted_tables
+            if t.name != "reconciler_meta"
+        }
 
 
 def dump_layout(doc: dict[str, Any]) -> str:
