@@ -44,11 +44,12 @@ def start_paused_apply(
     db_url: str,
     plan: Path,
     tmp_path: Path,
-    after: int,
+    after: int | str,
     seconds: float = 120,
     config: Path = HANDOVER,
 ) -> subprocess.Popen[str]:
-    """Start `apply PLAN --auto-approve` that stops inside its transaction after writer group ``after``."""
+    """Start `apply PLAN --auto-approve` that stops inside its transaction after writer group
+    ``after`` (or at ``"commit"``: committed, not yet reported)."""
     marker = tmp_path / "paused"
     env = cli_env(db_url)
     proc = subprocess.Popen(

@@ -16,11 +16,9 @@ import pytest
 from click.testing import CliRunner
 from pgserver import PgServer
 from sqlalchemy.engine import make_url
-from test_apply_cli import HANDOVER, TRAVEL, WAIT_FOR_PAUSE
+from test_apply_cli import HANDOVER, TRAVEL, start_paused_apply
 from test_executor_support import (
-    cli_env,
     full_state,
-    paused_cli_cmd,
     plan_for,
     practice_db,
     save_plan_file,
@@ -127,36 +125,6 @@ def test_sqlite_locked_by_another_process(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- PostgreSQL
-def _paused(url: str, plan: Path, tmp_path: Path, after: int, seconds: float) -> subprocess.Popen[str]:
-    marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        paused_cli_cmd(
-            after,
-            marker,
-            seconds,
-            "apply",
-            str(plan),
-            "--auto-approve",
-            "-c",
-            str(HANDOVER),
-            *TRAVEL,
-            "--export-dir",
-            str(tmp_path / "exports"),
-        ),
-        cwd=tmp_path,
-        env=cli_env(url),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + WAIT_FOR_PAUSE
-    while not marker.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"apply ended before the pause point: {proc.communicate()}")
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return proc
 
 
 def _admin(server: PgServer, sql: str) -> None:
@@ -172,7 +140,7 @@ def test_postgresql_backend_terminated_mid_apply(pg_server: PgServer, tmp_path: 
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
     before = full_state(engine)
     dbname = make_url(url).database
-    proc = _paused(url, plan, tmp_path, 2, 3)
+    proc = start_paused_apply(url, plan, tmp_path, 2, 3)
     _admin(
         pg_server,
         f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dbname}' "
@@ -196,7 +164,7 @@ def test_postgresql_server_stopped_immediately_mid_apply_and_restarted(
         plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
         before = full_state(engine)
         engine.dispose()
-        proc = _paused(url, plan, tmp_path, 2, 3)
+        proc = start_paused_apply(url, plan, tmp_path, 2, 3)
         server._run(
             server.bin / "pg_ctl",
             "-D",

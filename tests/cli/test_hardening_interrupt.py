@@ -7,52 +7,16 @@ its normal success line and then "Interrupted after the changes were committed"
 from __future__ import annotations
 
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from test_apply_cli import HANDOVER, TRAVEL, WAIT_FOR_PAUSE
+from test_apply_cli import HANDOVER, start_paused_apply
 from test_executor_support import (
-    cli_env,
     full_state,
-    paused_cli_cmd,
     plan_for,
     practice_db,
     save_plan_file,
 )
-
-
-def _paused(db_url: str, plan: Path, tmp_path: Path, after: int | str, seconds: float) -> subprocess.Popen[str]:
-    marker = tmp_path / "paused"
-    proc = subprocess.Popen(
-        paused_cli_cmd(
-            after,
-            marker,
-            seconds,
-            "apply",
-            str(plan),
-            "--auto-approve",
-            "-c",
-            str(HANDOVER),
-            *TRAVEL,
-            "--export-dir",
-            str(tmp_path / "exports"),
-        ),
-        cwd=tmp_path,
-        env=cli_env(db_url),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + WAIT_FOR_PAUSE
-    while not marker.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"apply ended before the pause point: {proc.communicate()}")
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return proc
 
 
 @pytest.mark.parametrize(
@@ -64,7 +28,7 @@ def test_interrupt_before_commit_says_nothing_changed(db_url: str, tmp_path: Pat
     engine = practice_db(db_url)
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
     before = full_state(engine)
-    proc = _paused(db_url, plan, tmp_path, 5, 60)  # after the last writer group, before COMMIT
+    proc = start_paused_apply(db_url, plan, tmp_path, 5, 60)  # after the last writer group, before COMMIT
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, (out, err)
@@ -85,7 +49,7 @@ def test_interrupt_after_commit_reports_the_apply_and_the_interrupt(
 ) -> None:
     engine = practice_db(db_url)
     plan = save_plan_file(engine, HANDOVER, tmp_path / "plan.json")
-    proc = _paused(db_url, plan, tmp_path, "commit", 2)  # committed, not yet reported
+    proc = start_paused_apply(db_url, plan, tmp_path, "commit", 2)  # committed, not yet reported
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, (out, err)
