@@ -149,7 +149,7 @@ def apply(
     from reconciler.model.actions import ActionType
 
     who = resolve_actor(actor)
-    session_checks: Callable[[Any], None] | None = None
+    session_checks: Callable[[Any], bool | None] | None = None
     if planfile is not None:
         p = load_plan(planfile)  # a damaged or edited plan file is named before any database work
         desired = load_config(config_dir)
@@ -171,8 +171,8 @@ def apply(
         reverted = saved.revert_of(p)
         events = tgt.read_audit(reverted) if reverted is not None else None
 
-        def session_checks(session: Any) -> None:
-            saved.check_in_session(session, p, desired, at=when.at, now=now, revert_events=events)
+        def session_checks(session: Any) -> bool | None:
+            return saved.check_in_session(session, p, desired, at=when.at, now=now, revert_events=events)
     else:
         desired = load_config(config_dir)
         tgt = open_target(target, db)
@@ -448,8 +448,8 @@ def revert(
 
     apply_at = when.at
 
-    def session_checks(session: Any) -> None:
-        saved.check_in_session(session, p, desired, at=apply_at, now=now, revert_events=events)
+    def session_checks(session: Any) -> bool | None:
+        return saved.check_in_session(session, p, desired, at=apply_at, now=now, revert_events=events)
 
     hooks = list(desired.practice.notify)
     try:

@@ -134,10 +134,11 @@ def check_replan(
     *,
     now: dt.datetime,
     revert_events: Sequence[Mapping[str, Any]] | None = None,
-) -> None:
+) -> bool:
     """Planning ``desired`` against the database at the plan's ``as_of`` must give
-    exactly ``plan``; otherwise say whether the file was edited, made against another
-    database, or is stale. A revert plan is planned again as a revert of the same plan,
+    exactly ``plan`` (then True: this session's read of the plan's scope gave the plan's
+    ``db_fingerprint``, which ``plan_id`` digests); otherwise say whether the file was
+    edited, made against another database, or is stale. A revert plan is planned again as a revert of the same plan,
     from ``revert_events`` (that plan's audit events)."""
     from reconciler.app.workflow import plan_in_session
 
@@ -164,7 +165,7 @@ def check_replan(
             raise
         raise StalePlan(f"stale plan {plan.plan_id}: {exc}" + _NOTHING) from None
     if again.plan_id == plan.plan_id:
-        return
+        return True
     first = _first_difference(plan, again)
     rows_same = reverted is None or again.extra.get("rows_fingerprint") == plan.extra.get("rows_fingerprint")
     if again.db_fingerprint == plan.db_fingerprint and rows_same:
@@ -212,16 +213,18 @@ def check_in_session(
     at: dt.datetime,
     now: dt.datetime,
     revert_events: Sequence[Mapping[str, Any]] | None = None,
-) -> None:
+) -> bool:
     """Every database check of a saved plan (2, 4, 5 of the module docstring), after
     the database's identity (a plan made against another database is not stale);
-    ``revert_events`` are the audit events of the plan a revert plan reverts."""
+    ``revert_events`` are the audit events of the plan a revert plan reverts. True: the
+    session re-read the plan's scope and found the plan's fingerprint (the executor
+    need not read it again)."""
     from reconciler.app.executor import check_database
 
     check_database(session, plan)
     check_not_applied(session, plan)
     check_times(plan, at)
-    check_replan(session, plan, desired, now=now, revert_events=revert_events)
+    return check_replan(session, plan, desired, now=now, revert_events=revert_events)
 
 
 def practice_tz(target: "Target", desired: "DesiredState") -> str:
