@@ -53,6 +53,7 @@ import hashlib
 import json
 import json.encoder
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 FORMAT_VERSION = 1
@@ -167,9 +168,10 @@ class Plan:
     def is_empty(self) -> bool:
         return not self.actions
 
-    @property
+    @cached_property
     def plan_id(self) -> str:
-        """A stable id derived from the plan's content (not from generated_at)."""
+        """A stable id derived from the plan's content (not from generated_at); computed
+        once per (immutable) plan: a large apply asked for it six times, ~0.5 s each."""
         return _plan_id(self.to_json(include_generated_at=False))
 
     def to_json(self, include_generated_at: bool = True) -> dict[str, Any]:

@@ -176,7 +176,13 @@ class WriteSession(ReadSession):
         if self._ctx is None:  # a plan of no writes (only exports): still refuse a MyISAM log
             check_transactional(self.conn, tables_written_by_types(set(), self.checksums, audit=True))
         n = audit_mod.write_audit(self.conn, rows)
-        audit_mod.write_openemr_log(self.conn, rows, notes=self.notes, with_checksums=self.checksums)
+        audit_mod.write_openemr_log(
+            self.conn,
+            rows,
+            notes=self.notes,
+            with_checksums=self.checksums,
+            pids=None if self._ctx is None else self._ctx.pids,
+        )
         return n
 
 
