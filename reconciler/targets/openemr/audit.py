@@ -88,8 +88,19 @@ def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
             + ")"
             for r in rows[i : i + AUDIT_CHUNK]
         )
-        conn.exec_driver_sql(head + values)
+        _run_literal(conn, head + values)
     return len(rows)
+
+
+def _run_literal(conn: Connection, sql: str) -> None:
+    """Run a statement whose values are already escaped literals on the transaction's own
+    driver connection, with no parameters: through ``exec_driver_sql`` PyMySQL still
+    %-formats the text, so a ``%`` in a value (OpenEMR's own status letter) broke it."""
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql)
+    finally:
+        cur.close()
 
 
 def _escaper(conn: Connection) -> Callable[[Any], str]:
@@ -255,7 +266,7 @@ def write_openemr_log(
             "(" + ", ".join(esc(v[c]) for c in ("date", "event", "category", "user", "comments", "patient_id")) + tail
             for v, _ in chunk
         )
-        conn.exec_driver_sql(head + rows_sql)
+        _run_literal(conn, head + rows_sql)
         first = int(conn.execute(select(func.last_insert_id())).scalar_one())
         ids = list(range(first, first + len(chunk)))
         if with_checksums:
@@ -264,9 +275,10 @@ def write_openemr_log(
                 "'No', '', 4)"
                 for log_id, (_, entry) in zip(ids, chunk)
             )
-            conn.exec_driver_sql(
+            _run_literal(
+                conn,
                 "INSERT INTO `log_comment_encrypt` (`log_id`, `checksum`, `encrypt`, `checksum_api`, `version`) "
-                "VALUES " + checksums
+                "VALUES " + checksums,
             )
     return len(entries)
 
