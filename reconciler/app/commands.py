@@ -448,8 +448,8 @@ def revert(
 
     apply_at = when.at
 
-    def session_checks(session: Any) -> None:
-        saved.check_in_session(session, p, desired, at=apply_at, now=now, revert_events=events)
+    def session_checks(session: Any) -> object:
+        return saved.check_in_session(session, p, desired, at=apply_at, now=now, revert_events=events)
 
     hooks = list(desired.practice.notify)
     try:

@@ -13,6 +13,8 @@ Order of work (SPEC §3.5, §4 "Saved plans and safety")::
                                                                      -> PlanRefused / StalePlan
     fingerprint      re-read plan.scope (session.read_scoped), compare with
                      plan.db_fingerprint                             -> StalePlan
+                     (not again when the saved plan's checks just re-planned it to
+                     the same plan_id in this transaction: that read was the same)
     deletion rules   the actor is an active owner / practice manager /
                      entire-practice staff id                        -> PlanRefused
     writers          one set-based writer per run of consecutive same-type actions,

@@ -17,10 +17,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from reconciler.model.records import AuditFilter
@@ -71,21 +71,74 @@ def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         "prev_hash",
         "hash",
     )
-    linked = [{k: r.get(k) for k in cols} for r in rows]
-    if linked:
-        conn.execute(insert(audit_events), linked)
-    return len(linked)
+    # Multi-row INSERTs written out here, as for OpenEMR's log below: SQLAlchemy's
+    # executemany bound, JSON-encoded and escaped every column of every row through its
+    # type machinery (~20 % of a 10,000-action apply). The values are escaped by the
+    # driver's own ``escape``; ``before``/``after`` are JSON text as the JSON type
+    # stores it (``json.dumps``), ``at`` the naive datetime the driver would send.
+    esc = _escaper(conn)
+    head = f"INSERT INTO `{audit_events.name}` (" + ", ".join(f"`{c}`" for c in cols) + ") VALUES "
+    json_cols = {"before", "after"}
+    for i in range(0, len(rows), AUDIT_CHUNK):
+        values = ",".join(
+            "("
+            + ", ".join(
+                esc(None if r.get(c) is None else json.dumps(r[c])) if c in json_cols else esc(r.get(c)) for c in cols
+            )
+            + ")"
+            for r in rows[i : i + AUDIT_CHUNK]
+        )
+        _run_literal(conn, head + values)
+    return len(rows)
+
+
+def _run_literal(conn: Connection, sql: str) -> None:
+    """Run a statement whose values are already escaped literals on the transaction's own
+    driver connection, with no parameters: through ``exec_driver_sql`` PyMySQL still
+    %-formats the text, so a ``%`` in a value (OpenEMR's own status letter) broke it."""
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql)
+    finally:
+        cur.close()
+
+
+def _escaper(conn: Connection) -> Callable[[Any], str]:
+    """The driver's SQL literal for a value, remembered per distinct value: an apply's events
+    repeat most of theirs (time, actor, plan, type, reason, the same before/after)."""
+    escape = conn.connection.dbapi_connection.escape  # type: ignore[union-attr]
+    memo: dict[tuple[type, Any], str] = {}
+
+    def esc(v: Any) -> str:
+        key = (type(v), v)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = str(escape(v))
+        return got
+
+    return esc
+
+
+#: Audit events per INSERT statement (~1 KB each: well under ``max_allowed_packet``).
+AUDIT_CHUNK = 1000
 
 
 def _entity(row: Mapping[str, Any]) -> str:
     return str(row["action_type"]).split(".", 1)[0]
 
 
-def _patient_ids(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> dict[int, int]:
-    """action id -> patient pid, for client and session actions (ids only)."""
+def _patient_ids(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], known: Mapping[str, Sequence[int]] | None = None
+) -> dict[int, int]:
+    """action id -> patient pid, for client and session actions (ids only). ``known``: the
+    pubpid -> pids the client writers already read in this transaction (the lowest pid of a
+    chart number held twice), so only the others are looked up."""
     clients = sorted({r["target"] for r in rows if _entity(r) == "client"})
     events = sorted({int(r["target"]) for r in rows if _entity(r) in ("appointment", "series")})
     by_pubpid: dict[str, int] = {}
+    if known is not None:
+        by_pubpid = {c: min(known[c]) for c in clients if known.get(c)}
+        clients = [c for c in clients if c not in by_pubpid]
     if clients:
         for pubpid, pid in conn.execute(
             select(patient_data.c.pubpid, patient_data.c.pid)
@@ -138,7 +191,12 @@ def consecutive_ids(conn: Connection) -> bool:
 
 
 def write_openemr_log(
-    conn: Connection, rows: Sequence[Mapping[str, Any]], *, notes: Mapping[int, str], with_checksums: bool
+    conn: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    notes: Mapping[int, str],
+    with_checksums: bool,
+    pids: Mapping[str, Sequence[int]] | None = None,
 ) -> int:
     """One ``log`` row per audit row (and its ``log_comment_encrypt`` row), as OpenEMR writes them.
 
@@ -149,13 +207,13 @@ def write_openemr_log(
     under "interleaved" (2, MySQL 8's default) it need not, so each row is inserted on
     its own there. (Reading the rows back would need SELECT on ``log``, which the
     apply user is not granted.)"""
-    pids = _patient_ids(conn, rows)
+    patients = _patient_ids(conn, rows, pids)
     entries: list[tuple[dict[str, Any], list[Any]]] = []
     for r in rows:
         stamp = naive_utc(to_utc(r["at"])).replace(microsecond=0)
         event, category = LOG_EVENT[_entity(r)]
         comments = base64.b64encode(_comment(r, notes.get(r["action_id"])).encode("utf-8")).decode("ascii")
-        pid = pids.get(r["action_id"])
+        pid = patients.get(r["action_id"])
         entry = [
             stamp.strftime("%Y-%m-%d %H:%M:%S"),
             event,
@@ -199,17 +257,16 @@ def write_openemr_log(
         "`user_notes`, `success`, `crt_user`, `log_from`, `menu_item_id`, `ccda_doc_id`) VALUES "
     )
     tail = f", {dbapi.escape(GROUPNAME)}, '', 1, '', {dbapi.escape(LOG_FROM)}, NULL, NULL)"
+    esc = _escaper(conn)
     consecutive = consecutive_ids(conn)
     size = LOG_CHUNK if consecutive else 1
     for i in range(0, len(entries), size):
         chunk = entries[i : i + size]
         rows_sql = ",".join(
-            "("
-            + ", ".join(dbapi.escape(v[c]) for c in ("date", "event", "category", "user", "comments", "patient_id"))
-            + tail
+            "(" + ", ".join(esc(v[c]) for c in ("date", "event", "category", "user", "comments", "patient_id")) + tail
             for v, _ in chunk
         )
-        conn.exec_driver_sql(head + rows_sql)
+        _run_literal(conn, head + rows_sql)
         first = int(conn.execute(select(func.last_insert_id())).scalar_one())
         ids = list(range(first, first + len(chunk)))
         if with_checksums:
@@ -218,9 +275,10 @@ def write_openemr_log(
                 "'No', '', 4)"
                 for log_id, (_, entry) in zip(ids, chunk)
             )
-            conn.exec_driver_sql(
+            _run_literal(
+                conn,
                 "INSERT INTO `log_comment_encrypt` (`log_id`, `checksum`, `encrypt`, `checksum_api`, `version`) "
-                "VALUES " + checksums
+                "VALUES " + checksums,
             )
     return len(entries)
 

@@ -139,20 +139,22 @@ class WriteSession(ReadSession):
         if not actions:
             return 0
         kind = actions[0].type
-        if kind not in CAPABILITIES:
-            from reconciler.errors import PlanRefused
+        kinds = {a.type for a in actions}  # a run of client actions may mix types (write.writer_groups)
+        for a in actions:
+            if a.type not in CAPABILITIES:
+                from reconciler.errors import PlanRefused
 
-            raise PlanRefused(
-                f"{kind.entity} {actions[0].target}: {kind.value} is not supported by the openemr "
-                f"target ({UNSUPPORTED.get(kind, 'no writer')}); nothing was changed"
-            )
+                raise PlanRefused(
+                    f"{a.type.entity} {a.target}: {a.type.value} is not supported by the openemr "
+                    f"target ({UNSUPPORTED.get(a.type, 'no writer')}); nothing was changed"
+                )
         # Before this run writes anything: every table it and the audit sink write is
         # transactional (SPEC §6). The first run checks the audit tables too, so a
         # MyISAM log is refused before the first change.
         first = self._ctx is None
         # Each table once per apply (an information_schema read per writer run was ~0.8 s of
         # a 400-run apply).
-        tables = [t for t in tables_written_by_types({kind}, self.checksums, audit=first) if t not in self._checked]
+        tables = [t for t in tables_written_by_types(kinds, self.checksums, audit=first) if t not in self._checked]
         if tables:
             check_transactional(self.conn, tables)
             self._checked.update(tables)
@@ -174,7 +176,13 @@ class WriteSession(ReadSession):
         if self._ctx is None:  # a plan of no writes (only exports): still refuse a MyISAM log
             check_transactional(self.conn, tables_written_by_types(set(), self.checksums, audit=True))
         n = audit_mod.write_audit(self.conn, rows)
-        audit_mod.write_openemr_log(self.conn, rows, notes=self.notes, with_checksums=self.checksums)
+        audit_mod.write_openemr_log(
+            self.conn,
+            rows,
+            notes=self.notes,
+            with_checksums=self.checksums,
+            pids=None if self._ctx is None else self._ctx.pids,
+        )
         return n
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import and_, case, delete, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -84,7 +84,8 @@ def _stale(kind: T, ids: Sequence[str], what: str = "") -> ApplyFailed:
 
 
 def _groups(actions: Sequence[Action]) -> list[tuple[Mapping[str, tuple[Any, Any]], list[Action]]]:
-    """Actions with identical ``changes``, in order of first appearance; a target twice is malformed."""
+    """Actions of one type with identical ``changes``, in order of first appearance; a
+    target twice is malformed."""
     out: dict[Hashable, tuple[Mapping[str, tuple[Any, Any]], list[Action]]] = {}
     seen: set[str] = set()
     for a in actions:
@@ -93,7 +94,7 @@ def _groups(actions: Sequence[Action]) -> list[tuple[Mapping[str, tuple[Any, Any
                 f"plan names {a.type.value} {a.target} twice in a row (action #{a.id}); nothing was changed"
             )
         seen.add(a.target)
-        key = json.dumps({k: [v[0], v[1]] for k, v in sorted(a.changes.items())}, sort_keys=True)
+        key = json.dumps([a.type.value, {k: [v[0], v[1]] for k, v in sorted(a.changes.items())}], sort_keys=True)
         out.setdefault(key, (a.changes, []))[1].append(a)
     return list(out.values())
 
@@ -438,6 +439,7 @@ def write_series_end(conn: Connection, actions: Sequence[Action], ctx: WriteCont
     sessions are untouched; a series with no session before the cutoff keeps
     ``pc_endDate >= pc_eventDate`` with its first day excluded (never an end before the start)."""
     rows = _series_rows(conn, actions)
+    ends: list[tuple[Mapping[str, Any], dt.date, rec.RecurrSpec | None, str]] = []
     for a in actions:
         _only(a.type, a.changes, {"active", "until"}, a.target)
         er = _check_series(a, rows.get(a.target), ctx, a.staff or "")
@@ -449,8 +451,44 @@ def write_series_end(conn: Connection, actions: Sequence[Action], ctx: WriteCont
         if sp.kind == "nothing":
             continue
         assert sp.old_end_date is not None
-        _set_end(conn, rows[a.target], sp.old_end_date, a.target, a.type, sp.old_spec)
+        ends.append((rows[a.target], sp.old_end_date, sp.old_spec, a.target))
+    _set_ends(conn, ends, T.SERIES_END)
     return len(actions)
+
+
+def _set_ends(
+    conn: Connection, ends: Sequence[tuple[Mapping[str, Any], dt.date, rec.RecurrSpec | None, str]], kind: T
+) -> None:
+    """:func:`_set_end` for many rows, one UPDATE per :data:`CHUNK`: each row's new end
+    (and spec) by ``CASE pc_eid``, where it still holds the professional, end and spec
+    read (one statement per series was most of an offboarding's series time)."""
+    for i in range(0, len(ends), CHUNK):
+        chunk = ends[i : i + CHUNK]
+        specs = {row["pc_eid"]: rec.dump_recurrspec(spec) for row, _, spec, _ in chunk if spec is not None}
+        values: dict[str, Any] = {
+            "pc_endDate": case({row["pc_eid"]: end for row, end, _, _ in chunk}, value=ev.c.pc_eid)
+        }
+        if specs:
+            values["pc_recurrspec"] = case(specs, value=ev.c.pc_eid, else_=ev.c.pc_recurrspec)
+        n = conn.execute(
+            update(ev)
+            .where(
+                or_(
+                    *(
+                        and_(
+                            ev.c.pc_eid == row["pc_eid"],
+                            ev.c.pc_aid == row["pc_aid"],
+                            ev.c.pc_endDate == row["pc_endDate"],
+                            ev.c.pc_recurrspec == row["pc_recurrspec"],
+                        )
+                        for row, _, _, _ in chunk
+                    )
+                )
+            )
+            .values(**values)
+        ).rowcount
+        if n != len(chunk):
+            raise _stale(kind, [target for _, _, _, target in chunk])
 
 
 def write_series_transfer(conn: Connection, actions: Sequence[Action], ctx: WriteContext) -> int:
@@ -724,11 +762,24 @@ CAPABILITIES = frozenset(WRITERS)
 
 
 def writer_groups(actions: Sequence[Action]) -> list[list[Action]]:
-    """Consecutive actions that share a writer, in plan order."""
+    """Consecutive actions that share a writer, in plan order: of one type, except that
+    client actions of any type form one run (:func:`write_clients` writes each set of equal
+    changes with one statement; an offboarding interleaves inactivations and
+    reassignments, which were one statement per client otherwise). A client named again
+    by another type starts a new run, so that action sees the first one's write."""
     groups: list[list[Action]] = []
+    targets: set[str] = set()
     for a in actions:
-        if groups and WRITERS[groups[-1][0].type] is WRITERS[a.type] and groups[-1][0].type is a.type:
+        last = groups[-1][0].type if groups else None
+        if last is a.type or (
+            last is not None
+            and WRITERS.get(a.type) is write_clients
+            and WRITERS.get(last) is write_clients
+            and a.target not in targets
+        ):
             groups[-1].append(a)
         else:
             groups.append([a])
+            targets = set()
+        targets.add(a.target)
     return groups

@@ -39,3 +39,40 @@ def test_log_rows_pair_with_their_checksums(oedb, tmp_path, monkeypatch, consecu
         assert sums[row[0]] == hashlib.sha3_512(_implode(row[1:]).encode()).hexdigest()
     order = [base64.b64decode(r[6]).decode().split("#", 1)[1].split(":", 1)[0] for r in logs]
     assert order == [str(a.id) for a in plan.actions]  # one row per action, in plan order
+
+
+def test_audit_events_round_trip_through_the_literal_insert(oedb, tmp_path, monkeypatch) -> None:
+    """``reconciler_audit_events`` rows go in as multi-row INSERTs of literals escaped by the
+    driver: quotes, backslashes, ``%`` (OpenEMR's own status letter), non-ASCII and NULLs come
+    back exactly, over several chunks, and the chain still verifies."""
+    import datetime as dt
+
+    monkeypatch.setattr(audit, "AUDIT_CHUNK", 2)
+    p = build(*oedb, tmp_path)
+    nasty = "it's a \\ back'slash \"quoted\" 100% naïve; DROP TABLE log; --"
+    rows = [
+        {
+            "at": dt.datetime(2026, 11, 24, 15, 0, i),
+            "actor": "alee",
+            "signer": None if i % 2 else "mkhan",
+            "plan_id": "plan-000000000001",
+            "action_id": i + 1,
+            "action_type": "appointment.cancel",
+            "target": str(100 + i),
+            "staff_id": None,
+            "client_id": "C-1",
+            "before": {"status": "%", "note": nasty},
+            "after": {} if i % 2 else {"status": "x"},
+            "reason": nasty,
+            "prev_hash": f"sha256:{i:064d}",
+            "hash": f"sha256:{i + 1:064d}",
+        }
+        for i in range(5)
+    ]
+    with p.engine.begin() as conn:
+        assert audit.write_audit(conn, rows) == 5
+    got = p.target.read_audit("plan-000000000001")
+    assert [(e["action_id"], e["before"], e["after"], e["reason"], e["signer"]) for e in got] == [
+        (r["action_id"], r["before"], r["after"], r["reason"], r["signer"]) for r in rows
+    ]
+    assert [e["at"] for e in got] == [f"2026-11-24T15:00:0{i}Z" for i in range(5)]
