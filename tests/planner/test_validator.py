@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.config.loader import load_config
-from reconciler.model.desired import DesiredState, PolicySpec, StaffSpec
-from reconciler.planner.validator import check_desired
+from reconciler.errors import ReconcilerError
+from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, StaffSpec
+from reconciler.model.records import DbFacts
+from reconciler.planner.validator import check_desired, db_reference_problems, validation_day
 
 TODAY = dt.date(2026, 11, 24)
 
@@ -375,3 +377,117 @@ def test_unlocated_desired_state_still_names_the_entity() -> None:
     )
     [problem] = check_desired(desired)
     assert str(problem.location) == "staff bsmith"
+
+
+# ---------------------------------------------------------------- db_reference_problems: entries the database lacks
+@pytest.mark.parametrize(
+    ("entries", "in_db", "expected"),
+    [
+        (("{id: C-1}",), {"C-1"}, []),
+        (
+            ("{id: C-1}", "{id: C-2, status: inactive}"),
+            {"C-1"},
+            [("case.yaml:4: clients[1].id", "client C-2 does not exist in the database")],
+        ),
+        (
+            ("{id: C-1, duplicate_of: C-9}",),
+            {"C-1"},
+            [
+                (
+                    "case.yaml:3: clients[0].duplicate_of",
+                    "duplicate_of C-9: no such client in the config or the database",
+                )
+            ],
+        ),
+        (("{id: C-1, duplicate_of: C-9}",), {"C-1", "C-9"}, []),
+        (
+            ("{id: C-1, duplicate_of: C-2}", "{id: C-2, status: inactive}"),
+            {"C-1"},
+            [("case.yaml:4: clients[1].id", "client C-2 does not exist in the database")],
+        ),
+        (
+            ("{id: C-1, duplicate_of: C-1}",),
+            set(),
+            [("case.yaml:3: clients[0].id", "client C-1 does not exist in the database")],
+        ),
+        (
+            ("{id: C-1, duplicate_of: C-9}",),
+            set(),
+            [
+                ("case.yaml:3: clients[0].id", "client C-1 does not exist in the database"),
+                (
+                    "case.yaml:3: clients[0].duplicate_of",
+                    "duplicate_of C-9: no such client in the config or the database",
+                ),
+            ],
+        ),
+    ],
+    ids=[
+        "entry in the database",
+        "entry missing from the database",
+        "duplicate_of found nowhere",
+        "duplicate_of in the database",
+        "duplicate_of declared in the config: its own entry is reported",
+        "duplicate of itself: the config check's, not this one's",
+        "both missing",
+    ],
+)
+def test_client_entries_and_duplicate_targets_must_exist_in_the_database(
+    tmp_path: Path, entries: tuple[str, ...], in_db: set[str], expected: list[tuple[str, str]]
+) -> None:
+    desired = load(tmp_path, clients(*entries))
+    facts = DbFacts(timezone="America/New_York", staff={}, clients=frozenset(in_db))
+    problems = db_reference_problems(desired, facts)
+    placed = [
+        (f"{Path(p.location.file or '').name}:{p.location.line}: {p.location.field}", p.message) for p in problems
+    ]
+    assert placed == expected
+    assert all(p.code == "unknown_client" for p in problems)
+
+
+def test_an_unknown_client_is_named_even_without_locations() -> None:
+    desired = DesiredState(clients=(ClientSpec(id="C-7", duplicate_of="C-8"),), policies=(PolicySpec(name="standard"),))
+    problems = db_reference_problems(desired, DbFacts(timezone=None, staff={}, clients=frozenset()))
+    assert [(p.code, p.message) for p in problems] == [
+        ("unknown_client", "client C-7 does not exist in the database"),
+        ("unknown_client", "duplicate_of C-8: no such client in the config or the database"),
+    ]
+
+
+# ---------------------------------------------------------------- validation_day: --at, else now, in the practice's zone
+NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)  # 22:00 on the 24th in New York
+
+
+@pytest.mark.parametrize(
+    ("at_text", "timezone", "expected"),
+    [
+        (None, "America/New_York", dt.date(2026, 11, 24)),
+        (None, "Europe/Berlin", dt.date(2026, 11, 25)),
+        ("2026-12-01", "America/New_York", dt.date(2026, 12, 1)),
+        ("2026-12-01T02:00:00Z", "America/New_York", dt.date(2026, 11, 30)),
+        ("2026-12-01T02:00:00", "America/New_York", dt.date(2026, 12, 1)),
+        (None, None, None),
+        ("2026-12-01", None, None),
+        (None, "Mars/Olympus", None),
+    ],
+    ids=[
+        "now, local date behind UTC",
+        "now, local date ahead",
+        "--at date",
+        "--at UTC time, local date earlier",
+        "--at naive time is local",
+        "no timezone: no date",
+        "no timezone, --at given: still no date",
+        "unknown timezone: no date (the validator reports it)",
+    ],
+)
+def test_validation_day_is_the_local_date_of_at_or_now(
+    at_text: str | None, timezone: str | None, expected: dt.date | None
+) -> None:
+    assert validation_day(at_text, NOW, timezone) == expected
+
+
+@pytest.mark.parametrize("timezone", ["America/New_York", None, "Mars/Olympus"])
+def test_validation_day_rejects_a_malformed_at_whatever_the_timezone(timezone: str | None) -> None:
+    with pytest.raises(ReconcilerError, match="not an ISO 8601 date"):
+        validation_day("next tuesday", NOW, timezone)
