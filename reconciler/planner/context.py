@@ -71,7 +71,8 @@ class Ctx:
 
     def where_staff(self, sid: str, fld: str | None = None) -> Location:
         loc = self.desired.where(f"staff:{sid}.{fld}" if fld else f"staff:{sid}")
-        return loc if loc.entity or loc.file else dataclasses.replace(loc, entity=f"staff {sid}")
+        # Unlocated: name the professional (the fallback entity is cut at the id's first dot).
+        return loc if loc.file else dataclasses.replace(loc, entity=f"staff {sid}")
 
     def where_client(self, cid: str, fld: str | None = None) -> Location:
         key = f"client:{cid}.{fld}" if fld else f"client:{cid}"

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from planner_builders import AT, by_target, client, one, practice, steps, t, world, world_desired
+from planner_builders import AT, by_target, client, located, one, practice, steps, t, world, world_desired
 
 from reconciler.errors import ValidationFailed
 from reconciler.model.actions import Plan
@@ -99,6 +99,67 @@ def test_balance_target_only_in_the_database_is_known() -> None:
         policies=[{"name": "custom", "clients_with_balance": "cdavis"}],
     )
     assert dict(one(P(d), "client.reassign", "C-2").changes) == {"primary": ("bsmith", "cdavis")}
+
+
+_NOT_ACTIVE_POLICY = "clients_with_balance must be owner, clinical_director, successor or an active staff id: "
+_C2_LEFT = ("inactive", "client C-2", "client C-2 is assigned to bsmith, who is inactive on 2026-11-24")
+BALANCE_TARGET_PROBLEMS: list[tuple[str, DesiredState, list[tuple[str, str, str]]]] = [
+    (
+        "named professional unknown",
+        _custom("ghost"),
+        [
+            ("unknown_staff", "policy custom", _NOT_ACTIVE_POLICY + "'ghost' is not a declared staff member"),
+            ("reference", "staff.yaml:34: staff[2].offboarding", "staff bsmith: ghost is not a known professional"),
+            _C2_LEFT,
+        ],
+    ),
+    (
+        "named professional inactive, no successor",
+        _custom("tnguyen", tnguyen={"active": False}),
+        [
+            ("unknown_staff", "policy custom", _NOT_ACTIVE_POLICY + "tnguyen is inactive (staff.yaml:61)"),
+            (
+                "successor",
+                "staff.yaml:34: staff[2].offboarding",
+                "staff bsmith: tnguyen is not active on 2026-11-24 and names no successor",
+            ),
+            _C2_LEFT,
+        ],
+    ),
+    (
+        "named professional inactive with a successor: the successor takes it (only the policy is wrong)",
+        _custom("tnguyen", tnguyen={"active": False, "successor": "cdavis"}),
+        [("unknown_staff", "policy custom", _NOT_ACTIVE_POLICY + "tnguyen is inactive (staff.yaml:61)")],
+    ),
+    (
+        "owner leaving, no successor",
+        _custom("owner", alee={"active": False}),
+        [
+            (
+                "practice_role",
+                "staff.yaml:11: staff[0].active",
+                "alee is the practice owner (practice.owner); name another owner before deactivating alee",
+            ),
+            (
+                "successor",
+                "staff.yaml:34: staff[2].offboarding",
+                "staff bsmith: alee is not active on 2026-11-24 and names no successor",
+            ),
+            _C2_LEFT,
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "d,expected", [c[1:] for c in BALANCE_TARGET_PROBLEMS], ids=[c[0] for c in BALANCE_TARGET_PROBLEMS]
+)
+def test_a_balance_target_who_cannot_take_the_client_is_reported_at_the_leavers_policy(
+    d: DesiredState, expected: list[tuple[str, str, str]]
+) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        P(located(d))
+    assert [(p.code, str(p.location), p.message) for p in exc.value.problems] == expected
 
 
 @pytest.mark.parametrize("kind", ["owner", "clinical_director"])

@@ -279,3 +279,16 @@ def test_creating_a_professional_without_name_or_role_is_located_at_the_entry() 
     assert located(d) == [
         (None, "staff newbie", "staff newbie is not in the database; creating it needs name", "create")
     ]
+
+
+def test_a_professional_whose_id_has_a_dot_is_named_whole() -> None:
+    # Ids may contain dots; the location falls back to the whole id, not the part before the dot.
+    d = world_desired(extra_staff=[{"id": "b.new", "role": "clinician"}])
+    with pytest.raises(ValidationFailed) as exc:
+        P(_partly_located(d), None, allow_mass_change=True)
+    assert [(str(p.location), p.message) for p in exc.value.problems] == [
+        ("staff b.new", "staff b.new is not in the database; creating it needs name")
+    ]
+    with pytest.raises(ValidationFailed) as exc:
+        P(_partly_located(d, "staff:b.new"), None, allow_mass_change=True)
+    assert [str(p.location) for p in exc.value.problems] == ["staff:b.new.yaml:3"]
