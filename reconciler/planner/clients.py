@@ -60,9 +60,7 @@ def _reassign(ctx: Ctx, c: Client, new: str, staff: str | None, reason: str, dep
     return aid
 
 
-def explicit(
-    ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Sequence[int] = (), drift: bool = False
-) -> bool:
+def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Sequence[int] = (), drift: bool) -> bool:
     """Plan the client's ``clients:`` entry. Returns False when the entry leaves the
     primary open and the primary is leaving: the caller's policy decides that part."""
     c = ctx.clients.get(e.id)
@@ -212,7 +210,7 @@ def by_policy(
     deps: Sequence[int],
     drift: bool,
     *,
-    may_inactivate: bool = True,
+    may_inactivate: bool,
 ) -> None:
     """A leaving professional's client without an explicit decision: balance first, then other_clients."""
     today = ctx.roster.today

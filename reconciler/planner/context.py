@@ -79,7 +79,7 @@ class Ctx:
         loc = self.desired.where(key)
         return dataclasses.replace(loc, entity=f"client {cid}")
 
-    def error(self, loc: Location, message: str, code: str = "invalid") -> None:
+    def error(self, loc: Location, message: str, code: str) -> None:
         """Record a located problem once (the same fact may be met by several rules)."""
         for p in self.problems.problems:
             if p.location == loc and p.message == message:

@@ -108,7 +108,7 @@ def _end_series(
     deps: tuple[int, ...],
     drift: bool,
     *,
-    keep_active: bool = False,
+    keep_active: bool,
 ) -> int:
     """End ``s`` at ``cutoff``. Ahead of a scheduled date (``keep_active``) only ``until``
     moves: the sessions before the date still happen; the series is made inactive

@@ -399,3 +399,116 @@ def test_a_named_balance_target_who_is_inactive_is_refused_like_validate_does() 
         P(d)
     assert "clients_with_balance must be owner, clinical_director, successor or an active staff id" in str(exc.value)
     assert "cdavis is inactive" in str(exc.value)
+
+
+# ---------------------------------------------------------------- an entry's decision stands; the policy does not add to it
+@pytest.mark.parametrize(
+    "original,expected",
+    [
+        (None, ("reference", "client C-1: duplicate_of C-404 is not in the database")),
+        (
+            client("C-404", None, status="deleted", deleted_at=t("2026-11-20T00:00:00Z")),
+            (
+                "duplicate_of",
+                "client C-1: duplicate_of C-404 is deleted in the database; point to the record that stays",
+            ),
+        ),
+    ],
+    ids=["original unknown", "original deleted"],
+)
+def test_a_leavers_client_with_an_invalid_duplicate_entry_is_not_decided_by_the_policy(
+    original: Any, expected: tuple[str, str]
+) -> None:
+    # The entry decides (and is wrong): the policy must not inactivate the client behind it,
+    # so the client is still reported as left with the leaver.
+    a = world(extra_clients=[original] if original is not None else [])
+    with pytest.raises(ValidationFailed) as exc:
+        P(world_desired(LEAVE, clients=[{"id": "C-1", "duplicate_of": "C-404"}]), a)
+    assert [(p.code, p.message) for p in exc.value.problems] == [
+        expected,
+        ("inactive", "client C-1 is assigned to bsmith, who is inactive on 2026-11-24"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "target_entry,message",
+    [
+        (
+            {"id": "C-O", "status": "deleted"},
+            "C-O is to be deleted (client:C-O.status); point to the record that stays",
+        ),
+        (
+            {"id": "C-O", "duplicate_of": "C-3"},
+            "C-O is itself a duplicate of C-3 (client:C-O.duplicate_of); point to the record that stays",
+        ),
+    ],
+    ids=["target's entry deletes it", "target's entry makes it a duplicate"],
+)
+def test_a_duplicate_target_whose_own_entry_disqualifies_it_is_reported_once_by_the_config_check(
+    target_entry: dict[str, str], message: str
+) -> None:
+    # The database row says the same (deleted / a duplicate): reported by the validator only, not twice.
+    row = (
+        client("C-O", None, status="deleted", deleted_at=t("2026-11-20T00:00:00Z"))
+        if "status" in target_entry
+        else client("C-O", None, status="inactive", duplicate_of="C-3")
+    )
+    a = world(extra_clients=[client("C-D", "jdoe"), row])
+    with pytest.raises(ValidationFailed) as exc:
+        P(world_desired(clients=[{"id": "C-D", "duplicate_of": "C-O"}, target_entry]), a)
+    assert [(p.code, str(p.location), p.message) for p in exc.value.problems] == [
+        ("duplicate_of", "client C-D", message)
+    ]
+
+
+def test_a_duplicate_entry_for_a_client_of_an_inactive_professional_is_drift() -> None:
+    a = world(extra_clients=[client("C-T", "tnguyen")])
+    (mark,) = P(world_desired(clients=[{"id": "C-T", "duplicate_of": "C-3"}]), a).actions
+    assert (mark.type.value, mark.target, mark.staff, mark.drift) == ("client.mark_duplicate", "C-T", "tnguyen", True)
+    assert dict(mark.changes) == {
+        "status": ("active", "inactive"),
+        "duplicate_of": (None, "C-3"),
+        "primary": ("tnguyen", None),
+    }
+    assert mark.reason == (
+        "drift: tnguyen is inactive (policy standard): explicit clients: entry: duplicate of C-3 marked inactive "
+        "(history kept)"
+    )
+
+
+def test_deletion_turns_portal_access_off() -> None:
+    a = world(extra_clients=[client("C-P", "jdoe", portal_access=True)])
+    p = P(world_desired(clients=[{"id": "C-P", "status": "deleted"}]), a)
+    assert dict(one(p, "client.delete", "C-P").changes) == {
+        "status": ("active", "deleted"),
+        "deleted_at": (None, "2026-11-24T15:00:00Z"),
+        "primary": ("jdoe", None),
+        "portal_access": (True, False),
+    }
+
+
+def test_reactivation_with_a_new_primary_is_grouped_under_the_recorded_one() -> None:
+    a = world(extra_clients=[client("C-R", "jdoe", status="inactive")])
+    (react,) = P(world_desired(clients=[{"id": "C-R", "status": "active", "primary": "cdavis"}]), a).actions
+    assert (react.type.value, react.staff, react.drift) == ("client.reactivate", "jdoe", False)
+    assert dict(react.changes) == {"status": ("inactive", "active"), "primary": ("jdoe", "cdavis")}
+    assert react.reason == "explicit clients: entry: client reactivated with primary cdavis"
+
+
+@pytest.mark.parametrize(
+    "entry,warnings",
+    [
+        ({"id": "C-R"}, ()),
+        ({"id": "C-R", "primary": "jdoe"}, ()),
+        (
+            {"id": "C-R", "primary": "cdavis"},
+            ("client C-R is inactive: its primary is not changed unless the entry says status: active",),
+        ),
+    ],
+    ids=["no primary declared", "the recorded primary", "another primary"],
+)
+def test_an_inactive_clients_primary_changes_only_with_status_active(
+    entry: dict[str, str], warnings: tuple[str, ...]
+) -> None:
+    p = P(world_desired(clients=[entry]), world(extra_clients=[client("C-R", "jdoe", status="inactive")]))
+    assert (p.actions, p.warnings) == ((), warnings)

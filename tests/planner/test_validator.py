@@ -491,3 +491,58 @@ def test_validation_day_is_the_local_date_of_at_or_now(
 def test_validation_day_rejects_a_malformed_at_whatever_the_timezone(timezone: str | None) -> None:
     with pytest.raises(ReconcilerError, match="not an ISO 8601 date"):
         validation_day("next tuesday", NOW, timezone)
+
+
+# ---------------------------------------------------------------- exact words and places of some rules
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            staff("{id: bsmith, offboarding: nope}"),
+            ("case.yaml:3: staff[0].offboarding", "unknown policy 'nope' (known: handover, standard)"),
+        ),
+        (
+            {
+                "case.yaml": "version: 1\nstaff:\n  - {id: bsmith, deactivate_on: 2026-11-24}\nclients:\n  - {id: C-1, primary: bsmith}\n"
+            },
+            ("case.yaml:5: clients[0].primary", "primary bsmith is inactive since 2026-11-24 (case.yaml:3)"),
+        ),
+        (
+            staff("{id: bsmith, active: false, successor: cdavis}", "{id: cdavis, deactivate_on: 2026-11-01}"),
+            (
+                "case.yaml:3: staff[0].successor",
+                "successor chain bsmith -> cdavis ends at cdavis, who is leaving on 2026-11-01 and names no successor",
+            ),
+        ),
+    ],
+    ids=[
+        "unknown policy lists the known ones",
+        "leaving today is inactive today",
+        "an inactive leaver's chain is walked as of today: a successor gone by date ends it",
+    ],
+)
+def test_the_problem_names_the_rule_in_full(tmp_path: Path, files: dict[str, str], expected: tuple[str, str]) -> None:
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(str(p.location).rsplit("/", 1)[-1], p.message.replace(f"{tmp_path}/cfg/", "")) for p in problems] == [
+        expected
+    ]
+
+
+def test_a_second_place_is_file_and_line_only_when_both_are_known() -> None:
+    from reconciler.errors import Location
+
+    base = DesiredState(
+        staff=(StaffSpec(id="bsmith", deactivate_on=dt.date(2026, 11, 1)),),
+        clients=(ClientSpec(id="C-1", primary="bsmith"),),
+        policies=(PolicySpec(name="standard"),),
+    )
+    for locations, place in [
+        ({}, "staff:bsmith.deactivate_on"),
+        ({"staff:bsmith.deactivate_on": Location(file="staff.yaml")}, "staff:bsmith.deactivate_on"),
+        ({"staff:bsmith.deactivate_on": Location(line=3)}, "staff:bsmith.deactivate_on"),
+        ({"staff:bsmith.deactivate_on": Location(file="staff.yaml", line=3)}, "staff.yaml:3"),
+    ]:
+        d = base.model_copy(update={"locations": locations})
+        assert [p.message for p in check_desired(d, today=TODAY)] == [
+            f"primary bsmith is inactive since 2026-11-01 ({place})"
+        ]
