@@ -213,8 +213,8 @@ def by_policy(
     may_inactivate: bool,
 ) -> None:
     """A leaving professional's client without an explicit decision: balance first, then other_clients."""
+    # (A client with an entry was marked handled by explicit(), which the caller ran first.)
     today = ctx.roster.today
-    ctx.handled_clients.add(c.id)
     if c.balance_cents > 0:
         kind = balance_target_kind(policy)
         if kind == "successor":

@@ -143,7 +143,6 @@ class Ctx:
 
     def update_client(self, cid: str, **fields: Any) -> None:
         self.clients[cid] = dataclasses.replace(self.clients[cid], **fields)
-        self.handled_clients.add(cid)
 
     def update_series(self, sid: str, action_id: int, **fields: Any) -> None:
         self.series[sid] = dataclasses.replace(self.series[sid], **fields)

@@ -8,7 +8,6 @@ sessions that are not ``scheduled`` are never touched.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 from reconciler.model.actions import ActionType as T
 from reconciler.model.actual import Series
@@ -17,8 +16,6 @@ from reconciler.planner import clients as client_rules
 from reconciler.planner.context import Ctx, series_context, session_context
 from reconciler.planner.policies import policy_for, policy_name
 from reconciler.timeutil import iso_z, local_date, start_of_day
-
-Mode = Literal["now", "scheduled", "drift"]
 
 
 def _policy(ctx: Ctx, sid: str) -> PolicySpec | None:
@@ -33,14 +30,16 @@ def _sessions(
     ctx: Ctx,
     sid: str,
     policy: PolicySpec,
-    mode: Mode,
     cutoff: dt.datetime,
     label: str,
     deps: tuple[int, ...],
     drift: bool,
+    *,
+    scheduled: bool,
     noun: str = "future session",
 ) -> dict[str, list[int]]:
-    """Future sessions and active series of ``sid``; returns action ids per client."""
+    """Future sessions and active series of ``sid``; returns action ids per client.
+    ``scheduled``: ahead of a deactivation date (series end there but stay active)."""
     per_client: dict[str, list[int]] = {}
     # Drift follows the policy too: a session booked with a professional who left goes to
     # the successor under a handover policy, as it would have at the offboarding.
@@ -74,7 +73,7 @@ def _sessions(
             )
         per_client.setdefault(a.client, []).append(aid)
     for s in sorted((s for s in ctx.series.values() if s.staff == sid and s.active), key=lambda s: s.id):
-        if mode == "scheduled" and s.until is not None and s.until <= cutoff:
+        if scheduled and s.until is not None and s.until <= cutoff:
             continue  # no occurrence on or after the deactivation date: nothing to do yet
         sdeps = deps + ((ctx.series_deps[s.id],) if s.id in ctx.series_deps else ())
         if transfer:
@@ -94,7 +93,7 @@ def _sessions(
             )
             ctx.update_series(s.id, aid, staff=to)
         else:
-            aid = _end_series(ctx, s, sid, cutoff, label, sdeps, drift, keep_active=mode == "scheduled")
+            aid = _end_series(ctx, s, sid, cutoff, label, sdeps, drift, keep_active=scheduled)
         per_client.setdefault(s.client, []).append(aid)
     return per_client
 
@@ -176,7 +175,7 @@ def offboard(ctx: Ctx, sid: str) -> None:
                 f"{label}: client records exported ({fmt}) before any change",
             ),
         )
-    per_client = _sessions(ctx, sid, policy, "now", ctx.at, label, base, False)
+    per_client = _sessions(ctx, sid, policy, ctx.at, label, base, False, scheduled=False)
     _clients(ctx, sid, policy, label, per_client, base, False)
     row = ctx.actual.staff[sid]
     mine = [a.id for a in ctx.actions[first - 1 :] if a.staff == sid]
@@ -218,7 +217,7 @@ def scheduled(ctx: Ctx, sid: str, day: dt.date) -> None:
         )
     instant = start_of_day(day, ctx.roster.tz)
     # Bookings made after the date was recorded contradict it: drift.
-    _sessions(ctx, sid, policy, "scheduled", instant, label, deps, recorded, noun="session on/after the date")
+    _sessions(ctx, sid, policy, instant, label, deps, recorded, scheduled=True, noun="session on/after the date")
 
 
 def leftovers(ctx: Ctx, sid: str) -> None:
@@ -227,5 +226,5 @@ def leftovers(ctx: Ctx, sid: str) -> None:
     if policy is None:
         return
     label = f"drift: {sid} is inactive (policy {policy.name})"
-    per_client = _sessions(ctx, sid, policy, "drift", ctx.at, label, (), True)
+    per_client = _sessions(ctx, sid, policy, ctx.at, label, (), True, scheduled=False)
     _clients(ctx, sid, policy, label, per_client, (), True)

@@ -171,9 +171,15 @@ def test_balance_to_a_role_the_practice_does_not_name_is_an_error(kind: str) -> 
         clinical_director=None,
     )
     a = world(practice_row=practice(owner=None, clinical_director=None))
-    assert problems(d, a) == [
-        f"staff bsmith: policy custom sends balances to the {kind}, but the practice names none",
-        "client C-2 is assigned to bsmith, who is inactive on 2026-11-24",
+    with pytest.raises(ValidationFailed) as exc:
+        P(located(d), a)
+    assert [(p.code, str(p.location), p.message) for p in exc.value.problems] == [
+        (
+            "reference",
+            "staff.yaml:34: staff[2].offboarding",
+            f"staff bsmith: policy custom sends balances to the {kind}, but the practice names none",
+        ),
+        ("inactive", "client C-2", "client C-2 is assigned to bsmith, who is inactive on 2026-11-24"),
     ]
 
 

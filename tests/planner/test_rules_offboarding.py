@@ -282,3 +282,13 @@ def test_deleting_a_leftover_client_is_drift_from_its_export_on() -> None:
     p = P(world_desired(clients=[{"id": "C-T", "status": "deleted"}]), world(**LEFTOVERS))
     export, delete = one(p, "export.write", "C-T"), one(p, "client.delete", "C-T")
     assert (export.drift, delete.drift, export.staff, delete.staff) == (True, True, "tnguyen", "tnguyen")
+
+
+def test_deactivation_records_what_the_row_held_before() -> None:
+    # An active row may still carry an old deactivated_at (e.g. written by hand): the change shows it.
+    a = world(replace={"bsmith": staff("bsmith", deactivated_at=t("2025-03-01T12:00:00Z"))})
+    deactivate = one(P(world_desired({"bsmith": {"active": False}}), a), "staff.deactivate", "bsmith")
+    assert dict(deactivate.changes) == {
+        "active": (True, False),
+        "deactivated_at": ("2025-03-01T12:00:00Z", "2026-11-24T15:00:00Z"),
+    }

@@ -546,3 +546,26 @@ def test_a_second_place_is_file_and_line_only_when_both_are_known() -> None:
         assert [p.message for p in check_desired(d, today=TODAY)] == [
             f"primary bsmith is inactive since 2026-11-01 ({place})"
         ]
+
+
+def test_each_successor_cycle_is_reported_once_at_the_first_leaver_entering_it(tmp_path: Path) -> None:
+    files = staff(
+        "{id: bsmith, active: false, successor: cdavis}",
+        "{id: cdavis, active: false, successor: bsmith}",
+        "{id: dlee, active: false, successor: elin}",
+        "{id: elin, active: false, successor: fox}",
+        "{id: fox, active: false, successor: elin}",
+    )
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == [
+        (
+            "successor_cycle",
+            "case.yaml:3: staff[0].successor",
+            "successor cycle: bsmith -> cdavis -> bsmith (nobody in it stays)",
+        ),
+        (
+            "successor_cycle",
+            "case.yaml:5: staff[2].successor",
+            "successor cycle: dlee -> elin -> fox -> elin (nobody in it stays)",
+        ),
+    ]
