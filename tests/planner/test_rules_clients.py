@@ -132,6 +132,13 @@ BALANCE_TARGET_PROBLEMS: list[tuple[str, DesiredState, list[tuple[str, str, str]
         [("unknown_staff", "policy custom", _NOT_ACTIVE_POLICY + "tnguyen is inactive (staff.yaml:61)")],
     ),
     (
+        "named professional inactive, successor leaving later: still them today",
+        _custom(
+            "tnguyen", tnguyen={"active": False, "successor": "cdavis"}, cdavis={"deactivate_on": dt.date(2026, 12, 20)}
+        ),
+        [("unknown_staff", "policy custom", _NOT_ACTIVE_POLICY + "tnguyen is inactive (staff.yaml:61)")],
+    ),
+    (
         "owner leaving, no successor",
         _custom("owner", alee={"active": False}),
         [
