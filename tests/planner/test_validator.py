@@ -569,3 +569,24 @@ def test_each_successor_cycle_is_reported_once_at_the_first_leaver_entering_it(t
             "successor cycle: dlee -> elin -> fox -> elin (nobody in it stays)",
         ),
     ]
+
+
+def test_a_chain_that_ends_is_named_at_its_last_link_for_every_leaver_on_it(tmp_path: Path) -> None:
+    files = staff(
+        "{id: bsmith, active: false, successor: cdavis}",
+        "{id: cdavis, active: false, successor: dlee}",
+        "{id: dlee, deactivate_on: 2026-11-01}",
+    )
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == [
+        (
+            "successor_inactive",
+            "case.yaml:3: staff[0].successor",
+            "successor chain bsmith -> cdavis -> dlee ends at dlee, who is leaving on 2026-11-01 and names no successor",
+        ),
+        (
+            "successor_inactive",
+            "case.yaml:4: staff[1].successor",
+            "successor chain cdavis -> dlee ends at dlee, who is leaving on 2026-11-01 and names no successor",
+        ),
+    ]
