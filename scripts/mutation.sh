@@ -2,7 +2,8 @@
 # Mutation testing of the pure planning layer (issue 15) with mutmut 3.8.1.
 #
 #   scripts/mutation.sh                      # the whole layer, from scratch (budget: MAX_MINUTES, 30)
-#   RESUME=1 scripts/mutation.sh             # go on where a stopped run left off (same code and tests)
+#   RESUME=1 scripts/mutation.sh             # go on where a stopped run left off (same code)
+#   RESUME=1 RECHECK=1 scripts/mutation.sh   # same code, tests added: check the survivors again
 #   scripts/mutation.sh 'reconciler.planner.seats.*'  # only these mutants (mutmut name globs), reusing
 #                                            # mutants/ (rm -rf mutants first after changing code or tests)
 #
@@ -52,6 +53,21 @@ if [ "$#" -eq 0 ] && [ "${RESUME:-0}" != 1 ]; then
   rm -rf mutants  # a fresh copy: mutmut never refreshes files it has copied before
 fi
 mkdir -p mutants
+if [ "${RESUME:-0}" = 1 ] && [ "${RECHECK:-0}" = 1 ]; then
+  # After adding tests (same code): survivors become unchecked, so only they run again.
+  "$PY" - <<'PYEOF'
+import json
+from pathlib import Path
+for meta in Path("mutants").rglob("*.py.meta"):
+    data = json.loads(meta.read_text())
+    codes = data["exit_code_by_key"]
+    again = [k for k, v in codes.items() if v in (0, 5, 33)]
+    for k in again:
+        codes[k] = None
+    if again:
+        meta.write_text(json.dumps(data, indent=4))
+PYEOF
+fi
 TEST_FILES=""
 for f in $TESTS; do  # a path that does not exist is left out
   if [ -e "$f" ]; then TEST_FILES="$TEST_FILES $f"; fi
