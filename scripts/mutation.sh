@@ -54,14 +54,16 @@ if [ "$#" -eq 0 ] && [ "${RESUME:-0}" != 1 ]; then
 fi
 mkdir -p mutants
 if [ "${RESUME:-0}" = 1 ] && [ "${RECHECK:-0}" = 1 ]; then
-  # After adding tests (same code): survivors become unchecked, so only they run again.
+  # After adding tests (same code): survivors (not allow-listed) become unchecked, so only they run again.
   "$PY" - <<'PYEOF'
 import json
 from pathlib import Path
+allow = Path("scripts/mutation-allow.txt")
+listed = {ln.split()[0] for ln in allow.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
 for meta in Path("mutants").rglob("*.py.meta"):
     data = json.loads(meta.read_text())
     codes = data["exit_code_by_key"]
-    again = [k for k, v in codes.items() if v in (0, 5, 33)]
+    again = [k for k, v in codes.items() if v in (0, 5, 33) and k not in listed]
     for k in again:
         codes[k] = None
     if again:
