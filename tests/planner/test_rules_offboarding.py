@@ -292,3 +292,41 @@ def test_deactivation_records_what_the_row_held_before() -> None:
         "active": (True, False),
         "deactivated_at": ("2025-03-01T12:00:00Z", "2026-11-24T15:00:00Z"),
     }
+
+
+@pytest.mark.parametrize(
+    "over,practice_kw,expected",
+    [
+        (
+            {"bsmith": {"active": False, "offboarding": "nope"}},
+            {},
+            [
+                (
+                    "unknown_policy",
+                    "staff.yaml:34: staff[2].offboarding",
+                    "unknown policy 'nope' (known: handover, standard)",
+                ),
+                ("policy", "staff.yaml:34: staff[2].offboarding", "staff bsmith: unknown offboarding policy 'nope'"),
+            ],
+        ),
+        (
+            {"bsmith": {"active": False}},
+            {"default_policy": "gone"},
+            [
+                ("unknown_policy", "practice", "unknown policy 'gone' (known: handover, standard)"),
+                ("policy", "staff.yaml:30: staff[2]", "staff bsmith: unknown offboarding policy 'gone'"),
+                ("policy", "staff.yaml:60: staff[5]", "staff tnguyen: unknown offboarding policy 'gone'"),
+            ],
+        ),
+    ],
+    ids=["own policy unknown: at its offboarding key", "default policy unknown: at each leaver's entry"],
+)
+def test_an_unknown_policy_is_located_where_the_leaver_gets_it(
+    over: dict[str, Any], practice_kw: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    from planner_builders import located
+
+    with pytest.raises(ValidationFailed) as exc:
+        P(located(world_desired(over, **practice_kw)))
+    found = [(p.code, str(p.location), p.message) for p in exc.value.problems if p.code != "inactive"]
+    assert found == expected
