@@ -525,3 +525,97 @@ def test_an_inactive_clients_primary_changes_only_with_status_active(
 ) -> None:
     p = P(world_desired(clients=[entry]), world(extra_clients=[client("C-R", "jdoe", status="inactive")]))
     assert (p.actions, p.warnings) == ((), warnings)
+
+
+# ---------------------------------------------------------------- purge
+def test_a_purge_kept_for_its_duplicates_does_not_stop_later_purges() -> None:
+    # C-A is due but C-D (inactive, not due) is a duplicate of it: C-A stays, C-B (due, sorted later) is purged.
+    old = t("2026-10-01T12:00:00Z")
+    a = world(
+        extra_clients=[
+            client("C-A", None, status="deleted", deleted_at=old),
+            client("C-B", None, status="deleted", deleted_at=old),
+            client("C-D", None, status="inactive", duplicate_of="C-A"),
+        ]
+    )
+    p = P(world_desired(), a)
+    assert steps(p) == [("client.purge", "C-B")]
+    assert p.warnings == ("client C-A is due for purge but other clients are marked duplicates of it: kept",)
+
+
+# ---------------------------------------------------------------- kept bookings of a closing client
+def _bookings(cid: str, n: int, first: str = "2026-12-01T15:00:00Z") -> list[Any]:
+    from planner_builders import appt
+
+    start = t(first)
+    return [
+        appt(f"A-{i}", cid, "jdoe", (start + dt.timedelta(days=i)).isoformat().replace("+00:00", "Z"))
+        for i in range(1, n + 1)
+    ]
+
+
+@pytest.mark.parametrize(
+    "n,tail",
+    [(12, "A-11, A-12)"), (13, "A-11, A-12, and 1 more)")],
+    ids=["twelve listed", "the thirteenth counted"],
+)
+def test_kept_bookings_list_twelve_ids_then_count_the_rest(n: int, tail: str) -> None:
+    a = world(extra_clients=[client("C-K", "jdoe")], extra_appts=_bookings("C-K", n))
+    p = P(world_desired(clients=[{"id": "C-K", "status": "inactive"}]), a)
+    (warning,) = p.warnings
+    assert warning.startswith(f"client C-K becomes inactive but keeps {n} scheduled sessions (A-1, A-2, ")
+    assert warning.endswith(f"{tail}: cancel them or give them an explicit decision")
+
+
+def test_a_booking_starting_at_the_plan_time_is_kept_too() -> None:
+    a = world(extra_clients=[client("C-K", "jdoe")], extra_appts=_bookings("C-K", 1, first="2026-11-23T15:00:00Z"))
+    p = P(world_desired(clients=[{"id": "C-K", "status": "inactive"}]), a)
+    assert p.warnings == (
+        "client C-K becomes inactive but keeps 1 scheduled session (A-1): cancel them or give them an explicit decision",
+    )
+
+
+@pytest.mark.parametrize(
+    "row,entry,what",
+    [
+        (client("C-K", None, status="inactive"), {"id": "C-K", "status": "inactive"}, "is inactive"),
+        (
+            client("C-K", None, status="deleted", deleted_at=t("2026-11-20T00:00:00Z")),
+            {"id": "C-K", "status": "deleted"},
+            "is deleted",
+        ),
+        (
+            client("C-K", None, status="inactive", duplicate_of="C-3"),
+            {"id": "C-K", "duplicate_of": "C-3"},
+            "is inactive",
+        ),
+    ],
+    ids=["already inactive", "already deleted", "already a duplicate"],
+)
+def test_a_client_closed_before_this_plan_that_still_has_bookings_is_named(
+    row: Any, entry: dict[str, str], what: str
+) -> None:
+    a = world(extra_clients=[row], extra_appts=_bookings("C-K", 1))
+    p = P(world_desired(clients=[entry]), a)
+    assert p.actions == ()
+    assert p.warnings == (
+        f"client C-K {what} but keeps 1 scheduled session (A-1): cancel them or give them an explicit decision",
+    )
+
+
+def test_bookings_of_a_purged_client_are_passed_over_and_the_next_client_still_named() -> None:
+    # C-A's row is gone (purged) though a booking still names it; C-B (sorted later) is still warned about.
+    from planner_builders import appt
+
+    a = world(
+        extra_clients=[client("C-B", "jdoe")],
+        extra_appts=[
+            appt("A-A", "C-A", "jdoe", "2026-12-01T15:00:00Z"),
+            appt("A-B", "C-B", "jdoe", "2026-12-02T15:00:00Z"),
+        ],
+    )
+    p = P(world_desired(clients=[{"id": "C-A", "status": "deleted"}, {"id": "C-B", "status": "inactive"}]), a)
+    assert steps(p) == [("client.inactivate", "C-B")]
+    assert p.warnings == (
+        "client C-B becomes inactive but keeps 1 scheduled session (A-B): cancel them or give them an explicit decision",
+    )

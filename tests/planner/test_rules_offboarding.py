@@ -330,3 +330,15 @@ def test_an_unknown_policy_is_located_where_the_leaver_gets_it(
         P(located(world_desired(over, **practice_kw)))
     found = [(p.code, str(p.location), p.message) for p in exc.value.problems if p.code != "inactive"]
     assert found == expected
+
+
+def test_each_session_whose_day_has_no_successor_is_reported_and_the_walk_goes_on() -> None:
+    # jdoe takes over until 12-02: A-1 (12-01) moves, A-3 (12-03) and A-5 (12-05) each report their day.
+    d = world_desired(
+        {"bsmith": {"active": False, **HANDOVER}, "jdoe": {"deactivate_on": dt.date(2026, 12, 2)}},
+    )
+    a = world(extra_appts=[appt("A-5", "C-1", "bsmith", "2026-12-05T15:00:00Z")])
+    assert problems(d, a) == [
+        "staff bsmith: successor chain bsmith -> jdoe ends at jdoe, who is not active on 2026-12-03",
+        "staff bsmith: successor chain bsmith -> jdoe ends at jdoe, who is not active on 2026-12-05",
+    ]
