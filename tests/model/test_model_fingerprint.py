@@ -13,16 +13,20 @@ from reconciler.model.actual import ActualState, Practice, Staff, canonical_row
 UTC = dt.timezone.utc
 
 
-@dataclasses.dataclass(frozen=True)
-class _Row:
-    """A row type no other test has digested (the field-name cache starts empty for it)."""
+def _row_type() -> type:
+    """A row type never digested before (a new class per call): the field-name cache starts empty for it."""
 
-    zeta: Any
-    alpha: Any
-    mid: Any = None
+    @dataclasses.dataclass(frozen=True)
+    class Row:
+        zeta: Any
+        alpha: Any
+        mid: Any = None
+
+    return Row
 
 
 def test_a_row_is_a_dict_of_json_values_with_sorted_keys() -> None:
+    _Row = _row_type()
     row = _Row(
         zeta=dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
         alpha=[dt.date(2026, 12, 1), ("x", 2), {"b": 1, "a": dt.date(2027, 1, 1)}],
@@ -36,6 +40,7 @@ def test_a_row_is_a_dict_of_json_values_with_sorted_keys() -> None:
     }
     assert list(out) == ["alpha", "mid", "zeta"] and list(out["alpha"][2]) == ["a", "b"]
     assert canonical_row(_Row(zeta=1.5, alpha=True)) == {"alpha": True, "mid": None, "zeta": 1.5}
+    assert canonical_row(_row_type()(zeta=None, alpha="a")) == {"alpha": "a", "mid": None, "zeta": None}
 
 
 def _state(practice: Practice | None, name: str = "Ana Lee") -> ActualState:
