@@ -372,3 +372,45 @@ def test_the_plan_validates_the_config_for_its_own_date() -> None:
         "primary cdavis is inactive since 2026-11-01 (staff:cdavis.deactivate_on)",
         "client C-3 is assigned to cdavis, who is inactive on 2026-11-24",
     ]
+
+
+_CD = "mkhan is the practice clinical director{}; name another clinical director before deactivating mkhan"
+
+
+@pytest.mark.parametrize(
+    "d,where,message",
+    [
+        (
+            world_desired({"mkhan": {"active": False}}, clinical_director=None),
+            "staff.yaml:21: staff[1].active",
+            _CD.format(" (in the database)"),
+        ),
+        (
+            world_desired({"mkhan": {"deactivate_on": dt.date(2026, 11, 1)}}, clinical_director=None),
+            "staff.yaml:22: staff[1].deactivate_on",
+            _CD.format(" (in the database)"),
+        ),
+        (
+            world_desired(omit=["mkhan"], clinical_director=None, unmanaged_staff="deactivate"),
+            "staff mkhan",
+            _CD.format(" (in the database)"),
+        ),
+        (world_desired(omit=["mkhan"], unmanaged_staff="deactivate"), "staff mkhan", _CD.format("")),
+    ],
+    ids=[
+        "named in the database, declared inactive",
+        "named in the database, leaving by date",
+        "named in the database, unmanaged and deactivated",
+        "named in the config, not declared, deactivated as unmanaged",
+    ],
+)
+def test_taking_a_practice_role_away_is_reported_where_the_config_does_it(
+    d: DesiredState, where: str, message: str
+) -> None:
+    from planner_builders import located
+
+    from reconciler.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as exc:
+        plan(located(d), world(), AT, allow_mass_change=True)
+    assert [(p.code, str(p.location), p.message) for p in exc.value.problems] == [("practice_role", where, message)]

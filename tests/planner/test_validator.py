@@ -590,3 +590,59 @@ def test_a_chain_that_ends_is_named_at_its_last_link_for_every_leaver_on_it(tmp_
             "successor chain cdavis -> dlee ends at dlee, who is leaving on 2026-11-01 and names no successor",
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            clients("{id: C-1, duplicate_of: C-2, primary: jdoe}"),
+            [
+                (
+                    "contradiction",
+                    "case.yaml:3: clients[0].primary",
+                    "client C-1 is marked a duplicate (made inactive) but names a primary (jdoe)",
+                )
+            ],
+        ),
+        (
+            staff("{id: bsmith, successor: bsmith}", "{id: cdavis, successor: ghost}", "{id: dlee, offboarding: nope}"),
+            [
+                ("successor_cycle", "case.yaml:3: staff[0].successor", "bsmith names themself as successor"),
+                (
+                    "unknown_staff",
+                    "case.yaml:4: staff[1].successor",
+                    "successor 'ghost' is not a declared staff member (successors must be declared)",
+                ),
+                (
+                    "unknown_policy",
+                    "case.yaml:5: staff[2].offboarding",
+                    "unknown policy 'nope' (known: handover, standard)",
+                ),
+            ],
+        ),
+        (
+            practice(
+                "{timezone: America/New_York, owner: alee, clinical_director: mkhan, default_policy: handover}",
+                "{id: bsmith, active: false}",
+            ),
+            [
+                (
+                    "missing_successor",
+                    "practice.yaml:7: staff[3]",
+                    "bsmith leaves with policy 'handover', which hands work to a successor, but names no successor",
+                )
+            ],
+        ),
+    ],
+    ids=[
+        "a duplicate naming a primary",
+        "a bad successor does not stop the checks of later entries",
+        "the default policy hands over but no successor is named",
+    ],
+)
+def test_each_rule_reports_its_code_place_and_words(
+    tmp_path: Path, files: dict[str, str], expected: list[tuple[str, str, str]]
+) -> None:
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == expected
