@@ -135,3 +135,45 @@ def test_the_summary_counts_actions_in_vocabulary_order() -> None:
         "client",
         "export",
     ]
+
+
+def test_the_plan_file_is_indented_json_with_one_action_per_line_and_text_as_written() -> None:
+    note = Action(1, T.CLIENT_PURGE, "C-9", None, {"exists": (True, False)}, "purged (Zoë's request)")
+    plan = Plan(
+        as_of="2026-11-24T15:00:00Z",
+        db_fingerprint="sha256:db",
+        config_digest="sha256:cfg",
+        actions=(note,),
+        warnings=("client C-1: Zoë's note",),
+        scope={"now_staff": ["bsmith"]},
+        generated_at="2026-11-24T15:00:01Z",
+    )
+    assert plan.dumps() == (
+        "{\n"
+        '  "format_version": 1,\n'
+        '  "generated_at": "2026-11-24T15:00:01Z",\n'
+        '  "as_of": "2026-11-24T15:00:00Z",\n'
+        '  "db_fingerprint": "sha256:db",\n'
+        '  "config_digest": "sha256:cfg",\n'
+        '  "actions": [\n'
+        '    {"id": 1, "type": "client.purge", "target": "C-9", "staff": null, "changes": {"exists": [true, false]}, '
+        '"reason": "purged (Zoë\'s request)", "depends_on": [], "drift": false}\n'
+        "  ],\n"
+        '  "summary": {\n'
+        '    "client.purge": 1\n'
+        "  },\n"
+        '  "warnings": [\n'
+        '    "client C-1: Zoë\'s note"\n'
+        "  ],\n"
+        '  "seats": {\n'
+        '    "before": 0,\n'
+        '    "after": 0\n'
+        "  },\n"
+        '  "scope": {\n'
+        '    "now_staff": [\n'
+        '      "bsmith"\n'
+        "    ]\n"
+        "  },\n"
+        f'  "plan_id": "{plan.plan_id}"\n'
+        "}\n"
+    )
