@@ -646,3 +646,16 @@ def test_each_rule_reports_its_code_place_and_words(
 ) -> None:
     problems = check_desired(load(tmp_path, files), today=TODAY)
     assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == expected
+
+
+def test_every_client_entry_is_checked_whatever_the_one_before_said(tmp_path: Path) -> None:
+    files = clients(
+        "{id: C-1, duplicate_of: C-1}",
+        "{id: C-2, duplicate_of: C-DB}",
+        "{id: C-3, status: deleted, primary: jdoe}",
+    )
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == [
+        ("case.yaml:3: clients[0].duplicate_of", "client C-1 cannot be a duplicate of itself"),
+        ("case.yaml:5: clients[2].primary", "client C-3 is to be deleted but names a primary (jdoe)"),
+    ]
