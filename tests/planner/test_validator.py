@@ -655,7 +655,7 @@ def test_every_client_entry_is_checked_whatever_the_one_before_said(tmp_path: Pa
         "{id: C-3, status: deleted, primary: jdoe}",
     )
     problems = check_desired(load(tmp_path, files), today=TODAY)
-    assert [(str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == [
-        ("case.yaml:3: clients[0].duplicate_of", "client C-1 cannot be a duplicate of itself"),
-        ("case.yaml:5: clients[2].primary", "client C-3 is to be deleted but names a primary (jdoe)"),
+    assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == [
+        ("duplicate_of", "case.yaml:3: clients[0].duplicate_of", "client C-1 cannot be a duplicate of itself"),
+        ("contradiction", "case.yaml:5: clients[2].primary", "client C-3 is to be deleted but names a primary (jdoe)"),
     ]
