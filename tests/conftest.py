@@ -8,13 +8,20 @@ from typing import Any, Iterator
 
 import pytest
 from constants import ROOT
-from hypothesis import settings
+from hypothesis import Phase, settings
 from mariadb_server import MariaDbServer
 from pgserver import PgServer
 
 # HYPOTHESIS_PROFILE=mutation (scripts/mutation.sh): the same examples on every run and no
-# example database, so a mutation score is reproducible.
-settings.register_profile("mutation", derandomize=True, database=None, print_blob=False)
+# example database, so a mutation score is reproducible; no shrinking (a failure is all a
+# mutant needs, and shrinking one took a minute per mutant).
+settings.register_profile(
+    "mutation",
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 EXAMPLES = ROOT / "examples"

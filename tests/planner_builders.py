@@ -18,6 +18,7 @@ import datetime as dt
 from typing import Any, Iterable, Mapping
 
 from reconciler.config.loader import load_builtin_policies
+from reconciler.errors import Location
 from reconciler.model.actions import Action, Plan
 from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
 from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, PracticeSpec, StaffSpec
@@ -187,3 +188,22 @@ def one(plan: Plan, type_: str, target: str) -> Action:
 
 
 __all__ = [n for n in dir() if not n.startswith("_")] + ["dataclasses"]
+
+
+def located(d: DesiredState) -> DesiredState:
+    """``d`` with a location for every staff and client entry and every field it sets, as the
+    loader records them: ``staff.yaml`` line 10·i (+ 1, 2, … per field in name order) for the
+    i-th staff entry (from 1), likewise ``clients.yaml`` — so tests can tell which field a
+    problem points at."""
+    locations: dict[str, Location] = {}
+    for kind, file, specs in (
+        ("staff", "staff.yaml", d.staff),
+        ("client", "clients.yaml", d.clients),
+    ):
+        path = "staff" if kind == "staff" else "clients"
+        for i, spec in enumerate(specs):
+            base = 10 * (i + 1)
+            locations[f"{kind}:{spec.id}"] = Location(file=file, line=base, field=f"{path}[{i}]")
+            for j, name in enumerate(sorted(spec.model_fields_set), 1):
+                locations[f"{kind}:{spec.id}.{name}"] = Location(file=file, line=base + j, field=f"{path}[{i}].{name}")
+    return d.model_copy(update={"locations": {**d.locations, **locations}})

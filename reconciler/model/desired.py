@@ -287,5 +287,10 @@ class DesiredState(_Model):
         """Location of an entity or field key; falls back to the entity, then unknown."""
         if key in self.locations:
             return self.locations[key]
-        base = key.split(".", 1)[0]
-        return self.locations.get(base, Location(entity=key.split(".")[0].replace(":", " ")))
+        # The entity is the longest located prefix: ids may contain dots ("staff:b.smith.successor").
+        head = key
+        while "." in head:
+            head = head.rsplit(".", 1)[0]
+            if head in self.locations:
+                return self.locations[head]
+        return Location(entity=key.split(".")[0].replace(":", " "))

@@ -73,14 +73,15 @@ class Ctx:
 
     def where_staff(self, sid: str, fld: str | None = None) -> Location:
         loc = self.desired.where(f"staff:{sid}.{fld}" if fld else f"staff:{sid}")
-        return loc if loc.entity or loc.file else dataclasses.replace(loc, entity=f"staff {sid}")
+        # Unlocated: name the professional (the fallback entity is cut at the id's first dot).
+        return loc if loc.file else dataclasses.replace(loc, entity=f"staff {sid}")
 
     def where_client(self, cid: str, fld: str | None = None) -> Location:
         key = f"client:{cid}.{fld}" if fld else f"client:{cid}"
         loc = self.desired.where(key)
         return dataclasses.replace(loc, entity=f"client {cid}")
 
-    def error(self, loc: Location, message: str, code: str = "invalid") -> None:
+    def error(self, loc: Location, message: str, code: str) -> None:
         """Record a located problem once (the same fact may be met by several rules)."""
         for p in self.problems.problems:
             if p.location == loc and p.message == message:
@@ -153,7 +154,6 @@ class Ctx:
 
     def update_client(self, cid: str, **fields: Any) -> None:
         self.clients[cid] = dataclasses.replace(self.clients[cid], **fields)
-        self.handled_clients.add(cid)
 
     def update_series(self, sid: str, action_id: int, **fields: Any) -> None:
         self.series[sid] = dataclasses.replace(self.series[sid], **fields)

@@ -37,14 +37,12 @@ def after_plan(
 ) -> list[Problem]:
     """Invariants of the database as the plan leaves it (``clients``: projected rows)."""
     out: list[Problem] = []
-    unassigned: list[str] = []
     for cid in sorted(clients):
         c = clients[cid]
         if c.status != "active":
             continue
         loc = _where(desired, f"client:{cid}", f"client {cid}")
         if c.primary is None:
-            unassigned.append(cid)
             out.append(
                 Problem(
                     loc,

@@ -86,12 +86,8 @@ def classify(desired: DesiredState, practice: Practice | None, staff: Mapping[st
         spec = declared.get(sid)
         row = staff.get(sid)
         if spec is not None:
-            if not spec.active:
-                first_inactive: dt.date | None = today
-            elif spec.deactivate_on is not None and spec.deactivate_on <= today:
-                first_inactive = spec.deactivate_on
-            else:
-                first_inactive = spec.deactivate_on  # None or a future date
+            # active: false leaves today; else the declared date (None: stays; a past date: gone since then).
+            first_inactive: dt.date | None = today if not spec.active else spec.deactivate_on
         elif row is not None and (not row.active or unmanaged_mode is UnmanagedStaff.DEACTIVATE):
             first_inactive = today
         else:

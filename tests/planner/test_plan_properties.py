@@ -249,7 +249,8 @@ ACTIONS = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+# PLAN_FILE_EXAMPLES: scripts/mutation.sh runs fewer (every mutant of model/actions.py runs this).
+@settings(max_examples=int(os.environ.get("PLAN_FILE_EXAMPLES", "200")), deadline=None)
 @given(ACTIONS, st.lists(st.text(), max_size=3))
 def test_the_plan_file_is_the_plan_json_one_action_per_line(raw: list[Any], warnings: list[str]) -> None:
     import json

@@ -3,6 +3,7 @@ with their stable codes, pinned exactly (pure)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -279,3 +280,87 @@ def test_creating_a_professional_without_name_or_role_is_located_at_the_entry() 
     assert located(d) == [
         (None, "staff newbie", "staff newbie is not in the database; creating it needs name", "create")
     ]
+
+
+def test_a_professional_whose_id_has_a_dot_is_named_whole() -> None:
+    # Ids may contain dots; the location falls back to the whole id, not the part before the dot.
+    d = world_desired(extra_staff=[{"id": "b.new", "role": "clinician"}])
+    with pytest.raises(ValidationFailed) as exc:
+        P(_partly_located(d), None, allow_mass_change=True)
+    assert [(str(p.location), p.message) for p in exc.value.problems] == [
+        ("staff b.new", "staff b.new is not in the database; creating it needs name")
+    ]
+    with pytest.raises(ValidationFailed) as exc:
+        P(_partly_located(d, "staff:b.new"), None, allow_mass_change=True)
+    assert [str(p.location) for p in exc.value.problems] == ["staff:b.new.yaml:3"]
+
+
+# ---------------------------------------------------------------- max_caseload: only net gains are held to it
+def _caseload_world(*extra: Any, caseloads: dict[str, int] | None = None) -> ActualState:
+    a = world(extra_clients=list(extra))
+    return dataclasses.replace(a, caseloads=caseloads) if caseloads is not None else a
+
+
+_J2 = client("C-J2", "jdoe")
+_J3 = client("C-J3", "jdoe")
+_KEPT = client("C-I", "jdoe", status="inactive")  # inactive, the row still names jdoe
+CASELOAD_CASES: list[tuple[str, int, ActualState, list[dict[str, Any]], list[str]]] = [
+    (
+        "gaining one at the limit",
+        2,
+        _caseload_world(_J2),
+        [{"id": "C-1", "primary": "jdoe"}],
+        ["3 active clients, above max_caseload 2"],
+    ),
+    (
+        "a caseload not read counts as none",
+        1,
+        _caseload_world(caseloads={}),
+        [{"id": "C-1", "primary": "jdoe"}],
+        [],
+    ),
+    (
+        "losing one, then gaining one, at the limit",
+        2,
+        _caseload_world(_J2),
+        [{"id": "C-3", "primary": "cdavis"}, {"id": "C-4", "primary": "jdoe"}],
+        [],
+    ),
+    (
+        "gaining two, then losing one, at the limit",
+        2,
+        _caseload_world(_J2),
+        [{"id": "C-1", "primary": "jdoe"}, {"id": "C-2", "primary": "jdoe"}, {"id": "C-J2", "primary": "cdavis"}],
+        ["3 active clients, above max_caseload 2"],
+    ),
+    (
+        "already above the limit, no net gain",
+        2,
+        _caseload_world(_J2, _J3),
+        [{"id": "C-3", "primary": "cdavis"}, {"id": "C-4", "primary": "jdoe"}],
+        [],
+    ),
+    ("an inactive client naming the professional is no gain", 2, _caseload_world(_J2, _KEPT), [], []),
+    (
+        "reactivating a client to the primary it kept is a gain",
+        2,
+        _caseload_world(_J2, _KEPT),
+        [{"id": "C-I", "status": "active"}],
+        ["3 active clients, above max_caseload 2"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "limit,a,entries,expected", [c[1:] for c in CASELOAD_CASES], ids=[c[0] for c in CASELOAD_CASES]
+)
+def test_max_caseload_holds_professionals_who_gain_clients(
+    limit: int, a: ActualState, entries: list[dict[str, Any]], expected: list[str]
+) -> None:
+    d = world_desired({"jdoe": {"max_caseload": limit}}, clients=entries)
+    if not expected:
+        P(d, a, allow_mass_change=True)
+        return
+    with pytest.raises(ValidationFailed) as exc:
+        P(d, a, allow_mass_change=True)
+    assert [p.message for p in exc.value.problems] == [f"staff jdoe would have {m}" for m in expected]

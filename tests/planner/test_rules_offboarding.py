@@ -307,3 +307,63 @@ def test_deleting_a_leftover_client_is_drift_from_its_export_on() -> None:
     p = P(world_desired(clients=[{"id": "C-T", "status": "deleted"}]), world(**LEFTOVERS))
     export, delete = one(p, "export.write", "C-T"), one(p, "client.delete", "C-T")
     assert (export.drift, delete.drift, export.staff, delete.staff) == (True, True, "tnguyen", "tnguyen")
+
+
+def test_deactivation_records_what_the_row_held_before() -> None:
+    # An active row may still carry an old deactivated_at (e.g. written by hand): the change shows it.
+    a = world(replace={"bsmith": staff("bsmith", deactivated_at=t("2025-03-01T12:00:00Z"))})
+    deactivate = one(P(world_desired({"bsmith": {"active": False}}), a), "staff.deactivate", "bsmith")
+    assert dict(deactivate.changes) == {
+        "active": (True, False),
+        "deactivated_at": ("2025-03-01T12:00:00Z", "2026-11-24T15:00:00Z"),
+    }
+
+
+@pytest.mark.parametrize(
+    "over,practice_kw,expected",
+    [
+        (
+            {"bsmith": {"active": False, "offboarding": "nope"}},
+            {},
+            [
+                (
+                    "unknown_policy",
+                    "staff.yaml:34: staff[2].offboarding",
+                    "unknown policy 'nope' (known: handover, standard)",
+                ),
+                ("policy", "staff.yaml:34: staff[2].offboarding", "staff bsmith: unknown offboarding policy 'nope'"),
+            ],
+        ),
+        (
+            {"bsmith": {"active": False}},
+            {"default_policy": "gone"},
+            [
+                ("unknown_policy", "practice", "unknown policy 'gone' (known: handover, standard)"),
+                ("policy", "staff.yaml:30: staff[2]", "staff bsmith: unknown offboarding policy 'gone'"),
+                ("policy", "staff.yaml:60: staff[5]", "staff tnguyen: unknown offboarding policy 'gone'"),
+            ],
+        ),
+    ],
+    ids=["own policy unknown: at its offboarding key", "default policy unknown: at each leaver's entry"],
+)
+def test_an_unknown_policy_is_located_where_the_leaver_gets_it(
+    over: dict[str, Any], practice_kw: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    from planner_builders import located
+
+    with pytest.raises(ValidationFailed) as exc:
+        P(located(world_desired(over, **practice_kw)))
+    found = [(p.code, str(p.location), p.message) for p in exc.value.problems if p.code != "inactive"]
+    assert found == expected
+
+
+def test_each_session_whose_day_has_no_successor_is_reported_and_the_walk_goes_on() -> None:
+    # jdoe takes over until 12-02: A-1 (12-01) moves, A-3 (12-03) and A-5 (12-05) each report their day.
+    d = world_desired(
+        {"bsmith": {"active": False, **HANDOVER}, "jdoe": {"deactivate_on": dt.date(2026, 12, 2)}},
+    )
+    a = world(extra_appts=[appt("A-5", "C-1", "bsmith", "2026-12-05T15:00:00Z")])
+    assert problems(d, a) == [
+        "staff bsmith: successor chain bsmith -> jdoe ends at jdoe, who is not active on 2026-12-03",
+        "staff bsmith: successor chain bsmith -> jdoe ends at jdoe, who is not active on 2026-12-05",
+    ]

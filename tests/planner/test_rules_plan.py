@@ -329,3 +329,92 @@ def test_an_entry_located_without_a_line_cites_its_file() -> None:
         one(P(d), "client.reassign", "C-3").reason
         == "explicit clients: entry (clients.yaml): client reassigned to cdavis"
     )
+
+
+def test_a_roster_classified_for_another_time_is_not_used() -> None:
+    from reconciler.planner.scope import classify
+
+    d = world_desired({"bsmith": {"deactivate_on": dt.date(2026, 12, 2)}})
+    a = world()
+    later = t("2026-12-03T15:00:00Z")
+    stale = classify(d, a.practice, a.staff, AT)  # bsmith still scheduled then
+    fresh = plan(d, a, later, allow_mass_change=True)
+    assert plan(d, a, later, allow_mass_change=True, roster=stale).dumps() == fresh.dumps()
+    assert ("staff.deactivate", "bsmith") in steps(fresh)
+
+
+@pytest.mark.parametrize(
+    "d,expected",
+    [
+        (
+            world_desired({"mkhan": {"active": False}}, clinical_director=None),
+            "mkhan is the practice clinical director (in the database); name another clinical director before deactivating mkhan",
+        ),
+        (
+            world_desired({"alee": {"active": False}}, owner=None),
+            "alee is the practice owner (in the database); name another owner before deactivating alee",
+        ),
+    ],
+    ids=["clinical director", "owner"],
+)
+def test_a_practice_role_named_only_in_the_database_protects_its_holder(d: DesiredState, expected: str) -> None:
+    from reconciler.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as exc:
+        plan(d, world(), AT, allow_mass_change=True)
+    assert [(p.code, p.message) for p in exc.value.problems] == [("practice_role", expected)]
+
+
+def test_the_plan_validates_the_config_for_its_own_date() -> None:
+    # cdavis left on 11-01 by date: the config check (dated) and the invariant both say so.
+    from reconciler.errors import ValidationFailed
+
+    d = world_desired({"cdavis": {"deactivate_on": dt.date(2026, 11, 1)}}, clients=[{"id": "C-3", "primary": "cdavis"}])
+    with pytest.raises(ValidationFailed) as exc:
+        plan(d, world(), AT, allow_mass_change=True)
+    assert [p.message for p in exc.value.problems] == [
+        "primary cdavis is inactive since 2026-11-01 (staff:cdavis.deactivate_on)",
+        "client C-3 is assigned to cdavis, who is inactive on 2026-11-24",
+    ]
+
+
+_CD = "mkhan is the practice clinical director{}; name another clinical director before deactivating mkhan"
+
+
+@pytest.mark.parametrize(
+    "d,where,message",
+    [
+        (
+            world_desired({"mkhan": {"active": False}}, clinical_director=None),
+            "staff.yaml:21: staff[1].active",
+            _CD.format(" (in the database)"),
+        ),
+        (
+            world_desired({"mkhan": {"deactivate_on": dt.date(2026, 11, 1)}}, clinical_director=None),
+            "staff.yaml:22: staff[1].deactivate_on",
+            _CD.format(" (in the database)"),
+        ),
+        (
+            world_desired(omit=["mkhan"], clinical_director=None, unmanaged_staff="deactivate"),
+            "staff mkhan",
+            _CD.format(" (in the database)"),
+        ),
+        (world_desired(omit=["mkhan"], unmanaged_staff="deactivate"), "staff mkhan", _CD.format("")),
+    ],
+    ids=[
+        "named in the database, declared inactive",
+        "named in the database, leaving by date",
+        "named in the database, unmanaged and deactivated",
+        "named in the config, not declared, deactivated as unmanaged",
+    ],
+)
+def test_taking_a_practice_role_away_is_reported_where_the_config_does_it(
+    d: DesiredState, where: str, message: str
+) -> None:
+    from planner_builders import located
+
+    from reconciler.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as exc:
+        plan(located(d), world(), AT, allow_mass_change=True)
+    assert [(p.code, str(p.location), p.message) for p in exc.value.problems] == [("practice_role", where, message)]

@@ -10,7 +10,14 @@ import pytest
 from planner_builders import AT, staff, world, world_desired
 
 from reconciler.planner import plan
-from reconciler.planner.scope import PURGE_AFTER, ReadScope, classify, closing_clients, read_scope
+from reconciler.planner.scope import (
+    PURGE_AFTER,
+    ReadScope,
+    classify,
+    closing_clients,
+    possible_receivers,
+    read_scope,
+)
 
 T2 = dt.datetime(2026, 12, 2, 5, 0, tzinfo=dt.timezone.utc)
 
@@ -62,6 +69,25 @@ def test_caseload_scope_covers_every_possible_receiver_with_a_limit() -> None:
     assert scope.caseload_staff == ("alee", "cdavis", "jdoe", "mkhan")
     none = read_scope(world_desired(owner=None, clinical_director=None), None, {}, AT)
     assert none.caseload_staff == () and none.now_staff == () and none.client_ids == ()
+
+
+def test_possible_receivers_are_the_successor_chains_named_targets_primaries_and_practice_roles() -> None:
+    # bsmith leaves now (chain jdoe -> cdavis, balances to tnguyen -> alee), C-3's entry names mkhan;
+    # the owner and clinical director may receive balances. Chains end where nobody is named.
+    d = world_desired(
+        {
+            "bsmith": {"active": False, "offboarding": "custom", "successor": "jdoe"},
+            "jdoe": {"deactivate_on": dt.date(2026, 12, 20), "successor": "cdavis"},
+            "tnguyen": {"active": False, "successor": "alee"},
+        },
+        policies=[{"name": "custom", "clients_with_balance": "tnguyen"}],
+        clients=[{"id": "C-3", "primary": "mkhan"}],
+        owner="alee",
+        clinical_director=None,
+    )
+    a = world()
+    roster = classify(d, a.practice, a.staff, AT)
+    assert possible_receivers(d, roster) == {"jdoe", "cdavis", "tnguyen", "alee", "mkhan"}
 
 
 def test_a_client_entry_names_its_primary_as_a_receiver() -> None:

@@ -235,3 +235,23 @@ def test_a_recorded_date_is_left_alone_for_a_professional_who_left_or_is_leaving
     assert "staff.schedule_deactivation" not in [s[0] for s in steps(p)]
     deact = one(p, "staff.deactivate", "bsmith")
     assert dict(deact.changes) == {"active": (True, False), "deactivated_at": (None, "2026-12-03T15:00:00Z")}
+
+
+def test_staff_changes_are_plain_json_values() -> None:
+    # A row may hold its settings as a read-only mapping; the plan holds JSON values (SPEC §5),
+    # and enum fields as their strings.
+    from types import MappingProxyType
+
+    a = world(replace={"jdoe": staff("jdoe", settings=MappingProxyType({"messaging_enabled": True}))})
+    d = world_desired(
+        {"jdoe": {"settings": {"messaging_enabled": False}, "role": "biller", "access": "scheduling_only"}}
+    )
+    p = P(d, a)
+    update = one(p, "staff.update", "jdoe")
+    assert dict(update.changes) == {
+        "access": ("assigned_clients", "scheduling_only"),
+        "role": ("clinician", "biller"),
+        "settings": ({"messaging_enabled": True}, {"messaging_enabled": False}),
+    }
+    assert [type(v) for pair in update.changes.values() for v in pair] == [str, str, str, str, dict, dict]
+    assert '"settings": [{"messaging_enabled": true}, {"messaging_enabled": false}]' in p.dumps()

@@ -113,3 +113,21 @@ def test_open_ended_chain_ending_with_someone_leaving_before_the_date_is_an_erro
 )
 def test_find_cycles(succ: dict[str, str | None], cycles: list[list[str]]) -> None:
     assert find_cycles(succ) == cycles
+
+
+@pytest.mark.parametrize(
+    "start,succ,leaves,kind,chain",
+    [
+        ("a", {"a": None}, {"a": ON}, "none", ["a"]),
+        ("a", {"a": "b", "b": "zed"}, {"a": ON, "b": ON}, "unknown", ["a", "b", "zed"]),
+        ("a", {"a": "b", "b": None}, {"a": ON, "b": D(2026, 12, 5)}, "ends", ["a", "b"]),
+        ("a", {"a": "b", "b": "c", "c": "b"}, {"a": ON, "b": ON, "c": ON}, "cycle", ["a", "b", "c", "b"]),
+    ],
+    ids=["no successor", "unknown", "ends inactive", "cycle"],
+)
+def test_resolve_errors_say_what_broke_the_chain_and_where(
+    start: str, succ: dict[str, str | None], leaves: dict[str, dt.date | None], kind: str, chain: list[str]
+) -> None:
+    with pytest.raises(SuccessorError) as exc:
+        resolve(start, succ, leaves, ON)
+    assert (exc.value.kind, exc.value.chain) == (kind, chain)

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.config.loader import load_config
-from reconciler.model.desired import DesiredState, PolicySpec, StaffSpec
-from reconciler.planner.validator import check_desired
+from reconciler.errors import ReconcilerError
+from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, StaffSpec
+from reconciler.model.records import DbFacts
+from reconciler.planner.validator import check_desired, db_reference_problems, validation_day
 
 TODAY = dt.date(2026, 11, 24)
 
@@ -386,3 +388,285 @@ def test_unlocated_desired_state_still_names_the_entity() -> None:
     )
     [problem] = check_desired(desired)
     assert str(problem.location) == "staff bsmith"
+
+
+# ---------------------------------------------------------------- db_reference_problems: entries the database lacks
+@pytest.mark.parametrize(
+    ("entries", "in_db", "expected"),
+    [
+        (("{id: C-1}",), {"C-1"}, []),
+        (
+            ("{id: C-1}", "{id: C-2, status: inactive}"),
+            {"C-1"},
+            [("case.yaml:4: clients[1].id", "client C-2 does not exist in the database")],
+        ),
+        (
+            ("{id: C-1, duplicate_of: C-9}",),
+            {"C-1"},
+            [
+                (
+                    "case.yaml:3: clients[0].duplicate_of",
+                    "duplicate_of C-9: no such client in the config or the database",
+                )
+            ],
+        ),
+        (("{id: C-1, duplicate_of: C-9}",), {"C-1", "C-9"}, []),
+        (
+            ("{id: C-1, duplicate_of: C-2}", "{id: C-2, status: inactive}"),
+            {"C-1"},
+            [("case.yaml:4: clients[1].id", "client C-2 does not exist in the database")],
+        ),
+        (
+            ("{id: C-1, duplicate_of: C-1}",),
+            set(),
+            [("case.yaml:3: clients[0].id", "client C-1 does not exist in the database")],
+        ),
+        (
+            ("{id: C-1, duplicate_of: C-9}",),
+            set(),
+            [
+                ("case.yaml:3: clients[0].id", "client C-1 does not exist in the database"),
+                (
+                    "case.yaml:3: clients[0].duplicate_of",
+                    "duplicate_of C-9: no such client in the config or the database",
+                ),
+            ],
+        ),
+    ],
+    ids=[
+        "entry in the database",
+        "entry missing from the database",
+        "duplicate_of found nowhere",
+        "duplicate_of in the database",
+        "duplicate_of declared in the config: its own entry is reported",
+        "duplicate of itself: the config check's, not this one's",
+        "both missing",
+    ],
+)
+def test_client_entries_and_duplicate_targets_must_exist_in_the_database(
+    tmp_path: Path, entries: tuple[str, ...], in_db: set[str], expected: list[tuple[str, str]]
+) -> None:
+    desired = load(tmp_path, clients(*entries))
+    facts = DbFacts(timezone="America/New_York", staff={}, clients=frozenset(in_db))
+    problems = db_reference_problems(desired, facts)
+    placed = [
+        (f"{Path(p.location.file or '').name}:{p.location.line}: {p.location.field}", p.message) for p in problems
+    ]
+    assert placed == expected
+    assert all(p.code == "unknown_client" for p in problems)
+
+
+def test_an_unknown_client_is_named_even_without_locations() -> None:
+    desired = DesiredState(clients=(ClientSpec(id="C-7", duplicate_of="C-8"),), policies=(PolicySpec(name="standard"),))
+    problems = db_reference_problems(desired, DbFacts(timezone=None, staff={}, clients=frozenset()))
+    assert [(p.code, p.message) for p in problems] == [
+        ("unknown_client", "client C-7 does not exist in the database"),
+        ("unknown_client", "duplicate_of C-8: no such client in the config or the database"),
+    ]
+
+
+# ---------------------------------------------------------------- validation_day: --at, else now, in the practice's zone
+NOW = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.timezone.utc)  # 22:00 on the 24th in New York
+
+
+@pytest.mark.parametrize(
+    ("at_text", "timezone", "expected"),
+    [
+        (None, "America/New_York", dt.date(2026, 11, 24)),
+        (None, "Europe/Berlin", dt.date(2026, 11, 25)),
+        ("2026-12-01", "America/New_York", dt.date(2026, 12, 1)),
+        ("2026-12-01T02:00:00Z", "America/New_York", dt.date(2026, 11, 30)),
+        ("2026-12-01T02:00:00", "America/New_York", dt.date(2026, 12, 1)),
+        (None, None, None),
+        ("2026-12-01", None, None),
+        (None, "Mars/Olympus", None),
+    ],
+    ids=[
+        "now, local date behind UTC",
+        "now, local date ahead",
+        "--at date",
+        "--at UTC time, local date earlier",
+        "--at naive time is local",
+        "no timezone: no date",
+        "no timezone, --at given: still no date",
+        "unknown timezone: no date (the validator reports it)",
+    ],
+)
+def test_validation_day_is_the_local_date_of_at_or_now(
+    at_text: str | None, timezone: str | None, expected: dt.date | None
+) -> None:
+    assert validation_day(at_text, NOW, timezone) == expected
+
+
+@pytest.mark.parametrize("timezone", ["America/New_York", None, "Mars/Olympus"])
+def test_validation_day_rejects_a_malformed_at_whatever_the_timezone(timezone: str | None) -> None:
+    with pytest.raises(ReconcilerError, match="not an ISO 8601 date"):
+        validation_day("next tuesday", NOW, timezone)
+
+
+# ---------------------------------------------------------------- exact words and places of some rules
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            staff("{id: bsmith, offboarding: nope}"),
+            ("case.yaml:3: staff[0].offboarding", "unknown policy 'nope' (known: handover, standard)"),
+        ),
+        (
+            {
+                "case.yaml": "version: 1\nstaff:\n  - {id: bsmith, deactivate_on: 2026-11-24}\nclients:\n  - {id: C-1, primary: bsmith}\n"
+            },
+            ("case.yaml:5: clients[0].primary", "primary bsmith is inactive since 2026-11-24 (case.yaml:3)"),
+        ),
+        (
+            staff("{id: bsmith, active: false, successor: cdavis}", "{id: cdavis, deactivate_on: 2026-11-01}"),
+            (
+                "case.yaml:3: staff[0].successor",
+                "successor chain bsmith -> cdavis ends at cdavis, who is leaving on 2026-11-01 and names no successor",
+            ),
+        ),
+    ],
+    ids=[
+        "unknown policy lists the known ones",
+        "leaving today is inactive today",
+        "an inactive leaver's chain is walked as of today: a successor gone by date ends it",
+    ],
+)
+def test_the_problem_names_the_rule_in_full(tmp_path: Path, files: dict[str, str], expected: tuple[str, str]) -> None:
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(str(p.location).rsplit("/", 1)[-1], p.message.replace(f"{tmp_path}/cfg/", "")) for p in problems] == [
+        expected
+    ]
+
+
+def test_a_second_place_is_file_and_line_only_when_both_are_known() -> None:
+    from reconciler.errors import Location
+
+    base = DesiredState(
+        staff=(StaffSpec(id="bsmith", deactivate_on=dt.date(2026, 11, 1)),),
+        clients=(ClientSpec(id="C-1", primary="bsmith"),),
+        policies=(PolicySpec(name="standard"),),
+    )
+    for locations, place in [
+        ({}, "staff:bsmith.deactivate_on"),
+        ({"staff:bsmith.deactivate_on": Location(file="staff.yaml")}, "staff:bsmith.deactivate_on"),
+        ({"staff:bsmith.deactivate_on": Location(line=3)}, "staff:bsmith.deactivate_on"),
+        ({"staff:bsmith.deactivate_on": Location(file="staff.yaml", line=3)}, "staff.yaml:3"),
+    ]:
+        d = base.model_copy(update={"locations": locations})
+        assert [p.message for p in check_desired(d, today=TODAY)] == [
+            f"primary bsmith is inactive since 2026-11-01 ({place})"
+        ]
+
+
+def test_each_successor_cycle_is_reported_once_at_the_first_leaver_entering_it(tmp_path: Path) -> None:
+    files = staff(
+        "{id: bsmith, active: false, successor: cdavis}",
+        "{id: cdavis, active: false, successor: bsmith}",
+        "{id: dlee, active: false, successor: elin}",
+        "{id: elin, active: false, successor: fox}",
+        "{id: fox, active: false, successor: elin}",
+    )
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == [
+        (
+            "successor_cycle",
+            "case.yaml:3: staff[0].successor",
+            "successor cycle: bsmith -> cdavis -> bsmith (nobody in it stays)",
+        ),
+        (
+            "successor_cycle",
+            "case.yaml:5: staff[2].successor",
+            "successor cycle: dlee -> elin -> fox -> elin (nobody in it stays)",
+        ),
+    ]
+
+
+def test_a_chain_that_ends_is_named_at_its_last_link_for_every_leaver_on_it(tmp_path: Path) -> None:
+    files = staff(
+        "{id: bsmith, active: false, successor: cdavis}",
+        "{id: cdavis, active: false, successor: dlee}",
+        "{id: dlee, deactivate_on: 2026-11-01}",
+    )
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == [
+        (
+            "successor_inactive",
+            "case.yaml:3: staff[0].successor",
+            "successor chain bsmith -> cdavis -> dlee ends at dlee, who is leaving on 2026-11-01 and names no successor",
+        ),
+        (
+            "successor_inactive",
+            "case.yaml:4: staff[1].successor",
+            "successor chain cdavis -> dlee ends at dlee, who is leaving on 2026-11-01 and names no successor",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            clients("{id: C-1, duplicate_of: C-2, primary: jdoe}"),
+            [
+                (
+                    "contradiction",
+                    "case.yaml:3: clients[0].primary",
+                    "client C-1 is marked a duplicate (made inactive) but names a primary (jdoe)",
+                )
+            ],
+        ),
+        (
+            staff("{id: bsmith, successor: bsmith}", "{id: cdavis, successor: ghost}", "{id: dlee, offboarding: nope}"),
+            [
+                ("successor_cycle", "case.yaml:3: staff[0].successor", "bsmith names themself as successor"),
+                (
+                    "unknown_staff",
+                    "case.yaml:4: staff[1].successor",
+                    "successor 'ghost' is not a declared staff member (successors must be declared)",
+                ),
+                (
+                    "unknown_policy",
+                    "case.yaml:5: staff[2].offboarding",
+                    "unknown policy 'nope' (known: handover, standard)",
+                ),
+            ],
+        ),
+        (
+            practice(
+                "{timezone: America/New_York, owner: alee, clinical_director: mkhan, default_policy: handover}",
+                "{id: bsmith, active: false}",
+            ),
+            [
+                (
+                    "missing_successor",
+                    "practice.yaml:7: staff[3]",
+                    "bsmith leaves with policy 'handover', which hands work to a successor, but names no successor",
+                )
+            ],
+        ),
+    ],
+    ids=[
+        "a duplicate naming a primary",
+        "a bad successor does not stop the checks of later entries",
+        "the default policy hands over but no successor is named",
+    ],
+)
+def test_each_rule_reports_its_code_place_and_words(
+    tmp_path: Path, files: dict[str, str], expected: list[tuple[str, str, str]]
+) -> None:
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == expected
+
+
+def test_every_client_entry_is_checked_whatever_the_one_before_said(tmp_path: Path) -> None:
+    files = clients(
+        "{id: C-1, duplicate_of: C-1}",
+        "{id: C-2, duplicate_of: C-DB}",
+        "{id: C-3, status: deleted, primary: jdoe}",
+    )
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == [
+        ("duplicate_of", "case.yaml:3: clients[0].duplicate_of", "client C-1 cannot be a duplicate of itself"),
+        ("contradiction", "case.yaml:5: clients[2].primary", "client C-3 is to be deleted but names a primary (jdoe)"),
+    ]
