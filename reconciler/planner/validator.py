@@ -92,6 +92,14 @@ class _Checker:
             return None if self.known[sid] else f"{sid} is inactive in the database"
         return f"{sid!r} is not a declared staff member"
 
+    def unmanaged_leaver(self, sid: str) -> str | None:
+        """Why an undeclared ``sid`` the plan itself deactivates (``unmanaged_staff:
+        deactivate``) cannot be a client's primary: the next plan would find the primary
+        inactive, so the plan would not converge."""
+        if sid in self.staff or self.roster is None or self.roster.leaves.get(sid) is None:
+            return None
+        return f"{sid} is not declared, and practice.unmanaged_staff deactivates {sid}"
+
     # ------------------------------------------------------------------ practice
     def check_practice(self) -> None:
         p = self.d.practice
@@ -270,7 +278,7 @@ class _Checker:
                         "contradiction",
                     )
                 else:
-                    why = self.staff_ref_problem(c.primary)
+                    why = self.staff_ref_problem(c.primary) or self.unmanaged_leaver(c.primary)
                     if why is not None:
                         self.ref(f"{key}.primary", c.primary, f"primary {why}")
             dup = c.duplicate_of

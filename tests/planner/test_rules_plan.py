@@ -418,3 +418,22 @@ def test_taking_a_practice_role_away_is_reported_where_the_config_does_it(
     with pytest.raises(ValidationFailed) as exc:
         plan(located(d), world(), AT, allow_mass_change=True)
     assert [(p.code, str(p.location), p.message) for p in exc.value.problems] == [("practice_role", where, message)]
+
+
+@pytest.mark.parametrize("unmanaged, refused", [("deactivate", True), ("ignore", False)])
+def test_a_client_primary_the_plan_deactivates_as_unmanaged_is_refused(unmanaged: str, refused: bool) -> None:
+    """A client's declared primary who is not declared while unmanaged staff are deactivated
+    would be inactive by the next plan: the plan would not converge, so it is a located
+    error (hypothesis found it); while unmanaged staff are ignored the reference is fine."""
+    from planner_builders import located
+
+    from reconciler.errors import ValidationFailed
+
+    d = world_desired(omit=["cdavis"], clients=[{"id": "C-3", "primary": "cdavis"}], unmanaged_staff=unmanaged)
+    if not refused:
+        assert ("client.reassign", "C-3") in steps(plan(located(d), world(), AT, allow_mass_change=True))
+        return
+    with pytest.raises(ValidationFailed) as exc:
+        plan(located(d), world(), AT, allow_mass_change=True)
+    messages = [p.message for p in exc.value.problems]
+    assert messages[0] == "primary cdavis is not declared, and practice.unmanaged_staff deactivates cdavis", messages
