@@ -75,6 +75,15 @@ def config_files_state(config_dir: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
+def _reconcile_guarded(reconcile: Callable[[str], Any], reason: str) -> None:
+    """Run one reconcile cycle; a crash is logged, never raised: the watch must outlive
+    any one cycle (both the directory and the git watcher run cycles this way)."""
+    try:
+        reconcile(reason)
+    except Exception as exc:  # noqa: BLE001 - the watch must outlive any one cycle
+        log.error("reconcile.crashed", reason=reason, error=type(exc).__name__, message=str(exc))
+
+
 class Watcher:
     """Calls ``reconcile(reason)`` at start, after each (debounced) config change, and
     every ``interval`` seconds after the previous reconcile, until ``stop`` is set.
@@ -153,15 +162,7 @@ class Watcher:
         return max(0.0, due - now)
 
     def _run_cycle(self, reason: str) -> None:
-        try:
-            self.reconcile(reason)
-        except Exception as exc:  # noqa: BLE001 - the watch must outlive any one cycle
-            log.error(
-                "reconcile.crashed",
-                reason=reason,
-                error=type(exc).__name__,
-                message=str(exc),
-            )
+        _reconcile_guarded(self.reconcile, reason)
         retry = getattr(self.reconcile, "retry_after", None)
         if isinstance(retry, (int, float)) and retry > 0:
             # The cycle skipped (files still settling): run again when they will have settled.
@@ -258,15 +259,7 @@ class GitWatcher:
             return None
 
     def _run(self, reason: str) -> None:
-        try:
-            self.reconcile(reason)
-        except Exception as exc:  # noqa: BLE001 - the watch must outlive any one cycle
-            log.error(
-                "reconcile.crashed",
-                reason=reason,
-                error=type(exc).__name__,
-                message=str(exc),
-            )
+        _reconcile_guarded(self.reconcile, reason)
         self.next_tick = self.clock() + self.interval
 
     def step(self) -> str | None:

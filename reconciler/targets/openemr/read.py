@@ -97,6 +97,20 @@ def cents(value: Decimal | float | None) -> int:
     return int((Decimal(value) * 100).to_integral_value())
 
 
+#: The calendar columns a series is read from (active series and rows read by id alike).
+_SERIES_COLUMNS = (
+    ev.c.pc_eid,
+    ev.c.pc_aid,
+    ev.c.pc_pid,
+    ev.c.pc_eventDate,
+    ev.c.pc_endDate,
+    ev.c.pc_startTime,
+    ev.c.pc_duration,
+    ev.c.pc_recurrtype,
+    ev.c.pc_recurrspec,
+)
+
+
 # ---------------------------------------------------------------- conditions shared with the writers
 def scheduled_cond() -> ColumnElement[bool]:
     return not_(ev.c.pc_apptstatus.in_(NOT_SCHEDULED))
@@ -340,17 +354,7 @@ def _series(
     day0 = at.astimezone(zone(tz)).date()
     rows = (
         conn.execute(
-            select(
-                ev.c.pc_eid,
-                ev.c.pc_aid,
-                ev.c.pc_pid,
-                ev.c.pc_eventDate,
-                ev.c.pc_endDate,
-                ev.c.pc_startTime,
-                ev.c.pc_duration,
-                ev.c.pc_recurrtype,
-                ev.c.pc_recurrspec,
-            )
+            select(*_SERIES_COLUMNS)
             .where(
                 *_event_filter(conn, aids, pids),
                 ev.c.pc_recurrtype > 0,
@@ -510,20 +514,7 @@ def read_by_id(
     for chunk in _chunks(eids):
         rows.extend(
             conn.execute(
-                select(
-                    ev.c.pc_eid,
-                    ev.c.pc_aid,
-                    ev.c.pc_pid,
-                    ev.c.pc_eventDate,
-                    ev.c.pc_endDate,
-                    ev.c.pc_startTime,
-                    ev.c.pc_duration,
-                    ev.c.pc_recurrtype,
-                    ev.c.pc_recurrspec,
-                    ev.c.pc_apptstatus,
-                )
-                .where(ev.c.pc_eid.in_(chunk))
-                .order_by(ev.c.pc_eid)
+                select(*_SERIES_COLUMNS, ev.c.pc_apptstatus).where(ev.c.pc_eid.in_(chunk)).order_by(ev.c.pc_eid)
             )
             .mappings()
             .all()
