@@ -2,7 +2,12 @@
 ``reconciler --target openemr plan`` / ``apply`` against OpenEMR 7's own tables on a
 throwaway MariaDB (``tests/mariadb_server.py``).
 
-    python bench/bench_openemr.py [--runs 5] [--workdir /tmp/openemr-bench]
+    python bench/bench_openemr.py [--runs 5] [--workdir /tmp/openemr-bench] [--keep] [--serve]
+
+``--keep`` keeps the server's data directory under the workdir (``mariadb/``) after the
+run and reuses the seeded database the next time (seeding takes 60-95 s);
+``--serve`` (implies ``--keep``) seeds or reuses it, prints the URL and the ``clone``
+command, and keeps the server up until interrupted, for profiling by hand.
 
 The practice: ``bench/generate.py`` at 200 staff / 20,000 clients / 200,000
 appointments (seed 1), as a JSON snapshot, seeded into an empty OpenEMR database with
@@ -23,6 +28,8 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -85,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/openemr-bench"))
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--keep", action="store_true", help="keep (and reuse) the seeded server under the workdir")
+    ap.add_argument("--serve", action="store_true", help="keep the seeded server up for profiling; implies --keep")
+    ap.add_argument("--clone", metavar="NAME", help="copy the served database to NAME (fresh), print its URL, exit")
     args = ap.parse_args(argv)
+    args.keep |= args.serve
     args.workdir.mkdir(parents=True, exist_ok=True)
     snap, leave20, leave0 = generate(args.workdir)
 
@@ -104,25 +115,86 @@ def main(argv: list[str] | None = None) -> int:
         def _server_args(self) -> list[str]:
             return [*super()._server_args(), "--innodb-buffer-pool-size=256M"]
 
-    server = BenchServer().start()
+    class KeptServer(BenchServer):
+        """The same server with its root under the workdir, kept after ``stop`` so that the
+        next ``--keep`` run starts it on the seeded datadir instead of seeding again."""
+
+        def __init__(self, root: Path) -> None:
+            super().__init__()
+            os.rmdir(self.root)  # the temp dir the base made; ours is under the workdir
+            self.root, self.data = root, root / "data"
+            self.sock, self.pid_file, self.log_file = root / "mysqld.sock", root / "mysqld.pid", root / "server.log"
+            self.seeded = root / "seeded"
+
+        def start(self, timeout: float = 60.0) -> BenchServer:
+            if not self.seeded.exists():
+                shutil.rmtree(self.root, ignore_errors=True)
+                self.root.mkdir(parents=True)
+                return super().start(timeout)
+            self.install_bin = Path("/bin/true")  # the datadir is installed already
+            return super().start(timeout)
+
+        def stop(self) -> None:
+            rmtree, shutil.rmtree = shutil.rmtree, lambda *a, **k: None  # type: ignore[assignment]
+            try:
+                super().stop()
+            finally:
+                shutil.rmtree = rmtree  # type: ignore[assignment]
+
+    if args.clone:  # against a --serve run's server: a fresh copy to apply to
+        kept = KeptServer(args.workdir / "mariadb")
+        with kept.root_connection() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{args.clone}`")
+            cur.execute("DROP USER IF EXISTS %s@'localhost'", (args.clone,))
+        print(clone(kept, "oe_template", args.clone))
+        return 0
+    server = KeptServer(args.workdir / "mariadb") if args.keep else BenchServer()
+    reuse = args.keep and server.seeded.exists()  # type: ignore[attr-defined]
+    server.start()
     ok = True
     try:
-        url = server.create_database("oe_template")
-        engine = sa.create_engine(url, poolclass=NullPool)
-        with engine.begin() as conn:
-            fx.create_tables(conn)
-        target = OpenEMRTarget(engine)
-        target.init_schema()
-        t0 = time.perf_counter()
-        counts = target.seed_snapshot(snap)
-        print(f"seeded OpenEMR in {time.perf_counter() - t0:.1f} s: {counts}")
+        if reuse:
+            url = server.url("oe_template")
+            with server.root_connection() as conn, conn.cursor() as cur:
+                cur.execute("SHOW DATABASES LIKE 'oe\\_apply\\_%'")
+                for (name,) in cur.fetchall():
+                    cur.execute(f"DROP DATABASE `{name}`")
+                    cur.execute("DROP USER IF EXISTS %s@'localhost'", (name,))
+            engine = sa.create_engine(url, poolclass=NullPool)
+            print(f"reusing the seeded database in {server.root}")
+        else:
+            url = server.create_database("oe_template")
+            engine = sa.create_engine(url, poolclass=NullPool)
+            with engine.begin() as conn:
+                fx.create_tables(conn)
+            target = OpenEMRTarget(engine)
+            target.init_schema()
+            t0 = time.perf_counter()
+            counts = target.seed_snapshot(snap)
+            print(f"seeded OpenEMR in {time.perf_counter() - t0:.1f} s: {counts}")
+            if args.keep:
+                server.seeded.touch()  # type: ignore[attr-defined]
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text("SELECT pc_recurrtype > 0, COUNT(*) FROM openemr_postcalendar_events GROUP BY 1")
             )
             print("calendar rows (recurring?, count):", [tuple(r) for r in rows])
-        target.dispose()
+        engine.dispose()
+        if args.serve:
+            print(f"RECONCILER_DB='{url}'")
+            print(f"copies: python {Path(__file__).name} --workdir {args.workdir} --clone NAME (while serving)")
+            print("serving; interrupt (or SIGTERM) to stop", flush=True)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return 0
 
+        # Bytecode for the package, as ``pip install`` writes it for a deployed reconciler: with
+        # PYTHONDONTWRITEBYTECODE set (this machine's environment sets it) an editable
+        # checkout has none, and every timed process compiled ~50 modules (~0.3 s cpu).
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "reconciler")], check=True)
         results: dict[str, tuple[float, float, float, int]] = {}
         for name, cfg in (("plan/leave20", leave20), ("plan/leave0", leave0)):
             walls, cpus, n = [], [], 0

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -210,6 +211,10 @@ def _opt_int(key: str, text: str) -> int | None:
 def parse_recurrspec(raw: bytes | str | None) -> RecurrSpec:
     """Read ``pc_recurrspec`` with ``phpserialize`` (never by hand).
 
+    Memoised by value (:func:`_parse_recurrspec`): a calendar's recurring rows share a few
+    specs, and a saved plan's apply reads each row three times (the re-plan, the writer's
+    check, the split). A spec is immutable, so sharing one is safe.
+
     Tolerant of what real rows hold: numbers as strings or ints, missing keys, an empty
     ``exdate``, an empty or NULL column (non-recurring rows) → the defaults. Garbage (not
     PHP serialization, not an array, objects, nested arrays where a value belongs) raises
@@ -218,6 +223,14 @@ def parse_recurrspec(raw: bytes | str | None) -> RecurrSpec:
     """
     if raw is None:
         return RecurrSpec()
+    if isinstance(raw, (str, bytes)):
+        return _parse_recurrspec(raw)
+    return _parse_recurrspec.__wrapped__(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_recurrspec(raw: bytes | str) -> RecurrSpec:
+    """:func:`parse_recurrspec` of a non-NULL value (errors are raised, never cached)."""
     data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     if not data.strip():
         return RecurrSpec()
@@ -888,6 +901,7 @@ class Split:
     new_spec: RecurrSpec | None = None
 
 
+@functools.lru_cache(maxsize=8192)
 def split_at(
     row: EventRow,
     cutoff: dt.datetime,
@@ -896,6 +910,10 @@ def split_at(
     weekend_days: tuple[int, ...] = DEFAULT_WEEKEND,
 ) -> Split:
     """Cut ``row`` so that sessions starting before ``cutoff`` stay and the rest go.
+
+    Memoised (a pure function of immutable values; errors are raised, never cached): an
+    apply of a saved plan asks it three times per series with the same row and instant
+    (the re-plan's "active", the writer's check, the writer's split).
 
     ``old_end_date`` is the last local day whose session starts before the cutoff
     (``end_date_for_until``) — OpenEMR's "this and future" likewise ends the row on the

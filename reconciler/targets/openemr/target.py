@@ -134,6 +134,29 @@ class WriteSession(ReadSession):
         self.checksums = has_checksum_table(conn)
         self._ctx: WriteContext | None = None
         self._checked: set[str] = set()
+        self._clients_read: set[str] = set()
+
+    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
+        state = super().read_sets(scope, practice, staff)
+        self._clients_read.update(state.clients)  # the writers' chart-number lookup asks for these at once
+        return state
+
+    def read_scoped(self, scope: ReadScope) -> ActualState:
+        state = super().read_scoped(scope)
+        self._clients_read.update(state.clients)
+        return state
+
+    def read_by_id(
+        self,
+        appointment_ids: Sequence[str],
+        series_ids: Sequence[str],
+        client_ids: Sequence[str],
+        *,
+        at: dt.datetime,
+    ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
+        got = super().read_by_id(appointment_ids, series_ids, client_ids, at=at)
+        self._clients_read.update(got[2])  # a revert's re-plan reads its clients by id
+        return got
 
     def write(self, actions: Sequence[Action], ctx: BaseWriteContext) -> int:
         if not actions:
@@ -166,6 +189,7 @@ class WriteSession(ReadSession):
                 uid=read.user_ids(self.conn),
                 seat_credits=dict(getattr(ctx, "seat_credits", {}) or {}),
                 notes=self.notes,
+                clients_read=frozenset(self._clients_read),
             )
         return WRITERS[kind](self.conn, actions, self._ctx)
 
