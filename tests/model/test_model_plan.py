@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -177,3 +179,32 @@ def test_the_plan_file_is_indented_json_with_one_action_per_line_and_text_as_wri
         f'  "plan_id": "{plan.plan_id}"\n'
         "}\n"
     )
+
+
+def test_the_fast_encoding_is_the_standard_librarys_encoding_of_to_json() -> None:
+    # dumps and plan_id encode tuples with one reused C encoder; the text must be what
+    # json.dumps gives for to_json's lists, for values of every JSON kind.
+    odd = Action(
+        3,
+        T.STAFF_UPDATE,
+        "bsmith",
+        "bsmith",
+        {"settings": ({"a": [1, 2.5, None]}, {"b": {"c": 'Zoë "q" \\ \u2028'}}), "max_caseload": (None, 2**40)},
+        "updated",
+        (1, 2),
+        False,
+        {"z": 1, "a": [True, "x"]},
+    )
+    plan = dataclasses.replace(FULL, actions=(*FULL.actions, odd))
+    doc = plan.to_json()
+    lines = plan.dumps().split("\n")
+    start = lines.index('  "actions": [') + 1
+    assert lines[start : start + 3] == [
+        "    " + json.dumps(a, ensure_ascii=False) + ("," if i < 2 else "") for i, a in enumerate(doc["actions"])
+    ]
+    body = {k: v for k, v in doc.items() if k != "generated_at"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert plan.plan_id == "plan-" + digest[:12]
+    bad = dataclasses.replace(FULL, actions=(Action(1, T.STAFF_UPDATE, "x", "x", {"n": (None, {1, 2})}, "r"),))
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        bad.dumps()
