@@ -37,13 +37,16 @@ def dump_layout(doc: dict[str, Any]) -> str:
     return "".join(iter_json(doc["practice"], {k: v for k, v in doc.items() if k != "practice"}))
 
 
-@pytest.fixture(params=["whole", "tiny-pieces"])
+@pytest.fixture(params=["whole", "tiny-pieces", "child", "child-tiny-pieces"])
 def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Read the file in one piece, or a few characters at a time (every row crosses a piece)."""
-    if request.param == "tiny-pieces":
+    """Read the file in one piece, or a few characters at a time (every row crosses a
+    piece, batches of two rows); inserted in this process or by a second one."""
+    if "tiny-pieces" in request.param:
         monkeypatch.setattr(stream_mod, "READ_CHARS", 7)
         monkeypatch.setattr(stream_mod, "AHEAD", 3)
+        monkeypatch.setattr(stream_mod, "LINES_AHEAD", 5)
         monkeypatch.setattr(bulkload_mod, "CHUNK", 2)
+    monkeypatch.setattr(stream_mod, "PARALLEL_MIN_BYTES", 0 if "child" in request.param else 1 << 40)
     return str(request.param)
 
 
