@@ -46,7 +46,14 @@ from sqlalchemy.engine import Connection, Engine
 from reconciler.errors import DatabaseError, Location, SnapshotError
 from reconciler.targets.native import bulkload
 from reconciler.targets.native import snapshot as sm
-from reconciler.targets.native.bulkload import CHUNK, COLUMNS, SECTIONS, Loader, Progress, column_index
+from reconciler.targets.native.bulkload import (
+    COLUMNS,
+    SECTIONS,
+    Loader,
+    Progress,
+    column_index,
+    raw_converter,
+)
 from reconciler.targets.native.engine import safe_url
 
 #: Characters read from the file at a time, and kept ahead of the row being decoded.
@@ -660,7 +667,7 @@ def _client_names(path: Path) -> frozenset[str]:
         for key, value in _Reader(f).sections():
             if isinstance(value, Iterator):
                 if key == "clients":
-                    for batch in _batches(value, CHUNK):
+                    for batch in _batches(value, bulkload.CHUNK):
                         words |= sm._name_words({"clients": batch})
                     break
                 for _ in value:  # an array before clients: read past it
@@ -738,6 +745,10 @@ class _ChildLoader:
         self.bar = bar
         self.advance: dict[str, Callable[[int], None]] = {}
         self.closed = False
+        # Converted here (times to text for SQLite): the two processes' shares of the
+        # work come out about even, and strings pickle faster than datetimes.
+        self.dialect = engine.dialect
+        self.converters: dict[str, Any] = {}
 
     def _send(self, message: tuple[Any, ...]) -> None:
         if self.pipe.poll():  # the child reports a failure as soon as it happens
@@ -769,7 +780,12 @@ class _ChildLoader:
         self.bar.task("loading staff", len(rows))(len(rows))
 
     def bulk(self, section: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._send(("bulk", section, rows))
+        if section not in self.converters:
+            self.converters[section] = raw_converter(section, self.dialect)
+        convert = self.converters[section]
+        if convert is not None:
+            rows = convert(rows)
+        self._send(("bulk", section, rows, convert is not None))
         if section not in self.advance:
             self.advance[section] = self.bar.counter(f"loading {section}", None)
         self.advance[section](len(rows))
@@ -833,7 +849,7 @@ def _child_main(engine: Engine, pipe: Any, parent_end: Any) -> None:
                     elif op == "staff":
                         loader.staff(message[1])
                     else:
-                        loader.bulk(message[1], message[2])
+                        loader.bulk(message[1], message[2], converted=message[3])
                 except _integrity_errors(conn) as exc:
                     refused = op == "bulk" and message[1] == "appointments"
                     failure = ("refused", "", None) if refused else _failure(exc)
