@@ -10,6 +10,13 @@ validated, and the transaction is rolled back: nothing is loaded, and the
 :class:`SnapshotError` lists the same located problems, in the same order and the
 same words, as the detailed pass of ``snapshot.validate_document`` would.
 
+Two cores: a file of ``PARALLEL_MIN_BYTES`` or more is inserted by a forked child
+process (:class:`_ChildLoader`) that owns the connection and the transaction, while
+this process reads, validates and converts the next batch; it commits only when
+told to, after the whole file validated. While rows come one per line (as ``db
+dump`` writes them), a batch of lines is decoded and validated in one call of
+pydantic-core (:class:`_Rows`); anything else is read row by row.
+
 Only the layout ``db dump`` writes is streamed: one top-level object whose keys come
 in SPEC order (practice first, then staff, clients, series, appointments; any may
 be missing but practice), each section other than practice an array. Any other
