@@ -44,7 +44,7 @@ from itertools import islice
 from json.scanner import make_scanner
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import IO, Any, Callable, Generator, Iterator, Sequence
 
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -667,18 +667,42 @@ def _run(path: Path, stream: _Stream) -> None:
             raise NotStreamable
 
 
+def _decoded(rows: _Rows) -> Iterator[list[Any]]:
+    """The batches of ``rows`` decoded (``json.loads`` of a batch of lines: the same
+    values as row by row; a batch that does not parse is read row by row)."""
+    for batch in rows:
+        if isinstance(batch, str):
+            try:
+                batch = json.loads(batch)
+            except ValueError:
+                rows.rewind()
+                continue
+        yield batch
+
+
+def _array_batches(path: Path) -> Generator[tuple[str, Iterator[list[Any]] | None], None, None]:
+    """``(key, batches of rows)`` for each array of the top-level object (``None`` for
+    other values), for the second passes of the error path; each must be consumed."""
+    with _open(path) as f:
+        reader = _Reader(f)
+        for key, value in reader.sections():
+            yield key, _decoded(_Rows(reader, bulkload.CHUNK)) if isinstance(value, Iterator) else None
+
+
 def _client_names(path: Path) -> frozenset[str]:
     """Every word of every client's name in the file (a second pass, on the error path)."""
     words: set[str] = set()
-    with _open(path) as f:
-        for key, value in _Reader(f).sections():
-            if isinstance(value, Iterator):
-                if key == "clients":
-                    for batch in _batches(value, bulkload.CHUNK):
-                        words |= sm._name_words({"clients": batch})
-                    break
-                for _ in value:  # an array before clients: read past it
-                    pass
+    sections = _array_batches(path)
+    for key, batches in sections:
+        if batches is None:
+            continue
+        if key == "clients":
+            for batch in batches:
+                words |= sm._name_words({"clients": batch})
+            break
+        for _ in batches:  # an array before clients: read past it
+            pass
+    sections.close()
     return frozenset(words)
 
 
@@ -687,33 +711,35 @@ def _appointment_duplicates(path: Path, found: _Found) -> None:
     first: dict[Any, int] = {}
     dups: list[tuple[int, Any]] = []
     seen: set[Any] = set()
-    with _open(path) as f:
-        for key, value in _Reader(f).sections():
-            if not isinstance(value, Iterator):
-                continue
+    for key, batches in _array_batches(path):
+        if batches is None:
+            continue
+        i = 0
+        for batch in batches:
             if key != "appointments":
-                for _ in value:
-                    pass
                 continue
-            for i, raw in enumerate(value):
+            for raw in batch:
                 rid = _rid(raw)
                 if rid in seen:
                     dups.append((i, rid))
                 else:
                     seen.add(rid)
+                i += 1
     if not dups:
         return
     wanted = {rid for _, rid in dups}
-    seen.clear()
-    with _open(path) as f:
-        for key, value in _Reader(f).sections():
-            if not isinstance(value, Iterator):
+    for key, batches in _array_batches(path):
+        if batches is None:
+            continue
+        i = 0
+        for batch in batches:
+            if key != "appointments":
                 continue
-            for i, raw in enumerate(value):
-                if key == "appointments":
-                    rid = _rid(raw)
-                    if rid in wanted and rid not in first:
-                        first[rid] = i
+            for raw in batch:
+                rid = _rid(raw)
+                if rid in wanted and rid not in first:
+                    first[rid] = i
+                i += 1
     for i, rid in dups:
         found.ref(3, (i, 0), _duplicate("appointments", i, rid, first[rid]), (("appointments", i), rid))
 
