@@ -797,6 +797,8 @@ class _ChildLoader:
             kind, message, exc = self.pipe.recv()
         except (EOFError, ConnectionResetError):
             raise _ChildFailed("error", "the inserting process ended unexpectedly") from None
+        except Exception as bad:  # an answer that does not unpickle here
+            raise _ChildFailed("error", f"the inserting process failed: {bad}") from None
         if kind != "ok":
             raise _ChildFailed(kind, message, exc)
 
