@@ -9,7 +9,9 @@ then for each backend: a fresh database, ``reconciler db init``, and a timed
 runs on a throwaway server started with ``tests/pgserver.py``. Prints wall-clock
 seconds, the load process's CPU seconds and peak memory (max RSS), and the
 machine's load average before and after (other work on the machine slows the
-wall clock, not the CPU time).
+wall clock, not the CPU time). A large snapshot is inserted by a child process of
+the load (``snapshot_stream._ChildLoader``): the CPU seconds are both processes'
+(``wait4`` counts the reaped child), the peak memory is the larger of the two.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def bench(url: str, snapshot: Path, label: str) -> None:
     load_before = loadavg()
     seconds, cpu, rss = run(["db", "load", str(snapshot), "--db", url])
     print(
-        f"{label:<12} db load {snapshot.name}: {seconds:7.1f} s wall, {cpu:6.1f} s CPU, "
+        f"{label:<12} db load {snapshot.name}: {seconds:7.1f} s wall, {cpu:6.1f} s CPU (both processes), "
         f"peak {rss:6.0f} MB (load average {load_before} -> {loadavg()})",
         flush=True,
     )

@@ -215,8 +215,11 @@ class Loader:
             self.conn.execute(staff_t.insert(), list(chunk))
             advance(len(chunk))
 
-    def bulk(self, section: str, rows: Sequence[tuple[Any, ...]], total: int | None = None) -> None:
-        """Insert one batch of ``section``'s tuples (``total``: the section's size, when known)."""
+    def bulk(
+        self, section: str, rows: Sequence[tuple[Any, ...]], total: int | None = None, converted: bool = False
+    ) -> None:
+        """Insert one batch of ``section``'s tuples (``total``: the section's size, when
+        known; ``converted``: already through :func:`raw_converter`)."""
         if section not in self.advance:
             self.advance[section] = self.bar.counter(f"loading {section}", total)
         if section == "clients":
@@ -226,7 +229,9 @@ class Loader:
             rows = [r[:dup] + (None,) + r[dup + 1 :] if r[dup] else r for r in rows]
         table = TABLES[section]
         convert = self.converters.get(section)
-        if convert is None:
+        if converted:
+            convert = _same
+        elif convert is None:
             convert = self.converters[section] = _converter(table, self.conn.dialect)
         _bulk_insert(self.conn, table, rows, self.advance[section], convert)
 
@@ -320,6 +325,22 @@ class _Processed(dict[Any, Any]):
             self.clear()
         out = self[value] = self.proc(value)
         return out
+
+
+def _same(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
+    return chunk
+
+
+def raw_converter(
+    section: str, dialect: Any
+) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]] | None:
+    """The conversion :meth:`Loader.bulk` applies to ``section``'s tuples on the raw
+    paths (SQLite's executemany, psycopg's COPY), for doing it elsewhere (the streamed
+    load converts in the reading process); None for a driver that takes the Core path,
+    which converts by itself."""
+    if dialect.name == "sqlite" or (dialect.name == "postgresql" and dialect.driver == "psycopg"):
+        return _converter(TABLES[section], dialect)
+    return None
 
 
 def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:

@@ -10,6 +10,13 @@ validated, and the transaction is rolled back: nothing is loaded, and the
 :class:`SnapshotError` lists the same located problems, in the same order and the
 same words, as the detailed pass of ``snapshot.validate_document`` would.
 
+Two cores: a file of ``PARALLEL_MIN_BYTES`` or more is inserted by a forked child
+process (:class:`_ChildLoader`) that owns the connection and the transaction, while
+this process reads, validates and converts the next batch; it commits only when
+told to, after the whole file validated. While rows come one per line (as ``db
+dump`` writes them), a batch of lines is decoded and validated in one call of
+pydantic-core (:class:`_Rows`); anything else is read row by row.
+
 Only the layout ``db dump`` writes is streamed: one top-level object whose keys come
 in SPEC order (practice first, then staff, clients, series, appointments; any may
 be missing but practice), each section other than practice an array. Any other
@@ -27,21 +34,34 @@ appointments locates duplicates with a set of their ids (the error path only).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import operator
+import os
+import pickle
 import re
+from contextlib import ExitStack
 from itertools import islice
 from json.scanner import make_scanner
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Generator, Iterator, Sequence
 
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from reconciler.errors import Location, SnapshotError
+from reconciler.errors import DatabaseError, Location, SnapshotError
+from reconciler.targets.native import bulkload
 from reconciler.targets.native import snapshot as sm
-from reconciler.targets.native.bulkload import CHUNK, COLUMNS, SECTIONS, Loader, Progress, column_index
+from reconciler.targets.native.bulkload import (
+    COLUMNS,
+    SECTIONS,
+    Loader,
+    Progress,
+    column_index,
+    raw_converter,
+)
+from reconciler.targets.native.engine import safe_url
 
 #: Characters read from the file at a time, and kept ahead of the row being decoded.
 READ_CHARS = 1 << 22
@@ -153,6 +173,13 @@ class _Reader:
         if self.peek() == "]":
             self.pos += 1
             return
+        yield from self.rest(after_value=False)
+
+    def rest(self, after_value: bool) -> Iterator[Any]:
+        """The remaining items of an array: ``pos`` is at the next item, or (``after_value``)
+        at the separator or ``]`` after an item."""
+        if after_value and not self._separator():
+            return
         # The hot loop of a large load: one scan and one separator match per row while
         # the piece in memory reaches well past the row; anything else (the end of
         # the piece, an error) goes the careful way through value() and peek().
@@ -176,13 +203,19 @@ class _Reader:
                 self.pos = sep.end()
                 continue
             self.pos = end
-            char = self.peek()
-            self.pos += 1
-            if char == "]":
+            if not self._separator():
                 return
-            if char != ",":
-                raise NotStreamable
-            self.skip()
+
+    def _separator(self) -> bool:
+        """Past the ``,`` after an item (True) or the ``]`` that ends the array (False)."""
+        char = self.peek()
+        self.pos += 1
+        if char == "]":
+            return False
+        if char != ",":
+            raise NotStreamable
+        self.skip()
+        return True
 
     def sections(self) -> Iterator[tuple[str, Any]]:
         """``(key, value)`` of the top-level object; array values as iterators that must be consumed."""
@@ -212,6 +245,62 @@ class _Reader:
 def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while batch := list(islice(items, size)):
         yield batch
+
+
+#: Characters kept ahead of a batch of lines (a batch of 10,000 appointments is ~2 MB).
+LINES_AHEAD = 1 << 23
+
+
+class _Rows:
+    """The rows of the array that starts at the reader's position, in batches of up
+    to ``size``: a batch is either the JSON text of consecutive rows (``str``, for
+    ``TypeAdapter.validate_json``: decoded and validated in one pass inside
+    pydantic-core, with no Python dict per row made twice) or a list of decoded rows.
+
+    Text batches are taken while the rows come one per line, as ``db dump`` writes
+    them: up to ``size`` whole lines that start with ``{``. A line never starts
+    inside a string (JSON strings hold no raw newline), so when such a run of lines,
+    without the last comma and wrapped in ``[...]``, parses, its brackets balance and
+    it is exactly those rows; if it does not validate (or parse) the consumer calls
+    :meth:`rewind` and the rest of the array is read row by row as before, from the
+    start of that batch, so problems are found and worded by the same code.
+    """
+
+    def __init__(self, reader: _Reader, size: int) -> None:
+        self.reader, self.size = reader, size
+        self.lines = re.compile(r"(?:[ \t]*\{[^\n]*\n){1,%d}" % size)
+        self.batch_start: int | None = None
+        self.rewound = False
+
+    def rewind(self) -> None:
+        """The last text batch did not validate: read it (and the rest) row by row."""
+        assert self.batch_start is not None
+        self.reader.pos = self.batch_start
+        self.rewound = True
+
+    def __iter__(self) -> Iterator[str | list[Any]]:
+        r = self.reader
+        r.expect("[")
+        if r.peek() == "]":
+            r.pos += 1
+            return
+        after_value = False
+        while True:
+            r.fill(LINES_AHEAD)
+            m = self.lines.match(r.buf, r.pos)
+            if m is None:
+                break
+            text = r.buf[r.pos : m.end()].rstrip()
+            after_value = not text.endswith(",")
+            self.batch_start = r.pos
+            yield "[" + (text if after_value else text[:-1]) + "]"
+            if self.rewound:
+                after_value = False  # the reader is back at the batch's first row
+                break
+            r.pos = m.end()
+            if after_value:
+                break
+        yield from _batches(r.rest(after_value), self.size)
 
 
 class _Found:
@@ -352,22 +441,29 @@ class _Stream:
         if self.loader is not None:
             self.loader.staff(rows)
 
-    def bulk_rows(self, section: str, items: Iterator[Any]) -> None:
+    def bulk_rows(self, section: str, rows: _Rows) -> None:
         adapter = sm._ADAPTERS[section]
         start = 0
-        for batch in _batches(items, CHUNK):
+        for batch in rows:
             tuples: list[tuple[Any, ...]] | None = None
-            try:
-                tuples = sm._tuples(section, adapter.validate_python(batch), self.times)
-            except (ValidationError, sm._NotFast):
-                tuples = self._detailed(section, batch, start)
+            if isinstance(batch, str):
+                try:
+                    tuples = sm._tuples(section, adapter.validate_json(batch), self.times)
+                except (ValidationError, sm._NotFast):
+                    rows.rewind()  # row by row from this batch on: the careful way words any problem
+                    continue
+            else:
+                try:
+                    tuples = sm._tuples(section, adapter.validate_python(batch), self.times)
+                except (ValidationError, sm._NotFast):
+                    tuples = self._detailed(section, batch, start)
             self._references(section, tuples, start)
-            self.counts[section] += len(batch)
+            self.counts[section] += len(tuples)
             if self.found.any:
                 self.stop_inserting()
             if self.loader is not None:
                 self._insert(section, tuples)
-            start += len(batch)
+            start += len(tuples)
 
     def _detailed(self, section: str, batch: list[Any], start: int) -> list[tuple[Any, ...]]:
         """The batch through the row models: problems located, good rows converted
@@ -392,8 +488,9 @@ class _Stream:
         assert self.loader is not None
         try:
             self.loader.bulk(section, tuples)
-        except sa_exc.IntegrityError:
-            if section != "appointments":
+        except Exception as exc:
+            conn = getattr(self.loader, "conn", None)  # (a _ChildLoader handles this in the child)
+            if conn is None or section != "appointments" or not isinstance(exc, _integrity_errors(conn)):
                 raise
             # Clients, series and staff ids are checked here; an appointment id the
             # primary key refuses is a duplicate, located by a second pass.
@@ -564,23 +661,48 @@ def _run(path: Path, stream: _Stream) -> None:
             if key == "staff":
                 stream.staff_rows(value)
             else:
-                stream.bulk_rows(key, value)
+                # (``value``, never started, is dropped: the batches read the array instead.)
+                stream.bulk_rows(key, _Rows(reader, bulkload.CHUNK))
         if not seen_practice:
             raise NotStreamable
+
+
+def _decoded(rows: _Rows) -> Iterator[list[Any]]:
+    """The batches of ``rows`` decoded (``json.loads`` of a batch of lines: the same
+    values as row by row; a batch that does not parse is read row by row)."""
+    for batch in rows:
+        if isinstance(batch, str):
+            try:
+                batch = json.loads(batch)
+            except ValueError:
+                rows.rewind()
+                continue
+        yield batch
+
+
+def _array_batches(path: Path) -> Generator[tuple[str, Iterator[list[Any]] | None], None, None]:
+    """``(key, batches of rows)`` for each array of the top-level object (``None`` for
+    other values), for the second passes of the error path; each must be consumed."""
+    with _open(path) as f:
+        reader = _Reader(f)
+        for key, value in reader.sections():
+            yield key, _decoded(_Rows(reader, bulkload.CHUNK)) if isinstance(value, Iterator) else None
 
 
 def _client_names(path: Path) -> frozenset[str]:
     """Every word of every client's name in the file (a second pass, on the error path)."""
     words: set[str] = set()
-    with _open(path) as f:
-        for key, value in _Reader(f).sections():
-            if isinstance(value, Iterator):
-                if key == "clients":
-                    for batch in _batches(value, CHUNK):
-                        words |= sm._name_words({"clients": batch})
-                    break
-                for _ in value:  # an array before clients: read past it
-                    pass
+    sections = _array_batches(path)
+    for key, batches in sections:
+        if batches is None:
+            continue
+        if key == "clients":
+            for batch in batches:
+                words |= sm._name_words({"clients": batch})
+            break
+        for _ in batches:  # an array before clients: read past it
+            pass
+    sections.close()
     return frozenset(words)
 
 
@@ -589,35 +711,228 @@ def _appointment_duplicates(path: Path, found: _Found) -> None:
     first: dict[Any, int] = {}
     dups: list[tuple[int, Any]] = []
     seen: set[Any] = set()
-    with _open(path) as f:
-        for key, value in _Reader(f).sections():
-            if not isinstance(value, Iterator):
-                continue
+    for key, batches in _array_batches(path):
+        if batches is None:
+            continue
+        i = 0
+        for batch in batches:
             if key != "appointments":
-                for _ in value:
-                    pass
                 continue
-            for i, raw in enumerate(value):
+            for raw in batch:
                 rid = _rid(raw)
                 if rid in seen:
                     dups.append((i, rid))
                 else:
                     seen.add(rid)
+                i += 1
     if not dups:
         return
     wanted = {rid for _, rid in dups}
-    seen.clear()
-    with _open(path) as f:
-        for key, value in _Reader(f).sections():
-            if not isinstance(value, Iterator):
+    for key, batches in _array_batches(path):
+        if batches is None:
+            continue
+        i = 0
+        for batch in batches:
+            if key != "appointments":
                 continue
-            for i, raw in enumerate(value):
-                if key == "appointments":
-                    rid = _rid(raw)
-                    if rid in wanted and rid not in first:
-                        first[rid] = i
+            for raw in batch:
+                rid = _rid(raw)
+                if rid in wanted and rid not in first:
+                    first[rid] = i
+                i += 1
     for i, rid in dups:
         found.ref(3, (i, 0), _duplicate("appointments", i, rid, first[rid]), (("appointments", i), rid))
+
+
+#: Snapshots at least this large are inserted by a second process (see _ChildLoader).
+PARALLEL_MIN_BYTES = 1 << 23
+
+
+class _ChildFailed(Exception):
+    """The inserting process failed: ``kind`` is "database" (``message`` is the
+    driver's first line), "refused" (the appointments' primary key refused an id)
+    or "error" (anything else: ``exc`` when it could be sent)."""
+
+    def __init__(self, kind: str, message: str, exc: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.exc = kind, message, exc
+
+
+class _ChildLoader:
+    """A :class:`Loader` in a forked process, fed over a pipe: reading, decoding and
+    validating the file (this process) and inserting it (the child) run on two cores.
+
+    The child opens its own connection and transaction and commits only when told
+    to, after every row has been validated here; anything else (a problem found, an
+    error, this process killed: the pipe reaches end of file) rolls it back, so the
+    load stays all or nothing. A database error is sent back as soon as it happens
+    and raised here at the next batch, as the in-process load would raise it.
+    """
+
+    def __init__(self, engine: Engine, bar: Progress) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.pipe, child_end = ctx.Pipe()
+        self.proc = ctx.Process(target=_child_main, args=(engine, child_end, self.pipe), daemon=True)
+        self.proc.start()
+        child_end.close()
+        self.bar = bar
+        self.advance: dict[str, Callable[[int], None]] = {}
+        self.closed = False
+        # Converted here (times to text for SQLite): the two processes' shares of the
+        # work come out about even, and strings pickle faster than datetimes.
+        self.dialect = engine.dialect
+        self.converters: dict[str, Any] = {}
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        if self.pipe.poll():  # the child reports a failure as soon as it happens
+            self._reply()
+        try:
+            self.pipe.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, ConnectionResetError):
+            self._reply()
+
+    def _reply(self) -> None:
+        """Read the child's answer; raises :class:`_ChildFailed` unless it is "ok"."""
+        try:
+            kind, message, exc = self.pipe.recv()
+        except (EOFError, ConnectionResetError):
+            raise _ChildFailed("error", "the inserting process ended unexpectedly") from None
+        except Exception as bad:  # an answer that does not unpickle here
+            raise _ChildFailed("error", f"the inserting process failed: {bad}") from None
+        if kind != "ok":
+            raise _ChildFailed(kind, message, exc)
+
+    def start(self) -> None:
+        self._send(("start",))
+        self._reply()
+
+    def practice(self, row: dict[str, Any]) -> None:
+        self._send(("practice", row))
+        self.bar.task("loading practice", 1)(1)
+
+    def staff(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._send(("staff", list(rows)))
+        self.bar.task("loading staff", len(rows))(len(rows))
+
+    def bulk(self, section: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if section not in self.converters:
+            self.converters[section] = raw_converter(section, self.dialect)
+        convert = self.converters[section]
+        if convert is not None:
+            rows = convert(rows)
+        self._send(("bulk", section, rows, convert is not None))
+        if section not in self.advance:
+            self.advance[section] = self.bar.counter(f"loading {section}", None)
+        self.advance[section](len(rows))
+
+    def finish(self) -> None:
+        """Index, commit and wait for the child; raises :class:`_ChildFailed`."""
+        done = self.bar.task("indexing", None)
+        self._send(("commit",))
+        self._reply()
+        done(1)
+        self.close()
+
+    def close(self) -> None:
+        """Roll back (unless committed) and end the child."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.pipe.close()  # end of file: the child rolls back and exits
+        finally:
+            self.proc.join()
+
+
+def _child_main(engine: Engine, pipe: Any, parent_end: Any) -> None:
+    """The inserting process: a :class:`Loader` run on the messages of the pipe."""
+    parent_end.close()  # else the child would never see end of file if the parent dies
+    engine.dispose(close=False)  # the parent's pooled connections are not ours to use
+    failure: tuple[str, str, Any] | None = None
+    try:
+        with engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                _foreign_keys(conn, on=False)
+            trans = conn.begin()
+            loader = Loader(conn, Progress(False, ExitStack()))
+            while True:
+                try:
+                    message = pickle.loads(pipe.recv_bytes())
+                except EOFError:
+                    break  # the parent stopped (rolled back, or died): roll back
+                op = message[0]
+                if op == "commit":
+                    if failure is None:
+                        try:
+                            loader.finish()
+                            trans.commit()
+                            pipe.send(("ok", "", None))
+                        except BaseException as exc:
+                            pipe.send(_failure(exc))
+                    else:
+                        pipe.send(failure)
+                    break
+                if failure is not None:
+                    continue  # sent already; wait for the end
+                try:
+                    if op == "start":
+                        loader.start()
+                        pipe.send(("ok", "", None))
+                    elif op == "practice":
+                        loader.practice(message[1])
+                    elif op == "staff":
+                        loader.staff(message[1])
+                    else:
+                        loader.bulk(message[1], message[2], converted=message[3])
+                except _integrity_errors(conn) as exc:
+                    refused = op == "bulk" and message[1] == "appointments"
+                    failure = ("refused", "", None) if refused else _failure(exc)
+                    if failure[0] != "refused":
+                        pipe.send(failure)
+                except BaseException as exc:
+                    failure = _failure(exc)
+                    pipe.send(failure)
+            if trans.is_active:
+                trans.rollback()
+    except BaseException as exc:  # the connection itself failed
+        try:
+            pipe.send(_failure(exc))
+        except OSError:
+            pass
+    finally:
+        pipe.close()
+        os._exit(0)  # no atexit handlers, no flushing of the parent's buffers twice
+
+
+def _failure(exc: BaseException) -> tuple[str, str, Any]:
+    """A failure as the child sends it: a driver error by its first line (how
+    ``load_snapshot`` words it), anything else as the exception when it pickles."""
+    if isinstance(exc, sa_exc.DBAPIError) or exc.__class__.__module__.split(".")[0] in ("sqlite3", "psycopg"):
+        first = str(getattr(exc, "orig", exc)).strip().splitlines()
+        return ("database", first[0] if first else exc.__class__.__name__, None)
+    try:
+        pickle.dumps(exc)
+        return ("error", str(exc), exc)
+    except Exception:
+        return ("error", f"{exc.__class__.__name__}: {exc}", None)
+
+
+def _integrity_errors(conn: Connection) -> tuple[type[BaseException], ...]:
+    """What a refused row raises: SQLAlchemy's wrapper, or the driver's own error
+    (psycopg's COPY is run on the driver connection, so nothing wraps it)."""
+    dbapi = conn.dialect.loaded_dbapi
+    return (sa_exc.IntegrityError, getattr(dbapi, "IntegrityError", sa_exc.IntegrityError))
+
+
+def _foreign_keys(conn: Connection, *, on: bool) -> None:
+    """SQLite's foreign key enforcement for this connection, set outside a transaction
+    (the pragma is a no-op inside one). The streamed load checks every reference
+    itself before anything is committed, so enforcing them again per inserted row
+    (three parent look-ups per appointment) only costs time."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def load_json_stream(engine: Engine, path: Path, bar: Progress) -> dict[str, int]:
@@ -625,37 +940,89 @@ def load_json_stream(engine: Engine, path: Path, bar: Progress) -> dict[str, int
 
     Returns the rows loaded per section; raises :class:`SnapshotError` (nothing
     loaded) or :class:`NotStreamable` (nothing loaded: read the file the ordinary way).
+    A large file is inserted by a second process (:class:`_ChildLoader`) while this
+    one reads and validates it.
     """
-    file = str(path)
-    with engine.connect() as conn:
-        trans = conn.begin()
-        try:
-            loader = Loader(conn, bar)
-            loader.start()
-            stream = _Stream(file, loader)
-            try:
-                _run(path, stream)
-            except _JsonError as exc:
-                raise SnapshotError(f"invalid JSON: {exc.msg}", location=Location(file, exc.line)) from None
-            except UnicodeDecodeError as exc:
-                raise SnapshotError(f"cannot read snapshot file {path}: {exc}") from None
-            except RecursionError:
-                raise SnapshotError("JSON nesting too deep", location=Location(file)) from None
-            stream.finish_references()
-            failed = stream.found.any or stream.appointment_ids_refused
-            if not failed:
-                loader.finish()
-        except BaseException:
-            trans.rollback()
-            raise
-        if not failed:
-            trans.commit()
-            return stream.counts
-        trans.rollback()
+    try:
+        parallel = path.stat().st_size >= PARALLEL_MIN_BYTES
+    except OSError:
+        parallel = False  # _open words the problem
+    stream = _load_child(engine, path, bar) if parallel else _load_here(engine, path, bar)
+    if not (stream.found.any or stream.appointment_ids_refused):
+        return stream.counts
     # Locating the problems reads the file again: first let go of the load's page cache.
     engine.dispose()
     _raise(path, stream)
     raise AssertionError("unreachable: _raise raises")  # pragma: no cover
+
+
+def _load_here(engine: Engine, path: Path, bar: Progress) -> _Stream:
+    """The load in this process: validated and inserted batch by batch, committed if good."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _foreign_keys(conn, on=False)
+        trans = conn.begin()
+        try:
+            loader = Loader(conn, bar)
+            loader.start()
+            stream = _Stream(str(path), loader)
+            _validate(path, stream)
+            if stream.found.any or stream.appointment_ids_refused:
+                trans.rollback()
+            else:
+                loader.finish()
+                trans.commit()
+        except BaseException:
+            if trans.is_active:
+                trans.rollback()
+            raise
+        finally:
+            if sqlite:
+                _foreign_keys(conn, on=True)
+    return stream
+
+
+def _load_child(engine: Engine, path: Path, bar: Progress) -> _Stream:
+    """The load with a second process inserting (see :class:`_ChildLoader`)."""
+    loader = _ChildLoader(engine, bar)
+    try:
+        loader.start()
+        stream = _Stream(str(path), loader)  # type: ignore[arg-type]  # Loader's interface
+        _validate(path, stream)
+        if not stream.found.any:
+            try:
+                loader.finish()
+            except _ChildFailed as exc:
+                if exc.kind != "refused":
+                    raise
+                # An appointment id the primary key refused: a duplicate, located by a second pass.
+                stream.appointment_ids_refused = True
+    except _ChildFailed as exc:
+        if exc.kind == "database":
+            raise DatabaseError(
+                f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: {exc.message}"
+            ) from None
+        if exc.exc is not None:
+            raise exc.exc from None
+        raise DatabaseError(f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: {exc}") from None
+    finally:
+        loader.close()
+    return stream
+
+
+def _validate(path: Path, stream: _Stream) -> None:
+    """Read and validate the whole file, feeding the stream's loader while it is good."""
+    file = str(path)
+    try:
+        _run(path, stream)
+    except _JsonError as exc:
+        raise SnapshotError(f"invalid JSON: {exc.msg}", location=Location(file, exc.line)) from None
+    except UnicodeDecodeError as exc:
+        raise SnapshotError(f"cannot read snapshot file {path}: {exc}") from None
+    except RecursionError:
+        raise SnapshotError("JSON nesting too deep", location=Location(file)) from None
+    stream.finish_references()
 
 
 def _raise(path: Path, stream: _Stream) -> None:

@@ -5,19 +5,25 @@ piece size the file is read in; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from dbhelpers import PRACTICE_YAML, fresh_db
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from test_snapshot import BAD_YAML, BASE
 
 import reconciler.targets.native.bulkload as bulkload_mod
 import reconciler.targets.native.snapshot_stream as stream_mod
-from reconciler.errors import SnapshotError
+from reconciler.errors import DatabaseError, SnapshotError
 from reconciler.targets.native.schema import metadata
 from reconciler.targets.native.snapshot import dump_snapshot, iter_json, load_snapshot, parse_snapshot
 
@@ -37,13 +43,16 @@ def dump_layout(doc: dict[str, Any]) -> str:
     return "".join(iter_json(doc["practice"], {k: v for k, v in doc.items() if k != "practice"}))
 
 
-@pytest.fixture(params=["whole", "tiny-pieces"])
+@pytest.fixture(params=["whole", "tiny-pieces", "child", "child-tiny-pieces"])
 def pieces(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Read the file in one piece, or a few characters at a time (every row crosses a piece)."""
-    if request.param == "tiny-pieces":
+    """Read the file in one piece, or a few characters at a time (every row crosses a
+    piece, batches of two rows); inserted in this process or by a second one."""
+    if "tiny-pieces" in request.param:
         monkeypatch.setattr(stream_mod, "READ_CHARS", 7)
         monkeypatch.setattr(stream_mod, "AHEAD", 3)
+        monkeypatch.setattr(stream_mod, "LINES_AHEAD", 5)
         monkeypatch.setattr(bulkload_mod, "CHUNK", 2)
+    monkeypatch.setattr(stream_mod, "PARALLEL_MIN_BYTES", 0 if "child" in request.param else 1 << 40)
     return str(request.param)
 
 
@@ -181,3 +190,105 @@ def other_url_factory(db_url: str, request: pytest.FixtureRequest, tmp_path: Pat
         return request.getfixturevalue("pg_server").create_database()  # type: ignore[no-any-return]
 
     return make
+
+
+def test_a_pretty_printed_dump_loads_row_by_row(
+    db_url: str, other_url_factory: Any, tmp_path: Path, pieces: str
+) -> None:
+    """Rows over several lines (``json.dumps(indent=2)``, keys in dump order): the batches
+    of lines do not parse, and the rows are read one by one, with the same result."""
+    doc = _big_doc(25)
+    path = tmp_path / "pretty.json"
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    target = fresh_db(db_url)
+    assert load_snapshot(target, path)["appointments"] == 25
+    flat = tmp_path / "flat.json"
+    flat.write_text(dump_layout(doc), encoding="utf-8")
+    again = fresh_db(other_url_factory())
+    load_snapshot(again, flat)
+    assert dump_snapshot(again, "json") == dump_snapshot(target, "json")
+
+
+def test_rows_one_per_line_then_not(db_url: str, tmp_path: Path, pieces: str) -> None:
+    """A file that changes layout half way (two rows on one line) still loads every row."""
+    text = dump_layout(_big_doc(30)).replace('},\n    {"id": "A-20"', '}, {"id": "A-20"', 1)
+    assert '}, {"id": "A-20"' in text
+    path = tmp_path / "mixed.json"
+    path.write_text(text, encoding="utf-8")
+    engine = fresh_db(db_url)
+    assert load_snapshot(engine, path)["appointments"] == 30
+    assert row_counts(engine)["appointments"] == 30
+
+
+@pytest.mark.parametrize("child", [False, True], ids=["here", "child"])
+def test_a_database_error_while_inserting_loads_nothing(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: bool
+) -> None:
+    """The driver's error, worded as before, in either process; the transaction is rolled back."""
+    monkeypatch.setattr(stream_mod, "PARALLEL_MIN_BYTES", 0 if child else 1 << 40)
+    real = bulkload_mod.Loader.bulk
+
+    def failing(self: Any, section: str, rows: Any, *args: Any, **kwargs: Any) -> None:
+        real(self, section, rows, *args, **kwargs)
+        if section == "appointments":
+            raise sa_exc.OperationalError("INSERT", {}, Exception("disk I/O error\nsecond line"))
+
+    monkeypatch.setattr(bulkload_mod.Loader, "bulk", failing)
+    path = tmp_path / "snap.json"
+    path.write_text(dump_layout(_big_doc(30)), encoding="utf-8")
+    engine = fresh_db(db_url)
+    with pytest.raises(DatabaseError) as err:
+        load_snapshot(engine, path)
+    assert str(err.value).startswith(f"loading {path} into ")
+    assert str(err.value).endswith("failed, nothing was loaded: disk I/O error")
+    assert set(row_counts(engine).values()) == {0}
+    monkeypatch.setattr(bulkload_mod.Loader, "bulk", real)
+    assert load_snapshot(engine, path)["appointments"] == 30  # not locked, not half loaded
+
+
+def test_the_inserting_process_dying_loads_nothing(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_mod, "PARALLEL_MIN_BYTES", 0)
+    real = bulkload_mod.Loader.bulk
+
+    def dying(self: Any, section: str, rows: Any, *args: Any, **kwargs: Any) -> None:
+        real(self, section, rows, *args, **kwargs)
+        if section == "appointments":
+            os._exit(3)  # (in the forked child only: this process never inserts here)
+
+    monkeypatch.setattr(bulkload_mod.Loader, "bulk", dying)
+    path = tmp_path / "snap.json"
+    path.write_text(dump_layout(_big_doc(30)), encoding="utf-8")
+    engine = fresh_db(db_url)
+    with pytest.raises(DatabaseError, match="nothing was loaded: the inserting process ended unexpectedly"):
+        load_snapshot(engine, path)
+    assert set(row_counts(engine).values()) == {0}
+    monkeypatch.setattr(bulkload_mod.Loader, "bulk", real)
+    assert load_snapshot(engine, path)["appointments"] == 30
+
+
+def test_killing_the_load_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    """``db load`` killed at some point: the database is empty or fully loaded, never in
+    between, and the inserting process ends by itself (the database is not left locked)."""
+    doc = _big_doc(60_000)  # ~10 MB: inserted by the child process
+    path = tmp_path / "snap.json"
+    path.write_text(dump_layout(doc), encoding="utf-8")
+    assert path.stat().st_size >= stream_mod.PARALLEL_MIN_BYTES
+    for delay in (0.8, 1.6):
+        url = f"sqlite:///{tmp_path / f'kill{delay}.db'}"
+        engine = fresh_db(url)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler.cli", "db", "load", str(path), "--db", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        counts = row_counts(engine)  # waits (busy timeout) until the orphaned child has let go
+        assert counts["appointments"] in (0, 60_000)
+        assert (counts["appointments"] == 0) == (set(counts.values()) == {0})
+        if counts["appointments"] == 0:
+            assert load_snapshot(engine, path)["appointments"] == 60_000
+        engine.dispose()
