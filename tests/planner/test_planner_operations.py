@@ -312,3 +312,78 @@ def test_cancel_with_duplicate_of_applies_while_the_mark_is_still_to_be_made(row
     p = P(world_desired(clients=[{"id": "C-1", "duplicate_of": "C-3", "future_sessions": "cancel"}]), a)
     assert (("appointment.cancel", "A-1") in steps(p)) is cancels
     assert (("series.end", "S-1") in steps(p)) is cancels
+
+
+# ------------------------------------------------------------------ §8.3 the split, each part pinned
+def _split_plan(*rows: Any) -> Plan:
+    """bsmith hands over to jdoe on LEAVES; ``rows`` are bsmith's series (S-1 left out)."""
+    d = world_desired({"bsmith": {"deactivate_on": LEAVES, "successor": "jdoe", "offboarding": "handover"}})
+    a = world(extra_series=[])
+    a = dataclasses.replace(a, series={"S-2": a.series["S-2"], **{r.id: r for r in rows}})
+    return P(d, a)
+
+
+@pytest.mark.parametrize(
+    "length,hashed",
+    [(55, False), (56, True), (80, True)],
+    ids=["64 characters kept", "65 characters hashed", "long id hashed"],
+)
+def test_the_successor_series_id_is_the_old_id_and_the_date_within_64_characters(length: int, hashed: bool) -> None:
+    from reconciler.planner.offboarding import split_id
+
+    old = "S" * (length - 2) + "-1"
+    cutoff = t("2026-12-15T05:00:00Z")
+    new = split_id(old, cutoff)
+    if not hashed:
+        assert new == f"{old}-20261215" and len(new) == 64
+        return
+    assert len(new) == 64 and new.startswith(old[:40] + "-") and new[41:].isalnum()
+    assert new != split_id(old, t("2026-12-16T05:00:00Z")) and new == split_id(old, cutoff)
+
+
+def test_the_successor_series_keeps_the_local_time_across_a_dst_change() -> None:
+    """Started on a Monday 09:00 EDT (13:00Z); after the clocks go back, 09:00 EST is 14:00Z."""
+    p = _split_plan(series("S-1", "C-1", "bsmith", start="2026-10-05T13:00:00Z"))
+    assert one(p, "series.split", "S-1").changes["successor_start"] == (None, "2026-12-21T14:00:00Z")
+
+
+def test_an_occurrence_exactly_at_the_start_of_the_date_is_the_successors_first() -> None:
+    """A weekly rule at 00:00 local on Tuesdays; LEAVES is a Tuesday: its first session is on the date."""
+    rrule = "FREQ=WEEKLY;BYDAY=TU"
+    s = dataclasses.replace(series("S-1", "C-1", "bsmith", start="2026-11-03T05:00:00Z"), rrule=rrule)
+    p = _split_plan(s)
+    assert one(p, "series.split", "S-1").changes["successor_start"] == (None, "2026-12-15T05:00:00Z")
+
+
+def test_a_series_ending_later_is_split_from_its_recorded_until() -> None:
+    p = _split_plan(series("S-1", "C-1", "bsmith", until=t("2027-02-01T14:00:00Z")))
+    split = one(p, "series.split", "S-1")
+    assert split.changes["until"] == ("2027-02-01T14:00:00Z", "2026-12-15T05:00:00Z")
+    assert (split.staff, split.drift, split.reason) == (
+        "bsmith",
+        False,
+        "bsmith leaves on 2026-12-15 (policy handover): series split on the date, continued by jdoe",
+    )
+
+
+@pytest.mark.parametrize(
+    "rrule,until,warned",
+    [
+        ("FREQ=WEEKLY;BYDAY=MO", "2026-12-21T14:00:00Z", False),  # its only later session is at its until
+        ("FREQ=WEEKLY;BYDAY=MO;COUNT=3", None, False),  # its sessions are all before the date
+        ("every monday", None, True),  # unreadable
+    ],
+    ids=["until at the next session", "count used up", "unreadable rule"],
+)
+def test_a_series_with_no_session_from_the_date_on_ends_before_it_instead_of_splitting(
+    rrule: str, until: str | None, warned: bool
+) -> None:
+    s = dataclasses.replace(series("S-1", "C-1", "bsmith", until=t(until) if until else None), rrule=rrule)
+    p = _split_plan(s)
+    end = one(p, "series.end", "S-1")
+    assert ("series.split", "S-1") not in steps(p)
+    assert dict(end.changes) == {"until": (until, "2026-12-15T05:00:00Z")}  # still active until the date
+    assert end.reason == "bsmith leaves on 2026-12-15 (policy handover): series ends before the date"
+    assert [w for w in p.warnings if "S-1" in w] == (
+        ["series S-1: rule 'every monday' could not be read; the series is ended before the date"] if warned else []
+    )
