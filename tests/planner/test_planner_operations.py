@@ -98,7 +98,9 @@ def test_no_decision_keeps_sessions_and_warns() -> None:
 
 def test_practice_default_cancel_applies_and_entry_wins() -> None:
     p = _closing({}, client_future_sessions="cancel")
-    assert "practice.client_future_sessions: cancel" in one(p, "appointment.cancel", "A-1").reason
+    assert one(p, "appointment.cancel", "A-1").reason == (
+        "explicit clients: entry: client's future session cancelled (practice.client_future_sessions: cancel)"
+    )
     p = _closing({"future_sessions": "keep"}, client_future_sessions="cancel")
     assert steps(p) == [("client.inactivate", "C-1")]
 
@@ -384,6 +386,7 @@ def test_a_series_with_no_session_from_the_date_on_ends_before_it_instead_of_spl
     assert ("series.split", "S-1") not in steps(p)
     assert dict(end.changes) == {"until": (until, "2026-12-15T05:00:00Z")}  # still active until the date
     assert end.reason == "bsmith leaves on 2026-12-15 (policy handover): series ends before the date"
+    assert (end.staff, end.to_json()["drift"]) == ("bsmith", False)
     assert [w for w in p.warnings if "S-1" in w] == (
         ["series S-1: rule 'every monday' could not be read; the series is ended before the date"] if warned else []
     )

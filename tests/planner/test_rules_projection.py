@@ -73,7 +73,11 @@ PORTAL = world(
         client("C-D", None, status="deleted", deleted_at=t("2026-09-01T00:00:00Z")),
     ],
     extra_appts=[appt("A-9", "C-6", "jdoe", "2026-12-09T15:00:00Z")],
-    extra_series=[series("S-6", "C-6", "cdavis", until=t("2027-02-01T14:00:00Z")), series("S-9", "C-9", "tnguyen")],
+    extra_series=[
+        series("S-6", "C-6", "cdavis", until=t("2027-02-01T14:00:00Z")),
+        series("S-9", "C-9", "tnguyen"),
+        series("S-5", "C-6", "jdoe", until=t("2026-11-20T00:00:00Z")),  # active, but its until has passed
+    ],
 )
 SCENARIOS: list[tuple[str, DesiredState, ActualState]] = [
     ("leaver now, standard policy", world_desired(LEAVE), PORTAL),
