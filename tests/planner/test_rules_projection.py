@@ -77,6 +77,7 @@ PORTAL = world(
         series("S-6", "C-6", "cdavis", until=t("2027-02-01T14:00:00Z")),
         series("S-9", "C-9", "tnguyen"),
         series("S-5", "C-6", "jdoe", until=t("2026-11-20T00:00:00Z")),  # active, but its until has passed
+        series("S-F", "C-5", "bsmith", start="2026-12-21T14:00:00Z"),  # starts after the leave dates below
     ],
 )
 SCENARIOS: list[tuple[str, DesiredState, ActualState]] = [
