@@ -32,6 +32,10 @@ def test_practice_settings_that_differ_are_one_update_before_every_staff_action(
         "client_plan_limit": (None, 900),
     }
     assert [a.type.value for a in p.actions].count("practice.update") == 1
+    assert (
+        first.reason
+        == "practice: declared client_plan_limit, clinical_director, owner differ from the database: updated"
+    )
 
 
 def test_matching_practice_settings_plan_nothing() -> None:

@@ -382,9 +382,15 @@ def test_a_series_starting_from_the_date_on_is_ended_now_at_its_own_start(start:
     assert end.reason == "bsmith leaves on 2026-12-02 (policy standard): series ended"
 
 
-def test_a_handover_leaver_series_already_ended_by_now_is_made_inactive_not_moved() -> None:
-    a = world(extra_series=[series("S-9", "C-1", "bsmith", until=t("2026-11-20T00:00:00Z"))])
+@pytest.mark.parametrize("until", ["2026-11-20T00:00:00Z", "2026-11-24T15:00:00Z"], ids=["before now", "at now"])
+def test_a_handover_leaver_series_already_ended_by_now_is_made_inactive_not_moved(until: str) -> None:
+    a = world(extra_series=[series("S-9", "C-1", "bsmith", until=t(until))])
     p = P(world_desired({"bsmith": {"active": False, **HANDOVER}}), a)
     end = one(p, "series.end", "S-9")
     assert dict(end.changes) == {"active": (True, False)}
+    assert (end.staff, end.reason, end.to_json()["drift"]) == (
+        "bsmith",
+        "bsmith offboarding (policy handover): series ended",
+        False,
+    )
     assert ("series.transfer", "S-9") not in steps(p)
