@@ -123,9 +123,7 @@ def _cancel_bookings(
     return ids
 
 
-def explicit(
-    ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Sequence[int] = (), drift: bool = False
-) -> bool:
+def explicit(ctx: Ctx, e: ClientSpec, *, label: str, staff: str | None, deps: Sequence[int] = (), drift: bool) -> bool:
     """Plan the client's ``clients:`` entry. Returns False when the entry leaves the
     primary open and the primary is leaving: the caller's policy decides that part."""
     c = ctx.clients.get(e.id)
@@ -282,11 +280,13 @@ def by_policy(
     deps: Sequence[int],
     drift: bool,
     *,
-    may_inactivate: bool = True,
+    may_inactivate: bool,
 ) -> None:
-    """A leaving professional's client without an explicit decision: balance first, then other_clients."""
+    """A leaving professional's client without an explicit decision: balance first, then other_clients.
+
+    ``plan_explicit`` never meets these clients again: one without an entry is not in it, one
+    with an entry was marked handled by :func:`explicit`, which ran first."""
     today = ctx.roster.today
-    ctx.handled_clients.add(c.id)
     if c.balance_cents > 0:
         kind = balance_target_kind(policy)
         if kind == "successor":

@@ -75,6 +75,11 @@ def test_a_readable_key_line_is_kept_stripped(line: str, kept: str) -> None:
         (_sk(SK_ED)[:40] + "*" + _sk(SK_ED)[40:], f"{SK_ED} public key cannot be read"),
         (f"{SK_ED} " + base64.b64encode(b"\x00\x00\x01").decode(), f"{SK_ED} public key cannot be read"),
         (f"{SK_ED} " + base64.b64encode(b"\x00\x00\x00\x02\xff\xfe").decode(), f"{SK_ED} public key cannot be read"),
+        # the length field is unsigned: read signed (-7) it would slice the type out from the end
+        (
+            f"{SK_ED} " + base64.b64encode(struct.pack(">I", 2**32 - 7) + SK_ED.encode() + b"xyz").decode(),
+            f"{SK_ED} public key cannot be read",
+        ),
     ],
     ids=[
         "empty",
@@ -89,6 +94,7 @@ def test_a_readable_key_line_is_kept_stripped(line: str, kept: str) -> None:
         "security key with a stray character (not skipped)",
         "security key blob shorter than its length field",
         "security key blob type not ascii",
+        "security key blob length field above 2**31",
     ],
 )
 def test_an_unreadable_key_line_is_refused(line: str, message: str) -> None:

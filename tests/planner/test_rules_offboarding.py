@@ -367,3 +367,30 @@ def test_each_session_whose_day_has_no_successor_is_reported_and_the_walk_goes_o
         "staff bsmith: successor chain bsmith -> jdoe ends at jdoe, who is not active on 2026-12-03",
         "staff bsmith: successor chain bsmith -> jdoe ends at jdoe, who is not active on 2026-12-05",
     ]
+
+
+@pytest.mark.parametrize(
+    "start,until",
+    [("2026-12-02T05:00:00Z", "2026-12-02T05:00:00Z"), ("2026-12-07T14:00:00Z", "2026-12-07T14:00:00Z")],
+    ids=["starts at the date", "starts after the date"],
+)
+def test_a_series_starting_from_the_date_on_is_ended_now_at_its_own_start(start: str, until: str) -> None:
+    """Nothing of it happens before the date, so it is not kept active until then (SCHED: cancel policy)."""
+    p = P(world_desired(SCHED), world(extra_series=[series("S-9", "C-1", "bsmith", start=start)]))
+    end = one(p, "series.end", "S-9")
+    assert dict(end.changes) == {"active": (True, False), "until": (None, until)}
+    assert end.reason == "bsmith leaves on 2026-12-02 (policy standard): series ended"
+
+
+@pytest.mark.parametrize("until", ["2026-11-20T00:00:00Z", "2026-11-24T15:00:00Z"], ids=["before now", "at now"])
+def test_a_handover_leaver_series_already_ended_by_now_is_made_inactive_not_moved(until: str) -> None:
+    a = world(extra_series=[series("S-9", "C-1", "bsmith", until=t(until))])
+    p = P(world_desired({"bsmith": {"active": False, **HANDOVER}}), a)
+    end = one(p, "series.end", "S-9")
+    assert dict(end.changes) == {"active": (True, False)}
+    assert (end.staff, end.reason, end.to_json()["drift"]) == (
+        "bsmith",
+        "bsmith offboarding (policy handover): series ended",
+        False,
+    )
+    assert ("series.transfer", "S-9") not in steps(p)

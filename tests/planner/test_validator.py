@@ -378,7 +378,11 @@ def test_undeclared_reference_without_database_is_a_warning(tmp_path: Path) -> N
     """validate without --db cannot know the database's staff; plan accepts one it holds."""
     desired = load(tmp_path, practice("{owner: alee, clinical_director: zz}  # <-"))
     [problem] = check_desired(desired, today=TODAY)
-    assert (problem.severity, problem.location.field) == ("warning", "practice.clinical_director")
+    assert (problem.severity, problem.location.field, problem.code) == (
+        "warning",
+        "practice.clinical_director",
+        "unknown_staff",
+    )
     assert "must be an active staff member in the database" in problem.message
 
 
