@@ -208,3 +208,169 @@ def test_the_fast_encoding_is_the_standard_librarys_encoding_of_to_json() -> Non
     bad = dataclasses.replace(FULL, actions=(Action(1, T.STAFF_UPDATE, "x", "x", {"n": (None, {1, 2})}, "r"),))
     with pytest.raises(TypeError, match="not JSON serializable"):
         bad.dumps()
+
+
+# ---------------------------------------------------------------- the encoders behind dumps and plan_id
+def _three_actions() -> Plan:
+    third = Action(3, T.CLIENT_PURGE, "C-9", None, {"exists": (True, False)}, "purged (Zoë)")
+    return dataclasses.replace(FULL, actions=(*FULL.actions, third))
+
+
+def _expected_lines(plan: Plan) -> list[str]:
+    actions = plan.to_json()["actions"]
+    return [
+        "    " + json.dumps(a, ensure_ascii=False) + ("," if i < len(actions) - 1 else "")
+        for i, a in enumerate(actions)
+    ]
+
+
+def _action_lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    start = lines.index('  "actions": [') + 1
+    return lines[start : lines.index("  ],", start)]
+
+
+def test_the_action_lines_come_from_one_c_encoder_per_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The point of the line encoder is speed: one C encoder for all the plan's actions,
+    # not a JSONEncoder (and its C encoder) per action.
+    made: list[tuple[object, ...]] = []
+    real = json.encoder.c_make_encoder
+    assert real is not None
+
+    def counting(*args: object) -> object:
+        made.append(args[4:7])  # key separator, item separator, sort_keys
+        return real(*args)  # type: ignore[misc]
+
+    monkeypatch.setattr(json.encoder, "c_make_encoder", counting)
+    plan = _three_actions()
+    text = plan.dumps()
+    assert made.count((": ", ", ", False)) == 1, made
+    assert _action_lines(text) == _expected_lines(plan)
+
+
+@pytest.mark.parametrize("c_encoder", ["missing", "other signature"])
+def test_without_the_c_encoder_the_lines_are_the_same_text(monkeypatch: pytest.MonkeyPatch, c_encoder: str) -> None:
+    real = json.encoder.c_make_encoder
+
+    def other_signature(*args: object) -> object:
+        if args[0] is None:  # the line encoder's call (json's own passes its markers dict)
+            raise TypeError("make_encoder() takes 3 arguments")
+        return real(*args)  # type: ignore[misc]
+
+    plan = _three_actions()
+    expected = plan.dumps()
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None if c_encoder == "missing" else other_signature)
+    again = dataclasses.replace(plan)  # plan_id not remembered yet
+    assert again.dumps() == expected
+    assert "Zoë" in _action_lines(expected)[-1]
+
+
+def test_special_values_are_written_as_json_dumps_writes_them() -> None:
+    odd = Action(1, T.STAFF_UPDATE, "x", "x", {"n": (float("nan"), float("inf"))}, "r", (), False, {"k": -float("inf")})
+    plan = dataclasses.replace(FULL, actions=(odd,))
+    assert _action_lines(plan.dumps()) == _expected_lines(plan)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [pytest.param({1, 2}, id="a set"), pytest.param({(1, 2): 3}, id="a tuple key (never silently dropped)")],
+)
+def test_a_value_json_cannot_write_is_the_standard_librarys_type_error(value: object) -> None:
+    bad = dataclasses.replace(FULL, actions=(Action(1, T.STAFF_UPDATE, "x", "x", {"n": (None, value)}, "r"),))
+    with pytest.raises(TypeError) as ours:
+        bad.dumps()
+    with pytest.raises(TypeError) as stdlib:
+        json.dumps(value)
+    assert str(ours.value) == str(stdlib.value)
+
+
+def _canonical_id(doc: dict[str, object]) -> str:
+    body = {k: v for k, v in doc.items() if k != "generated_at"}
+    return "plan-" + hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize(
+    ("extra", "same_as"),
+    [
+        ({"db_id": "db-1"}, {}),
+        ({"db_id": "db-2"}, {}),
+        ({"db_id": "db-1", "timezone": "America/New_York"}, {"timezone": "America/New_York"}),
+    ],
+    ids=["db id only", "another db id", "db id and more"],
+)
+def test_the_plan_id_leaves_the_database_identity_out(extra: dict[str, str], same_as: dict[str, str]) -> None:
+    with_db = dataclasses.replace(FULL, extra=extra)
+    without = dataclasses.replace(FULL, extra=same_as)
+    assert with_db.plan_id == without.plan_id == _canonical_id(without.to_json())
+    assert json.loads(with_db.dumps())["plan_id"] == with_db.plan_id
+
+
+def test_any_other_extension_changes_the_plan_id() -> None:
+    a = dataclasses.replace(FULL, extra={"db_id": "db-1", "timezone": "America/New_York"})
+    b = dataclasses.replace(FULL, extra={"db_id": "db-1", "timezone": "Europe/Paris"})
+    assert a.plan_id != b.plan_id
+    assert a.plan_id == _canonical_id(dataclasses.replace(a, extra={"timezone": "America/New_York"}).to_json())
+
+
+@pytest.mark.parametrize("first", ["dumps", "plan_id"])
+def test_the_plan_is_digested_once_whatever_asks_first(monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    from reconciler.model import actions
+
+    calls: list[int] = []
+    real = actions._plan_id
+
+    def counting(body: dict[str, object]) -> str:
+        calls.append(1)
+        return real(body)
+
+    monkeypatch.setattr(actions, "_plan_id", counting)
+    plan = dataclasses.replace(_three_actions())
+    if first == "plan_id":
+        pid = plan.plan_id
+        text = plan.dumps()
+    else:
+        text = plan.dumps()
+        pid = plan.plan_id
+    plan.dumps()
+    assert len(calls) == 1
+    assert json.loads(text)["plan_id"] == pid == _canonical_id(plan.to_json())
+
+
+# ---------------------------------------------------------------- Action.from_json
+@pytest.mark.parametrize("ident", [1, 2**31 - 1, "7"])
+def test_an_action_id_in_the_audit_trails_integer_range_reads(ident: object) -> None:
+    assert Action.from_json({"id": ident, "type": "client.purge", "target": "C-9"}).id == int(ident)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("ident", [0, -1, 2**31])
+def test_an_action_id_outside_the_integer_range_is_refused(ident: int) -> None:
+    with pytest.raises(ValueError, match=f"^action id {ident} is out of range$"):
+        Action.from_json({"id": ident, "type": "client.purge", "target": "C-9"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("staff.explode", "'staff.explode' is not a valid ActionType"),
+        (7, "7 is not a valid ActionType"),
+        (["client.purge"], "['client.purge'] is not a valid ActionType"),
+        (None, "None is not a valid ActionType"),
+    ],
+    ids=["unknown name", "a number", "a list", "null"],
+)
+def test_an_unknown_action_type_is_a_value_error_naming_it(kind: object, words: str) -> None:
+    with pytest.raises(ValueError) as err:
+        Action.from_json({"id": 1, "type": kind, "target": "C-9"})
+    assert str(err.value) == words
+
+
+def test_a_known_action_type_is_looked_up_without_the_enum_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # EnumType.__call__ per action was a measured share of reading a large saved plan.
+    from reconciler.model import actions
+
+    def no_enum_call(value: object) -> ActionType:
+        raise AssertionError(f"ActionType({value!r}) called")
+
+    monkeypatch.setattr(actions, "ActionType", no_enum_call)
+    for t in T:
+        assert Action.from_json({"id": 1, "type": t.value, "target": "x"}).type is t

@@ -255,3 +255,21 @@ def test_staff_changes_are_plain_json_values() -> None:
     }
     assert [type(v) for pair in update.changes.values() for v in pair] == [str, str, str, str, dict, dict]
     assert '"settings": [{"messaging_enabled": true}, {"messaging_enabled": false}]' in p.dumps()
+
+
+def test_a_professional_inactive_in_the_database_who_is_to_work_again_and_hand_over_needs_a_successor() -> None:
+    # tnguyen is inactive in the database; the config brings them back until a later date
+    # under a policy that hands work over. That is not drift (it is not leaving now), so the
+    # missing successor is an error now, not something the planner meets later.
+    from reconciler.errors import ValidationFailed
+
+    d = world_desired({"tnguyen": {"active": True, "deactivate_on": dt.date(2026, 12, 31), "offboarding": "handover"}})
+    with pytest.raises(ValidationFailed) as exc:
+        plan(d, world(), AT, allow_mass_change=True)
+    assert [(p.code, p.location.entity, p.message) for p in exc.value.problems] == [
+        (
+            "missing_successor",
+            "staff tnguyen",
+            "tnguyen leaves with policy 'handover', which hands work to a successor, but names no successor",
+        )
+    ]

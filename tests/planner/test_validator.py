@@ -674,3 +674,65 @@ def test_every_client_entry_is_checked_whatever_the_one_before_said(tmp_path: Pa
         ("duplicate_of", "case.yaml:3: clients[0].duplicate_of", "client C-1 cannot be a duplicate of itself"),
         ("contradiction", "case.yaml:5: clients[2].primary", "client C-3 is to be deleted but names a primary (jdoe)"),
     ]
+
+
+# ---------------------------------------------------------------- further rules, word for word
+@pytest.mark.parametrize(
+    ("day", "warned"),
+    [("1899-12-31", True), ("0001-01-01", True), ("1900-01-01", False)],
+    ids=["the day before 1900", "year one", "1900 itself"],
+)
+def test_a_deactivation_date_before_1900_is_a_located_warning(tmp_path: Path, day: str, warned: bool) -> None:
+    problems = check_desired(load(tmp_path, staff(f"{{id: bsmith, deactivate_on: {day}}}")), today=TODAY)
+    expected = [
+        (
+            "warning",
+            "implausible_date",
+            "case.yaml:3: staff[0].deactivate_on",
+            f"deactivate_on {day} is before 1900: a typo? (it deactivates bsmith now)",
+        )
+    ]
+    assert [(p.severity, p.code, str(p.location).rsplit("/", 1)[-1], p.message) for p in problems] == (
+        expected if warned else []
+    )
+
+
+def test_errors_come_before_warnings_whatever_their_lines(tmp_path: Path) -> None:
+    files = staff("{id: bsmith, deactivate_on: 1899-12-31}", "{id: cdavis, successor: cdavis}")
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    assert [(p.severity, p.location.line) for p in problems] == [("error", 4), ("warning", 3)]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            clients("{id: C-1, status: inactive, primary: jdoe}"),
+            (
+                "error",
+                "contradiction",
+                "case.yaml:3: clients[0].primary",
+                "client C-1 is to be made inactive but names a primary (jdoe)",
+            ),
+        ),
+        (
+            # Declared (inactive) here: an error even without a database, unlike an undeclared id.
+            {"case.yaml": "version: 1\npolicies:\n  - {name: p, clients_with_balance: tnguyen}\n"},
+            (
+                "error",
+                "unknown_staff",
+                "case.yaml:3: policies[0].clients_with_balance",
+                "clients_with_balance must be owner, clinical_director, successor or an active staff id: "
+                "tnguyen is inactive (practice.yaml:7)",
+            ),
+        ),
+    ],
+    ids=["an inactive client naming a primary", "a balance target declared inactive"],
+)
+def test_each_further_rule_reports_its_severity_code_place_and_words(
+    tmp_path: Path, files: dict[str, str], expected: tuple[str, str, str, str]
+) -> None:
+    problems = check_desired(load(tmp_path, files), today=TODAY)
+    cfg = f"{tmp_path / 'cfg'}/"
+    got = [(p.severity, p.code, str(p.location).rsplit("/", 1)[-1], p.message.replace(cfg, "")) for p in problems]
+    assert got == [expected]
