@@ -706,11 +706,9 @@ def _client_names(path: Path) -> frozenset[str]:
     return frozenset(words)
 
 
-def _appointment_duplicates(path: Path, found: _Found) -> None:
-    """Locate duplicate appointment ids (a second pass with a set of ids, error path only)."""
-    first: dict[Any, int] = {}
-    dups: list[tuple[int, Any]] = []
-    seen: set[Any] = set()
+def _appointment_ids(path: Path) -> Iterator[tuple[int, Any]]:
+    """(index, id) of every appointment row of the file, in order (the other arrays are
+    read through, not kept)."""
     for key, batches in _array_batches(path):
         if batches is None:
             continue
@@ -719,27 +717,26 @@ def _appointment_duplicates(path: Path, found: _Found) -> None:
             if key != "appointments":
                 continue
             for raw in batch:
-                rid = _rid(raw)
-                if rid in seen:
-                    dups.append((i, rid))
-                else:
-                    seen.add(rid)
+                yield i, _rid(raw)
                 i += 1
+
+
+def _appointment_duplicates(path: Path, found: _Found) -> None:
+    """Locate duplicate appointment ids (a second pass with a set of ids, error path only)."""
+    dups: list[tuple[int, Any]] = []
+    seen: set[Any] = set()
+    for i, rid in _appointment_ids(path):
+        if rid in seen:
+            dups.append((i, rid))
+        else:
+            seen.add(rid)
     if not dups:
         return
     wanted = {rid for _, rid in dups}
-    for key, batches in _array_batches(path):
-        if batches is None:
-            continue
-        i = 0
-        for batch in batches:
-            if key != "appointments":
-                continue
-            for raw in batch:
-                rid = _rid(raw)
-                if rid in wanted and rid not in first:
-                    first[rid] = i
-                i += 1
+    first: dict[Any, int] = {}
+    for i, rid in _appointment_ids(path):
+        if rid in wanted and rid not in first:
+            first[rid] = i
     for i, rid in dups:
         found.ref(3, (i, 0), _duplicate("appointments", i, rid, first[rid]), (("appointments", i), rid))
 
