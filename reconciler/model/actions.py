@@ -51,10 +51,11 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-import json.encoder
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
+
+from reconciler.jsontext import reusable
 
 FORMAT_VERSION = 1
 # reconciler.model.limits.INT32_MAX (the audit trail's INTEGER action_id column), not
@@ -244,7 +245,7 @@ class Plan:
         parts = []
         for key, value in doc.items():
             if key == "actions" and value:
-                encode = _line_encoder()
+                encode = reusable(json.JSONEncoder(ensure_ascii=False))
                 text = "[\n    " + ",\n    ".join([encode(a) for a in value]) + "\n  ]"
             else:
                 text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
@@ -271,25 +272,6 @@ class Plan:
             extra=dict(d.get("extra", {})),
             generated_at=str(d.get("generated_at", "")),
         )
-
-
-def _line_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, ensure_ascii=False)`` as one reusable function: the C
-    encoder built once per plan instead of an encoder object per action (the same
-    text; the pure-Python encoder where the C one is missing)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is not None:
-        try:
-            enc = make(None, _no_default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
-        except TypeError:  # a future signature: take the portable path
-            enc = None
-        if enc is not None:
-            return lambda value: "".join(enc(value, 0))
-    return json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _no_default(value: Any) -> Any:
-    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
 
 def _plan_id(body: Mapping[str, Any]) -> str:

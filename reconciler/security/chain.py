@@ -50,11 +50,12 @@ import hashlib
 import json
 import math
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import ReconcilerError
+from ..jsontext import reusable
 
 #: ``prev_hash`` of the first event.
 GENESIS = "sha256:" + "0" * 64
@@ -78,23 +79,8 @@ _PLAIN = (str, type(None), bool, int)
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _canonical_encoder() -> Callable[[Any], str]:
-    """``_ENCODER.encode`` with the C encoder built once: ``encode`` builds one per call,
-    which was a good part of hashing an apply's ten thousand events. The same text
-    (the portable path where the C encoder is missing or its signature differs)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    try:
-        # (markers, default, string encoder, indent, key sep, item sep, sort_keys, skipkeys, allow_nan):
-        # no circular-reference markers, as _normal builds every value fresh and acyclic.
-        enc = make(None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
-    except TypeError:
-        return _ENCODER.encode
-    return lambda doc: "".join(enc(doc, 0))
-
-
-_ENCODE = _canonical_encoder()
+# no circular-reference markers: _normal builds every value fresh and acyclic.
+_ENCODE = reusable(_ENCODER)
 # canonical_time of the last datetime seen: an apply stamps all its events with one time.
 _LAST_TIME: list[tuple[dt.datetime, str]] = []
 
