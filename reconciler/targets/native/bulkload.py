@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence, TypeVar, cast
 
-from sqlalchemy import ForeignKeyConstraint, Table, bindparam, select
+from sqlalchemy import JSON, Column, ForeignKeyConstraint, Table, bindparam, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
@@ -344,20 +344,28 @@ def raw_converter(
 
 
 def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
-    """Applies to chunks of tuples the bind processors SQLAlchemy would (SQLite:
-    datetimes to text, booleans to 0/1), column by column with ``map`` and ``zip``
-    (which run in C; see ``_tuples``)."""
-    memos: list[_Processed | None] = []
-    for column in table.columns:
+    """:func:`column_converter` of all of ``table``'s columns, in table order."""
+    return column_converter(list(table.columns), dialect)
+
+
+def column_converter(
+    columns: Sequence[Column[Any]], dialect: Any
+) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
+    """Applies to chunks of tuples (one value per column of ``columns``) the bind
+    processors SQLAlchemy would (SQLite: datetimes to text, booleans to 0/1, JSON to
+    text), column by column with ``map`` and ``zip`` (which run in C; see ``_tuples``).
+    A column's processed values are memoised, except JSON's (mappings do not hash)."""
+    steps: list[Callable[[Any], Any] | None] = []
+    for column in columns:
         proc = column.type.dialect_impl(dialect).bind_processor(dialect)
-        memos.append(None if proc is None else _Processed(proc))
-    if all(memo is None for memo in memos):  # (an empty memo is falsy: test for None)
+        steps.append(None if proc is None else proc if isinstance(column.type, JSON) else _Processed(proc).__getitem__)
+    if all(step is None for step in steps):
         return lambda chunk: chunk
 
     def convert(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
         columns = [
-            map(itemgetter(i), chunk) if memo is None else map(memo.__getitem__, map(itemgetter(i), chunk))
-            for i, memo in enumerate(memos)
+            map(itemgetter(i), chunk) if step is None else map(step, map(itemgetter(i), chunk))
+            for i, step in enumerate(steps)
         ]
         return list(zip(*columns))
 

@@ -5,6 +5,7 @@ ORDER BY; no client name is selected except by the export reads (PHI)."""
 from __future__ import annotations
 
 import datetime as dt
+from operator import itemgetter
 from typing import Any, Sequence
 
 from sqlalchemy import and_, func, insert, or_, select
@@ -21,6 +22,7 @@ from reconciler.model.records import (
     StaffAccess,
     StatusFacts,
 )
+from reconciler.targets.native.bulkload import column_converter
 from reconciler.targets.native.read import read_base
 from reconciler.targets.native.schema import (
     appointments_t,
@@ -313,27 +315,11 @@ def insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> int:
         return len(rows)
     compiled = insert(audit_t).compile(dialect=conn.dialect, column_keys=list(keys))
     names = list(compiled.positiontup or ())
-    if sorted(names) != sorted(keys):  # e.g. a column default SQLAlchemy would fill in
+    if len(names) < 2 or sorted(names) != sorted(keys):  # e.g. a column default SQLAlchemy would fill in
         conn.execute(insert(audit_t), rows)
         return len(rows)
-    columns = []
-    for name in names:
-        values = [r[name] for r in rows]
-        proc = audit_t.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-        if proc is not None:
-            memo: dict[Any, Any] = {}  # `at` is one time for all: process each distinct value once
-            out = []
-            for v in values:
-                try:
-                    key = (v.__class__, v)
-                    got = memo[key] if key in memo else memo.setdefault(key, proc(v))
-                except TypeError:  # unhashable (the before/after mappings)
-                    got = proc(v)
-                out.append(got)
-            values = out
-        columns.append(values)
-    sql = compiled.string
-    conn.exec_driver_sql(sql, list(zip(*columns)))
+    convert = column_converter([audit_t.c[name] for name in names], conn.dialect)
+    conn.exec_driver_sql(compiled.string, convert(list(map(itemgetter(*names), rows))))
     return len(rows)
 
 
