@@ -949,12 +949,19 @@ def load_snapshot(engine: Engine, path: Path, progress: bool = False) -> dict[st
             done(1)
             insert_rows(engine, rows, bar)
         except (sa_exc.DBAPIError, driver_error) as exc:
-            first = str(getattr(exc, "orig", exc)).strip().splitlines()
-            raise DatabaseError(
-                f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: "
-                f"{first[0] if first else exc.__class__.__name__}"
-            ) from None
+            raise load_failed(path, engine, driver_first_line(exc)) from None
     return rows.counts()
+
+
+def driver_first_line(exc: BaseException) -> str:
+    """A database error as a failed load words it: the driver's first line."""
+    lines = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return lines[0] if lines else exc.__class__.__name__
+
+
+def load_failed(path: Path, engine: Engine, detail: str) -> DatabaseError:
+    """The one error of a load the database refused (nothing was loaded)."""
+    return DatabaseError(f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: {detail}")
 
 
 # ---------------------------------------------------------------- dump

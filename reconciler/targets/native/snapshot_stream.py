@@ -50,7 +50,7 @@ from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from reconciler.errors import DatabaseError, Location, SnapshotError
+from reconciler.errors import Location, SnapshotError
 from reconciler.targets.native import bulkload
 from reconciler.targets.native import snapshot as sm
 from reconciler.targets.native.bulkload import (
@@ -61,7 +61,6 @@ from reconciler.targets.native.bulkload import (
     column_index,
     raw_converter,
 )
-from reconciler.targets.native.engine import safe_url
 
 #: Characters read from the file at a time, and kept ahead of the row being decoded.
 READ_CHARS = 1 << 22
@@ -906,8 +905,7 @@ def _failure(exc: BaseException) -> tuple[str, str, Any]:
     """A failure as the child sends it: a driver error by its first line (how
     ``load_snapshot`` words it), anything else as the exception when it pickles."""
     if isinstance(exc, sa_exc.DBAPIError) or exc.__class__.__module__.split(".")[0] in ("sqlite3", "psycopg"):
-        first = str(getattr(exc, "orig", exc)).strip().splitlines()
-        return ("database", first[0] if first else exc.__class__.__name__, None)
+        return ("database", sm.driver_first_line(exc), None)
     try:
         pickle.dumps(exc)
         return ("error", str(exc), exc)
@@ -996,13 +994,9 @@ def _load_child(engine: Engine, path: Path, bar: Progress) -> _Stream:
                 # An appointment id the primary key refused: a duplicate, located by a second pass.
                 stream.appointment_ids_refused = True
     except _ChildFailed as exc:
-        if exc.kind == "database":
-            raise DatabaseError(
-                f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: {exc.message}"
-            ) from None
-        if exc.exc is not None:
+        if exc.kind != "database" and exc.exc is not None:
             raise exc.exc from None
-        raise DatabaseError(f"loading {path} into {safe_url(engine.url)} failed, nothing was loaded: {exc}") from None
+        raise sm.load_failed(path, engine, exc.message) from None
     finally:
         loader.close()
     return stream
