@@ -65,18 +65,23 @@ def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     # target, client, hashes) straight away.
     esc = _escaper(conn)
     raw: Callable[[Any], str] = conn.connection.dbapi_connection.escape  # type: ignore[union-attr]
-    as_json = _json_text()
+    dumps = _memo_dumps()
     head = f"INSERT INTO `{audit_events.name}` (" + ", ".join(f"`{c}`" for c in AUDIT_COLUMNS) + ") VALUES "
     for i in range(0, len(rows), AUDIT_CHUNK):
         values = ",".join(
             f"({esc(r.get('at'))}, {esc(r.get('actor'))}, {esc(r.get('signer'))}, {esc(r.get('plan_id'))}, "
             f"{raw(r.get('action_id'))}, {esc(r.get('action_type'))}, {raw(r.get('target'))}, "
-            f"{esc(r.get('staff_id'))}, {raw(r.get('client_id'))}, {esc(as_json(r.get('before')))}, "
-            f"{esc(as_json(r.get('after')))}, {esc(r.get('reason'))}, {raw(r.get('prev_hash'))}, {raw(r.get('hash'))})"
+            f"{esc(r.get('staff_id'))}, {raw(r.get('client_id'))}, {esc(_json_or_null(dumps, r.get('before')))}, "
+            f"{esc(_json_or_null(dumps, r.get('after')))}, {esc(r.get('reason'))}, {raw(r.get('prev_hash'))}, {raw(r.get('hash'))})"
             for r in rows[i : i + AUDIT_CHUNK]
         )
         _run_literal(conn, head + values)
     return len(rows)
+
+
+def _json_or_null(dumps: Callable[[Any], str], value: Any) -> str | None:
+    """A JSON column's text as the JSON type stores it; None stays NULL."""
+    return None if value is None else dumps(value)
 
 
 #: ``reconciler_audit_events``' columns, in the order :func:`write_audit` writes them.
@@ -96,29 +101,6 @@ AUDIT_COLUMNS = (
     "prev_hash",
     "hash",
 )
-
-
-def _json_text() -> Callable[[Any], str | None]:
-    """``json.dumps`` as the JSON column stores a value (None stays NULL), remembered per
-    mapping of plain values: an apply's events repeat a few before/after shapes (the
-    same order of the same keys and values gives the same text)."""
-    memo: dict[tuple[tuple[str, type, Any], ...], str] = {}
-
-    def as_json(value: Any) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, dict):
-            try:
-                key = tuple((k, type(v), v) for k, v in value.items())
-                got = memo.get(key)
-            except TypeError:  # a list or a mapping among the values: not hashable
-                return json.dumps(value)
-            if got is None:
-                got = memo[key] = json.dumps(value)
-            return got
-        return json.dumps(value)
-
-    return as_json
 
 
 def _run_literal(conn: Connection, sql: str) -> None:
@@ -218,16 +200,19 @@ def _comment(r: Mapping[str, Any], note: str | None, dumps: Callable[[Any], str]
     return text
 
 
-def _value_text() -> Callable[[Any], str]:
-    """``json.dumps`` of one before/after value, remembered per plain value (an apply's
-    comments repeat a few: statuses, flags, staff ids, the plan's instant)."""
+def _memo_dumps() -> Callable[[Any], str]:
+    """``json.dumps`` remembered per value: an apply's events and comments repeat a few
+    (statuses, flags, staff ids, the plan's instant, the same before/after mappings). A
+    mapping is remembered by its items in order (the same keys and values in the same
+    order give the same text); a value holding a list or a mapping is not hashable and
+    is encoded each time."""
     memo: dict[tuple[type, Any], str] = {}
 
     def dumps(value: Any) -> str:
         try:
-            key = (type(value), value)
+            key = (type(value), tuple((k, type(v), v) for k, v in value.items()) if type(value) is dict else value)
             got = memo.get(key)
-        except TypeError:  # a list or a mapping: not hashable
+        except TypeError:
             return json.dumps(value)
         if got is None:
             got = memo[key] = json.dumps(value)
@@ -271,7 +256,7 @@ def write_openemr_log(
     # the others are the same for every row (``tail`` below, and the checksum's text).
     entries: list[tuple[str, str, str, str, str, int | None]] = []
     stamps: dict[Any, str] = {}
-    dumps = _value_text()
+    dumps = _memo_dumps()
     for r in rows:
         at = r["at"]
         stamp = stamps.get(at)
