@@ -54,15 +54,23 @@ class ReadSession:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # The clients (chart numbers) this session's reads saw: an apply's writers look
+        # their patient ids up at once (the re-plan or fingerprint read, a revert's
+        # read by id, name every client its client actions touch).
+        self._clients_read: set[str] = set()
 
     def read_base(self) -> tuple[Practice | None, dict[str, Staff]]:
         return read.read_base(self.conn)
 
     def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
-        return read.read_sets(self.conn, scope, practice, staff)
+        state = read.read_sets(self.conn, scope, practice, staff)
+        self._clients_read.update(state.clients)
+        return state
 
     def read_scoped(self, scope: ReadScope) -> ActualState:
-        return read.read_scoped(self.conn, scope)
+        state = read.read_scoped(self.conn, scope)
+        self._clients_read.update(state.clients)
+        return state
 
     def audit_has_plan(self, plan_id: str) -> bool:
         return audit_mod.audit_has_plan(self.conn, plan_id)
@@ -75,7 +83,9 @@ class ReadSession:
         *,
         at: dt.datetime,
     ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
-        return read.read_by_id(self.conn, appointment_ids, series_ids, client_ids, at=at)
+        got = read.read_by_id(self.conn, appointment_ids, series_ids, client_ids, at=at)
+        self._clients_read.update(got[2])
+        return got
 
     def as_planned(
         self, kind: str, row: object, after: Mapping[str, Any], values: Mapping[str, Any]
@@ -134,29 +144,6 @@ class WriteSession(ReadSession):
         self.checksums = has_checksum_table(conn)
         self._ctx: WriteContext | None = None
         self._checked: set[str] = set()
-        self._clients_read: set[str] = set()
-
-    def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
-        state = super().read_sets(scope, practice, staff)
-        self._clients_read.update(state.clients)  # the writers' chart-number lookup asks for these at once
-        return state
-
-    def read_scoped(self, scope: ReadScope) -> ActualState:
-        state = super().read_scoped(scope)
-        self._clients_read.update(state.clients)
-        return state
-
-    def read_by_id(
-        self,
-        appointment_ids: Sequence[str],
-        series_ids: Sequence[str],
-        client_ids: Sequence[str],
-        *,
-        at: dt.datetime,
-    ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
-        got = super().read_by_id(appointment_ids, series_ids, client_ids, at=at)
-        self._clients_read.update(got[2])  # a revert's re-plan reads its clients by id
-        return got
 
     def write(self, actions: Sequence[Action], ctx: BaseWriteContext) -> int:
         if not actions:
