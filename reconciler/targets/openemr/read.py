@@ -275,11 +275,12 @@ def event_categories(conn: Connection) -> list[int]:
     return out
 
 
-def _event_filter(
-    conn: Connection, aids: Sequence[str] | None, pids: Any, cats: Sequence[int] | None
-) -> list[ColumnElement[bool]]:
+def _event_filter(aids: Sequence[str] | None, pids: Any, cats: Sequence[int] | None) -> list[ColumnElement[bool]]:
+    """The professionals' events (``aids``, with the :func:`event_categories` ``cats``
+    read once by the caller) or the patients' (``pids``)."""
     if aids is not None:
-        return [ev.c.pc_catid.in_(list(event_categories(conn) if cats is None else cats)), ev.c.pc_aid.in_(list(aids))]
+        assert cats is not None, "the professionals' events need the categories in use"
+        return [ev.c.pc_catid.in_(list(cats)), ev.c.pc_aid.in_(list(aids))]
     return [ev.c.pc_pid.in_(pids)]
 
 
@@ -313,8 +314,8 @@ def _appointments(
     cats: Sequence[int] | None = None,
 ) -> None:
     """``scheduled`` non-recurring sessions starting at/after ``since`` of the
-    professionals ``aids`` (users.id as text) or the patients ``pids``; ``cats``: the
-    :func:`event_categories` when the caller has them."""
+    professionals ``aids`` (users.id as text; ``cats``: the :func:`event_categories`)
+    or the patients ``pids``."""
     if aids is not None and not aids:
         return
     since_day = since.astimezone(zone(tz)).date() - dt.timedelta(days=1)
@@ -333,7 +334,7 @@ def _appointments(
             ev.c.pc_apptstatus,
         )
         .where(
-            *_event_filter(conn, aids, pids, cats),
+            *_event_filter(aids, pids, cats),
             ev.c.pc_recurrtype == 0,
             scheduled_cond(),
             ev.c.pc_eventDate >= since_day,
@@ -386,7 +387,7 @@ def _series(
         conn.execute(
             select(*_SERIES_COLUMNS)
             .where(
-                *_event_filter(conn, aids, pids, cats),
+                *_event_filter(aids, pids, cats),
                 ev.c.pc_recurrtype > 0,
                 ev.c.pc_apptstatus.not_in(("x", "%")),
                 ev.c.pc_endDate >= day0,
