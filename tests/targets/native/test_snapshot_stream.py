@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -36,6 +37,16 @@ def row_counts(engine: Engine) -> dict[str, int]:
             for t in metadata.sorted_tables
             if t.name != "reconciler_meta"
         }
+
+
+def wait_for_writers(path: Path) -> None:
+    """Block until no other connection holds the SQLite database's write lock."""
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")  # waits (busy timeout) while another process writes
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
 
 
 def dump_layout(doc: dict[str, Any]) -> str:
@@ -286,7 +297,11 @@ def test_killing_the_load_leaves_the_database_as_it_was(tmp_path: Path) -> None:
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        counts = row_counts(engine)  # waits (busy timeout) until the orphaned child has let go
+        # The inserting child may outlive its parent by a moment: rolling back on end of
+        # file, or finishing a commit the parent had already asked for. WAL lets a reader
+        # in meanwhile (it would see the state before), so wait for the writer to let go.
+        wait_for_writers(tmp_path / f"kill{delay}.db")
+        counts = row_counts(engine)
         assert counts["appointments"] in (0, 60_000)
         assert (counts["appointments"] == 0) == (set(counts.values()) == {0})
         if counts["appointments"] == 0:
