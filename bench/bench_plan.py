@@ -99,7 +99,7 @@ def explain(db: Path, cfg: Path) -> list[tuple[str, list[str]]]:
     from reconciler.config.loader import load_config
     from reconciler.planner.scope import read_scope
     from reconciler.targets.native.engine import make_engine
-    from reconciler.targets.native.read import read_base, read_sets
+    from reconciler.targets.native.read import read_base, read_sets, sa_rows
 
     engine = make_engine(f"sqlite:///{db}")
     seen: list[tuple[str, Any]] = []
@@ -112,8 +112,8 @@ def explain(db: Path, cfg: Path) -> list[tuple[str, list[str]]]:
     desired = load_config(cfg)
     at = dt.datetime.fromisoformat(AT.replace("Z", "+00:00"))
     with engine.connect() as conn, conn.begin():
-        practice, staff = read_base(conn)
-        read_sets(conn, read_scope(desired, practice, staff, at), practice, staff)
+        practice, staff = read_base(sa_rows(conn))
+        read_sets(sa_rows(conn), read_scope(desired, practice, staff, at), practice, staff)
     report = []
     raw = engine.raw_connection()
     try:

@@ -17,9 +17,6 @@ made before it would not be part of the transaction). A connection may ask for
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
@@ -28,39 +25,40 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from reconciler.errors import DatabaseError
+from reconciler.targets.native.lite import (
+    DEFAULT_URL,
+    ENV_VAR,
+    HEAD_REVISION,
+    SQLITE_BUSY_TIMEOUT_MS,
+    configure,
+    first_line,
+    read_only_file,
+    read_only_uri,
+    require_file,
+    resolve_url,
+    safe_text,
+    schema_error,
+)
 
-ENV_VAR = "RECONCILER_DB"
-DEFAULT_URL = "sqlite:///practice.db"
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_VAR",
+    "HEAD_REVISION",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "make_engine",
+    "require_schema",
+    "resolve_url",
+    "safe_url",
+]
+
 PG_CONNECT_TIMEOUT_S = 10
-
-#: The newest migration revision this version ships (reconciler/db/migrations/versions).
-#: ``require_schema`` compares the database against it without importing Alembic
-#: (about 0.2 s per process); a test holds it equal to Alembic's computed head.
-HEAD_REVISION = "0005"
-
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")
-
-
-def resolve_url(opt: str | None) -> str:
-    """The database URL: ``opt`` (``--db``), else ``$RECONCILER_DB``, else ``sqlite:///practice.db``."""
-    if opt:
-        return opt
-    env = os.environ.get(ENV_VAR, "").strip()
-    return env or DEFAULT_URL
 
 
 def safe_url(url: str | URL) -> str:
     """``url`` for messages: the password, if any, replaced by ``***``."""
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
-    return _PASSWORD_IN_URL.sub(r"\1***@", url)
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    msg = str(orig).strip().splitlines()
-    return msg[0] if msg else exc.__class__.__name__
+    return safe_text(url)
 
 
 def make_engine(url: str, *, must_exist: bool = False) -> Engine:
@@ -95,72 +93,33 @@ def make_engine(url: str, *, must_exist: bool = False) -> Engine:
         # PyMySQL's default "preferred" TLS builds a CA-bundle context for every connection
         # (~50 ms each idle, a command makes three), which a local socket never needs.
         kwargs["connect_args"] = {"ssl_disabled": True}
-    read_only = parsed.get_backend_name() == "sqlite" and _read_only_file(parsed.database)
+    read_only = parsed.get_backend_name() == "sqlite" and read_only_file(parsed.database)
     if read_only:
         import sqlite3
-        from urllib.parse import quote
 
-        # A file we cannot write (a read-only mount, a backup copy): open it read-only
-        # and immutable, so that SQLite needs neither a journal nor the WAL's -shm file
-        # next to it. Reading (plan, status, dump, audit) works; a write fails cleanly.
-        uri = f"file:{quote(str(Path(str(parsed.database)).resolve()))}?mode=ro&immutable=1"
+        uri = read_only_uri(str(parsed.database))
         kwargs["creator"] = lambda: sqlite3.connect(uri, uri=True, check_same_thread=False)
     try:
         engine = create_engine(parsed, **kwargs)
     except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
-        raise DatabaseError(f"cannot use database URL {shown!r}: {_first_line(exc)}") from None
+        raise DatabaseError(f"cannot use database URL {shown!r}: {first_line(exc)}") from None
     if engine.dialect.name == "sqlite":
-        _require_sqlite_file(parsed, shown, must_exist)
+        require_file(parsed.database, shown, must_exist)
         _configure_sqlite(engine, wal=not read_only)
     try:
         with engine.connect():
             pass
     except sa_exc.DBAPIError as exc:
         engine.dispose()
-        raise DatabaseError(f"cannot connect to database {shown}: {_first_line(exc)}") from None
+        raise DatabaseError(f"cannot connect to database {shown}: {first_line(exc)}") from None
     return engine
-
-
-def _require_sqlite_file(parsed: URL, shown: str, must_exist: bool) -> None:
-    """Refuse to let a connection create a missing SQLite file (a typo in ``--db``
-    would otherwise leave an empty database file behind), and name a directory."""
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    path = Path(database)
-    if path.is_dir():
-        raise DatabaseError(f"cannot connect to database {shown}: {path} is a directory, not a SQLite file")
-    if must_exist and not path.exists():
-        raise DatabaseError(
-            f"database {shown} is not initialised: run `reconciler db init` (the file {path} does not exist)"
-        )
-
-
-def _read_only_file(database: str | None) -> bool:
-    """An existing SQLite file that this process cannot write, or whose directory it
-    cannot write (SQLite needs that for its journal / WAL files). ``os.access`` reports
-    a read-only file system even to root."""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return False
-    path = Path(database)
-    if not path.is_file():
-        return False
-    return not (os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK))
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Take transaction control away from pysqlite; "begin" below issues BEGIN.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        try:
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            if wal and engine.url.database not in (None, "", ":memory:"):
-                cur.execute("PRAGMA journal_mode=WAL")
-        finally:
-            cur.close()
+        # Transaction control is taken away from pysqlite; "begin" below issues BEGIN.
+        configure(dbapi_conn, wal=wal and engine.url.database not in (None, "", ":memory:"))
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -174,29 +133,15 @@ def require_schema(engine: Engine) -> None:
     Missing tables: "... not initialised: run `reconciler db init`"; an older
     schema revision: "... run `reconciler db upgrade`".
     """
-    from reconciler.targets.native.schema import metadata
-
     shown = safe_url(engine.url)
     try:
         with engine.connect() as conn:
             present = set(inspect(conn).get_table_names())
-            missing = sorted(set(metadata.tables) - present)
             rev = None
             if "alembic_version" in present:
                 rev = conn.execute(text("SELECT version_num FROM alembic_version ORDER BY version_num")).scalar()
-            if missing and rev is not None and rev != HEAD_REVISION and "practice" in present:
-                missing = []  # an older schema: the revision check below says "upgrade"
-            if missing:
-                raise DatabaseError(
-                    f"database {shown} is not initialised: run `reconciler db init` "
-                    f"(missing tables: {', '.join(missing)})"
-                )
-            if "alembic_version" not in present:
-                return  # created without Alembic (tests' metadata.create_all); nothing to compare
     except sa_exc.DBAPIError as exc:
-        raise DatabaseError(f"cannot read database {shown}: {_first_line(exc)}") from None
-    head = HEAD_REVISION
-    if rev != head:
-        raise DatabaseError(
-            f"database {shown} schema is at revision {rev}, this version needs {head}: run `reconciler db upgrade`"
-        )
+        raise DatabaseError(f"cannot read database {shown}: {first_line(exc)}") from None
+    problem = schema_error(shown, present, rev)
+    if problem is not None:
+        raise problem

@@ -23,7 +23,7 @@ from reconciler.model.records import (
     StatusFacts,
 )
 from reconciler.targets.native.bulkload import column_converter
-from reconciler.targets.native.read import read_base
+from reconciler.targets.native.read import read_base, sa_rows
 from reconciler.targets.native.schema import (
     appointments_t,
     audit_t,
@@ -104,7 +104,7 @@ def collect_client(conn: Connection, client_id: str) -> ExportData:
 # ---------------------------------------------------------------- import
 def read_for_import(conn: Connection) -> Imported:
     """One ordered read of what the config must describe (no client names are selected)."""
-    practice, staff_by_id = read_base(conn)
+    practice, staff_by_id = read_base(sa_rows(conn))
     crows = conn.execute(
         select(
             clients_t.c.id,
@@ -141,7 +141,7 @@ def read_for_import(conn: Connection) -> Imported:
 # ---------------------------------------------------------------- validation
 def read_db_facts(conn: Connection, client_ids: list[str]) -> DbFacts:
     """The practice timezone, all staff ids and which of ``client_ids`` exist."""
-    practice, staff_rows = read_base(conn)
+    practice, staff_rows = read_base(sa_rows(conn))
     tz = practice.timezone if practice is not None else None
     staff = {sid: row.active for sid, row in staff_rows.items()}
     found: set[str] = set()
@@ -408,9 +408,6 @@ __all__ = [
 def database_id(conn: Connection) -> str | None:
     """The database's random identity (``reconciler_meta.db_id``), or None for a
     database made without the migrations (tests' ``metadata.create_all``)."""
-    from reconciler.targets.native.schema import meta_t
+    from reconciler.targets.native.read import database_id as read_id
 
-    if not conn.dialect.has_table(conn, "reconciler_meta"):
-        return None
-    value = conn.execute(select(meta_t.c.value).where(meta_t.c.key == "db_id")).scalar()
-    return str(value) if value is not None else None
+    return read_id(sa_rows(conn), has_meta=conn.dialect.has_table(conn, "reconciler_meta"))

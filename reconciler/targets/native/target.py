@@ -2,7 +2,10 @@
 
 All SQL of the project lives in this package; this module puts it behind
 :class:`reconciler.targets.base.Target`, and is the one place a driver error
-(SQLAlchemy's DBAPIError) becomes a message.
+(SQLAlchemy's DBAPIError, or sqlite3's own on the light read path) becomes a message.
+
+SQLAlchemy is imported when a command first needs the engine: ``plan`` on a plain
+SQLite file reads through :mod:`reconciler.targets.native.lite` and never does.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
+import sqlite3
+import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
-
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
@@ -29,37 +32,47 @@ from reconciler.model.records import (
 )
 from reconciler.planner.scope import ReadScope
 from reconciler.targets.base import Leadership, WriteContext
-from reconciler.targets.native import queries
-from reconciler.targets.native.engine import make_engine, require_schema, resolve_url
-from reconciler.targets.native.write import WRITERS, write_group
+from reconciler.targets.native import lite
+from reconciler.targets.native.read import Rows
 from reconciler.timeutil import iso_z, naive_utc, to_utc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy.engine import Connection, Engine
 
 
 class NativeSession:
-    """A read session, or (with the apply lock held) the write session."""
+    """A read session, or (with the apply lock held) the write session. The planner's
+    reads run as plain SQL on :attr:`rows`; the others on the SQLAlchemy :attr:`conn`."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: "Connection") -> None:
+        from reconciler.targets.native.read import sa_rows
+
         self.conn = conn
+        self.rows = sa_rows(conn)
 
     def read_base(self) -> tuple[Practice | None, dict[str, Staff]]:
         from reconciler.targets.native.read import read_base
 
-        return read_base(self.conn)
+        return read_base(self.rows)
 
     def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
         from reconciler.targets.native.read import read_sets
 
-        return read_sets(self.conn, scope, practice, staff)
+        return read_sets(self.rows, scope, practice, staff)
 
     def read_scoped(self, scope: ReadScope) -> ActualState:
         from reconciler.targets.native.read import read_scoped
 
-        return read_scoped(self.conn, scope)
+        return read_scoped(self.rows, scope)
 
     def staff_access(self, staff_id: str) -> StaffAccess | None:
+        from reconciler.targets.native import queries
+
         return queries.staff_access(self.conn, staff_id)
 
     def database_id(self) -> str | None:
+        from reconciler.targets.native import queries
+
         return queries.database_id(self.conn)
 
     def read_by_id(
@@ -73,41 +86,133 @@ class NativeSession:
         from reconciler.targets.native.read import read_by_id
 
         del at  # the native schema stores a series' ``active`` flag itself
-        return read_by_id(self.conn, appointment_ids, series_ids, client_ids)
+        return read_by_id(self.rows, appointment_ids, series_ids, client_ids)
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
+        from reconciler.targets.native import queries
+
         return queries.collect_client(self.conn, ident) if client else queries.collect_staff(self.conn, ident)
 
     def audit_has_plan(self, plan_id: str) -> bool:
+        from reconciler.targets.native import queries
+
         return queries.audit_has_plan(self.conn, plan_id)
 
     def write(self, actions: Sequence[Action], ctx: WriteContext) -> int:
+        from reconciler.targets.native.write import write_group
+
         return write_group(self.conn, actions, ctx)
 
     def audit_head(self) -> str:
+        from reconciler.targets.native import queries
+
         return queries.audit_head(self.conn)
 
     def audit(self, rows: list[dict[str, Any]]) -> int:
+        from reconciler.targets.native import queries
+
         return queries.insert_audit(self.conn, rows)
 
 
+class _Lent:
+    """A session's sqlite3 connection as lent to SQLAlchemy: SQLAlchemy ends what it
+    thinks is its transaction (a rollback after its first connect, for one), but the
+    transaction is the session's, which began and ends it; so is closing."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LiteSession(NativeSession):
+    """A read session on a sqlite3 connection (:mod:`reconciler.targets.native.lite`).
+    The planner's reads need nothing else; a read that needs SQLAlchemy gets a
+    SQLAlchemy connection over the same sqlite3 connection, so it stays in the same
+    transaction and sees the same snapshot."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:  # noqa: D107 (no SQLAlchemy yet)
+        self.raw = raw
+        self.rows = Rows(lambda sql, params: raw.execute(sql, params).fetchall(), qmark=True, text_times=True)
+
+    @functools.cached_property
+    def conn(self) -> "Connection":  # type: ignore[override]  # made on first use
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import StaticPool
+
+        lent = _Lent(self.raw)
+        engine = create_engine("sqlite://", creator=lambda: lent, poolclass=StaticPool, pool_reset_on_return=None)
+        return engine.connect()
+
+    def database_id(self) -> str | None:
+        from reconciler.targets.native.read import database_id
+
+        return database_id(self.rows, has_meta=lite.has_table(self.raw, "reconciler_meta"))
+
+    def close(self) -> None:
+        if "conn" in self.__dict__:
+            self.conn.close()
+
+
 class NativeTarget:
-    """reconciler's own database, reached through a SQLAlchemy engine."""
+    """reconciler's own database, reached through a SQLAlchemy engine, or (reads of a
+    plain SQLite file) through :mod:`sqlite3` until something needs the engine."""
 
     name = "native"
-    capabilities: frozenset[ActionType] = frozenset(WRITERS)
+    #: Every action type has a writer (``write.WRITERS``; a test holds the two equal).
+    capabilities: frozenset[ActionType] = frozenset(ActionType)
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: "Engine | None" = None, *, url: str | None = None) -> None:
+        """A target on ``engine``; or, without one, on the SQLite file of ``url``
+        (``sqlite:///path``, :func:`lite.plain_file`), opened with sqlite3."""
+        self._url = url
+        self._raw: sqlite3.Connection | None = None
+        if engine is not None:
+            self.engine = engine
+            return
+        if url is None or (path := lite.plain_file(url)) is None:
+            raise ValueError("NativeTarget needs an engine or a sqlite:///path URL")
+        self._raw = lite.connect(path, lite.safe_text(url))
 
     @classmethod
     def open(cls, url: str | None, *, create: bool = False) -> "NativeTarget":
         """The target for ``--db`` (default: $RECONCILER_DB, then sqlite:///practice.db).
         Only ``create`` (``db init``, ``db upgrade``) may make a new SQLite file."""
-        return cls(make_engine(resolve_url(url), must_exist=not create))
+        resolved = lite.resolve_url(url)
+        if not create and lite.plain_file(resolved) is not None:
+            return cls(url=resolved)
+        from reconciler.targets.native.engine import make_engine
+
+        return cls(make_engine(resolved, must_exist=not create))
+
+    @functools.cached_property
+    def engine(self) -> "Engine":
+        """The SQLAlchemy engine, made when first needed (a target opened on a plain
+        SQLite file reads without it)."""
+        from reconciler.targets.native.engine import make_engine
+
+        assert self._url is not None
+        return make_engine(self._url, must_exist=True)
+
+    @property
+    def _lite(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection, while no engine has been made."""
+        return self._raw if "engine" not in self.__dict__ else None
 
     @property
     def backend(self) -> str:
+        if self._lite is not None:
+            return "sqlite"
         return self.engine.url.get_backend_name()
 
     def writer_groups(self, actions: Sequence[Action]) -> list[list[Action]]:
@@ -117,6 +222,11 @@ class NativeTarget:
 
     # ---------------------------------------------------------------- schema
     def require_schema(self) -> None:
+        if (raw := self._lite) is not None:
+            lite.require_schema(raw, lite.safe_text(str(self._url)))
+            return
+        from reconciler.targets.native.engine import require_schema
+
         require_schema(self.engine)
 
     def init_schema(self) -> bool:
@@ -143,6 +253,10 @@ class NativeTarget:
     # ---------------------------------------------------------------- sessions
     @contextlib.contextmanager
     def reading(self, *, consistent: bool = False) -> Iterator[NativeSession]:
+        if (raw := self._lite) is not None:
+            with self._lite_reading(raw, consistent) as session:
+                yield session
+            return
         if not consistent:
             with self.engine.connect() as conn:
                 yield NativeSession(conn)
@@ -150,6 +264,21 @@ class NativeTarget:
         opts = {"isolation_level": "REPEATABLE READ"} if self.engine.dialect.name == "postgresql" else {}
         with self.engine.connect().execution_options(**opts) as conn, conn.begin():
             yield NativeSession(conn)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _lite_reading(raw: sqlite3.Connection, consistent: bool) -> Iterator[NativeSession]:
+        # BEGIN (deferred): in WAL mode the first read fixes the snapshot every later
+        # read of the session sees, as SQLAlchemy's connection does after engine's BEGIN.
+        if consistent:
+            raw.execute("BEGIN")
+        session = LiteSession(raw)
+        try:
+            yield session
+        finally:
+            session.close()
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
 
     @contextlib.contextmanager
     def locked(
@@ -167,6 +296,8 @@ class NativeTarget:
 
     # ---------------------------------------------------------------- reads for other commands
     def read_audit(self, plan_id: str | None = None, *, where: AuditFilter | None = None) -> list[dict[str, Any]]:
+        from reconciler.targets.native import queries
+
         self.require_schema()
         if plan_id is not None:
             where = dataclasses.replace(where or AuditFilter(), plan_id=plan_id)
@@ -193,6 +324,8 @@ class NativeTarget:
         ]
 
     def iter_audit_chain(self) -> Iterator[dict[str, Any]]:
+        from reconciler.targets.native import queries
+
         self.require_schema()
         with self.engine.connect() as conn:
             for row in queries.iter_audit_chain(conn):
@@ -200,22 +333,31 @@ class NativeTarget:
                 yield row
 
     def read_status(self) -> StatusFacts:
+        from reconciler.targets.native import queries
+
         self.require_schema()
         with self.engine.connect() as conn:
             return queries.read_status(conn)
 
     def read_compliance(self, at: dt.datetime) -> ComplianceFacts:
+        from reconciler.targets.native import queries
+
         self.require_schema()
         with self.engine.connect() as conn:
             return queries.read_compliance(conn, naive_utc(at))
 
     def read_import(self) -> Imported:
+        from reconciler.targets.native import queries
+
         self.require_schema()
         with self.engine.connect() as conn:
             return queries.read_for_import(conn)
 
     def read_db_facts(self, client_ids: list[str]) -> DbFacts:
+        from sqlalchemy import exc as sa_exc
+
         from reconciler.errors import DatabaseError
+        from reconciler.targets.native import queries
 
         try:
             with self.engine.connect() as conn:
@@ -232,18 +374,22 @@ class NativeTarget:
     # ---------------------------------------------------------------- errors
     def error_line(self, exc: BaseException) -> str | None:
         """The driver's first line (never its parameters: they may hold PHI)."""
-        if isinstance(exc, sa_exc.DBAPIError):
-            lines = str(exc.orig or exc.__class__.__name__).strip().splitlines()
-            return lines[0] if lines else exc.__class__.__name__
-        return None
+        return error_line(exc)
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if self._raw is not None:
+            self._raw.close()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
 
 
 def error_line(exc: BaseException) -> str | None:
-    """:meth:`NativeTarget.error_line` without a target at hand."""
-    if isinstance(exc, sa_exc.DBAPIError):
+    """:meth:`NativeTarget.error_line` without a target at hand: the first line of a
+    SQLAlchemy DBAPIError's driver error, or of a sqlite3 error (the light read path)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # not loaded: it cannot have raised
+    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
         lines = str(exc.orig or exc.__class__.__name__).strip().splitlines()
         return lines[0] if lines else exc.__class__.__name__
+    if isinstance(exc, sqlite3.Error):
+        return lite.first_line(exc)
     return None

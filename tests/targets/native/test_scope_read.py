@@ -18,7 +18,7 @@ from reconciler.config.loader import load_config
 from reconciler.errors import DatabaseError
 from reconciler.planner.scope import ReadScope, read_scope
 from reconciler.targets.native import read as dbread
-from reconciler.targets.native.read import read_base, read_scoped, read_sets
+from reconciler.targets.native.read import read_base, read_scoped, read_sets, sa_rows
 from reconciler.targets.native.schema import appointments_t, clients_t
 from reconciler.targets.native.target import NativeTarget
 
@@ -36,9 +36,9 @@ def engine(db_url: str) -> Iterator[Engine]:
 def _read(engine: Engine, scenario: str = "offboarding"):  # type: ignore[no-untyped-def]
     desired = load_config(ROOT / "examples" / scenario)
     with engine.connect() as conn, conn.begin():
-        practice, staff = read_base(conn)
+        practice, staff = read_base(sa_rows(conn))
         scope = read_scope(desired, practice, staff, AT)
-        return read_sets(conn, scope, practice, staff), scope
+        return read_sets(sa_rows(conn), scope, practice, staff), scope
 
 
 def test_reads_only_what_the_offboarding_needs(engine: Engine) -> None:
@@ -76,7 +76,7 @@ def test_scope_round_trips_through_json_and_rereads_the_same_rows(engine: Engine
     again = ReadScope.from_json(json.loads(json.dumps(scope.to_json())))
     assert again == scope
     with engine.connect() as conn, conn.begin():
-        assert read_scoped(conn, again).fingerprint() == actual.fingerprint()
+        assert read_scoped(sa_rows(conn), again).fingerprint() == actual.fingerprint()
 
 
 def test_large_in_lists_are_chunked(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,7 +132,7 @@ def test_fingerprint_covers_what_the_plan_read_and_nothing_else(engine: Engine, 
     before, scope = _read(engine)
     change(engine)
     with engine.connect() as conn, conn.begin():
-        after = read_scoped(conn, scope)
+        after = read_scoped(sa_rows(conn), scope)
     assert (after.fingerprint() != before.fingerprint()) == stale
 
 
@@ -221,5 +221,5 @@ def test_fingerprint_covers_the_bookings_of_closing_clients(engine: Engine, chan
     before, scope = _read(engine, "clients")
     change(engine)
     with engine.connect() as conn, conn.begin():
-        after = read_scoped(conn, scope)
+        after = read_scoped(sa_rows(conn), scope)
     assert (after.fingerprint() != before.fingerprint()) == stale
