@@ -242,7 +242,18 @@ def captured_statements(argv_runs: list[tuple[list[str], str]]) -> list[tuple[st
                 params = params[0]
             seen.setdefault((current[0], statement), params)
 
+    # plan on a SQLite file reads through sqlite3 (targets.native.lite), not an engine:
+    # its statements are taken where read.Rows runs them.
+    from reconciler.targets.native import read as native_read
+
+    run_rows = native_read.Rows.__call__
+
+    def capture_rows(rows: Any, sql: str, params: Any = ()) -> Any:
+        capture(None, None, sql if rows._qmark else sql.replace("?", "%s"), tuple(params), None, False)
+        return run_rows(rows, sql, params)
+
     event.listen(Engine, "before_cursor_execute", capture)
+    native_read.Rows.__call__ = capture_rows  # type: ignore[method-assign]
     try:
         for argv, url in argv_runs:
             current[0] = url
@@ -254,6 +265,7 @@ def captured_statements(argv_runs: list[tuple[list[str], str]]) -> list[tuple[st
                 pass
     finally:
         event.remove(Engine, "before_cursor_execute", capture)
+        native_read.Rows.__call__ = run_rows  # type: ignore[method-assign]
     return [(url, stmt, params) for (url, stmt), params in seen.items()]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -39,14 +38,25 @@ def row_counts(engine: Engine) -> dict[str, int]:
         }
 
 
-def wait_for_writers(path: Path) -> None:
-    """Block until no other connection holds the SQLite database's write lock."""
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")  # waits (busy timeout) while another process writes
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def wait_until_ended(pids: set[int], timeout: float = 120) -> None:
+    """Block until none of ``pids`` is running (an orphan is reaped by init)."""
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"processes {sorted(pids)} still running"
+        time.sleep(0.05)
 
 
 def dump_layout(doc: dict[str, Any]) -> str:
@@ -295,12 +305,13 @@ def test_killing_the_load_leaves_the_database_as_it_was(tmp_path: Path) -> None:
             stderr=subprocess.DEVNULL,
         )
         time.sleep(delay)
+        inserting = children_of(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        # The inserting child may outlive its parent by a moment: rolling back on end of
-        # file, or finishing a commit the parent had already asked for. WAL lets a reader
-        # in meanwhile (it would see the state before), so wait for the writer to let go.
-        wait_for_writers(tmp_path / f"kill{delay}.db")
+        # The inserting child outlives its parent for a while: rolling back on end of
+        # file, or finishing a commit the parent had already asked for. Count once it
+        # has ended (WAL would let a reader see the state before a commit in progress).
+        wait_until_ended(inserting)
         counts = row_counts(engine)
         assert counts["appointments"] in (0, 60_000)
         assert (counts["appointments"] == 0) == (set(counts.values()) == {0})
