@@ -11,6 +11,7 @@ bind them, so the stored bytes match what Core writes elsewhere.
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from operator import itemgetter
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from reconciler.errors import DatabaseError
+from reconciler.jsontext import reusable
 from reconciler.targets.native.engine import safe_url
 from reconciler.targets.native.schema import (
     appointments_t,
@@ -327,6 +329,24 @@ class _Processed(dict[Any, Any]):
         return out
 
 
+def _json_step(proc: Callable[[Any], Any], dialect: Any) -> Callable[[Any], Any]:
+    """A JSON column's bind processor; on SQLite, which stores the text, a mapping's or
+    list's text is written by one reusable C encoder: SQLAlchemy's serializer
+    (``json.dumps`` unless the engine was given another) builds an encoder per value,
+    and an apply's audit rows carry tens of thousands of them. The text is
+    ``json.dumps``'s; anything else (None, SQLAlchemy's NULL markers) is left to the
+    processor. (psycopg binds an adapter object instead of text: left as it is.)"""
+    if dialect.name != "sqlite" or getattr(dialect, "_json_serializer", None) not in (None, json.dumps):
+        return proc
+    encode = reusable(json.JSONEncoder())
+    plain = (dict, list)
+
+    def step(value: Any) -> Any:
+        return encode(value) if value.__class__ in plain else proc(value)
+
+    return step
+
+
 def _same(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
     return chunk
 
@@ -358,7 +378,12 @@ def column_converter(
     steps: list[Callable[[Any], Any] | None] = []
     for column in columns:
         proc = column.type.dialect_impl(dialect).bind_processor(dialect)
-        steps.append(None if proc is None else proc if isinstance(column.type, JSON) else _Processed(proc).__getitem__)
+        if proc is None:
+            steps.append(None)
+        elif isinstance(column.type, JSON):
+            steps.append(_json_step(proc, dialect))
+        else:
+            steps.append(_Processed(proc).__getitem__)
     if all(step is None for step in steps):
         return lambda chunk: chunk
 
