@@ -17,7 +17,7 @@ def test_the_head_constant_is_alembics_head() -> None:
     from reconciler.targets.native.migrate import head_revision
 
     assert HEAD_REVISION == head_revision(), (
-        "a migration was added: update reconciler.targets.native.engine.HEAD_REVISION"
+        "a migration was added: update reconciler.targets.native.lite.HEAD_REVISION"
     )
 
 

@@ -47,18 +47,27 @@ class Rows:
         self._text_times = text_times
 
     def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return self._run(sql if self._qmark else sql.replace("?", "%s"), tuple(params))
+        return self._run(sql if self._qmark else format_style(sql), tuple(params))
 
     def time(self, value: dt.datetime) -> Any:
         """A bound value for a naive-UTC DateTime column, as SQLAlchemy stores it
         (SQLite compares the text: the same format, microseconds included)."""
         naive = naive_utc(value)
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self._text_times else naive
+        return naive.isoformat(" ", "microseconds") if self._text_times else naive
+
+
+def format_style(sql: str) -> str:
+    """``sql`` with ``?`` parameters for a driver of the ``format``/``pyformat`` style
+    (psycopg): ``%s`` each, a literal ``%`` doubled. The statements here hold no ``?``
+    other than parameters (no string literals)."""
+    return sql.replace("%", "%%").replace("?", "%s")
 
 
 def sa_rows(conn: "Connection") -> Rows:
     """:class:`Rows` on a SQLAlchemy connection (its transaction, its driver)."""
     dialect = conn.dialect
+    if dialect.paramstyle not in ("qmark", "format", "pyformat"):
+        raise ValueError(f"the native target's reads need a qmark or format driver, not {dialect.paramstyle}")
 
     def run(sql: str, params: tuple[Any, ...]) -> list[Any]:
         return list(conn.exec_driver_sql(sql, params).all())

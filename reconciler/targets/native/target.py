@@ -161,7 +161,10 @@ class LiteSession(NativeSession):
 
     def close(self) -> None:
         if "conn" in self.__dict__:
-            self.conn.close()
+            conn = self.conn
+            engine = conn.engine
+            conn.close()
+            engine.dispose()  # its pool lends, never closes, the session's connection (_Lent)
 
 
 class NativeTarget:
@@ -174,15 +177,23 @@ class NativeTarget:
 
     def __init__(self, engine: "Engine | None" = None, *, url: str | None = None) -> None:
         """A target on ``engine``; or, without one, on the SQLite file of ``url``
-        (``sqlite:///path``, :func:`lite.plain_file`), opened with sqlite3."""
+        (``sqlite:///path``, :func:`lite.plain_file`), read with sqlite3: the file is
+        opened here once (a missing file or one that is no database is an error now, as
+        the engine's first connection would make it) and then once per read session, as
+        the engine's connections are (no pool: nothing outlives its use)."""
         self._url = url
-        self._raw: sqlite3.Connection | None = None
+        self._file: str | None = None
         if engine is not None:
             self.engine = engine
             return
         if url is None or (path := lite.plain_file(url)) is None:
             raise ValueError("NativeTarget needs an engine or a sqlite:///path URL")
-        self._raw = lite.connect(path, lite.safe_text(url))
+        self._file = path
+        lite.connect(path, self._shown).close()
+
+    @property
+    def _shown(self) -> str:
+        return lite.safe_text(str(self._url))
 
     @classmethod
     def open(cls, url: str | None, *, create: bool = False) -> "NativeTarget":
@@ -205,9 +216,17 @@ class NativeTarget:
         return make_engine(self._url, must_exist=True)
 
     @property
-    def _lite(self) -> sqlite3.Connection | None:
-        """The sqlite3 connection, while no engine has been made."""
-        return self._raw if "engine" not in self.__dict__ else None
+    def _lite(self) -> str | None:
+        """The SQLite file read with sqlite3, while no engine has been made."""
+        return self._file if "engine" not in self.__dict__ else None
+
+    @contextlib.contextmanager
+    def _connected(self, path: str) -> Iterator[sqlite3.Connection]:
+        raw = lite.connect(path, self._shown)
+        try:
+            yield raw
+        finally:
+            raw.close()
 
     @property
     def backend(self) -> str:
@@ -222,8 +241,9 @@ class NativeTarget:
 
     # ---------------------------------------------------------------- schema
     def require_schema(self) -> None:
-        if (raw := self._lite) is not None:
-            lite.require_schema(raw, lite.safe_text(str(self._url)))
+        if (path := self._lite) is not None:
+            with self._connected(path) as raw:
+                lite.require_schema(raw, self._shown)
             return
         from reconciler.targets.native.engine import require_schema
 
@@ -253,8 +273,8 @@ class NativeTarget:
     # ---------------------------------------------------------------- sessions
     @contextlib.contextmanager
     def reading(self, *, consistent: bool = False) -> Iterator[NativeSession]:
-        if (raw := self._lite) is not None:
-            with self._lite_reading(raw, consistent) as session:
+        if (path := self._lite) is not None:
+            with self._connected(path) as raw, self._lite_reading(raw) as session:
                 yield session
             return
         if not consistent:
@@ -267,18 +287,19 @@ class NativeTarget:
 
     @staticmethod
     @contextlib.contextmanager
-    def _lite_reading(raw: sqlite3.Connection, consistent: bool) -> Iterator[NativeSession]:
-        # BEGIN (deferred): in WAL mode the first read fixes the snapshot every later
-        # read of the session sees, as SQLAlchemy's connection does after engine's BEGIN.
-        if consistent:
-            raw.execute("BEGIN")
+    def _lite_reading(raw: sqlite3.Connection) -> Iterator[NativeSession]:
+        # BEGIN (deferred), consistent or not, as the engine's connections begin one: in
+        # WAL mode the first read fixes the snapshot every later read of the session sees.
+        raw.execute("BEGIN")
         session = LiteSession(raw)
         try:
             yield session
         finally:
-            session.close()
-            if raw.in_transaction:
-                raw.execute("ROLLBACK")
+            try:
+                session.close()
+            finally:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
 
     @contextlib.contextmanager
     def locked(
@@ -377,8 +398,6 @@ class NativeTarget:
         return error_line(exc)
 
     def dispose(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 
