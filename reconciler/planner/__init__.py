@@ -18,6 +18,7 @@ Then the invariants (ValidationFailed) and the blast-radius guard (PlanRefused).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
 
 from reconciler.errors import ValidationFailed
 from reconciler.model.actions import ActionType, Plan
@@ -92,13 +93,16 @@ def plan(
     *,
     allow_mass_change: bool = False,
     roster: Roster | None = None,
+    fingerprint: Callable[[], str] | None = None,
 ) -> Plan:
     """The ordered actions that make ``actual`` match ``desired`` as of ``at`` (aware).
 
     Raises :class:`ValidationFailed` (every located problem at once) or
     :class:`PlanRefused` (blast-radius guard, unless ``allow_mass_change``).
     ``roster``: the classification the caller already made for the read scope
-    (``classify`` runs once per plan); made here when not given.
+    (``classify`` runs once per plan); made here when not given. ``fingerprint``: gives
+    ``actual.fingerprint()`` when the caller has it computed elsewhere (on another core
+    while this plans); asked for once the plan is otherwise complete.
     """
     if at.tzinfo is None:
         raise ValueError("plan(): `at` must be timezone-aware")
@@ -136,7 +140,7 @@ def plan(
         extra["seat_credits"] = credits
     return Plan(
         as_of=ctx.as_of,
-        db_fingerprint=actual.fingerprint(),
+        db_fingerprint=fingerprint() if fingerprint is not None else actual.fingerprint(),
         config_digest=desired.config_digest,
         actions=tuple(ctx.actions),
         warnings=tuple(sorted(ctx.warnings)),

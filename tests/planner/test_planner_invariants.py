@@ -196,6 +196,20 @@ def test_plan_records_scope_and_fingerprint() -> None:
     assert p.as_of == "2026-11-24T15:00:00Z"
 
 
+def test_a_fingerprint_computed_elsewhere_is_recorded_as_given_and_asked_for_once() -> None:
+    asked: list[int] = []
+
+    def given() -> str:
+        asked.append(1)
+        return "sha256:computed-elsewhere"
+
+    d = world_desired({"bsmith": {"active": False}})
+    p = P(d, fingerprint=given)
+    assert p.db_fingerprint == "sha256:computed-elsewhere" and asked == [1]
+    assert P(d, fingerprint=None).db_fingerprint == world().fingerprint()
+    assert p.actions == P(d).actions
+
+
 def test_plan_reports_the_validators_problems_in_its_words() -> None:
     """One validator: plan() reports a config fact with validate's code and wording."""
     from reconciler.planner.validator import check_desired
