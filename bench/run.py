@@ -249,7 +249,7 @@ def captured_statements(argv_runs: list[tuple[list[str], str]]) -> list[tuple[st
     run_rows = native_read.Rows.__call__
 
     def capture_rows(rows: Any, sql: str, params: Any = ()) -> Any:
-        capture(None, None, sql if rows._qmark else native_read.format_style(sql), tuple(params), None, False)
+        capture(None, None, rows.statement(sql), tuple(params), None, False)
         return run_rows(rows, sql, params)
 
     event.listen(Engine, "before_cursor_execute", capture)

@@ -403,11 +403,3 @@ __all__ = [
     "staff_access",
     "dt",
 ]
-
-
-def database_id(conn: Connection) -> str | None:
-    """The database's random identity (``reconciler_meta.db_id``), or None for a
-    database made without the migrations (tests' ``metadata.create_all``)."""
-    from reconciler.targets.native.read import database_id as read_id
-
-    return read_id(sa_rows(conn), has_meta=conn.dialect.has_table(conn, "reconciler_meta"))

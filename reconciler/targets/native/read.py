@@ -25,6 +25,8 @@ from reconciler.planner.scope import ReadScope
 from reconciler.timeutil import UTC, naive_utc
 
 if TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
+
     from sqlalchemy.engine import Connection
 
 #: Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
@@ -47,7 +49,11 @@ class Rows:
         self._text_times = text_times
 
     def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return self._run(sql if self._qmark else format_style(sql), tuple(params))
+        return self._run(self.statement(sql), tuple(params))
+
+    def statement(self, sql: str) -> str:
+        """``sql`` as this connection's driver is given it."""
+        return sql if self._qmark else format_style(sql)
 
     def time(self, value: dt.datetime) -> Any:
         """A bound value for a naive-UTC DateTime column, as SQLAlchemy stores it
@@ -73,6 +79,11 @@ def sa_rows(conn: "Connection") -> Rows:
         return list(conn.exec_driver_sql(sql, params).all())
 
     return Rows(run, qmark=dialect.paramstyle == "qmark", text_times=dialect.name == "sqlite")
+
+
+def sqlite_rows(raw: "sqlite3.Connection") -> Rows:
+    """:class:`Rows` on a standard-library sqlite3 connection (its transaction)."""
+    return Rows(lambda sql, params: raw.execute(sql, params).fetchall(), qmark=True, text_times=True)
 
 
 def _aware(value: dt.datetime | str | None) -> dt.datetime | None:

@@ -32,8 +32,7 @@ from reconciler.model.records import (
 )
 from reconciler.planner.scope import ReadScope
 from reconciler.targets.base import Leadership, WriteContext
-from reconciler.targets.native import lite
-from reconciler.targets.native.read import Rows
+from reconciler.targets.native import lite, read
 from reconciler.timeutil import iso_z, naive_utc, to_utc
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,25 +44,17 @@ class NativeSession:
     reads run as plain SQL on :attr:`rows`; the others on the SQLAlchemy :attr:`conn`."""
 
     def __init__(self, conn: "Connection") -> None:
-        from reconciler.targets.native.read import sa_rows
-
         self.conn = conn
-        self.rows = sa_rows(conn)
+        self.rows = read.sa_rows(conn)
 
     def read_base(self) -> tuple[Practice | None, dict[str, Staff]]:
-        from reconciler.targets.native.read import read_base
-
-        return read_base(self.rows)
+        return read.read_base(self.rows)
 
     def read_sets(self, scope: ReadScope, practice: Practice | None, staff: dict[str, Staff]) -> ActualState:
-        from reconciler.targets.native.read import read_sets
-
-        return read_sets(self.rows, scope, practice, staff)
+        return read.read_sets(self.rows, scope, practice, staff)
 
     def read_scoped(self, scope: ReadScope) -> ActualState:
-        from reconciler.targets.native.read import read_scoped
-
-        return read_scoped(self.rows, scope)
+        return read.read_scoped(self.rows, scope)
 
     def staff_access(self, staff_id: str) -> StaffAccess | None:
         from reconciler.targets.native import queries
@@ -71,9 +62,7 @@ class NativeSession:
         return queries.staff_access(self.conn, staff_id)
 
     def database_id(self) -> str | None:
-        from reconciler.targets.native import queries
-
-        return queries.database_id(self.conn)
+        return read.database_id(self.rows, has_meta=self.conn.dialect.has_table(self.conn, "reconciler_meta"))
 
     def read_by_id(
         self,
@@ -83,10 +72,8 @@ class NativeSession:
         *,
         at: dt.datetime,
     ) -> tuple[dict[str, Appointment], dict[str, Series], dict[str, Client]]:
-        from reconciler.targets.native.read import read_by_id
-
         del at  # the native schema stores a series' ``active`` flag itself
-        return read_by_id(self.rows, appointment_ids, series_ids, client_ids)
+        return read.read_by_id(self.rows, appointment_ids, series_ids, client_ids)
 
     def export_data(self, ident: str, *, client: bool) -> ExportData:
         from reconciler.targets.native import queries
@@ -143,7 +130,7 @@ class LiteSession(NativeSession):
 
     def __init__(self, raw: sqlite3.Connection) -> None:  # noqa: D107 (no SQLAlchemy yet)
         self.raw = raw
-        self.rows = Rows(lambda sql, params: raw.execute(sql, params).fetchall(), qmark=True, text_times=True)
+        self.rows = read.sqlite_rows(raw)
 
     @functools.cached_property
     def conn(self) -> "Connection":  # type: ignore[override]  # made on first use
@@ -155,9 +142,7 @@ class LiteSession(NativeSession):
         return engine.connect()
 
     def database_id(self) -> str | None:
-        from reconciler.targets.native.read import database_id
-
-        return database_id(self.rows, has_meta=lite.has_table(self.raw, "reconciler_meta"))
+        return read.database_id(self.rows, has_meta=lite.has_table(self.raw, "reconciler_meta"))
 
     def close(self) -> None:
         if "conn" in self.__dict__:
