@@ -11,13 +11,14 @@ bind them, so the stored bytes match what Core writes elsewhere.
 
 from __future__ import annotations
 
+import itertools
 import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence, TypeVar, cast
 
-from sqlalchemy import JSON, Column, ForeignKeyConstraint, Table, bindparam, select
+from sqlalchemy import JSON, Column, Date, DateTime, ForeignKeyConstraint, String, Table, Text, bindparam, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
@@ -285,7 +286,7 @@ def _bulk_insert(
             conn.execute(table.insert(), [dict(zip(COLUMNS[table.name], r)) for r in chunk])
             advance(len(chunk))
         return
-    sql = str(compiled)
+    sql = str(compiled) if conn.dialect.name != "sqlite" else _sqlite_insert(table, conn.dialect)
     for chunk in chunks(rows):
         conn.exec_driver_sql(sql, convert(chunk))
         advance(len(chunk))
@@ -351,6 +352,38 @@ def _same(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
     return chunk
 
 
+#: What a NULL of a text column travels as in the bulk tuples on SQLite (see
+#: :func:`null_marked`): an INTEGER, which no value of those columns ever is.
+NULL_MARK = 0
+_MARK_NONE = {None: NULL_MARK}
+_TEXT_TYPES = (String, Text, DateTime, Date)
+
+
+def null_marked(table: Table, dialect: Any) -> frozenset[int]:
+    """The positions of ``table``'s columns whose NULLs the SQLite bulk insert binds as
+    :data:`NULL_MARK` and turns back into NULL in the statement (``NULLIF(?, 0)``).
+
+    Python's ``sqlite3`` binds ``None`` through its adaptation protocol (several
+    attribute look-ups, about 0.8 µs a value against 0.1 µs for an int), and a large
+    practice's appointments carry two NULLs a row (no series, no cancel reason): a
+    tenth of the inserting process's time. Only nullable columns whose values are text
+    on SQLite (strings, times, dates) are marked: an INTEGER never equals a TEXT value
+    in SQLite, so ``NULLIF`` gives back every real value unchanged. Empty elsewhere."""
+    if dialect.name != "sqlite":
+        return frozenset()
+    return frozenset(i for i, c in enumerate(table.columns) if c.nullable and isinstance(c.type, _TEXT_TYPES))
+
+
+def _sqlite_insert(table: Table, dialect: Any) -> str:
+    """The bulk INSERT of all of ``table``'s columns in table order, with ``NULLIF``
+    around the :func:`null_marked` ones."""
+    quote = dialect.identifier_preparer
+    marked = null_marked(table, dialect)
+    columns = ", ".join(quote.quote(c.name) for c in table.columns)
+    values = ", ".join(f"NULLIF(?, {NULL_MARK})" if i in marked else "?" for i in range(len(table.columns)))
+    return f"INSERT INTO {quote.format_table(table)} ({columns}) VALUES ({values})"
+
+
 def raw_converter(
     section: str, dialect: Any
 ) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]] | None:
@@ -364,17 +397,20 @@ def raw_converter(
 
 
 def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
-    """:func:`column_converter` of all of ``table``'s columns, in table order."""
-    return column_converter(list(table.columns), dialect)
+    """:func:`column_converter` of all of ``table``'s columns, in table order, NULLs of
+    the :func:`null_marked` ones as :data:`NULL_MARK`."""
+    return column_converter(list(table.columns), dialect, marked=null_marked(table, dialect))
 
 
 def column_converter(
-    columns: Sequence[Column[Any]], dialect: Any
+    columns: Sequence[Column[Any]], dialect: Any, *, marked: frozenset[int] = frozenset()
 ) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
     """Applies to chunks of tuples (one value per column of ``columns``) the bind
     processors SQLAlchemy would (SQLite: datetimes to text, booleans to 0/1, JSON to
     text), column by column with ``map`` and ``zip`` (which run in C; see ``_tuples``).
-    A column's processed values are memoised, except JSON's (mappings do not hash)."""
+    A column's processed values are memoised, except JSON's (mappings do not hash).
+    In the columns at the positions ``marked`` (text values only), None becomes
+    :data:`NULL_MARK` (for a statement that reads them with ``NULLIF``)."""
     steps: list[Callable[[Any], Any] | None] = []
     for column in columns:
         proc = column.type.dialect_impl(dialect).bind_processor(dialect)
@@ -384,14 +420,18 @@ def column_converter(
             steps.append(_json_step(proc, dialect))
         else:
             steps.append(_Processed(proc).__getitem__)
-    if all(step is None for step in steps):
+    if all(step is None for step in steps) and not marked:
         return lambda chunk: chunk
+    mark = _MARK_NONE.get
+
+    def values_of(i: int, step: Callable[[Any], Any] | None, chunk: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+        values = map(itemgetter(i), chunk) if step is None else map(step, map(itemgetter(i), chunk))
+        if i in marked:
+            # dict.get(v, v) in C: the mark for None, every other value as it is.
+            values = map(mark, *itertools.tee(values))
+        return values
 
     def convert(chunk: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
-        columns = [
-            map(itemgetter(i), chunk) if step is None else map(step, map(itemgetter(i), chunk))
-            for i, step in enumerate(steps)
-        ]
-        return list(zip(*columns))
+        return list(zip(*[values_of(i, step, chunk) for i, step in enumerate(steps)]))
 
     return convert

@@ -4,6 +4,7 @@ piece size the file is read in; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -318,3 +319,66 @@ def test_killing_the_load_leaves_the_database_as_it_was(tmp_path: Path) -> None:
         if counts["appointments"] == 0:
             assert load_snapshot(engine, path)["appointments"] == 60_000
         engine.dispose()
+
+
+def test_nulls_load_as_null_and_text_that_looks_like_the_mark_as_text(db_url: str, tmp_path: Path, pieces: str) -> None:
+    """SQLite's bulk insert binds the NULLs of text columns as an integer mark and turns
+    them back with NULLIF: a missing value is stored as NULL, and text "0", "" or
+    "NULL" stays that text, in every nullable text column of the bulk tables."""
+    doc = _big_doc(6)
+    reasons = [None, "0", "", "NULL", " 0", None]
+    for a, reason in zip(doc["appointments"], reasons):
+        a.pop("series", None)
+        if reason is not None:
+            a["cancel_reason"] = reason
+    doc["appointments"][5]["series"] = "S-1"
+    doc["clients"].append({"id": "0", "first_name": "A", "last_name": "B", "duplicate_of": "C-1", "status": "inactive"})
+    path = tmp_path / "snap.json"
+    path.write_text(dump_layout(doc), encoding="utf-8")
+    engine = fresh_db(db_url)
+    load_snapshot(engine, path)
+    with engine.connect() as conn:
+        got = conn.exec_driver_sql("SELECT id, series_id, cancel_reason FROM appointments").all()
+        clients = dict(conn.exec_driver_sql("SELECT id, primary_id FROM clients").all())
+        dup = conn.exec_driver_sql("SELECT duplicate_of, deleted_at FROM clients WHERE id = '0'").one()
+        until = conn.exec_driver_sql("SELECT until FROM series").scalar_one()
+    assert sorted(got) == sorted((f"A-{i}", "S-1" if i == 5 else None, reason) for i, reason in enumerate(reasons))
+    assert clients == {"C-1": "alee", "0": None}
+    assert tuple(dup) == ("C-1", None) and until is None
+    if db_url.startswith("sqlite"):
+        with engine.connect() as conn:
+            kinds = conn.exec_driver_sql(
+                "SELECT DISTINCT typeof(series_id), typeof(cancel_reason) FROM appointments"
+            ).all()
+        assert set(kinds) == {("null", "null"), ("null", "text"), ("text", "null")}
+
+
+def test_marked_columns_are_the_nullable_text_ones_on_sqlite_only() -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from reconciler.targets.native.bulkload import TABLES, null_marked
+
+    def names(section: str, dialect: Any) -> set[str]:
+        table = TABLES[section]
+        return {list(table.columns)[i].name for i in null_marked(table, dialect)}
+
+    lite = sqlite.dialect()
+    assert names("appointments", lite) == {"series_id", "cancel_reason"}
+    assert names("clients", lite) == {"primary_id", "duplicate_of", "deleted_at"}
+    assert names("series", lite) == {"until"}
+    assert names("appointments", postgresql.dialect()) == set()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        ("bulk", "appointments", [("A-1", "C-1", 0, None, True, 1.5, "\ud800")], True),
+        ("staff", [{"id": "x", "deactivate_on": dt.date(2026, 1, 2)}]),
+        ("commit",),
+    ],
+    ids=["marshal", "pickle", "plain"],
+)
+def test_messages_to_the_inserting_process_arrive_as_sent(message: tuple[Any, ...]) -> None:
+    data = stream_mod._pack(message)
+    assert data[:1] == (b"P" if message[0] == "staff" else b"M")
+    assert stream_mod._unpack(data) == message
