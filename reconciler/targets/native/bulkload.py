@@ -183,6 +183,7 @@ class Loader:
         self.sqlite = conn.dialect.name == "sqlite"
         self.cache: Any = None
         self.indexes: list[Any] = []
+        self.indexed = 0
         self.fks: list[ForeignKeyConstraint] = []
         self.links: list[dict[str, Any]] = []
         self.advance: dict[str, Callable[[int], None]] = {}
@@ -197,9 +198,10 @@ class Loader:
         # Building an index once over all rows beats updating it row by row (about
         # a fifth of a large load); DDL is transactional on both backends, so a
         # failed load still leaves the schema as it was.
-        self.indexes = [ix for section in SECTIONS for ix in sorted(TABLES[section].indexes, key=lambda i: str(i.name))]
+        self.indexes = [ix for section in SECTIONS for ix in _indexes(section)]
         for ix in self.indexes:
             ix.drop(conn)
+        self.indexed = 0  # SECTIONS[:indexed] have their indexes back
         # Likewise PostgreSQL checks a foreign key added over loaded rows in one
         # join, instead of one look-up (and parent row lock) per inserted row.
         # SQLite cannot drop a constraint; it checks each row against the parent's
@@ -225,6 +227,11 @@ class Loader:
         known; ``converted``: already through :func:`raw_converter`)."""
         if section not in self.advance:
             self.advance[section] = self.bar.counter(f"loading {section}", total)
+            # Sections come in SPEC order: the ones before this one are complete, and
+            # their indexes are built now, not in the serial tail of finish(). With the
+            # load split over two processes, the inserting one has time to spare while
+            # the other validates the (much larger) appointments.
+            self._index_up_to(SECTIONS.index(section))
         if section == "clients":
             # duplicate_of may name a client further down: link in a second pass.
             dup = column_index("clients", "duplicate_of")
@@ -247,8 +254,7 @@ class Loader:
         done = self.bar.task("indexing", None)
         for fk in self.fks:
             conn.execute(AddConstraint(fk))
-        for ix in self.indexes:
-            ix.create(conn)
+        self._index_up_to(len(SECTIONS))
         if self.sqlite:
             conn.exec_driver_sql(f"PRAGMA cache_size={int(cast(int, self.cache))}")
         else:
@@ -256,6 +262,18 @@ class Loader:
             # after the load would otherwise guess row counts and may scan whole tables.
             conn.exec_driver_sql("ANALYZE " + ", ".join(TABLES[s].name for s in SECTIONS))
         done(1)
+
+    def _index_up_to(self, end: int) -> None:
+        """Build the indexes of ``SECTIONS[:end]`` not built yet."""
+        for section in SECTIONS[self.indexed : end]:
+            for ix in _indexes(section):
+                ix.create(self.conn)
+        self.indexed = max(self.indexed, end)
+
+
+def _indexes(section: str) -> list[Any]:
+    """The secondary indexes of ``section``'s table, in a fixed order."""
+    return sorted(TABLES[section].indexes, key=lambda i: str(i.name))
 
 
 def _foreign_keys() -> list[ForeignKeyConstraint]:

@@ -866,8 +866,10 @@ def _child_main(engine: Engine, pipe: Any, parent_end: Any) -> None:
     try:
         with engine.connect() as conn:
             sqlite = conn.dialect.name == "sqlite"
+            journal = None
             if sqlite:
                 _foreign_keys(conn, on=False)
+                journal = _journal_mode(conn, "DELETE")
             trans = conn.begin()
             loader = Loader(conn, Progress(False, ExitStack()))
             while True:
@@ -909,6 +911,8 @@ def _child_main(engine: Engine, pipe: Any, parent_end: Any) -> None:
                     pipe.send(failure)
             if trans.is_active:
                 trans.rollback()
+            if journal is not None:
+                _journal_mode(conn, journal)
     except BaseException as exc:  # the connection itself failed
         try:
             pipe.send(_failure(exc))
@@ -946,6 +950,31 @@ def _foreign_keys(conn: Connection, *, on: bool) -> None:
     driver = conn.connection.driver_connection
     assert driver is not None
     driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _journal_mode(conn: Connection, mode: str) -> str | None:
+    """Switch this SQLite connection's journal mode (outside a transaction); returns the
+    mode it had, or None when it could not be switched (another connection has the
+    database open: SQLite says "locked" at once) and nothing changed.
+
+    The inserting process loads into an empty database with a rollback journal and
+    goes back to WAL after: a WAL commit writes every page of the new database to
+    the log, and the last connection's checkpoint writes it again into the file (two
+    passes over ~430 MB for a large practice, in the load's serial tail), while the
+    rollback journal of a database that was empty holds next to nothing. A load that
+    dies half way leaves a hot journal that the next connection rolls back (the
+    database is as it was), and every connection switches a database back to WAL as it
+    opens it (``lite.configure``)."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        before = str(driver.execute("PRAGMA journal_mode").fetchone()[0]).upper()
+        if before == mode.upper():
+            return None
+        after = str(driver.execute(f"PRAGMA journal_mode={mode}").fetchone()[0]).upper()
+    except Exception:  # "database is locked": someone else has it open; stay as it is
+        return None
+    return before if after == mode.upper() else None
 
 
 def load_json_stream(engine: Engine, path: Path, bar: Progress) -> dict[str, int]:

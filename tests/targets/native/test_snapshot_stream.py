@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import pytest
 import yaml
 from dbhelpers import PRACTICE_YAML, fresh_db
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Engine
 from test_snapshot import BAD_YAML, BASE
 
@@ -58,6 +59,16 @@ def wait_until_ended(pids: set[int], timeout: float = 120) -> None:
     while any(Path(f"/proc/{pid}").exists() for pid in pids):
         assert time.monotonic() < deadline, f"processes {sorted(pids)} still running"
         time.sleep(0.05)
+
+
+def journal_mode(engine: Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+
+
+def index_names(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {ix["name"] for t in metadata.sorted_tables for ix in inspect(conn).get_indexes(t.name)}
 
 
 def dump_layout(doc: dict[str, Any]) -> str:
@@ -286,6 +297,11 @@ def test_the_inserting_process_dying_loads_nothing(
     with pytest.raises(DatabaseError, match="nothing was loaded: the inserting process ended unexpectedly"):
         load_snapshot(engine, path)
     assert set(row_counts(engine).values()) == {0}
+    if db_url.startswith("sqlite"):
+        # It loaded with a rollback journal: the next connection rolled that back and
+        # put the database in WAL again.
+        assert journal_mode(engine) == "wal"
+        assert not Path(engine.url.database + "-journal").exists()
     monkeypatch.setattr(bulkload_mod.Loader, "bulk", real)
     assert load_snapshot(engine, path)["appointments"] == 30
 
@@ -316,8 +332,10 @@ def test_killing_the_load_leaves_the_database_as_it_was(tmp_path: Path) -> None:
         counts = row_counts(engine)
         assert counts["appointments"] in (0, 60_000)
         assert (counts["appointments"] == 0) == (set(counts.values()) == {0})
+        assert journal_mode(engine) == "wal"
         if counts["appointments"] == 0:
             assert load_snapshot(engine, path)["appointments"] == 60_000
+        assert journal_mode(engine) == "wal"
         engine.dispose()
 
 
@@ -382,3 +400,72 @@ def test_messages_to_the_inserting_process_arrive_as_sent(message: tuple[Any, ..
     data = stream_mod._pack(message)
     assert data[:1] == (b"P" if message[0] == "staff" else b"M")
     assert stream_mod._unpack(data) == message
+
+
+@pytest.mark.parametrize("sections", ["all", "no-appointments", "no-series-or-appointments"])
+def test_a_load_leaves_every_index_of_the_schema(db_url: str, tmp_path: Path, pieces: str, sections: str) -> None:
+    """Indexes are dropped for the load and built again, each section's as soon as the
+    next section starts (or at the end): whichever sections a file has, the loaded
+    database has exactly the schema's indexes, and the planner's reads use them."""
+    doc = _big_doc(12)
+    if sections != "all":
+        doc.pop("appointments")
+    if sections == "no-series-or-appointments":
+        doc.pop("series")
+    path = tmp_path / "snap.json"
+    path.write_text(dump_layout(doc), encoding="utf-8")
+    engine = fresh_db(db_url)
+    want = index_names(engine)
+    assert {"ix_appointments_staff_status_start", "ix_clients_primary_status", "ix_series_staff_active"} <= want
+    load_snapshot(engine, path)
+    assert index_names(engine) == want
+
+
+def test_the_journal_mode_is_switched_only_when_the_database_is_ours(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    engine = fresh_db(url)
+
+    def mode(conn: Any) -> str:
+        return str(conn.connection.driver_connection.execute("PRAGMA journal_mode").fetchone()[0])
+
+    other = sqlite3.connect(str(tmp_path / "j.db"))
+    other.execute("SELECT count(*) FROM staff").fetchall()  # another connection has it open
+    with engine.connect() as conn:
+        assert stream_mod._journal_mode(conn, "DELETE") is None
+        assert mode(conn) == "wal"
+    other.close()
+    engine.dispose()
+    with engine.connect() as conn:
+        assert stream_mod._journal_mode(conn, "DELETE") == "WAL"
+        assert mode(conn) == "delete"
+        assert stream_mod._journal_mode(conn, "DELETE") is None  # already so: nothing to restore
+        assert stream_mod._journal_mode(conn, "WAL") == "DELETE"
+        assert mode(conn) == "wal"
+    engine.dispose()
+
+
+def test_the_inserting_process_puts_the_database_back_in_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child loads with a rollback journal and switches back itself (not only the
+    next connection): a database file that another tool opens is in WAL mode."""
+    monkeypatch.setattr(stream_mod, "PARALLEL_MIN_BYTES", 0)
+    real = stream_mod._journal_mode
+    log = tmp_path / "modes.txt"
+
+    def spy(conn: Any, mode: str) -> str | None:  # runs in the child: it writes down what it did
+        before = real(conn, mode)
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"{mode} from {before}\n")
+        return before
+
+    monkeypatch.setattr(stream_mod, "_journal_mode", spy)
+    path = tmp_path / "snap.json"
+    path.write_text(dump_layout(_big_doc(30)), encoding="utf-8")
+    engine = fresh_db(f"sqlite:///{tmp_path / 'w.db'}")
+    engine.dispose()  # no connection of ours open: the child may switch
+    load_snapshot(engine, path)
+    engine.dispose()
+    raw = sqlite3.connect(str(tmp_path / "w.db"))  # plain sqlite3: nothing switches it on opening
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("SELECT count(*) FROM appointments").fetchone()[0] == 30
+    raw.close()
+    assert log.read_text(encoding="utf-8").splitlines() == ["DELETE from WAL", "WAL from DELETE"]
