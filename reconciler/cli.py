@@ -15,9 +15,12 @@ Heavy imports (SQLAlchemy, watchdog) happen inside the commands that need them, 
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import functools
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, NoReturn, TypeVar
 
@@ -846,5 +849,47 @@ def demo(workdir: Path, db: str | None) -> None:
     sys.exit(commands.demo(workdir, target=Ctx.target, db=db))
 
 
+def run() -> NoReturn:
+    """The ``reconciler`` program (console script and ``python -m reconciler``): :func:`main`
+    as a whole process, which ends without the interpreter's teardown.
+
+    At exit CPython collects and frees, one by one, every object still alive and every
+    module: after a 12,000-action plan that is about a tenth of the process's time, spent
+    when the output has long been written. Here, once the command has returned, the exit
+    handlers run as they would (``atexit``: logging's flush and close, multiprocessing's,
+    coverage's), the standard streams are flushed, and the process ends with
+    ``os._exit``, the operating system reclaiming the memory at once. When another thread
+    is still running (which the normal exit would wait for), it exits the normal way."""
+    try:
+        main()  # click's standalone mode: always ends in SystemExit
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.exit(code)
+    _exit_at_once(code)
+
+
+def _exit_at_once(code: Any) -> NoReturn:
+    """``sys.exit(code)``'s exit status and message, without the interpreter's teardown."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code & 0xFF  # as the operating system truncates exit(code)
+    else:
+        print(code, file=sys.stderr)  # sys.exit("message") prints it and exits 1
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            if stream is sys.stdout:
+                status = 120  # what CPython exits with when stdout cannot be flushed at exit
+    os._exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()
