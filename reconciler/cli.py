@@ -859,14 +859,21 @@ def run() -> NoReturn:
     handlers run as they would (``atexit``: logging's flush and close, multiprocessing's,
     coverage's), the standard streams are flushed, and the process ends with
     ``os._exit``, the operating system reclaiming the memory at once. When another thread
-    is still running (which the normal exit would wait for), it exits the normal way."""
+    is still running (which the normal exit would wait for), or a tracer or profiler is
+    attached, it exits the normal way."""
     try:
         main()  # click's standalone mode: always ends in SystemExit
         code: Any = 0
     except SystemExit as exc:
         code = exc.code
     main_thread = threading.main_thread()
-    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
+    if (
+        any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate())
+        or sys.gettrace() is not None
+        or sys.getprofile() is not None
+    ):
+        # A thread the normal exit would wait for, or a debugger, coverage tracer or
+        # profiler (``python -m cProfile -m reconciler``) that reports when run() returns.
         sys.exit(code)
     _exit_at_once(code)
 

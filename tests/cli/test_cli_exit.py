@@ -74,3 +74,13 @@ def test_the_command_exits_as_before(tmp_path: Path, args: list[str], status: in
         done = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
         assert done.returncode == status, (argv, done.stderr)
         assert stdout in done.stdout and stderr in done.stderr
+
+
+def test_a_profiler_still_gets_its_report(tmp_path: Path) -> None:
+    """``python -m cProfile -m reconciler ...``: the profiler writes its file after the
+    command returns, so the process exits the normal way when one is attached."""
+    out = tmp_path / "run.prof"
+    argv = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "reconciler", "--version"]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
