@@ -18,7 +18,8 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
@@ -67,16 +68,42 @@ def write_audit(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     raw: Callable[[Any], str] = conn.connection.dbapi_connection.escape  # type: ignore[union-attr]
     dumps = _memo_dumps()
     head = f"INSERT INTO `{audit_events.name}` (" + ", ".join(f"`{c}`" for c in AUDIT_COLUMNS) + ") VALUES "
-    for i in range(0, len(rows), AUDIT_CHUNK):
-        values = ",".join(
-            f"({esc(r.get('at'))}, {esc(r.get('actor'))}, {esc(r.get('signer'))}, {esc(r.get('plan_id'))}, "
-            f"{raw(r.get('action_id'))}, {esc(r.get('action_type'))}, {raw(r.get('target'))}, "
-            f"{esc(r.get('staff_id'))}, {raw(r.get('client_id'))}, {esc(_json_or_null(dumps, r.get('before')))}, "
-            f"{esc(_json_or_null(dumps, r.get('after')))}, {esc(r.get('reason'))}, {raw(r.get('prev_hash'))}, {raw(r.get('hash'))})"
-            for r in rows[i : i + AUDIT_CHUNK]
-        )
-        _run_literal(conn, head + values)
+
+    def statements() -> Iterator[str]:
+        for i in range(0, len(rows), AUDIT_CHUNK):
+            yield head + ",".join(
+                f"({esc(r.get('at'))}, {esc(r.get('actor'))}, {esc(r.get('signer'))}, {esc(r.get('plan_id'))}, "
+                f"{raw(r.get('action_id'))}, {esc(r.get('action_type'))}, {raw(r.get('target'))}, "
+                f"{esc(r.get('staff_id'))}, {raw(r.get('client_id'))}, {esc(_json_or_null(dumps, r.get('before')))}, "
+                f"{esc(_json_or_null(dumps, r.get('after')))}, {esc(r.get('reason'))}, {raw(r.get('prev_hash'))}, "
+                f"{raw(r.get('hash'))})"
+                for r in rows[i : i + AUDIT_CHUNK]
+            )
+
+    for sql in ahead(statements()):
+        _run_literal(conn, sql)
     return len(rows)
+
+
+_T = TypeVar("_T")
+
+
+def ahead(items: Iterator[_T]) -> Iterator[_T]:
+    """``items`` in order, each next one made on a worker thread while the caller uses the
+    one it has. The callers write an apply's thousands of audit and log rows as a few
+    dozen long INSERTs: building one statement's text (escaping, JSON, checksums) is
+    Python work, and executing the previous one is the server's, during which PyMySQL
+    waits on its socket without holding the interpreter lock. The statements and their
+    order are the same as made one after the other; an error in making one is raised
+    here, where it would have been."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconciler-sql") as pool:
+        coming = pool.submit(next, items, _DONE)
+        while (item := coming.result()) is not _DONE:
+            coming = pool.submit(next, items, _DONE)
+            yield cast(_T, item)
+
+
+_DONE: Any = object()
 
 
 def _json_or_null(dumps: Callable[[Any], str], value: Any) -> str | None:
@@ -252,21 +279,9 @@ def write_openemr_log(
     its own there. (Reading the rows back would need SELECT on ``log``, which the
     apply user is not granted.)"""
     patients = _patient_ids(conn, rows, pids)
-    # Per row: (date, event, category, user, comments, patient_id) — the columns that vary;
-    # the others are the same for every row (``tail`` below, and the checksum's text).
-    entries: list[tuple[str, str, str, str, str, int | None]] = []
-    stamps: dict[Any, str] = {}
-    dumps = _memo_dumps()
-    for r in rows:
-        at = r["at"]
-        stamp = stamps.get(at)
-        if stamp is None:
-            stamp = stamps[at] = naive_utc(to_utc(at)).replace(microsecond=0).strftime("%Y-%m-%d %H:%M:%S")
-        event, category = LOG_EVENT[_entity(r)]
-        comments = base64.b64encode(_comment(r, notes.get(r["action_id"]), dumps).encode("utf-8")).decode("ascii")
-        entries.append((stamp, event, category, r["actor"], comments, patients.get(r["action_id"])))
-    if not entries:
+    if not rows:
         return 0
+    dumps = _memo_dumps()
     # One multi-row INSERT per chunk, written out here: SQLAlchemy's multi-VALUES construct
     # costs more to compile than the server takes to insert, and PyMySQL's executemany
     # escapes every column of every row. The varying values are escaped by the driver's
@@ -280,34 +295,55 @@ def write_openemr_log(
     esc = _escaper(conn)
     consecutive = consecutive_ids(conn)
     size = LOG_CHUNK if consecutive else 1
-    for i in range(0, len(entries), size):
-        chunk = entries[i : i + size]
-        rows_sql = ",".join(
-            f"({esc(stamp)}, {esc(event)}, {esc(category)}, {esc(user)}, {dbapi.escape(comments)}, {esc(pid)}{tail}"
-            for stamp, event, category, user, comments, pid in chunk
-        )
-        _run_literal(conn, head + rows_sql)
-        first = int(conn.execute(select(func.last_insert_id())).scalar_one())
-        if with_checksums:
+    stamps: dict[Any, str] = {}
+
+    def chunks() -> Iterator[tuple[str, list[str]]]:
+        """Per chunk of rows: its INSERT and, with checksums, each row's checksum."""
+        for i in range(0, len(rows), size):
+            # Per row: (date, event, category, user, comments, patient_id) — the columns that
+            # vary; the others are the same for every row (``tail``, and the checksum's text).
+            entries: list[tuple[str, str, str, str, str, int | None]] = []
+            for r in rows[i : i + size]:
+                at = r["at"]
+                stamp = stamps.get(at)
+                if stamp is None:
+                    stamp = stamps[at] = naive_utc(to_utc(at)).replace(microsecond=0).strftime("%Y-%m-%d %H:%M:%S")
+                event, category = LOG_EVENT[_entity(r)]
+                note = _comment(r, notes.get(r["action_id"]), dumps)
+                comments = base64.b64encode(note.encode("utf-8")).decode("ascii")
+                entries.append((stamp, event, category, r["actor"], comments, patients.get(r["action_id"])))
+            sql = head + ",".join(
+                f"({esc(stamp)}, {esc(event)}, {esc(category)}, {esc(user)}, {dbapi.escape(comments)}, {esc(pid)}{tail}"
+                for stamp, event, category, user, comments, pid in entries
+            )
             # OpenEMR's checksum: sha3-512 of implode('', $values) in its column order
             # (date, event, category, user, groupname, comments, user_notes, patient_id,
             # success, crt_user, log_from, menu_item_id, ccda_doc_id), NULL as ''.
-            checksums = ",".join(
-                f"({log_id}, '"
-                + hashlib.sha3_512(
-                    _php_implode(
-                        (stamp, event, category, user, GROUPNAME, comments, "", pid, 1, "", LOG_FROM, None, None)
-                    ).encode("utf-8")
-                ).hexdigest()
-                + "', 'No', '', 4)"
-                for log_id, (stamp, event, category, user, comments, pid) in enumerate(chunk, first)
+            sums = (
+                [
+                    hashlib.sha3_512(
+                        _php_implode(
+                            (stamp, event, category, user, GROUPNAME, comments, "", pid, 1, "", LOG_FROM, None, None)
+                        ).encode("utf-8")
+                    ).hexdigest()
+                    for stamp, event, category, user, comments, pid in entries
+                ]
+                if with_checksums
+                else []
             )
+            yield sql, sums
+
+    for sql, sums in ahead(chunks()):
+        _run_literal(conn, sql)
+        if with_checksums:
+            first = int(conn.execute(select(func.last_insert_id())).scalar_one())
+            checksums = ",".join(f"({log_id}, '{digest}', 'No', '', 4)" for log_id, digest in enumerate(sums, first))
             _run_literal(
                 conn,
                 "INSERT INTO `log_comment_encrypt` (`log_id`, `checksum`, `encrypt`, `checksum_api`, `version`) "
                 "VALUES " + checksums,
             )
-    return len(entries)
+    return len(rows)
 
 
 def read_audit(engine: Engine, where: AuditFilter | None = None) -> list[dict[str, Any]]:

@@ -76,3 +76,37 @@ def test_audit_events_round_trip_through_the_literal_insert(oedb, tmp_path, monk
         (r["action_id"], r["before"], r["after"], r["reason"], r["signer"]) for r in rows
     ]
     assert [e["at"] for e in got] == [f"2026-11-24T15:00:0{i}Z" for i in range(5)]
+
+
+def test_statements_are_made_ahead_on_a_worker_in_order() -> None:
+    """``ahead``: the same items in the same order; the next one is made on another thread
+    while the caller still holds the current one; an error making one is raised where the
+    caller would have met it."""
+    import threading
+
+    made: list[tuple[int, str]] = []
+    used: list[int] = []
+
+    def items():  # type: ignore[no-untyped-def]
+        for i in range(5):
+            made.append((i, threading.current_thread().name))
+            yield i
+
+    for item in audit.ahead(items()):
+        # While item i is used, item i + 1 is already being (or has been) made.
+        threading.Event().wait(0.05)
+        assert len(made) >= min(item + 2, 5)
+        used.append(item)
+    assert used == [0, 1, 2, 3, 4]
+    assert all(name.startswith("reconciler-sql") for _i, name in made)
+    assert threading.active_count() == 1 or not any(t.name.startswith("reconciler-sql") for t in threading.enumerate())
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield 1
+        raise ValueError("bad row")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="bad row"):
+        for item in audit.ahead(failing()):
+            got.append(item)
+    assert got == [1]
