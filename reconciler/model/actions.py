@@ -53,7 +53,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from reconciler.jsontext import reusable
 
@@ -201,8 +201,25 @@ class Plan:
         """A stable id derived from the plan's content (not from generated_at).
 
         Computed once per plan (a plan is frozen): digesting thousands of actions is
-        most of the text rendering's cost, and ``apply`` names the plan several times."""
+        most of the text rendering's cost, and ``apply`` names the plan several times.
+        Taken from the source :meth:`digest_from` was given, if any."""
+        source = self.__dict__.pop("_plan_id_source", None)
+        if source is not None:
+            return str(source())
+        return self.compute_plan_id()
+
+    def compute_plan_id(self) -> str:
+        """:attr:`plan_id` worked out afresh (a pure function of the plan)."""
         return _plan_id(self._doc(include_generated_at=False))
+
+    def digest_from(self, source: Callable[[], str]) -> None:
+        """Let :attr:`plan_id` come from ``source`` (which must give :meth:`compute_plan_id`'s
+        value), asked once and only when the id is first needed: :meth:`dumps` writes the id
+        last and asks for it after the actions, so the caller may have it worked out
+        elsewhere meanwhile (``reconciler.app`` digests a large plan on the second core).
+        Nothing changes once the id is known."""
+        if "plan_id" not in self.__dict__:
+            self.__dict__["_plan_id_source"] = source
 
     def to_json(self, include_generated_at: bool = True) -> dict[str, Any]:
         doc = self._doc(include_generated_at, actions=[a.to_json() for a in self.actions])
@@ -240,8 +257,6 @@ class Plan:
         a 12,000-action ``reconciler plan``.
         """
         doc = self._doc()
-        # plan_id digests the same document without generated_at.
-        doc["plan_id"] = self.__dict__["plan_id"] if "plan_id" in self.__dict__ else self._digest_id(doc)
         parts = []
         for key, value in doc.items():
             if key == "actions" and value:
@@ -250,6 +265,11 @@ class Plan:
             else:
                 text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
             parts.append(f"  {json.dumps(key)}: {text}")
+        # The id comes last, asked for after the actions are written (see digest_from);
+        # worked out here, it digests the same document without generated_at.
+        known = "plan_id" in self.__dict__ or "_plan_id_source" in self.__dict__
+        plan_id = self.plan_id if known else self._digest_id(doc)
+        parts.append(f'  "plan_id": {json.dumps(plan_id, ensure_ascii=False)}')
         return "{\n" + ",\n".join(parts) + "\n}\n"
 
     def _digest_id(self, doc: dict[str, Any]) -> str:

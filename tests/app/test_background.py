@@ -15,6 +15,7 @@ from dbhelpers import PRACTICE_YAML, fresh_db
 import reconciler.app.workflow as workflow
 from reconciler.app.background import NO_FORK_ENV, Later
 from reconciler.config.loader import load_config
+from reconciler.model.actions import Action, ActionType, Plan
 from reconciler.targets.native.target import NativeTarget
 
 HERE = str(os.getpid())
@@ -87,3 +88,39 @@ def test_a_plan_fingerprinted_by_a_forked_process_is_the_same_plan(
     forked = workflow.compute_plan(target, desired, at_text="2026-11-24T15:00:00Z", now=now)
     assert forked.dumps() == inline.dumps()
     target.dispose()
+
+
+def _many_actions(n: int) -> Plan:
+    actions = tuple(
+        Action(i, ActionType.APPOINTMENT_CANCEL, f"A-{i}", "bsmith", {"status": ("scheduled", "cancelled")}, "r")
+        for i in range(1, n + 1)
+    )
+    return Plan(as_of="2026-11-24T15:00:00Z", db_fingerprint="sha256:x", config_digest="sha256:y", actions=actions)
+
+
+@pytest.mark.parametrize("n", [workflow.FORK_DIGEST_ACTIONS - 1, workflow.FORK_DIGEST_ACTIONS])
+def test_a_large_plans_json_has_its_id_digested_by_a_forked_process(
+    n: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``plan --format json`` / ``--out``: the id of a plan of FORK_DIGEST_ACTIONS actions or
+    more is worked out in a child process; the text is the same either way."""
+    import reconciler.app.background as background
+
+    forks: list[int] = []
+    real = background.Later._fork
+
+    def counting(self: Later) -> None:
+        forks.append(1)
+        real(self)
+
+    monkeypatch.setattr(background.Later, "_fork", counting)
+    expected = _many_actions(n).dumps()
+    plan = _many_actions(n)
+    assert workflow.render_plan(plan, "json") == expected
+    assert forks == ([1] if n >= workflow.FORK_DIGEST_ACTIONS else [])
+    saved = _many_actions(n)
+    out = tmp_path / "plan.json"
+    workflow.save_plan(saved, out)
+    assert out.read_text(encoding="utf-8") == expected
+    assert workflow.render_plan(plan, "json") == expected  # known now: no second child
+    assert len(forks) == (2 if n >= workflow.FORK_DIGEST_ACTIONS else 0)

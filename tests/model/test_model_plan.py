@@ -374,3 +374,41 @@ def test_a_known_action_type_is_looked_up_without_the_enum_call(monkeypatch: pyt
     monkeypatch.setattr(actions, "ActionType", no_enum_call)
     for t in T:
         assert Action.from_json({"id": 1, "type": t.value, "target": "x"}).type is t
+
+
+# ---------------------------------------------------------------- an id worked out elsewhere
+def test_an_id_source_is_asked_once_when_the_id_is_first_needed_and_after_the_actions() -> None:
+    expected = dataclasses.replace(FULL).dumps()
+    plan = dataclasses.replace(FULL)
+    asked: list[str] = []
+
+    def source() -> str:
+        asked.append("id")
+        return plan.compute_plan_id()
+
+    plan.digest_from(source)
+    assert asked == []  # not before it is needed
+    assert plan.dumps() == expected
+    assert asked == ["id"]
+    assert plan.plan_id == FULL.plan_id and plan.dumps() == expected
+    assert asked == ["id"]  # remembered
+
+
+def test_the_id_a_source_gives_is_the_plans_id() -> None:
+    plan = dataclasses.replace(FULL)
+    plan.digest_from(lambda: "plan-from-source")
+    assert plan.plan_id == "plan-from-source"
+    assert json.loads(plan.dumps())["plan_id"] == "plan-from-source"
+
+
+def test_a_known_id_is_not_replaced_by_a_source() -> None:
+    plan = dataclasses.replace(FULL)
+    known = plan.plan_id
+    plan.digest_from(lambda: "plan-other")
+    assert plan.plan_id == known and json.loads(plan.dumps())["plan_id"] == known
+
+
+def test_compute_plan_id_is_the_id_worked_out_afresh() -> None:
+    plan = dataclasses.replace(FULL)
+    assert plan.compute_plan_id() == FULL.plan_id == _canonical_id(FULL.to_json())
+    assert "plan_id" not in plan.__dict__  # computing it does not remember it
