@@ -186,7 +186,7 @@ def render_plan(plan: Plan, fmt: str, *, color: bool = False) -> str:
     """The plan in one of :data:`reconciler.render.FORMATS` (text, json, markdown)."""
     from reconciler.render import render_plan as render
 
-    if fmt != "json":  # the other formats name the plan first
+    if fmt not in ("json", "text"):  # the others name the plan before anything else
         return render(plan, fmt, color=color)
     with _digest_ahead(plan):
         return render(plan, fmt, color=color)
@@ -209,10 +209,11 @@ FORK_DIGEST_ACTIONS = 2000
 
 @contextlib.contextmanager
 def _digest_ahead(plan: Plan) -> Iterator[None]:
-    """While the plan's JSON is written, a large plan's id (SHA-256 of its sorted canonical
-    JSON, a seventh of a 12,000-action ``plan``) is worked out by a forked process: the
-    id is the file's last key, so the writer asks for it after the actions
-    (:meth:`Plan.digest_from`). The same value either way; see :class:`Later`."""
+    """While the plan's JSON (or text) is written, a large plan's id (SHA-256 of its sorted
+    canonical JSON, a seventh of a 12,000-action ``plan``) is worked out by a forked
+    process: the id is the file's last key (the text's title, filled in last), so the
+    writer asks for it after the actions (:meth:`Plan.digest_from`). The same value either
+    way; see :class:`Later`."""
     if "plan_id" in plan.__dict__ or len(plan.actions) < FORK_DIGEST_ACTIONS:
         yield
         return

@@ -380,13 +380,14 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     Deterministic: the same plan gives the same bytes (``generated_at`` is not shown).
     """
     out: list[str] = [
-        _paint(f"Reconciler plan {plan.plan_id}", "bold", color),
+        "",  # the title: the plan id is asked for last (see Plan.digest_from)
         f"  as of {plan.as_of} · database {short_digest(plan.db_fingerprint)} · config {short_digest(plan.config_digest)}",
         "",
     ]
     if plan.is_empty:
         out.append(NO_CHANGES)
         out.extend(_warning_lines(plan.warnings, color))
+        out[0] = _title(plan, color)
         return "\n".join(out) + "\n"
 
     out.append("Actions, in execution order (+ add  ~ change  - remove  ! drift: planned back):")
@@ -422,7 +423,12 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if seats:
         out.append(seats)
     out.append(_paint(summary_line(plan), "bold", color))
+    out[0] = _title(plan, color)
     return "\n".join(out) + "\n"
+
+
+def _title(plan: Plan, color: bool) -> str:
+    return _paint(f"Reconciler plan {plan.plan_id}", "bold", color)
 
 
 def _action_line(a: Action, id_w: int, type_w: int, target_w: int, label: str | None, label_w: int, color: bool) -> str:

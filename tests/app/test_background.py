@@ -124,3 +124,26 @@ def test_a_large_plans_json_has_its_id_digested_by_a_forked_process(
     assert out.read_text(encoding="utf-8") == expected
     assert workflow.render_plan(plan, "json") == expected  # known now: no second child
     assert len(forks) == (2 if n >= workflow.FORK_DIGEST_ACTIONS else 0)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_the_text_is_the_same_whoever_digests_the_id(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text format asks for the id last too (its title is filled in at the end), so a
+    large plan's id is digested by a child; markdown names it first and does not fork."""
+    import reconciler.app.background as background
+    from reconciler.render import render_plan as render
+
+    forks: list[int] = []
+    real = background.Later._fork
+
+    def counting(self: Later) -> None:
+        forks.append(1)
+        real(self)
+
+    monkeypatch.setattr(background.Later, "_fork", counting)
+    n = workflow.FORK_DIGEST_ACTIONS
+    expected = render(_many_actions(n), fmt)
+    assert workflow.render_plan(_many_actions(n), fmt) == expected
+    if fmt == "text":
+        assert expected.splitlines()[0] == f"Reconciler plan {_many_actions(n).plan_id}"
+    assert forks == ([1] if fmt == "text" else [])
