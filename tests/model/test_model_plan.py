@@ -405,6 +405,7 @@ def test_a_known_id_is_not_replaced_by_a_source() -> None:
     plan = dataclasses.replace(FULL)
     known = plan.plan_id
     plan.digest_from(lambda: "plan-other")
+    assert "_plan_id_source" not in plan.__dict__  # nothing is kept that could ever be asked
     assert plan.plan_id == known and json.loads(plan.dumps())["plan_id"] == known
 
 
