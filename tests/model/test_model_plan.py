@@ -394,11 +394,28 @@ def test_an_id_source_is_asked_once_when_the_id_is_first_needed_and_after_the_ac
     assert asked == ["id"]  # remembered
 
 
-def test_the_id_a_source_gives_is_the_plans_id() -> None:
+def test_the_id_a_source_gives_is_the_plans_id_written_as_given() -> None:
     plan = dataclasses.replace(FULL)
-    plan.digest_from(lambda: "plan-from-source")
-    assert plan.plan_id == "plan-from-source"
-    assert json.loads(plan.dumps())["plan_id"] == "plan-from-source"
+    plan.digest_from(lambda: "plan-from-sourcé")
+    assert plan.plan_id == "plan-from-sourcé"
+    # Written like every other text of the file: UTF-8, not escaped.
+    assert plan.dumps().endswith('  "plan_id": "plan-from-sourcé"\n}\n')
+
+
+def test_dumps_builds_each_action_document_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The id a plan's own dumps works out digests the document it writes (no second
+    pass over the actions)."""
+    built: list[int] = []
+    real = Action._doc
+
+    def counting(self: Action) -> dict[str, object]:
+        built.append(self.id)
+        return real(self)
+
+    monkeypatch.setattr(Action, "_doc", counting)
+    plan = dataclasses.replace(_three_actions())
+    plan.dumps()
+    assert built == [1, 2, 3]
 
 
 def test_a_known_id_is_not_replaced_by_a_source() -> None:
