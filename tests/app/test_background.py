@@ -98,22 +98,26 @@ def _many_actions(n: int) -> Plan:
     return Plan(as_of="2026-11-24T15:00:00Z", db_fingerprint="sha256:x", config_digest="sha256:y", actions=actions)
 
 
-@pytest.mark.parametrize("n", [workflow.FORK_DIGEST_ACTIONS - 1, workflow.FORK_DIGEST_ACTIONS])
-def test_a_large_plans_json_has_its_id_digested_by_a_forked_process(
-    n: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """``plan --format json`` / ``--out``: the id of a plan of FORK_DIGEST_ACTIONS actions or
-    more is worked out in a child process; the text is the same either way."""
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per child process a :class:`Later` forks from now on."""
     import reconciler.app.background as background
 
-    forks: list[int] = []
+    made: list[int] = []
     real = background.Later._fork
 
     def counting(self: Later) -> None:
-        forks.append(1)
+        made.append(1)
         real(self)
 
     monkeypatch.setattr(background.Later, "_fork", counting)
+    return made
+
+
+@pytest.mark.parametrize("n", [workflow.FORK_DIGEST_ACTIONS - 1, workflow.FORK_DIGEST_ACTIONS])
+def test_a_large_plans_json_has_its_id_digested_by_a_forked_process(n: int, forks: list[int], tmp_path: Path) -> None:
+    """``plan --format json`` / ``--out``: the id of a plan of FORK_DIGEST_ACTIONS actions or
+    more is worked out in a child process; the text is the same either way."""
     expected = _many_actions(n).dumps()
     plan = _many_actions(n)
     assert workflow.render_plan(plan, "json") == expected
@@ -127,20 +131,11 @@ def test_a_large_plans_json_has_its_id_digested_by_a_forked_process(
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
-def test_the_text_is_the_same_whoever_digests_the_id(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_text_is_the_same_whoever_digests_the_id(fmt: str, forks: list[int]) -> None:
     """The text format asks for the id last too (its title is filled in at the end), so a
     large plan's id is digested by a child; markdown names it first and does not fork."""
-    import reconciler.app.background as background
     from reconciler.render import render_plan as render
 
-    forks: list[int] = []
-    real = background.Later._fork
-
-    def counting(self: Later) -> None:
-        forks.append(1)
-        real(self)
-
-    monkeypatch.setattr(background.Later, "_fork", counting)
     n = workflow.FORK_DIGEST_ACTIONS
     expected = render(_many_actions(n), fmt)
     assert workflow.render_plan(_many_actions(n), fmt) == expected

@@ -182,8 +182,7 @@ class Loader:
         self.bar = bar
         self.sqlite = conn.dialect.name == "sqlite"
         self.cache: Any = None
-        self.indexes: list[Any] = []
-        self.indexed = 0
+        self.indexed = 0  # SECTIONS[:indexed] have their indexes (back)
         self.fks: list[ForeignKeyConstraint] = []
         self.links: list[dict[str, Any]] = []
         self.advance: dict[str, Callable[[int], None]] = {}
@@ -198,10 +197,8 @@ class Loader:
         # Building an index once over all rows beats updating it row by row (about
         # a fifth of a large load); DDL is transactional on both backends, so a
         # failed load still leaves the schema as it was.
-        self.indexes = [ix for section in SECTIONS for ix in _indexes(section)]
-        for ix in self.indexes:
+        for ix in (ix for section in SECTIONS for ix in _indexes(section)):
             ix.drop(conn)
-        self.indexed = 0  # SECTIONS[:indexed] have their indexes back
         # Likewise PostgreSQL checks a foreign key added over loaded rows in one
         # join, instead of one look-up (and parent row lock) per inserted row.
         # SQLite cannot drop a constraint; it checks each row against the parent's
