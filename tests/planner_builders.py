@@ -21,7 +21,8 @@ from reconciler.config.loader import load_builtin_policies
 from reconciler.errors import Location
 from reconciler.model.actions import Action, Plan
 from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
-from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, PracticeSpec, StaffSpec
+from reconciler.model import schema
+from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, StaffSpec, written
 
 UTC = dt.timezone.utc
 AT = dt.datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -95,13 +96,14 @@ def desired(
     """A DesiredState; built-in policies are added unless a policy of the same name is given."""
     pkw: dict[str, Any] = dict(timezone=TZ, owner="alee", clinical_director="mkhan")
     pkw.update(practice_kw)
-    own = [p if isinstance(p, PolicySpec) else PolicySpec(**p) for p in policies]
+    # Mappings go through the config schema, as a file's entries do (strings become dates...).
+    own = [p if isinstance(p, PolicySpec) else schema.to_policy(schema.PolicySpec(**p)) for p in policies]
     names = {p.name for p in own}
     pols = sorted(own + [p for p in BUILTIN_POLICIES if p.name not in names], key=lambda p: p.name)
     return DesiredState(
-        practice=PracticeSpec(**pkw),
-        staff=tuple(s if isinstance(s, StaffSpec) else StaffSpec(**s) for s in staff_specs),
-        clients=tuple(c if isinstance(c, ClientSpec) else ClientSpec(**c) for c in clients),
+        practice=schema.to_practice(schema.PracticeSpec(**pkw)),
+        staff=tuple(s if isinstance(s, StaffSpec) else schema.to_staff(schema.StaffSpec(**s)) for s in staff_specs),
+        clients=tuple(c if isinstance(c, ClientSpec) else schema.to_client(schema.ClientSpec(**c)) for c in clients),
         policies=tuple(pols),
     )
 
@@ -190,6 +192,12 @@ def one(plan: Plan, type_: str, target: str) -> Action:
 __all__ = [n for n in dir() if not n.startswith("_")] + ["dataclasses"]
 
 
+def _set_fields(spec: Any) -> set[str]:
+    """The fields a spec sets, as the file would write them: every one holding a value
+    (not None, not an empty list; the world's staff always write ``active``)."""
+    return {name for name, value in written(spec).items() if value != []}
+
+
 def located(d: DesiredState) -> DesiredState:
     """``d`` with a location for every staff and client entry and every field it sets, as the
     loader records them: ``staff.yaml`` line 10·i (+ 1, 2, … per field in name order) for the
@@ -204,6 +212,6 @@ def located(d: DesiredState) -> DesiredState:
         for i, spec in enumerate(specs):
             base = 10 * (i + 1)
             locations[f"{kind}:{spec.id}"] = Location(file=file, line=base, field=f"{path}[{i}]")
-            for j, name in enumerate(sorted(spec.model_fields_set), 1):
+            for j, name in enumerate(sorted(_set_fields(spec)), 1):
                 locations[f"{kind}:{spec.id}.{name}"] = Location(file=file, line=base + j, field=f"{path}[{i}].{name}")
-    return d.model_copy(update={"locations": {**d.locations, **locations}})
+    return dataclasses.replace(d, **{"locations": {**d.locations, **locations}})

@@ -150,9 +150,11 @@ def show_client(
         "series": [_series(s, tz) for s in series],
     }
     if desired is not None:
+        from reconciler.model.desired import written
+
         entry = desired.clients_by_id().get(client_id)
         doc["config"] = (
-            {k: (v.value if hasattr(v, "value") else v) for k, v in entry.model_dump(exclude_none=True).items()}
+            {k: (v.value if hasattr(v, "value") else v) for k, v in written(entry).items()}
             if entry is not None
             else None
         )

@@ -21,6 +21,7 @@ Three parts, each testable alone:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -513,8 +514,8 @@ class WatchCycle:
             clients=deleting,
             detail="watch never deletes clients: apply them with `reconciler apply --confirm-delete ID --approval FILE`",
         )
-        rest = desired.model_copy(
-            update={"clients": tuple(c for c in desired.clients if c.status is not ClientStatus.DELETED)}
+        rest = dataclasses.replace(
+            desired, clients=tuple(c for c in desired.clients if c.status is not ClientStatus.DELETED)
         )
         return self.compute(self.target, rest, at_text=None, now=self.now())
 

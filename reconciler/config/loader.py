@@ -15,7 +15,7 @@ What this module guarantees:
   "billion laughs" file fails after reading a few lines. Recursive aliases and
   nesting deeper than :data:`MAX_DEPTH` are rejected too (PyYAML's C composer would
   recurse, and can crash, on absurd nesting: we never call it).
-* **Located errors.** Schema errors from :class:`reconciler.model.desired.ConfigFile` are
+* **Located errors.** Schema errors from :class:`reconciler.model.schema.ConfigFile` are
   mapped back to ``file:line`` and a field path such as ``staff[1].role``. Duplicate
   keys in one mapping are errors too (PyYAML would silently keep the last one).
 * **Merging.** Files (``*.yaml`` and ``*.yml``, recursively, sorted by relative path;
@@ -38,16 +38,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-
-from reconciler.config import is_config_path
+from reconciler.config import entries, is_config_path
 from reconciler.errors import ConfigError, Location, Problem
 from reconciler.model.desired import (
     ClientSpec,
-    ConfigFile,
     DesiredState,
+    FileValues,
     PolicySpec,
     PracticeSpec,
     StaffSpec,
@@ -62,6 +60,9 @@ from reconciler.safeyaml import (  # noqa: F401 - re-exported
     line_of,
     safe_load_marked,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import ValidationError
 
 _E = TypeVar("_E", StaffSpec, ClientSpec, PolicySpec)
 
@@ -179,7 +180,7 @@ def _display_name(directory: Path, rel: str) -> str:
 
 
 def _pydantic_problems(
-    exc: ValidationError, data: Any, filename: str, prefix: tuple[str | int, ...] = ()
+    exc: "ValidationError", data: Any, filename: str, prefix: tuple[str | int, ...] = ()
 ) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
@@ -232,7 +233,7 @@ class _Merger:
                 self.locations[f"{key}.{field}"] = Location(where.file, line, f"{section}[{index}].{field}")
         return True
 
-    def add_file(self, filename: str, data: MarkedMap, model: ConfigFile) -> None:
+    def add_file(self, filename: str, data: MarkedMap, model: FileValues) -> None:
         if model.practice is not None:
             where = Location(filename, data.key_lines["practice"], "practice")
             first = self.locations.get("practice")
@@ -312,13 +313,20 @@ def load_builtin_policies(
         filename = f"<built-in>/policies/{path.name}"
         try:
             data = safe_load_marked(path.read_text(encoding="utf-8"), filename)
-            policy = PolicySpec.model_validate(data)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(exc, data, filename))
-            continue
+        policy = entries.policy_value(data)
+        if policy is None:
+            from pydantic import ValidationError
+
+            from reconciler.model import schema
+
+            try:
+                policy = schema.to_policy(schema.PolicySpec.model_validate(data))
+            except ValidationError as exc:
+                problems.extend(_pydantic_problems(exc, data, filename))
+                continue
         key = f"policy:{policy.name}"
         locations[key] = Location(filename, getattr(data, "line", 1), "")
         for field, line in data.key_lines.items():
@@ -381,12 +389,18 @@ def load_config(directory: Path, *, shown_as: str | None = None) -> DesiredState
                 )
             )
             continue
-        try:
-            model = ConfigFile.model_validate(data)
-        except ValidationError as exc:
-            merger.problems.extend(_pydantic_problems(exc, data, filename))
-            continue
-        merger.add_file(filename, data, model)
+        values = entries.file_values(data)
+        if values is None:  # the schema decides, and words what it refuses
+            from pydantic import ValidationError
+
+            from reconciler.model import schema
+
+            try:
+                values = schema.to_file(schema.ConfigFile.model_validate(data))
+            except ValidationError as exc:
+                merger.problems.extend(_pydantic_problems(exc, data, filename))
+                continue
+        merger.add_file(filename, data, values)
 
     builtins, builtin_locations, builtin_problems = load_builtin_policies()
     merger.problems.extend(builtin_problems)
@@ -407,9 +421,7 @@ def load_config(directory: Path, *, shown_as: str | None = None) -> DesiredState
         for key in [k for k in builtin_locations if k == f"policy:{name}" or k.startswith(f"policy:{name}.")]:
             if key not in merger.locations:
                 del locations[key]
-    # model_construct: every part was validated above; revalidating thousands of
-    # entries and locations would only cost time.
-    return DesiredState.model_construct(
+    return DesiredState(
         practice=merger.practice if merger.practice is not None else PracticeSpec(),
         staff=tuple(merger.staff),
         clients=tuple(merger.clients),

@@ -1,4 +1,4 @@
-"""Generate ``schemas/config.schema.json`` from :class:`reconciler.model.desired.ConfigFile`.
+"""Generate ``schemas/config.schema.json`` from :class:`reconciler.model.schema.ConfigFile`.
 
 The pydantic models are the single source; this file is generated and a test
 (``tests/config/test_schema_sync.py``) fails when it is stale. Regenerate with::
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.model.desired import ConfigFile
+from reconciler.model.schema import ConfigFile
 from reconciler.resources import data_path
 
 SCHEMA_PATH = data_path("schemas", "config.schema.json")

@@ -1,25 +1,38 @@
-"""The desired state: pydantic models of what people write in the config directory.
-
-These models are the single source of ``schemas/config.schema.json`` (see
-``reconciler.config.schema_gen``). Unknown keys are forbidden everywhere. Values are frozen.
+"""The desired state: what people write in the config directory, as plain frozen values.
 
 :class:`DesiredState` is the merged, located value the rest of the program works
 with: the files' lists merged, built-in policies added, and a map from every
 declared entity to the file:line where it was declared.
+
+The file format itself (types, bounds, defaults, the JSON schema and the words of
+every error) is :mod:`reconciler.model.schema`, in pydantic; these values are what
+it accepts, field for field, with the same defaults. They are plain dataclasses so
+that planning a valid config never imports pydantic (a quarter of a second of
+every ``plan``): ``reconciler.config.entries`` builds them directly, checking the
+same rules, and asks the schema whenever it cannot vouch for a file. Enum fields
+also take their values (``role="clinician"``), as the config does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
-from typing import Annotated, Any, Literal
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.errors import Location
-from reconciler.model.limits import INT32_MAX
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+#: Staff ids, client ids and policy names (``re.match`` this, or pydantic's ``pattern``:
+#: ``$`` there is the end of the text, as ``\Z`` here).
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+#: A ``signing_keys`` line's form (then :func:`check_public_key`).
+SIGNING_KEY_PATTERN = (
+    r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com"
+    r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
+)
+#: A webhook URL's start.
+URL_PATTERN = r"^https?://"
 
 #: Key types a ``signing_keys`` line may have (ed25519 at least, SPEC §7.2).
 SIGNING_KEY_TYPES = (
@@ -33,8 +46,9 @@ SIGNING_KEY_TYPES = (
 )
 
 
-def _check_public_key(line: str) -> str:
-    """An OpenSSH public key line ``TYPE BASE64 [COMMENT]`` that can verify signatures."""
+def check_public_key(line: str) -> str:
+    """An OpenSSH public key line ``TYPE BASE64 [COMMENT]`` that can verify signatures
+    (stripped); ValueError otherwise."""
     import base64
     import binascii
     import struct
@@ -59,17 +73,6 @@ def _check_public_key(line: str) -> str:
     except sshsig.SignatureError as exc:
         raise ValueError(str(exc)) from None
     return line.strip()
-
-
-SigningKey = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com"
-        r"|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$"
-    ),
-    AfterValidator(_check_public_key),
-]
-ClientId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
 class Role(str, enum.Enum):
@@ -122,140 +125,139 @@ class ExportFormat(str, enum.Enum):
     CSV = "csv"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
-
-
 class NotifyEvent(str, enum.Enum):
     APPLIED = "applied"
     FAILED = "failed"
     COMPLIANCE = "compliance"
 
 
-class NotifySpec(_Model):
+def _as(kind: type[enum.Enum], value: Any) -> Any:
+    """``value`` as a member of ``kind`` (None stays None): the config's strings work."""
+    return value if value is None or isinstance(value, kind) else kind(value)
+
+
+def _coerce(obj: object, **kinds: type[enum.Enum]) -> None:
+    for name, kind in kinds.items():
+        value = getattr(obj, name)
+        if value is not None and not isinstance(value, kind):
+            object.__setattr__(obj, name, kind(value))
+
+
+def _all_events() -> list[NotifyEvent]:
+    return [NotifyEvent.APPLIED, NotifyEvent.FAILED, NotifyEvent.COMPLIANCE]
+
+
+@dataclass(frozen=True)
+class NotifySpec:
     """One webhook of ``practice.notify`` (SPEC §8.7)."""
 
-    url: Annotated[str, StringConstraints(pattern=r"^https?://")] = Field(description="Where the summary is POSTed.")
-    events: list[NotifyEvent] = Field(
-        default_factory=lambda: [NotifyEvent.APPLIED, NotifyEvent.FAILED, NotifyEvent.COMPLIANCE],
-        description="Which events are sent.",
-    )
-    secret_env: str | None = Field(
-        None, description="Environment variable holding the HMAC-SHA256 secret of the X-Reconciler-Signature header."
-    )
+    url: str
+    events: list[NotifyEvent] = field(default_factory=_all_events)
+    secret_env: str | None = None
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(e, NotifyEvent) for e in self.events):
+            object.__setattr__(self, "events", [_as(NotifyEvent, e) for e in self.events])
 
 
-class PracticeSpec(_Model):
-    """The ``practice:`` mapping. Every field is optional; absent means "leave as is"."""
+@dataclass(frozen=True)
+class PracticeSpec:
+    """The ``practice:`` mapping. Every field is optional; absent means "leave as is".
+    ``given``: the keys the file wrote (a default and the same value written out differ
+    where the planner asks, e.g. ``billing_cycle_day``)."""
 
-    name: str | None = Field(None, description="Practice name.")
-    timezone: str | None = Field(
-        None,
-        description="IANA timezone, e.g. America/New_York; dates in the config are read in it.",
-    )
-    owner: Slug | None = Field(None, description="Staff id of the practice owner.")
-    clinical_director: Slug | None = Field(None, description="Staff id of the clinical director.")
-    client_plan_limit: int | None = Field(
-        None,
-        ge=0,
-        le=INT32_MAX,
-        description="Maximum number of active clients the practice's plan allows.",
-    )
-    unmanaged_staff: UnmanagedStaff = Field(
-        UnmanagedStaff.IGNORE,
-        description="What to do with staff in the database but not in the config.",
-    )
-    max_change_percent: float = Field(
-        20.0,
-        gt=0,
-        le=100,
-        description="Blast-radius guard: refuse plans that deactivate/inactivate more than this share.",
-    )
-    client_future_sessions: ClientFutureSessions = Field(
-        ClientFutureSessions.KEEP,
-        description="Default for a client the config inactivates, deletes or marks duplicate: cancel its "
-        "scheduled sessions after now (and end its series), or keep them.",
-    )
-    notify: list[NotifySpec] = Field(
-        default_factory=list, description="Webhooks told about applies, failures and compliance violations."
-    )
-    default_policy: str = Field("standard", description="Offboarding policy for staff without an `offboarding` key.")
-    seat_price_cents: int | None = Field(
-        None, ge=0, le=INT32_MAX, description="Monthly price of one seat, for the mid-cycle credit."
-    )
-    billing_cycle_day: int = Field(
-        1,
-        ge=1,
-        le=28,
-        description="Day of the month on which the billing cycle starts.",
-    )
+    name: str | None = None
+    timezone: str | None = None
+    owner: str | None = None
+    clinical_director: str | None = None
+    client_plan_limit: int | None = None
+    unmanaged_staff: UnmanagedStaff = UnmanagedStaff.IGNORE
+    max_change_percent: float = 20.0
+    client_future_sessions: ClientFutureSessions = ClientFutureSessions.KEEP
+    notify: list[NotifySpec] = field(default_factory=list)
+    default_policy: str = "standard"
+    seat_price_cents: int | None = None
+    billing_cycle_day: int = 1
+    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _coerce(self, unmanaged_staff=UnmanagedStaff, client_future_sessions=ClientFutureSessions)
 
 
-class StaffSpec(_Model):
+@dataclass(frozen=True)
+class StaffSpec:
     """One entry of ``staff:``. Absent optional fields are left as they are in the database."""
 
-    id: Slug
+    id: str
     name: str | None = None
     role: Role | None = None
     access: Access | None = None
     billing_role: str | None = None
-    active: bool = Field(True, description="Desired activity; false offboards the professional now.")
-    deactivate_on: dt.date | None = Field(
-        None,
-        description="Scheduled deactivation: inactive from 00:00 that day, practice timezone.",
-    )
-    successor: Slug | None = Field(None, description="Takes over transferred clients and sessions.")
-    offboarding: str | None = Field(None, description="Offboarding policy name (default: practice.default_policy).")
-    max_caseload: int | None = Field(None, ge=0, le=INT32_MAX)
-    settings: dict[str, Any] | None = Field(None, description="Free-form settings, e.g. messaging_enabled.")
-    signing_keys: list[SigningKey] = Field(
-        default_factory=list,
-        description="OpenSSH public keys (ssh-ed25519 AAAA... user@host) whose signatures approve client deletions "
-        "when this staff member's role is owner or practice_manager or access is entire_practice.",
-    )
+    active: bool = True
+    deactivate_on: dt.date | None = None
+    successor: str | None = None
+    offboarding: str | None = None
+    max_caseload: int | None = None
+    settings: dict[str, Any] | None = None
+    signing_keys: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if (self.role is not None and type(self.role) is not Role) or (
+            self.access is not None and type(self.access) is not Access
+        ):
+            _coerce(self, role=Role, access=Access)
 
 
-class ClientSpec(_Model):
+@dataclass(frozen=True)
+class ClientSpec:
     """One entry of ``clients:`` — by id only: no PHI in git."""
 
-    id: ClientId
+    id: str
     status: ClientStatus | None = None
-    primary: Slug | None = None
-    duplicate_of: ClientId | None = None
-    future_sessions: ClientFutureSessions | None = Field(
-        None,
-        description="For a client this entry inactivates, deletes or marks duplicate: cancel its scheduled "
-        "sessions after now (and end its series) or keep them (default: practice.client_future_sessions).",
-    )
+    primary: str | None = None
+    duplicate_of: str | None = None
+    future_sessions: ClientFutureSessions | None = None
+
+    def __post_init__(self) -> None:
+        _coerce(self, status=ClientStatus, future_sessions=ClientFutureSessions)
 
 
-class PolicySpec(_Model):
+@dataclass(frozen=True)
+class PolicySpec:
     """An offboarding policy."""
 
-    name: Slug
+    name: str
     future_sessions: FutureSessions = FutureSessions.CANCEL
-    clients_with_balance: str = Field(
-        "clinical_director",
-        description="owner | clinical_director | successor | <staff id>",
-    )
+    clients_with_balance: str = "clinical_director"
     other_clients: OtherClients = OtherClients.INACTIVATE
     export: ExportFormat = ExportFormat.NONE
     cancel_reason: str = "Provider is no longer with the practice"
 
-
-class ConfigFile(_Model):
-    """One YAML file of the config directory."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, title="reconciler config file")
-
-    version: Literal[1]
-    practice: PracticeSpec | None = None
-    staff: list[StaffSpec] = Field(default_factory=list)
-    clients: list[ClientSpec] = Field(default_factory=list)
-    policies: list[PolicySpec] = Field(default_factory=list)
+    def __post_init__(self) -> None:
+        _coerce(self, future_sessions=FutureSessions, other_clients=OtherClients, export=ExportFormat)
 
 
-class DesiredState(_Model):
+def written(entry: Any) -> dict[str, Any]:
+    """An entry's fields that hold a value (not None), in field order: what it says."""
+    return {
+        f.name: getattr(entry, f.name)
+        for f in dataclasses.fields(entry)
+        if f.compare and getattr(entry, f.name) is not None
+    }
+
+
+@dataclass(frozen=True)
+class FileValues:
+    """What one config file declares, as plain values (``practice`` None when absent)."""
+
+    practice: PracticeSpec | None
+    staff: list[StaffSpec]
+    clients: list[ClientSpec]
+    policies: list[PolicySpec]
+
+
+@dataclass(frozen=True)
+class DesiredState:
     """The merged config directory.
 
     ``locations`` maps ``"staff:<id>"``, ``"client:<id>"``, ``"policy:<name>"`` and
@@ -263,11 +265,11 @@ class DesiredState(_Model):
     to where they were written, so that later checks can name file:line.
     """
 
-    practice: PracticeSpec = PracticeSpec()
+    practice: PracticeSpec = field(default_factory=PracticeSpec)
     staff: tuple[StaffSpec, ...] = ()
     clients: tuple[ClientSpec, ...] = ()
     policies: tuple[PolicySpec, ...] = ()  # config policies and built-ins, config wins, sorted by name
-    locations: dict[str, Location] = Field(default_factory=dict)
+    locations: dict[str, Location] = field(default_factory=dict)
     config_digest: str = "sha256:" + "0" * 64
     source: str = "."
 

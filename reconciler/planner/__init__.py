@@ -68,7 +68,7 @@ def _seats(ctx: Ctx) -> tuple[dict[str, int], list[dict[str, object]]]:
     cycle_day = practice.billing_cycle_day
     if price is None and ctx.actual.practice is not None:
         price = ctx.actual.practice.seat_price_cents
-        if "billing_cycle_day" not in practice.model_fields_set:
+        if "billing_cycle_day" not in practice.given:
             cycle_day = ctx.actual.practice.billing_cycle_day
     for a in ctx.actions:
         if a.type is ActionType.STAFF_DEACTIVATE:

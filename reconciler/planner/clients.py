@@ -69,7 +69,7 @@ def session_decision(ctx: Ctx, e: ClientSpec) -> ClientFutureSessions | None:
     config sets it; None when nobody decided (the plan then warns about kept bookings)."""
     if e.future_sessions is not None:
         return e.future_sessions
-    if "client_future_sessions" in ctx.desired.practice.model_fields_set:
+    if "client_future_sessions" in ctx.desired.practice.given:
         return ctx.desired.practice.client_future_sessions
     return None
 

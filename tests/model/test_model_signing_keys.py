@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from pydantic import ValidationError
 
-from reconciler.model.desired import StaffSpec, _check_public_key
+from reconciler.model.desired import check_public_key as _check_public_key
+from reconciler.model.schema import StaffSpec
 
 
 def _line(key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> str:

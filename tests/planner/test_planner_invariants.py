@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -137,12 +138,13 @@ GUARD_CASES = [
 def test_blast_radius_guard(overrides: dict[str, Any], practice_kw: dict[str, Any], is_refused: bool) -> None:
     keep = {"name": "keep", "other_clients": "transfer", "clients_with_balance": "clinical_director"}
     d = world_desired(overrides, policies=[keep], **practice_kw)
-    d = d.model_copy(
-        update={
+    d = dataclasses.replace(
+        d,
+        **{
             "staff": tuple(
-                s.model_copy(update={"successor": "jdoe"}) if s.id in ("bsmith", "cdavis") else s for s in d.staff
+                dataclasses.replace(s, **{"successor": "jdoe"}) if s.id in ("bsmith", "cdavis") else s for s in d.staff
             )
-        }
+        },
     )
     if is_refused:
         with pytest.raises(PlanRefused) as exc:

@@ -13,6 +13,7 @@ Rules under test:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -36,7 +37,7 @@ def _with_source(d: DesiredState, source: str, file: str, line: int) -> DesiredS
     from reconciler.errors import Location
 
     locs = {f"client:{c.id}": Location(file, line, "clients[0]") for c in d.clients}
-    return d.model_copy(update={"source": source, "locations": locs})
+    return dataclasses.replace(d, **{"source": source, "locations": locs})
 
 
 # ------------------------------------------------------------ context on actions

@@ -32,7 +32,7 @@ def with_locations(d: DesiredState) -> DesiredState:
         "practice.default_policy",
     ]
     keys += [f"{k}.{f}" for k in keys[: 2 * len(IDS)] for f in FIELDS]
-    return d.model_copy(update={"locations": {k: Location(file=k, line=1) for k in keys}})
+    return dataclasses.replace(d, **{"locations": {k: Location(file=k, line=1) for k in keys}})
 
 
 def located(d: DesiredState, a: ActualState | None = None) -> list[tuple[str | None, str | None, str, str]]:
@@ -272,7 +272,7 @@ def test_guard_counts_a_duplicate_that_was_already_inactive_as_no_loss() -> None
 
 
 def _partly_located(d: DesiredState, *keys: str) -> DesiredState:
-    return d.model_copy(update={"locations": {k: Location(file=f"{k}.yaml", line=3) for k in keys}})
+    return dataclasses.replace(d, **{"locations": {k: Location(file=f"{k}.yaml", line=3) for k in keys}})
 
 
 def test_creating_a_professional_without_name_or_role_is_located_at_the_entry() -> None:

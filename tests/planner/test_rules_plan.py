@@ -3,6 +3,7 @@ purge, the kept-bookings warning's listing, the summary and the plan value (pure
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -324,7 +325,7 @@ def test_an_entry_located_without_a_line_cites_its_file() -> None:
     from reconciler.errors import Location
 
     d = world_desired(clients=[{"id": "C-3", "primary": "cdavis"}])
-    d = d.model_copy(update={"locations": {"client:C-3": Location(file="clients.yaml")}})
+    d = dataclasses.replace(d, **{"locations": {"client:C-3": Location(file="clients.yaml")}})
     assert (
         one(P(d), "client.reassign", "C-3").reason
         == "explicit clients: entry (clients.yaml): client reassigned to cdavis"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -557,7 +558,7 @@ def test_a_second_place_is_file_and_line_only_when_both_are_known() -> None:
         ({"staff:bsmith.deactivate_on": Location(line=3)}, "staff:bsmith.deactivate_on"),
         ({"staff:bsmith.deactivate_on": Location(file="staff.yaml", line=3)}, "staff.yaml:3"),
     ]:
-        d = base.model_copy(update={"locations": locations})
+        d = dataclasses.replace(base, **{"locations": locations})
         assert [p.message for p in check_desired(d, today=TODAY)] == [
             f"primary bsmith is inactive since 2026-11-01 ({place})"
         ]

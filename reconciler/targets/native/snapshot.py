@@ -65,8 +65,9 @@ from reconciler.errors import (
     Problem,
     SnapshotError,
 )
-from reconciler.model.desired import Access, ClientId, ClientStatus, Role, Slug
-from reconciler.model.limits import INT32_MAX, StrictInt32, StrictInt64
+from reconciler.model.desired import Access, ClientStatus, Role
+from reconciler.model.limits import INT32_MAX
+from reconciler.model.schema import ClientId, Slug, StrictInt32, StrictInt64
 from reconciler.progress import bar_wanted
 from reconciler.targets.native import schema
 from reconciler.targets.native.bulkload import (
