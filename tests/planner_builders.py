@@ -19,9 +19,9 @@ from typing import Any, Iterable, Mapping
 
 from reconciler.config.loader import load_builtin_policies
 from reconciler.errors import Location
+from reconciler.model import schema
 from reconciler.model.actions import Action, Plan
 from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
-from reconciler.model import schema
 from reconciler.model.desired import ClientSpec, DesiredState, PolicySpec, StaffSpec, written
 
 UTC = dt.timezone.utc
