@@ -53,7 +53,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from reconciler.jsontext import reusable
 
@@ -126,23 +126,34 @@ class Action:
             doc["context"] = {k: self.context[k] for k in sorted(self.context)}
         return doc
 
-    def _doc(self) -> dict[str, Any]:
-        """:meth:`to_json` for the JSON encoder only: the same keys, values and order,
-        but ``changes`` pairs and ``depends_on`` stay tuples (encoded as arrays, the same
-        text), so a 12,000-action plan does not build 12,000 lists it throws away."""
-        doc: dict[str, Any] = {
-            "id": self.id,
-            "type": self.type._value_,
-            "target": self.target,
-            "staff": self.staff,
-            "changes": dict(sorted(self.changes.items())),
-            "reason": self.reason,
-            "depends_on": self.depends_on,
-            "drift": self.drift,
-        }
-        if self.context:
-            doc["context"] = dict(sorted(self.context.items()))
-        return doc
+    def _line(self, text: "_Texts") -> str:
+        """This action's line of the plan file: ``json`` of :meth:`to_json` with the default
+        separators and ``ensure_ascii=False``, written here field by field (a dictionary
+        per action built only to be encoded was most of a large plan's rendering)."""
+        changes = self.changes
+        context = self.context
+        line = (
+            f'{{"id": {self.id}, "type": "{self.type._value_}", "target": {text.string(self.target)}, '
+            f'"staff": {"null" if self.staff is None else text.string(self.staff)}, '
+            f'"changes": {text.mapping(dict(sorted(changes.items())))}, '
+            f'"reason": {text.reason(self.reason)}, "depends_on": [{", ".join(map(str, self.depends_on))}], '
+            f'"drift": {"true" if self.drift else "false"}'
+        )
+        if context:
+            return line + f', "context": {text.mapping(dict(sorted(context.items())))}}}'
+        return line + "}"
+
+    def _canonical(self, text: "_Texts") -> str:
+        """This action in the plan id's canonical JSON (sorted keys, compact, ASCII)."""
+        context = self.context
+        return (
+            f'{{"changes":{text.mapping(self.changes)},'
+            + (f'"context":{text.mapping(context)},' if context else "")
+            + f'"depends_on":[{",".join(map(str, self.depends_on))}],"drift":{"true" if self.drift else "false"},'
+            f'"id":{self.id},"reason":{text.reason(self.reason)},'
+            f'"staff":{"null" if self.staff is None else text.string(self.staff)},'
+            f'"target":{text.string(self.target)},"type":"{self.type._value_}"}}'
+        )
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Action":
@@ -210,7 +221,7 @@ class Plan:
 
     def compute_plan_id(self) -> str:
         """:attr:`plan_id` worked out afresh (a pure function of the plan)."""
-        return _plan_id(self._doc(include_generated_at=False))
+        return _plan_id(self._doc(include_generated_at=False, actions=[]), self.actions)
 
     def digest_from(self, source: Callable[[], str]) -> None:
         """Let :attr:`plan_id` come from ``source`` (which must give :meth:`compute_plan_id`'s
@@ -225,9 +236,9 @@ class Plan:
         doc = self._doc(include_generated_at, actions=[a.to_json() for a in self.actions])
         return doc
 
-    def _doc(self, include_generated_at: bool = True, *, actions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """:meth:`to_json`, by default with each action as ``Action._doc`` (tuples where
-        ``to_json`` has lists): the same JSON text, for the encoder and the digest only."""
+    def _doc(self, include_generated_at: bool = True, *, actions: list[dict[str, Any]]) -> dict[str, Any]:
+        """:meth:`to_json` with ``actions`` as given (the writers pass ``[]`` and write the
+        actions' text themselves)."""
         doc: dict[str, Any] = {"format_version": FORMAT_VERSION}
         if include_generated_at:
             doc["generated_at"] = self.generated_at
@@ -236,7 +247,7 @@ class Plan:
                 "as_of": self.as_of,
                 "db_fingerprint": self.db_fingerprint,
                 "config_digest": self.config_digest,
-                "actions": actions if actions is not None else [a._doc() for a in self.actions],
+                "actions": actions,
                 "summary": self.summary,
                 "warnings": list(self.warnings),
                 "seats": dict(self.seats),
@@ -252,30 +263,22 @@ class Plan:
         """The plan file / ``--format json`` text: stable key order, 2-space indent,
         one action per line (readable, greppable, diff-friendly).
 
-        Actions are encoded one by one with the standard library's C encoder: with
-        ``indent`` it falls back to its pure-Python encoder, which took a third of
-        a 12,000-action ``reconciler plan``.
+        Each action's line is written by :meth:`Action._line` (the standard library's
+        encoder with ``indent`` falls back to its pure-Python encoder, which took a third
+        of a 12,000-action ``reconciler plan``).
         """
-        doc = self._doc()
+        doc = self._doc(actions=[])
         parts = []
         for key, value in doc.items():
-            if key == "actions" and value:
-                encode = reusable(json.JSONEncoder(ensure_ascii=False))
-                text = "[\n    " + ",\n    ".join([encode(a) for a in value]) + "\n  ]"
+            if key == "actions" and self.actions:
+                parts_of = _Texts(canonical=False)
+                text = "[\n    " + ",\n    ".join([a._line(parts_of) for a in self.actions]) + "\n  ]"
             else:
                 text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
             parts.append(f"  {json.dumps(key)}: {text}")
-        # The id comes last, asked for after the actions are written (see digest_from);
-        # worked out here, it digests the same document without generated_at.
-        known = "plan_id" in self.__dict__ or "_plan_id_source" in self.__dict__
-        plan_id = self.plan_id if known else self._digest_id(doc)
-        parts.append(f'  "plan_id": {json.dumps(plan_id, ensure_ascii=False)}')
+        # The id comes last, asked for after the actions are written (see digest_from).
+        parts.append(f'  "plan_id": {json.dumps(self.plan_id, ensure_ascii=False)}')
         return "{\n" + ",\n".join(parts) + "\n}\n"
-
-    def _digest_id(self, doc: dict[str, Any]) -> str:
-        """:attr:`plan_id` from this plan's already built ``to_json()`` (and remember it)."""
-        pid = self.__dict__["plan_id"] = _plan_id({k: v for k, v in doc.items() if k != "generated_at"})
-        return pid
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "Plan":
@@ -294,8 +297,41 @@ class Plan:
         )
 
 
-def _plan_id(body: Mapping[str, Any]) -> str:
-    """``plan-`` + 12 hex digits of the SHA-256 of the canonical (sorted, compact) JSON.
+class _Texts:
+    """The JSON text of an action's parts in one flavour: the plan file's (default
+    separators, UTF-8 as is) or the plan id's canonical one (sorted keys at every level,
+    compact, ASCII), exactly as the standard library writes them. Encoders are built once
+    per plan, and each distinct reason (a handful per plan) is encoded once."""
+
+    __slots__ = ("string", "_encode", "_reasons")
+
+    def __init__(self, *, canonical: bool) -> None:
+        if canonical:
+            self.string = json.encoder.encode_basestring_ascii
+            self._encode = reusable(json.JSONEncoder(sort_keys=True, separators=(",", ":")))
+        else:
+            self.string = json.encoder.encode_basestring
+            self._encode = reusable(json.JSONEncoder(ensure_ascii=False))
+        self._reasons: dict[str, str] = {}
+
+    def mapping(self, value: Mapping[str, Any]) -> str:
+        return self._encode(value if type(value) is dict else dict(value))
+
+    def reason(self, value: str) -> str:
+        known = self._reasons.get(value)
+        if known is None:
+            known = self._reasons[value] = self.string(value)
+        return known
+
+
+#: The canonical text of a plan body whose ``actions`` is empty starts so ("actions"
+#: sorts first of the plan's keys); the actions' own text goes in its brackets.
+_EMPTY_ACTIONS = '{"actions":[]'
+
+
+def _plan_id(body: Mapping[str, Any], actions: Iterable[Action]) -> str:
+    """``plan-`` + 12 hex digits of the SHA-256 of the canonical (sorted, compact) JSON of
+    ``body`` with ``actions`` (``body`` has them empty).
 
     The database identity (``extra.db_id``) is left out: it says where the plan was
     made, not what it does (the same plan over two copies of a practice is one plan)."""
@@ -303,5 +339,9 @@ def _plan_id(body: Mapping[str, Any]) -> str:
     if isinstance(extra, Mapping) and "db_id" in extra:
         rest = {k: v for k, v in extra.items() if k != "db_id"}
         body = {k: v for k, v in body.items() if k != "extra"} | ({"extra": rest} if rest else {})
-    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    return "plan-" + hashlib.sha256(raw).hexdigest()[:12]
+    head = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    if not head.startswith(_EMPTY_ACTIONS):  # pragma: no cover - every plan body has its actions first
+        raise ValueError("a plan body to digest must hold an empty actions list")
+    text = _Texts(canonical=True)
+    raw = '{"actions":[' + ",".join([a._canonical(text) for a in actions]) + "]" + head[len(_EMPTY_ACTIONS) :]
+    return "plan-" + hashlib.sha256(raw.encode()).hexdigest()[:12]

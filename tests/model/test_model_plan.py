@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from typing import Any
 
 import pytest
 
@@ -319,9 +320,9 @@ def test_the_plan_is_digested_once_whatever_asks_first(monkeypatch: pytest.Monke
     calls: list[int] = []
     real = actions._plan_id
 
-    def counting(body: dict[str, object]) -> str:
+    def counting(body: dict[str, object], acts: Any) -> str:
         calls.append(1)
-        return real(body)
+        return real(body, acts)
 
     monkeypatch.setattr(actions, "_plan_id", counting)
     plan = dataclasses.replace(_three_actions())
@@ -402,17 +403,17 @@ def test_the_id_a_source_gives_is_the_plans_id_written_as_given() -> None:
     assert plan.dumps().endswith('  "plan_id": "plan-from-sourcé"\n}\n')
 
 
-def test_dumps_builds_each_action_document_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The id a plan's own dumps works out digests the document it writes (no second
-    pass over the actions)."""
+@pytest.mark.parametrize("part", ["_line", "_canonical"])
+def test_dumps_writes_and_digests_each_action_once(monkeypatch: pytest.MonkeyPatch, part: str) -> None:
+    """The plan file's line and the id's canonical text of each action, once each."""
     built: list[int] = []
-    real = Action._doc
+    real = getattr(Action, part)
 
-    def counting(self: Action) -> dict[str, object]:
+    def counting(self: Action, texts: object) -> str:
         built.append(self.id)
-        return real(self)
+        return str(real(self, texts))
 
-    monkeypatch.setattr(Action, "_doc", counting)
+    monkeypatch.setattr(Action, part, counting)
     plan = dataclasses.replace(_three_actions())
     plan.dumps()
     assert built == [1, 2, 3]

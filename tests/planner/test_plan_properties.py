@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 from typing import Any
 
@@ -233,17 +234,19 @@ def test_plans_are_deterministic_ordered_and_convergent(world: tuple[DesiredStat
     assert again.actions == (), [(y.type.value, y.target, y.reason) for y in again.actions]
 
 
-SCALARS = st.none() | st.booleans() | st.integers() | st.text()
+SCALARS = st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False)
+# Change values may be JSON of any shape (settings are a mapping): nested key order is kept.
+VALUES = SCALARS | st.lists(SCALARS, max_size=2) | st.dictionaries(st.text(), SCALARS, max_size=2)
 ACTIONS = st.lists(
     st.builds(
         lambda t, target, staff, changes, reason, drift, context: (t, target, staff, changes, reason, drift, context),
         st.sampled_from(list(T)),
         st.text(min_size=1),
         st.none() | st.text(),
-        st.dictionaries(st.text(), st.tuples(SCALARS, SCALARS), max_size=3),
+        st.dictionaries(st.text(), st.tuples(VALUES, VALUES), max_size=3),
         st.text(),
         st.booleans(),
-        st.dictionaries(st.text(), SCALARS, max_size=2),
+        st.dictionaries(st.text(), VALUES, max_size=2),
     ),
     max_size=8,
 )
@@ -271,6 +274,13 @@ def test_the_plan_file_is_the_plan_json_one_action_per_line(raw: list[Any], warn
     )
     text = p.dumps()
     assert json.loads(text) == {**p.to_json(), "plan_id": p.plan_id}
-    lines = text.splitlines()
-    assert sum(1 for line in lines if line.startswith('    {"id": ')) == len(actions)
+    lines = text.split("\n")  # (not splitlines: a reason may hold U+0085 or U+2028, written as is)
+    action_lines = [line for line in lines if line.startswith('    {"id": ')]
+    assert len(action_lines) == len(actions)
+    # Byte for byte what the standard library writes: each line, and the id's digest.
+    for a, line in zip(actions, action_lines):
+        assert line[4:].removesuffix(",") == json.dumps(a.to_json(), ensure_ascii=False)
+    body = {k: v for k, v in p.to_json().items() if k != "generated_at"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    assert p.plan_id == "plan-" + hashlib.sha256(canonical).hexdigest()[:12]
     assert Plan.from_json(json.loads(text)) == p
