@@ -469,3 +469,37 @@ def test_the_inserting_process_puts_the_database_back_in_wal(tmp_path: Path, mon
     assert raw.execute("SELECT count(*) FROM appointments").fetchone()[0] == 30
     raw.close()
     assert log.read_text(encoding="utf-8").splitlines() == ["DELETE from WAL", "WAL from DELETE"]
+
+
+@pytest.mark.parametrize("layout", ["streamed", "read whole"])
+def test_a_postgresql_load_leaves_the_clients_table_vacuumed(pg_server: Any, tmp_path: Path, layout: str) -> None:
+    """Counting active clients (every plan does) is an index-only scan right after a load,
+    not a whole-table read until autovacuum comes by: every page is marked all-visible."""
+    from sqlalchemy import create_engine, text
+
+    source = fresh_db(f"sqlite:///{tmp_path / 'src.db'}", PRACTICE_YAML)
+    path = tmp_path / "dump.json"
+    doc = dump_snapshot(source, "json")
+    if layout == "read whole":
+        doc = json.dumps(dict(reversed(list(json.loads(doc).items()))))
+    path.write_text(doc, encoding="utf-8")
+    source.dispose()
+    url = pg_server.create_database()
+    target = fresh_db(url)
+    try:
+        assert load_snapshot(target, path)["clients"] == 30
+    finally:
+        target.dispose()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            pages, visible, vacuums = conn.execute(
+                text(
+                    "SELECT c.relpages, c.relallvisible, s.vacuum_count FROM pg_class c "
+                    "JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relname = 'clients'"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    assert pages >= 1 and visible == pages
+    assert vacuums >= 1
