@@ -35,9 +35,7 @@ def _pattern(pattern: str) -> Callable[[str], Any]:
     return re.compile(pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern).match
 
 
-_SLUG = _pattern(d.SLUG_PATTERN)
 _SIGNING_KEY = _pattern(d.SIGNING_KEY_PATTERN)
-_URL = _pattern(d.URL_PATTERN)
 
 
 def _str(value: Any) -> str:
@@ -46,10 +44,19 @@ def _str(value: Any) -> str:
     raise _Doubt
 
 
-def _slug(value: Any) -> str:
-    if type(value) is str and _SLUG(value):
-        return value
-    raise _Doubt
+def _matching(pattern: str) -> _Check:
+    match = _pattern(pattern)
+
+    def check(value: Any) -> str:
+        if type(value) is str and match(value):
+            return value
+        raise _Doubt
+
+    return check
+
+
+_slug = _matching(d.SLUG_PATTERN)
+_url = _matching(d.URL_PATTERN)
 
 
 def _bool(value: Any) -> bool:
@@ -111,12 +118,6 @@ def _signing_key(value: Any) -> str:
             return d.check_public_key(value)
         except ValueError:
             raise _Doubt from None
-    raise _Doubt
-
-
-def _url(value: Any) -> str:
-    if type(value) is str and _URL(value):
-        return value
     raise _Doubt
 
 
