@@ -74,3 +74,34 @@ def test_no_rows_insert_nothing_and_ragged_rows_fail_as_sqlalchemy_fails(engine:
         insert_audit(conn, rows)
     with engine.connect() as conn:
         assert conn.execute(select(audit_t.c.id)).first() is None
+
+
+def _stored_pg(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        raw = conn.exec_driver_sql(
+            "SELECT at, actor, plan_id, action_id, action_type, target, staff_id, before::text, after::text, "
+            "reason, signer, prev_hash, hash, client_id, before IS NULL, after IS NULL FROM audit_events ORDER BY id"
+        ).all()
+        typed = conn.execute(select(audit_t).order_by(audit_t.c.id)).all()
+    return [tuple(r) for r in raw] + [tuple(r)[1:] for r in typed]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_the_postgresql_copy_stores_what_sqlalchemy_stores(engine: Engine, db_url: str) -> None:
+    rows = _rows(7)
+    with engine.begin() as conn:
+        assert insert_audit(conn, rows) == 7
+        # in the order given: the ids number the chain
+        assert [r.action_id for r in conn.execute(select(audit_t.c.action_id).order_by(audit_t.c.id))] == list(range(1, 8))
+    fast = _stored_pg(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_events")
+        conn.execute(insert(audit_t), rows)
+    assert _stored_pg(engine) == fast
+    # The JSON text as json.dumps writes it; None is JSON null, not SQL NULL.
+    assert fast[0][7] == r'{"status": "scheduled", "n": 1, "flag": true, "none": null, "list": [1, "\u00e9"]}'
+    assert fast[2][8] == "null" and fast[2][15] is False
+    with engine.begin() as conn:  # and rolled back with the transaction that made them
+        insert_audit(conn, rows)
+        conn.rollback()
+    assert _stored_pg(engine) == fast
