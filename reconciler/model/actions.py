@@ -49,6 +49,7 @@ Only the fields shown change; a writer applies ``after`` where the row still hol
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -303,7 +304,7 @@ class _Texts:
     compact, ASCII), exactly as the standard library writes them. Encoders are built once
     per plan, and each distinct reason (a handful per plan) is encoded once."""
 
-    __slots__ = ("string", "_encode", "_reasons")
+    __slots__ = ("string", "_encode", "reason")
 
     def __init__(self, *, canonical: bool) -> None:
         if canonical:
@@ -312,20 +313,16 @@ class _Texts:
         else:
             self.string = json.encoder.encode_basestring
             self._encode = reusable(json.JSONEncoder(ensure_ascii=False))
-        self._reasons: dict[str, str] = {}
+        self.reason: Callable[[str], str] = functools.cache(self.string)
 
     def mapping(self, value: Mapping[str, Any]) -> str:
-        return self._encode(value if type(value) is dict else dict(value))
-
-    def reason(self, value: str) -> str:
-        known = self._reasons.get(value)
-        if known is None:
-            known = self._reasons[value] = self.string(value)
-        return known
+        """A mapping's text (``changes``, ``context``: any Mapping, written as a dict)."""
+        return self._encode(dict(value))
 
 
 #: The canonical text of a plan body whose ``actions`` is empty starts so ("actions"
-#: sorts first of the plan's keys); the actions' own text goes in its brackets.
+#: sorts first of a plan's keys: as_of, config_digest, ... come after it); the actions'
+#: own text goes in its brackets.
 _EMPTY_ACTIONS = '{"actions":[]'
 
 
@@ -340,8 +337,6 @@ def _plan_id(body: Mapping[str, Any], actions: Iterable[Action]) -> str:
         rest = {k: v for k, v in extra.items() if k != "db_id"}
         body = {k: v for k, v in body.items() if k != "extra"} | ({"extra": rest} if rest else {})
     head = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    if not head.startswith(_EMPTY_ACTIONS):  # pragma: no cover - every plan body has its actions first
-        raise ValueError("a plan body to digest must hold an empty actions list")
     text = _Texts(canonical=True)
     raw = '{"actions":[' + ",".join([a._canonical(text) for a in actions]) + "]" + head[len(_EMPTY_ACTIONS) :]
     return "plan-" + hashlib.sha256(raw.encode()).hexdigest()[:12]

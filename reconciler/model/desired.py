@@ -131,12 +131,8 @@ class NotifyEvent(str, enum.Enum):
     COMPLIANCE = "compliance"
 
 
-def _as(kind: type[enum.Enum], value: Any) -> Any:
-    """``value`` as a member of ``kind`` (None stays None): the config's strings work."""
-    return value if value is None or isinstance(value, kind) else kind(value)
-
-
 def _coerce(obj: object, **kinds: type[enum.Enum]) -> None:
+    """Each named field as a member of its enum (None stays None): the config's strings work."""
     for name, kind in kinds.items():
         value = getattr(obj, name)
         if value is not None and not isinstance(value, kind):
@@ -156,8 +152,7 @@ class NotifySpec:
     secret_env: str | None = None
 
     def __post_init__(self) -> None:
-        if not all(isinstance(e, NotifyEvent) for e in self.events):
-            object.__setattr__(self, "events", [_as(NotifyEvent, e) for e in self.events])
+        object.__setattr__(self, "events", [NotifyEvent(e) for e in self.events])
 
 
 @dataclass(frozen=True)
@@ -202,10 +197,7 @@ class StaffSpec:
     signing_keys: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if (self.role is not None and type(self.role) is not Role) or (
-            self.access is not None and type(self.access) is not Access
-        ):
-            _coerce(self, role=Role, access=Access)
+        _coerce(self, role=Role, access=Access)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,9 @@ def test_the_postgresql_copy_stores_what_sqlalchemy_stores(engine: Engine, db_ur
     with engine.begin() as conn:
         assert insert_audit(conn, rows) == 7
         # in the order given: the ids number the chain
-        assert [r.action_id for r in conn.execute(select(audit_t.c.action_id).order_by(audit_t.c.id))] == list(range(1, 8))
+        assert [r.action_id for r in conn.execute(select(audit_t.c.action_id).order_by(audit_t.c.id))] == list(
+            range(1, 8)
+        )
     fast = _stored_pg(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM audit_events")
