@@ -289,7 +289,7 @@ def _bulk_insert(
     each backend offers; values are converted (``convert``, see :func:`_converter`)
     as SQLAlchemy would bind them."""
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        _copy_psycopg(conn, table, rows, convert, advance)
+        copy_psycopg(conn, table, rows, convert, advance)
         return
     # Everything else (SQLite): a raw DBAPI executemany of plain tuples, through
     # the same connection and transaction, skipping Core's per-row dict handling.
@@ -307,17 +307,19 @@ def _bulk_insert(
         advance(len(chunk))
 
 
-def _copy_psycopg(
+def copy_psycopg(
     conn: Connection,
     table: Table,
     rows: Sequence[tuple[Any, ...]],
     convert: Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]],
     advance: Callable[[int], None],
+    names: Sequence[str] | None = None,
 ) -> None:
     """PostgreSQL COPY through psycopg 3, on the SQLAlchemy connection's own driver
-    connection, so inside the load's transaction."""
+    connection, so inside the caller's transaction; ``names``: the columns the tuples
+    hold (default: every column, in table order)."""
     quote = conn.dialect.identifier_preparer
-    columns = ", ".join(quote.quote(c.name) for c in table.columns)
+    columns = ", ".join(quote.quote(name) for name in (names or [c.name for c in table.columns]))
     driver = conn.connection.driver_connection
     assert driver is not None
     with (
@@ -346,13 +348,14 @@ class _Processed(dict[Any, Any]):
 
 
 def _json_step(proc: Callable[[Any], Any], dialect: Any) -> Callable[[Any], Any]:
-    """A JSON column's bind processor; on SQLite, which stores the text, a mapping's or
-    list's text is written by one reusable C encoder: SQLAlchemy's serializer
-    (``json.dumps`` unless the engine was given another) builds an encoder per value,
-    and an apply's audit rows carry tens of thousands of them. The text is
+    """A JSON column's bind processor for the raw paths; a mapping's or list's text is
+    written by one reusable C encoder (SQLite stores the text; psycopg's ``COPY`` sends
+    it as the column's text, which a ``json`` column keeps as given): SQLAlchemy's
+    serializer (``json.dumps`` unless the engine was given another) builds an encoder
+    per value, and an apply's audit rows carry tens of thousands of them. The text is
     ``json.dumps``'s; anything else (None, SQLAlchemy's NULL markers) is left to the
-    processor. (psycopg binds an adapter object instead of text: left as it is.)"""
-    if dialect.name != "sqlite" or getattr(dialect, "_json_serializer", None) not in (None, json.dumps):
+    processor (on psycopg an adapter object, which ``COPY`` writes the same way)."""
+    if not _raw_path(dialect) or getattr(dialect, "_json_serializer", None) not in (None, json.dumps):
         return proc
     encode = reusable(json.JSONEncoder())
     plain = (dict, list)
@@ -406,9 +409,14 @@ def raw_converter(
     paths (SQLite's executemany, psycopg's COPY), for doing it elsewhere (the streamed
     load converts in the reading process); None for a driver that takes the Core path,
     which converts by itself."""
-    if dialect.name == "sqlite" or (dialect.name == "postgresql" and dialect.driver == "psycopg"):
+    if _raw_path(dialect):
         return _converter(TABLES[section], dialect)
     return None
+
+
+def _raw_path(dialect: Any) -> bool:
+    """Whether rows go in by a raw path: SQLite's executemany, psycopg's ``COPY``."""
+    return bool(dialect.name == "sqlite" or (dialect.name == "postgresql" and dialect.driver == "psycopg"))
 
 
 def _converter(table: Table, dialect: Any) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:

@@ -5,11 +5,10 @@ ORDER BY; no client name is selected except by the export reads (PHI)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from operator import itemgetter
 from typing import Any, Sequence
 
-from sqlalchemy import JSON, and_, func, insert, or_, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.engine import Connection, Row
 
 from reconciler.errors import ExportError, NoPractice
@@ -23,7 +22,7 @@ from reconciler.model.records import (
     StaffAccess,
     StatusFacts,
 )
-from reconciler.targets.native.bulkload import column_converter
+from reconciler.targets.native.bulkload import column_converter, copy_psycopg
 from reconciler.targets.native.read import read_base, sa_rows
 from reconciler.targets.native.schema import (
     appointments_t,
@@ -303,67 +302,39 @@ def insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> int:
     ``conn.execute(insert(audit_t), rows)`` stores them, by the fastest path each
     backend offers.
 
-    On SQLite the values go through each column type's own bind processor here and one
-    DB-API ``executemany`` runs the compiled INSERT: SQLAlchemy's per-row parameter
-    handling was most of inserting an apply's ten thousand events. On PostgreSQL
-    (psycopg) they go in with ``COPY``: psycopg's ``executemany`` sends one INSERT per
-    event (a large apply's audit trail took a second or two that way), and the JSON
-    columns' text is written by one reusable C encoder, the text ``json.dumps`` writes
-    (a ``json`` column keeps it as given)."""
+    The values go through each column type's own bind processor here
+    (:func:`~.bulkload.column_converter`, as the bulk load's raw paths do), then on
+    SQLite one DB-API ``executemany`` runs the compiled INSERT (SQLAlchemy's per-row
+    parameter handling was most of inserting an apply's ten thousand events), and on
+    PostgreSQL (psycopg) they go in with ``COPY`` (psycopg's ``executemany`` sends one
+    INSERT per event: a large apply's audit trail took a second or two that way)."""
     if not rows:
         return 0
     keys = rows[0].keys()
     dialect = conn.dialect
     sqlite = dialect.name == "sqlite" and dialect.paramstyle == "qmark"
-    copy = (
-        dialect.name == "postgresql"
-        and dialect.driver == "psycopg"
-        and getattr(dialect, "_json_serializer", None) in (None, json.dumps)
-        and set(keys) <= _AUDIT_COPY_COLUMNS
-    )
-    if not (sqlite or copy) or any(r.keys() != keys for r in rows):  # ragged rows: SQLAlchemy sorts them out
-        conn.execute(insert(audit_t), rows)
+    copy = dialect.name == "postgresql" and dialect.driver == "psycopg" and set(keys) <= _AUDIT_COPY_COLUMNS
+    if not (sqlite or copy) or len(keys) < 2 or any(r.keys() != keys for r in rows):
+        conn.execute(insert(audit_t), rows)  # ragged rows and the rest: SQLAlchemy sorts them out
         return len(rows)
     if copy:
-        _copy_audit(conn, list(keys), rows)
-        return len(rows)
-    compiled = insert(audit_t).compile(dialect=dialect, column_keys=list(keys))
-    names = list(compiled.positiontup or ())
-    if len(names) < 2 or sorted(names) != sorted(keys):  # e.g. a column default SQLAlchemy would fill in
-        conn.execute(insert(audit_t), rows)
-        return len(rows)
+        names = list(keys)  # the id, left out, numbers the rows in the order they come: the chain's order
+    else:
+        compiled = insert(audit_t).compile(dialect=dialect, column_keys=list(keys))
+        names = list(compiled.positiontup or ())
+        if sorted(names) != sorted(keys):  # e.g. a column default SQLAlchemy would fill in
+            conn.execute(insert(audit_t), rows)
+            return len(rows)
     convert = column_converter([audit_t.c[name] for name in names], dialect)
-    conn.exec_driver_sql(compiled.string, convert(list(map(itemgetter(*names), rows))))
+    tuples = list(map(itemgetter(*names), rows))
+    if copy:
+        copy_psycopg(conn, audit_t, tuples, convert, lambda _n: None, names)
+    else:
+        conn.exec_driver_sql(compiled.string, convert(tuples))
     return len(rows)
 
 
-# Every column but the id, which the table numbers in the order the rows come (the chain's order).
 _AUDIT_COPY_COLUMNS = frozenset(c.name for c in audit_t.columns) - {"id"}
-
-
-def _copy_audit(conn: Connection, names: list[str], rows: list[dict[str, Any]]) -> None:
-    """``COPY audit_events`` through psycopg on the connection's own driver connection
-    (inside the apply's transaction). JSON values become the text SQLAlchemy's JSON type
-    binds (``json.dumps``; None is JSON ``null``, as with ``none_as_null=False``)."""
-    from reconciler.jsontext import reusable
-
-    encode = reusable(json.JSONEncoder())
-    plain = (dict, list)
-
-    def as_json(value: Any) -> str:
-        return encode(value) if type(value) in plain else json.dumps(value)
-
-    quote = conn.dialect.identifier_preparer
-    columns = ", ".join(quote.quote(name) for name in names)
-    json_at = [i for i, name in enumerate(names) if isinstance(audit_t.c[name].type, JSON)]
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cur, cur.copy(f"COPY {quote.format_table(audit_t)} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            values = [row[name] for name in names]
-            for i in json_at:
-                values[i] = as_json(values[i])
-            copy.write_row(values)
 
 
 def audit_head(conn: Connection) -> str:
