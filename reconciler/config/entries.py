@@ -130,13 +130,17 @@ def _list(check: _Check) -> _Check:
     return each
 
 
-def _entry(cls: Callable[..., _V], fields: Mapping[str, _Check], required: frozenset[str]) -> Callable[[Any], _V]:
-    """A mapping with only known keys (the schema forbids others) and every required one."""
+def _entry(
+    cls: Callable[..., _V], fields: Mapping[str, _Check], required: frozenset[str], *, given: bool = False
+) -> Callable[[Any], _V]:
+    """A mapping with only known keys (the schema forbids others) and every required one;
+    ``given``: the value also records which keys were written (pydantic's fields set)."""
 
     def build(value: Any) -> _V:
         if not isinstance(value, dict) or not value.keys() <= fields.keys() or not required <= value.keys():
             raise _Doubt
-        return cls(**{key: fields[key](item) for key, item in value.items()})
+        checked = {key: fields[key](item) for key, item in value.items()}
+        return cls(**checked, given=frozenset(checked)) if given else cls(**checked)
 
     return build
 
@@ -147,20 +151,25 @@ _NOTIFY = _entry(
     frozenset({"url"}),
 )
 
-_PRACTICE_FIELDS: dict[str, _Check] = {
-    "name": _optional(_str),
-    "timezone": _optional(_str),
-    "owner": _optional(_slug),
-    "clinical_director": _optional(_slug),
-    "client_plan_limit": _optional(_int(0, INT32_MAX)),
-    "unmanaged_staff": _enum(d.UnmanagedStaff),
-    "max_change_percent": _percent,
-    "client_future_sessions": _enum(d.ClientFutureSessions),
-    "notify": _list(_NOTIFY),
-    "default_policy": _str,
-    "seat_price_cents": _optional(_int(0, INT32_MAX)),
-    "billing_cycle_day": _int(1, 28),
-}
+_PRACTICE = _entry(
+    d.PracticeSpec,
+    {
+        "name": _optional(_str),
+        "timezone": _optional(_str),
+        "owner": _optional(_slug),
+        "clinical_director": _optional(_slug),
+        "client_plan_limit": _optional(_int(0, INT32_MAX)),
+        "unmanaged_staff": _enum(d.UnmanagedStaff),
+        "max_change_percent": _percent,
+        "client_future_sessions": _enum(d.ClientFutureSessions),
+        "notify": _list(_NOTIFY),
+        "default_policy": _str,
+        "seat_price_cents": _optional(_int(0, INT32_MAX)),
+        "billing_cycle_day": _int(1, 28),
+    },
+    frozenset(),
+    given=True,
+)
 _STAFF = _entry(
     d.StaffSpec,
     {
@@ -205,15 +214,6 @@ _POLICY = _entry(
 _FILE_KEYS = frozenset({"version", "practice", "staff", "clients", "policies"})
 
 
-def _practice(value: Any) -> d.PracticeSpec | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not value.keys() <= _PRACTICE_FIELDS.keys():
-        raise _Doubt
-    fields = {key: _PRACTICE_FIELDS[key](item) for key, item in value.items()}
-    return d.PracticeSpec(**fields, given=frozenset(fields))  # the keys written: pydantic's fields set
-
-
 def file_values(data: Mapping[str, Any]) -> d.FileValues | None:
     """The values of one config file's top-level mapping, or None when this pass cannot
     vouch for all of it (then ``reconciler.model.schema`` decides)."""
@@ -221,7 +221,7 @@ def file_values(data: Mapping[str, Any]) -> d.FileValues | None:
         if not data.keys() <= _FILE_KEYS or type(data.get("version")) is not int or data["version"] != 1:
             return None
         return d.FileValues(
-            _practice(data.get("practice")),
+            _optional(_PRACTICE)(data.get("practice")),
             _list(_STAFF)(data.get("staff", [])),
             _list(_CLIENT)(data.get("clients", [])),
             _list(_POLICY)(data.get("policies", [])),

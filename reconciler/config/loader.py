@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from reconciler.config import entries, is_config_path
 from reconciler.errors import ConfigError, Location, Problem
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pydantic import ValidationError
 
 _E = TypeVar("_E", StaffSpec, ClientSpec, PolicySpec)
+_V = TypeVar("_V")
 
 
 # --------------------------------------------------------------------------- the directory
@@ -195,6 +197,21 @@ def _pydantic_problems(
     return problems
 
 
+def _by_schema(decide: Callable[[ModuleType], _V], data: Any, filename: str, problems: list[Problem]) -> _V | None:
+    """What ``reconciler.config.entries`` could not vouch for, decided by the pydantic
+    schema (``decide(reconciler.model.schema)`` validates and converts ``data``); None,
+    with every problem appended located, when the schema refuses it."""
+    from pydantic import ValidationError
+
+    from reconciler.model import schema
+
+    try:
+        return decide(schema)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, data, filename))
+        return None
+
+
 class _Merger:
     """Accumulates validated files into one desired state, recording where things are."""
 
@@ -318,14 +335,8 @@ def load_builtin_policies(
             continue
         policy = entries.policy_value(data)
         if policy is None:
-            from pydantic import ValidationError
-
-            from reconciler.model import schema
-
-            try:
-                policy = schema.to_policy(schema.PolicySpec.model_validate(data))
-            except ValidationError as exc:
-                problems.extend(_pydantic_problems(exc, data, filename))
+            policy = _by_schema(lambda m: m.to_policy(m.PolicySpec.model_validate(data)), data, filename, problems)
+            if policy is None:
                 continue
         key = f"policy:{policy.name}"
         locations[key] = Location(filename, getattr(data, "line", 1), "")
@@ -390,15 +401,9 @@ def load_config(directory: Path, *, shown_as: str | None = None) -> DesiredState
             )
             continue
         values = entries.file_values(data)
-        if values is None:  # the schema decides, and words what it refuses
-            from pydantic import ValidationError
-
-            from reconciler.model import schema
-
-            try:
-                values = schema.to_file(schema.ConfigFile.model_validate(data))
-            except ValidationError as exc:
-                merger.problems.extend(_pydantic_problems(exc, data, filename))
+        if values is None:
+            values = _by_schema(lambda m: m.to_file(m.ConfigFile.model_validate(data)), data, filename, merger.problems)
+            if values is None:
                 continue
         merger.add_file(filename, data, values)
 
