@@ -27,6 +27,7 @@ from reconciler.timeutil import UTC, naive_utc
 if TYPE_CHECKING:  # pragma: no cover
     import sqlite3
 
+    import psycopg
     from sqlalchemy.engine import Connection
 
 #: Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
@@ -84,6 +85,12 @@ def sa_rows(conn: "Connection") -> Rows:
 def sqlite_rows(raw: "sqlite3.Connection") -> Rows:
     """:class:`Rows` on a standard-library sqlite3 connection (its transaction)."""
     return Rows(lambda sql, params: raw.execute(sql, params).fetchall(), qmark=True, text_times=True)
+
+
+def psycopg_rows(raw: "psycopg.Connection[Any]") -> Rows:
+    """:class:`Rows` on a psycopg connection of its own (its transaction); always with a
+    parameter tuple, so that psycopg reads the ``%%`` of :func:`format_style` as ``%``."""
+    return Rows(lambda sql, params: raw.execute(sql, params).fetchall(), qmark=False, text_times=False)
 
 
 def _aware(value: dt.datetime | str | None) -> dt.datetime | None:

@@ -5,7 +5,8 @@ All SQL of the project lives in this package; this module puts it behind
 (SQLAlchemy's DBAPIError, or sqlite3's own on the light read path) becomes a message.
 
 SQLAlchemy is imported when a command first needs the engine: ``plan`` on a plain
-SQLite file reads through :mod:`reconciler.targets.native.lite` and never does.
+SQLite file reads through :mod:`reconciler.targets.native.lite`, on PostgreSQL through
+:mod:`reconciler.targets.native.pglite` (psycopg alone), and never does.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from reconciler.model.records import (
 )
 from reconciler.planner.scope import ReadScope
 from reconciler.targets.base import Leadership, WriteContext
-from reconciler.targets.native import lite, read
+from reconciler.targets.native import lite, pglite, read
 from reconciler.timeutil import iso_z, naive_utc, to_utc
 
 if TYPE_CHECKING:  # pragma: no cover
+    import psycopg
     from sqlalchemy.engine import Connection, Engine
 
 
@@ -102,11 +104,11 @@ class NativeSession:
 
 
 class _Lent:
-    """A session's sqlite3 connection as lent to SQLAlchemy: SQLAlchemy ends what it
-    thinks is its transaction (a rollback after its first connect, for one), but the
-    transaction is the session's, which began and ends it; so is closing."""
+    """A session's driver connection (sqlite3, psycopg) as lent to SQLAlchemy: SQLAlchemy
+    ends what it thinks is its transaction (a rollback after its first connect, for
+    one), but the transaction is the session's, which began and ends it; so is closing."""
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: Any) -> None:
         self._raw = raw
 
     def __getattr__(self, name: str) -> Any:
@@ -128,7 +130,12 @@ class LiteSession(NativeSession):
     SQLAlchemy connection over the same sqlite3 connection, so it stays in the same
     transaction and sees the same snapshot."""
 
-    def __init__(self, raw: sqlite3.Connection) -> None:  # noqa: D107 (no SQLAlchemy yet)
+    #: The URL of the SQLAlchemy engine lent the connection (the dialect, no database),
+    #: and the engine's dialect arguments.
+    DIALECT_URL = "sqlite://"
+    DIALECT_ARGS: dict[str, Any] = {}
+
+    def __init__(self, raw: Any) -> None:  # noqa: D107 (no SQLAlchemy yet)
         self.raw = raw
         self.rows = read.sqlite_rows(raw)
 
@@ -138,11 +145,20 @@ class LiteSession(NativeSession):
         from sqlalchemy.pool import StaticPool
 
         lent = _Lent(self.raw)
-        engine = create_engine("sqlite://", creator=lambda: lent, poolclass=StaticPool, pool_reset_on_return=None)
+        engine = create_engine(
+            self.DIALECT_URL,
+            creator=lambda: lent,
+            poolclass=StaticPool,
+            pool_reset_on_return=None,
+            **self.DIALECT_ARGS,
+        )
         return engine.connect()
 
     def database_id(self) -> str | None:
-        return read.database_id(self.rows, has_meta=lite.has_table(self.raw, "reconciler_meta"))
+        return read.database_id(self.rows, has_meta=self._has_table("reconciler_meta"))
+
+    def _has_table(self, name: str) -> bool:
+        return lite.has_table(self.raw, name)
 
     def close(self) -> None:
         if "conn" in self.__dict__:
@@ -152,29 +168,54 @@ class LiteSession(NativeSession):
             engine.dispose()  # its pool lends, never closes, the session's connection (_Lent)
 
 
+class PgLiteSession(LiteSession):
+    """A read session on a psycopg connection (:mod:`reconciler.targets.native.pglite`),
+    lent to SQLAlchemy, as :class:`LiteSession`'s, for the reads the planner does not make."""
+
+    DIALECT_URL = "postgresql+psycopg://"
+    # Without the hstore look-up of the dialect's first connect: psycopg's TypeInfo.fetch
+    # takes a psycopg Connection only, not the lent one (and no column here is an hstore).
+    DIALECT_ARGS = {"use_native_hstore": False}
+
+    def __init__(self, raw: "psycopg.Connection[Any]") -> None:  # noqa: D107
+        self.raw = raw
+        self.rows = read.psycopg_rows(raw)
+
+    def _has_table(self, name: str) -> bool:
+        return pglite.has_table(self.raw, name)
+
+
 class NativeTarget:
     """reconciler's own database, reached through a SQLAlchemy engine, or (reads of a
-    plain SQLite file) through :mod:`sqlite3` until something needs the engine."""
+    plain SQLite file, of a PostgreSQL URL that psycopg takes as it is) through the
+    driver alone until something needs the engine."""
 
     name = "native"
     #: Every action type has a writer (``write.WRITERS``; a test holds the two equal).
     capabilities: frozenset[ActionType] = frozenset(ActionType)
 
     def __init__(self, engine: "Engine | None" = None, *, url: str | None = None) -> None:
-        """A target on ``engine``; or, without one, on the SQLite file of ``url``
-        (``sqlite:///path``, :func:`lite.plain_file`), read with sqlite3: the file is
-        opened here once (a missing file or one that is no database is an error now, as
-        the engine's first connection would make it) and then once per read session, as
-        the engine's connections are (no pool: nothing outlives its use)."""
+        """A target on ``engine``; or, without one, on ``url`` read with the driver alone:
+        the SQLite file of ``sqlite:///path`` (:func:`lite.plain_file`) with sqlite3, a
+        PostgreSQL URL :func:`pglite.connect_kwargs` reads with psycopg. The database is
+        connected to here once (a missing file, one that is no database, a server out of
+        reach is an error now, as the engine's first connection would make it) and then
+        once per read session, as the engine's connections are (no pool: nothing
+        outlives its use)."""
         self._url = url
         self._file: str | None = None
+        self._pg: dict[str, Any] | None = None
         if engine is not None:
             self.engine = engine
             return
-        if url is None or (path := lite.plain_file(url)) is None:
-            raise ValueError("NativeTarget needs an engine or a sqlite:///path URL")
-        self._file = path
-        lite.connect(path, self._shown).close()
+        if url is not None and (path := lite.plain_file(url)) is not None:
+            self._file = path
+            lite.connect(path, self._shown).close()
+        elif url is not None and (kwargs := pglite.connect_kwargs(url)) is not None:
+            self._pg = kwargs
+            pglite.connect(url, kwargs).close()
+        else:
+            raise ValueError("NativeTarget needs an engine, a sqlite:///path or a postgresql+psycopg:// URL")
 
     @property
     def _shown(self) -> str:
@@ -185,7 +226,7 @@ class NativeTarget:
         """The target for ``--db`` (default: $RECONCILER_DB, then sqlite:///practice.db).
         Only ``create`` (``db init``, ``db upgrade``) may make a new SQLite file."""
         resolved = lite.resolve_url(url)
-        if not create and lite.plain_file(resolved) is not None:
+        if not create and (lite.plain_file(resolved) is not None or pglite.connect_kwargs(resolved) is not None):
             return cls(url=resolved)
         from reconciler.targets.native.engine import make_engine
 
@@ -201,13 +242,19 @@ class NativeTarget:
         return make_engine(self._url, must_exist=True)
 
     @property
-    def _lite(self) -> str | None:
-        """The SQLite file read with sqlite3, while no engine has been made."""
-        return self._file if "engine" not in self.__dict__ else None
+    def _light(self) -> bool:
+        """Whether the database is read with its driver alone (no engine made yet)."""
+        return (self._file is not None or self._pg is not None) and "engine" not in self.__dict__
 
     @contextlib.contextmanager
-    def _connected(self, path: str) -> Iterator[sqlite3.Connection]:
-        raw = lite.connect(path, self._shown)
+    def _connected(self) -> Iterator[Any]:
+        """A driver connection of the light path (sqlite3, psycopg), closed after use."""
+        if self._pg is not None:
+            assert self._url is not None
+            raw: Any = pglite.connect(self._url, self._pg)
+        else:
+            assert self._file is not None
+            raw = lite.connect(self._file, self._shown)
         try:
             yield raw
         finally:
@@ -215,8 +262,8 @@ class NativeTarget:
 
     @property
     def backend(self) -> str:
-        if self._lite is not None:
-            return "sqlite"
+        if self._light:
+            return "postgresql" if self._pg is not None else "sqlite"
         return self.engine.url.get_backend_name()
 
     def writer_groups(self, actions: Sequence[Action]) -> list[list[Action]]:
@@ -226,9 +273,13 @@ class NativeTarget:
 
     # ---------------------------------------------------------------- schema
     def require_schema(self) -> None:
-        if (path := self._lite) is not None:
-            with self._connected(path) as raw:
-                lite.require_schema(raw, self._shown)
+        if self._light:
+            with self._connected() as raw:
+                if self._pg is not None:
+                    assert self._url is not None
+                    pglite.require_schema(raw, self._url)
+                else:
+                    lite.require_schema(raw, self._shown)
             return
         from reconciler.targets.native.engine import require_schema
 
@@ -258,8 +309,8 @@ class NativeTarget:
     # ---------------------------------------------------------------- sessions
     @contextlib.contextmanager
     def reading(self, *, consistent: bool = False) -> Iterator[NativeSession]:
-        if (path := self._lite) is not None:
-            with self._connected(path) as raw, self._lite_reading(raw) as session:
+        if self._light:
+            with self._connected() as raw, self._light_reading(raw, consistent) as session:
                 yield session
             return
         if not consistent:
@@ -270,20 +321,28 @@ class NativeTarget:
         with self.engine.connect().execution_options(**opts) as conn, conn.begin():
             yield NativeSession(conn)
 
-    @staticmethod
     @contextlib.contextmanager
-    def _lite_reading(raw: sqlite3.Connection) -> Iterator[NativeSession]:
-        # BEGIN (deferred), consistent or not, as the engine's connections begin one: in
-        # WAL mode the first read fixes the snapshot every later read of the session sees.
-        raw.execute("BEGIN")
-        session = LiteSession(raw)
+    def _light_reading(self, raw: Any, consistent: bool) -> Iterator[NativeSession]:
+        session: LiteSession
+        if self._pg is not None:
+            # As the engine's connections: a transaction from the first read on, REPEATABLE
+            # READ when consistent (every read sees the snapshot of the first).
+            pglite.begin(raw, consistent=consistent)
+            session = PgLiteSession(raw)
+        else:
+            # BEGIN (deferred), consistent or not, as the engine's connections begin one: in
+            # WAL mode the first read fixes the snapshot every later read of the session sees.
+            raw.execute("BEGIN")
+            session = LiteSession(raw)
         try:
             yield session
         finally:
             try:
                 session.close()
             finally:
-                if raw.in_transaction:
+                if self._pg is not None:
+                    raw.rollback()
+                elif raw.in_transaction:
                     raw.execute("ROLLBACK")
 
     @contextlib.contextmanager
@@ -389,11 +448,15 @@ class NativeTarget:
 
 def error_line(exc: BaseException) -> str | None:
     """:meth:`NativeTarget.error_line` without a target at hand: the first line of a
-    SQLAlchemy DBAPIError's driver error, or of a sqlite3 error (the light read path)."""
+    SQLAlchemy DBAPIError's driver error, or of a sqlite3 or psycopg error (the light
+    read paths)."""
     sa_exc = sys.modules.get("sqlalchemy.exc")  # not loaded: it cannot have raised
     if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
         lines = str(exc.orig or exc.__class__.__name__).strip().splitlines()
         return lines[0] if lines else exc.__class__.__name__
     if isinstance(exc, sqlite3.Error):
+        return lite.first_line(exc)
+    psycopg = sys.modules.get("psycopg")  # the light path on PostgreSQL (pglite)
+    if psycopg is not None and isinstance(exc, psycopg.Error):
         return lite.first_line(exc)
     return None
