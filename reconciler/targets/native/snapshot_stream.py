@@ -779,14 +779,20 @@ class _ChildLoader:
         # work come out about even, and strings pickle faster than datetimes.
         self.dialect = engine.dialect
         self.converters: dict[str, Any] = {}
+        # Whether a section's batches are marshalled (SQLite's converted tuples: text, ints,
+        # None) or need pickle (PostgreSQL's datetimes): the first batch says, for all.
+        self.marshalled: dict[str, bool] = {}
 
-    def _send(self, message: tuple[Any, ...]) -> None:
+    def _send(self, message: tuple[Any, ...], try_marshal: bool = True) -> bytes:
+        """Send ``message`` (see :func:`_pack`); returns what was sent."""
         if self.pipe.poll():  # the child reports a failure as soon as it happens
             self._reply()
+        data = _pack(message, try_marshal)
         try:
-            self.pipe.send_bytes(_pack(message))
+            self.pipe.send_bytes(data)
         except (BrokenPipeError, ConnectionResetError):
             self._reply()
+        return data
 
     def _reply(self) -> None:
         """Read the child's answer; raises :class:`_ChildFailed` unless it is "ok"."""
@@ -817,7 +823,8 @@ class _ChildLoader:
         convert = self.converters[section]
         if convert is not None:
             rows = convert(rows)
-        self._send(("bulk", section, rows, convert is not None))
+        sent = self._send(("bulk", section, rows, convert is not None), self.marshalled.get(section, True))
+        self.marshalled[section] = sent[:1] == b"M"
         if section not in self.advance:
             self.advance[section] = self.bar.counter(f"loading {section}", None)
         self.advance[section](len(rows))
@@ -841,15 +848,18 @@ class _ChildLoader:
             self.proc.join()
 
 
-def _pack(message: tuple[Any, ...]) -> bytes:
+def _pack(message: tuple[Any, ...], try_marshal: bool = True) -> bytes:
     """A message for the child: ``marshal`` when it holds only what marshal writes (the
     converted bulk tuples on SQLite: text, ints, None), which dumps them in half
-    pickle's time; ``pickle`` otherwise (datetimes, mappings). Both processes are the
-    same interpreter (a fork), so marshal's format is the same on both ends."""
-    try:
-        return b"M" + marshal.dumps(message)
-    except ValueError:  # "unmarshallable object"
-        return b"P" + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    pickle's time; ``pickle`` otherwise (datetimes, mappings), or at once unless
+    ``try_marshal`` (marshal only finds a datetime when it reaches it). Both processes
+    are the same interpreter (a fork), so marshal's format is the same on both ends."""
+    if try_marshal:
+        try:
+            return b"M" + marshal.dumps(message)
+        except ValueError:  # "unmarshallable object"
+            pass
+    return b"P" + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _unpack(data: bytes) -> Any:
