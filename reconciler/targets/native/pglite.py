@@ -134,13 +134,16 @@ def begin(raw: "psycopg.Connection[Any]", *, consistent: bool) -> None:
 
 def require_schema(raw: "psycopg.Connection[Any]", url: str) -> None:
     """:func:`reconciler.targets.native.engine.require_schema` on a psycopg connection
-    (the tables SQLAlchemy's inspector lists: those visible on the search path)."""
+    (of the tables SQLAlchemy's inspector lists, those visible on the search path, the
+    ones :func:`lite.schema_error` looks at)."""
     import psycopg
 
+    # Only the names the check looks at (the schema's tables, alembic_version): the
+    # catalog's name index finds them, where listing every visible table read pg_class.
+    wanted = sorted(lite.TABLES | {"alembic_version"})
+    sql = _VISIBLE + " AND c.relkind IN ('r', 'p') AND c.relpersistence != 't' AND c.relname = ANY(%s)"
     try:
-        present = {
-            name for (name,) in raw.execute(_VISIBLE + " AND c.relkind IN ('r', 'p') AND c.relpersistence != 't'")
-        }
+        present = {name for (name,) in raw.execute(sql, (wanted,))}
         revision = None
         if "alembic_version" in present:
             row = raw.execute("SELECT version_num FROM alembic_version ORDER BY version_num").fetchone()
