@@ -7,18 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from constants import ROOT
-from dbhelpers import PRACTICE_YAML, fresh_db
+from dbhelpers import PRACTICE_YAML, engine_error, fresh_db, light_error, plan_in_a_fresh_process
 from sqlalchemy import update
 
 from reconciler.app.workflow import compute_plan
 from reconciler.config.loader import load_config
-from reconciler.errors import DatabaseError
 from reconciler.planner.scope import read_scope
 from reconciler.targets.native import lite
 from reconciler.targets.native.schema import metadata, staff_t
@@ -116,27 +113,6 @@ def test_the_engine_is_made_when_a_command_needs_it(tmp_path: Path) -> None:
     target.dispose()
 
 
-def _engine_error(url: str) -> str:
-    """The engine path's words for ``url`` (make_engine, then require_schema)."""
-    from reconciler.targets.native.engine import make_engine, require_schema
-
-    with pytest.raises(DatabaseError) as info:
-        engine = make_engine(url, must_exist=True)
-        try:
-            require_schema(engine)
-        finally:
-            engine.dispose()
-    return str(info.value)
-
-
-def _light_error(url: str) -> str:
-    with pytest.raises(DatabaseError) as info:
-        target = NativeTarget.open(url)
-        assert "engine" not in target.__dict__
-        target.require_schema()
-    return str(info.value)
-
-
 def test_the_light_path_says_what_the_engine_says(tmp_path: Path) -> None:
     """Each way a file can be unusable, in the engine's exact words."""
     missing = tmp_path / "missing.db"
@@ -158,8 +134,8 @@ def test_the_light_path_says_what_the_engine_says(tmp_path: Path) -> None:
     }
     for path, words in expected.items():
         url = f"sqlite:///{path}"
-        light = _light_error(url)
-        assert light == _engine_error(url)
+        light = light_error(url)
+        assert light == engine_error(url)
         assert words in light
     assert not missing.exists()
 
@@ -271,16 +247,6 @@ def test_a_sqlite_error_is_one_line_without_sqlalchemy() -> None:
 def test_plan_on_a_sqlite_file_never_imports_sqlalchemy(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     fresh_db(url, PRACTICE_YAML).dispose()
-    script = (
-        "import sys\n"
-        "from reconciler.cli import main\n"
-        "try:\n"
-        f"    main(['plan', '-c', {str(ROOT / 'examples' / 'offboarding')!r}, '--db', {url!r}, '--at', {AT!r}])\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code == 0, exc.code\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic'))\n"
-        "print('loaded:', loaded)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert "staff.deactivate" in out.stdout  # the plan was made and printed
-    assert out.stdout.strip().splitlines()[-1] == "loaded: []"
+    out, loaded = plan_in_a_fresh_process(url, AT)
+    assert "staff.deactivate" in out  # the plan was made and printed
+    assert loaded == []

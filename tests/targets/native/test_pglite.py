@@ -5,8 +5,6 @@ SQLAlchemy engine, and without importing SQLAlchemy."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +12,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 from constants import ROOT
-from dbhelpers import PRACTICE_YAML, fresh_db
+from dbhelpers import PRACTICE_YAML, engine_error, fresh_db, light_error, plan_in_a_fresh_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pgserver import PgServer
@@ -24,7 +22,7 @@ from reconciler.config.loader import load_config
 from reconciler.errors import DatabaseError
 from reconciler.planner.scope import read_scope
 from reconciler.targets.native import pglite
-from reconciler.targets.native.engine import make_engine, require_schema
+from reconciler.targets.native.engine import make_engine
 from reconciler.targets.native.target import NativeTarget, PgLiteSession, error_line
 
 AT = "2026-11-24T15:00:00Z"
@@ -212,24 +210,6 @@ def test_a_light_session_lends_its_transaction_to_sqlalchemy_reads(pg_url: str) 
     target.dispose()
 
 
-def _engine_error(url: str) -> str:
-    with pytest.raises(DatabaseError) as info:
-        engine = make_engine(url, must_exist=True)
-        try:
-            require_schema(engine)
-        finally:
-            engine.dispose()
-    return str(info.value)
-
-
-def _light_error(url: str) -> str:
-    with pytest.raises(DatabaseError) as info:
-        target = NativeTarget.open(url)
-        assert "engine" not in target.__dict__
-        target.require_schema()
-    return str(info.value)
-
-
 def test_the_light_path_says_what_the_engine_says(pg_server: PgServer, tmp_path: Path) -> None:
     """Each way a database can be unusable, in the engine's exact words."""
     empty = pg_server.create_database()
@@ -247,10 +227,10 @@ def test_the_light_path_says_what_the_engine_says(pg_server: PgServer, tmp_path:
         old: "schema is at revision 0003, this version needs",
     }
     for url, words in expected.items():
-        light = _light_error(url)
-        assert light == _engine_error(url)
+        light = light_error(url)
+        assert light == engine_error(url)
         assert words in light
-    assert "hunter2" not in _light_error(secret) and "***" in _light_error(secret)
+    assert "hunter2" not in light_error(secret) and "***" in light_error(secret)
 
 
 def test_a_psycopg_error_is_one_line() -> None:
@@ -261,16 +241,6 @@ def test_a_psycopg_error_is_one_line() -> None:
 
 def test_plan_on_postgresql_never_imports_sqlalchemy(pg_url: str) -> None:
     fresh_db(pg_url, PRACTICE_YAML).dispose()
-    script = (
-        "import sys\n"
-        "from reconciler.cli import main\n"
-        "try:\n"
-        f"    main(['plan', '-c', {str(ROOT / 'examples' / 'offboarding')!r}, '--db', {pg_url!r}, '--at', {AT!r}])\n"
-        "except SystemExit as exc:\n"
-        "    assert exc.code == 0, exc.code\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic'))\n"
-        "print('loaded:', loaded)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert "staff.deactivate" in out.stdout  # the plan was made and printed
-    assert out.stdout.strip().splitlines()[-1] == "loaded: []"
+    out, loaded = plan_in_a_fresh_process(pg_url, AT)
+    assert "staff.deactivate" in out  # the plan was made and printed
+    assert loaded == []
