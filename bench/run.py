@@ -346,9 +346,13 @@ def median(runs: list[Run], attr: str = "wall") -> float:
 
 
 def _commit() -> str:
+    """The code measured: HEAD, and a digest of any uncommitted change to it."""
+    import hashlib
+
     out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True)
-    return (out.stdout.strip() or "unknown") + ("+changes" if dirty.stdout.strip() else "")
+    diff = subprocess.run(["git", "-C", str(ROOT), "diff", "HEAD"], capture_output=True, text=True).stdout
+    head = out.stdout.strip() or "unknown"
+    return head + (f"+{hashlib.sha256(diff.encode()).hexdigest()[:12]}" if diff else "")
 
 
 def sqlite_medians(work: Path, size: str, commit: str) -> dict[str, float]:

@@ -304,7 +304,7 @@ def _bulk_insert(
     each backend offers; values are converted (``convert``, see :func:`_converter`)
     as SQLAlchemy would bind them."""
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        copy_psycopg(conn, table, rows, convert, advance)
+        copy_psycopg(conn, table, rows, convert, advance, validated=True)  # (the snapshot's rows)
         return
     # Everything else (SQLite): a raw DBAPI executemany of plain tuples, through
     # the same connection and transaction, skipping Core's per-row dict handling.
@@ -329,15 +329,22 @@ def copy_psycopg(
     convert: Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]],
     advance: Callable[[int], None],
     names: Sequence[str] | None = None,
+    *,
+    validated: bool = False,
 ) -> None:
     """PostgreSQL COPY through psycopg 3, on the SQLAlchemy connection's own driver
     connection, so inside the caller's transaction; ``names``: the columns the tuples
-    hold (default: every column, in table order). In the binary format when psycopg has
-    a binary dumper for every column's type (:func:`binary_types`), else in text."""
+    hold (default: every column, in table order).
+
+    ``validated``: every value already has its column's Python type and range (the
+    snapshot's rows); then the COPY is binary when psycopg has a binary dumper for every
+    column's type (:func:`binary_types`). Binary dumpers trust their input (an int4
+    wraps around, any truthy value is true), so anything else goes as text, which the
+    server parses and refuses as an INSERT would."""
     quote = conn.dialect.identifier_preparer
     chosen = [table.c[name] for name in names] if names else list(table.columns)
     columns = ", ".join(quote.quote(c.name) for c in chosen)
-    types = binary_types(chosen)
+    types = binary_types(chosen) if validated else None
     driver = conn.connection.driver_connection
     assert driver is not None
     with (
@@ -486,7 +493,8 @@ def column_converter(
 ) -> Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]:
     """Applies to chunks of tuples (one value per column of ``columns``) the bind
     processors SQLAlchemy would (SQLite: datetimes to text, booleans to 0/1, JSON to
-    text; not a native boolean's, which only checks that the value is one), column by column with ``map`` and ``zip`` (which run in C; see ``_tuples``).
+    text; not a native boolean's, which only checks that the value is one: the rows
+    given here are validated), column by column with ``map`` and ``zip`` (which run in C; see ``_tuples``).
     A column's processed values are memoised, except JSON's (mappings do not hash).
     In the columns at the positions ``marked`` (text values only), None becomes
     :data:`NULL_MARK` (for a statement that reads them with ``NULLIF``)."""

@@ -34,15 +34,17 @@ if TYPE_CHECKING:  # pragma: no cover
 PG_CONNECT_TIMEOUT_S = 10
 
 # The parts of SQLAlchemy's URL grammar read here, narrowed so that every URL it
-# matches splits the same way under SQLAlchemy's own pattern (no ``@``, ``:``, ``/``,
-# ``?`` or ``#`` inside a part; no IPv6 literal); anything else is the engine's.
+# matches splits the same way under SQLAlchemy's own pattern: no ``@``, ``:``, ``/``,
+# ``?`` or ``#`` inside a part, no ``@`` anywhere after the one that ends the user part
+# (SQLAlchemy's password runs to the last ``@``), no control character (its query stops
+# at a newline), no IPv6 literal. Anything else is the engine's.
 _URL = re.compile(
     r"postgresql\+psycopg://"
-    r"(?:(?P<user>[^:/@?#\[\]]*)(?::(?P<password>[^:/@?#\[\]]*))?@)?"
+    r"(?:(?P<user>[^:/@?#\[\]\x00-\x1f]*)(?::(?P<password>[^:/@?#\[\]\x00-\x1f]*))?@)?"
     r"(?P<host>[A-Za-z0-9._-]*)"
     r"(?::(?P<port>[0-9]{1,5}))?"
-    r"/(?P<dbname>[^/?#@]*)"
-    r"(?:\?(?P<query>[^#]*))?"
+    r"/(?P<dbname>[^/?#@\x00-\x1f]*)"
+    r"(?:\?(?P<query>[^#@\x00-\x1f]*))?"
 )
 
 #: libpq connection parameters passed through from the URL's query, as the psycopg
@@ -89,7 +91,7 @@ def connect_kwargs(url: str) -> dict[str, Any] | None:
         value = parts[part]
         if value:
             kwargs[key] = value if part == "host" else unquote(value)
-    if parts["port"]:
+    if parts["port"] and int(parts["port"]):  # (port 0, false, is left out: libpq's default)
         kwargs["port"] = int(parts["port"])
     if parts["query"] is not None:
         pairs = parse_qsl(parts["query"], keep_blank_values=True)

@@ -11,6 +11,7 @@ SQLite file reads through :mod:`reconciler.targets.native.lite`, on PostgreSQL t
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import datetime as dt
@@ -18,7 +19,7 @@ import functools
 import sqlite3
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, Sequence, TypeVar
 
 from reconciler.model.actions import Action, ActionType
 from reconciler.model.actual import ActualState, Appointment, Client, Practice, Series, Staff
@@ -185,6 +186,102 @@ class PgLiteSession(LiteSession):
         return pglite.has_table(self.raw, name)
 
 
+_C = TypeVar("_C", sqlite3.Connection, "psycopg.Connection[Any]")
+
+
+class _Light(abc.ABC, Generic[_C]):
+    """A database read with its driver alone: a connection per use, as the engine's
+    (no pool: nothing outlives its use)."""
+
+    backend: str
+
+    @abc.abstractmethod
+    def connect(self) -> _C:
+        """A connection, set up as the engine's are; :class:`DatabaseError` in the
+        engine's words when it cannot be made."""
+
+    @abc.abstractmethod
+    def _require_schema(self, raw: _C) -> None:
+        """The engine's schema check, in its words."""
+
+    @abc.abstractmethod
+    def _session(self, raw: _C, consistent: bool) -> "LiteSession":
+        """A read transaction begun on ``raw`` as the engine's connections begin one, and
+        the session reading in it."""
+
+    @abc.abstractmethod
+    def _end(self, raw: _C) -> None:
+        """The session's transaction rolled back (it only read)."""
+
+    def require_schema(self) -> None:
+        with contextlib.closing(self.connect()) as raw:
+            self._require_schema(raw)
+
+    @contextlib.contextmanager
+    def reading(self, consistent: bool) -> Iterator[NativeSession]:
+        with contextlib.closing(self.connect()) as raw:
+            session = self._session(raw, consistent)
+            try:
+                yield session
+            finally:
+                try:
+                    session.close()
+                finally:
+                    self._end(raw)
+
+
+class _SqliteFile(_Light[sqlite3.Connection]):
+    """A plain SQLite file, read with sqlite3 (:mod:`reconciler.targets.native.lite`)."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str, shown: str) -> None:
+        self.path, self.shown = path, shown
+
+    def connect(self) -> sqlite3.Connection:
+        return lite.connect(self.path, self.shown)
+
+    def _require_schema(self, raw: sqlite3.Connection) -> None:
+        lite.require_schema(raw, self.shown)
+
+    def _session(self, raw: sqlite3.Connection, consistent: bool) -> LiteSession:
+        # BEGIN (deferred), consistent or not, as the engine's connections begin one: in
+        # WAL mode the first read fixes the snapshot every later read of the session sees.
+        raw.execute("BEGIN")
+        return LiteSession(raw)
+
+    def _end(self, raw: sqlite3.Connection) -> None:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+
+
+class _PostgresUrl(_Light["psycopg.Connection[Any]"]):
+    """A PostgreSQL database, read with psycopg (:mod:`reconciler.targets.native.pglite`)."""
+
+    backend = "postgresql"
+
+    def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
+        self.url, self.kwargs = url, kwargs
+
+    def connect(self) -> "psycopg.Connection[Any]":
+        return pglite.connect(self.url, self.kwargs)
+
+    def _require_schema(self, raw: "psycopg.Connection[Any]") -> None:
+        pglite.require_schema(raw, self.url)
+
+    def _session(self, raw: "psycopg.Connection[Any]", consistent: bool) -> LiteSession:
+        # As the engine's connections: a transaction from the first read on, REPEATABLE
+        # READ when consistent (every read sees the snapshot of the first).
+        pglite.begin(raw, consistent=consistent)
+        return PgLiteSession(raw)
+
+    def _end(self, raw: "psycopg.Connection[Any]") -> None:
+        # Not on a connection the server dropped: its rollback would raise "the connection
+        # is closed" over the error that ended the session (closing ends the transaction).
+        if not raw.closed and not raw.broken:
+            raw.rollback()
+
+
 class NativeTarget:
     """reconciler's own database, reached through a SQLAlchemy engine, or (reads of a
     plain SQLite file, of a PostgreSQL URL that psycopg takes as it is) through the
@@ -203,23 +300,17 @@ class NativeTarget:
         once per read session, as the engine's connections are (no pool: nothing
         outlives its use)."""
         self._url = url
-        self._file: str | None = None
-        self._pg: dict[str, Any] | None = None
+        self._driver: _Light[Any] | None = None
         if engine is not None:
             self.engine = engine
             return
         if url is not None and (path := lite.plain_file(url)) is not None:
-            self._file = path
-            lite.connect(path, self._shown).close()
+            self._driver = _SqliteFile(path, lite.safe_text(url))
         elif url is not None and (kwargs := pglite.connect_kwargs(url)) is not None:
-            self._pg = kwargs
-            pglite.connect(url, kwargs).close()
+            self._driver = _PostgresUrl(url, kwargs)
         else:
             raise ValueError("NativeTarget needs an engine, a sqlite:///path or a postgresql+psycopg:// URL")
-
-    @property
-    def _shown(self) -> str:
-        return lite.safe_text(str(self._url))
+        self._driver.connect().close()
 
     @classmethod
     def open(cls, url: str | None, *, create: bool = False) -> "NativeTarget":
@@ -242,28 +333,14 @@ class NativeTarget:
         return make_engine(self._url, must_exist=True)
 
     @property
-    def _light(self) -> bool:
-        """Whether the database is read with its driver alone (no engine made yet)."""
-        return (self._file is not None or self._pg is not None) and "engine" not in self.__dict__
-
-    @contextlib.contextmanager
-    def _connected(self) -> Iterator[Any]:
-        """A driver connection of the light path (sqlite3, psycopg), closed after use."""
-        if self._pg is not None:
-            assert self._url is not None
-            raw: Any = pglite.connect(self._url, self._pg)
-        else:
-            assert self._file is not None
-            raw = lite.connect(self._file, self._shown)
-        try:
-            yield raw
-        finally:
-            raw.close()
+    def _light(self) -> "_Light[Any] | None":
+        """The driver the database is read with alone, while no engine has been made."""
+        return self._driver if "engine" not in self.__dict__ else None
 
     @property
     def backend(self) -> str:
-        if self._light:
-            return "postgresql" if self._pg is not None else "sqlite"
+        if (light := self._light) is not None:
+            return light.backend
         return self.engine.url.get_backend_name()
 
     def writer_groups(self, actions: Sequence[Action]) -> list[list[Action]]:
@@ -273,13 +350,8 @@ class NativeTarget:
 
     # ---------------------------------------------------------------- schema
     def require_schema(self) -> None:
-        if self._light:
-            with self._connected() as raw:
-                if self._pg is not None:
-                    assert self._url is not None
-                    pglite.require_schema(raw, self._url)
-                else:
-                    lite.require_schema(raw, self._shown)
+        if (light := self._light) is not None:
+            light.require_schema()
             return
         from reconciler.targets.native.engine import require_schema
 
@@ -309,8 +381,8 @@ class NativeTarget:
     # ---------------------------------------------------------------- sessions
     @contextlib.contextmanager
     def reading(self, *, consistent: bool = False) -> Iterator[NativeSession]:
-        if self._light:
-            with self._connected() as raw, self._light_reading(raw, consistent) as session:
+        if (light := self._light) is not None:
+            with light.reading(consistent) as session:
                 yield session
             return
         if not consistent:
@@ -320,30 +392,6 @@ class NativeTarget:
         opts = {"isolation_level": "REPEATABLE READ"} if self.engine.dialect.name == "postgresql" else {}
         with self.engine.connect().execution_options(**opts) as conn, conn.begin():
             yield NativeSession(conn)
-
-    @contextlib.contextmanager
-    def _light_reading(self, raw: Any, consistent: bool) -> Iterator[NativeSession]:
-        session: LiteSession
-        if self._pg is not None:
-            # As the engine's connections: a transaction from the first read on, REPEATABLE
-            # READ when consistent (every read sees the snapshot of the first).
-            pglite.begin(raw, consistent=consistent)
-            session = PgLiteSession(raw)
-        else:
-            # BEGIN (deferred), consistent or not, as the engine's connections begin one: in
-            # WAL mode the first read fixes the snapshot every later read of the session sees.
-            raw.execute("BEGIN")
-            session = LiteSession(raw)
-        try:
-            yield session
-        finally:
-            try:
-                session.close()
-            finally:
-                if self._pg is not None:
-                    raw.rollback()
-                elif raw.in_transaction:
-                    raw.execute("ROLLBACK")
 
     @contextlib.contextmanager
     def locked(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterator
 
+import psycopg
 import pytest
 from dbhelpers import fresh_db
 from sqlalchemy import (
@@ -80,14 +81,31 @@ def _stored(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         return {s: [tuple(r) for r in conn.execute(select(TABLES[s]).order_by(TABLES[s].c.id))] for s in ROWS}
 
 
+@pytest.fixture
+def copies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The COPY statements psycopg is given."""
+    seen: list[str] = []
+    original = psycopg.Cursor.copy
+
+    def copy(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(str(statement))
+        return original(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", copy)
+    return seen
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_the_binary_copy_stores_what_sqlalchemy_stores(engine: Engine) -> None:
+@pytest.mark.parametrize("validated", [True, False], ids=["binary", "text"])
+def test_the_copy_stores_what_sqlalchemy_stores(engine: Engine, copies: list[str], validated: bool) -> None:
     with engine.begin() as conn:
         _practice(conn)
         for section, rows in ROWS.items():
             convert = raw_converter(section, conn.dialect)
             assert convert is not None and convert(rows) == rows  # nothing to convert on psycopg
-            copy_psycopg(conn, TABLES[section], rows, convert, lambda n: None)
+            copy_psycopg(conn, TABLES[section], rows, convert, lambda n: None, validated=validated)
+    assert len(copies) == len(ROWS)
+    assert all(c.endswith(" FROM STDIN (FORMAT BINARY)") == validated for c in copies), copies
     copied = _stored(engine)
     with engine.begin() as conn:
         for section in reversed(ROWS):
@@ -108,9 +126,30 @@ def test_the_binary_copy_refuses_what_the_column_refuses(engine: Engine) -> None
     for rows, error in ((too_long, "value too long"), (twice, "duplicate key")):
         with pytest.raises(Exception, match=error), engine.begin() as conn:
             _practice(conn)
-            copy_psycopg(conn, TABLES["clients"], rows, lambda chunk: chunk, lambda n: None)
+            copy_psycopg(conn, TABLES["clients"], rows, lambda chunk: chunk, lambda n: None, validated=True)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM clients").scalar() == 0
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_snapshot_load_copies_its_rows_in_binary_and_the_audit_trail_in_text(
+    engine: Engine, copies: list[str]
+) -> None:
+    from dbhelpers import PRACTICE_YAML
+
+    from reconciler.targets.native.queries import insert_audit
+    from reconciler.targets.native.snapshot import load_snapshot
+
+    load_snapshot(engine, PRACTICE_YAML)
+    assert sorted(c.split()[1] for c in copies) == ["appointments", "clients", "series"]
+    assert all(c.endswith("(FORMAT BINARY)") for c in copies)
+    copies.clear()
+    row = {"at": T0, "actor": "alee", "plan_id": "plan-0", "action_id": 1, "action_type": "staff.deactivate"}
+    row |= {"target": "alee", "staff_id": "alee", "before": {"active": True}, "after": {"active": False}}
+    row |= {"reason": "r", "signer": None, "prev_hash": "sha256:0", "hash": "sha256:1", "client_id": None}
+    with engine.begin() as conn:
+        insert_audit(conn, [row])
+    assert len(copies) == 1 and copies[0].startswith("COPY audit_events") and "BINARY" not in copies[0]
 
 
 def test_binary_types_name_a_dumper_for_every_column_or_none() -> None:

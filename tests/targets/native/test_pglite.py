@@ -33,10 +33,11 @@ class _Called(Exception):
     pass
 
 
-def _engine_kwargs(url: str) -> dict[str, Any]:
+def _engine_kwargs(url: str) -> dict[str, Any] | None:
     """The keyword arguments ``make_engine``'s engine gives ``psycopg.connect`` for ``url``,
     but its ``context``: the dialect's copy of psycopg's adapters, which loads inet and
-    cidr values as text (no column of the schema is either)."""
+    cidr values as text (no column of the schema is either). None when the engine
+    refuses the URL before connecting."""
     seen: list[dict[str, Any]] = []
 
     def record(*args: Any, **kwargs: Any) -> Any:
@@ -47,8 +48,13 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(psycopg, "connect", record)
         patch.setattr(psycopg.Connection, "connect", record)
-        with pytest.raises(DatabaseError, match="recorded"):
+        try:
             make_engine(url)
+        except DatabaseError as exc:
+            if not seen:
+                assert "database URL" in str(exc)
+                return None
+            assert "recorded" in str(exc)
     assert len(seen) == 1
     assert isinstance(seen[0].pop("context"), psycopg.adapt.AdaptersMap)
     return seen[0]
@@ -67,6 +73,7 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
         "postgresql+psycopg://u:@db/practice",  # an empty password is no password
         "postgresql+psycopg://@db/practice",
         "postgresql+psycopg://db:5432/practice?options=-c%20search_path%3Dclinic",
+        "postgresql+psycopg://u@db:0/practice",  # port 0 is no port
     ],
 )
 def test_the_light_path_connects_as_the_engine_would(url: str) -> None:
@@ -94,6 +101,10 @@ def test_the_light_path_connects_as_the_engine_would(url: str) -> None:
         "postgresql+psycopg://u:p@ss@db/practice",
         "postgresql+psycopg://u@db/practice#fragment",
         "postgresql+psycopg://u@db/prac/tice",
+        # SQLAlchemy's password runs to the last "@": this is user "reconciler@db.internal" on host "cron"
+        "postgresql+psycopg://reconciler@db.internal:5432/practice?application_name=reconciler@cron",
+        "postgresql+psycopg://u@db/practice?sslmode=require\n",  # its query stops at a newline
+        "postgresql+psycopg://u\n@db/practice",
     ],
 )
 def test_anything_else_takes_the_engine_path(url: str) -> None:
@@ -129,6 +140,21 @@ def test_any_url_it_takes_connects_as_the_engine_would(
     light = pglite.connect_kwargs(url)
     assert light is not None, url
     assert light == _engine_kwargs(url)
+
+
+_RAW = st.text(st.sampled_from("@:/?#%+[]=&\n ,.-_0aZé"), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    head=st.sampled_from(["postgresql+psycopg://", "postgresql+psycopg://u@db", "postgresql+psycopg:///"]), tail=_RAW
+)
+def test_any_url_reads_as_the_engine_reads_it_or_goes_to_the_engine(head: str, tail: str) -> None:
+    """Raw text, escapes and separators anywhere: whatever the light path takes, it
+    takes with the engine's arguments."""
+    url = head + tail
+    light = pglite.connect_kwargs(url)
+    assert light is None or light == _engine_kwargs(url), url
 
 
 # ---------------------------------------------------------------- against a server
@@ -231,6 +257,23 @@ def test_the_light_path_says_what_the_engine_says(pg_server: PgServer, tmp_path:
         assert light == engine_error(url)
         assert words in light
     assert "hunter2" not in light_error(secret) and "***" in light_error(secret)
+
+
+def test_a_dropped_connection_ends_the_session_with_the_servers_words(pg_url: str) -> None:
+    """The server ends the session's backend: the read fails with what the server said,
+    not with the error of rolling back a connection that is gone."""
+    fresh_db(pg_url, PRACTICE_YAML).dispose()
+    target = NativeTarget.open(pg_url)
+    kwargs = pglite.connect_kwargs(pg_url)
+    assert kwargs is not None
+    with pytest.raises(psycopg.OperationalError) as info, target.reading(consistent=True) as session:
+        assert isinstance(session, PgLiteSession)
+        session.read_base()
+        with psycopg.connect(**kwargs, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (session.raw.info.backend_pid,))
+        session.read_base()
+    assert "terminating connection" in str(info.value) or "server closed the connection" in str(info.value)
+    assert "the connection is closed" not in str(info.value)
 
 
 def test_a_psycopg_error_is_one_line() -> None:
