@@ -20,6 +20,7 @@ import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
 from reconciler.errors import DatabaseError
@@ -142,13 +143,18 @@ def connect(database: str, shown: str) -> sqlite3.Connection:
     return raw
 
 
-def schema_error(shown: str, present: set[str], revision: str | None) -> DatabaseError | None:
+def schema_error(shown: str | Callable[[], str], present: set[str], revision: str | None) -> DatabaseError | None:
     """Why a database holding tables ``present`` at ``revision`` (None: no
-    ``alembic_version`` row) cannot be used, or None.
+    ``alembic_version`` row) cannot be used, or None. ``shown`` names the database in
+    the message (or renders its name, only when there is a message).
 
     Missing tables: "... not initialised: run `reconciler db init`"; an older schema
     revision: "... run `reconciler db upgrade`".
     """
+    if callable(shown):
+        if schema_error("", present, revision) is None:
+            return None
+        shown = shown()
     missing = sorted(TABLES - present)
     if missing and revision is not None and revision != HEAD_REVISION and "practice" in present:
         missing = []  # an older schema: the revision check below says "upgrade"
@@ -168,19 +174,29 @@ def schema_error(shown: str, present: set[str], revision: str | None) -> Databas
 
 def require_schema(raw: sqlite3.Connection, shown: str) -> None:
     """:func:`reconciler.targets.native.engine.require_schema` on a sqlite3 connection."""
+    listing = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~'"
+    check_schema(raw, listing, (), shown, sqlite3.Error)
+
+
+def check_schema(
+    raw: Any,
+    listing: str,
+    params: Sequence[Any],
+    shown: str | Callable[[], str],
+    driver_error: type[BaseException],
+) -> None:
+    """The schema check on a DB-API connection (sqlite3, psycopg): the tables ``listing``
+    names (with ``params``) and the Alembic revision; :class:`DatabaseError` in the
+    engine's words, naming the database as ``shown`` (see :func:`schema_error`)."""
     try:
-        present = {
-            name
-            for (name,) in raw.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~'"
-            )
-        }
+        present = {name for (name,) in raw.execute(listing, params)}
         revision = None
         if "alembic_version" in present:
             row = raw.execute("SELECT version_num FROM alembic_version ORDER BY version_num").fetchone()
             revision = None if row is None else row[0]
-    except sqlite3.Error as exc:
-        raise DatabaseError(f"cannot read database {shown}: {first_line(exc)}") from None
+    except driver_error as exc:
+        name = shown() if callable(shown) else shown
+        raise DatabaseError(f"cannot read database {name}: {first_line(exc)}") from None
     problem = schema_error(shown, present, revision)
     if problem is not None:
         raise problem

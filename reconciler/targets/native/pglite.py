@@ -144,19 +144,7 @@ def require_schema(raw: "psycopg.Connection[Any]", url: str) -> None:
     # catalog's name index finds them, where listing every visible table read pg_class.
     wanted = sorted(lite.TABLES | {"alembic_version"})
     sql = _VISIBLE + " AND c.relkind IN ('r', 'p') AND c.relpersistence != 't' AND c.relname = ANY(%s)"
-    try:
-        present = {name for (name,) in raw.execute(sql, (wanted,))}
-        revision = None
-        if "alembic_version" in present:
-            row = raw.execute("SELECT version_num FROM alembic_version ORDER BY version_num").fetchone()
-            revision = None if row is None else row[0]
-    except psycopg.Error as exc:
-        raise DatabaseError(f"cannot read database {shown(url)}: {lite.first_line(exc)}") from None
-    # (Asked twice so that the URL is rendered, by SQLAlchemy, only for a message.)
-    if lite.schema_error(url, present, revision) is not None:
-        problem = lite.schema_error(shown(url), present, revision)
-        assert problem is not None
-        raise problem
+    lite.check_schema(raw, sql, (wanted,), lambda: shown(url), psycopg.Error)
 
 
 def has_table(raw: "psycopg.Connection[Any]", name: str) -> bool:
