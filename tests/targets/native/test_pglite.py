@@ -187,12 +187,17 @@ def test_the_light_path_plans_exactly_what_the_engine_plans(pg_url: str) -> None
     engine.dispose()
 
 
-def _bump(url: str) -> None:
-    """Another client commits a change to jdoe's row."""
+def _elsewhere(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Another client runs ``sql`` on ``url`` (autocommit)."""
     kwargs = pglite.connect_kwargs(url)
     assert kwargs is not None
     with psycopg.connect(**kwargs, autocommit=True) as other:
-        other.execute("UPDATE staff SET max_caseload = coalesce(max_caseload, 0) + 1 WHERE id = 'jdoe'")
+        other.execute(sql, params)
+
+
+def _bump(url: str) -> None:
+    """Another client commits a change to jdoe's row."""
+    _elsewhere(url, "UPDATE staff SET max_caseload = coalesce(max_caseload, 0) + 1 WHERE id = 'jdoe'")
 
 
 @pytest.mark.parametrize("consistent", [True, False])
@@ -221,10 +226,7 @@ def test_a_light_session_lends_its_transaction_to_sqlalchemy_reads(pg_url: str) 
         before = session.staff_access("jdoe")
         assert before is not None
         _bump(pg_url)
-        kwargs = pglite.connect_kwargs(pg_url)
-        assert kwargs is not None
-        with psycopg.connect(**kwargs, autocommit=True) as other:
-            other.execute("UPDATE staff SET active = false WHERE id = 'jdoe'")
+        _elsewhere(pg_url, "UPDATE staff SET active = false WHERE id = 'jdoe'")
         assert session.staff_access("jdoe") == before  # still the session's snapshot
         assert session.read_base()[1]["jdoe"].active
         assert session.export_data("bsmith", client=False).clients
@@ -241,10 +243,7 @@ def test_the_light_path_says_what_the_engine_says(pg_server: PgServer, tmp_path:
     empty = pg_server.create_database()
     old = pg_server.create_database()
     fresh_db(old).dispose()
-    kwargs = pglite.connect_kwargs(old)
-    assert kwargs is not None
-    with psycopg.connect(**kwargs, autocommit=True) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '0003'")
+    _elsewhere(old, "UPDATE alembic_version SET version_num = '0003'")
     secret = f"postgresql+psycopg://postgres:hunter2@/t_missing_db?host={pg_server.sock}"
     expected = {
         f"postgresql+psycopg://postgres@/postgres?host={tmp_path}": "cannot connect to database",
@@ -264,13 +263,10 @@ def test_a_dropped_connection_ends_the_session_with_the_servers_words(pg_url: st
     not with the error of rolling back a connection that is gone."""
     fresh_db(pg_url, PRACTICE_YAML).dispose()
     target = NativeTarget.open(pg_url)
-    kwargs = pglite.connect_kwargs(pg_url)
-    assert kwargs is not None
     with pytest.raises(psycopg.OperationalError) as info, target.reading(consistent=True) as session:
         assert isinstance(session, PgLiteSession)
         session.read_base()
-        with psycopg.connect(**kwargs, autocommit=True) as other:
-            other.execute("SELECT pg_terminate_backend(%s)", (session.raw.info.backend_pid,))
+        _elsewhere(pg_url, "SELECT pg_terminate_backend(%s)", (session.raw.info.backend_pid,))
         session.read_base()
     assert "terminating connection" in str(info.value) or "server closed the connection" in str(info.value)
     assert "the connection is closed" not in str(info.value)
