@@ -39,6 +39,7 @@ from reconciler.targets.native.lite import (
     safe_text,
     schema_error,
 )
+from reconciler.targets.native.pglite import PG_CONNECT_TIMEOUT_S
 
 __all__ = [
     "DEFAULT_URL",
@@ -50,8 +51,6 @@ __all__ = [
     "resolve_url",
     "safe_url",
 ]
-
-PG_CONNECT_TIMEOUT_S = 10
 
 
 def safe_url(url: str | URL) -> str:

@@ -30,7 +30,7 @@ from reconciler.targets.native import lite
 if TYPE_CHECKING:  # pragma: no cover
     import psycopg
 
-#: ``make_engine``'s default for a PostgreSQL URL without its own ``connect_timeout``.
+#: The default ``connect_timeout`` of a PostgreSQL URL without its own (the engine's too).
 PG_CONNECT_TIMEOUT_S = 10
 
 # The parts of SQLAlchemy's URL grammar read here, narrowed so that every URL it
